@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Sandboxed children link only KeywaySystem, KeywayWire, KeywayAudit and KeywayPrivsep: no Foundation,
+// no Dispatch, no async runtime (each widens the seccomp allowlist).
+let package = Package(
+    name: "keyway",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "keywayd", targets: ["keywayd"]),
+        .executable(name: "keyway-ike", targets: ["keyway-ike"]),
+        .executable(name: "keyway-datapath", targets: ["keyway-datapath"]),
+        .executable(name: "keyway-monitor", targets: ["keyway-monitor"]),
+        .executable(name: "keyway", targets: ["keyway"]),
+        .executable(name: "keyway-sandbox-check", targets: ["keyway-sandbox-check"]),
+        .library(name: "KeywayWire", targets: ["KeywayWire"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // System libraries, found by pkg-config (Debian: libssl-dev, libcap-dev, libseccomp-dev).
+        .systemLibrary(name: "CKeywayOpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CKeywayCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CKeywaySeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // What Swift cannot import: CMSG_* macros, TUNSETIFF, variadic prctl, GNU-only calls.
+        .target(name: "CKeywayShim"),
+
+        // The thin syscall layer: the only Swift code that touches raw pointers.
+        .target(name: "KeywaySystem", dependencies: [
+            "CKeywayShim", "CKeywayCap", "CKeywaySeccomp",
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        // Typed binary messages between processes: pure code.
+        .target(name: "KeywayWire"),
+        // RFC 5424 syslog formatting and a swift-log handler writing to a passed socket.
+        .target(name: "KeywayAudit", dependencies: [
+            "KeywaySystem",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Spawning, sandboxing, seccomp profiles, supervision, and the child event loop.
+        .target(name: "KeywayPrivsep", dependencies: ["KeywaySystem", "KeywayWire", "KeywayAudit"]),
+
+        .executableTarget(name: "keywayd", dependencies: [
+            "KeywayPrivsep",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep"]),
+        .executableTarget(name: "keyway-datapath", dependencies: ["KeywayPrivsep"]),
+        .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep"]),
+        .executableTarget(name: "keyway", dependencies: [
+            "KeywaySystem", "KeywayWire",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Runs a role's real sandbox, then attempts one syscall: used by the tests to show
+        // that a forbidden syscall kills the process.
+        .executableTarget(name: "keyway-sandbox-check", dependencies: ["KeywayPrivsep"]),
+
+        .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
+        .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),
+    ]
+)

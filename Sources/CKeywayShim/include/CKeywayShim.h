@@ -1,0 +1,49 @@
+#ifndef CKEYWAY_SHIM_H
+#define CKEYWAY_SHIM_H
+// What Swift cannot import: macros (CMSG_*, TUNSETIFF), variadic prctl, GNU-only calls,
+// posix_spawn with closefrom. Every function returns -1 with errno set on failure unless noted.
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// SCM_RIGHTS over a connected SOCK_SEQPACKET socket. nfds <= KW_MAX_FDS.
+#define KW_MAX_FDS 4
+ssize_t kw_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+// Receives one datagram; received fds are close-on-exec. *flags gets msg_flags (MSG_TRUNC, MSG_CTRUNC).
+ssize_t kw_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds, int *flags, int dontwait);
+
+int kw_tun_open(const char *name, char *actual_name_out /* IFNAMSIZ */);
+int kw_if_set_up(const char *name, int mtu);
+int kw_if_index(const char *name);
+
+int kw_setresuid(uid_t r, uid_t e, uid_t s);
+int kw_setresgid(gid_t r, gid_t e, gid_t s);
+int kw_getresuid(uid_t *r, uid_t *e, uid_t *s);
+int kw_set_no_new_privs(void);
+int kw_get_no_new_privs(void);
+int kw_set_keepcaps(int on);
+int kw_capbset_drop(int cap);
+int kw_ambient_clear_all(void);
+int kw_set_dumpable(int on);
+int kw_set_parent_death_signal(int sig);
+
+// Spawns path with argv/envp, the given fd dup'd to 3, every other fd >= 4 closed, the signal
+// mask emptied and signal dispositions reset. Returns pid or -1.
+pid_t kw_spawn(const char *path, char *const argv[], char *const envp[], int fd3);
+
+// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE and returns a non-blocking signalfd for the first four.
+int kw_signalfd_open(void);
+// Returns the signal number read, 0 if none is pending, -1 on error.
+int kw_signalfd_read(int fd);
+// Ignores SIGPIPE: a peer closing its socket must be an EPIPE, never a death.
+void kw_ignore_sigpipe(void);
+
+int kw_accept_nonblocking(int listener);
+int kw_peercred(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
+int kw_set_mark(int sock, uint32_t mark);
+void kw_stdout_line_buffered(void);
+
+// A raw syscall number, for the seccomp check tool.
+long kw_raw_syscall0(long nr);
+
+#endif

@@ -1,0 +1,175 @@
+#define _GNU_SOURCE
+#include "CKeywayShim.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+ssize_t kw_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds) {
+    if (nfds < 0 || nfds > KW_MAX_FDS) { errno = EINVAL; return -1; }
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    union { char buf[CMSG_SPACE(sizeof(int) * KW_MAX_FDS)]; struct cmsghdr align; } control;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (nfds > 0) {
+        memset(&control, 0, sizeof(control));
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+ssize_t kw_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds, int *flags, int dontwait) {
+    struct iovec iov = { .iov_base = buf, .iov_len = cap };
+    union { char buf[CMSG_SPACE(sizeof(int) * KW_MAX_FDS)]; struct cmsghdr align; } control;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                          .msg_controllen = sizeof(control.buf) };
+    *nfds = 0;
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (dontwait ? MSG_DONTWAIT : 0));
+    if (n < 0) return n;
+    *flags = msg.msg_flags;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int got[KW_MAX_FDS];
+        if (count > KW_MAX_FDS) count = KW_MAX_FDS;
+        memcpy(got, CMSG_DATA(c), count * sizeof(int));
+        for (size_t i = 0; i < count; i++) {
+            // Descriptors beyond what the caller wants are closed, never leaked.
+            if (*nfds < maxfds) fds[(*nfds)++] = got[i]; else close(got[i]);
+        }
+    }
+    return n;
+}
+
+int kw_tun_open(const char *name, char *actual_name_out) {
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    if (actual_name_out) { memcpy(actual_name_out, ifr.ifr_name, IFNAMSIZ); actual_name_out[IFNAMSIZ - 1] = 0; }
+    return fd;
+}
+
+int kw_if_set_up(const char *name, int mtu) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    int rc = 0;
+    if (mtu > 0) { ifr.ifr_mtu = mtu; rc = ioctl(s, SIOCSIFMTU, &ifr); }
+    if (rc == 0) rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) { ifr.ifr_flags |= IFF_UP; rc = ioctl(s, SIOCSIFFLAGS, &ifr); }
+    int e = errno; close(s); errno = e;
+    return rc;
+}
+
+int kw_if_index(const char *name) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    int rc = ioctl(s, SIOCGIFINDEX, &ifr);
+    int e = errno; close(s); errno = e;
+    return rc < 0 ? -1 : ifr.ifr_ifindex;
+}
+
+int kw_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
+int kw_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+int kw_getresuid(uid_t *r, uid_t *e, uid_t *s) { return getresuid(r, e, s); }
+int kw_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+int kw_get_no_new_privs(void) { return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); }
+int kw_set_keepcaps(int on) { return prctl(PR_SET_KEEPCAPS, on ? 1 : 0, 0, 0, 0); }
+int kw_capbset_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
+int kw_ambient_clear_all(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
+int kw_set_dumpable(int on) { return prctl(PR_SET_DUMPABLE, on ? 1 : 0, 0, 0, 0); }
+int kw_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+
+pid_t kw_spawn(const char *path, char *const argv[], char *const envp[], int fd3) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    pid_t pid = -1;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc != 0) { errno = rc; return -1; }
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) { posix_spawn_file_actions_destroy(&fa); errno = rc; return -1; }
+    // glibc clears FD_CLOEXEC when fd3 is already 3 (POSIX 2017 adddup2 semantics).
+    rc = posix_spawn_file_actions_adddup2(&fa, fd3, 3);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+    sigset_t empty, all;
+    sigemptyset(&empty);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &empty);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (rc == 0) rc = posix_spawn(&pid, path, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) { errno = rc; return -1; }
+    return pid;
+}
+
+int kw_signalfd_open(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) return -1;
+    signal(SIGPIPE, SIG_IGN);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int kw_signalfd_read(int fd) {
+    struct signalfd_siginfo si;
+    ssize_t n = read(fd, &si, sizeof(si));
+    if (n < 0) return (errno == EAGAIN) ? 0 : -1;
+    if (n != sizeof(si)) { errno = EIO; return -1; }
+    return (int)si.ssi_signo;
+}
+
+void kw_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+int kw_accept_nonblocking(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
+
+int kw_peercred(int sock, pid_t *pid, uid_t *uid, gid_t *gid) {
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+    *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
+    return 0;
+}
+
+int kw_set_mark(int sock, uint32_t mark) {
+    return setsockopt(sock, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+}
+
+void kw_stdout_line_buffered(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    setvbuf(stderr, NULL, _IONBF, 0);
+}
+
+long kw_raw_syscall0(long nr) { return syscall(nr); }

@@ -1,0 +1,221 @@
+import Glibc
+import KeywayAudit
+import KeywaySystem
+import KeywayWire
+
+/// What a role adds to the common child loop.
+public protocol ChildBehavior: AnyObject {
+    /// Descriptors the role cannot start without.
+    var requiredDescriptors: Set<DescriptorKind> { get }
+    /// Called once, inside the sandbox, before the loop starts.
+    func start(runtime: ChildRuntime)
+    /// Descriptors of the role's own to watch (control connections, sockets).
+    func pollInterests() -> [(fd: Int32, events: PollEvents)]
+    func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime)
+    /// A message the common loop does not handle itself, already allowlisted.
+    func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime)
+    func counters() -> [Counter]
+}
+
+/// The common life of a sandboxed child: receive descriptors from keywayd, enter the sandbox,
+/// say hello to the parent and peers, then serve the links in a single-threaded poll loop.
+public final class ChildRuntime {
+    public let role: Role
+    public let audit: AuditLog
+    public let startedAt = MonotonicClock.now()
+    public private(set) var parent: Link
+    public private(set) var links: [Role: Link] = [:]
+    public private(set) var parentHello: Hello?
+    public private(set) var peerRestarts: [Role: UInt32] = [:]
+    public private(set) var sandboxIdentity: (uid: UInt32, gid: UInt32)?
+    /// Descriptors granted by the parent that are not links; the behavior takes what it needs.
+    public private(set) var granted: [DescriptorKind: Descriptor] = [:]
+    public var wire = WireCounters()
+    private let behavior: ChildBehavior
+
+    /// A message budget per link per wake-up, so one noisy peer cannot starve the others.
+    static let batchPerWakeup = 64
+
+    public init(role: Role, behavior: ChildBehavior, parentSocket: Descriptor) {
+        self.role = role
+        self.behavior = behavior
+        self.parent = Link(peer: .parent, socket: parentSocket)
+        self.audit = AuditLog(appName: role.description, socket: nil)
+    }
+
+    /// Entry point of every child executable. Never returns.
+    public static func run(role: Role, behavior: ChildBehavior) -> Never {
+        StandardStreams.lineBuffered()
+        StandardStreams.ignoreSIGPIPE()
+        Privileges.dieWithParent()
+        let runtime = ChildRuntime(role: role, behavior: behavior, parentSocket: Descriptor(adopting: 3))
+        runtime.main()
+    }
+
+    func main() -> Never {
+        let sandbox: EnterSandbox
+        do {
+            sandbox = try bootstrap()
+        } catch {
+            fail("start-up: \(error)")
+        }
+        let missing = behavior.requiredDescriptors.subtracting(granted.keys)
+        if !missing.isEmpty {
+            fail("start-up: keywayd did not pass \(missing.map(\.description).sorted().joined(separator: ", "))")
+        }
+        if let log = granted.removeValue(forKey: .syslog) { audit.attach(socket: log) }
+        do {
+            try Sandbox.enter(role: role, uid: sandbox.uid, gid: sandbox.gid, root: sandbox.root)
+        } catch {
+            fail("\(error)")
+        }
+        sandboxIdentity = (sandbox.uid, sandbox.gid)
+        audit.event(.informational, msgID: "start", "\(role) sandboxed", [("uid", String(sandbox.uid)), ("root", sandbox.root)])
+        sayHello(on: parent)
+        for link in links.values { sayHello(on: link) }
+        behavior.start(runtime: self)
+        loop()
+    }
+
+    /// Blocking reads from the parent until EnterSandbox: descriptors arrive one per FdGrant.
+    private func bootstrap() throws -> EnterSandbox {
+        for _ in 0..<64 {
+            switch try SeqPacket.receive(parent.socket, dontWait: false) {
+            case .closed: fail("keywayd closed the link before start-up finished")
+            case .wouldBlock: continue
+            case .datagram(let d):
+                guard !d.truncated else { reject(.truncatedDatagram, from: .parent); continue }
+                let envelope: Envelope
+                do { envelope = try Frame.decode(d.bytes, from: .parent, to: role) } catch { reject(error, from: .parent); continue }
+                wire.accepted()
+                switch envelope.message {
+                case .fdGrant(let grant):
+                    take(grant, descriptors: d.descriptors)
+                case .enterSandbox(let s):
+                    return s
+                case .hello(let h):
+                    parentHello = h
+                case .peerRestarted(let r):
+                    peerRestarts[r.role] = r.restarts
+                default:
+                    break
+                }
+            }
+        }
+        fail("start-up: too many messages before EnterSandbox")
+    }
+
+    private func take(_ grant: FdGrant, descriptors: [Descriptor]) {
+        guard descriptors.count == 1, let fd = descriptors.first else {
+            wire.bump("fdgrant-without-one-descriptor")
+            audit.rateLimitedEvent(key: "fdgrant", .warning, msgID: "wire-reject", "FdGrant for \(grant.kind) carried \(descriptors.count) descriptors")
+            return
+        }
+        if let peer = grant.kind.linkedRole {
+            guard role.peers.contains(peer) else {
+                wire.bump("fdgrant-unexpected-link")
+                return
+            }
+            let link = Link(peer: peer, socket: fd)
+            try? fd.setNonBlocking()
+            links[peer] = link
+            if sandboxIdentity != nil { sayHello(on: link) }
+        } else if sandboxIdentity == nil {
+            granted[grant.kind] = fd
+        } else {
+            // After start-up only links are replaced; anything else is refused.
+            wire.bump("fdgrant-after-start")
+        }
+    }
+
+    private func sayHello(on link: Link) {
+        let hello = Hello(role: role, pid: UInt32(getpid()), startedAt: startedAt, sandboxed: sandboxIdentity != nil)
+        do { try link.send(.hello(hello)) } catch {
+            audit.event(.warning, msgID: "link", "hello to \(link.peer) failed: \(error)")
+        }
+    }
+
+    private func loop() -> Never {
+        try? parent.socket.setNonBlocking()
+        while true {
+            let linkList = [parent] + links.values.sorted { $0.peer.rawValue < $1.peer.rawValue }
+            let own = behavior.pollInterests()
+            let interests = linkList.map { (fd: $0.socket.raw, events: PollEvents.readable) } + own
+            let ready: [PollEvents]
+            do { ready = try Poll.wait(interests, timeoutMilliseconds: 1000) } catch { fail("poll: \(error)") }
+            for (i, link) in linkList.enumerated() where !ready[i].isEmpty {
+                serve(link)
+            }
+            for (j, interest) in own.enumerated() where !ready[linkList.count + j].isEmpty {
+                behavior.handleReady(fd: interest.fd, events: ready[linkList.count + j], runtime: self)
+            }
+        }
+    }
+
+    private func serve(_ link: Link) {
+        for _ in 0..<Self.batchPerWakeup {
+            let result: ReceiveResult
+            do { result = try SeqPacket.receive(link.socket) } catch {
+                result = .closed
+            }
+            switch result {
+            case .wouldBlock: return
+            case .closed:
+                if link.peer == .parent {
+                    audit.event(.error, msgID: "link", "keywayd went away; exiting")
+                    exit(1)
+                }
+                audit.event(.notice, msgID: "link", "link to \(link.peer) closed")
+                if links[link.peer] === link { links[link.peer] = nil }
+                return
+            case .datagram(let d):
+                guard !d.truncated else { reject(.truncatedDatagram, from: link.peer); continue }
+                let envelope: Envelope
+                do { envelope = try Frame.decode(d.bytes, from: link.peer, to: role) } catch {
+                    reject(error, from: link.peer)
+                    continue
+                }
+                wire.accepted()
+                dispatch(envelope, from: link, descriptors: d.descriptors)
+            }
+        }
+    }
+
+    private func dispatch(_ envelope: Envelope, from link: Link, descriptors: [Descriptor]) {
+        switch envelope.message {
+        case .hello(let h):
+            if link.peer == .parent { parentHello = h } else { link.hello = h }
+        case .ping(let p):
+            try? link.send(.pong(Pong(nonce: p.nonce)), requestID: envelope.requestID)
+        case .counterRequest:
+            try? link.send(.counterReply(CounterReply(role: role, counters: allCounters())), requestID: envelope.requestID)
+        case .fdGrant(let g):
+            take(g, descriptors: descriptors)
+        case .peerRestarted(let r):
+            peerRestarts[r.role] = r.restarts
+            if r.role != role { audit.event(.notice, msgID: "peer-restart", "\(r.role) restarted", [("pid", String(r.pid)), ("restarts", String(r.restarts))]) }
+        case .shutdown:
+            audit.event(.informational, msgID: "stop", "\(role) stopping on request")
+            exit(0)
+        case .enterSandbox:
+            wire.bump("sandbox-request-after-start")
+        default:
+            behavior.handle(envelope, from: link.peer, runtime: self)
+        }
+    }
+
+    public func allCounters() -> [Counter] { wire.asCounters + behavior.counters() }
+
+    /// Dropped, counted and audited (at a bounded rate); the process keeps running.
+    public func reject(_ error: WireError, from peer: Role) {
+        wire.rejected(error)
+        audit.rateLimitedEvent(key: "wire-\(error.kind)", .warning, msgID: "wire-reject",
+                               "dropped message from \(peer): \(error)", [("from", peer.description), ("reason", error.kind)])
+    }
+
+    func fail(_ message: String) -> Never {
+        StandardStreams.error("\(role): \(message)")
+        audit.event(.critical, msgID: "fatal", message)
+        exit(1)
+    }
+}

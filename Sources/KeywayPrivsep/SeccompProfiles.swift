@@ -1,0 +1,61 @@
+import KeywayWire
+
+/// The seccomp allowlists, one per role, each syscall with the reason it is there.
+/// Anything not listed kills the process (SIGSYS). Keep these short: they are the sandbox.
+public enum SeccompProfiles {
+    public struct Entry: Sendable {
+        public let syscall: String
+        public let reason: String
+    }
+
+    /// What single-threaded Swift and our poll loop need in every child.
+    static let common: [Entry] = [
+        .init(syscall: "read", reason: "signal-free reads of passed descriptors"),
+        .init(syscall: "write", reason: "stderr diagnostics"),
+        .init(syscall: "close", reason: "dropping descriptors of dead peers"),
+        .init(syscall: "poll", reason: "the event loop"),
+        .init(syscall: "ppoll", reason: "glibc may implement poll() with ppoll"),
+        .init(syscall: "recvmsg", reason: "messages and passed descriptors on the links"),
+        .init(syscall: "sendmsg", reason: "messages on the links"),
+        .init(syscall: "sendto", reason: "syslog datagrams (send())"),
+        .init(syscall: "fcntl", reason: "O_NONBLOCK on received descriptors"),
+        .init(syscall: "mmap", reason: "Swift runtime allocator"),
+        .init(syscall: "munmap", reason: "Swift runtime allocator"),
+        .init(syscall: "mremap", reason: "Swift runtime allocator (array growth)"),
+        .init(syscall: "mprotect", reason: "malloc arena setup"),
+        .init(syscall: "brk", reason: "malloc"),
+        .init(syscall: "madvise", reason: "malloc returning memory"),
+        .init(syscall: "futex", reason: "locks in the Swift runtime and swift-log"),
+        .init(syscall: "getrandom", reason: "hash seeds and, later, nonces"),
+        .init(syscall: "clock_gettime", reason: "timers and audit timestamps when the vDSO is bypassed"),
+        .init(syscall: "gettimeofday", reason: "vDSO fallback"),
+        .init(syscall: "getpid", reason: "the PROCID field of audit lines"),
+        .init(syscall: "gettid", reason: "Synchronization.Mutex records its owner (audit log lock)"),
+        .init(syscall: "newfstatat", reason: "stdio's first write checks its stream"),
+        .init(syscall: "fstat", reason: "stdio's first write checks its stream"),
+        .init(syscall: "rt_sigreturn", reason: "returning from a signal handler"),
+        .init(syscall: "rt_sigprocmask", reason: "the runtime masks signals around aborts"),
+        .init(syscall: "exit", reason: "thread exit"),
+        .init(syscall: "exit_group", reason: "process exit"),
+    ]
+
+    static let monitor: [Entry] = [
+        .init(syscall: "accept4", reason: "control socket connections"),
+        .init(syscall: "getsockopt", reason: "SO_PEERCRED: who is asking on the control socket"),
+    ]
+
+    static let ike: [Entry] = []
+
+    static let datapath: [Entry] = []
+
+    public static func entries(for role: Role) -> [Entry] {
+        switch role {
+        case .monitor: return common + monitor
+        case .ike: return common + ike
+        case .datapath: return common + datapath
+        case .parent, .client: return []
+        }
+    }
+
+    public static func syscalls(for role: Role) -> [String] { entries(for: role).map(\.syscall) }
+}

@@ -1,0 +1,298 @@
+import Glibc
+import KeywayAudit
+import KeywaySystem
+import KeywayWire
+
+/// What keywayd was told on its command line, resolved.
+public struct SupervisorSettings: Sendable {
+    public var executableDirectory: String
+    public var user: UserIdentity
+    public var runDirectory: String
+    public var stateDirectory: String
+    public var syslogPath: String
+    public var tunName: String
+    public var tunMTU: Int32 = 1400
+    /// Outer packets carry this mark so that the routes into the TUN device never catch them.
+    public var bypassMark: UInt32 = 0x4b57
+    public var ikePort: UInt16 = 500
+    public var natTraversalPort: UInt16 = 4500
+
+    public init(executableDirectory: String, user: UserIdentity, runDirectory: String, stateDirectory: String,
+                syslogPath: String, tunName: String) {
+        self.executableDirectory = executableDirectory
+        self.user = user
+        self.runDirectory = runDirectory
+        self.stateDirectory = stateDirectory
+        self.syslogPath = syslogPath
+        self.tunName = tunName
+    }
+
+    public var controlSocketPath: String { runDirectory + "/control.sock" }
+    /// The chroot of children that need no files at all: empty and not writable by them.
+    public var emptyRoot: String { runDirectory + "/empty" }
+}
+
+public struct SupervisorError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ what: String, _ error: any Error) { description = "\(what): \(error)" }
+}
+
+/// keywayd's core: owns every privileged object, spawns and sandboxes the children, restarts
+/// the ones that die, and never reads network input.
+public final class Supervisor {
+    final class Child {
+        let role: Role
+        var pid: pid_t = 0
+        var link: Link?
+        var startedAt: UInt64 = 0
+        var restartAt: UInt64?
+        var policy = RestartPolicy()
+        var sandboxed = false
+        init(role: Role) { self.role = role }
+        var running: Bool { pid > 0 }
+    }
+
+    struct Resources {
+        var tun: Descriptor
+        var rawESP: Descriptor
+        var rawAH: Descriptor
+        var udpIKE: Descriptor
+        var udpNATT: Descriptor
+        var control: Descriptor
+    }
+
+    public let settings: SupervisorSettings
+    public let audit: AuditLog
+    private var resources: Resources?
+    private var children: [Role: Child] = [:]
+    private var signals: SignalQueue?
+    private var syslogMissingReported = false
+    private var wire = WireCounters()
+    private let startedAt = MonotonicClock.now()
+    private var stopping = false
+
+    public init(settings: SupervisorSettings) {
+        self.settings = settings
+        self.audit = AuditLog(appName: "keywayd", socket: nil, alsoStderr: true)
+        for role in Role.children { children[role] = Child(role: role) }
+    }
+
+    /// Opens everything privileged. Fails (with a message naming the step) before any child runs.
+    public func prepare() throws(SupervisorError) {
+        do {
+            signals = try SignalQueue()
+        } catch { throw SupervisorError("signal handling", error) }
+        if let log = connectSyslog() { audit.attach(socket: log) }
+        let s = settings
+        do {
+            try Files.ensureDirectory(s.runDirectory, mode: 0o755)
+            try Files.ensureDirectory(s.emptyRoot, mode: 0o555)
+            try Files.ensureDirectory(s.stateDirectory, mode: 0o700, uid: s.user.uid, gid: s.user.gid)
+        } catch { throw SupervisorError("preparing directories", error) }
+        do {
+            let (tun, name) = try Tun.open(name: s.tunName)
+            // Router solicitations and link-local chatter would only be dropped by the datapath.
+            try? Files.writeSmall("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "1\n")
+            try Tun.setUp(name: name, mtu: s.tunMTU)
+            let control = try Sockets.unixListener(path: s.controlSocketPath, mode: 0o666, group: nil)
+            try control.setNonBlocking()
+            resources = Resources(
+                tun: tun,
+                rawESP: try Sockets.raw(protocol: 50, mark: s.bypassMark),
+                rawAH: try Sockets.raw(protocol: 51, mark: s.bypassMark),
+                udpIKE: try Sockets.udpBound(port: s.ikePort, mark: s.bypassMark),
+                udpNATT: try Sockets.udpBound(port: s.natTraversalPort, mark: s.bypassMark),
+                control: control)
+        } catch { throw SupervisorError("opening privileged resources", error) }
+        for role in Role.children {
+            let path = executablePath(role)
+            guard Files.isExecutable(path) else { throw SupervisorError("finding \(role)", SystemError(path, errno: .noSuchFileOrDirectory)) }
+        }
+    }
+
+    func executablePath(_ role: Role) -> String { settings.executableDirectory + "/" + role.description }
+
+    /// A fresh syslog connection per process, so a child cannot speak for another. Reported once if absent.
+    private func connectSyslog() -> Descriptor? {
+        do { return try Sockets.unixDatagramConnected(path: settings.syslogPath) } catch {
+            if !syslogMissingReported {
+                syslogMissingReported = true
+                StandardStreams.error("keywayd: nothing listens at \(settings.syslogPath) (\(error.errno)); running on, audit goes to stderr")
+            }
+            return nil
+        }
+    }
+
+    /// Starts the children and supervises them until SIGTERM or SIGINT. Returns the exit status.
+    public func run() -> Int32 {
+        audit.event(.notice, msgID: "start", "keywayd starting", [("tun", settings.tunName), ("user", settings.user.name)])
+        for role in Role.children { spawn(role) }
+        guard let signals else { return 1 }
+        while !stopping {
+            let active = Role.children.compactMap { children[$0]?.link }
+            let interests = [(fd: signals.descriptor.raw, events: PollEvents.readable)] + active.map { (fd: $0.socket.raw, events: PollEvents.readable) }
+            let ready: [PollEvents]
+            do { ready = try Poll.wait(interests, timeoutMilliseconds: millisecondsToNextRestart()) } catch {
+                audit.event(.critical, msgID: "fatal", "poll failed: \(error)")
+                break
+            }
+            if !ready[0].isEmpty { handleSignals(signals.drain()) }
+            for (i, link) in active.enumerated() where !ready[i + 1].isEmpty { serve(link) }
+            restartDueChildren()
+        }
+        shutdown()
+        return 0
+    }
+
+    private func millisecondsToNextRestart() -> Int {
+        let now = MonotonicClock.now()
+        let due = children.values.compactMap(\.restartAt).min()
+        guard let due else { return 1000 }
+        return due <= now ? 0 : Int(min(1000, (due - now) / 1_000_000 + 1))
+    }
+
+    private func handleSignals(_ list: [Int32]) {
+        for sig in list {
+            switch sig {
+            case SIGCHLD: reapChildren()
+            case SIGTERM, SIGINT:
+                audit.event(.notice, msgID: "stop", "keywayd stopping on signal \(sig)")
+                stopping = true
+            case SIGHUP:
+                audit.event(.notice, msgID: "reload", "SIGHUP: asking keyway-monitor to reload the configuration")
+                try? children[.monitor]?.link?.send(.reloadConfig(ReloadConfig()))
+            default: break
+            }
+        }
+    }
+
+    private func reapChildren() {
+        for (pid, status) in Processes.reap() {
+            guard let child = children.values.first(where: { $0.pid == pid }) else { continue }
+            let now = MonotonicClock.now()
+            child.pid = 0
+            child.link = nil
+            child.sandboxed = false
+            if stopping { continue }
+            let at = child.policy.restartTime(startedAt: child.startedAt, now: now)
+            child.restartAt = at
+            audit.event(.error, msgID: "child-exit", "\(child.role) (pid \(pid)) \(status); restarting in \((at - now) / 1_000_000) ms",
+                        [("role", child.role.description), ("pid", String(pid)), ("status", status.description)])
+        }
+    }
+
+    private func restartDueChildren() {
+        let now = MonotonicClock.now()
+        for role in Role.children {
+            guard let child = children[role], let at = child.restartAt, at <= now, !stopping else { continue }
+            spawn(role)
+        }
+    }
+
+    private func serve(_ link: Link) {
+        for _ in 0..<64 {
+            let result: ReceiveResult
+            do { result = try SeqPacket.receive(link.socket) } catch { return }
+            switch result {
+            case .wouldBlock, .closed: return
+            case .datagram(let d):
+                guard !d.truncated else { reject(.truncatedDatagram, from: link.peer); continue }
+                do {
+                    let envelope = try Frame.decode(d.bytes, from: link.peer, to: .parent)
+                    wire.accepted()
+                    if case .hello(let h) = envelope.message, let child = children[link.peer] {
+                        link.hello = h
+                        child.sandboxed = h.sandboxed
+                    }
+                } catch {
+                    reject(error, from: link.peer)
+                }
+            }
+        }
+    }
+
+    private func reject(_ error: WireError, from peer: Role) {
+        wire.rejected(error)
+        audit.rateLimitedEvent(key: "wire-\(error.kind)", .warning, msgID: "wire-reject", "dropped message from \(peer): \(error)",
+                               [("from", peer.description), ("reason", error.kind)])
+    }
+
+    /// Spawns one child and hands it its descriptors, its links to running peers, and the sandbox order.
+    private func spawn(_ role: Role) {
+        guard let child = children[role], let resources else { return }
+        child.restartAt = nil
+        do {
+            let (mine, theirs) = try SeqPacket.pair()
+            let pid = try Processes.spawn(path: executablePath(role), arguments: [],
+                                          environment: ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fd3: theirs)
+            theirs.close()
+            try mine.setNonBlocking()
+            let link = Link(peer: role, socket: mine)
+            child.pid = pid
+            child.link = link
+            child.startedAt = MonotonicClock.now()
+            try link.send(.hello(Hello(role: .parent, pid: UInt32(getpid()), startedAt: startedAt, sandboxed: false)))
+            for (kind, fd) in roleDescriptors(role, resources) {
+                try link.send(.fdGrant(FdGrant(kind: kind)), descriptors: [fd.raw])
+            }
+            if let log = connectSyslog() { try link.send(.fdGrant(FdGrant(kind: .syslog)), descriptors: [log.raw]) }
+            for peerRole in role.peers {
+                guard let peer = children[peerRole], let peerLink = peer.link, let toPeer = DescriptorKind.link(to: peerRole),
+                      let toNew = DescriptorKind.link(to: role) else { continue }
+                let (a, b) = try SeqPacket.pair()
+                // A peer that is dying right now is not this child's failure: SIGCHLD restarts it,
+                // and its new instance gets a fresh link to this one.
+                do {
+                    try peerLink.send(.fdGrant(FdGrant(kind: toNew)), descriptors: [b.raw])
+                    if child.policy.restarts > 0 {
+                        try peerLink.send(.peerRestarted(PeerRestarted(role: role, pid: UInt32(pid), restarts: child.policy.restarts)))
+                    }
+                } catch { continue }
+                try link.send(.fdGrant(FdGrant(kind: toPeer)), descriptors: [a.raw])
+            }
+            // The parent is the one that counts restarts: tell the new child the whole table.
+            for other in Role.children {
+                guard let c = children[other], c.running, c.policy.restarts > 0 else { continue }
+                try link.send(.peerRestarted(PeerRestarted(role: other, pid: UInt32(c.pid), restarts: c.policy.restarts)))
+            }
+            let root = role == .monitor ? settings.stateDirectory : settings.emptyRoot
+            try link.send(.enterSandbox(EnterSandbox(uid: settings.user.uid, gid: settings.user.gid, root: root)))
+            audit.event(.informational, msgID: "child-start", "started \(role)", [("role", role.description), ("pid", String(pid))])
+        } catch {
+            let now = MonotonicClock.now()
+            child.restartAt = child.policy.restartTime(startedAt: now, now: now)
+            audit.event(.error, msgID: "child-start", "could not start \(role): \(error)")
+        }
+    }
+
+    /// Each role gets only what it needs (SECURITY.md's table).
+    private func roleDescriptors(_ role: Role, _ r: Resources) -> [(DescriptorKind, Descriptor)] {
+        switch role {
+        case .monitor: return [(.control, r.control)]
+        case .ike: return [(.udp500, r.udpIKE)]
+        case .datapath: return [(.tun, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH), (.udp4500, r.udpNATT)]
+        case .parent, .client: return []
+        }
+    }
+
+    private func shutdown() {
+        for child in children.values where child.running {
+            try? child.link?.send(.shutdown(Shutdown()))
+        }
+        let deadline = MonotonicClock.now() + 3_000_000_000
+        while children.values.contains(where: \.running) && MonotonicClock.now() < deadline {
+            for (pid, _) in Processes.reap() {
+                children.values.first(where: { $0.pid == pid })?.pid = 0
+            }
+            usleep(20_000)
+        }
+        for child in children.values where child.running {
+            audit.event(.warning, msgID: "stop", "\(child.role) did not stop in time; killing it")
+            Processes.signal(child.pid, SIGKILL)
+            _ = Processes.wait(pid: child.pid, timeoutMilliseconds: 1000)
+            child.pid = 0
+        }
+        Files.remove(settings.controlSocketPath)
+        audit.event(.notice, msgID: "stop", "keywayd stopped")
+    }
+}

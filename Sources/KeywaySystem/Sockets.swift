@@ -1,0 +1,155 @@
+import CKeywayShim
+import Glibc
+import SystemPackage
+
+/// Privileged and local sockets that keywayd opens before handing them to children.
+public enum Sockets {
+    /// A UDP socket bound to INADDR_ANY:port, carrying `mark` (SO_MARK needs CAP_NET_ADMIN).
+    public static func udpBound(port: UInt16, mark: UInt32) throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(udp)") {
+            socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
+        try setMark(fd, mark)
+        var one: Int32 = 1
+        _ = try retryingEINTR("setsockopt(SO_REUSEADDR)") {
+            setsockopt(fd.raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr = in_addr(s_addr: INADDR_ANY)
+        _ = try retryingEINTR("bind(udp \(port))") {
+            withUnsafePointer(to: &addr) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in bind(fd.raw, sa, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        return fd
+    }
+
+    /// A raw IPv4 socket for one IP protocol (50 ESP, 51 AH), carrying `mark`.
+    public static func raw(protocol proto: Int32, mark: UInt32) throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(raw \(proto))") {
+            socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto)
+        })
+        try setMark(fd, mark)
+        return fd
+    }
+
+    public static func setMark(_ fd: Descriptor, _ mark: UInt32) throws(SystemError) {
+        _ = try retryingEINTR("setsockopt(SO_MARK)") { kw_set_mark(fd.raw, mark) }
+    }
+
+    /// A listening AF_UNIX SOCK_SEQPACKET socket at `path`, replacing a stale one.
+    public static func unixListener(path: String, mode: mode_t, group: gid_t?) throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(unix)") {
+            socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
+        unlink(path)
+        let (addr, len) = try unixAddress(path)
+        _ = try retryingEINTR("bind(\(path))") { withSockaddr(addr) { sa in bind(fd.raw, sa, len) } }
+        _ = try retryingEINTR("chmod(\(path))") { chmod(path, mode) }
+        if let group { _ = try retryingEINTR("chown(\(path))") { chown(path, 0, group) } }
+        _ = try retryingEINTR("listen") { listen(fd.raw, 16) }
+        return fd
+    }
+
+    /// Connects a SOCK_SEQPACKET client to `path`.
+    public static func unixConnect(path: String) throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(unix)") {
+            socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
+        let (addr, len) = try unixAddress(path)
+        _ = try retryingEINTR("connect(\(path))") { withSockaddr(addr) { sa in connect(fd.raw, sa, len) } }
+        return fd
+    }
+
+    /// A datagram socket connected to a syslog socket such as /dev/log.
+    public static func unixDatagramConnected(path: String) throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(unix dgram)") {
+            socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
+        let (addr, len) = try unixAddress(path)
+        _ = try retryingEINTR("connect(\(path))") { withSockaddr(addr) { sa in connect(fd.raw, sa, len) } }
+        return fd
+    }
+
+    /// A bound datagram socket (tests use it as a syslog listener).
+    public static func unixDatagramBound(path: String) throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(unix dgram)") {
+            socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
+        unlink(path)
+        let (addr, len) = try unixAddress(path)
+        _ = try retryingEINTR("bind(\(path))") { withSockaddr(addr) { sa in bind(fd.raw, sa, len) } }
+        return fd
+    }
+
+    /// An unconnected datagram socketpair end, for tests standing in for syslog.
+    public static func datagramPair() throws(SystemError) -> (Descriptor, Descriptor) {
+        var fds: [Int32] = [-1, -1]
+        _ = try retryingEINTR("socketpair(dgram)") {
+            socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds)
+        }
+        return (Descriptor(adopting: fds[0]), Descriptor(adopting: fds[1]))
+    }
+
+    public static func accept(_ listener: Descriptor) throws(SystemError) -> Descriptor? {
+        let rc = kw_accept_nonblocking(listener.raw)
+        if rc < 0 {
+            let e = Glibc.errno
+            if e == EAGAIN || e == EINTR || e == ECONNABORTED { return nil }
+            throw SystemError("accept4", errno: Errno(rawValue: e))
+        }
+        return Descriptor(adopting: rc)
+    }
+
+    public struct PeerCredentials: Sendable, Equatable {
+        public let pid: pid_t
+        public let uid: uid_t
+        public let gid: gid_t
+    }
+
+    public static func peerCredentials(_ fd: Descriptor) throws(SystemError) -> PeerCredentials {
+        var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
+        _ = try retryingEINTR("getsockopt(SO_PEERCRED)") { kw_peercred(fd.raw, &pid, &uid, &gid) }
+        return PeerCredentials(pid: pid, uid: uid, gid: gid)
+    }
+
+    /// Writes one datagram; a full or absent receiver is reported, never fatal.
+    public static func sendDatagram(_ fd: Descriptor, _ bytes: [UInt8]) -> Bool { sendDatagram(fd: fd.raw, bytes) }
+
+    public static func sendDatagram(fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { p in Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) } == bytes.count
+    }
+
+    private static func unixAddress(_ path: String) throws(SystemError) -> (sockaddr_un, socklen_t) {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
+        guard bytes.count < capacity else { throw SystemError("sockaddr_un(\(path))", errno: .fileNameTooLong) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        return (addr, socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1))
+    }
+
+    private static func withSockaddr(_ addr: sockaddr_un, _ body: (UnsafePointer<sockaddr>) -> Int32) -> Int32 {
+        withUnsafePointer(to: addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0) } }
+    }
+}
+
+/// The TUN device that plaintext for protected destinations is routed into.
+public enum Tun {
+    public static func open(name: String) throws(SystemError) -> (Descriptor, String) {
+        var actual = [CChar](repeating: 0, count: 16)
+        let fd = kw_tun_open(name, &actual)
+        if fd < 0 { throw SystemError.last("TUNSETIFF(\(name))") }
+        let realName = String(decoding: actual.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (Descriptor(adopting: fd), realName)
+    }
+
+    public static func setUp(name: String, mtu: Int32) throws(SystemError) {
+        if kw_if_set_up(name, mtu) < 0 { throw SystemError.last("SIOCSIFFLAGS(\(name))") }
+    }
+}

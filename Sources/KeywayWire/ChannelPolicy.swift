@@ -1,0 +1,29 @@
+/// The security boundary between processes: which message types each receiver accepts from
+/// each sender. Anything else is dropped, counted and audited by the receiver.
+public enum ChannelPolicy {
+    private static let fromParentToChild: Set<MessageType> = [.hello, .fdGrant, .enterSandbox, .peerRestarted, .shutdown, .ping, .counterRequest]
+    private static let betweenChildren: Set<MessageType> = [.hello, .ping, .pong]
+
+    public static func allowed(from sender: Role, to receiver: Role) -> Set<MessageType> {
+        switch (sender, receiver) {
+        // The parent configures and supervises; only the monitor reloads configuration.
+        case (.parent, .ike), (.parent, .datapath): return fromParentToChild
+        case (.parent, .monitor): return fromParentToChild.union([.reloadConfig])
+        // Children tell the parent who they are and answer its pings; nothing else.
+        case (.ike, .parent), (.datapath, .parent), (.monitor, .parent): return [.hello, .pong]
+        // IKE and the datapath: handshakes for now; SA install/ACQUIRE/EXPIRE join later.
+        case (.ike, .datapath), (.datapath, .ike): return betweenChildren
+        // The monitor queries the others and receives their answers.
+        case (.monitor, .ike), (.monitor, .datapath): return betweenChildren.union([.counterRequest])
+        case (.ike, .monitor), (.datapath, .monitor): return betweenChildren.union([.counterReply])
+        // The control client asks; the monitor answers.
+        case (.client, .monitor): return [.statusRequest, .counterRequest, .ping]
+        case (.monitor, .client): return [.statusReply, .counterReply, .pong, .errorReply]
+        default: return []
+        }
+    }
+
+    public static func accepts(_ type: MessageType, from sender: Role, to receiver: Role) -> Bool {
+        allowed(from: sender, to: receiver).contains(type)
+    }
+}

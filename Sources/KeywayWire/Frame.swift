@@ -1,0 +1,69 @@
+/// `u16 version | u16 type | u32 body length | u32 request id`, big-endian, then the body.
+public struct FrameHeader: Equatable, Sendable {
+    public static let size = 12
+    public static let currentVersion: UInt16 = 1
+    /// No Keyway message is larger; anything longer is refused before it is read.
+    public static let maximumBody = 65536 - size
+
+    public var version: UInt16
+    public var type: UInt16
+    public var bodyLength: UInt32
+    /// 0 for events; otherwise echoed in the reply.
+    public var requestID: UInt32
+}
+
+/// A decoded message with its request id.
+public struct Envelope: Equatable, Sendable {
+    public var requestID: UInt32
+    public var message: Message
+
+    public init(_ message: Message, requestID: UInt32 = 0) {
+        self.message = message
+        self.requestID = requestID
+    }
+}
+
+public enum Frame {
+    public static func encode(_ message: Message, requestID: UInt32 = 0) -> [UInt8] {
+        var body = WireWriter()
+        message.encodeBody(to: &body)
+        var w = WireWriter(reserving: FrameHeader.size + body.bytes.count)
+        w.u16(FrameHeader.currentVersion)
+        w.u16(message.type.rawValue)
+        w.u32(UInt32(body.bytes.count))
+        w.u32(requestID)
+        return w.bytes + body.bytes
+    }
+
+    public static func decodeHeader(_ bytes: [UInt8]) throws(WireError) -> FrameHeader {
+        guard bytes.count >= FrameHeader.size else { throw .truncatedHeader(received: bytes.count) }
+        var r = WireReader(Array(bytes.prefix(FrameHeader.size)))
+        let header = FrameHeader(version: try r.u16(), type: try r.u16(), bodyLength: try r.u32(), requestID: try r.u32())
+        guard header.version == FrameHeader.currentVersion else { throw .wrongVersion(header.version) }
+        return header
+    }
+
+    /// Strict decoding: one datagram is exactly one message, nothing more, nothing less.
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> Envelope {
+        let header = try decodeHeader(bytes)
+        guard let type = MessageType(rawValue: header.type) else { throw .unknownType(header.type) }
+        let declared = Int(header.bodyLength)
+        guard declared <= FrameHeader.maximumBody else { throw .overlongLength(declared: declared, limit: FrameHeader.maximumBody) }
+        let present = bytes.count - FrameHeader.size
+        guard declared <= present else { throw .shortBody(needed: declared, remaining: present) }
+        guard declared == present else { throw .trailingBytes(count: present - declared) }
+        var r = WireReader(bytes, from: FrameHeader.size, to: bytes.count)
+        let message = try Message.decodeBody(type, from: &r)
+        try r.expectEnd()
+        return Envelope(message, requestID: header.requestID)
+    }
+
+    /// Decodes and applies the channel's allowlist in one step.
+    public static func decode(_ bytes: [UInt8], from sender: Role, to receiver: Role) throws(WireError) -> Envelope {
+        let envelope = try decode(bytes)
+        guard ChannelPolicy.accepts(envelope.message.type, from: sender, to: receiver) else {
+            throw .notAllowed(type: envelope.message.type, from: sender, to: receiver)
+        }
+        return envelope
+    }
+}

@@ -1,0 +1,60 @@
+/// The closed set of messages, for exhaustive dispatch.
+public enum Message: Sendable, Equatable {
+    case hello(Hello)
+    case fdGrant(FdGrant)
+    case enterSandbox(EnterSandbox)
+    case peerRestarted(PeerRestarted)
+    case shutdown(Shutdown)
+    case reloadConfig(ReloadConfig)
+    case ping(Ping)
+    case pong(Pong)
+    case statusRequest(StatusRequest)
+    case statusReply(StatusReply)
+    case counterRequest(CounterRequest)
+    case counterReply(CounterReply)
+    case errorReply(ErrorReply)
+
+    public var type: MessageType { payload.typeOfSelf }
+
+    private var payload: any WireMessage {
+        switch self {
+        case .hello(let m): return m
+        case .fdGrant(let m): return m
+        case .enterSandbox(let m): return m
+        case .peerRestarted(let m): return m
+        case .shutdown(let m): return m
+        case .reloadConfig(let m): return m
+        case .ping(let m): return m
+        case .pong(let m): return m
+        case .statusRequest(let m): return m
+        case .statusReply(let m): return m
+        case .counterRequest(let m): return m
+        case .counterReply(let m): return m
+        case .errorReply(let m): return m
+        }
+    }
+
+    func encodeBody(to w: inout WireWriter) { payload.encode(to: &w) }
+
+    static func decodeBody(_ type: MessageType, from r: inout WireReader) throws(WireError) -> Message {
+        switch type {
+        case .hello: return .hello(try Hello(from: &r))
+        case .fdGrant: return .fdGrant(try FdGrant(from: &r))
+        case .enterSandbox: return .enterSandbox(try EnterSandbox(from: &r))
+        case .peerRestarted: return .peerRestarted(try PeerRestarted(from: &r))
+        case .shutdown: return .shutdown(try Shutdown(from: &r))
+        case .reloadConfig: return .reloadConfig(try ReloadConfig(from: &r))
+        case .ping: return .ping(try Ping(from: &r))
+        case .pong: return .pong(try Pong(from: &r))
+        case .statusRequest: return .statusRequest(try StatusRequest(from: &r))
+        case .statusReply: return .statusReply(try StatusReply(from: &r))
+        case .counterRequest: return .counterRequest(try CounterRequest(from: &r))
+        case .counterReply: return .counterReply(try CounterReply(from: &r))
+        case .errorReply: return .errorReply(try ErrorReply(from: &r))
+        }
+    }
+}
+
+extension WireMessage {
+    var typeOfSelf: MessageType { Self.type }
+}

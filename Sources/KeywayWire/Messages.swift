@@ -1,0 +1,214 @@
+/// One value type per message; `Message` is the closed set of them.
+public protocol WireMessage: Sendable, Equatable {
+    static var type: MessageType { get }
+    func encode(to w: inout WireWriter)
+    init(from r: inout WireReader) throws(WireError)
+}
+
+public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible {
+    case hello = 1
+    case fdGrant = 2
+    case enterSandbox = 3
+    case peerRestarted = 4
+    case shutdown = 5
+    case reloadConfig = 6
+    case ping = 7
+    case pong = 8
+    case statusRequest = 9
+    case statusReply = 10
+    case counterRequest = 11
+    case counterReply = 12
+    case errorReply = 13
+
+    public var description: String {
+        switch self {
+        case .hello: return "Hello"
+        case .fdGrant: return "FdGrant"
+        case .enterSandbox: return "EnterSandbox"
+        case .peerRestarted: return "PeerRestarted"
+        case .shutdown: return "Shutdown"
+        case .reloadConfig: return "ReloadConfig"
+        case .ping: return "Ping"
+        case .pong: return "Pong"
+        case .statusRequest: return "StatusRequest"
+        case .statusReply: return "StatusReply"
+        case .counterRequest: return "CounterRequest"
+        case .counterReply: return "CounterReply"
+        case .errorReply: return "ErrorReply"
+        }
+    }
+}
+
+/// First message on every link, both ways: who I am, since when.
+public struct Hello: WireMessage {
+    public static let type = MessageType.hello
+    public var role: Role
+    public var pid: UInt32
+    /// CLOCK_MONOTONIC nanoseconds at process start (system-wide, so comparable).
+    public var startedAt: UInt64
+    /// Set once the sender runs inside its sandbox.
+    public var sandboxed: Bool
+
+    public init(role: Role, pid: UInt32, startedAt: UInt64, sandboxed: Bool) {
+        self.role = role; self.pid = pid; self.startedAt = startedAt; self.sandboxed = sandboxed
+    }
+    public func encode(to w: inout WireWriter) { w.u8(role.rawValue); w.u32(pid); w.u64(startedAt); w.bool(sandboxed) }
+    public init(from r: inout WireReader) throws(WireError) {
+        role = try r.enumeration("hello.role", Role.self)
+        pid = try r.u32()
+        startedAt = try r.u64()
+        sandboxed = try r.bool("hello.sandboxed")
+    }
+}
+
+/// Carries exactly one descriptor, of the named kind.
+public struct FdGrant: WireMessage {
+    public static let type = MessageType.fdGrant
+    public var kind: DescriptorKind
+    public init(kind: DescriptorKind) { self.kind = kind }
+    public func encode(to w: inout WireWriter) { w.u8(kind.rawValue) }
+    public init(from r: inout WireReader) throws(WireError) { kind = try r.enumeration("fdgrant.kind", DescriptorKind.self) }
+}
+
+/// Sent once every descriptor has arrived: drop privileges and lock the sandbox.
+public struct EnterSandbox: WireMessage {
+    public static let type = MessageType.enterSandbox
+    public var uid: UInt32
+    public var gid: UInt32
+    public var root: String
+    public init(uid: UInt32, gid: UInt32, root: String) { self.uid = uid; self.gid = gid; self.root = root }
+    public func encode(to w: inout WireWriter) { w.u32(uid); w.u32(gid); w.string(root) }
+    public init(from r: inout WireReader) throws(WireError) {
+        uid = try r.u32(); gid = try r.u32(); root = try r.string("sandbox.root", limit: 1024)
+    }
+}
+
+/// A peer was restarted; its new link arrives in the FdGrant just before this.
+public struct PeerRestarted: WireMessage {
+    public static let type = MessageType.peerRestarted
+    public var role: Role
+    public var pid: UInt32
+    public var restarts: UInt32
+    public init(role: Role, pid: UInt32, restarts: UInt32) { self.role = role; self.pid = pid; self.restarts = restarts }
+    public func encode(to w: inout WireWriter) { w.u8(role.rawValue); w.u32(pid); w.u32(restarts) }
+    public init(from r: inout WireReader) throws(WireError) {
+        role = try r.enumeration("restarted.role", Role.self); pid = try r.u32(); restarts = try r.u32()
+    }
+}
+
+public struct Shutdown: WireMessage {
+    public static let type = MessageType.shutdown
+    public init() {}
+    public func encode(to w: inout WireWriter) {}
+    public init(from r: inout WireReader) throws(WireError) {}
+}
+
+public struct ReloadConfig: WireMessage {
+    public static let type = MessageType.reloadConfig
+    public init() {}
+    public func encode(to w: inout WireWriter) {}
+    public init(from r: inout WireReader) throws(WireError) {}
+}
+
+public struct Ping: WireMessage {
+    public static let type = MessageType.ping
+    public var nonce: UInt64
+    public init(nonce: UInt64) { self.nonce = nonce }
+    public func encode(to w: inout WireWriter) { w.u64(nonce) }
+    public init(from r: inout WireReader) throws(WireError) { nonce = try r.u64() }
+}
+
+public struct Pong: WireMessage {
+    public static let type = MessageType.pong
+    public var nonce: UInt64
+    public init(nonce: UInt64) { self.nonce = nonce }
+    public func encode(to w: inout WireWriter) { w.u64(nonce) }
+    public init(from r: inout WireReader) throws(WireError) { nonce = try r.u64() }
+}
+
+public struct StatusRequest: WireMessage {
+    public static let type = MessageType.statusRequest
+    public init() {}
+    public func encode(to w: inout WireWriter) {}
+    public init(from r: inout WireReader) throws(WireError) {}
+}
+
+public struct ProcessStatus: Sendable, Equatable {
+    public var role: Role
+    public var pid: UInt32
+    public var uptimeMilliseconds: UInt64
+    public var restarts: UInt32
+    public var sandboxed: Bool
+    public var connected: Bool
+
+    public init(role: Role, pid: UInt32, uptimeMilliseconds: UInt64, restarts: UInt32, sandboxed: Bool, connected: Bool) {
+        self.role = role; self.pid = pid; self.uptimeMilliseconds = uptimeMilliseconds
+        self.restarts = restarts; self.sandboxed = sandboxed; self.connected = connected
+    }
+}
+
+public struct StatusReply: WireMessage {
+    public static let type = MessageType.statusReply
+    public static let maximumProcesses = 16
+    public var processes: [ProcessStatus]
+    public init(processes: [ProcessStatus]) { self.processes = processes }
+    public func encode(to w: inout WireWriter) {
+        w.count(processes.count)
+        for p in processes {
+            w.u8(p.role.rawValue); w.u32(p.pid); w.u64(p.uptimeMilliseconds); w.u32(p.restarts)
+            w.bool(p.sandboxed); w.bool(p.connected)
+        }
+    }
+    public init(from r: inout WireReader) throws(WireError) {
+        let n = try r.count(limit: Self.maximumProcesses)
+        var out: [ProcessStatus] = []
+        for _ in 0..<n {
+            out.append(ProcessStatus(role: try r.enumeration("status.role", Role.self), pid: try r.u32(),
+                                     uptimeMilliseconds: try r.u64(), restarts: try r.u32(),
+                                     sandboxed: try r.bool("status.sandboxed"), connected: try r.bool("status.connected")))
+        }
+        processes = out
+    }
+}
+
+public struct CounterRequest: WireMessage {
+    public static let type = MessageType.counterRequest
+    public init() {}
+    public func encode(to w: inout WireWriter) {}
+    public init(from r: inout WireReader) throws(WireError) {}
+}
+
+public struct Counter: Sendable, Equatable {
+    public var name: String
+    public var value: UInt64
+    public init(name: String, value: UInt64) { self.name = name; self.value = value }
+}
+
+public struct CounterReply: WireMessage {
+    public static let type = MessageType.counterReply
+    public static let maximumCounters = 1024
+    public var role: Role
+    public var counters: [Counter]
+    public init(role: Role, counters: [Counter]) { self.role = role; self.counters = counters }
+    public func encode(to w: inout WireWriter) {
+        w.u8(role.rawValue)
+        w.count(counters.count)
+        for c in counters { w.string(c.name); w.u64(c.value) }
+    }
+    public init(from r: inout WireReader) throws(WireError) {
+        role = try r.enumeration("counters.role", Role.self)
+        let n = try r.count(limit: Self.maximumCounters)
+        var out: [Counter] = []
+        for _ in 0..<n { out.append(Counter(name: try r.string("counter.name", limit: 128), value: try r.u64())) }
+        counters = out
+    }
+}
+
+/// A request could not be served; the text says why (never a secret).
+public struct ErrorReply: WireMessage {
+    public static let type = MessageType.errorReply
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+    public func encode(to w: inout WireWriter) { w.string(reason) }
+    public init(from r: inout WireReader) throws(WireError) { reason = try r.string("error.reason") }
+}

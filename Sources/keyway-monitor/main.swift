@@ -1,0 +1,51 @@
+import KeywayPrivsep
+import KeywaySystem
+import KeywayWire
+
+/// keyway-monitor: control socket, configuration store (issue 3), status of the process tree.
+final class MonitorBehavior: ChildBehavior {
+    var requiredDescriptors: Set<DescriptorKind> { [.control] }
+    private var control: ControlServer?
+
+    func start(runtime: ChildRuntime) {
+        if let listener = runtime.granted[.control] { control = ControlServer(listener: listener) }
+    }
+
+    func pollInterests() -> [(fd: Int32, events: PollEvents)] { control?.pollInterests() ?? [] }
+
+    func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
+        control?.handleReady(fd: fd, runtime: runtime) { status(runtime) }
+    }
+
+    func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {}
+
+    func counters() -> [Counter] {
+        [Counter(name: "control-clients", value: UInt64(control?.clients.count ?? 0)),
+         Counter(name: "control-refused", value: control?.refusedConnections ?? 0)]
+    }
+
+    /// Every process of the tree: the parent and peers as their hellos said, this one from itself.
+    func status(_ runtime: ChildRuntime) -> StatusReply {
+        let now = MonotonicClock.now()
+        func uptime(_ start: UInt64) -> UInt64 { now > start ? (now - start) / 1_000_000 : 0 }
+        var list: [ProcessStatus] = []
+        if let p = runtime.parentHello {
+            list.append(ProcessStatus(role: .parent, pid: p.pid, uptimeMilliseconds: uptime(p.startedAt), restarts: 0, sandboxed: false, connected: true))
+        }
+        for role in Role.children {
+            if role == runtime.role {
+                list.append(ProcessStatus(role: role, pid: UInt32(Processes.currentPID), uptimeMilliseconds: uptime(runtime.startedAt),
+                                          restarts: runtime.peerRestarts[role] ?? 0, sandboxed: runtime.sandboxIdentity != nil, connected: true))
+                continue
+            }
+            let link = runtime.links[role]
+            let hello = link?.hello
+            list.append(ProcessStatus(role: role, pid: hello?.pid ?? 0, uptimeMilliseconds: hello.map { uptime($0.startedAt) } ?? 0,
+                                      restarts: runtime.peerRestarts[role] ?? 0, sandboxed: hello?.sandboxed ?? false,
+                                      connected: link != nil && hello != nil))
+        }
+        return StatusReply(processes: list)
+    }
+}
+
+ChildRuntime.run(role: .monitor, behavior: MonitorBehavior())

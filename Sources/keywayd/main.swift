@@ -1,0 +1,95 @@
+import ArgumentParser
+import Glibc
+import KeywayPrivsep
+import KeywaySystem
+
+struct Keywayd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keywayd",
+        abstract: "Keyway IPsec appliance: the privileged parent that starts and supervises the sandboxed children.")
+
+    @Option(name: .long, help: "RouterOS-style configuration script loaded at start.")
+    var config = "/etc/keyway/keyway.rsc"
+
+    @Option(name: .customLong("state-dir"), help: "Where the configuration store lives (keyway-monitor's chroot).")
+    var stateDir = "/var/lib/keyway"
+
+    @Option(name: .customLong("run-dir"), help: "Runtime directory; the control socket is DIR/control.sock.")
+    var runDir = "/run/keyway"
+
+    @Option(name: .long, help: "Unprivileged user the children run as.")
+    var user = "keyway"
+
+    @Option(name: .long, help: "Name of the TUN device plaintext is routed into.")
+    var tun = "ipsec0"
+
+    @Option(name: .long, help: "Syslog socket for audit lines.")
+    var syslog = "/dev/log"
+
+    @Flag(name: .long, help: "Stay in the foreground (keywayd never daemonizes; systemd supervises it).")
+    var foreground = false
+
+    func validate() throws {
+        guard !tun.isEmpty, tun.utf8.count < 16, tun.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+            throw ValidationError("--tun '\(tun)': an interface name is 1 to 15 letters, digits, '-', '_' or '.'")
+        }
+        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog), ("--config", config)] {
+            guard path.hasPrefix("/") else { throw ValidationError("\(flag) '\(path)': give an absolute path") }
+        }
+        guard stateDir != "/", runDir != "/" else { throw ValidationError("--state-dir and --run-dir cannot be /") }
+    }
+
+    func run() throws {
+        StandardStreams.lineBuffered()
+        guard Users.effectiveUID == 0 else {
+            StandardStreams.error("keywayd: must start as root (it opens the TUN device, raw sockets and port 500, then drops privileges in its children)")
+            throw ExitCode(1)
+        }
+        guard let identity = Users.lookup(user) else {
+            StandardStreams.error("""
+            keywayd: user '\(user)' does not exist. Create it with
+                contrib/create-user.sh
+            or  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \(user)
+            or  systemd-sysusers contrib/sysusers.d/keyway.conf
+            """)
+            throw ExitCode(1)
+        }
+        guard identity.uid != 0 else {
+            StandardStreams.error("keywayd: user '\(user)' has uid 0; the children must run unprivileged")
+            throw ExitCode(1)
+        }
+        guard let directory = Files.executableDirectory() else {
+            StandardStreams.error("keywayd: cannot find its own directory (/proc/self/exe)")
+            throw ExitCode(1)
+        }
+        if !Files.exists(config) {
+            StandardStreams.error("keywayd: no configuration at \(config); starting with an empty configuration")
+        }
+        let settings = SupervisorSettings(executableDirectory: directory, user: identity, runDirectory: runDir,
+                                          stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
+        let supervisor = Supervisor(settings: settings)
+        do { try supervisor.prepare() } catch {
+            StandardStreams.error("keywayd: \(error)")
+            throw ExitCode(1)
+        }
+        let status = supervisor.run()
+        throw ExitCode(status)
+    }
+}
+
+// Bad arguments exit 2 (not ArgumentParser's 64), as scripts and systemd units expect.
+do {
+    var command = try Keywayd.parseAsRoot()
+    try command.run()
+} catch let exit as ExitCode {
+    Glibc.exit(exit.rawValue)
+} catch {
+    let code = Keywayd.exitCode(for: error)
+    if code == .success {
+        print(Keywayd.fullMessage(for: error))
+        Glibc.exit(0)
+    }
+    StandardStreams.error(Keywayd.fullMessage(for: error))
+    StandardStreams.error("Usage: \(Keywayd.usageString())")
+    Glibc.exit(2)
+}
