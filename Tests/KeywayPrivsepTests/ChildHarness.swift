@@ -1,0 +1,78 @@
+import Glibc
+import KeywaySystem
+import KeywayWire
+import XCTest
+
+/// Plays keywayd for one real child executable: spawns it, passes descriptors, orders the
+/// sandbox, and then talks to it over the same link keywayd would use.
+final class ChildHarness {
+    static let user = "keyway"
+
+    let pid: pid_t
+    let link: Descriptor
+    let syslog: Descriptor
+    private var nextID: UInt32 = 1
+
+    /// Skips unless run as root with the keyway user present (CI and contrib/test.sh both are).
+    static func requirements() throws -> (UserIdentity, String) {
+        guard Users.effectiveUID == 0 else { throw XCTSkip("needs root: run contrib/test.sh") }
+        guard let user = Users.lookup(user) else { throw XCTSkip("needs the keyway user: contrib/create-user.sh") }
+        guard let dir = Files.executableDirectory() else { throw XCTSkip("cannot locate build products") }
+        return (user, dir)
+    }
+
+    static func emptyRoot() throws -> String {
+        var template = Array("/tmp/keyway-test-root-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw SystemError.last("mkdtemp") }
+        let path = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        chmod(path, 0o555)
+        return path
+    }
+
+    init(role: Role, grants: [(DescriptorKind, Descriptor)]) throws {
+        let (user, dir) = try Self.requirements()
+        let (mine, theirs) = try SeqPacket.pair()
+        let (logRead, logChild) = try Sockets.datagramPair()
+        pid = try Processes.spawn(path: dir + "/" + role.description, arguments: [], environment: ["SWIFT_BACKTRACE=enable=no"], fd3: theirs)
+        theirs.close()
+        link = mine
+        syslog = logRead
+        try send(.hello(Hello(role: .parent, pid: UInt32(getpid()), startedAt: MonotonicClock.now(), sandboxed: false)))
+        for (kind, fd) in grants { try SeqPacket.send(link, Frame.encode(.fdGrant(FdGrant(kind: kind))), descriptors: [fd.raw]) }
+        try SeqPacket.send(link, Frame.encode(.fdGrant(FdGrant(kind: .syslog))), descriptors: [logChild.raw])
+        try send(.enterSandbox(EnterSandbox(uid: user.uid, gid: user.gid, root: try Self.emptyRoot())))
+    }
+
+    deinit {
+        Processes.signal(pid, SIGKILL)
+        _ = Processes.wait(pid: pid, timeoutMilliseconds: 2000)
+    }
+
+    func send(_ message: Message) throws {
+        try SeqPacket.send(link, Frame.encode(message, requestID: nextID))
+        nextID += 1
+    }
+
+    func sendRaw(_ bytes: [UInt8]) throws { try SeqPacket.send(link, bytes) }
+
+    /// The next message from the child, within the timeout.
+    func receive(timeoutMilliseconds: Int = 5000) throws -> Message? {
+        let ready = try Poll.wait([(fd: link.raw, events: .readable)], timeoutMilliseconds: timeoutMilliseconds)
+        guard let r = ready.first, !r.isEmpty else { return nil }
+        guard case .datagram(let d) = try SeqPacket.receive(link) else { return nil }
+        return try Frame.decode(d.bytes).message
+    }
+
+    /// Every syslog line the child has written so far.
+    func syslogLines() throws -> [String] {
+        var lines: [String] = []
+        for _ in 0..<1000 {
+            let ready = try Poll.wait([(fd: syslog.raw, events: .readable)], timeoutMilliseconds: 100)
+            guard let r = ready.first, !r.isEmpty else { break }
+            lines.append(String(decoding: try syslog.read(max: 4096), as: UTF8.self))
+        }
+        return lines
+    }
+
+    var isAlive: Bool { kill(pid, 0) == 0 && Processes.wait(pid: pid, timeoutMilliseconds: 0) == nil }
+}

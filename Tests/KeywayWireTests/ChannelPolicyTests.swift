@@ -1,0 +1,47 @@
+import XCTest
+@testable import KeywayWire
+
+final class ChannelPolicyTests: XCTestCase {
+    func testClientCannotSendParentOnlyMessages() {
+        for type in [MessageType.fdGrant, .enterSandbox, .shutdown, .reloadConfig, .peerRestarted] {
+            XCTAssertFalse(ChannelPolicy.accepts(type, from: .client, to: .monitor), "\(type)")
+        }
+        XCTAssertTrue(ChannelPolicy.accepts(.statusRequest, from: .client, to: .monitor))
+    }
+
+    func testOnlyTheParentGrantsDescriptorsOrOrdersTheSandbox() {
+        for receiver in Role.allCases {
+            for sender in Role.allCases where sender != .parent {
+                XCTAssertFalse(ChannelPolicy.accepts(.fdGrant, from: sender, to: receiver), "\(sender)->\(receiver)")
+                XCTAssertFalse(ChannelPolicy.accepts(.enterSandbox, from: sender, to: receiver), "\(sender)->\(receiver)")
+                XCTAssertFalse(ChannelPolicy.accepts(.shutdown, from: sender, to: receiver), "\(sender)->\(receiver)")
+            }
+        }
+    }
+
+    func testOnlyTheMonitorReloadsConfiguration() {
+        XCTAssertTrue(ChannelPolicy.accepts(.reloadConfig, from: .parent, to: .monitor))
+        XCTAssertFalse(ChannelPolicy.accepts(.reloadConfig, from: .parent, to: .ike))
+        XCTAssertFalse(ChannelPolicy.accepts(.reloadConfig, from: .parent, to: .datapath))
+    }
+
+    func testClientsReachOnlyTheMonitor() {
+        for receiver in Role.allCases where receiver != .monitor {
+            XCTAssertTrue(ChannelPolicy.allowed(from: .client, to: receiver).isEmpty, "\(receiver)")
+        }
+    }
+
+    func testDecodeAppliesTheAllowlist() throws {
+        let bytes = Frame.encode(.statusReply(StatusReply(processes: [])))
+        XCTAssertThrowsError(try Frame.decode(bytes, from: .parent, to: .monitor)) { error in
+            XCTAssertEqual(error as? WireError, .notAllowed(type: .statusReply, from: .parent, to: .monitor))
+        }
+        XCTAssertNoThrow(try Frame.decode(bytes, from: .monitor, to: .client))
+    }
+
+    func testChildrenPeersAreSymmetric() {
+        for role in Role.children {
+            for peer in role.peers { XCTAssertTrue(peer.peers.contains(role), "\(role)<->\(peer)") }
+        }
+    }
+}

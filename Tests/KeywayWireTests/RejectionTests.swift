@@ -1,0 +1,100 @@
+import XCTest
+@testable import KeywayWire
+
+final class RejectionTests: XCTestCase {
+    func assertRejects(_ bytes: [UInt8], _ expected: WireError, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try Frame.decode(bytes), file: file, line: line) { error in
+            XCTAssertEqual(error as? WireError, expected, file: file, line: line)
+        }
+    }
+
+    func header(version: UInt16 = 1, type: UInt16, length: UInt32, id: UInt32 = 0) -> [UInt8] {
+        var w = WireWriter()
+        w.u16(version); w.u16(type); w.u32(length); w.u32(id)
+        return w.bytes
+    }
+
+    func testTruncatedHeader() {
+        assertRejects([], .truncatedHeader(received: 0))
+        assertRejects([0, 1, 0, 7, 0], .truncatedHeader(received: 5))
+    }
+
+    func testWrongVersion() {
+        assertRejects(header(version: 2, type: 7, length: 8) + [UInt8](repeating: 0, count: 8), .wrongVersion(2))
+    }
+
+    func testUnknownType() {
+        assertRejects(header(type: 999, length: 0), .unknownType(999))
+        assertRejects(header(type: 0, length: 0), .unknownType(0))
+    }
+
+    func testShortBodyWhenDatagramIsCut() {
+        let full = Frame.encode(.ping(Ping(nonce: 5)))
+        assertRejects(Array(full.dropLast(3)), .shortBody(needed: 8, remaining: 5))
+    }
+
+    func testShortBodyWhenFieldRunsPastDeclaredBody() {
+        // A Ping whose header declares 4 body bytes: the u64 nonce cannot be read.
+        assertRejects(header(type: 7, length: 4) + [0, 0, 0, 1], .shortBody(needed: 8, remaining: 4))
+    }
+
+    func testOverlongDeclaredBody() {
+        assertRejects(header(type: 7, length: 0xFFFF_FFF0), .overlongLength(declared: 0xFFFF_FFF0, limit: FrameHeader.maximumBody))
+    }
+
+    func testOverlongStringField() {
+        // EnterSandbox whose root claims 1 MiB.
+        var w = WireWriter()
+        w.u32(1); w.u32(1); w.u32(1 << 20)
+        assertRejects(header(type: 3, length: UInt32(w.bytes.count)) + w.bytes, .overlongLength(declared: 1 << 20, limit: 1024))
+    }
+
+    func testOverlongArrayCount() {
+        var w = WireWriter()
+        w.u16(5000)
+        assertRejects(header(type: 10, length: 2) + w.bytes, .overlongLength(declared: 5000, limit: StatusReply.maximumProcesses))
+    }
+
+    func testInvalidEnumValues() {
+        assertRejects(header(type: 2, length: 1) + [0], .invalidEnum(field: "fdgrant.kind", value: 0))
+        assertRejects(header(type: 2, length: 1) + [200], .invalidEnum(field: "fdgrant.kind", value: 200))
+        var hello = Frame.encode(.hello(Hello(role: .ike, pid: 1, startedAt: 1, sandboxed: true)))
+        hello[12] = 9
+        assertRejects(hello, .invalidEnum(field: "hello.role", value: 9))
+        var bool = Frame.encode(.hello(Hello(role: .ike, pid: 1, startedAt: 1, sandboxed: true)))
+        bool[bool.count - 1] = 2
+        assertRejects(bool, .invalidEnum(field: "hello.sandboxed", value: 2))
+    }
+
+    func testTrailingBytesAfterDeclaredBody() {
+        assertRejects(Frame.encode(.shutdown(Shutdown())) + [0xAA], .trailingBytes(count: 1))
+    }
+
+    func testTrailingBytesInsideDeclaredBody() {
+        // Body length covers an extra byte that no field consumes.
+        assertRejects(header(type: 5, length: 2) + [1, 2], .trailingBytes(count: 2))
+        assertRejects(header(type: 7, length: 9) + [0, 0, 0, 0, 0, 0, 0, 1, 0xFF], .trailingBytes(count: 1))
+    }
+
+    func testInvalidUTF8() {
+        var w = WireWriter()
+        w.data([0xC3, 0x28])
+        assertRejects(header(type: 13, length: UInt32(w.bytes.count)) + w.bytes, .invalidText(field: "error.reason"))
+    }
+
+    func testEveryTruncationOfEverySampleIsRejectedNotCrashed() {
+        for message in samples {
+            let bytes = Frame.encode(message)
+            for cut in 0..<bytes.count {
+                XCTAssertThrowsError(try Frame.decode(Array(bytes.prefix(cut))), "\(message.type) cut at \(cut)")
+            }
+        }
+    }
+
+    func testEachErrorHasADistinctKind() {
+        let errors: [WireError] = [.truncatedHeader(received: 0), .wrongVersion(0), .unknownType(0), .shortBody(needed: 0, remaining: 0),
+                                   .overlongLength(declared: 0, limit: 0), .invalidEnum(field: "", value: 0), .trailingBytes(count: 0),
+                                   .invalidText(field: ""), .notAllowed(type: .ping, from: .client, to: .ike), .truncatedDatagram]
+        XCTAssertEqual(Set(errors.map(\.kind)).count, errors.count)
+    }
+}
