@@ -45,8 +45,20 @@ public enum Frame {
 
     /// Strict decoding: one datagram is exactly one message, nothing more, nothing less.
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> Envelope {
+        try decode(bytes, accepting: nil)
+    }
+
+    /// Decodes with the channel's allowlist applied to the header's type, before the body is parsed.
+    public static func decode(_ bytes: [UInt8], from sender: Role, to receiver: Role) throws(WireError) -> Envelope {
+        try decode(bytes, accepting: (sender, receiver))
+    }
+
+    private static func decode(_ bytes: [UInt8], accepting channel: (Role, Role)?) throws(WireError) -> Envelope {
         let header = try decodeHeader(bytes)
         guard let type = MessageType(rawValue: header.type) else { throw .unknownType(header.type) }
+        if let (sender, receiver) = channel, !ChannelPolicy.accepts(type, from: sender, to: receiver) {
+            throw .notAllowed(type: type, from: sender, to: receiver)
+        }
         let declared = Int(header.bodyLength)
         guard declared <= FrameHeader.maximumBody else { throw .overlongLength(declared: declared, limit: FrameHeader.maximumBody) }
         let present = bytes.count - FrameHeader.size
@@ -56,14 +68,5 @@ public enum Frame {
         let message = try Message.decodeBody(type, from: &r)
         try r.expectEnd()
         return Envelope(message, requestID: header.requestID)
-    }
-
-    /// Decodes and applies the channel's allowlist in one step.
-    public static func decode(_ bytes: [UInt8], from sender: Role, to receiver: Role) throws(WireError) -> Envelope {
-        let envelope = try decode(bytes)
-        guard ChannelPolicy.accepts(envelope.message.type, from: sender, to: receiver) else {
-            throw .notAllowed(type: envelope.message.type, from: sender, to: receiver)
-        }
-        return envelope
     }
 }

@@ -82,7 +82,7 @@ struct Status: ParsableCommand {
             return
         }
         print("Flags: S - sandboxed, D - disconnected")
-        print(" #    " + pad("PROCESS", 17) + pad("PID", 8) + pad("UPTIME", 12) + "RESTARTS")
+        print(" #     " + pad("PROCESS", 17) + pad("PID", 8) + pad("UPTIME", 12) + "RESTARTS")
         for (i, p) in reply.processes.enumerated() {
             let flags = (p.sandboxed ? "S" : " ") + (p.connected ? " " : "D")
             print(String(i).leftPadded(2) + " " + flags + "  " + pad(p.role.description, 17) + pad(p.pid == 0 ? "-" : String(p.pid), 8)

@@ -1,0 +1,13 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// libFuzzer targets, kept out of the main package: they have no main() of their own
+// (libFuzzer supplies it), so they link only when built with --sanitize=fuzzer.
+// Run them with contrib/fuzz.sh.
+let package = Package(
+    name: "keyway-fuzz",
+    dependencies: [.package(name: "keyway", path: "..")],
+    targets: [
+        .executableTarget(name: "fuzz-wire", dependencies: [.product(name: "KeywayWire", package: "keyway")]),
+    ]
+)

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Issue 2: keywayd in a network namespace: three sandboxed children, restarted after SIGKILL
+# with the same sandbox, bad control input refused, and nothing left behind after SIGTERM.
+set -u
+BIN=${BIN:?set BIN to the build products directory}
+. "$(dirname "$0")/lib.sh"
+
+NS=$(new_netns tree)
+RUN=$TMP/run STATE=$TMP/state LOG=$TMP/syslog.txt
+start_syslog "$TMP/log.sock" "$LOG" || fail "syslog listener did not start"
+
+ip netns exec "$NS" "$BIN/keywayd" --foreground --config "$TMP/none.rsc" --run-dir "$RUN" --state-dir "$STATE" \
+  --syslog "$TMP/log.sock" --tun kwtest0 >"$TMP/keywayd.out" 2>&1 &
+KPID=$!
+PIDS+=($KPID)
+
+child_pid() { pgrep -P "$KPID" -x "$1"; }
+children_up() { [ -n "$(child_pid keyway-monitor)" ] && [ -n "$(child_pid keyway-ike)" ] && [ -n "$(child_pid keyway-datapath)" ]; }
+status_field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "/proc/$1/status"; }
+
+# Sandboxed: real and effective uid not 0, no capabilities, no_new_privs, seccomp filter, chroot.
+sandboxed() {
+  local pid=$1 expected_root=$2
+  local uids; uids=$(status_field "$pid" Uid)
+  set -- $uids
+  [ "$1" != 0 ] && [ "$2" != 0 ] || { echo "  pid $pid uid $uids"; return 1; }
+  for cap in CapEff CapPrm CapBnd CapInh CapAmb; do
+    [ "$(status_field "$pid" $cap)" = 0000000000000000 ] || { echo "  pid $pid $cap=$(status_field "$pid" $cap)"; return 1; }
+  done
+  [ "$(status_field "$pid" NoNewPrivs)" = 1 ] || { echo "  pid $pid NoNewPrivs"; return 1; }
+  [ "$(status_field "$pid" Seccomp)" = 2 ] || { echo "  pid $pid Seccomp=$(status_field "$pid" Seccomp)"; return 1; }
+  local root; root=$(readlink "/proc/$pid/root")
+  [ "$root" != / ] && [ "$root" = "$expected_root" ] || { echo "  pid $pid root=$root"; return 1; }
+}
+
+hello_done() { ip netns exec "$NS" "$BIN/keyway" status --socket "$RUN/control.sock" --json 2>/dev/null | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+sys.exit(0 if len(rows) == 4 and all(r["connected"] and r["pid"] > 0 for r in rows) and all(r["sandboxed"] for r in rows[1:]) else 1)'; }
+
+check "keywayd starts three children" wait_until 10 children_up
+check "children finish their handshakes" wait_until 10 hello_done
+declare -A ROOT=([keyway-monitor]=$STATE [keyway-ike]=$RUN/empty [keyway-datapath]=$RUN/empty)
+for role in keyway-monitor keyway-ike keyway-datapath; do
+  check "$role is sandboxed (uid, caps, no_new_privs, seccomp, chroot)" sandboxed "$(child_pid $role)" "${ROOT[$role]}"
+done
+
+status_json=$(ip netns exec "$NS" "$BIN/keyway" status --socket "$RUN/control.sock" --json)
+echo "  status: $status_json"
+pids_match() {
+  python3 - "$status_json" "$KPID" "$(child_pid keyway-monitor)" "$(child_pid keyway-ike)" "$(child_pid keyway-datapath)" <<'PY'
+import json, sys
+rows = {r["process"]: r for r in json.loads(sys.argv[1])}
+want = dict(zip(["keywayd", "keyway-monitor", "keyway-ike", "keyway-datapath"], map(int, sys.argv[2:])))
+sys.exit(0 if all(rows[k]["pid"] == v and rows[k]["uptime-ms"] >= 0 for k, v in want.items()) else 1)
+PY
+}
+check "status lists each process with its pid and uptime" pids_match
+ip netns exec "$NS" "$BIN/keyway" status --socket "$RUN/control.sock"
+
+for role in keyway-ike keyway-datapath keyway-monitor; do
+  old=$(child_pid $role)
+  kill -KILL "$old"
+  restarted() { local p; p=$(child_pid $role); [ -n "$p" ] && [ "$p" != "$old" ] && sandboxed "$p" "${ROOT[$role]}" >/dev/null; }
+  check "$role is back within 5 s after SIGKILL" wait_until 5 restarted
+  check "restarted $role has the same sandbox" sandboxed "$(child_pid $role)" "${ROOT[$role]}"
+done
+check "restarted children handshake again" wait_until 10 hello_done
+restart_counts() { ip netns exec "$NS" "$BIN/keyway" status --socket "$RUN/control.sock" --json | python3 -c '
+import json, sys
+rows = {r["process"]: r for r in json.load(sys.stdin)}
+sys.exit(0 if all(rows[k]["restarts"] == 1 for k in ["keyway-monitor", "keyway-ike", "keyway-datapath"]) else 1)'; }
+check "status counts one restart per child" restart_counts
+check "child restarts are audited" grep -q 'child-exit .*keyway-ike.*killed by signal 9' "$LOG"
+
+# Bad input on the control socket: refused and counted; the monitor keeps serving.
+python3 - "$RUN/control.sock" <<'PY'
+import socket, struct, sys
+bad = [b"\x00\x01\x00", struct.pack(">HHII", 1, 999, 0, 0), struct.pack(">HHII", 1, 9, 0, 0) + b"\xee",
+       struct.pack(">HHII", 1, 3, 4, 0) + b"\x00\x00\x00\x01", struct.pack(">HHII", 1, 7, 8, 0) + b"\x00\x01"]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+for b in bad: s.send(b)
+s.close()
+PY
+counters=$(ip netns exec "$NS" "$BIN/keyway" counters --socket "$RUN/control.sock" --json)
+echo "  counters: $counters"
+rejections_counted() { python3 -c '
+import json, sys
+c = json.loads(sys.argv[1])
+sys.exit(0 if all(c.get("wire-rejected-" + k, 0) >= 1 for k in ["truncated-header", "unknown-type", "trailing-bytes", "not-allowed", "short-body"]) else 1)' "$counters"; }
+check "bad control messages are counted per reason" rejections_counted
+check "the monitor still answers after bad input" ip netns exec "$NS" "$BIN/keyway" ping --socket "$RUN/control.sock"
+check "bad control messages are audited" grep -q 'keyway-monitor .* wire-reject .*reason="not-allowed"' "$LOG"
+
+kill -HUP "$KPID"
+check "SIGHUP is passed on as a reload" wait_until 5 grep -q 'keywayd .* reload ' "$LOG"
+
+kill -TERM "$KPID"
+stopped() { ! kill -0 "$KPID" 2>/dev/null; }
+check "keywayd exits after SIGTERM" wait_until 10 stopped
+wait "$KPID"; rc=$?
+check "keywayd exits 0 on SIGTERM" test "$rc" = 0
+check "no process left in the namespace" test -z "$(ip netns pids "$NS")"
+check "control socket removed" test ! -e "$RUN/control.sock"
+check "every process wrote RFC 5424 audit lines" bash -c "for a in keywayd keyway-monitor keyway-ike keyway-datapath; do grep -qE \"^<[0-9]+>1 [0-9T:.-]+Z [^ ]+ \$a [0-9]+ \" '$LOG' || exit 1; done"
+
+# Command line: bad arguments exit 2; a missing user says how to create it.
+"$BIN/keywayd" --bogus >/dev/null 2>&1; check "unknown option exits 2" test $? = 2
+"$BIN/keywayd" --tun 'bad name' >/dev/null 2>&1; check "invalid --tun exits 2" test $? = 2
+"$BIN/keywayd" --state-dir relative >/dev/null 2>&1; check "relative --state-dir exits 2" test $? = 2
+out=$("$BIN/keywayd" --user keyway-no-such-user --run-dir "$TMP/r2" 2>&1); rc=$?
+check "missing user fails with how to create it" bash -c "[ $rc = 1 ] && grep -q useradd <<<'$out'"
+"$BIN/keywayd" --help >/dev/null 2>&1; check "--help exits 0" test $? = 0
+
+summary

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target (Fuzz/) with ASan and runs each for a bounded time.
+# Usage: contrib/fuzz.sh [SECONDS_PER_TARGET]   (default 30; CI uses a short run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-30}
+targets=(fuzz-wire)
+scratch=$PWD/.build-fuzz
+export SWIFT_BACKTRACE=enable=no
+for t in "${targets[@]}"; do
+  echo "== building $t"
+  swift build --package-path Fuzz -c debug --product "$t" --sanitize=fuzzer --sanitize=address --scratch-path "$scratch" 2>&1 | tail -2
+done
+bin=$(swift build --package-path Fuzz -c debug --sanitize=fuzzer --sanitize=address --scratch-path "$scratch" --show-bin-path)
+for t in "${targets[@]}"; do
+  corpus=$(mktemp -d)
+  seeds=Fuzz/seeds/${t#fuzz-}
+  [ -d "$seeds" ] && cp "$seeds"/* "$corpus"/
+  echo "== running $t for ${seconds}s"
+  log=$(mktemp)
+  status=0
+  "$bin/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=./ "$corpus" >"$log" 2>&1 || status=$?
+  grep -E 'stat::number_of_executed_units|^Done|ERROR|SUMMARY|crash-' "$log" || true
+  rm -rf "$corpus"
+  if [ "$status" -ne 0 ]; then tail -40 "$log"; rm -f "$log"; echo "FAIL: $t found a crash (exit $status)"; exit 1; fi
+  rm -f "$log"
+  echo "ok: $t"
+done

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Keyway builds and tests with, if any is missing.
+# The Swift toolchain itself (6.x) must already be on PATH.
+set -euo pipefail
+packages=(
+  libssl-dev libcap-dev libseccomp-dev pkg-config   # libcrypto, libcap, libseccomp (system-library targets)
+  iproute2 procps psmisc python3                    # namespace tests: ip netns, pgrep, a syslog listener
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v swift >/dev/null; then
+  echo "error: no Swift toolchain on PATH (Swift 6.x is needed: https://www.swift.org/install/linux/)" >&2
+  exit 1
+fi
