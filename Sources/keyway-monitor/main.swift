@@ -17,7 +17,14 @@ final class MonitorBehavior: ChildBehavior {
         control?.handleReady(fd: fd, runtime: runtime) { status(runtime) }
     }
 
-    func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {}
+    func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {
+        if case .reloadConfig = envelope.message {
+            reloads += 1
+            runtime.audit.event(.notice, msgID: "reload", "configuration reload requested", [("reloads", String(reloads))])
+        }
+    }
+
+    private var reloads: UInt64 = 0
 
     func counters() -> [Counter] {
         [Counter(name: "control-clients", value: UInt64(control?.clients.count ?? 0)),

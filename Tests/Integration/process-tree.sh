@@ -94,7 +94,7 @@ check "the monitor still answers after bad input" ip netns exec "$NS" "$BIN/keyw
 check "bad control messages are audited" grep -q 'keyway-monitor .* wire-reject .*reason="not-allowed"' "$LOG"
 
 kill -HUP "$KPID"
-check "SIGHUP is passed on as a reload" wait_until 5 grep -q 'keywayd .* reload ' "$LOG"
+check "SIGHUP reaches keyway-monitor as a reload" wait_until 5 grep -q 'keyway-monitor [0-9]* reload ' "$LOG"
 
 kill -TERM "$KPID"
 stopped() { ! kill -0 "$KPID" 2>/dev/null; }
