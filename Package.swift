@@ -17,7 +17,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
@@ -35,11 +34,8 @@ let package = Package(
         ]),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire"),
-        // RFC 5424 syslog formatting and a swift-log handler writing to a passed socket.
-        .target(name: "KeywayAudit", dependencies: [
-            "KeywaySystem",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
+        .target(name: "KeywayAudit", dependencies: ["KeywaySystem"]),
         // Spawning, sandboxing, seccomp profiles, supervision, and the child event loop.
         .target(name: "KeywayPrivsep", dependencies: ["KeywaySystem", "KeywayWire", "KeywayAudit"]),
 

@@ -1,10 +1,9 @@
 import Glibc
 import KeywaySystem
-import Logging
 import Synchronization
 
 /// Where a process's audit and log lines go: the syslog socket keywayd passed it, or stderr
-/// when there is none. Thread-safe so that swift-log may share it.
+/// when there is none. Thread-safe, so a future crypto worker thread may share it.
 public final class AuditLog: Sendable {
     private struct State {
         /// Owned raw descriptor (-1: none); closed in deinit.
@@ -76,38 +75,5 @@ public final class AuditLog: Sendable {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, buf.count - 1) == 0 else { return "-" }
         return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-/// swift-log's front end over the audit log: `logger.warning(...)` becomes an RFC 5424 line.
-public struct AuditLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
-    private let log: AuditLog
-
-    public init(log: AuditLog) { self.log = log }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let msgID = merged.removeValue(forKey: "msgid").map { "\($0)" } ?? "log"
-        let params = merged.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") }
-        log.event(Self.severity(event.level), msgID: msgID, "\(event.message)", params)
-    }
-
-    static func severity(_ level: Logger.Level) -> Severity {
-        switch level {
-        case .trace, .debug: return .debug
-        case .info: return .informational
-        case .notice: return .notice
-        case .warning: return .warning
-        case .error: return .error
-        case .critical: return .critical
-        }
     }
 }

@@ -86,14 +86,18 @@ public enum StandardStreams {
 
     public static func ignoreSIGPIPE() { kw_ignore_sigpipe() }
 
-    public static func error(_ line: String) {
+    public static func error(_ line: String) { write(line, to: 2) }
+
+    public static func output(_ line: String) { write(line, to: 1) }
+
+    private static func write(_ line: String, to fd: Int32) {
         let text = line.hasSuffix("\n") ? line : line + "\n"
         let bytes = Array(text.utf8)
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { p -> Int in
                 guard let base = p.baseAddress else { return -1 }
-                return Glibc.write(2, base + off, p.count - off)
+                return Glibc.write(fd, base + off, p.count - off)
             }
             if n < 0 { if Glibc.errno == EINTR { continue } else { break } }
             off += n

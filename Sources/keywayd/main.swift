@@ -86,7 +86,7 @@ do {
 } catch {
     let code = Keywayd.exitCode(for: error)
     if code == .success {
-        print(Keywayd.fullMessage(for: error))
+        StandardStreams.output(Keywayd.fullMessage(for: error))
         Glibc.exit(0)
     }
     StandardStreams.error(Keywayd.fullMessage(for: error))
