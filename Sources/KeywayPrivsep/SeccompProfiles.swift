@@ -25,7 +25,7 @@ public enum SeccompProfiles {
         .init(syscall: "mprotect", reason: "malloc arena setup"),
         .init(syscall: "brk", reason: "malloc"),
         .init(syscall: "madvise", reason: "malloc returning memory"),
-        .init(syscall: "futex", reason: "locks in the Swift runtime and swift-log"),
+        .init(syscall: "futex", reason: "locks in the Swift runtime and the audit log mutex"),
         .init(syscall: "getrandom", reason: "hash seeds and, later, nonces"),
         .init(syscall: "clock_gettime", reason: "timers and audit timestamps when the vDSO is bypassed"),
         .init(syscall: "gettimeofday", reason: "vDSO fallback"),
