@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "keyway-monitor", targets: ["keyway-monitor"]),
         .executable(name: "keyway", targets: ["keyway"]),
         .executable(name: "keyway-sandbox-check", targets: ["keyway-sandbox-check"]),
+        .executable(name: "keyway-bench", targets: ["keyway-bench"]),
         .library(name: "KeywayWire", targets: ["KeywayWire"]),
     ],
     dependencies: [
@@ -26,12 +27,16 @@ let package = Package(
         .systemLibrary(name: "CKeywaySeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // What Swift cannot import: CMSG_* macros, TUNSETIFF, variadic prctl, GNU-only calls.
         .target(name: "CKeywayShim"),
+        // OpenSSL glue: per-SA contexts, DH/ECDH in IKEv1 layouts, EC2N groups, RSA, X.509.
+        .target(name: "CKeywayCrypto", dependencies: ["CKeywayOpenSSL"]),
 
         // The thin syscall layer: the only Swift code that touches raw pointers.
         .target(name: "KeywaySystem", dependencies: [
             "CKeywayShim", "CKeywayCap", "CKeywaySeccomp",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
+        // Ciphers, MACs, PRFs, DH groups, signatures and Secret, over CKeywayCrypto.
+        .target(name: "KeywayCrypto", dependencies: ["CKeywayCrypto"]),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire"),
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
@@ -54,7 +59,10 @@ let package = Package(
         // that a forbidden syscall kills the process.
         .executableTarget(name: "keyway-sandbox-check", dependencies: ["KeywayPrivsep"]),
 
+        .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto"]),
+
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
+        .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
         .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),
     ]
 )

@@ -1,0 +1,1 @@
+print("keyway-bench: not yet")
