@@ -19,6 +19,9 @@ public final class ESPTransform {
     private let mac: MACContext?
     private var salt: [UInt8]
     private var nonce = [UInt8](repeating: 0, count: 16)
+    /// CBC IVs come from a pool refilled from the CSPRNG: one RAND_bytes call per 256 packets.
+    private var ivPool = [UInt8](repeating: 0, count: 4096)
+    private var ivPoolUsed = 4096
 
     /// `encryptionKey` is the keying material: cipher key, then salt for CTR and GCM.
     public init(encryption: EncryptionAlgorithm, encryptionKey: Secret, integrity: IntegrityAlgorithm, integrityKey: Secret?, encrypt: Bool) throws(CryptoError) {
@@ -74,7 +77,7 @@ public final class ESPTransform {
             case .none:
                 break
             case .cbc:
-                guard kw_random(iv, ivLength) == 1, let cipher else { return false }
+                guard takeRandomIV(into: iv), let cipher else { return false }
                 guard cipher.run(iv: iv, payload, payloadLength) else { return false }
             case .ctr, .gcm:
                 writeBigEndian(sequence, to: iv)
@@ -136,6 +139,20 @@ public final class ESPTransform {
         if !ok { throw .libcrypto("ESP open failed") }
         let start = offset + Self.headerLength + ivLength
         return start..<(start + payloadLength)
+    }
+
+    private func takeRandomIV(into iv: UnsafeMutablePointer<UInt8>) -> Bool {
+        if ivPoolUsed + ivLength > ivPool.count {
+            let ok = ivPool.withUnsafeMutableBufferPointer { kw_random($0.baseAddress, $0.count) == 1 }
+            guard ok else { return false }
+            ivPoolUsed = 0
+        }
+        ivPool.withUnsafeBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            iv.update(from: base + ivPoolUsed, count: ivLength)
+        }
+        ivPoolUsed += ivLength
+        return true
     }
 
     private func authenticate(_ start: UnsafeMutablePointer<UInt8>, _ count: Int, icv: UnsafeMutablePointer<UInt8>) -> Bool {

@@ -1,1 +1,147 @@
-print("keyway-bench: not yet")
+import Foundation
+import KeywayCrypto
+
+// keyway-bench crypto [--seconds S] [--runs N]
+// One line per figure: NAME SIZE KEYWAY_MB/s OPENSSL_MB/s RATIO DIRECTION (DH: ops/s instead of MB/s).
+// The OpenSSL reference is `openssl speed` measured in the same run; for cipher+HMAC transforms it is
+// the cipher and HMAC figures combined over the same bytes, 1/(1/a + 1/b).
+
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard arguments.first == "crypto" else {
+    FileHandle.standardError.write("usage: keyway-bench crypto [--seconds S] [--runs N]\n".data(using: .utf8)!)
+    exit(2)
+}
+@MainActor func option(_ name: String, _ fallback: Double) -> Double {
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count, let v = Double(arguments[i + 1]) else { return fallback }
+    return v
+}
+let window = option("--seconds", 0.25)
+let runs = max(1, Int(option("--runs", 3)))
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Calls `body` in batches until `window` seconds pass; returns calls per second.
+@MainActor func rate(_ body: () throws -> Void) rethrows -> Double {
+    var count = 0
+    let start = now()
+    var elapsed = 0.0
+    repeat {
+        for _ in 0..<64 { try body() }
+        count += 64
+        elapsed = now() - start
+    } while elapsed < window
+    return Double(count) / elapsed
+}
+
+func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+
+/// `openssl speed` figures, cached per argument list.
+var speedCache: [String: Double] = [:]
+@MainActor func opensslSpeed(_ args: [String]) -> Double? {
+    let key = args.joined(separator: " ")
+    if let v = speedCache[key] { return v }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    p.arguments = ["speed", "-seconds", "1"] + args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return nil }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard let last = String(data: data, encoding: .utf8)?.split(separator: "\n").last,
+          let field = last.split(separator: " ").last else { return nil }
+    var value: Double?
+    if field.hasSuffix("k") { value = Double(field.dropLast()).map { $0 * 1000 / 1e6 } }   // 1000s of bytes/s -> MB/s
+    else { value = Double(field) }                                                          // op/s
+    speedCache[key] = value
+    return value
+}
+
+/// Line-buffered output even into a pipe (emit() to a pipe is fully buffered).
+func emit(_ line: String) { FileHandle.standardOutput.write((line + "\n").data(using: .utf8) ?? Data()) }
+
+func fmt(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "-" }
+func ratio(_ a: Double, _ b: Double?) -> String { b.map { String(format: "%.2f", a / $0) } ?? "-" }
+
+struct Transform {
+    let name: String
+    let enc: EncryptionAlgorithm
+    let integ: IntegrityAlgorithm
+    let opensslCipher: String
+    let opensslHMAC: String?
+}
+
+let transforms = [
+    Transform(name: "aes-128-gcm", enc: .aes128gcm, integ: .null, opensslCipher: "aes-128-gcm", opensslHMAC: nil),
+    Transform(name: "aes-256-gcm", enc: .aes256gcm, integ: .null, opensslCipher: "aes-256-gcm", opensslHMAC: nil),
+    Transform(name: "aes-128/sha1", enc: .aes128, integ: .sha1, opensslCipher: "aes-128-cbc", opensslHMAC: "sha1"),
+    Transform(name: "aes-256/sha1", enc: .aes256, integ: .sha1, opensslCipher: "aes-256-cbc", opensslHMAC: "sha1"),
+    Transform(name: "aes-128/sha256", enc: .aes128, integ: .sha256, opensslCipher: "aes-128-cbc", opensslHMAC: "sha256"),
+    Transform(name: "aes-128-ctr/sha1", enc: .aes128ctr, integ: .sha1, opensslCipher: "aes-128-ctr", opensslHMAC: "sha1"),
+    Transform(name: "3des/sha1", enc: .tripleDES, integ: .sha1, opensslCipher: "des-ede3-cbc", opensslHMAC: "sha1"),
+    Transform(name: "3des/md5", enc: .tripleDES, integ: .md5, opensslCipher: "des-ede3-cbc", opensslHMAC: "md5"),
+    Transform(name: "des/md5", enc: .des, integ: .md5, opensslCipher: "des-cbc", opensslHMAC: "md5"),
+]
+
+emit("# keyway-bench crypto \(Date()) window=\(window)s runs=\(runs) (median)")
+emit("# NAME SIZE KEYWAY_MB/s OPENSSL_MB/s RATIO DIRECTION")
+for t in transforms {
+    for size in [64, 512, 1400] {
+        do {
+            let ek = Secret.random(count: t.enc.keyMaterialLength)
+            let ik = t.integ == .null ? nil : Secret.random(count: t.integ.keyLength)
+            let sealer = try ESPTransform(encryption: t.enc, encryptionKey: ek, integrity: t.integ, integrityKey: ik, encrypt: true)
+            let opener = try ESPTransform(encryption: t.enc, encryptionKey: ek, integrity: t.integ, integrityKey: ik, encrypt: false)
+            // The payload rounded up to the cipher's alignment, as ESP padding does.
+            let payload = (size + sealer.alignment - 1) / sealer.alignment * sealer.alignment
+            var packet = [UInt8](repeating: 0x5a, count: payload + sealer.overhead)
+            var seq: UInt64 = 0
+            let sealRate = median(try (0..<runs).map { _ in
+                try rate { seq &+= 1; try sealer.seal(&packet, offset: 0, length: packet.count, sequence: seq) }
+            })
+            let sealed = packet
+            let openRate = median(try (0..<runs).map { _ in
+                try rate {
+                    packet.withUnsafeMutableBytes { dst in sealed.withUnsafeBytes { dst.copyMemory(from: $0) } }
+                    _ = try opener.open(&packet, offset: 0, length: packet.count)
+                }
+            })
+            var reference: Double?
+            let providers = t.enc == .des ? ["-provider", "legacy", "-provider", "default"] : []
+            if let c = opensslSpeed(providers + ["-evp", t.opensslCipher, "-bytes", String(size)]) {
+                if let h = t.opensslHMAC {
+                    reference = opensslSpeed(["-hmac", h, "-bytes", String(size)]).map { 1 / (1 / c + 1 / $0) }
+                } else {
+                    reference = c
+                }
+            }
+            for (dir, r) in [("seal", sealRate), ("open", openRate)] {
+                let mbps = r * Double(size) / 1e6
+                emit("\(t.name) \(size) \(fmt(mbps)) \(fmt(reference)) \(ratio(mbps, reference)) \(dir)")
+            }
+        } catch {
+            emit("\(t.name) \(size) - - - error: \(error)")
+        }
+    }
+}
+
+emit("# NAME - KEYWAY_OPS/s OPENSSL_OPS/s RATIO derive")
+let dhReference: [DHGroup: String] = [.modp2048: "ffdh2048", .modp3072: "ffdh3072", .modp4096: "ffdh4096", .modp6144: "ffdh6144",
+                                      .modp8192: "ffdh8192", .ecp256: "ecdhp256", .ecp384: "ecdhp384", .ecp521: "ecdhp521"]
+for group in DHGroup.allCases {
+    do {
+        let a = try DiffieHellman(group: group), b = try DiffieHellman(group: group)
+        let peer = b.publicValue
+        let ops = median(try (0..<runs).map { _ in try rate { _ = try a.sharedSecret(with: peer) } })
+        let reference = dhReference[group].flatMap { opensslSpeed([$0]) }
+        emit("\(group.name)\(group.isWeak ? "(weak)" : "") - \(fmt(ops)) \(fmt(reference)) \(ratio(ops, reference)) derive")
+    } catch {
+        emit("\(group.name) - - - - error: \(error)")
+    }
+}
