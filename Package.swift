@@ -37,6 +37,8 @@ let package = Package(
         ]),
         // Ciphers, MACs, PRFs, DH groups, signatures and Secret, over CKeywayCrypto.
         .target(name: "KeywayCrypto", dependencies: ["CKeywayCrypto"]),
+        // The /ip ipsec model, RouterOS grammar, validation, printing and export: pure code.
+        .target(name: "KeywayConfig", dependencies: ["KeywayCrypto"]),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire"),
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
@@ -63,6 +65,7 @@ let package = Package(
 
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
+        .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
         .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),
     ]
 )

@@ -1,0 +1,121 @@
+/// One entry of a menu: its properties (absent ones take the schema default) and flags.
+public struct Item: Equatable, Sendable {
+    public var id: Int
+    public var values: [String: Value]
+    public var disabled = false
+    public var dynamic = false
+    /// The built-in `default` proposal: can be set, never removed.
+    public var builtIn = false
+
+    public init(id: Int, values: [String: Value]) {
+        self.id = id
+        self.values = values
+    }
+
+    public func value(_ name: String, in schema: [PropertySpec]) -> Value {
+        if let v = values[name] { return v }
+        return schema.first { $0.name == name }?.defaultValue ?? .text("")
+    }
+
+    public var name: String? { values["name"]?.text }
+}
+
+/// The whole `/ip ipsec` configuration. A value type: a failed command leaves the original untouched.
+public struct Configuration: Equatable, Sendable {
+    public var policies: [Item] = []
+    public var peers: [Item] = []
+    public var proposals: [Item]
+    public var manualSAs: [Item] = []
+    public var nextID = 2
+
+    public init() {
+        var def = Item(id: 1, values: ["name": .text("default")])
+        def.builtIn = true
+        proposals = [def]
+    }
+
+    public func items(_ kind: MenuKind) -> [Item] {
+        switch kind {
+        case .policy: return policies
+        case .peer: return peers
+        case .proposal: return proposals
+        case .manualSA: return manualSAs
+        default: return []
+        }
+    }
+
+    public mutating func setItems(_ kind: MenuKind, _ items: [Item]) {
+        switch kind {
+        case .policy: policies = items
+        case .peer: peers = items
+        case .proposal: proposals = items
+        case .manualSA: manualSAs = items
+        default: break
+        }
+    }
+
+    /// Static policies first, dynamic ones (generate-policy) after them: they never override configuration.
+    public var orderedPolicies: [Item] { policies.filter { !$0.dynamic } + policies.filter(\.dynamic) }
+
+    /// Why a policy cannot be used, or nil when it can.
+    public func inactiveReason(_ p: Item) -> String? {
+        let s = Schema.policy
+        guard case .choice("encrypt") = p.value("action", in: s) else { return nil }
+        let manual = p.value("manual-sa", in: s).text ?? "none"
+        if manual != "none" {
+            guard let m = manualSAs.first(where: { $0.name == manual }) else { return "manual-sa \(manual) does not exist" }
+            if case .choices(let protos) = p.value("ipsec-protocols", in: s) {
+                for proto in protos {
+                    if case .pair(let a, let b) = m.value("\(proto)-spi", in: Schema.manualSA), a == "0" || b == "0" {
+                        return "manual-sa \(manual) has no \(proto)-spi for ipsec-protocols=\(proto)"
+                    }
+                }
+            }
+        } else {
+            let proposal = p.value("proposal", in: s).text ?? "default"
+            if !proposals.contains(where: { $0.name == proposal }) { return "proposal \(proposal) does not exist" }
+        }
+        guard case .ip(let saSrc) = p.value("sa-src-address", in: s), case .ip(let saDst) = p.value("sa-dst-address", in: s) else { return nil }
+        if saDst == .any { return "sa-dst-address is not set" }
+        if case .boolean(false) = p.value("tunnel", in: s),
+           case .address(let src) = p.value("src-address", in: s), case .address(let dst) = p.value("dst-address", in: s) {
+            if src.address != saSrc || src.prefixLength != 32 || dst.address != saDst || dst.prefixLength != 32 {
+                return "transport mode protects only traffic between the SA addresses: src-address must be \(saSrc)/32 and dst-address \(saDst)/32 (use tunnel=yes for networks)"
+            }
+        }
+        return nil
+    }
+}
+
+/// Live state the monitor fetches from keyway-datapath and keyway-ike for printouts.
+public protocol RuntimeView {
+    /// Rows of `name=value` for installed-sa print, with their flags (A, E, P).
+    func installedSAs(showSensitive: Bool) -> [(flags: String, fields: [(String, String)])]
+    func remotePeers() -> [[(String, String)]]
+    func policyStats(id: Int) -> [(String, String)]
+    func statistics() -> [(String, UInt64)]
+    /// Flushes SAs of a type (ah, esp, all); returns how many went.
+    mutating func flush(saType: String) -> Int
+}
+
+/// What a freshly started appliance shows before the datapath and IKE report anything.
+public struct EmptyRuntime: RuntimeView {
+    public init() {}
+    public func installedSAs(showSensitive: Bool) -> [(flags: String, fields: [(String, String)])] { [] }
+    public func remotePeers() -> [[(String, String)]] { [] }
+    public func policyStats(id: Int) -> [(String, String)] {
+        [("ph2-state", "no-phase2")] + ["in-accepted", "in-dropped", "in-transformed", "out-accepted", "out-dropped", "out-transformed"].map { ($0, "0") }
+    }
+    public func statistics() -> [(String, UInt64)] { Statistics.names.map { ($0, 0) } }
+    public mutating func flush(saType: String) -> Int { 0 }
+}
+
+/// `/ip ipsec statistics` counter names (RouterOS v6/v7, Linux xfrm_stat).
+public enum Statistics {
+    public static let names = ["in-errors", "in-buffer-errors", "in-header-errors", "in-no-states", "in-state-protocol-errors",
+                               "in-state-mode-errors", "in-state-sequence-errors", "in-state-expired", "in-state-mismatches",
+                               "in-state-invalid", "in-template-mismatches", "in-no-policies", "in-policy-blocked", "in-policy-errors",
+                               "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states", "out-state-protocol-errors",
+                               "out-state-mode-errors", "out-state-sequence-errors", "out-state-expired", "out-policy-blocked",
+                               "out-policy-dead", "out-policy-errors"]
+}

@@ -1,0 +1,244 @@
+import KeywayCrypto
+
+/// How a property's text is parsed, validated and printed.
+public enum PropertyType: Sendable {
+    case address(defaultPort: UInt16?)
+    case ip
+    case choice([String])
+    case choices([String])
+    case boolean
+    case integer(ClosedRange<Int64>)
+    case duration
+    case reference(MenuKind, allowsNone: Bool)
+    case name
+    case secretText
+    case hexKeyPair
+    case spiPair
+    case ipProtocol
+}
+
+public struct PropertySpec: Sendable {
+    public let name: String
+    public let type: PropertyType
+    public let defaultValue: Value
+    /// Hidden in print and export unless show-sensitive is given; masked in audit lines.
+    public let sensitive: Bool
+    /// Shown by plain `print` (the manual's printouts); `print detail` shows every property.
+    public let inPrint: Bool
+
+    init(_ name: String, _ type: PropertyType, _ defaultValue: Value, sensitive: Bool = false, inPrint: Bool = true) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.sensitive = sensitive
+        self.inPrint = inPrint
+    }
+}
+
+/// Why a value was refused: what was expected instead.
+public struct ValueError: Error, Sendable {
+    public let expected: String
+    init(_ expected: String) { self.expected = expected }
+}
+
+public enum Schema {
+    static let ikeGroups = DHGroup.allCases.map(\.name)
+    static let ipsecEnc = EncryptionAlgorithm.allCases.map(\.rawValue)
+    static let ipsecAuth = ["md5", "sha1", "sha256", "sha384", "sha512", "null"]
+
+    public static let policy: [PropertySpec] = [
+        PropertySpec("src-address", .address(defaultPort: nil), .address(AddressSpec(address: .any, prefixLength: 32, port: nil))),
+        PropertySpec("dst-address", .address(defaultPort: nil), .address(AddressSpec(address: .any, prefixLength: 32, port: nil))),
+        PropertySpec("protocol", .ipProtocol, .choice("all")),
+        // semantics.md: the default is encrypt (the manual's "accept" names no valid value).
+        PropertySpec("action", .choice(["none", "discard", "encrypt"]), .choice("encrypt")),
+        PropertySpec("level", .choice(["use", "require", "unique"]), .choice("require")),
+        PropertySpec("ipsec-protocols", .choices(["ah", "esp"]), .choices(["esp"])),
+        PropertySpec("tunnel", .boolean, .boolean(false)),
+        PropertySpec("sa-src-address", .ip, .ip(.any)),
+        PropertySpec("sa-dst-address", .ip, .ip(.any)),
+        PropertySpec("proposal", .reference(.proposal, allowsNone: false), .text("default")),
+        PropertySpec("manual-sa", .reference(.manualSA, allowsNone: true), .text("none")),
+        PropertySpec("priority", .integer(-2_147_483_648...2_147_483_647), .integer(0)),
+        PropertySpec("dont-fragment", .choice(["clear", "inherit", "set"]), .choice("clear"), inPrint: false),
+    ]
+
+    public static let peer: [PropertySpec] = [
+        PropertySpec("address", .address(defaultPort: 500), .address(AddressSpec(address: .any, prefixLength: 32, port: 500))),
+        PropertySpec("auth-method", .choice(["pre-shared-key", "rsa-signature"]), .choice("pre-shared-key")),
+        PropertySpec("secret", .secretText, .text(""), sensitive: true),
+        PropertySpec("certificate", .name, .text("none"), inPrint: false),
+        PropertySpec("remote-certificate", .name, .text("none"), inPrint: false),
+        PropertySpec("generate-policy", .boolean, .boolean(false)),
+        PropertySpec("exchange-mode", .choice(["main", "aggressive", "base"]), .choice("main")),
+        PropertySpec("send-initial-contact", .boolean, .boolean(true)),
+        PropertySpec("nat-traversal", .boolean, .boolean(false)),
+        PropertySpec("proposal-check", .choice(["claim", "exact", "obey", "strict"]), .choice("strict")),
+        PropertySpec("hash-algorithm", .choice(["md5", "sha1", "sha256", "sha384", "sha512"]), .choice("md5")),
+        PropertySpec("enc-algorithm", .choice(["des", "3des", "aes-128", "aes-192", "aes-256"]), .choice("3des")),
+        PropertySpec("dh-group", .choice(ikeGroups), .choice("modp1024")),
+        PropertySpec("lifetime", .duration, .duration(86_400)),
+        PropertySpec("lifebytes", .integer(0...Int64.max), .integer(0)),
+    ]
+
+    public static let proposal: [PropertySpec] = [
+        PropertySpec("name", .name, .text("")),
+        PropertySpec("auth-algorithms", .choices(ipsecAuth), .choices(["sha1"])),
+        PropertySpec("enc-algorithms", .choices(ipsecEnc), .choices(["3des"])),
+        PropertySpec("lifetime", .duration, .duration(1_800)),
+        PropertySpec("pfs-group", .choice(["none"] + ikeGroups), .choice("modp1024")),
+    ]
+
+    public static let manualSA: [PropertySpec] = [
+        PropertySpec("name", .name, .text("")),
+        PropertySpec("ah-algorithm", .choice(ipsecAuth), .choice("sha1")),
+        PropertySpec("ah-key", .hexKeyPair, .pair("", ""), sensitive: true),
+        PropertySpec("ah-spi", .spiPair, .pair("0", "0")),
+        PropertySpec("esp-auth-algorithm", .choice(ipsecAuth), .choice("sha1")),
+        PropertySpec("esp-auth-key", .hexKeyPair, .pair("", ""), sensitive: true),
+        PropertySpec("esp-enc-algorithm", .choice(ipsecEnc), .choice("3des")),
+        PropertySpec("esp-enc-key", .hexKeyPair, .pair("", ""), sensitive: true),
+        PropertySpec("esp-spi", .spiPair, .pair("0", "0")),
+        PropertySpec("lifetime", .duration, .duration(0)),
+    ]
+
+    public static func properties(_ kind: MenuKind) -> [PropertySpec] {
+        switch kind {
+        case .policy: return policy
+        case .peer: return peer
+        case .proposal: return proposal
+        case .manualSA: return manualSA
+        default: return []
+        }
+    }
+
+    static let protocolNames: [String: Int] = ["all": -1, "icmp": 1, "igmp": 2, "ipencap": 4, "tcp": 6, "udp": 17, "gre": 47,
+                                               "ipsec-esp": 50, "ipsec-ah": 51, "icmpv6": 58, "ospf": 89, "sctp": 132]
+
+    /// Parses a value for a property; the message says what was expected.
+    public static func parse(_ text: String, for spec: PropertySpec) -> Result<Value, ValueError> {
+        switch spec.type {
+        case .address(let port):
+            guard let a = AddressSpec.parse(text, defaultPort: port) else { return .failure(ValueError("expected an address such as 10.0.0.0/24 or 10.0.0.1/32:500")) }
+            return .success(.address(a))
+        case .ip:
+            guard let ip = IPv4(Substring(text)) else { return .failure(ValueError("expected an IPv4 address such as 192.0.2.1")) }
+            return .success(.ip(ip))
+        case .choice(let options):
+            guard let v = resolve(text, options) else { return .failure(ValueError("expected one of \(options.joined(separator: ", "))")) }
+            return .success(.choice(v))
+        case .choices(let options):
+            var out: [String] = []
+            for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let v = resolve(String(part), options) else { return .failure(ValueError("expected a comma-separated list of \(options.joined(separator: ", "))")) }
+                if !out.contains(v) { out.append(v) }
+            }
+            return .success(.choices(out))
+        case .boolean:
+            switch text {
+            case "yes", "true": return .success(.boolean(true))
+            case "no", "false": return .success(.boolean(false))
+            default: return .failure(ValueError("expected yes or no"))
+            }
+        case .integer(let range):
+            guard let n = Int64(text), range.contains(n) else { return .failure(ValueError("expected a whole number from \(range.lowerBound) to \(range.upperBound)")) }
+            return .success(.integer(n))
+        case .duration:
+            guard let d = Duration.parse(text) else { return .failure(ValueError("expected a time such as 30m, 1d, 28800s or 1d2h3m4s")) }
+            return .success(.duration(d))
+        case .reference(_, let allowsNone):
+            guard !text.isEmpty, isName(text) else { return .failure(ValueError("expected a name")) }
+            if text == "none" && !allowsNone { return .failure(ValueError("expected the name of a proposal")) }
+            return .success(.text(text))
+        case .name:
+            guard isName(text) else { return .failure(ValueError("expected a name (letters, digits, '-', '_', '.')")) }
+            return .success(.text(text))
+        case .secretText:
+            if text.hasPrefix("0x") && Hex.decode(text) == nil { return .failure(ValueError("a secret starting with 0x must be hexadecimal")) }
+            return .success(.text(text))
+        case .hexKeyPair:
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2 else { return .failure(ValueError("expected a hex key, or incoming/outgoing keys separated by '/'")) }
+            for p in parts where Hex.decode(p) == nil { return .failure(ValueError("expected a hex key, or incoming/outgoing keys separated by '/'")) }
+            let norm = parts.map { p -> String in Hex.encode(Hex.decode(p) ?? []) }
+            return .success(.pair(norm[0], norm.count == 2 ? norm[1] : norm[0]))
+        case .spiPair:
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2 else { return .failure(ValueError("expected an SPI, or incoming/outgoing SPIs separated by '/'")) }
+            var spis: [String] = []
+            for p in parts {
+                guard let v = parseSPI(p) else { return .failure(ValueError("expected an SPI (0x100 to 0xffffffff, or 0 for none)")) }
+                spis.append(v == 0 ? "0" : "0x" + String(v, radix: 16))
+            }
+            return .success(.pair(spis[0], spis.count == 2 ? spis[1] : spis[0]))
+        case .ipProtocol:
+            if let n = Int(text), (0...255).contains(n) { return .success(.choice(String(n))) }
+            guard let v = resolve(text, Array(protocolNames.keys).sorted()) else { return .failure(ValueError("expected a protocol name (all, tcp, udp, icmp, ...) or number 0-255")) }
+            return .success(.choice(v))
+        }
+    }
+
+    static func parseSPI(_ s: String) -> UInt32? {
+        if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt32(s.dropFirst(2), radix: 16) }
+        return UInt32(s)
+    }
+
+    static func isName(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 64 && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+    }
+
+    /// An exact option, or an unambiguous prefix of one.
+    static func resolve(_ text: String, _ options: [String]) -> String? {
+        if options.contains(text) { return text }
+        let m = options.filter { $0.hasPrefix(text) }
+        return m.count == 1 && !text.isEmpty ? m[0] : nil
+    }
+
+    /// How a value prints (`print` quotes strings).
+    public static func format(_ value: Value, _ spec: PropertySpec, showSensitive: Bool) -> String {
+        if spec.sensitive && !showSensitive {
+            if case .pair(let a, let b) = value, a.isEmpty && b.isEmpty { return "\"\"" }
+            if case .text(let s) = value, s.isEmpty { return "\"\"" }
+            return "<hidden>"
+        }
+        switch value {
+        case .text(let s):
+            if case .secretText = spec.type { return quote(s) }
+            return s
+        case .integer(let n): return String(n)
+        case .boolean(let b): return b ? "yes" : "no"
+        case .duration(let d): return Duration.format(d)
+        case .address(let a): return a.description
+        case .ip(let ip): return ip.description
+        case .choice(let s): return s
+        case .choices(let list): return list.joined(separator: ",")
+        case .pair(let a, let b):
+            if case .hexKeyPair = spec.type { return quote(a == b ? a : "\(a)/\(b)") }
+            return a == b ? a : "\(a)/\(b)"
+        }
+    }
+
+    /// RouterOS string quoting with escapes, so printed and exported values parse back.
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "$": out += "\\$"
+            case "?": out += "\\?"
+            default:
+                if u.value < 0x20 || u.value == 0x7f {
+                    let h = String(u.value, radix: 16, uppercase: true)
+                    out += "\\" + (h.count == 1 ? "0" + h : h)
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
