@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "keyway-sandbox-check", targets: ["keyway-sandbox-check"]),
         .executable(name: "keyway-bench", targets: ["keyway-bench"]),
         .library(name: "KeywayWire", targets: ["KeywayWire"]),
+        .library(name: "KeywayConfig", targets: ["KeywayConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,9 +53,9 @@ let package = Package(
         ]),
         .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep"]),
         .executableTarget(name: "keyway-datapath", dependencies: ["KeywayPrivsep"]),
-        .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep"]),
+        .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep", "KeywayConfig", "KeywayCrypto"]),
         .executableTarget(name: "keyway", dependencies: [
-            "KeywaySystem", "KeywayWire",
+            "KeywaySystem", "KeywayWire", "KeywayConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Runs a role's real sandbox, then attempts one syscall: used by the tests to show

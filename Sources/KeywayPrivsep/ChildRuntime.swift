@@ -15,6 +15,12 @@ public protocol ChildBehavior: AnyObject {
     /// A message the common loop does not handle itself, already allowlisted.
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime)
     func counters() -> [Counter]
+    /// Last chance to touch the file system (libraries that load plugins) before the chroot.
+    func beforeSandbox()
+}
+
+extension ChildBehavior {
+    public func beforeSandbox() {}
 }
 
 /// The common life of a sandboxed child: receive descriptors from keywayd, enter the sandbox,
@@ -32,6 +38,8 @@ public final class ChildRuntime {
     public private(set) var granted: [DescriptorKind: Descriptor] = [:]
     public var wire = WireCounters()
     private let behavior: ChildBehavior
+    /// Role messages that arrived before the sandbox; handed to the behavior once it started.
+    private var early: [Envelope] = []
 
     /// A message budget per link per wake-up, so one noisy peer cannot starve the others.
     static let batchPerWakeup = 64
@@ -64,6 +72,7 @@ public final class ChildRuntime {
             fail("start-up: keywayd did not pass \(missing.map(\.description).sorted().joined(separator: ", "))")
         }
         if let log = granted.removeValue(forKey: .syslog) { audit.attach(socket: log) }
+        behavior.beforeSandbox()
         do {
             try Sandbox.enter(role: role, uid: sandbox.uid, gid: sandbox.gid, root: sandbox.root)
         } catch {
@@ -74,6 +83,8 @@ public final class ChildRuntime {
         sayHello(on: parent)
         for link in links.values { sayHello(on: link) }
         behavior.start(runtime: self)
+        for envelope in early { behavior.handle(envelope, from: .parent, runtime: self) }
+        early.removeAll()
         loop()
     }
 
@@ -98,7 +109,7 @@ public final class ChildRuntime {
                 case .peerRestarted(let r):
                     peerRestarts[r.role] = r.restarts
                 default:
-                    break
+                    early.append(envelope)
                 }
             }
         }

@@ -42,6 +42,15 @@ public enum SeccompProfiles {
     static let monitor: [Entry] = [
         .init(syscall: "accept4", reason: "control socket connections"),
         .init(syscall: "getsockopt", reason: "SO_PEERCRED: who is asking on the control socket"),
+        // The configuration store, inside the chroot (the state directory) only.
+        .init(syscall: "openat", reason: "config.rsc and its temporary file in the state directory"),
+        .init(syscall: "fsync", reason: "atomic save: the file and the directory reach the disk"),
+        .init(syscall: "rename", reason: "atomic save: the temporary file replaces config.rsc"),
+        .init(syscall: "renameat", reason: "glibc may implement rename() with renameat"),
+        .init(syscall: "renameat2", reason: "glibc may implement rename() with renameat2"),
+        .init(syscall: "access", reason: "does a stored configuration exist"),
+        .init(syscall: "faccessat", reason: "glibc may implement access() with faccessat"),
+        .init(syscall: "faccessat2", reason: "glibc may implement access() with faccessat2"),
     ]
 
     static let ike: [Entry] = []

@@ -11,6 +11,11 @@ public struct SupervisorSettings: Sendable {
     public var stateDirectory: String
     public var syslogPath: String
     public var tunName: String
+    /// The --config script: seeds an empty configuration store.
+    public var configPath: String?
+    /// Operators who may change the configuration, and those who may only look.
+    public var adminGroup = "keyway"
+    public var readOnlyGroup = "keyway-read"
     public var tunMTU: Int32 = 1400
     /// Outer packets carry this mark so that the routes into the TUN device never catch them.
     public var bypassMark: UInt32 = 0x4b57
@@ -160,6 +165,7 @@ public final class Supervisor {
                 stopping = true
             case SIGHUP:
                 audit.event(.notice, msgID: "reload", "SIGHUP: asking keyway-monitor to reload the configuration")
+                try? children[.monitor]?.link?.send(.accessPolicy(accessPolicy()))
                 try? children[.monitor]?.link?.send(.reloadConfig(ReloadConfig()))
             default: break
             }
@@ -235,6 +241,13 @@ public final class Supervisor {
             for (kind, fd) in roleDescriptors(role, resources) {
                 try link.send(.fdGrant(FdGrant(kind: kind)), descriptors: [fd.raw])
             }
+            if role == .monitor {
+                // A semantic hand-over: the monitor gets the open script, never a path to open.
+                if let path = settings.configPath, Files.exists(path), let script = try? Files.openReadOnly(path) {
+                    try link.send(.fdGrant(FdGrant(kind: .configScript)), descriptors: [script.raw])
+                }
+                try link.send(.accessPolicy(accessPolicy()))
+            }
             if let log = connectSyslog() { try link.send(.fdGrant(FdGrant(kind: .syslog)), descriptors: [log.raw]) }
             for peerRole in role.peers {
                 guard let peer = children[peerRole], let peerLink = peer.link, let toPeer = DescriptorKind.link(to: peerRole),
@@ -263,6 +276,14 @@ public final class Supervisor {
             child.restartAt = child.policy.restartTime(startedAt: now, now: now)
             audit.event(.error, msgID: "child-start", "could not start \(role): \(error)")
         }
+    }
+
+    /// Group memberships resolved here, where /etc/group is readable.
+    func accessPolicy() -> AccessPolicy {
+        let admin = Users.group(settings.adminGroup)
+        let reader = Users.group(settings.readOnlyGroup)
+        return AccessPolicy(adminGIDs: admin.map { [UInt32($0.gid)] } ?? [], adminUIDs: admin?.members.map { UInt32($0) } ?? [],
+                            readGIDs: reader.map { [UInt32($0.gid)] } ?? [], readUIDs: reader?.members.map { UInt32($0) } ?? [])
     }
 
     /// Each role gets only what it needs (SECURITY.md's table).

@@ -38,3 +38,46 @@ public enum Files {
         return String(path[..<slash])
     }
 }
+
+extension Files {
+    public static func openReadOnly(_ path: String) throws(SystemError) -> Descriptor {
+        Descriptor(adopting: try retryingEINTR("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC) })
+    }
+
+    /// Reads a descriptor to its end (at most `limit` bytes: a configuration, not a disk image).
+    public static func readAll(_ fd: Descriptor, limit: Int = 4 << 20) throws(SystemError) -> [UInt8] {
+        var out: [UInt8] = []
+        while out.count <= limit {
+            let chunk = try fd.read(max: 65536)
+            if chunk.isEmpty { return out }
+            out += chunk
+        }
+        throw SystemError("read(limit \(limit))", errno: .fileTooLarge)
+    }
+
+    public static func readAll(_ path: String, limit: Int = 4 << 20) throws(SystemError) -> [UInt8] {
+        try readAll(try openReadOnly(path), limit: limit)
+    }
+
+    /// Write to a temporary file, fsync it, rename it over `path`, fsync the directory: after a
+    /// crash the file is either the old one or the new one, never half of each.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(SystemError) {
+        let temporary = path + ".tmp"
+        let fd = Descriptor(adopting: try retryingEINTR("open(\(temporary))") {
+            open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        })
+        var written = 0
+        while written < bytes.count {
+            let n = try retryingEINTR("write(\(temporary))") {
+                bytes.withUnsafeBytes { p in Glibc.write(fd.raw, p.baseAddress.map { $0 + written }, p.count - written) }
+            }
+            written += n
+        }
+        _ = try retryingEINTR("fsync(\(temporary))") { fsync(fd.raw) }
+        fd.close()
+        _ = try retryingEINTR("rename(\(temporary))") { rename(temporary, path) }
+        let slash = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let dir = Descriptor(adopting: try retryingEINTR("open(\(slash))") { open(slash.isEmpty ? "/" : slash, O_RDONLY | O_DIRECTORY | O_CLOEXEC) })
+        _ = try retryingEINTR("fsync(\(slash))") { fsync(dir.raw) }
+    }
+}

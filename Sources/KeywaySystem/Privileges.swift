@@ -35,6 +35,20 @@ public enum Users {
     }
 
     public static var effectiveUID: uid_t { geteuid() }
+
+    /// A group's id and the uids of its listed members (from /etc/group, before any chroot).
+    public static func group(_ name: String) -> (gid: gid_t, members: [uid_t])? {
+        guard let gr = getgrnam(name) else { return nil }
+        let gid = gr.pointee.gr_gid
+        var uids: [uid_t] = []
+        if var member = gr.pointee.gr_mem {
+            while let m = member.pointee {
+                if let pw = getpwnam(m) { uids.append(pw.pointee.pw_uid) }
+                member += 1
+            }
+        }
+        return (gid, uids)
+    }
 }
 
 /// The steps that take a freshly spawned child from root to an unprivileged sandbox.

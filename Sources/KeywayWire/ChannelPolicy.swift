@@ -8,7 +8,7 @@ public enum ChannelPolicy {
         switch (sender, receiver) {
         // The parent configures and supervises; only the monitor reloads configuration.
         case (.parent, .ike), (.parent, .datapath): return fromParentToChild
-        case (.parent, .monitor): return fromParentToChild.union([.reloadConfig])
+        case (.parent, .monitor): return fromParentToChild.union([.reloadConfig, .accessPolicy])
         // Children tell the parent who they are and answer its pings; nothing else.
         case (.ike, .parent), (.datapath, .parent), (.monitor, .parent): return [.hello, .pong]
         // IKE and the datapath: handshakes for now; SA install/ACQUIRE/EXPIRE join later.
@@ -17,8 +17,8 @@ public enum ChannelPolicy {
         case (.monitor, .ike), (.monitor, .datapath): return betweenChildren.union([.counterRequest])
         case (.ike, .monitor), (.datapath, .monitor): return betweenChildren.union([.counterReply])
         // The control client asks; the monitor answers.
-        case (.client, .monitor): return [.statusRequest, .counterRequest, .ping]
-        case (.monitor, .client): return [.statusReply, .counterReply, .pong, .errorReply]
+        case (.client, .monitor): return [.statusRequest, .counterRequest, .ping, .consoleCommand]
+        case (.monitor, .client): return [.statusReply, .counterReply, .pong, .errorReply, .consoleReply]
         default: return []
         }
     }

@@ -13,6 +13,9 @@ public enum Message: Sendable, Equatable {
     case counterRequest(CounterRequest)
     case counterReply(CounterReply)
     case errorReply(ErrorReply)
+    case consoleCommand(ConsoleCommand)
+    case consoleReply(ConsoleReply)
+    case accessPolicy(AccessPolicy)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -31,6 +34,9 @@ public enum Message: Sendable, Equatable {
         case .counterRequest(let m): return m
         case .counterReply(let m): return m
         case .errorReply(let m): return m
+        case .consoleCommand(let m): return m
+        case .consoleReply(let m): return m
+        case .accessPolicy(let m): return m
         }
     }
 
@@ -51,6 +57,9 @@ public enum Message: Sendable, Equatable {
         case .counterRequest: return .counterRequest(try CounterRequest(from: &r))
         case .counterReply: return .counterReply(try CounterReply(from: &r))
         case .errorReply: return .errorReply(try ErrorReply(from: &r))
+        case .consoleCommand: return .consoleCommand(try ConsoleCommand(from: &r))
+        case .consoleReply: return .consoleReply(try ConsoleReply(from: &r))
+        case .accessPolicy: return .accessPolicy(try AccessPolicy(from: &r))
         }
     }
 }

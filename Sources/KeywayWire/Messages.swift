@@ -19,6 +19,9 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case counterRequest = 11
     case counterReply = 12
     case errorReply = 13
+    case consoleCommand = 14
+    case consoleReply = 15
+    case accessPolicy = 16
 
     public var description: String {
         switch self {
@@ -35,6 +38,9 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .counterRequest: return "CounterRequest"
         case .counterReply: return "CounterReply"
         case .errorReply: return "ErrorReply"
+        case .consoleCommand: return "ConsoleCommand"
+        case .consoleReply: return "ConsoleReply"
+        case .accessPolicy: return "AccessPolicy"
         }
     }
 }
@@ -211,4 +217,81 @@ public struct ErrorReply: WireMessage {
     public init(reason: String) { self.reason = reason }
     public func encode(to w: inout WireWriter) { w.string(reason) }
     public init(from r: inout WireReader) throws(WireError) { reason = try r.string("error.reason") }
+}
+
+/// RouterOS console input from `keyway`: one line, or a whole script run as one transaction.
+public struct ConsoleCommand: WireMessage {
+    public static let type = MessageType.consoleCommand
+    public static let maximumText = 60_000
+    public var text: String
+    public var json: Bool
+    public init(text: String, json: Bool) { self.text = text; self.json = json }
+    public func encode(to w: inout WireWriter) { w.string(text); w.bool(json) }
+    public init(from r: inout WireReader) throws(WireError) {
+        text = try r.string("console.text", limit: Self.maximumText)
+        json = try r.bool("console.json")
+    }
+}
+
+/// The console's answer: output (or the error, with its line and column), and the new prompt path.
+public struct ConsoleReply: WireMessage {
+    public static let type = MessageType.consoleReply
+    public var ok: Bool
+    public var output: String
+    public var warnings: [String]
+    public var promptPath: String
+
+    public init(ok: Bool, output: String, warnings: [String], promptPath: String) {
+        self.ok = ok; self.output = output; self.warnings = warnings; self.promptPath = promptPath
+    }
+    public func encode(to w: inout WireWriter) {
+        w.bool(ok); w.string(output); w.count(warnings.count)
+        for x in warnings { w.string(x) }
+        w.string(promptPath)
+    }
+    public init(from r: inout WireReader) throws(WireError) {
+        ok = try r.bool("console.ok")
+        output = try r.string("console.output", limit: 60_000)
+        let n = try r.count(limit: 256)
+        var list: [String] = []
+        for _ in 0..<n { list.append(try r.string("console.warning", limit: 1024)) }
+        warnings = list
+        promptPath = try r.string("console.prompt", limit: 256)
+    }
+}
+
+/// Who may change the configuration (root, group keyway) and who may only look (group keyway-read),
+/// resolved by keywayd from /etc/group, which the monitor's chroot cannot read.
+public struct AccessPolicy: WireMessage {
+    public static let type = MessageType.accessPolicy
+    public static let maximumEntries = 4096
+    public var adminGIDs: [UInt32]
+    public var adminUIDs: [UInt32]
+    public var readGIDs: [UInt32]
+    public var readUIDs: [UInt32]
+
+    public init(adminGIDs: [UInt32], adminUIDs: [UInt32], readGIDs: [UInt32], readUIDs: [UInt32]) {
+        self.adminGIDs = adminGIDs; self.adminUIDs = adminUIDs; self.readGIDs = readGIDs; self.readUIDs = readUIDs
+    }
+    public func encode(to w: inout WireWriter) {
+        for list in [adminGIDs, adminUIDs, readGIDs, readUIDs] { w.count(list.count); for v in list { w.u32(v) } }
+    }
+    public init(from r: inout WireReader) throws(WireError) {
+        var lists: [[UInt32]] = []
+        for _ in 0..<4 {
+            let n = try r.count(limit: Self.maximumEntries)
+            var l: [UInt32] = []
+            for _ in 0..<n { l.append(try r.u32()) }
+            lists.append(l)
+        }
+        adminGIDs = lists[0]; adminUIDs = lists[1]; readGIDs = lists[2]; readUIDs = lists[3]
+    }
+
+    public enum Level: Sendable { case admin, readOnly, none }
+
+    public func level(uid: UInt32, gid: UInt32) -> Level {
+        if uid == 0 || adminUIDs.contains(uid) || adminGIDs.contains(gid) { return .admin }
+        if readUIDs.contains(uid) || readGIDs.contains(gid) { return .readOnly }
+        return .none
+    }
 }

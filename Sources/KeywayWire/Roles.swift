@@ -34,6 +34,8 @@ public enum Role: UInt8, Sendable, CaseIterable, CustomStringConvertible {
 public enum DescriptorKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case ikeLink = 1, datapathLink, monitorLink
     case syslog, udp500, udp4500, tun, rawESP, rawAH, control
+    /// The --config script, opened read-only by keywayd: seeds an empty configuration store.
+    case configScript
 
     public static func link(to role: Role) -> DescriptorKind? {
         switch role {
@@ -65,6 +67,7 @@ public enum DescriptorKind: UInt8, Sendable, CaseIterable, CustomStringConvertib
         case .rawESP: return "raw ESP socket"
         case .rawAH: return "raw AH socket"
         case .control: return "control socket"
+        case .configScript: return "configuration script"
         }
     }
 }

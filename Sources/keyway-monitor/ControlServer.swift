@@ -1,4 +1,5 @@
 import KeywayAudit
+import KeywayConfig
 import KeywayPrivsep
 import KeywaySystem
 import KeywayWire
@@ -8,11 +9,17 @@ final class ControlServer {
     final class Client {
         let socket: Descriptor
         let credentials: Sockets.PeerCredentials
-        init(socket: Descriptor, credentials: Sockets.PeerCredentials) {
+        var session: Session
+        init(socket: Descriptor, credentials: Sockets.PeerCredentials, session: Session) {
             self.socket = socket
             self.credentials = credentials
+            self.session = session
         }
     }
+
+    /// Until keywayd sends the group lists, only root is trusted.
+    var access = AccessPolicy(adminGIDs: [], adminUIDs: [], readGIDs: [], readUIDs: [])
+    var store: ConfigStore?
 
     /// Enough for every operator at once; beyond this a connection is closed at accept.
     static let maximumClients = 32
@@ -55,10 +62,30 @@ final class ControlServer {
         case .statusRequest: reply = .statusReply(status())
         case .counterRequest: reply = .counterReply(CounterReply(role: .monitor, counters: runtime.allCounters()))
         case .ping(let p): reply = .pong(Pong(nonce: p.nonce))
+        case .consoleCommand(let c): reply = .consoleReply(console(c, client: client, runtime: runtime))
         default: reply = .errorReply(ErrorReply(reason: "\(envelope.message.type) is not a request"))
         }
         do { try SeqPacket.send(client.socket, Frame.encode(reply, requestID: envelope.requestID)) } catch {
             clients[client.socket.raw] = nil
+        }
+    }
+
+    /// One console exchange: run, audit each change (secrets masked), answer.
+    private func console(_ command: ConsoleCommand, client: Client, runtime: ChildRuntime) -> ConsoleReply {
+        guard let store else { return ConsoleReply(ok: false, output: "the configuration store is not ready", warnings: [], promptPath: "") }
+        let uid = String(client.credentials.uid)
+        switch store.run(command.text, session: &client.session) {
+        case .success(let out):
+            for change in out.changes {
+                runtime.audit.event(.notice, msgID: "config-change", "configuration changed", [("uid", uid), ("command", change)])
+            }
+            let body = command.json ? out.json.joined(separator: "\n") + (out.json.isEmpty ? "" : "\n") : out.text
+            return ConsoleReply(ok: true, output: body, warnings: out.warnings, promptPath: client.session.promptPath)
+        case .failure(let error):
+            if error.message.hasPrefix("permission denied") {
+                runtime.audit.event(.warning, msgID: "config-denied", "configuration change refused", [("uid", uid), ("reason", error.message)])
+            }
+            return ConsoleReply(ok: false, output: error.description, warnings: [], promptPath: client.session.promptPath)
         }
     }
 
@@ -72,7 +99,16 @@ final class ControlServer {
                 runtime.audit.rateLimitedEvent(key: "control-refused", .warning, msgID: "control", "control connection refused (too many clients)")
                 continue
             }
-            clients[socket.raw] = Client(socket: socket, credentials: cred)
+            let level = access.level(uid: cred.uid, gid: cred.gid)
+            guard level != .none else {
+                refusedConnections += 1
+                runtime.audit.rateLimitedEvent(key: "control-denied", .warning, msgID: "control-denied", "control connection refused: not root, keyway or keyway-read",
+                                               [("uid", String(cred.uid)), ("pid", String(cred.pid))])
+                try? SeqPacket.send(socket, Frame.encode(.errorReply(ErrorReply(reason: "permission denied: uid \(cred.uid) is not root and not in group keyway or keyway-read"))))
+                continue
+            }
+            clients[socket.raw] = Client(socket: socket, credentials: cred,
+                                         session: Session(canModify: level == .admin, mayShowSensitive: level == .admin))
             runtime.audit.event(.informational, msgID: "control", "control client connected",
                                 [("uid", String(cred.uid)), ("pid", String(cred.pid))])
         }

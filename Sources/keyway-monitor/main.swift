@@ -1,3 +1,5 @@
+import KeywayConfig
+import KeywayCrypto
 import KeywayPrivsep
 import KeywaySystem
 import KeywayWire
@@ -7,8 +9,15 @@ final class MonitorBehavior: ChildBehavior {
     var requiredDescriptors: Set<DescriptorKind> { [.control] }
     private var control: ControlServer?
 
+    func beforeSandbox() { CryptoProviders.preload() }
+
     func start(runtime: ChildRuntime) {
-        if let listener = runtime.granted[.control] { control = ControlServer(listener: listener) }
+        let store = ConfigStore(audit: runtime.audit)
+        store.load(seed: runtime.granted[.configScript])
+        if let listener = runtime.granted[.control] {
+            control = ControlServer(listener: listener)
+            control?.store = store
+        }
     }
 
     func pollInterests() -> [(fd: Int32, events: PollEvents)] { control?.pollInterests() ?? [] }
@@ -18,9 +27,15 @@ final class MonitorBehavior: ChildBehavior {
     }
 
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {
-        if case .reloadConfig = envelope.message {
+        switch envelope.message {
+        case .reloadConfig:
             reloads += 1
             runtime.audit.event(.notice, msgID: "reload", "configuration reload requested", [("reloads", String(reloads))])
+            control?.store?.reload()
+        case .accessPolicy(let policy):
+            control?.access = policy
+        default:
+            break
         }
     }
 

@@ -1,127 +1,170 @@
 import ArgumentParser
 import Glibc
+import KeywayConfig
 import KeywaySystem
 import KeywayWire
 
 struct KeywayClient: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keyway",
-        abstract: "Keyway control client: talks to keyway-monitor over the control socket.",
-        subcommands: [Status.self, PingCommand.self, Counters.self],
-        defaultSubcommand: Status.self)
-}
+        abstract: "Keyway's console: RouterOS /ip ipsec commands, run by keyway-monitor over the control socket.",
+        discussion: """
+        keyway /ip ipsec policy print          one command
+        keyway -f site.rsc                     a script, as one transaction (all or nothing)
+        keyway < site.rsc                      the same, from standard input
+        keyway                                 on a terminal: the interactive console
+        keyway status | ping | counters        the process tree, liveness, message counters
+        """)
 
-struct Connection: ParsableArguments {
     @Option(name: .long, help: "Control socket of keywayd.")
     var socket = "/run/keyway/control.sock"
 
     @Flag(name: .long, help: "Print JSON instead of the console layout.")
     var json = false
 
-    func request(_ message: Message) throws -> Message {
-        let fd: Descriptor
-        do { fd = try Sockets.unixConnect(path: socket) } catch {
-            throw ValidationError("cannot reach keywayd at \(socket): \(error.errno)")
+    @Option(name: .short, help: "Run a script file as one transaction.")
+    var file: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "A RouterOS command, e.g. /ip ipsec policy print")
+    var command: [String] = []
+
+    func run() throws {
+        let connection = try Connection(path: socket)
+        if let file {
+            guard let text = try? Files.readAll(file) else { throw ValidationError("cannot read \(file)") }
+            try connection.runScript(String(decoding: text, as: UTF8.self), json: json)
+        } else if command == ["status"] {
+            try connection.status(json: json)
+        } else if command == ["ping"] {
+            try connection.ping()
+        } else if command == ["counters"] {
+            try connection.counters(json: json)
+        } else if !command.isEmpty {
+            try connection.runScript(command.map(Self.quoteForConsole).joined(separator: " "), json: json)
+        } else if isatty(0) == 1 {
+            try connection.interactive()
+        } else {
+            var text: [UInt8] = []
+            while let line = readLine(strippingNewline: false) { text += Array(line.utf8) }
+            try connection.runScript(String(decoding: text, as: UTF8.self), json: json)
         }
-        try SeqPacket.send(fd, Frame.encode(message, requestID: 1))
-        let ready = try Poll.wait([(fd: fd.raw, events: .readable)], timeoutMilliseconds: 5000)
-        guard let first = ready.first, !first.isEmpty else { throw ValidationError("keywayd did not answer within 5 s") }
-        guard case .datagram(let d) = try SeqPacket.receive(fd), !d.truncated else {
-            throw ValidationError("keywayd closed the connection")
+    }
+
+    /// The shell removed the user's quotes: put RouterOS quotes back where a value needs them.
+    static func quoteForConsole(_ arg: String) -> String {
+        let special: Set<Character> = [" ", "\t", ";", "#", "\"", "\\", "[", "]", "$", "?"]
+        if let eq = arg.firstIndex(of: "="), eq != arg.startIndex {
+            let value = String(arg[arg.index(after: eq)...])
+            guard value.isEmpty || value.contains(where: { special.contains($0) }) else { return arg }
+            return String(arg[...eq]) + Schema.quote(value)
         }
-        let envelope = try Frame.decode(d.bytes, from: .monitor, to: .client)
-        if case .errorReply(let e) = envelope.message { throw ValidationError("keywayd: \(e.reason)") }
-        return envelope.message
+        return arg.contains(where: { special.contains($0) }) ? Schema.quote(arg) : arg
     }
 }
 
-func formatUptime(_ ms: UInt64) -> String {
-    var s = ms / 1000
-    let w = s / 604_800; s %= 604_800
-    let d = s / 86400; s %= 86400
-    let h = s / 3600; s %= 3600
-    let m = s / 60; s %= 60
-    var out = ""
-    if w > 0 { out += "\(w)w" }
-    if d > 0 { out += "\(d)d" }
-    if h > 0 { out += "\(h)h" }
-    if m > 0 { out += "\(m)m" }
-    if s > 0 || out.isEmpty { out += "\(s)s" }
-    return out
+struct Connection {
+    let fd: Descriptor
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        do { fd = try Sockets.unixConnect(path: path) } catch {
+            throw ValidationError("cannot reach keywayd at \(path): \(error.errno)")
+        }
+    }
+
+    func request(_ message: Message) throws -> Message {
+        try SeqPacket.send(fd, Frame.encode(message, requestID: 1))
+        let ready = try Poll.wait([(fd: fd.raw, events: .readable)], timeoutMilliseconds: 15000)
+        guard let first = ready.first, !first.isEmpty else { throw ValidationError("keywayd did not answer within 15 s") }
+        guard case .datagram(let d) = try SeqPacket.receive(fd, dontWait: false), !d.truncated else {
+            throw ValidationError("keywayd closed the connection")
+        }
+        let envelope = try Frame.decode(d.bytes, from: .monitor, to: .client)
+        if case .errorReply(let e) = envelope.message { throw ValidationError(e.reason) }
+        return envelope.message
+    }
+
+    func runScript(_ text: String, json: Bool) throws {
+        guard case .consoleReply(let reply) = try request(.consoleCommand(ConsoleCommand(text: text, json: json))) else {
+            throw ValidationError("unexpected reply")
+        }
+        for w in reply.warnings { StandardStreams.error("warning: \(w)") }
+        if reply.ok {
+            if !reply.output.isEmpty { StandardStreams.output(reply.output.hasSuffix("\n") ? String(reply.output.dropLast()) : reply.output) }
+        } else {
+            StandardStreams.error("error: \(reply.output)")
+            throw ExitCode(1)
+        }
+    }
+
+    func interactive() throws {
+        var editor = LineEditor()
+        var pathText = ""
+        let user = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "user"
+        var pending = ""
+        while true {
+            let prompt = pending.isEmpty ? "[\(user)@keyway] /\(pathText)> " : "\\... "
+            guard let line = editor.readLine(prompt: prompt, path: pathText.split(separator: " ").map(String.init)) else { return }
+            if pending.isEmpty && (line == "quit" || line == "exit" || line == "/quit") { return }
+            if line.hasSuffix("\\") { pending += line + "\n"; continue }
+            let text = pending + line
+            pending = ""
+            if text.trimmingCharacters(in: " ").isEmpty { continue }
+            guard case .consoleReply(let reply) = try request(.consoleCommand(ConsoleCommand(text: text, json: false))) else { continue }
+            for w in reply.warnings { StandardStreams.error("warning: \(w)") }
+            if reply.ok { if !reply.output.isEmpty { StandardStreams.output(String(reply.output.dropLast())) } } else {
+                StandardStreams.error("error: \(reply.output)")
+            }
+            pathText = reply.promptPath
+        }
+    }
+
+    func status(json: Bool) throws {
+        guard case .statusReply(let reply) = try request(.statusRequest(StatusRequest())) else { throw ValidationError("unexpected reply") }
+        if json {
+            let rows = reply.processes.map { p in
+                "{\"process\":\(jsonQuote(p.role.description)),\"pid\":\(p.pid),\"uptime-ms\":\(p.uptimeMilliseconds),\"restarts\":\(p.restarts),\"sandboxed\":\(p.sandboxed),\"connected\":\(p.connected)}"
+            }
+            StandardStreams.output("[" + rows.joined(separator: ",") + "]")
+            return
+        }
+        var lines = ["Flags: S - sandboxed, D - disconnected", " #     " + pad("PROCESS", 17) + pad("PID", 8) + pad("UPTIME", 12) + "RESTARTS"]
+        for (i, p) in reply.processes.enumerated() {
+            let flags = (p.sandboxed ? "S" : " ") + (p.connected ? " " : "D")
+            let index = String(i)
+            lines.append(String(repeating: " ", count: max(0, 2 - index.count)) + index + " " + flags + "  " + pad(p.role.description, 17)
+                         + pad(p.pid == 0 ? "-" : String(p.pid), 8) + pad(p.connected ? Duration.format(p.uptimeMilliseconds / 1000) : "-", 12) + String(p.restarts))
+        }
+        StandardStreams.output(lines.joined(separator: "\n"))
+    }
+
+    func ping() throws {
+        guard case .pong(let p) = try request(.ping(Ping(nonce: 0x6b6579776179))), p.nonce == 0x6b6579776179 else {
+            throw ValidationError("wrong answer to ping")
+        }
+        StandardStreams.output("keyway-monitor answers")
+    }
+
+    func counters(json: Bool) throws {
+        guard case .counterReply(let reply) = try request(.counterRequest(CounterRequest())) else { throw ValidationError("unexpected reply") }
+        if json {
+            StandardStreams.output("{" + reply.counters.map { "\(jsonQuote($0.name)):\($0.value)" }.joined(separator: ",") + "}")
+        } else {
+            StandardStreams.output(reply.counters.map { "\($0.name)=\($0.value)" }.joined(separator: "\n"))
+        }
+    }
 }
 
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default:
-            if ch.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(ch.value, radix: 16).count) + String(ch.value, radix: 16) } else { out.unicodeScalars.append(ch) }
-        }
-    }
-    return out + "\""
-}
-
-struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the process tree: each process, its pid, uptime and sandbox.")
-    @OptionGroup var connection: Connection
-
-    func run() throws {
-        guard case .statusReply(let reply) = try connection.request(.statusRequest(StatusRequest())) else {
-            throw ValidationError("unexpected reply")
-        }
-        if connection.json {
-            let rows = reply.processes.map { p in
-                "{\"process\":\(jsonString(p.role.description)),\"pid\":\(p.pid),\"uptime-ms\":\(p.uptimeMilliseconds),\"restarts\":\(p.restarts),\"sandboxed\":\(p.sandboxed),\"connected\":\(p.connected)}"
-            }
-            print("[" + rows.joined(separator: ",") + "]")
-            return
-        }
-        print("Flags: S - sandboxed, D - disconnected")
-        print(" #     " + pad("PROCESS", 17) + pad("PID", 8) + pad("UPTIME", 12) + "RESTARTS")
-        for (i, p) in reply.processes.enumerated() {
-            let flags = (p.sandboxed ? "S" : " ") + (p.connected ? " " : "D")
-            print(String(i).leftPadded(2) + " " + flags + "  " + pad(p.role.description, 17) + pad(p.pid == 0 ? "-" : String(p.pid), 8)
-                  + pad(p.connected ? formatUptime(p.uptimeMilliseconds) : "-", 12) + String(p.restarts))
-        }
-    }
+func jsonQuote(_ s: String) -> String {
+    "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
 }
 
 extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+    func replacingOccurrences(of a: String, with b: String) -> String { split(separator: a, omittingEmptySubsequences: false).joined(separator: b) }
+    func trimmingCharacters(in set: String) -> String { String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed()) }
 }
 
-struct PingCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ping", abstract: "Check that keyway-monitor answers.")
-    @OptionGroup var connection: Connection
-
-    func run() throws {
-        guard case .pong(let p) = try connection.request(.ping(Ping(nonce: 0x6b6579776179))), p.nonce == 0x6b6579776179 else {
-            throw ValidationError("wrong answer to ping")
-        }
-        print("keyway-monitor answers")
-    }
-}
-
-struct Counters: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show keyway-monitor's counters (messages accepted and rejected).")
-    @OptionGroup var connection: Connection
-
-    func run() throws {
-        guard case .counterReply(let reply) = try connection.request(.counterRequest(CounterRequest())) else {
-            throw ValidationError("unexpected reply")
-        }
-        if connection.json {
-            print("{" + reply.counters.map { "\(jsonString($0.name)):\($0.value)" }.joined(separator: ",") + "}")
-        } else {
-            for c in reply.counters { print("\(c.name)=\(c.value)") }
-        }
-    }
-}
-
-StandardStreams.lineBuffered()
 KeywayClient.main()

@@ -63,10 +63,11 @@ struct Keywayd: ParsableCommand {
             throw ExitCode(1)
         }
         if !Files.exists(config) {
-            StandardStreams.error("keywayd: no configuration at \(config); starting with an empty configuration")
+            StandardStreams.error("keywayd: no configuration script at \(config); a stored configuration is used if there is one, else the appliance starts empty")
         }
-        let settings = SupervisorSettings(executableDirectory: directory, user: identity, runDirectory: runDir,
+        var settings = SupervisorSettings(executableDirectory: directory, user: identity, runDirectory: runDir,
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
+        settings.configPath = config
         let supervisor = Supervisor(settings: settings)
         do { try supervisor.prepare() } catch {
             StandardStreams.error("keywayd: \(error)")

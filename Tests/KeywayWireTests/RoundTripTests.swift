@@ -19,6 +19,9 @@ let samples: [Message] = [
     .counterRequest(CounterRequest()),
     .counterReply(CounterReply(role: .monitor, counters: [Counter(name: "wire-accepted", value: 9), Counter(name: "ü-ünïcode", value: 0)])),
     .errorReply(ErrorReply(reason: "no such item")),
+    .consoleCommand(ConsoleCommand(text: "/ip ipsec policy print", json: true)),
+    .consoleReply(ConsoleReply(ok: false, output: "line 1, column 3: ...", warnings: ["dh-group=modp768 is weak"], promptPath: "ip ipsec")),
+    .accessPolicy(AccessPolicy(adminGIDs: [995], adminUIDs: [1000, 1001], readGIDs: [996], readUIDs: [])),
 ]
 
 final class RoundTripTests: XCTestCase {

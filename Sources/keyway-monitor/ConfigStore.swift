@@ -1,0 +1,102 @@
+import KeywayAudit
+import KeywayConfig
+import KeywaySystem
+
+/// The running configuration and its persistence in the state directory (this process's chroot).
+/// Every change is written atomically; a good load is kept as the last-good copy.
+final class ConfigStore {
+    static let path = "/config.rsc"
+    static let lastGoodPath = "/config.last-good.rsc"
+
+    private(set) var config = Configuration()
+    private let audit: AuditLog
+    private var executor = Executor()
+
+    init(audit: AuditLog) { self.audit = audit }
+
+    /// At start: the stored configuration; failing that, the last good copy (said loudly);
+    /// with no store at all, the --config script keywayd passed. Never half-applied.
+    func load(seed: Descriptor?) {
+        if Files.exists(Self.path) {
+            if loadFile(Self.path) {
+                saveLastGood()
+                return
+            }
+            audit.event(.critical, msgID: "config-load", "stored configuration \(Self.path) is unusable; starting from the last good copy")
+            if Files.exists(Self.lastGoodPath), loadFile(Self.lastGoodPath) {
+                persist()
+                return
+            }
+            audit.event(.critical, msgID: "config-load", "no usable configuration: starting EMPTY; nothing is protected until an administrator configures Keyway")
+            return
+        }
+        guard let seed else {
+            audit.event(.notice, msgID: "config-load", "no stored configuration and no --config script: starting empty")
+            return
+        }
+        do {
+            let text = String(decoding: try Files.readAll(seed), as: UTF8.self)
+            var fresh = Configuration()
+            var session = Session(canModify: true, mayShowSensitive: true)
+            _ = try executor.run(text, on: &fresh, session: &session)
+            config = fresh
+            persist()
+            saveLastGood()
+            audit.event(.notice, msgID: "config-load", "configuration seeded from the --config script",
+                        [("policies", String(config.policies.count)), ("peers", String(config.peers.count))])
+        } catch {
+            audit.event(.critical, msgID: "config-load", "the --config script was rejected, nothing of it applied: \(error)")
+        }
+    }
+
+    /// SIGHUP: read the store again; on failure keep running with what is loaded.
+    func reload() {
+        if loadFile(Self.path) {
+            audit.event(.notice, msgID: "config-load", "configuration reloaded from \(Self.path)")
+        } else {
+            audit.event(.critical, msgID: "config-load", "reload failed; the running configuration stays as it was")
+        }
+    }
+
+    private func loadFile(_ path: String) -> Bool {
+        do {
+            let text = String(decoding: try Files.readAll(path), as: UTF8.self)
+            var fresh = Configuration()
+            var session = Session(canModify: true, mayShowSensitive: true)
+            _ = try executor.run(text, on: &fresh, session: &session)
+            config = fresh
+            return true
+        } catch {
+            audit.event(.error, msgID: "config-load", "\(path): \(error)")
+            return false
+        }
+    }
+
+    /// Runs console input for a session; commits and persists only if every command succeeded.
+    func run(_ text: String, session: inout Session) -> Result<CommandOutput, ConfigError> {
+        var working = config
+        do {
+            let out = try executor.run(text, on: &working, session: &session)
+            if out.changed {
+                config = working
+                persist()
+            }
+            return .success(out)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func persist() {
+        let text = Exporter.export(config, showSensitive: true)
+        do { try Files.writeAtomically(Self.path, Array(text.utf8)) } catch {
+            audit.event(.critical, msgID: "config-save", "could not save the configuration: \(error)")
+        }
+    }
+
+    private func saveLastGood() {
+        do { try Files.writeAtomically(Self.lastGoodPath, Array(Exporter.export(config, showSensitive: true).utf8)) } catch {
+            audit.event(.error, msgID: "config-save", "could not save the last good copy: \(error)")
+        }
+    }
+}
