@@ -9,5 +9,6 @@ let package = Package(
     dependencies: [.package(name: "keyway", path: "..")],
     targets: [
         .executableTarget(name: "fuzz-wire", dependencies: [.product(name: "KeywayWire", package: "keyway")]),
+        .executableTarget(name: "fuzz-config", dependencies: [.product(name: "KeywayConfig", package: "keyway")]),
     ]
 )

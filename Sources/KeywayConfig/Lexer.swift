@@ -24,7 +24,8 @@ public struct Lexer {
     private var atLineStart = true
     private var continued = false
 
-    public init(_ text: String) { chars = Array(text) }
+    /// CRLF is one Swift Character; scripts written on Windows must lex like any other.
+    public init(_ text: String) { chars = text.map { $0 == "\r\n" ? "\n" : $0 } }
 
     private var position: SourcePosition { SourcePosition(line: line, column: column) }
     private func peek(_ offset: Int = 0) -> Character? { index + offset < chars.count ? chars[index + offset] : nil }
@@ -98,7 +99,10 @@ public struct Lexer {
                 advance()
                 tokens.append(Token(kind: .slash, position: start))
             default:
-                tokens.append(Token(kind: .word(word()), position: start))
+                let w = word()
+                // Every branch must consume input: an empty word would loop for ever.
+                guard !w.isEmpty else { throw ConfigError("unexpected character '\(c)'", at: start) }
+                tokens.append(Token(kind: .word(w), position: start))
             }
         }
         if continued { throw ConfigError("the last line ends in a backslash but nothing follows", at: position) }

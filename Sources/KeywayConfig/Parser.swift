@@ -98,7 +98,7 @@ public struct Parser {
             }
             // Words may hold several path elements joined by '/' (as in `/ip/ipsec/policy`).
             let parts = w.split(separator: "/").map(String.init)
-            guard let child = menu?.child(parts[0]) else { break }
+            guard let first = parts.first, let child = menu?.child(first) else { break }
             cmd.path.append(child.name)
             resolved.append(child.name)
             menu = child

@@ -161,7 +161,8 @@ public enum Schema {
             guard parts.count <= 2 else { return .failure(ValueError("expected a hex key, or incoming/outgoing keys separated by '/'")) }
             for p in parts where Hex.decode(p) == nil { return .failure(ValueError("expected a hex key, or incoming/outgoing keys separated by '/'")) }
             let norm = parts.map { p -> String in Hex.encode(Hex.decode(p) ?? []) }
-            return .success(.pair(norm[0], norm.count == 2 ? norm[1] : norm[0]))
+            guard let incoming = norm.first else { return .failure(ValueError("expected a hex key")) }
+            return .success(.pair(incoming, norm.last ?? incoming))
         case .spiPair:
             let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             guard parts.count <= 2 else { return .failure(ValueError("expected an SPI, or incoming/outgoing SPIs separated by '/'")) }
@@ -170,7 +171,8 @@ public enum Schema {
                 guard let v = parseSPI(p) else { return .failure(ValueError("expected an SPI (0x100 to 0xffffffff, or 0 for none)")) }
                 spis.append(v == 0 ? "0" : "0x" + String(v, radix: 16))
             }
-            return .success(.pair(spis[0], spis.count == 2 ? spis[1] : spis[0]))
+            guard let incoming = spis.first else { return .failure(ValueError("expected an SPI")) }
+            return .success(.pair(incoming, spis.last ?? incoming))
         case .ipProtocol:
             if let n = Int(text), (0...255).contains(n) { return .success(.choice(String(n))) }
             guard let v = resolve(text, Array(protocolNames.keys).sorted()) else { return .failure(ValueError("expected a protocol name (all, tcp, udp, icmp, ...) or number 0-255")) }

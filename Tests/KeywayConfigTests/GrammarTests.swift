@@ -29,6 +29,24 @@ final class GrammarTests: XCTestCase {
         XCTAssertEqual(c.config.peers.count, 2)
     }
 
+    // Found by fuzz-config: a CRLF line ending looped the lexer for ever.
+    func testCRLFLineEndings() throws {
+        var c = Console()
+        try c.run("/ip ipsec peer\r\nadd address=192.0.2.1 secret=a \\\r\n  \r\n# note\r\n")
+        XCTAssertEqual(c.config.peers.count, 1)
+        try c.run("/ip ipsec peer add address=192.0.2.2 secret=b\r\n/ip ipsec peer add address=192.0.2.3 secret=c")
+        XCTAssertEqual(c.config.peers.count, 3)
+    }
+
+    // Found by fuzz-config: a word of slashes only indexed an empty split.
+    func testWordsOfSlashesAreErrorsNotCrashes() {
+        var c = Console()
+        for text in ["/ip //", "//", "/ip ipsec policy add ///=1", "/ip/ipsec/ print"] {
+            _ = try? c.run(text)
+        }
+        XCTAssertNotNil(c.error("/ip // print"))
+    }
+
     func testQuotedStringsWithEscapes() throws {
         var c = Console()
         try c.run(#"/ip ipsec peer add address=192.0.2.1 secret="a\"b\\c\_d\$e\41""#)
