@@ -10,10 +10,13 @@ final class ControlServer {
         let socket: Descriptor
         let credentials: Sockets.PeerCredentials
         var session: Session
-        init(socket: Descriptor, credentials: Sockets.PeerCredentials, session: Session) {
+        /// Set for a caller with no access: its first request is answered with this, then it is closed.
+        var refusal: String?
+        init(socket: Descriptor, credentials: Sockets.PeerCredentials, session: Session, refusal: String? = nil) {
             self.socket = socket
             self.credentials = credentials
             self.session = session
+            self.refusal = refusal
         }
     }
 
@@ -44,6 +47,11 @@ final class ControlServer {
             case .wouldBlock: return
             case .closed: clients[fd] = nil; return
             case .datagram(let d):
+                if let refusal = client.refusal {
+                    try? SeqPacket.send(client.socket, Frame.encode(.errorReply(ErrorReply(reason: refusal))))
+                    clients[fd] = nil
+                    return
+                }
                 guard !d.truncated else { runtime.reject(.truncatedDatagram, from: .client); continue }
                 let envelope: Envelope
                 do { envelope = try Frame.decode(d.bytes, from: .client, to: .monitor) } catch {
@@ -104,7 +112,10 @@ final class ControlServer {
                 refusedConnections += 1
                 runtime.audit.rateLimitedEvent(key: "control-denied", .warning, msgID: "control-denied", "control connection refused: not root, keyway or keyway-read",
                                                [("uid", String(cred.uid)), ("pid", String(cred.pid))])
-                try? SeqPacket.send(socket, Frame.encode(.errorReply(ErrorReply(reason: "permission denied: uid \(cred.uid) is not root and not in group keyway or keyway-read"))))
+                // Closing now, with the caller's request unread, would reset the connection and
+                // lose the reason; answer its first request instead.
+                clients[socket.raw] = Client(socket: socket, credentials: cred, session: Session(canModify: false, mayShowSensitive: false),
+                                             refusal: "permission denied: uid \(cred.uid) is not root and not in group keyway or keyway-read")
                 continue
             }
             clients[socket.raw] = Client(socket: socket, credentials: cred,

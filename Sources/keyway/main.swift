@@ -31,7 +31,7 @@ struct KeywayClient: ParsableCommand {
     func run() throws {
         let connection = try Connection(path: socket)
         if let file {
-            guard let text = try? Files.readAll(file) else { throw ValidationError("cannot read \(file)") }
+            guard let text = try? Files.readAll(file) else { throw ClientError("cannot read \(file)") }
             try connection.runScript(String(decoding: text, as: UTF8.self), json: json)
         } else if command == ["status"] {
             try connection.status(json: json)
@@ -62,6 +62,12 @@ struct KeywayClient: ParsableCommand {
     }
 }
 
+/// A failure to report as `error: ...` with exit status 1 (ValidationError would print usage, exit 64).
+struct ClientError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
 struct Connection {
     let fd: Descriptor
     let path: String
@@ -69,25 +75,27 @@ struct Connection {
     init(path: String) throws {
         self.path = path
         do { fd = try Sockets.unixConnect(path: path) } catch {
-            throw ValidationError("cannot reach keywayd at \(path): \(error.errno)")
+            throw ClientError("cannot reach keywayd at \(path): \(error.errno)")
         }
     }
 
     func request(_ message: Message) throws -> Message {
-        try SeqPacket.send(fd, Frame.encode(message, requestID: 1))
+        // A refused connection carries its reason and is closed: read it even if sending failed.
+        let sendFailure: SystemError?
+        do { try SeqPacket.send(fd, Frame.encode(message, requestID: 1)); sendFailure = nil } catch { sendFailure = error }
         let ready = try Poll.wait([(fd: fd.raw, events: .readable)], timeoutMilliseconds: 15000)
-        guard let first = ready.first, !first.isEmpty else { throw ValidationError("keywayd did not answer within 15 s") }
+        guard let first = ready.first, !first.isEmpty else { throw ClientError("keywayd did not answer within 15 s") }
         guard case .datagram(let d) = try SeqPacket.receive(fd, dontWait: false), !d.truncated else {
-            throw ValidationError("keywayd closed the connection")
+            throw ClientError("keywayd closed the connection\(sendFailure.map { " (\($0))" } ?? "")")
         }
         let envelope = try Frame.decode(d.bytes, from: .monitor, to: .client)
-        if case .errorReply(let e) = envelope.message { throw ValidationError(e.reason) }
+        if case .errorReply(let e) = envelope.message { throw ClientError(e.reason) }
         return envelope.message
     }
 
     func runScript(_ text: String, json: Bool) throws {
         guard case .consoleReply(let reply) = try request(.consoleCommand(ConsoleCommand(text: text, json: json))) else {
-            throw ValidationError("unexpected reply")
+            throw ClientError("unexpected reply")
         }
         for w in reply.warnings { StandardStreams.error("warning: \(w)") }
         if reply.ok {
@@ -121,7 +129,7 @@ struct Connection {
     }
 
     func status(json: Bool) throws {
-        guard case .statusReply(let reply) = try request(.statusRequest(StatusRequest())) else { throw ValidationError("unexpected reply") }
+        guard case .statusReply(let reply) = try request(.statusRequest(StatusRequest())) else { throw ClientError("unexpected reply") }
         if json {
             let rows = reply.processes.map { p in
                 "{\"process\":\(jsonQuote(p.role.description)),\"pid\":\(p.pid),\"uptime-ms\":\(p.uptimeMilliseconds),\"restarts\":\(p.restarts),\"sandboxed\":\(p.sandboxed),\"connected\":\(p.connected)}"
@@ -141,13 +149,13 @@ struct Connection {
 
     func ping() throws {
         guard case .pong(let p) = try request(.ping(Ping(nonce: 0x6b6579776179))), p.nonce == 0x6b6579776179 else {
-            throw ValidationError("wrong answer to ping")
+            throw ClientError("wrong answer to ping")
         }
         StandardStreams.output("keyway-monitor answers")
     }
 
     func counters(json: Bool) throws {
-        guard case .counterReply(let reply) = try request(.counterRequest(CounterRequest())) else { throw ValidationError("unexpected reply") }
+        guard case .counterReply(let reply) = try request(.counterRequest(CounterRequest())) else { throw ClientError("unexpected reply") }
         if json {
             StandardStreams.output("{" + reply.counters.map { "\(jsonQuote($0.name)):\($0.value)" }.joined(separator: ",") + "}")
         } else {
