@@ -29,6 +29,18 @@ struct KeywayClient: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
+        // Options may also follow the command (`keyway status --json`): RouterOS words never start with "--".
+        var socket = self.socket, json = self.json, file = self.file
+        var command: [String] = []
+        var words = self.command.makeIterator()
+        while let w = words.next() {
+            switch w {
+            case "--socket": guard let v = words.next() else { throw ClientError("--socket needs a path") }; socket = v
+            case "--json": json = true
+            case "-f": guard let v = words.next() else { throw ClientError("-f needs a file") }; file = v
+            default: command.append(w)
+            }
+        }
         let connection = try Connection(path: socket)
         if let file {
             guard let text = try? Files.readAll(file) else { throw ClientError("cannot read \(file)") }
