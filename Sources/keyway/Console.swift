@@ -7,30 +7,6 @@ struct LineEditor {
     private var history: [String] = []
     private var saved = termios()
 
-    /// Candidates for the word being typed, given the console path and the words before it.
-    static func completions(for line: String, path: [String]) -> [String] {
-        let words = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        let current = words.last ?? ""
-        var menuPath = line.hasPrefix("/") ? [] : path
-        var menu = MenuTree.resolve(menuPath)
-        var verb: String?
-        for w in words.dropLast() where !w.isEmpty {
-            let word = w.hasPrefix("/") ? String(w.dropFirst()) : w
-            if w.hasPrefix("/") && menuPath == path { menuPath = []; menu = MenuTree.root }
-            if let child = menu?.child(word) { menu = child; menuPath.append(child.name) } else { verb = word }
-        }
-        let prefix = current.hasPrefix("/") ? String(current.dropFirst()) : current
-        var options: [String]
-        if let v = verb, ["add", "set"].contains(v), let kind = menu?.kind {
-            options = Schema.properties(kind).map { $0.name + "=" }
-        } else if verb == "print" {
-            options = ["detail", "stats", "count-only", "show-sensitive", "where"]
-        } else {
-            options = (menu?.children.map(\.name) ?? []) + (menu?.kind != nil ? ["add", "set", "remove", "enable", "disable", "print", "export"] : ["export"])
-        }
-        return options.filter { $0.hasPrefix(prefix) }.map { (current.hasPrefix("/") ? "/" : "") + $0 }
-    }
-
     mutating func readLine(prompt: String, path: [String]) -> String? {
         guard tcgetattr(0, &saved) == 0 else { return plainReadLine(prompt) }
         var raw = saved
@@ -57,7 +33,7 @@ struct LineEditor {
             case 127, 8:
                 if !line.isEmpty { line.removeLast(); write("\u{8} \u{8}") }
             case 9:
-                let options = Self.completions(for: line, path: path)
+                let options = Completion.candidates(for: line, path: path)
                 let current = line.split(separator: " ", omittingEmptySubsequences: false).last.map(String.init) ?? ""
                 if options.count == 1, let only = options.first {
                     let add = String(only.dropFirst(current.count)) + (only.hasSuffix("=") ? "" : " ")
