@@ -37,5 +37,11 @@ done
 echo; echo "== kill -9 keyway-ike; keywayd restarts it"
 kill -KILL "$(pgrep -P $KPID -x keyway-ike)"; sleep 1
 ip netns exec "$NS" "$BIN/keyway" status --socket "$TMP/run/control.sock"
+echo; echo "== configure it like a MikroTik router (the manual's AH tunnel example, Router1)"
+K="ip netns exec $NS $BIN/keyway --socket $TMP/run/control.sock"
+echo "\$ keyway -f Configs/tunnel-ah-manual-router1.rsc"; $K -f Configs/tunnel-ah-manual-router1.rsc
+echo "\$ keyway /ip ipsec policy print"; $K /ip ipsec policy print
+echo "\$ keyway /ip ipsec manual-sa print"; $K /ip ipsec manual-sa print
+echo "\$ keyway /export"; $K /export
 echo; echo "== audit log (stderr, as no syslog listens in the demo)"
 tail -n 6 "$TMP/keywayd.log"
