@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "KeywayCrypto", dependencies: ["CKeywayCrypto"]),
         // The /ip ipsec model, RouterOS grammar, validation, printing and export: pure code.
         .target(name: "KeywayConfig", dependencies: ["KeywayCrypto"]),
+        // SPD, SAD, ESP, AH, replay windows and lifetimes: the sans-IO datapath core.
+        .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto"]),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire"),
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
@@ -66,6 +68,7 @@ let package = Package(
 
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
+        .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto"]),
         .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
         .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),
     ]
