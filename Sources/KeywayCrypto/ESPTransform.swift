@@ -62,7 +62,9 @@ public final class ESPTransform {
 
     /// Encrypts and authenticates the packet at `packet[offset..<offset+length]` in place.
     /// `sequence` (the ESP sequence number, or any counter unique per SA) seeds CTR/GCM IVs.
-    public func seal(_ packet: inout [UInt8], offset: Int, length: Int, sequence: UInt64) throws(CryptoError) {
+    /// `explicitIV` replaces the random CBC IV or the sequence-derived CTR/GCM IV; only
+    /// known-answer tests use it.
+    public func seal(_ packet: inout [UInt8], offset: Int, length: Int, sequence: UInt64, explicitIV: [UInt8]? = nil) throws(CryptoError) {
         let payloadLength = length - overhead
         guard offset >= 0, payloadLength >= 0, offset + length <= packet.count, payloadLength % alignment == 0 else {
             throw .badLength("ESP payload of \(payloadLength) bytes is not a multiple of \(alignment) or does not fit")
@@ -77,10 +79,19 @@ public final class ESPTransform {
             case .none:
                 break
             case .cbc:
-                guard takeRandomIV(into: iv), let cipher else { return false }
+                if let explicitIV, explicitIV.count == ivLength {
+                    for i in 0..<ivLength { iv[i] = explicitIV[i] }
+                } else {
+                    guard takeRandomIV(into: iv) else { return false }
+                }
+                guard let cipher else { return false }
                 guard cipher.run(iv: iv, payload, payloadLength) else { return false }
             case .ctr, .gcm:
-                writeBigEndian(sequence, to: iv)
+                if let explicitIV, explicitIV.count == ivLength {
+                    for i in 0..<ivLength { iv[i] = explicitIV[i] }
+                } else {
+                    writeBigEndian(sequence, to: iv)
+                }
                 guard let cipher else { return false }
                 return nonce.withUnsafeMutableBufferPointer { n in
                     guard let nb = n.baseAddress else { return false }

@@ -1,0 +1,80 @@
+import KeywayCrypto
+
+public enum IPsecProtocol: UInt8, Sendable { case esp = 50, ah = 51 }
+
+/// Soft and hard limits; soft defaults to 80% of hard (RouterOS shows e.g. add-lifetime=24m/30m).
+public struct Lifetime: Equatable, Sendable {
+    public var hardSeconds: UInt64?
+    public var softSeconds: UInt64?
+    public var hardBytes: UInt64?
+    public var softBytes: UInt64?
+
+    public init(hardSeconds: UInt64? = nil, hardBytes: UInt64? = nil, softSeconds: UInt64? = nil, softBytes: UInt64? = nil) {
+        self.hardSeconds = hardSeconds
+        self.hardBytes = hardBytes
+        self.softSeconds = softSeconds ?? hardSeconds.map { $0 * 8 / 10 }
+        self.softBytes = softBytes ?? hardBytes.map { $0 * 8 / 10 }
+    }
+}
+
+public enum SAState: String, Sendable { case larval, mature, dying, dead }
+
+/// One direction of an IPsec SA, keyed once; time is always passed in (seconds, any epoch).
+public final class SecurityAssociation {
+    public let spi: UInt32
+    public let proto: IPsecProtocol
+    public let source: UInt32
+    public let destination: UInt32
+    public let tunnel: Bool
+    public let esp: ESPTransform?
+    public let ah: AHTransform?
+    public let lifetime: Lifetime
+    public let addTime: UInt64
+    public private(set) var firstUse: UInt64?
+    public private(set) var state: SAState = .mature
+    public private(set) var bytes: UInt64 = 0
+    public private(set) var packets: UInt64 = 0
+    public var replay: ReplayWindow
+    /// Outbound: the last sequence number sent.
+    public private(set) var sequence: UInt32 = 0
+
+    public init(spi: UInt32, proto: IPsecProtocol, source: UInt32, destination: UInt32, tunnel: Bool,
+                esp: ESPTransform? = nil, ah: AHTransform? = nil, lifetime: Lifetime = Lifetime(), replayWindow: UInt32 = 32, now: UInt64) {
+        self.spi = spi; self.proto = proto; self.source = source; self.destination = destination; self.tunnel = tunnel
+        self.esp = esp; self.ah = ah; self.lifetime = lifetime; self.addTime = now
+        self.replay = ReplayWindow(size: replayWindow)
+    }
+
+    /// The next outbound sequence number, or nil when the 32-bit space is spent (RFC 4303 3.3.3:
+    /// never wrap; the SA must be replaced).
+    public func nextSequence() -> UInt32? {
+        guard sequence < UInt32.max, state != .dead else { return nil }
+        sequence += 1
+        if sequence == UInt32.max - (UInt32.max / 10) && state == .mature { state = .dying }
+        return sequence
+    }
+
+    public enum Event: Equatable, Sendable { case soft, hard }
+
+    /// Accounts a processed packet; returns an expiry event if this crossed a limit.
+    public func account(bytes n: Int, now: UInt64) -> Event? {
+        if firstUse == nil { firstUse = now }
+        bytes += UInt64(n)
+        packets += 1
+        return check(now: now)
+    }
+
+    /// Time- and byte-based expiry. Called per packet and from the periodic timer.
+    public func check(now: UInt64) -> Event? {
+        let age = now >= addTime ? now - addTime : 0
+        if state != .dead, (lifetime.hardSeconds.map { age >= $0 } ?? false) || (lifetime.hardBytes.map { bytes >= $0 } ?? false) {
+            state = .dead
+            return .hard
+        }
+        if state == .mature, (lifetime.softSeconds.map { age >= $0 } ?? false) || (lifetime.softBytes.map { bytes >= $0 } ?? false) {
+            state = .dying
+            return .soft
+        }
+        return nil
+    }
+}
