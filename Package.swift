@@ -54,7 +54,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep"]),
-        .executableTarget(name: "keyway-datapath", dependencies: ["KeywayPrivsep"]),
+        .executableTarget(name: "keyway-datapath", dependencies: ["KeywayPrivsep", "KeywayDatapath", "KeywayCrypto"]),
         .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep", "KeywayConfig", "KeywayCrypto"]),
         .executableTarget(name: "keyway", dependencies: [
             "KeywaySystem", "KeywayWire", "KeywayConfig",

@@ -180,7 +180,14 @@ public enum Schema {
         }
     }
 
-    static func parseSPI(_ s: String) -> UInt32? {
+    /// IP protocol number for a stored protocol value; nil for `all`.
+    public static func protocolNumber(_ value: String) -> UInt8? {
+        if let n = UInt8(value) { return n }
+        guard let n = protocolNames[value], n >= 0 else { return nil }
+        return UInt8(n)
+    }
+
+    public static func parseSPI(_ s: String) -> UInt32? {
         if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt32(s.dropFirst(2), radix: 16) }
         return UInt32(s)
     }

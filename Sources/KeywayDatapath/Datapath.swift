@@ -53,6 +53,11 @@ public final class Datapath {
         inbound[SAKey(destination: sa.destination, proto: sa.proto.rawValue, spi: sa.spi)] = (sa, policyID)
     }
 
+    public func removeAllSAs() {
+        outbound.removeAll()
+        inbound.removeAll()
+    }
+
     public var installedSAs: [SecurityAssociation] {
         outbound.values.flatMap { [$0.esp, $0.ah].compactMap { $0 } } + inbound.values.map(\.sa)
     }

@@ -17,10 +17,13 @@ public protocol ChildBehavior: AnyObject {
     func counters() -> [Counter]
     /// Last chance to touch the file system (libraries that load plugins) before the chroot.
     func beforeSandbox()
+    /// A peer said hello on a (new) link: resynchronise it.
+    func peerReady(_ peer: Role, runtime: ChildRuntime)
 }
 
 extension ChildBehavior {
     public func beforeSandbox() {}
+    public func peerReady(_ peer: Role, runtime: ChildRuntime) {}
 }
 
 /// The common life of a sandboxed child: receive descriptors from keywayd, enter the sandbox,
@@ -195,7 +198,10 @@ public final class ChildRuntime {
     private func dispatch(_ envelope: Envelope, from link: Link, descriptors: [Descriptor]) {
         switch envelope.message {
         case .hello(let h):
-            if link.peer == .parent { parentHello = h } else { link.hello = h }
+            if link.peer == .parent { parentHello = h } else {
+                link.hello = h
+                behavior.peerReady(link.peer, runtime: self)
+            }
         case .ping(let p):
             try? link.send(.pong(Pong(nonce: p.nonce)), requestID: envelope.requestID)
         case .counterRequest:

@@ -55,7 +55,9 @@ public enum SeccompProfiles {
 
     static let ike: [Entry] = []
 
-    static let datapath: [Entry] = []
+    static let datapath: [Entry] = [
+        .init(syscall: "recvfrom", reason: "TUN and raw ESP/AH packets (recv())"),
+    ]
 
     public static func entries(for role: Role) -> [Entry] {
         switch role {

@@ -19,6 +19,9 @@ public struct SupervisorSettings: Sendable {
     public var tunMTU: Int32 = 1400
     /// Outer packets carry this mark so that the routes into the TUN device never catch them.
     public var bypassMark: UInt32 = 0x4b57
+    /// The routing table for protected destinations (into the TUN device); packets without
+    /// the bypass mark look it up first (`ip rule not fwmark MARK table TABLE`).
+    public var routeTable: UInt32 = 0x4b57
     public var ikePort: UInt16 = 500
     public var natTraversalPort: UInt16 = 4500
 
@@ -75,6 +78,9 @@ public final class Supervisor {
     private var wire = WireCounters()
     private let startedAt = MonotonicClock.now()
     private var stopping = false
+    private var routes: Set<String> = []
+    private var tunName = ""
+    private lazy var ipTool: String? = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first(where: Files.isExecutable)
 
     public init(settings: SupervisorSettings) {
         self.settings = settings
@@ -99,6 +105,7 @@ public final class Supervisor {
             // Router solicitations and link-local chatter would only be dropped by the datapath.
             try? Files.writeSmall("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "1\n")
             try Tun.setUp(name: name, mtu: s.tunMTU)
+            tunName = name
             let control = try Sockets.unixListener(path: s.controlSocketPath, mode: 0o666, group: nil)
             try control.setNonBlocking()
             resources = Resources(
@@ -113,6 +120,36 @@ public final class Supervisor {
             let path = executablePath(role)
             guard Files.isExecutable(path) else { throw SupervisorError("finding \(role)", SystemError(path, errno: .noSuchFileOrDirectory)) }
         }
+        guard ipTool != nil else { throw SupervisorError("finding the ip tool (iproute2)", SystemError("ip", errno: .noSuchFileOrDirectory)) }
+        // Unmarked packets (plaintext) consult Keyway's table first; marked ones (our ESP/AH/IKE) never do.
+        let rule = ["rule", "add", "not", "fwmark", String(s.bypassMark), "table", String(s.routeTable), "priority", "32000"]
+        _ = ip(["rule", "del", "not", "fwmark", String(s.bypassMark), "table", String(s.routeTable)])
+        guard ip(rule) else { throw SupervisorError("adding the routing rule", SystemError("ip rule", errno: .ioError)) }
+        _ = ip(["route", "flush", "table", String(s.routeTable)])
+    }
+
+    private func ip(_ arguments: [String]) -> Bool {
+        guard let tool = ipTool else { return false }
+        return Processes.run(tool, arguments) == .exited(0)
+    }
+
+    /// The datapath's wanted routes: only ever via our own TUN device, in our own table.
+    private func applyRoutes(_ set: RouteSet) {
+        var wanted: Set<String> = []
+        for p in set.prefixes.prefix(RouteSet.maximumRoutes) {
+            let mask: UInt32 = p.length == 0 ? 0 : ~UInt32(0) << UInt32(32 - Int(p.length))
+            let a = p.address & mask
+            wanted.insert("\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)/\(p.length)")
+        }
+        let table = String(settings.routeTable)
+        for r in routes.subtracting(wanted) { _ = ip(["route", "del", r, "dev", tunName, "table", table]) }
+        for r in wanted.subtracting(routes) {
+            if !ip(["route", "replace", r, "dev", tunName, "table", table]) {
+                audit.event(.error, msgID: "route", "could not add route \(r) via \(tunName)")
+            }
+        }
+        routes = wanted
+        audit.event(.informational, msgID: "route", "routes into \(tunName) updated", [("routes", routes.sorted().joined(separator: " "))])
     }
 
     func executablePath(_ role: Role) -> String { settings.executableDirectory + "/" + role.description }
@@ -209,6 +246,8 @@ public final class Supervisor {
                     if case .hello(let h) = envelope.message, let child = children[link.peer] {
                         link.hello = h
                         child.sandboxed = h.sandboxed
+                    } else if case .routeSet(let set) = envelope.message, link.peer == .datapath {
+                        applyRoutes(set)
                     }
                 } catch {
                     reject(error, from: link.peer)
@@ -314,6 +353,8 @@ public final class Supervisor {
             child.pid = 0
         }
         Files.remove(settings.controlSocketPath)
+        _ = ip(["route", "flush", "table", String(settings.routeTable)])
+        _ = ip(["rule", "del", "not", "fwmark", String(settings.bypassMark), "table", String(settings.routeTable)])
         audit.event(.notice, msgID: "stop", "keywayd stopped")
     }
 }

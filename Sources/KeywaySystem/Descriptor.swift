@@ -33,6 +33,12 @@ public final class Descriptor: CustomStringConvertible {
         try retryingEINTR("write") { bytes.withUnsafeBytes { p in Glibc.write(raw, p.baseAddress, p.count) } }
     }
 
+    /// A non-blocking read into a reused buffer: the byte count, or nil when nothing is waiting.
+    public func read(into buffer: inout [UInt8]) -> Int? {
+        let n = buffer.withUnsafeMutableBytes { p in Glibc.read(raw, p.baseAddress, p.count) }
+        return n >= 0 ? n : nil
+    }
+
     /// Reads up to `max` bytes; an empty result means end of file.
     public func read(max: Int) throws(SystemError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: max)

@@ -32,6 +32,7 @@ public enum Sockets {
             socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto)
         })
         try setMark(fd, mark)
+        try setHeaderIncluded(fd)
         return fd
     }
 
@@ -151,5 +152,37 @@ public enum Tun {
 
     public static func setUp(name: String, mtu: Int32) throws(SystemError) {
         if kw_if_set_up(name, mtu) < 0 { throw SystemError.last("SIOCSIFFLAGS(\(name))") }
+    }
+}
+
+extension Sockets {
+    /// Raw sockets carry whole IPv4 packets, our header included (IP_HDRINCL).
+    public static func setHeaderIncluded(_ fd: Descriptor) throws(SystemError) {
+        var one: Int32 = 1
+        _ = try retryingEINTR("setsockopt(IP_HDRINCL)") {
+            setsockopt(fd.raw, Int32(IPPROTO_IP), IP_HDRINCL, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    /// Sends one datagram to an IPv4 address (port 0 for raw sockets). False when the kernel refused it.
+    public static func send(_ fd: Descriptor, _ bytes: [UInt8], to address: UInt32, port: UInt16 = 0) -> Bool {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr = in_addr(s_addr: address.bigEndian)
+        let n = bytes.withUnsafeBytes { p in
+            withUnsafePointer(to: &addr) { a in
+                a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                    Glibc.sendto(fd.raw, p.baseAddress, p.count, Int32(MSG_DONTWAIT), sa, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        return n == bytes.count
+    }
+
+    /// One datagram without blocking, or nil when none is waiting.
+    public static func receive(_ fd: Descriptor, into buffer: inout [UInt8]) -> Int? {
+        let n = buffer.withUnsafeMutableBytes { p in Glibc.recv(fd.raw, p.baseAddress, p.count, Int32(MSG_DONTWAIT)) }
+        return n >= 0 ? n : nil
     }
 }

@@ -10,11 +10,15 @@ public enum ChannelPolicy {
         case (.parent, .ike), (.parent, .datapath): return fromParentToChild
         case (.parent, .monitor): return fromParentToChild.union([.reloadConfig, .accessPolicy])
         // Children tell the parent who they are and answer its pings; nothing else.
-        case (.ike, .parent), (.datapath, .parent), (.monitor, .parent): return [.hello, .pong]
+        case (.ike, .parent), (.monitor, .parent): return [.hello, .pong]
+        // The datapath may ask for routes into its own TUN device, nothing else.
+        case (.datapath, .parent): return [.hello, .pong, .routeSet]
         // IKE and the datapath: handshakes for now; SA install/ACQUIRE/EXPIRE join later.
         case (.ike, .datapath), (.datapath, .ike): return betweenChildren
         // The monitor queries the others and receives their answers.
-        case (.monitor, .ike), (.monitor, .datapath): return betweenChildren.union([.counterRequest])
+        case (.monitor, .ike): return betweenChildren.union([.counterRequest])
+        // The monitor pushes policies and manual SAs (with their keys) to the datapath.
+        case (.monitor, .datapath): return betweenChildren.union([.counterRequest, .datapathConfig])
         case (.ike, .monitor), (.datapath, .monitor): return betweenChildren.union([.counterReply])
         // The control client asks; the monitor answers.
         case (.client, .monitor): return [.statusRequest, .counterRequest, .ping, .consoleCommand]

@@ -16,6 +16,8 @@ public enum Message: Sendable, Equatable {
     case consoleCommand(ConsoleCommand)
     case consoleReply(ConsoleReply)
     case accessPolicy(AccessPolicy)
+    case datapathConfig(DatapathConfig)
+    case routeSet(RouteSet)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -37,6 +39,8 @@ public enum Message: Sendable, Equatable {
         case .consoleCommand(let m): return m
         case .consoleReply(let m): return m
         case .accessPolicy(let m): return m
+        case .datapathConfig(let m): return m
+        case .routeSet(let m): return m
         }
     }
 
@@ -60,6 +64,8 @@ public enum Message: Sendable, Equatable {
         case .consoleCommand: return .consoleCommand(try ConsoleCommand(from: &r))
         case .consoleReply: return .consoleReply(try ConsoleReply(from: &r))
         case .accessPolicy: return .accessPolicy(try AccessPolicy(from: &r))
+        case .datapathConfig: return .datapathConfig(try DatapathConfig(from: &r))
+        case .routeSet: return .routeSet(try RouteSet(from: &r))
         }
     }
 }

@@ -22,6 +22,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case consoleCommand = 14
     case consoleReply = 15
     case accessPolicy = 16
+    case datapathConfig = 17
+    case routeSet = 18
 
     public var description: String {
         switch self {
@@ -41,6 +43,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .consoleCommand: return "ConsoleCommand"
         case .consoleReply: return "ConsoleReply"
         case .accessPolicy: return "AccessPolicy"
+        case .datapathConfig: return "DatapathConfig"
+        case .routeSet: return "RouteSet"
         }
     }
 }

@@ -1,19 +1,157 @@
+import KeywayCrypto
+import KeywayDatapath
 import KeywayPrivsep
 import KeywaySystem
 import KeywayWire
 
-/// keyway-datapath: TUN, raw ESP/AH and UDP 4500 (issue 5). For now it holds its descriptors.
+/// keyway-datapath: plaintext from the TUN device out as ESP/AH on raw sockets, and back.
 final class DatapathBehavior: ChildBehavior {
     var requiredDescriptors: Set<DescriptorKind> { [.tun, .rawESP, .rawAH, .udp4500] }
-    private var held: [Descriptor] = []
+    private var tun: Descriptor?
+    private var rawESP: Descriptor?
+    private var rawAH: Descriptor?
+    private var held: Descriptor?
+    private let engine = Datapath(policies: [])
+    /// SAs by the record that made them: an unchanged record keeps its SA (and its sequence numbers).
+    private var installed: [SARecord: SecurityAssociation] = [:]
+    private var generation: UInt64 = 0
+    private var buffer = [UInt8](repeating: 0, count: 65536)
+    private var sendFailures: UInt64 = 0
+    /// Packets per descriptor per wake-up: the links to the other processes are never starved.
+    static let batch = 64
+
+    func beforeSandbox() { CryptoProviders.preload() }
 
     func start(runtime: ChildRuntime) {
-        held = [DescriptorKind.tun, .rawESP, .rawAH, .udp4500].compactMap { runtime.granted[$0] }
+        tun = runtime.granted[.tun]
+        rawESP = runtime.granted[.rawESP]
+        rawAH = runtime.granted[.rawAH]
+        held = runtime.granted[.udp4500]
+        for fd in [tun, rawESP, rawAH].compactMap({ $0 }) { try? fd.setNonBlocking() }
     }
-    func pollInterests() -> [(fd: Int32, events: PollEvents)] { [] }
-    func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {}
-    func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {}
-    func counters() -> [Counter] { [] }
+
+    func pollInterests() -> [(fd: Int32, events: PollEvents)] {
+        [tun, rawESP, rawAH].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
+    }
+
+    private var now: UInt64 { MonotonicClock.now() / 1_000_000_000 }
+
+    func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
+        if fd == tun?.raw { outbound(runtime) } else if fd == rawESP?.raw || fd == rawAH?.raw { inbound(fd, runtime) }
+    }
+
+    private func outbound(_ runtime: ChildRuntime) {
+        guard let tun else { return }
+        for _ in 0..<Self.batch {
+            guard let n = tun.read(into: &buffer), n > 0 else { return }
+            let packet = Array(buffer.prefix(n))
+            switch engine.processOutbound(packet, now: now) {
+            case .send(let outer, let destination):
+                let socket = outer[9] == 51 ? rawAH : rawESP
+                if let socket, !Sockets.send(socket, outer, to: destination) { sendFailures += 1 }
+            case .pass, .drop:
+                // Plaintext routed into the TUN device is never sent on unprotected.
+                break
+            case .acquire(let policyID):
+                runtime.audit.rateLimitedEvent(key: "acquire-\(policyID)", .notice, msgID: "acquire",
+                                               "no SA for policy; dropped (IKE negotiation arrives with keyway-ike)", [("policy", String(policyID))])
+            }
+        }
+    }
+
+    private func inbound(_ fd: Int32, _ runtime: ChildRuntime) {
+        guard let socket = fd == rawESP?.raw ? rawESP : rawAH, let tun else { return }
+        for _ in 0..<Self.batch {
+            guard let n = Sockets.receive(socket, into: &buffer), n > 0 else { return }
+            var packet = Array(buffer.prefix(n))
+            // Our own outbound packets are looped back to raw sockets of the same protocol: skip
+            // packets whose destination is not one of our SAs'. The engine counts the rest.
+            switch engine.processInbound(packet, now: now) {
+            case .deliver(let inner):
+                _ = try? tun.write(inner)
+            case .drop(let counter):
+                if counter != "in-no-states" || isForUs(&packet) {
+                    runtime.audit.rateLimitedEvent(key: "drop-\(counter)", .warning, msgID: "ipsec-drop", "inbound packet dropped",
+                                                   [("reason", counter)])
+                }
+            }
+        }
+    }
+
+    private func isForUs(_ packet: inout [UInt8]) -> Bool {
+        guard let ip = try? IPv4Header(packet) else { return false }
+        return installed.keys.contains { $0.inbound && $0.destination == ip.destination }
+    }
+
+    func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {
+        guard case .datapathConfig(let config) = envelope.message else { return }
+        apply(config, runtime)
+    }
+
+    private func apply(_ config: DatapathConfig, _ runtime: ChildRuntime) {
+        generation = config.generation
+        let policies = config.policies.map { p in
+            SecurityPolicy(id: Int(p.id),
+                           selector: TrafficSelector(source: Prefix(address: p.source, length: Int(p.sourceLength)),
+                                                     destination: Prefix(address: p.destination, length: Int(p.destinationLength)),
+                                                     sourcePort: p.sourcePort == 0 ? nil : p.sourcePort,
+                                                     destinationPort: p.destinationPort == 0 ? nil : p.destinationPort,
+                                                     proto: p.proto == 255 ? nil : p.proto),
+                           action: [.none, .discard, .encrypt][Int(min(p.action, 2))],
+                           level: [.use, .require, .unique][Int(min(p.level, 2))],
+                           useESP: p.esp, useAH: p.ah, tunnel: p.tunnel, saSource: p.saSource, saDestination: p.saDestination,
+                           priority: Int(p.priority))
+        }
+        engine.replacePolicies(policies)
+        var next: [SARecord: SecurityAssociation] = [:]
+        for record in config.sas {
+            if let existing = installed[record] { next[record] = existing; continue }
+            do { next[record] = try makeSA(record) } catch {
+                runtime.audit.event(.error, msgID: "sa-install", "SA not installed: \(error)", [("spi", String(record.spi, radix: 16))])
+            }
+        }
+        installed = next
+        engine.removeAllSAs()
+        for (record, sa) in installed {
+            if record.inbound { engine.installInbound(sa, policyID: Int(record.policyID)) } else { engine.installOutbound(sa, policyID: Int(record.policyID)) }
+        }
+        // Plaintext for protected destinations must come to us: ask keywayd for the routes.
+        var routes: [(address: UInt32, length: UInt8)] = []
+        for p in config.policies where p.action == 2 {
+            let route = p.tunnel ? (p.destination, p.destinationLength) : (p.saDestination, UInt8(32))
+            if !routes.contains(where: { $0 == route }) { routes.append(route) }
+        }
+        try? runtime.parent.send(.routeSet(RouteSet(prefixes: routes)))
+        runtime.audit.event(.informational, msgID: "config", "datapath configuration applied",
+                            [("generation", String(config.generation)), ("policies", String(policies.count)), ("sas", String(installed.count))])
+    }
+
+    private func makeSA(_ r: SARecord) throws -> SecurityAssociation {
+        let now = self.now
+        let lifetime = Lifetime(hardSeconds: r.lifetimeSeconds == 0 ? nil : r.lifetimeSeconds)
+        if r.proto == 51 {
+            guard let integ = IntegrityAlgorithm(rawValue: r.integrity) else { throw CryptoError.badKey("unknown integrity \(r.integrity)") }
+            return SecurityAssociation(spi: r.spi, proto: .ah, source: r.source, destination: r.destination, tunnel: r.tunnel,
+                                       ah: try AHTransform(integrity: integ, key: Secret(r.integrityKey)), lifetime: lifetime, now: now)
+        }
+        guard let enc = EncryptionAlgorithm(rawValue: r.encryption), let integ = IntegrityAlgorithm(rawValue: r.integrity) else {
+            throw CryptoError.badKey("unknown algorithm \(r.encryption)/\(r.integrity)")
+        }
+        let transform = try ESPTransform(encryption: enc, encryptionKey: Secret(r.encryptionKey), integrity: integ,
+                                         integrityKey: integ == .null ? nil : Secret(r.integrityKey), encrypt: !r.inbound)
+        return SecurityAssociation(spi: r.spi, proto: .esp, source: r.source, destination: r.destination, tunnel: r.tunnel,
+                                   esp: transform, lifetime: lifetime, now: now)
+    }
+
+    func counters() -> [Counter] {
+        engine.statistics.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) }
+            + [Counter(name: "config-generation", value: generation), Counter(name: "installed-sas", value: UInt64(installed.count)),
+               Counter(name: "send-failures", value: sendFailures)]
+            + engine.policyCounters.sorted { $0.key < $1.key }.flatMap { id, c in
+                [("in-transformed", c.inTransformed), ("out-transformed", c.outTransformed), ("in-dropped", c.inDropped), ("out-dropped", c.outDropped)]
+                    .map { Counter(name: "policy-\(id)-\($0.0)", value: $0.1) }
+            }
+    }
 }
 
 ChildRuntime.run(role: .datapath, behavior: DatapathBehavior())

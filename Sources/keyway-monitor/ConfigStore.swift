@@ -8,7 +8,10 @@ final class ConfigStore {
     static let path = "/config.rsc"
     static let lastGoodPath = "/config.last-good.rsc"
 
-    private(set) var config = Configuration()
+    private(set) var config = Configuration() { didSet { generation += 1 } }
+    private(set) var generation: UInt64 = 0
+    /// Called after every change that took effect, to push it to the other processes.
+    var onChange: (() -> Void)?
     private let audit: AuditLog
     private var executor = Executor()
 
@@ -53,6 +56,7 @@ final class ConfigStore {
     func reload() {
         if loadFile(Self.path) {
             audit.event(.notice, msgID: "config-load", "configuration reloaded from \(Self.path)")
+            onChange?()
         } else {
             audit.event(.critical, msgID: "config-load", "reload failed; the running configuration stays as it was")
         }
@@ -80,6 +84,7 @@ final class ConfigStore {
             if out.changed {
                 config = working
                 persist()
+                onChange?()
             }
             return .success(out)
         } catch {

@@ -14,6 +14,11 @@ final class MonitorBehavior: ChildBehavior {
     func start(runtime: ChildRuntime) {
         let store = ConfigStore(audit: runtime.audit)
         store.load(seed: runtime.granted[.configScript])
+        store.onChange = { [weak self, weak store] in
+            guard let store else { return }
+            self?.pushToDatapath(store, runtime)
+        }
+        pushToDatapath(store, runtime)
         if let listener = runtime.granted[.control] {
             control = ControlServer(listener: listener)
             control?.store = store
@@ -24,6 +29,19 @@ final class MonitorBehavior: ChildBehavior {
 
     func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
         control?.handleReady(fd: fd, runtime: runtime) { status(runtime) }
+    }
+
+    func peerReady(_ peer: Role, runtime: ChildRuntime) {
+        if peer == .datapath, let store = control?.store { pushToDatapath(store, runtime) }
+    }
+
+    /// Policies and manual SAs (keys included) to keyway-datapath; it replaces what it had.
+    func pushToDatapath(_ store: ConfigStore, _ runtime: ChildRuntime) {
+        guard let link = runtime.links[.datapath] else { return }
+        let message = DatapathPush.build(store.config, generation: store.generation)
+        do { try link.send(.datapathConfig(message)) } catch {
+            runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-datapath: \(error)")
+        }
     }
 
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {

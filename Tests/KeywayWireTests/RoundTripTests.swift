@@ -22,6 +22,12 @@ let samples: [Message] = [
     .consoleCommand(ConsoleCommand(text: "/ip ipsec policy print", json: true)),
     .consoleReply(ConsoleReply(ok: false, output: "line 1, column 3: ...", warnings: ["dh-group=modp768 is weak"], promptPath: "ip ipsec")),
     .accessPolicy(AccessPolicy(adminGIDs: [995], adminUIDs: [1000, 1001], readGIDs: [996], readUIDs: [])),
+    .datapathConfig(DatapathConfig(generation: 3, policies: [
+        PolicyRecord(id: 2, source: 0x0a010000, sourceLength: 24, sourcePort: 0, destination: 0x0a020000, destinationLength: 24, destinationPort: 0,
+                     proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: true, saSource: 0xc0000201, saDestination: 0xc0000202, priority: -5, dontFragment: 0),
+    ], sas: [SARecord(policyID: 2, inbound: false, proto: 50, spi: 0x100, source: 0xc0000201, destination: 0xc0000202, tunnel: true,
+                      encryption: "aes-128", integrity: "sha1", encryptionKey: Array(0..<16), integrityKey: Array(0..<20), lifetimeSeconds: 0)])),
+    .routeSet(RouteSet(prefixes: [(0x0a020000, 24), (0xc0000202, 32)])),
 ]
 
 final class RoundTripTests: XCTestCase {

@@ -1,0 +1,126 @@
+/// A policy as the datapath needs it (the monitor resolves names and drops inactive ones).
+public struct PolicyRecord: Sendable, Equatable {
+    public var id: UInt32
+    public var source: UInt32, sourceLength: UInt8, sourcePort: UInt16
+    public var destination: UInt32, destinationLength: UInt8, destinationPort: UInt16
+    /// 255: any protocol. Ports are 0 for any.
+    public var proto: UInt8
+    /// 0 none, 1 discard, 2 encrypt.
+    public var action: UInt8
+    /// 0 use, 1 require, 2 unique.
+    public var level: UInt8
+    public var esp: Bool, ah: Bool, tunnel: Bool
+    public var saSource: UInt32, saDestination: UInt32
+    public var priority: Int32
+    /// 0 clear, 1 inherit, 2 set.
+    public var dontFragment: UInt8
+
+    public init(id: UInt32, source: UInt32, sourceLength: UInt8, sourcePort: UInt16, destination: UInt32, destinationLength: UInt8,
+                destinationPort: UInt16, proto: UInt8, action: UInt8, level: UInt8, esp: Bool, ah: Bool, tunnel: Bool,
+                saSource: UInt32, saDestination: UInt32, priority: Int32, dontFragment: UInt8) {
+        self.id = id; self.source = source; self.sourceLength = sourceLength; self.sourcePort = sourcePort
+        self.destination = destination; self.destinationLength = destinationLength; self.destinationPort = destinationPort
+        self.proto = proto; self.action = action; self.level = level; self.esp = esp; self.ah = ah; self.tunnel = tunnel
+        self.saSource = saSource; self.saDestination = saDestination; self.priority = priority; self.dontFragment = dontFragment
+    }
+
+    func encode(to w: inout WireWriter) {
+        w.u32(id); w.u32(source); w.u8(sourceLength); w.u16(sourcePort); w.u32(destination); w.u8(destinationLength); w.u16(destinationPort)
+        w.u8(proto); w.u8(action); w.u8(level); w.bool(esp); w.bool(ah); w.bool(tunnel); w.u32(saSource); w.u32(saDestination)
+        w.u32(UInt32(bitPattern: priority)); w.u8(dontFragment)
+    }
+
+    init(from r: inout WireReader) throws(WireError) {
+        id = try r.u32(); source = try r.u32(); sourceLength = try r.u8(); sourcePort = try r.u16()
+        destination = try r.u32(); destinationLength = try r.u8(); destinationPort = try r.u16()
+        proto = try r.u8(); action = try r.u8(); level = try r.u8()
+        esp = try r.bool("policy.esp"); ah = try r.bool("policy.ah"); tunnel = try r.bool("policy.tunnel")
+        saSource = try r.u32(); saDestination = try r.u32(); priority = Int32(bitPattern: try r.u32()); dontFragment = try r.u8()
+        guard sourceLength <= 32, destinationLength <= 32 else { throw .invalidEnum(field: "policy.prefix-length", value: UInt32(max(sourceLength, destinationLength))) }
+        guard action <= 2 else { throw .invalidEnum(field: "policy.action", value: UInt32(action)) }
+        guard level <= 2 else { throw .invalidEnum(field: "policy.level", value: UInt32(level)) }
+        guard dontFragment <= 2 else { throw .invalidEnum(field: "policy.dont-fragment", value: UInt32(dontFragment)) }
+    }
+}
+
+/// One direction of an SA to install, with its keys (the receiver wraps them in a Secret at once).
+public struct SARecord: Sendable, Hashable {
+    public var policyID: UInt32
+    public var inbound: Bool
+    /// 50 ESP, 51 AH.
+    public var proto: UInt8
+    public var spi: UInt32
+    public var source: UInt32, destination: UInt32
+    public var tunnel: Bool
+    /// RouterOS names: "aes-128", "sha1", "null".
+    public var encryption: String, integrity: String
+    public var encryptionKey: [UInt8], integrityKey: [UInt8]
+    public var lifetimeSeconds: UInt64
+
+    public init(policyID: UInt32, inbound: Bool, proto: UInt8, spi: UInt32, source: UInt32, destination: UInt32, tunnel: Bool,
+                encryption: String, integrity: String, encryptionKey: [UInt8], integrityKey: [UInt8], lifetimeSeconds: UInt64) {
+        self.policyID = policyID; self.inbound = inbound; self.proto = proto; self.spi = spi; self.source = source
+        self.destination = destination; self.tunnel = tunnel; self.encryption = encryption; self.integrity = integrity
+        self.encryptionKey = encryptionKey; self.integrityKey = integrityKey; self.lifetimeSeconds = lifetimeSeconds
+    }
+
+    func encode(to w: inout WireWriter) {
+        w.u32(policyID); w.bool(inbound); w.u8(proto); w.u32(spi); w.u32(source); w.u32(destination); w.bool(tunnel)
+        w.string(encryption); w.string(integrity); w.data(encryptionKey); w.data(integrityKey); w.u64(lifetimeSeconds)
+    }
+
+    init(from r: inout WireReader) throws(WireError) {
+        policyID = try r.u32(); inbound = try r.bool("sa.inbound"); proto = try r.u8(); spi = try r.u32()
+        source = try r.u32(); destination = try r.u32(); tunnel = try r.bool("sa.tunnel")
+        encryption = try r.string("sa.encryption", limit: 32); integrity = try r.string("sa.integrity", limit: 32)
+        encryptionKey = try r.data(limit: 64); integrityKey = try r.data(limit: 128); lifetimeSeconds = try r.u64()
+        guard proto == 50 || proto == 51 else { throw .invalidEnum(field: "sa.proto", value: UInt32(proto)) }
+    }
+}
+
+/// The monitor's whole view for the datapath: replaces what was there before.
+public struct DatapathConfig: WireMessage {
+    public static let type = MessageType.datapathConfig
+    public static let maximumPolicies = 4096
+    public var generation: UInt64
+    public var policies: [PolicyRecord]
+    public var sas: [SARecord]
+
+    public init(generation: UInt64, policies: [PolicyRecord], sas: [SARecord]) {
+        self.generation = generation; self.policies = policies; self.sas = sas
+    }
+    public func encode(to w: inout WireWriter) {
+        w.u64(generation)
+        w.count(policies.count); for p in policies { p.encode(to: &w) }
+        w.count(sas.count); for s in sas { s.encode(to: &w) }
+    }
+    public init(from r: inout WireReader) throws(WireError) {
+        generation = try r.u64()
+        var ps: [PolicyRecord] = []
+        for _ in 0..<(try r.count(limit: Self.maximumPolicies)) { ps.append(try PolicyRecord(from: &r)) }
+        var ss: [SARecord] = []
+        for _ in 0..<(try r.count(limit: 2 * Self.maximumPolicies)) { ss.append(try SARecord(from: &r)) }
+        policies = ps; sas = ss
+    }
+}
+
+/// The datapath asks keywayd for routes into its TUN device: the whole wanted set each time.
+/// keywayd installs only routes via Keyway's own TUN device, whatever this says.
+public struct RouteSet: WireMessage {
+    public static let type = MessageType.routeSet
+    public static let maximumRoutes = 4096
+    public var prefixes: [(address: UInt32, length: UInt8)]
+
+    public init(prefixes: [(address: UInt32, length: UInt8)]) { self.prefixes = prefixes }
+    public static func == (a: RouteSet, b: RouteSet) -> Bool { a.prefixes.elementsEqual(b.prefixes, by: { $0 == $1 }) }
+    public func encode(to w: inout WireWriter) { w.count(prefixes.count); for p in prefixes { w.u32(p.address); w.u8(p.length) } }
+    public init(from r: inout WireReader) throws(WireError) {
+        var out: [(UInt32, UInt8)] = []
+        for _ in 0..<(try r.count(limit: Self.maximumRoutes)) {
+            let a = try r.u32(), l = try r.u8()
+            guard l <= 32 else { throw .invalidEnum(field: "route.length", value: UInt32(l)) }
+            out.append((a, l))
+        }
+        prefixes = out
+    }
+}
