@@ -17,12 +17,16 @@ public enum AHCodec {
         let headerLength = sa.tunnel ? 20 : ip.headerLength
         let payload = sa.tunnel ? Array(inner[0..<ip.totalLength]) : Array(inner[ip.headerLength..<ip.totalLength])
         var out = [UInt8](repeating: 0, count: headerLength + ahLength + payload.count)
+        // The kernel fills a zero IP ID in on raw sends (IP_HDRINCL) after the ICV was computed,
+        // and AH protects the ID: never send 0 (a DF packet's ID means nothing else).
+        let identification = ip.identification != 0 ? ip.identification : UInt16(truncatingIfNeeded: seq) | (seq & 0xffff == 0 ? 1 : 0)
         if sa.tunnel {
-            IPv4Header.write(into: &out, at: 0, tos: ip.tos, totalLength: out.count, identification: ip.identification,
+            IPv4Header.write(into: &out, at: 0, tos: ip.tos, totalLength: out.count, identification: identification,
                              flagsAndOffset: 0, ttl: ttl, proto: 51, source: sa.source, destination: sa.destination)
         } else {
             for i in 0..<ip.headerLength { out[i] = inner[i] }
             out[2] = UInt8(out.count >> 8); out[3] = UInt8(out.count & 0xff)
+            out[4] = UInt8(identification >> 8); out[5] = UInt8(identification & 0xff)
             out[9] = 51
         }
         let a = headerLength

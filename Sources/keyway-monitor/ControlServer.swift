@@ -20,6 +20,10 @@ final class ControlServer {
         }
     }
 
+    /// Client counter requests waiting for the datapath's counters: request id -> client socket.
+    var pendingCounters: [UInt32: (fd: Int32, clientRequest: UInt32)] = [:]
+    private var nextForwardID: UInt32 = 1
+
     /// Until keywayd sends the group lists, only root is trusted.
     var access = AccessPolicy(adminGIDs: [], adminUIDs: [], readGIDs: [], readUIDs: [])
     var store: ConfigStore?
@@ -68,7 +72,17 @@ final class ControlServer {
         let reply: Message
         switch envelope.message {
         case .statusRequest: reply = .statusReply(status())
-        case .counterRequest: reply = .counterReply(CounterReply(role: .monitor, counters: runtime.allCounters()))
+        case .counterRequest:
+            // Ask the datapath too; the answer goes out when its counters arrive.
+            if let link = runtime.links[.datapath] {
+                let id = nextForwardID
+                nextForwardID &+= 1
+                if (try? link.send(.counterRequest(CounterRequest()), requestID: id)) != nil {
+                    pendingCounters[id] = (client.socket.raw, envelope.requestID)
+                    return
+                }
+            }
+            reply = .counterReply(CounterReply(role: .monitor, counters: runtime.allCounters()))
         case .ping(let p): reply = .pong(Pong(nonce: p.nonce))
         case .consoleCommand(let c): reply = .consoleReply(console(c, client: client, runtime: runtime))
         default: reply = .errorReply(ErrorReply(reason: "\(envelope.message.type) is not a request"))
@@ -76,6 +90,13 @@ final class ControlServer {
         do { try SeqPacket.send(client.socket, Frame.encode(reply, requestID: envelope.requestID)) } catch {
             clients[client.socket.raw] = nil
         }
+    }
+
+    /// The datapath's counters arrived: answer the client that asked, with the monitor's own too.
+    func datapathCounters(_ reply: CounterReply, requestID: UInt32, runtime: ChildRuntime) {
+        guard let pending = pendingCounters.removeValue(forKey: requestID), let client = clients[pending.fd] else { return }
+        let merged = runtime.allCounters() + reply.counters.map { Counter(name: "datapath." + $0.name, value: $0.value) }
+        try? SeqPacket.send(client.socket, Frame.encode(.counterReply(CounterReply(role: .monitor, counters: merged)), requestID: pending.clientRequest))
     }
 
     /// One console exchange: run, audit each change (secrets masked), answer.

@@ -52,6 +52,8 @@ final class MonitorBehavior: ChildBehavior {
             control?.store?.reload()
         case .accessPolicy(let policy):
             control?.access = policy
+        case .counterReply(let reply) where peer == .datapath:
+            control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:
             break
         }

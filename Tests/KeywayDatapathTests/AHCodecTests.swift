@@ -28,6 +28,20 @@ final class AHCodecTests: XCTestCase {
         }
     }
 
+    // Found between two namespaces: a TCP SYN-ACK has IP ID 0, which the kernel rewrites on a raw
+    // send after the ICV was computed. AH must never emit ID 0, in either mode.
+    func testNeverSendsAZeroIPIdentification() throws {
+        var zeroID = inner
+        zeroID[4] = 0; zeroID[5] = 0
+        IPv4Header.setChecksum(&zeroID, headerAt: 0, length: 20)
+        for tunnel in [false, true] {
+            let key = Secret.random(count: 20)
+            let out = try ahSA(.sha1, key, tunnel: tunnel)
+            let packet = try AHCodec.encapsulate(zeroID, sa: out)
+            XCTAssertNotEqual(Array(packet[4...5]), [0, 0], "tunnel=\(tunnel)")
+        }
+    }
+
     func testMutableFieldsMayChangeInTransitButNothingElse() throws {
         let key = Secret.random(count: 20)
         let out = try ahSA(.sha1, key, tunnel: true), inb = try ahSA(.sha1, key, tunnel: true)

@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""Independent checks of Keyway's ESP/AH with Debian's scapy (never Keyway's code).
+
+esp_check.py decrypt PCAP SPI ENC ENCKEY AUTH AUTHKEY TUNNEL_SRC TUNNEL_DST
+    decrypts every ESP packet with that SPI and prints the inner packets' summaries
+esp_check.py replay PCAP SPI DST      re-sends the captured ESP packets of SPI to DST
+esp_check.py forge SPI SRC DST ENC AUTH SEQ INNER_SRC INNER_DST
+    sends one ESP packet encrypted under a random (wrong) key
+"""
+import os
+import socket
+import sys
+
+from scapy.all import IP, ICMP, rdpcap, raw
+from scapy.layers.ipsec import ESP, SecurityAssociation
+
+ALG = {"aes-128": ("AES-CBC", None), "3des": ("3DES", None), "aes-128-gcm": ("AES-GCM", None), "null": ("NULL", None)}
+AUTH = {"sha1": "HMAC-SHA1-96", "md5": "HMAC-MD5-96", "sha256": "SHA2-256-128", "null": None}
+
+
+def sa(spi, enc, enc_key, auth, auth_key, src, dst):
+    return SecurityAssociation(ESP, spi=spi, crypt_algo=ALG[enc][0], crypt_key=bytes.fromhex(enc_key),
+                               auth_algo=AUTH[auth], auth_key=bytes.fromhex(auth_key) if auth_key else None,
+                               tunnel_header=IP(src=src, dst=dst) if src != "-" else None)
+
+
+def esp_packets(path, spi):
+    for p in rdpcap(path):
+        if IP in p and p[IP].proto == 50 and ESP in p and p[ESP].spi == spi:
+            yield p[IP]
+
+
+def send_raw(pkt, dst):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.sendto(raw(pkt), (dst, 0))
+
+
+cmd = sys.argv[1]
+if cmd == "decrypt":
+    # TUNNEL_SRC and TUNNEL_DST are "-" for transport mode.
+    path, spi, enc, enc_key, auth, auth_key, src, dst = sys.argv[2:10]
+    assoc = sa(int(spi, 0), enc, enc_key, auth, auth_key, src, dst)
+    count = 0
+    for p in esp_packets(path, int(spi, 0)):
+        inner = assoc.decrypt(IP(raw(p)))
+        print(inner.summary())
+        count += 1
+    print(f"decrypted {count}")
+elif cmd == "replay":
+    path, spi, dst = sys.argv[2:5]
+    n = 0
+    for p in esp_packets(path, int(spi, 0)):
+        send_raw(p, dst)
+        n += 1
+    print(f"replayed {n}")
+elif cmd == "forge":
+    spi, src, dst, enc, auth, seq, isrc, idst = sys.argv[2:10]
+    key_len = {"aes-128": 16, "3des": 24, "aes-128-gcm": 20}[enc]
+    wrong = sa(int(spi, 0), enc, os.urandom(key_len).hex(), auth, os.urandom(20).hex() if auth != "null" else "", src, dst)
+    pkt = wrong.encrypt(IP(src=isrc, dst=idst) / ICMP(), seq_num=int(seq))
+    send_raw(pkt, dst)
+    print("forged 1")
