@@ -19,11 +19,14 @@ public protocol ChildBehavior: AnyObject {
     func beforeSandbox()
     /// A peer said hello on a (new) link: resynchronise it.
     func peerReady(_ peer: Role, runtime: ChildRuntime)
+    /// Called after every wake-up (at least once a second): timers.
+    func tick(runtime: ChildRuntime)
 }
 
 extension ChildBehavior {
     public func beforeSandbox() {}
     public func peerReady(_ peer: Role, runtime: ChildRuntime) {}
+    public func tick(runtime: ChildRuntime) {}
 }
 
 /// The common life of a sandboxed child: receive descriptors from keywayd, enter the sandbox,
@@ -163,6 +166,7 @@ public final class ChildRuntime {
             for (j, interest) in own.enumerated() where !ready[linkList.count + j].isEmpty {
                 behavior.handleReady(fd: interest.fd, events: ready[linkList.count + j], runtime: self)
             }
+            behavior.tick(runtime: self)
         }
     }
 

@@ -19,7 +19,8 @@ public enum ChannelPolicy {
         case (.monitor, .ike): return betweenChildren.union([.counterRequest])
         // The monitor pushes policies and manual SAs (with their keys) to the datapath.
         case (.monitor, .datapath): return betweenChildren.union([.counterRequest, .datapathConfig])
-        case (.ike, .monitor), (.datapath, .monitor): return betweenChildren.union([.counterReply])
+        case (.ike, .monitor): return betweenChildren.union([.counterReply])
+        case (.datapath, .monitor): return betweenChildren.union([.counterReply, .datapathState])
         // The control client asks; the monitor answers.
         case (.client, .monitor): return [.statusRequest, .counterRequest, .ping, .consoleCommand]
         case (.monitor, .client): return [.statusReply, .counterReply, .pong, .errorReply, .consoleReply]

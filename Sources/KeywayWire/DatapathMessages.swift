@@ -124,3 +124,92 @@ public struct RouteSet: WireMessage {
         prefixes = out
     }
 }
+
+/// One installed SA as `installed-sa print` shows it (no keys: the monitor has those).
+public struct SAStatus: Sendable, Equatable {
+    public var spi: UInt32
+    public var proto: UInt8
+    public var source: UInt32, destination: UInt32
+    public var encryption: String, integrity: String
+    /// larval, mature, dying, dead.
+    public var state: String
+    public var ageSeconds: UInt64
+    /// 0: never used. Otherwise seconds since first use.
+    public var sinceFirstUse: UInt64
+    public var used: Bool
+    public var bytes: UInt64
+    public var replayWindow: UInt32
+    public var softSeconds: UInt64, hardSeconds: UInt64, softBytes: UInt64, hardBytes: UInt64
+
+    public init(spi: UInt32, proto: UInt8, source: UInt32, destination: UInt32, encryption: String, integrity: String, state: String,
+                ageSeconds: UInt64, sinceFirstUse: UInt64, used: Bool, bytes: UInt64, replayWindow: UInt32,
+                softSeconds: UInt64, hardSeconds: UInt64, softBytes: UInt64, hardBytes: UInt64) {
+        self.spi = spi; self.proto = proto; self.source = source; self.destination = destination
+        self.encryption = encryption; self.integrity = integrity; self.state = state; self.ageSeconds = ageSeconds
+        self.sinceFirstUse = sinceFirstUse; self.used = used; self.bytes = bytes; self.replayWindow = replayWindow
+        self.softSeconds = softSeconds; self.hardSeconds = hardSeconds; self.softBytes = softBytes; self.hardBytes = hardBytes
+    }
+
+    func encode(to w: inout WireWriter) {
+        w.u32(spi); w.u8(proto); w.u32(source); w.u32(destination); w.string(encryption); w.string(integrity); w.string(state)
+        w.u64(ageSeconds); w.u64(sinceFirstUse); w.bool(used); w.u64(bytes); w.u32(replayWindow)
+        w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes)
+    }
+
+    init(from r: inout WireReader) throws(WireError) {
+        spi = try r.u32(); proto = try r.u8(); source = try r.u32(); destination = try r.u32()
+        encryption = try r.string("sa.encryption", limit: 32); integrity = try r.string("sa.integrity", limit: 32)
+        state = try r.string("sa.state", limit: 16); ageSeconds = try r.u64(); sinceFirstUse = try r.u64()
+        used = try r.bool("sa.used"); bytes = try r.u64(); replayWindow = try r.u32()
+        softSeconds = try r.u64(); hardSeconds = try r.u64(); softBytes = try r.u64(); hardBytes = try r.u64()
+    }
+}
+
+public struct PolicyStatus: Sendable, Equatable {
+    public var id: UInt32
+    public var inAccepted: UInt64, inDropped: UInt64, inTransformed: UInt64
+    public var outAccepted: UInt64, outDropped: UInt64, outTransformed: UInt64
+    public var established: Bool
+
+    public init(id: UInt32, inAccepted: UInt64, inDropped: UInt64, inTransformed: UInt64, outAccepted: UInt64, outDropped: UInt64,
+                outTransformed: UInt64, established: Bool) {
+        self.id = id; self.inAccepted = inAccepted; self.inDropped = inDropped; self.inTransformed = inTransformed
+        self.outAccepted = outAccepted; self.outDropped = outDropped; self.outTransformed = outTransformed; self.established = established
+    }
+}
+
+/// The datapath's live state for printouts, pushed every second and after changes.
+public struct DatapathState: WireMessage {
+    public static let type = MessageType.datapathState
+    public var sas: [SAStatus]
+    public var policies: [PolicyStatus]
+    public var statistics: [Counter]
+
+    public init(sas: [SAStatus], policies: [PolicyStatus], statistics: [Counter]) {
+        self.sas = sas; self.policies = policies; self.statistics = statistics
+    }
+    public func encode(to w: inout WireWriter) {
+        w.count(sas.count); for s in sas { s.encode(to: &w) }
+        w.count(policies.count)
+        for p in policies {
+            w.u32(p.id)
+            for v in [p.inAccepted, p.inDropped, p.inTransformed, p.outAccepted, p.outDropped, p.outTransformed] { w.u64(v) }
+            w.bool(p.established)
+        }
+        w.count(statistics.count); for c in statistics { w.string(c.name); w.u64(c.value) }
+    }
+    public init(from r: inout WireReader) throws(WireError) {
+        var ss: [SAStatus] = []
+        for _ in 0..<(try r.count(limit: 2 * DatapathConfig.maximumPolicies)) { ss.append(try SAStatus(from: &r)) }
+        var ps: [PolicyStatus] = []
+        for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) {
+            let id = try r.u32()
+            ps.append(PolicyStatus(id: id, inAccepted: try r.u64(), inDropped: try r.u64(), inTransformed: try r.u64(),
+                                   outAccepted: try r.u64(), outDropped: try r.u64(), outTransformed: try r.u64(),
+                                   established: try r.bool("policy.established")))
+        }
+        var cs: [Counter] = []
+        for _ in 0..<(try r.count(limit: 256)) { cs.append(Counter(name: try r.string("statistic", limit: 64), value: try r.u64())) }
+        sas = ss; policies = ps; statistics = cs
+    }
+}

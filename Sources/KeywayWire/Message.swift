@@ -18,6 +18,7 @@ public enum Message: Sendable, Equatable {
     case accessPolicy(AccessPolicy)
     case datapathConfig(DatapathConfig)
     case routeSet(RouteSet)
+    case datapathState(DatapathState)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -41,6 +42,7 @@ public enum Message: Sendable, Equatable {
         case .accessPolicy(let m): return m
         case .datapathConfig(let m): return m
         case .routeSet(let m): return m
+        case .datapathState(let m): return m
         }
     }
 
@@ -66,6 +68,7 @@ public enum Message: Sendable, Equatable {
         case .accessPolicy: return .accessPolicy(try AccessPolicy(from: &r))
         case .datapathConfig: return .datapathConfig(try DatapathConfig(from: &r))
         case .routeSet: return .routeSet(try RouteSet(from: &r))
+        case .datapathState: return .datapathState(try DatapathState(from: &r))
         }
     }
 }

@@ -24,6 +24,7 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case accessPolicy = 16
     case datapathConfig = 17
     case routeSet = 18
+    case datapathState = 19
 
     public var description: String {
         switch self {
@@ -45,6 +46,7 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .accessPolicy: return "AccessPolicy"
         case .datapathConfig: return "DatapathConfig"
         case .routeSet: return "RouteSet"
+        case .datapathState: return "DatapathState"
         }
     }
 }

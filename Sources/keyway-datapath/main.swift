@@ -143,6 +143,43 @@ final class DatapathBehavior: ChildBehavior {
                                    esp: transform, lifetime: lifetime, now: now)
     }
 
+    private var lastState: UInt64 = 0
+
+    /// Lifetimes, and once a second the state the monitor prints from.
+    func tick(runtime: ChildRuntime) {
+        let t = now
+        guard t != lastState else { return }
+        lastState = t
+        engine.tick(now: t)
+        for event in engine.takeEvents() {
+            if case .expire(let spi, let proto, let hard) = event {
+                runtime.audit.event(.notice, msgID: "sa-expire", "\(hard ? "hard" : "soft") lifetime reached",
+                                    [("spi", String(spi, radix: 16)), ("protocol", proto == .esp ? "esp" : "ah")])
+            }
+        }
+        guard let link = runtime.links[.monitor] else { return }
+        try? link.send(.datapathState(state(now: t)))
+    }
+
+    private func state(now t: UInt64) -> DatapathState {
+        let sas = installed.map { record, sa in
+            SAStatus(spi: sa.spi, proto: sa.proto.rawValue, source: sa.source, destination: sa.destination,
+                     encryption: sa.esp?.encryption.rawValue ?? "none", integrity: sa.esp?.integrity.rawValue ?? sa.ah?.integrity.rawValue ?? "none",
+                     state: sa.state.rawValue, ageSeconds: t &- sa.addTime, sinceFirstUse: sa.firstUse.map { t &- $0 } ?? 0,
+                     used: sa.firstUse != nil, bytes: sa.bytes, replayWindow: sa.replay.size,
+                     softSeconds: sa.lifetime.softSeconds ?? 0, hardSeconds: sa.lifetime.hardSeconds ?? 0,
+                     softBytes: sa.lifetime.softBytes ?? 0, hardBytes: sa.lifetime.hardBytes ?? 0)
+        }.sorted { ($0.destination, $0.spi) < ($1.destination, $1.spi) }
+        let withSAs = Set(installed.keys.map(\.policyID))
+        let policies = engine.policyCounters.map { id, c in
+            PolicyStatus(id: UInt32(id), inAccepted: c.inAccepted, inDropped: c.inDropped, inTransformed: c.inTransformed,
+                         outAccepted: c.outAccepted, outDropped: c.outDropped, outTransformed: c.outTransformed, established: withSAs.contains(UInt32(id)))
+        } + withSAs.filter { engine.policyCounters[Int($0)] == nil }.map {
+            PolicyStatus(id: $0, inAccepted: 0, inDropped: 0, inTransformed: 0, outAccepted: 0, outDropped: 0, outTransformed: 0, established: true)
+        }
+        return DatapathState(sas: sas, policies: policies, statistics: engine.statistics.map { Counter(name: $0.key, value: $0.value) })
+    }
+
     func counters() -> [Counter] {
         engine.statistics.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) }
             + [Counter(name: "config-generation", value: generation), Counter(name: "installed-sas", value: UInt64(installed.count)),

@@ -14,6 +14,8 @@ final class ConfigStore {
     var onChange: (() -> Void)?
     private let audit: AuditLog
     private var executor = Executor()
+    /// Live datapath state for installed-sa, policy stats and statistics printouts.
+    var live = LiveRuntime()
 
     init(audit: AuditLog) { self.audit = audit }
 
@@ -78,6 +80,7 @@ final class ConfigStore {
 
     /// Runs console input for a session; commits and persists only if every command succeeded.
     func run(_ text: String, session: inout Session) -> Result<CommandOutput, ConfigError> {
+        executor.runtime = live
         var working = config
         do {
             let out = try executor.run(text, on: &working, session: &session)

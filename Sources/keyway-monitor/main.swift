@@ -39,6 +39,8 @@ final class MonitorBehavior: ChildBehavior {
     func pushToDatapath(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.datapath] else { return }
         let message = DatapathPush.build(store.config, generation: store.generation)
+        store.live.keys = Dictionary(message.sas.map { (LiveRuntime.keyOf(spi: $0.spi, proto: $0.proto, destination: $0.destination),
+                                                        ($0.encryptionKey, $0.integrityKey)) }, uniquingKeysWith: { a, _ in a })
         do { try link.send(.datapathConfig(message)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-datapath: \(error)")
         }
@@ -52,6 +54,8 @@ final class MonitorBehavior: ChildBehavior {
             control?.store?.reload()
         case .accessPolicy(let policy):
             control?.access = policy
+        case .datapathState(let state) where peer == .datapath:
+            control?.store?.live.state = state
         case .counterReply(let reply) where peer == .datapath:
             control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:

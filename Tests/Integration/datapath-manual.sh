@@ -105,9 +105,23 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   check "$label: not one plaintext packet on the link" test "$(tcpdump -nr "$TMP/cap.pcap" "not esp and not ah and not arp" 2>/dev/null | wc -l)" = 0
   check "$label: nothing between the protected hosts in the clear" test "$(tcpdump -nr "$TMP/cap.pcap" "(icmp or tcp or udp) and host $dst" 2>/dev/null | wc -l)" = 0
   check "$label: counters rise on both sides" bash -c "[ $(policy_counter "$R1" site1 out-transformed) -ge 5 ] && [ $(policy_counter "$R2" site2 in-transformed) -ge 5 ]"
+  local kw1="ip netns exec $R1 $BIN/keyway --socket $TMP/site1/run/control.sock"
+  sleep 1.2   # the datapath reports its state once a second
+  $kw1 /ip ipsec installed-sa print show-sensitive >"$TMP/sa.txt"
+  $kw1 /ip ipsec policy print stats >"$TMP/stats.txt"
+  local flag=E; [ "$proto" = ah ] && flag=A
+  check "$label: installed-sa print shows both SAs" bash -c "[ \$(grep -c '^ *[0-9]* $flag ' '$TMP/sa.txt') = 2 ]"
+  check "$label: installed-sa print shows bytes processed" bash -c "grep -qE 'current-bytes=[1-9]' '$TMP/sa.txt'"
+  check "$label: policy print stats shows the SAs and rising counters" bash -c "grep -q 'ph2-state=established' '$TMP/stats.txt' && grep -qE 'out-transformed=([5-9]|[1-9][0-9]+)' '$TMP/stats.txt'"
+  check "$label: installed-sa print hides keys without show-sensitive" bash -c "! $kw1 /ip ipsec installed-sa print | grep -q '$AK'"
   if [ "$proto" = esp ]; then
     local tunnel_ends="192.0.2.1 192.0.2.2"; [ "$mode" = transport ] && tunnel_ends="- -"
-    /usr/bin/python3 "$CHECK" decrypt "$TMP/cap.pcap" 0x200 "$enc" "$ek" "$auth" "$([ "$auth" != null ] && echo $AK)" $tunnel_ends >"$TMP/scapy.out" 2>&1
+    # The keys come from the appliance's own printout, as an operator would take them.
+    local shown_ek shown_ak
+    shown_ek=$(python3 -c "import re,sys; t=open('$TMP/sa.txt').read(); r=[b for b in re.split(r'\n\s*\n', t) if 'spi=200 ' in b][0]; print(re.search(r'enc-key=\"([0-9a-f]*)\"', r).group(1))")
+    shown_ak=$(python3 -c "import re,sys; t=open('$TMP/sa.txt').read(); r=[b for b in re.split(r'\n\s*\n', t) if 'spi=200 ' in b][0]; print(re.search(r'auth-key=\"([0-9a-f]*)\"', r).group(1))")
+    check "$label: installed-sa print show-sensitive shows the configured keys" test "$shown_ek" = "$ek"
+    /usr/bin/python3 "$CHECK" decrypt "$TMP/cap.pcap" 0x200 "$enc" "$shown_ek" "$auth" "$shown_ak" $tunnel_ends >"$TMP/scapy.out" 2>&1
     check "$label: scapy decrypts the captured ESP with the configured keys" bash -c "grep -q 'decrypted [1-9]' '$TMP/scapy.out' && grep -q '$src > $dst' '$TMP/scapy.out'"
     local before; before=$(counter "$R2" site2 datapath.in-state-protocol-errors)
     ip netns exec "$R1" /usr/bin/python3 "$CHECK" forge 0x200 192.0.2.1 192.0.2.2 "$enc" "$auth" 100000 10.1.0.1 10.2.0.1 >/dev/null 2>&1
@@ -118,6 +132,8 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   if [ "$proto" = esp ]; then
     ip netns exec "$R1" /usr/bin/python3 "$CHECK" replay "$TMP/cap.pcap" "$spi" 192.0.2.2 >/dev/null 2>&1
     check "$label: replayed packets are dropped and counted" wait_until 3 bash -c "[ \$(ip netns exec '$R2' '$BIN/keyway' --socket '$TMP/site2/run/control.sock' counters | awk -F= '\$1 == \"datapath.in-state-sequence-errors\" { print \$2 }') -gt ${replayed:-0} ]"
+    sleep 1.2
+    check "$label: /ip ipsec statistics print counts them too" bash -c "ip netns exec '$R2' '$BIN/keyway' --socket '$TMP/site2/run/control.sock' /ip ipsec statistics print | grep -qE 'in-state-sequence-errors: [1-9]'"
   fi
   stop site1; stop site2
   check "$label: routes and the rule are gone after shutdown" bash -c "! ip -n '$R1' rule | grep -q 0x4b57 && [ -z \"\$(ip -n '$R1' route show table 19287 2>/dev/null)\" ]"

@@ -1,0 +1,70 @@
+import Glibc
+import KeywayConfig
+import KeywayWire
+
+/// What printouts show of the running appliance: the datapath's last state, joined with the
+/// manual-SA keys this process configured (the datapath never sends keys back).
+struct LiveRuntime: RuntimeView {
+    var state = DatapathState(sas: [], policies: [], statistics: [])
+    /// Keys by (SPI, protocol, destination), from the configuration.
+    var keys: [String: (encryption: [UInt8], integrity: [UInt8])] = [:]
+
+    static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> String { "\(spi)/\(proto)/\(destination)" }
+
+    func installedSAs(showSensitive: Bool) -> [(flags: String, fields: [(String, String)])] {
+        let now = UInt64(time(nil))
+        return state.sas.map { sa in
+            var fields: [(String, String)] = [
+                ("spi", String(sa.spi, radix: 16, uppercase: true)), ("src-address", ip(sa.source)), ("dst-address", ip(sa.destination)),
+                ("auth-algorithm", sa.integrity), ("enc-algorithm", sa.encryption), ("replay", String(sa.replayWindow / 8)), ("state", sa.state),
+            ]
+            let k = keys[Self.keyOf(spi: sa.spi, proto: sa.proto, destination: sa.destination)]
+            let hex = { (b: [UInt8]) in "\"" + b.map { String(format2: $0) }.joined() + "\"" }
+            fields.append(("auth-key", showSensitive ? hex(k?.integrity ?? []) : "<hidden>"))
+            if sa.proto == 50 { fields.append(("enc-key", showSensitive ? hex(k?.encryption ?? []) : "<hidden>")) }
+            fields += [
+                ("addtime", clock(now - sa.ageSeconds)),
+                ("add-lifetime", "\(Duration.format(sa.softSeconds))/\(Duration.format(sa.hardSeconds))"),
+                ("usetime", sa.used ? clock(now - sa.sinceFirstUse) : "never"),
+                ("use-lifetime", "0s/0s"), ("current-bytes", String(sa.bytes)), ("lifebytes", "\(sa.softBytes)/\(sa.hardBytes)"),
+            ]
+            return (sa.proto == 50 ? "E" : "A", fields)
+        }
+    }
+
+    func remotePeers() -> [[(String, String)]] { [] }
+
+    func policyStats(id: Int) -> [(String, String)] {
+        let p = state.policies.first { $0.id == UInt32(id) }
+        return [("ph2-state", p?.established == true ? "established" : "no-phase2"),
+                ("in-accepted", String(p?.inAccepted ?? 0)), ("in-dropped", String(p?.inDropped ?? 0)), ("in-transformed", String(p?.inTransformed ?? 0)),
+                ("out-accepted", String(p?.outAccepted ?? 0)), ("out-dropped", String(p?.outDropped ?? 0)), ("out-transformed", String(p?.outTransformed ?? 0))]
+    }
+
+    func statistics() -> [(String, UInt64)] {
+        let values = Dictionary(state.statistics.map { ($0.name, $0.value) }, uniquingKeysWith: +)
+        return Statistics.names.map { ($0, values[$0] ?? 0) }
+    }
+
+    /// Flushing needs the datapath's answer; it arrives with IKE, which re-keys flushed SAs.
+    mutating func flush(saType: String) -> Int { 0 }
+
+    private func ip(_ v: UInt32) -> String { "\(v >> 24).\(v >> 16 & 255).\(v >> 8 & 255).\(v & 255)" }
+
+    /// RouterOS's `jan/28/2003 20:55:12`, in UTC.
+    private func clock(_ epoch: UInt64) -> String {
+        var t = time_t(epoch)
+        var tm = Glibc.tm()
+        gmtime_r(&t, &tm)
+        let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(months[Int(tm.tm_mon) % 12])/\(two(tm.tm_mday))/\(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
+    }
+}
+
+extension String {
+    init(format2 byte: UInt8) {
+        let d = Array("0123456789abcdef")
+        self = String([d[Int(byte >> 4)], d[Int(byte & 15)]])
+    }
+}
