@@ -8,7 +8,7 @@ public enum AHCodec {
 
     static func length(_ ah: AHTransform) -> Int { (fixedLength + ah.icvLength + 3) / 4 * 4 }
 
-    public static func encapsulate(_ inner: [UInt8], sa: SecurityAssociation, ttl: UInt8 = 64) throws(DatapathDrop) -> [UInt8] {
+    public static func encapsulate(_ inner: [UInt8], sa: SecurityAssociation, ttl: UInt8 = 64, dontFragment: Bool = false) throws(DatapathDrop) -> [UInt8] {
         guard let ah = sa.ah else { throw .noState }
         let ip: IPv4Header
         do { ip = try IPv4Header(inner) } catch { throw .header }
@@ -22,7 +22,7 @@ public enum AHCodec {
         let identification = ip.identification != 0 ? ip.identification : UInt16(truncatingIfNeeded: seq) | (seq & 0xffff == 0 ? 1 : 0)
         if sa.tunnel {
             IPv4Header.write(into: &out, at: 0, tos: ip.tos, totalLength: out.count, identification: identification,
-                             flagsAndOffset: 0, ttl: ttl, proto: 51, source: sa.source, destination: sa.destination)
+                             flagsAndOffset: dontFragment ? 0x4000 : 0, ttl: ttl, proto: 51, source: sa.source, destination: sa.destination)
         } else {
             for i in 0..<ip.headerLength { out[i] = inner[i] }
             out[2] = UInt8(out.count >> 8); out[3] = UInt8(out.count & 0xff)

@@ -112,14 +112,20 @@ public final class Datapath {
             return .acquire(policyID: policy.id)
         }
         var out = packet
+        let df: Bool
+        switch policy.dontFragment {
+        case .clear: df = false
+        case .inherit: df = ip.dontFragment
+        case .set: df = true
+        }
         do {
             if let esp, policy.useESP {
-                out = try ESPCodec.encapsulate(out, sa: esp)
+                out = try ESPCodec.encapsulate(out, sa: esp, dontFragment: df)
                 note(esp.account(bytes: packet.count, now: now), esp)
             }
             if let ah, policy.useAH {
                 // AH after ESP; with ESP in tunnel mode the AH is applied in transport mode over it.
-                out = try AHCodec.encapsulate(out, sa: ah)
+                out = try AHCodec.encapsulate(out, sa: ah, dontFragment: df)
                 note(ah.account(bytes: packet.count, now: now), ah)
             }
         } catch {

@@ -52,12 +52,15 @@ public struct SecurityPolicy: Equatable, Sendable {
     public var saSource: UInt32
     public var saDestination: UInt32
     public var priority: Int
+    /// The outer header's don't-fragment bit in tunnel mode.
+    public enum DontFragment: Sendable { case clear, inherit, set }
+    public var dontFragment: DontFragment
 
     public init(id: Int, selector: TrafficSelector, action: Action, level: Level = .require, useESP: Bool = true, useAH: Bool = false,
-                tunnel: Bool = false, saSource: UInt32 = 0, saDestination: UInt32 = 0, priority: Int = 0) {
+                tunnel: Bool = false, saSource: UInt32 = 0, saDestination: UInt32 = 0, priority: Int = 0, dontFragment: DontFragment = .clear) {
         self.id = id; self.selector = selector; self.action = action; self.level = level
         self.useESP = useESP; self.useAH = useAH; self.tunnel = tunnel
-        self.saSource = saSource; self.saDestination = saDestination; self.priority = priority
+        self.saSource = saSource; self.saDestination = saDestination; self.priority = priority; self.dontFragment = dontFragment
     }
 }
 

@@ -100,7 +100,7 @@ final class DatapathBehavior: ChildBehavior {
                            action: [.none, .discard, .encrypt][Int(min(p.action, 2))],
                            level: [.use, .require, .unique][Int(min(p.level, 2))],
                            useESP: p.esp, useAH: p.ah, tunnel: p.tunnel, saSource: p.saSource, saDestination: p.saDestination,
-                           priority: Int(p.priority))
+                           priority: Int(p.priority), dontFragment: [.clear, .inherit, .set][Int(min(p.dontFragment, 2))])
         }
         engine.replacePolicies(policies)
         var next: [SARecord: SecurityAssociation] = [:]

@@ -107,6 +107,21 @@ final class DatapathTests: XCTestCase {
         XCTAssertEqual(discard.processOutbound([0x45, 0, 0], now: 0), .drop(counter: "out-errors"))
     }
 
+    func testDontFragmentClearInheritSet() throws {
+        for (mode, innerDF, expected) in [(SecurityPolicy.DontFragment.clear, true, false), (.inherit, true, true), (.inherit, false, false), (.set, false, true)] {
+            var p = policy("10.1.0.0/24", "10.2.0.0/24", saSrc: "1.0.0.1", saDst: "1.0.0.2")
+            p.dontFragment = mode
+            let dp = Datapath(policies: [p])
+            dp.installOutbound(SecurityAssociation(spi: 1, proto: .esp, source: ip("1.0.0.1"), destination: ip("1.0.0.2"), tunnel: true,
+                                                   esp: try ESPTransform(encryption: .aes128gcm, encryptionKey: Secret.random(count: 20), integrity: .null,
+                                                                         integrityKey: nil, encrypt: true), now: 0), policyID: 1)
+            var packet = icmp("10.1.0.5", "10.2.0.7")
+            if innerDF { packet[6] = 0x40; IPv4Header.setChecksum(&packet, headerAt: 0, length: 20) }
+            guard case .send(let outer, _) = dp.processOutbound(packet, now: 0) else { return XCTFail() }
+            XCTAssertEqual(try IPv4Header(outer).dontFragment, expected, "\(mode) inner DF \(innerDF)")
+        }
+    }
+
     func testExpiryEventsAndFlush() throws {
         let (r1, _) = try pair(esp: (.aes128gcm, .null), ah: nil)
         XCTAssertEqual(r1.installedSAs.count, 2)
