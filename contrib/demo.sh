@@ -1,47 +1,71 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds, and starts keywayd in a network namespace, then
-# shows the process tree and each child's sandbox as the kernel reports it. Stops and cleans up.
+# The demo: installs what is missing, builds, and joins two sites with a manual-keyed ESP tunnel,
+# each site a Keyway appliance in its own network namespace, configured like a MikroTik router.
+# Shows the sandboxed process tree, the configuration, a ping across, the link carrying only ESP,
+# and the printouts. Stops and cleans up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "run as root: keywayd opens a TUN device and port 500" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "run as root: keywayd opens a TUN device, raw sockets and port 500" >&2; exit 1; }
 contrib/install-deps.sh
 contrib/create-user.sh >/dev/null
 echo "== building (release)"
 swift build -c release 2>&1 | tail -1
 BIN=$(swift build -c release --show-bin-path)
 
-NS=keyway-demo
 TMP=$(mktemp -d /tmp/keyway-demo.XXXXXX); chmod 755 "$TMP"
-cleanup() { [ -n "${KPID:-}" ] && kill -TERM "$KPID" 2>/dev/null; sleep 0.5; ip netns del "$NS" 2>/dev/null; rm -rf "$TMP"; }
+A=keyway-site1 B=keyway-site2
+cleanup() {
+  pkill -TERM -f "$TMP/" 2>/dev/null || true; sleep 1
+  for n in $A $B; do ip netns pids $n 2>/dev/null | xargs -r kill 2>/dev/null; ip netns del $n 2>/dev/null; done
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
-ip netns del "$NS" 2>/dev/null || true
-ip netns add "$NS"; ip -n "$NS" link set lo up
+for n in $A $B; do ip netns del $n 2>/dev/null || true; ip netns add $n; ip -n $n link set lo up; ip netns exec $n sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
+ip link add kwdemo1 netns $A type veth peer name kwdemo2 netns $B
+ip -n $A addr add 192.0.2.1/24 dev kwdemo1; ip -n $A link set kwdemo1 up; ip -n $A addr add 10.1.0.1/32 dev lo
+ip -n $B addr add 192.0.2.2/24 dev kwdemo2; ip -n $B link set kwdemo2 up; ip -n $B addr add 10.2.0.1/32 dev lo
 
-echo "== starting keywayd in namespace $NS"
-ip netns exec "$NS" "$BIN/keywayd" --foreground --run-dir "$TMP/run" --state-dir "$TMP/state" --syslog "$TMP/no-syslog" \
-  >"$TMP/keywayd.log" 2>&1 &
-KPID=$!
-for _ in $(seq 50); do [ -S "$TMP/run/control.sock" ] && [ "$(pgrep -c -P $KPID)" = 3 ] && break; sleep 0.1; done
-sleep 0.5
+cat >"$TMP/site1.rsc" <<'RSC'
+/ip ipsec manual-sa add name=to-site2 esp-enc-algorithm=aes-128 esp-auth-algorithm=sha1 esp-spi=0x201/0x200 \
+    esp-enc-key=0123456789abcdef0123456789abcdef esp-auth-key=00112233445566778899aabbccddeeff00112233
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes \
+    sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2 manual-sa=to-site2
+RSC
+cat >"$TMP/site2.rsc" <<'RSC'
+/ip ipsec manual-sa add name=to-site1 esp-enc-algorithm=aes-128 esp-auth-algorithm=sha1 esp-spi=0x200/0x201 \
+    esp-enc-key=0123456789abcdef0123456789abcdef esp-auth-key=00112233445566778899aabbccddeeff00112233
+/ip ipsec policy add src-address=10.2.0.0/24 dst-address=10.1.0.0/24 tunnel=yes \
+    sa-src-address=192.0.2.2 sa-dst-address=192.0.2.1 manual-sa=to-site1
+RSC
+for s in site1 site2; do
+  ns=$A; [ $s = site2 ] && ns=$B
+  ip netns exec $ns "$BIN/keywayd" --foreground --config "$TMP/$s.rsc" --run-dir "$TMP/$s/run" --state-dir "$TMP/$s/state" \
+    --syslog "$TMP/no-syslog" --tun kwtun0 >"$TMP/$s.log" 2>&1 &
+done
+for _ in $(seq 50); do ip -n $A route show table 19287 2>/dev/null | grep -q kwtun0 && ip -n $B route show table 19287 2>/dev/null | grep -q kwtun0 && break; sleep 0.2; done
+K1="ip netns exec $A $BIN/keyway --socket $TMP/site1/run/control.sock"
 
-echo; echo "\$ keyway status"
-ip netns exec "$NS" "$BIN/keyway" status --socket "$TMP/run/control.sock"
-echo; echo "== sandbox of each process, from /proc"
-printf '%-16s %7s %-12s %-18s %-18s %-4s %-8s %s\n' PROCESS PID UID CapEff CapBnd NNP SECCOMP ROOT
-for pid in $KPID $(pgrep -P $KPID); do
-  s=/proc/$pid/status
-  f() { awk -v k="$1:" '$1 == k { print $2; exit }' "$s"; }
-  printf '%-16s %7s %-12s %-18s %-18s %-4s %-8s %s\n' "$(cat /proc/$pid/comm)" "$pid" "$(f Uid)" "$(f CapEff)" "$(f CapBnd)" \
+echo; echo "== site 1: the process tree, each child sandboxed"
+echo "\$ keyway status"; $K1 status
+KPID=$(pgrep -f "keywayd --foreground --config $TMP/site1.rsc" | head -1)
+printf '\n%-16s %7s %-6s %-18s %-18s %-4s %-8s %s\n' PROCESS PID UID CapEff CapBnd NNP SECCOMP ROOT
+for pid in $KPID $(pgrep -P "$KPID"); do
+  f() { awk -v k="$1:" '$1 == k { print $2; exit }' "/proc/$pid/status"; }
+  printf '%-16s %7s %-6s %-18s %-18s %-4s %-8s %s\n' "$(cat /proc/$pid/comm)" "$pid" "$(f Uid)" "$(f CapEff)" "$(f CapBnd)" \
     "$(f NoNewPrivs)" "$(f Seccomp)" "$(readlink /proc/$pid/root)"
 done
-echo; echo "== kill -9 keyway-ike; keywayd restarts it"
-kill -KILL "$(pgrep -P $KPID -x keyway-ike)"; sleep 1
-ip netns exec "$NS" "$BIN/keyway" status --socket "$TMP/run/control.sock"
-echo; echo "== configure it like a MikroTik router (the manual's AH tunnel example, Router1)"
-K="ip netns exec $NS $BIN/keyway --socket $TMP/run/control.sock"
-echo "\$ keyway -f Configs/tunnel-ah-manual-router1.rsc"; $K -f Configs/tunnel-ah-manual-router1.rsc
-echo "\$ keyway /ip ipsec policy print"; $K /ip ipsec policy print
-echo "\$ keyway /ip ipsec manual-sa print"; $K /ip ipsec manual-sa print
-echo "\$ keyway /export"; $K /export
-echo; echo "== audit log (stderr, as no syslog listens in the demo)"
-tail -n 6 "$TMP/keywayd.log"
+
+echo; echo "== site 1's configuration"
+echo "\$ keyway /export"; $K1 /export
+
+echo; echo "== ping from site 1's LAN (10.1.0.1) to site 2's (10.2.0.1), capturing the link"
+ip netns exec $B timeout 6 tcpdump -ni kwdemo2 -c 6 2>/dev/null &
+sleep 0.5
+ip netns exec $A ping -c 3 -i 0.3 -I 10.1.0.1 10.2.0.1
+sleep 1.5
+echo; echo "\$ keyway /ip ipsec installed-sa print"; $K1 /ip ipsec installed-sa print
+echo "\$ keyway /ip ipsec policy print stats"; $K1 /ip ipsec policy print stats
+
+echo; echo "== kill -9 keyway-datapath on site 1; keywayd restarts it and the tunnel carries on"
+kill -KILL "$(pgrep -P "$KPID" -x keyway-datapath)"; sleep 1.5
+ip netns exec $A ping -c 2 -i 0.3 -I 10.1.0.1 10.2.0.1 | tail -2

@@ -39,8 +39,10 @@ public final class SecurityAssociation {
     public private(set) var sequence: UInt32 = 0
 
     public init(spi: UInt32, proto: IPsecProtocol, source: UInt32, destination: UInt32, tunnel: Bool,
-                esp: ESPTransform? = nil, ah: AHTransform? = nil, lifetime: Lifetime = Lifetime(), replayWindow: UInt32 = 32, now: UInt64) {
+                esp: ESPTransform? = nil, ah: AHTransform? = nil, lifetime: Lifetime = Lifetime(), replayWindow: UInt32 = 32,
+                initialSequence: UInt32 = 0, now: UInt64) {
         self.spi = spi; self.proto = proto; self.source = source; self.destination = destination; self.tunnel = tunnel
+        self.sequence = initialSequence
         self.esp = esp; self.ah = ah; self.lifetime = lifetime; self.addTime = now
         self.replay = ReplayWindow(size: replayWindow)
     }

@@ -56,6 +56,9 @@ public struct SARecord: Sendable, Hashable {
     public var encryption: String, integrity: String
     public var encryptionKey: [UInt8], integrityKey: [UInt8]
     public var lifetimeSeconds: UInt64
+    /// Outbound: the first sequence number to use is this plus one (after a datapath restart the
+    /// monitor starts beyond what the peer has seen). Not part of the SA's identity.
+    public var initialSequence: UInt32 = 0
 
     public init(policyID: UInt32, inbound: Bool, proto: UInt8, spi: UInt32, source: UInt32, destination: UInt32, tunnel: Bool,
                 encryption: String, integrity: String, encryptionKey: [UInt8], integrityKey: [UInt8], lifetimeSeconds: UInt64) {
@@ -64,9 +67,19 @@ public struct SARecord: Sendable, Hashable {
         self.encryptionKey = encryptionKey; self.integrityKey = integrityKey; self.lifetimeSeconds = lifetimeSeconds
     }
 
+    public static func == (a: SARecord, b: SARecord) -> Bool { a.identity == b.identity }
+    public func hash(into h: inout Hasher) { h.combine(identity) }
+
+    private var identity: [String] {
+        [String(policyID), String(inbound), String(proto), String(spi), String(source), String(destination), String(tunnel),
+         encryption, integrity, encryptionKey.map(String.init).joined(separator: ","), integrityKey.map(String.init).joined(separator: ","),
+         String(lifetimeSeconds)]
+    }
+
     func encode(to w: inout WireWriter) {
         w.u32(policyID); w.bool(inbound); w.u8(proto); w.u32(spi); w.u32(source); w.u32(destination); w.bool(tunnel)
         w.string(encryption); w.string(integrity); w.data(encryptionKey); w.data(integrityKey); w.u64(lifetimeSeconds)
+        w.u32(initialSequence)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -74,6 +87,7 @@ public struct SARecord: Sendable, Hashable {
         source = try r.u32(); destination = try r.u32(); tunnel = try r.bool("sa.tunnel")
         encryption = try r.string("sa.encryption", limit: 32); integrity = try r.string("sa.integrity", limit: 32)
         encryptionKey = try r.data(limit: 64); integrityKey = try r.data(limit: 128); lifetimeSeconds = try r.u64()
+        initialSequence = try r.u32()
         guard proto == 50 || proto == 51 else { throw .invalidEnum(field: "sa.proto", value: UInt32(proto)) }
     }
 }
@@ -140,6 +154,8 @@ public struct SAStatus: Sendable, Equatable {
     public var bytes: UInt64
     public var replayWindow: UInt32
     public var softSeconds: UInt64, hardSeconds: UInt64, softBytes: UInt64, hardBytes: UInt64
+    /// Outbound SAs: the last sequence number sent.
+    public var sequence: UInt32 = 0
 
     public init(spi: UInt32, proto: UInt8, source: UInt32, destination: UInt32, encryption: String, integrity: String, state: String,
                 ageSeconds: UInt64, sinceFirstUse: UInt64, used: Bool, bytes: UInt64, replayWindow: UInt32,
@@ -153,7 +169,7 @@ public struct SAStatus: Sendable, Equatable {
     func encode(to w: inout WireWriter) {
         w.u32(spi); w.u8(proto); w.u32(source); w.u32(destination); w.string(encryption); w.string(integrity); w.string(state)
         w.u64(ageSeconds); w.u64(sinceFirstUse); w.bool(used); w.u64(bytes); w.u32(replayWindow)
-        w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes)
+        w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes); w.u32(sequence)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -162,6 +178,7 @@ public struct SAStatus: Sendable, Equatable {
         state = try r.string("sa.state", limit: 16); ageSeconds = try r.u64(); sinceFirstUse = try r.u64()
         used = try r.bool("sa.used"); bytes = try r.u64(); replayWindow = try r.u32()
         softSeconds = try r.u64(); hardSeconds = try r.u64(); softBytes = try r.u64(); hardBytes = try r.u64()
+        sequence = try r.u32()
     }
 }
 

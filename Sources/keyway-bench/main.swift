@@ -1,5 +1,6 @@
 import Foundation
 import KeywayCrypto
+import KeywayDatapath
 
 // keyway-bench crypto [--seconds S] [--runs N]
 // One line per figure: NAME SIZE KEYWAY_MB/s OPENSSL_MB/s RATIO DIRECTION (DH: ops/s instead of MB/s).
@@ -8,8 +9,8 @@ import KeywayCrypto
 
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-guard arguments.first == "crypto" else {
-    FileHandle.standardError.write("usage: keyway-bench crypto [--seconds S] [--runs N]\n".data(using: .utf8)!)
+guard arguments.first == "crypto" || arguments.first == "datapath" else {
+    FileHandle.standardError.write(Data("usage: keyway-bench crypto|datapath [--seconds S] [--runs N]\n".utf8))
     exit(2)
 }
 @MainActor func option(_ name: String, _ fallback: Double) -> Double {
@@ -89,6 +90,7 @@ let transforms = [
     Transform(name: "des/md5", enc: .des, integ: .md5, opensslCipher: "des-cbc", opensslHMAC: "md5"),
 ]
 
+if arguments.first == "crypto" {
 emit("# keyway-bench crypto \(Date()) window=\(window)s runs=\(runs) (median)")
 emit("# NAME SIZE KEYWAY_MB/s OPENSSL_MB/s RATIO DIRECTION")
 for t in transforms {
@@ -143,5 +145,70 @@ for group in DHGroup.allCases {
         emit("\(group.name)\(group.isWeak ? "(weak)" : "") - \(fmt(ops)) \(fmt(reference)) \(ratio(ops, reference)) derive")
     } catch {
         emit("\(group.name) - - - - error: \(error)")
+    }
+}
+
+}
+
+if arguments.first == "datapath" {
+    var rng = SystemRandomNumberGenerator()
+    emit("# keyway-bench datapath \(Date()) window=\(window)s runs=\(runs) (median)")
+    emit("# spd POLICIES TRIE_LOOKUPS/s LINEAR_LOOKUPS/s RATIO")
+    for n in [10, 1000, 100_000] {
+        let policies = (0..<n).map { i in
+            SecurityPolicy(id: i, selector: TrafficSelector(source: Prefix(address: 0x0a00_0000, length: 8),
+                                                            destination: Prefix(address: UInt32(0xac00_0000) | UInt32(i) << 8, length: 24)),
+                           action: .encrypt)
+        }
+        let spd = SPD(policies)
+        let probes = (0..<4096).map { _ in (UInt32(0x0a00_0000) | UInt32.random(in: 0...0xffffff, using: &rng),
+                                            UInt32(0xac00_0000) | UInt32.random(in: 0..<UInt32(max(n, 1)) << 8, using: &rng)) }
+        var i = 0
+        var found = 0
+        let trie = median((0..<runs).map { _ in rate { let p = probes[i & 4095]; i &+= 1; if spd.lookup(source: p.0, destination: p.1, proto: 6, ports: nil) != nil { found &+= 1 } } })
+        let linear = median((0..<runs).map { _ in rate { let p = probes[i & 4095]; i &+= 1
+            if spd.policies.first(where: { $0.selector.matches(source: p.0, destination: p.1, proto: 6, ports: nil) }) != nil { found &+= 1 } } })
+        emit("spd \(n) \(fmt(trie)) \(fmt(linear)) \(String(format: "%.1f", trie / linear))")
+    }
+    emit("# esp TRANSFORM SIZE SEAL_PPS OPEN_PPS SEAL_Gbit/s OPEN_Gbit/s (engine: SPD lookup + ESP tunnel + inbound policy check)")
+    for (name, enc, integ) in [("aes-128-gcm", EncryptionAlgorithm.aes128gcm, IntegrityAlgorithm.null), ("aes-128/sha1", .aes128, .sha1), ("3des/sha1", .tripleDES, .sha1)] {
+        for size in [64, 512, 1400] {
+            let policy = SecurityPolicy(id: 1, selector: TrafficSelector(source: Prefix(address: 0x0a01_0000, length: 24), destination: Prefix(address: 0x0a02_0000, length: 24)),
+                                        action: .encrypt, tunnel: true, saSource: 0xc000_0201, saDestination: 0xc000_0202)
+            let mirror = SecurityPolicy(id: 1, selector: TrafficSelector(source: Prefix(address: 0x0a02_0000, length: 24), destination: Prefix(address: 0x0a01_0000, length: 24)),
+                                        action: .encrypt, tunnel: true, saSource: 0xc000_0202, saDestination: 0xc000_0201)
+            let tx = Datapath(policies: [policy]), rx = Datapath(policies: [mirror])
+            let ek = Secret.random(count: enc.keyMaterialLength), ik = integ == .null ? nil : Secret.random(count: integ.keyLength)
+            do {
+                tx.installOutbound(SecurityAssociation(spi: 1, proto: .esp, source: 0xc000_0201, destination: 0xc000_0202, tunnel: true,
+                                                       esp: try ESPTransform(encryption: enc, encryptionKey: ek, integrity: integ, integrityKey: ik, encrypt: true),
+                                                       replayWindow: 1024, now: 0), policyID: 1)
+                rx.installInbound(SecurityAssociation(spi: 1, proto: .esp, source: 0xc000_0201, destination: 0xc000_0202, tunnel: true,
+                                                      esp: try ESPTransform(encryption: enc, encryptionKey: ek, integrity: integ, integrityKey: ik, encrypt: false),
+                                                      replayWindow: 1024, now: 0), policyID: 1)
+            } catch { emit("esp \(name) \(size) error \(error)"); continue }
+            var packet = [UInt8](repeating: 0x5a, count: size)
+            packet[0] = 0x45; packet[2] = UInt8(size >> 8); packet[3] = UInt8(size & 0xff); packet[8] = 64; packet[9] = 17
+            packet[12] = 10; packet[13] = 1; packet[14] = 0; packet[15] = 5; packet[16] = 10; packet[17] = 2; packet[18] = 0; packet[19] = 7
+            // Seal a batch, then open exactly that batch: each figure is a whole pass over it.
+            let batch = 20_000
+            var seals: [Double] = [], opens: [Double] = []
+            for _ in 0..<runs {
+                var sealed: [[UInt8]] = []
+                sealed.reserveCapacity(batch)
+                let t0 = now()
+                for _ in 0..<batch { if case .send(let o, _) = tx.processOutbound(packet, now: 0) { sealed.append(o) } }
+                let t1 = now()
+                var delivered = 0
+                for o in sealed { if case .deliver = rx.processInbound(o, now: 0) { delivered += 1 } }
+                let t2 = now()
+                guard delivered == batch else { emit("esp \(name) \(size) error: \(delivered) of \(batch) delivered"); break }
+                seals.append(Double(batch) / (t1 - t0))
+                opens.append(Double(batch) / (t2 - t1))
+            }
+            guard !seals.isEmpty, !opens.isEmpty else { continue }
+            let seal = median(seals), open = median(opens)
+            emit("esp \(name) \(size) \(fmt(seal)) \(fmt(open)) \(String(format: "%.2f", seal * Double(size) * 8 / 1e9)) \(String(format: "%.2f", open * Double(size) * 8 / 1e9))")
+        }
     }
 }

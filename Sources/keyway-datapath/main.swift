@@ -132,7 +132,8 @@ final class DatapathBehavior: ChildBehavior {
         if r.proto == 51 {
             guard let integ = IntegrityAlgorithm(rawValue: r.integrity) else { throw CryptoError.badKey("unknown integrity \(r.integrity)") }
             return SecurityAssociation(spi: r.spi, proto: .ah, source: r.source, destination: r.destination, tunnel: r.tunnel,
-                                       ah: try AHTransform(integrity: integ, key: Secret(r.integrityKey)), lifetime: lifetime, now: now)
+                                       ah: try AHTransform(integrity: integ, key: Secret(r.integrityKey)), lifetime: lifetime,
+                                       initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
         }
         guard let enc = EncryptionAlgorithm(rawValue: r.encryption), let integ = IntegrityAlgorithm(rawValue: r.integrity) else {
             throw CryptoError.badKey("unknown algorithm \(r.encryption)/\(r.integrity)")
@@ -140,7 +141,7 @@ final class DatapathBehavior: ChildBehavior {
         let transform = try ESPTransform(encryption: enc, encryptionKey: Secret(r.encryptionKey), integrity: integ,
                                          integrityKey: integ == .null ? nil : Secret(r.integrityKey), encrypt: !r.inbound)
         return SecurityAssociation(spi: r.spi, proto: .esp, source: r.source, destination: r.destination, tunnel: r.tunnel,
-                                   esp: transform, lifetime: lifetime, now: now)
+                                   esp: transform, lifetime: lifetime, initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
     }
 
     private var lastState: UInt64 = 0
@@ -163,12 +164,14 @@ final class DatapathBehavior: ChildBehavior {
 
     private func state(now t: UInt64) -> DatapathState {
         let sas = installed.map { record, sa in
-            SAStatus(spi: sa.spi, proto: sa.proto.rawValue, source: sa.source, destination: sa.destination,
+            var status = SAStatus(spi: sa.spi, proto: sa.proto.rawValue, source: sa.source, destination: sa.destination,
                      encryption: sa.esp?.encryption.rawValue ?? "none", integrity: sa.esp?.integrity.rawValue ?? sa.ah?.integrity.rawValue ?? "none",
                      state: sa.state.rawValue, ageSeconds: t &- sa.addTime, sinceFirstUse: sa.firstUse.map { t &- $0 } ?? 0,
                      used: sa.firstUse != nil, bytes: sa.bytes, replayWindow: sa.replay.size,
                      softSeconds: sa.lifetime.softSeconds ?? 0, hardSeconds: sa.lifetime.hardSeconds ?? 0,
                      softBytes: sa.lifetime.softBytes ?? 0, hardBytes: sa.lifetime.hardBytes ?? 0)
+            status.sequence = record.inbound ? 0 : sa.sequence
+            return status
         }.sorted { ($0.destination, $0.spi) < ($1.destination, $1.spi) }
         let withSAs = Set(installed.keys.map(\.policyID))
         let policies = engine.policyCounters.map { id, c in

@@ -38,7 +38,13 @@ final class MonitorBehavior: ChildBehavior {
     /// Policies and manual SAs (keys included) to keyway-datapath; it replaces what it had.
     func pushToDatapath(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.datapath] else { return }
-        let message = DatapathPush.build(store.config, generation: store.generation)
+        var message = DatapathPush.build(store.config, generation: store.generation)
+        // A restarted datapath must not reuse sequence numbers the peer has seen: start beyond the
+        // last one reported (at most a second old) by more than a second's worth of packets.
+        for i in message.sas.indices where !message.sas[i].inbound {
+            let key = LiveRuntime.keyOf(spi: message.sas[i].spi, proto: message.sas[i].proto, destination: message.sas[i].destination)
+            if let last = sentSequence[key] { message.sas[i].initialSequence = last &+ Self.sequenceMargin > last ? last &+ Self.sequenceMargin : last }
+        }
         store.live.keys = Dictionary(message.sas.map { (LiveRuntime.keyOf(spi: $0.spi, proto: $0.proto, destination: $0.destination),
                                                         ($0.encryptionKey, $0.integrityKey)) }, uniquingKeysWith: { a, _ in a })
         do { try link.send(.datapathConfig(message)) } catch {
@@ -56,6 +62,10 @@ final class MonitorBehavior: ChildBehavior {
             control?.access = policy
         case .datapathState(let state) where peer == .datapath:
             control?.store?.live.state = state
+            for sa in state.sas where sa.sequence > 0 {
+                let key = LiveRuntime.keyOf(spi: sa.spi, proto: sa.proto, destination: sa.destination)
+                sentSequence[key] = max(sentSequence[key] ?? 0, sa.sequence)
+            }
         case .counterReply(let reply) where peer == .datapath:
             control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:
@@ -64,6 +74,9 @@ final class MonitorBehavior: ChildBehavior {
     }
 
     private var reloads: UInt64 = 0
+    /// The highest outbound sequence number the datapath reported, per SA.
+    private var sentSequence: [String: UInt32] = [:]
+    static let sequenceMargin: UInt32 = 4_000_000
 
     func counters() -> [Counter] {
         [Counter(name: "control-clients", value: UInt64(control?.clients.count ?? 0)),
