@@ -71,27 +71,18 @@ public final class ESPTransform {
         }
         let ok = packet.withUnsafeMutableBytes { raw -> Bool in
             guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
-            let header = base + offset
-            let iv = header + Self.headerLength
-            let payload = iv + ivLength
-            let icv = payload + payloadLength
+            let (header, iv, payload, icv) = layout(base + offset, payloadLength: payloadLength)
             switch encryption.mode {
             case .none:
                 break
             case .cbc:
-                if let explicitIV, explicitIV.count == ivLength {
-                    for i in 0..<ivLength { iv[i] = explicitIV[i] }
-                } else {
+                if !copy(explicitIV, into: iv) {
                     guard takeRandomIV(into: iv) else { return false }
                 }
                 guard let cipher else { return false }
                 guard cipher.run(iv: iv, payload, payloadLength) else { return false }
             case .ctr, .gcm:
-                if let explicitIV, explicitIV.count == ivLength {
-                    for i in 0..<ivLength { iv[i] = explicitIV[i] }
-                } else {
-                    writeBigEndian(sequence, to: iv)
-                }
+                if !copy(explicitIV, into: iv) { writeBigEndian(sequence, to: iv) }
                 guard let cipher else { return false }
                 return nonce.withUnsafeMutableBufferPointer { n in
                     guard let nb = n.baseAddress else { return false }
@@ -116,10 +107,7 @@ public final class ESPTransform {
         var authentic = true
         let ok = packet.withUnsafeMutableBytes { raw -> Bool in
             guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
-            let header = base + offset
-            let iv = header + Self.headerLength
-            let payload = iv + ivLength
-            let icv = payload + payloadLength
+            let (header, iv, payload, icv) = layout(base + offset, payloadLength: payloadLength)
             if encryption.mode == .gcm {
                 guard let cipher else { return false }
                 return nonce.withUnsafeMutableBufferPointer { n in
@@ -150,6 +138,21 @@ public final class ESPTransform {
         if !ok { throw .libcrypto("ESP open failed") }
         let start = offset + Self.headerLength + ivLength
         return start..<(start + payloadLength)
+    }
+
+    /// Where the parts of an ESP packet starting at `header` lie.
+    private func layout(_ header: UnsafeMutablePointer<UInt8>, payloadLength: Int)
+        -> (header: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, payload: UnsafeMutablePointer<UInt8>, icv: UnsafeMutablePointer<UInt8>) {
+        let iv = header + Self.headerLength
+        let payload = iv + ivLength
+        return (header, iv, payload, payload + payloadLength)
+    }
+
+    /// Known-answer tests give the IV; returns false when there is none to copy.
+    private func copy(_ explicitIV: [UInt8]?, into iv: UnsafeMutablePointer<UInt8>) -> Bool {
+        guard let explicitIV, explicitIV.count == ivLength else { return false }
+        for i in 0..<ivLength { iv[i] = explicitIV[i] }
+        return true
     }
 
     private func takeRandomIV(into iv: UnsafeMutablePointer<UInt8>) -> Bool {
