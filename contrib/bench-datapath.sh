@@ -9,7 +9,7 @@ RUNS=${1:-3} SECS=${2:-5}
 command -v iperf3 >/dev/null || { apt-get install -y -qq iperf3 >/dev/null; }
 swift build -c release 2>&1 | tail -1
 BIN=$(swift build -c release --show-bin-path)
-"$BIN/keyway-bench" datapath
+[ "${SKIP_INPROCESS:-0}" = 1 ] || "$BIN/keyway-bench" datapath
 
 TMP=$(mktemp -d /tmp/keyway-bench.XXXXXX); chmod 755 "$TMP"
 A=kwbench-a B=kwbench-b
@@ -25,7 +25,11 @@ iperf() {  # iperf SRC DST -> median Gbit/s over RUNS runs
   ip netns exec $B iperf3 -s -B "$dst" -D -I "$TMP/iperf.pid" >/dev/null
   sleep 0.5
   for _ in $(seq "$RUNS"); do
-    results+=("$(ip netns exec $A iperf3 -c "$dst" -B "$src" -t "$SECS" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')")
+    results+=("$(ip netns exec $A iperf3 -c "$dst" -B "$src" -t "$SECS" -J | python3 -c '
+import json, sys
+e = json.load(sys.stdin)["end"]
+print(e["sum_received"]["bits_per_second"] / 1e9, file=sys.stdout)
+print("  (retransmits %d)" % e["sum_sent"].get("retransmits", 0), file=sys.stderr)')")
   done
   kill "$(cat "$TMP/iperf.pid")" 2>/dev/null || true; sleep 0.3
   printf '%s\n' "${results[@]}" | sort -g | awk '{ a[NR] = $1 } END { printf "%.2f", a[int((NR + 1) / 2)] }'

@@ -24,7 +24,7 @@ public enum AHCodec {
             IPv4Header.write(into: &out, at: 0, tos: ip.tos, totalLength: out.count, identification: identification,
                              flagsAndOffset: dontFragment ? 0x4000 : 0, ttl: ttl, proto: 51, source: sa.source, destination: sa.destination)
         } else {
-            for i in 0..<ip.headerLength { out[i] = inner[i] }
+            out.replaceSubrange(0..<ip.headerLength, with: inner[0..<ip.headerLength])
             out[2] = UInt8(out.count >> 8); out[3] = UInt8(out.count & 0xff)
             out[4] = UInt8(identification >> 8); out[5] = UInt8(identification & 0xff)
             out[9] = 51
@@ -34,12 +34,12 @@ public enum AHCodec {
         out[a + 1] = UInt8(ahLength / 4 - 2)
         for (i, b) in [UInt8(sa.spi >> 24), UInt8(sa.spi >> 16 & 0xff), UInt8(sa.spi >> 8 & 0xff), UInt8(sa.spi & 0xff),
                        UInt8(seq >> 24), UInt8(seq >> 16 & 0xff), UInt8(seq >> 8 & 0xff), UInt8(seq & 0xff)].enumerated() { out[a + 4 + i] = b }
-        for i in 0..<payload.count { out[a + ahLength + i] = payload[i] }
+        out.replaceSubrange((a + ahLength)..<(a + ahLength + payload.count), with: payload)
         // The ICV is computed over a copy with the mutable header fields zeroed.
         var scratch = out
         zeroMutable(&scratch)
         do { try ah.sign(&scratch, range: 0..<scratch.count, icvOffset: a + fixedLength) } catch { throw .integrity }
-        for i in 0..<ah.icvLength { out[a + fixedLength + i] = scratch[a + fixedLength + i] }
+        out.replaceSubrange((a + fixedLength)..<(a + fixedLength + ah.icvLength), with: scratch[(a + fixedLength)..<(a + fixedLength + ah.icvLength)])
         IPv4Header.setChecksum(&out, headerAt: 0, length: headerLength)
         return out
     }

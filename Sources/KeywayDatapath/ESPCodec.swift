@@ -48,7 +48,7 @@ public enum ESPCodec {
             IPv4Header.write(into: &out, at: 0, tos: ip.tos, totalLength: out.count, identification: ip.identification,
                              flagsAndOffset: dontFragment ? 0x4000 : 0, ttl: ttl, proto: 50, source: sa.source, destination: sa.destination)
         } else {
-            for i in 0..<ip.headerLength { out[i] = inner[i] }
+            out.replaceSubrange(0..<ip.headerLength, with: inner[0..<ip.headerLength])
             out[2] = UInt8(out.count >> 8); out[3] = UInt8(out.count & 0xff)
             out[9] = 50
             IPv4Header.setChecksum(&out, headerAt: 0, length: ip.headerLength)
@@ -57,7 +57,8 @@ public enum ESPCodec {
         for (i, b) in [UInt8(sa.spi >> 24), UInt8(sa.spi >> 16 & 0xff), UInt8(sa.spi >> 8 & 0xff), UInt8(sa.spi & 0xff),
                        UInt8(seq >> 24), UInt8(seq >> 16 & 0xff), UInt8(seq >> 8 & 0xff), UInt8(seq & 0xff)].enumerated() { out[e + i] = b }
         let p = e + headerLength + esp.ivLength
-        for i in 0..<payload { out[p + i] = inner[payloadStart + i] }
+        // Bulk copies: a per-byte loop with bounds checks cost microseconds per packet.
+        out.replaceSubrange(p..<(p + payload), with: inner[payloadStart..<(payloadStart + payload)])
         // RFC 4303 2.4: the default padding is 1, 2, 3, ...
         for i in 0..<padLength { out[p + payload + i] = UInt8(truncatingIfNeeded: i + 1) }
         out[p + payload + padLength] = UInt8(padLength)

@@ -126,6 +126,8 @@ public final class Supervisor {
         _ = ip(["rule", "del", "not", "fwmark", String(s.bypassMark), "table", String(s.routeTable)])
         guard ip(rule) else { throw SupervisorError("adding the routing rule", SystemError("ip rule", errno: .ioError)) }
         _ = ip(["route", "flush", "table", String(s.routeTable)])
+        // A longer TUN queue absorbs a TCP window's burst while the datapath is busy.
+        _ = ip(["link", "set", "dev", tunName, "txqueuelen", "4096"])
     }
 
     private func ip(_ arguments: [String]) -> Bool {

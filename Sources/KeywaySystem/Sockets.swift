@@ -33,7 +33,16 @@ public enum Sockets {
         })
         try setMark(fd, mark)
         try setHeaderIncluded(fd)
+        // Bursts of a TCP window arrive faster than one loop turn drains them: without room the
+        // kernel drops them and TCP backs off. FORCE ignores rmem_max (needs CAP_NET_ADMIN).
+        try setBufferSizes(fd, bytes: 8 << 20)
         return fd
+    }
+
+    public static func setBufferSizes(_ fd: Descriptor, bytes: Int32) throws(SystemError) {
+        var size = bytes
+        _ = try retryingEINTR("setsockopt(SO_RCVBUFFORCE)") { setsockopt(fd.raw, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        _ = try retryingEINTR("setsockopt(SO_SNDBUFFORCE)") { setsockopt(fd.raw, SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
     public static func setMark(_ fd: Descriptor, _ mark: UInt32) throws(SystemError) {
