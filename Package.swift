@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "keyway-bench", targets: ["keyway-bench"]),
         .library(name: "KeywayWire", targets: ["KeywayWire"]),
         .library(name: "KeywayConfig", targets: ["KeywayConfig"]),
+        .library(name: "KeywayIKE", targets: ["KeywayIKE"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,6 +43,8 @@ let package = Package(
         .target(name: "KeywayConfig", dependencies: ["KeywayCrypto"]),
         // SPD, SAD, ESP, AH, replay windows and lifetimes: the sans-IO datapath core.
         .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto"]),
+        // ISAKMP/IKEv1 (sans-IO): the message codec so far.
+        .target(name: "KeywayIKE"),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire"),
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
@@ -68,6 +71,7 @@ let package = Package(
 
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
+        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE"]),
         .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto"]),
         .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
         .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),

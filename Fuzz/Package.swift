@@ -10,5 +10,6 @@ let package = Package(
     targets: [
         .executableTarget(name: "fuzz-wire", dependencies: [.product(name: "KeywayWire", package: "keyway")]),
         .executableTarget(name: "fuzz-config", dependencies: [.product(name: "KeywayConfig", package: "keyway")]),
+        .executableTarget(name: "fuzz-isakmp", dependencies: [.product(name: "KeywayIKE", package: "keyway")]),
     ]
 )
