@@ -130,7 +130,8 @@ extension Executor {
     }
 }
 
-func jsonString(_ s: String) -> String {
+/// A JSON string literal for `s` (the console's --json output).
+public func jsonString(_ s: String) -> String {
     var out = "\""
     for u in s.unicodeScalars {
         switch u {

@@ -144,7 +144,7 @@ struct Connection {
         guard case .statusReply(let reply) = try request(.statusRequest(StatusRequest())) else { throw ClientError("unexpected reply") }
         if json {
             let rows = reply.processes.map { p in
-                "{\"process\":\(jsonQuote(p.role.description)),\"pid\":\(p.pid),\"uptime-ms\":\(p.uptimeMilliseconds),\"restarts\":\(p.restarts),\"sandboxed\":\(p.sandboxed),\"connected\":\(p.connected)}"
+                "{\"process\":\(jsonString(p.role.description)),\"pid\":\(p.pid),\"uptime-ms\":\(p.uptimeMilliseconds),\"restarts\":\(p.restarts),\"sandboxed\":\(p.sandboxed),\"connected\":\(p.connected)}"
             }
             StandardStreams.output("[" + rows.joined(separator: ",") + "]")
             return
@@ -169,7 +169,7 @@ struct Connection {
     func counters(json: Bool) throws {
         guard case .counterReply(let reply) = try request(.counterRequest(CounterRequest())) else { throw ClientError("unexpected reply") }
         if json {
-            StandardStreams.output("{" + reply.counters.map { "\(jsonQuote($0.name)):\($0.value)" }.joined(separator: ",") + "}")
+            StandardStreams.output("{" + reply.counters.map { "\(jsonString($0.name)):\($0.value)" }.joined(separator: ",") + "}")
         } else {
             StandardStreams.output(reply.counters.map { "\($0.name)=\($0.value)" }.joined(separator: "\n"))
         }
@@ -178,12 +178,7 @@ struct Connection {
 
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
-func jsonQuote(_ s: String) -> String {
-    "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-}
-
 extension String {
-    func replacingOccurrences(of a: String, with b: String) -> String { split(separator: a, omittingEmptySubsequences: false).joined(separator: b) }
     func trimmingCharacters(in set: String) -> String { String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed()) }
 }
 
