@@ -48,5 +48,10 @@ for t in Tests/Integration/*.sh; do
   rm -f "$out"
 done
 
+# The suites must clean up what they create.
+left=$(ip netns list 2>/dev/null | awk '{ print $1 }' | grep -c '^kw[0-9]*-' || true)
+if [ "$left" = 0 ]; then echo "ok - the namespace suites left no namespace behind"; record 1 0
+else echo "FAIL - $left test namespaces left behind: $(ip netns list | grep '^kw[0-9]*-' | tr '\n' ' ')"; record 0 1; fi
+
 echo "total: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -10,14 +10,14 @@ check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi;
 
 TMP=$(mktemp -d /tmp/keyway-it.XXXXXX)
 chmod 755 "$TMP"
-NAMESPACES=()
 PIDS=()
 
+# Namespaces are named kw<pid>-NAME; cleanup removes every one with this run's prefix (new_netns
+# runs inside $(...), a subshell, so it cannot record them in a variable).
 new_netns() {
   local ns="kw$$-$1"
   ip netns add "$ns"
   ip -n "$ns" link set lo up
-  NAMESPACES+=("$ns")
   echo "$ns"
 }
 
@@ -25,8 +25,7 @@ cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
   sleep 0.3
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null; done
-  for ns in "${NAMESPACES[@]:-}"; do
-    [ -n "$ns" ] || continue
+  for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }' | grep "^kw$$-"); do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
     ip netns del "$ns" 2>/dev/null
   done
