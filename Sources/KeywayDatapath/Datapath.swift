@@ -140,8 +140,9 @@ public final class Datapath {
 
     // MARK: inbound (ESP/AH from the raw sockets)
 
-    public func processInbound(_ packet: [UInt8], now: UInt64) -> Inbound {
-        var current = packet
+    /// Takes the packet over: a caller that passes a fresh array has it decrypted in place.
+    public func processInbound(_ packet: consuming [UInt8], now: UInt64) -> Inbound {
+        var current = consume packet
         var policyID: Int?
         // At most AH then ESP: a bundle is never deeper than two.
         for _ in 0..<2 {

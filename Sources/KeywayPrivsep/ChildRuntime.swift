@@ -67,12 +67,7 @@ public final class ChildRuntime {
     }
 
     func main() -> Never {
-        let sandbox: EnterSandbox
-        do {
-            sandbox = try bootstrap()
-        } catch {
-            fail("start-up: \(error)")
-        }
+        let sandbox = bootstrap()
         let missing = behavior.requiredDescriptors.subtracting(granted.keys)
         if !missing.isEmpty {
             fail("start-up: keywayd did not pass \(missing.map(\.description).sorted().joined(separator: ", "))")
@@ -95,19 +90,17 @@ public final class ChildRuntime {
     }
 
     /// Blocking reads from the parent until EnterSandbox: descriptors arrive one per FdGrant.
-    private func bootstrap() throws -> EnterSandbox {
+    private func bootstrap() -> EnterSandbox {
         for _ in 0..<64 {
-            switch try SeqPacket.receive(parent.socket, dontWait: false) {
+            switch parent.receive(as: role, wait: true) {
             case .closed: fail("keywayd closed the link before start-up finished")
-            case .wouldBlock: continue
-            case .datagram(let d):
-                guard !d.truncated else { reject(.truncatedDatagram, from: .parent); continue }
-                let envelope: Envelope
-                do { envelope = try Frame.decode(d.bytes, from: .parent, to: role) } catch { reject(error, from: .parent); continue }
+            case .idle: continue
+            case .rejected(let error): reject(error, from: .parent)
+            case .message(let envelope, let descriptors):
                 wire.accepted()
                 switch envelope.message {
                 case .fdGrant(let grant):
-                    take(grant, descriptors: d.descriptors)
+                    take(grant, descriptors: descriptors)
                 case .enterSandbox(let s):
                     return s
                 case .hello(let h):
@@ -172,12 +165,8 @@ public final class ChildRuntime {
 
     private func serve(_ link: Link) {
         for _ in 0..<Self.batchPerWakeup {
-            let result: ReceiveResult
-            do { result = try SeqPacket.receive(link.socket) } catch {
-                result = .closed
-            }
-            switch result {
-            case .wouldBlock: return
+            switch link.receive(as: role) {
+            case .idle: return
             case .closed:
                 if link.peer == .parent {
                     audit.event(.error, msgID: "link", "keywayd went away; exiting")
@@ -186,15 +175,11 @@ public final class ChildRuntime {
                 audit.event(.notice, msgID: "link", "link to \(link.peer) closed")
                 if links[link.peer] === link { links[link.peer] = nil }
                 return
-            case .datagram(let d):
-                guard !d.truncated else { reject(.truncatedDatagram, from: link.peer); continue }
-                let envelope: Envelope
-                do { envelope = try Frame.decode(d.bytes, from: link.peer, to: role) } catch {
-                    reject(error, from: link.peer)
-                    continue
-                }
+            case .rejected(let error):
+                reject(error, from: link.peer)
+            case .message(let envelope, let descriptors):
                 wire.accepted()
-                dispatch(envelope, from: link, descriptors: d.descriptors)
+                dispatch(envelope, from: link, descriptors: descriptors)
             }
         }
     }
@@ -228,11 +213,7 @@ public final class ChildRuntime {
     public func allCounters() -> [Counter] { wire.asCounters + behavior.counters() }
 
     /// Dropped, counted and audited (at a bounded rate); the process keeps running.
-    public func reject(_ error: WireError, from peer: Role) {
-        wire.rejected(error)
-        audit.rateLimitedEvent(key: "wire-\(error.kind)", .warning, msgID: "wire-reject",
-                               "dropped message from \(peer): \(error)", [("from", peer.description), ("reason", error.kind)])
-    }
+    public func reject(_ error: WireError, from peer: Role) { wire.reject(error, from: peer, audit: audit) }
 
     func fail(_ message: String) -> Never {
         StandardStreams.error("\(role): \(message)")

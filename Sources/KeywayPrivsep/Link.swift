@@ -1,3 +1,4 @@
+import KeywayAudit
 import KeywaySystem
 import KeywayWire
 
@@ -16,6 +17,34 @@ public final class Link {
     public func send(_ message: Message, requestID: UInt32 = 0, descriptors: [Int32] = []) throws(SystemError) {
         try SeqPacket.send(socket, Frame.encode(message, requestID: requestID), descriptors: descriptors)
     }
+
+    /// What one read from the link gave.
+    public enum Input {
+        /// Decoded, and allowed on this channel.
+        case message(Envelope, descriptors: [Descriptor])
+        /// Refused: counted and audited by the caller; the link stays up.
+        case rejected(WireError)
+        /// Nothing waiting.
+        case idle
+        /// The peer went away (or the socket failed).
+        case closed
+    }
+
+    /// Reads one datagram and decodes it strictly against what `receiver` accepts from this peer.
+    /// Every process's loop reads its links through here.
+    public func receive(as receiver: Role, wait: Bool = false) -> Input {
+        let result: ReceiveResult
+        do { result = try SeqPacket.receive(socket, dontWait: !wait) } catch { return .closed }
+        switch result {
+        case .wouldBlock: return .idle
+        case .closed: return .closed
+        case .datagram(let d):
+            guard !d.truncated else { return .rejected(.truncatedDatagram) }
+            do { return .message(try Frame.decode(d.bytes, from: peer, to: receiver), descriptors: d.descriptors) } catch {
+                return .rejected(error)
+            }
+        }
+    }
 }
 
 /// Counts accepted and rejected messages per reason; shared by every process's loop.
@@ -27,6 +56,14 @@ public struct WireCounters: Sendable {
     public mutating func accepted() { values["wire-accepted", default: 0] += 1 }
     public mutating func rejected(_ error: WireError) { values["wire-rejected-\(error.kind)", default: 0] += 1 }
     public mutating func bump(_ name: String) { values[name, default: 0] += 1 }
+
+    /// A refused message: counted under its reason and audited at a bounded rate. Every process
+    /// records rejections through here.
+    public mutating func reject(_ error: WireError, from peer: Role, audit: AuditLog) {
+        rejected(error)
+        audit.rateLimitedEvent(key: "wire-\(error.kind)", .warning, msgID: "wire-reject",
+                               "dropped message from \(peer): \(error)", [("from", peer.description), ("reason", error.kind)])
+    }
 
     public var asCounters: [Counter] { values.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) } }
 }

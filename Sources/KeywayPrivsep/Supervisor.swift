@@ -55,7 +55,6 @@ public final class Supervisor {
         var startedAt: UInt64 = 0
         var restartAt: UInt64?
         var policy = RestartPolicy()
-        var sandboxed = false
         init(role: Role) { self.role = role }
         var running: Bool { pid > 0 }
     }
@@ -217,7 +216,6 @@ public final class Supervisor {
             let now = MonotonicClock.now()
             child.pid = 0
             child.link = nil
-            child.sandboxed = false
             if stopping { continue }
             let at = child.policy.restartTime(startedAt: child.startedAt, now: now)
             child.restartAt = at
@@ -236,33 +234,22 @@ public final class Supervisor {
 
     private func serve(_ link: Link) {
         for _ in 0..<64 {
-            let result: ReceiveResult
-            do { result = try SeqPacket.receive(link.socket) } catch { return }
-            switch result {
-            case .wouldBlock, .closed: return
-            case .datagram(let d):
-                guard !d.truncated else { reject(.truncatedDatagram, from: link.peer); continue }
-                do {
-                    let envelope = try Frame.decode(d.bytes, from: link.peer, to: .parent)
-                    wire.accepted()
-                    if case .hello(let h) = envelope.message, let child = children[link.peer] {
-                        link.hello = h
-                        child.sandboxed = h.sandboxed
-                    } else if case .routeSet(let set) = envelope.message, link.peer == .datapath {
-                        applyRoutes(set)
-                    }
-                } catch {
-                    reject(error, from: link.peer)
+            switch link.receive(as: .parent) {
+            // A closed link is reaped through SIGCHLD.
+            case .idle, .closed: return
+            case .rejected(let error): reject(error, from: link.peer)
+            case .message(let envelope, _):
+                wire.accepted()
+                if case .hello(let h) = envelope.message {
+                    link.hello = h
+                } else if case .routeSet(let set) = envelope.message, link.peer == .datapath {
+                    applyRoutes(set)
                 }
             }
         }
     }
 
-    private func reject(_ error: WireError, from peer: Role) {
-        wire.rejected(error)
-        audit.rateLimitedEvent(key: "wire-\(error.kind)", .warning, msgID: "wire-reject", "dropped message from \(peer): \(error)",
-                               [("from", peer.description), ("reason", error.kind)])
-    }
+    private func reject(_ error: WireError, from peer: Role) { wire.reject(error, from: peer, audit: audit) }
 
     /// Spawns one child and hands it its descriptors, its links to running peers, and the sandbox order.
     private func spawn(_ role: Role) {

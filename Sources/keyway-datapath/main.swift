@@ -63,14 +63,14 @@ final class DatapathBehavior: ChildBehavior {
         guard let socket = fd == rawESP?.raw ? rawESP : rawAH, let tun else { return }
         for _ in 0..<Self.batch {
             guard let n = Sockets.receive(socket, into: &buffer), n > 0 else { return }
-            var packet = Array(buffer.prefix(n))
-            // Our own outbound packets are looped back to raw sockets of the same protocol: skip
-            // packets whose destination is not one of our SAs'. The engine counts the rest.
-            switch engine.processInbound(packet, now: now) {
+            // The engine takes this array over and decrypts it in place; `buffer` keeps the bytes.
+            switch engine.processInbound(Array(buffer.prefix(n)), now: now) {
             case .deliver(let inner):
                 _ = try? tun.write(inner)
             case .drop(let counter):
-                if counter != "in-no-states" || isForUs(&packet) {
+                // Every raw socket sees all ESP/AH for this host: an unknown SPI aimed at an address
+                // we hold no SA for is someone else's traffic, counted but not worth an audit line.
+                if counter != "in-no-states" || isForUs(length: n) {
                     runtime.audit.rateLimitedEvent(key: "drop-\(counter)", .warning, msgID: "ipsec-drop", "inbound packet dropped",
                                                    [("reason", counter)])
                 }
@@ -78,8 +78,8 @@ final class DatapathBehavior: ChildBehavior {
         }
     }
 
-    private func isForUs(_ packet: inout [UInt8]) -> Bool {
-        guard let ip = try? IPv4Header(packet) else { return false }
+    private func isForUs(length: Int) -> Bool {
+        guard let ip = try? IPv4Header(buffer, at: 0, length: length) else { return false }
         return installed.keys.contains { $0.inbound && $0.destination == ip.destination }
     }
 

@@ -40,11 +40,7 @@ final class ConfigStore {
             return
         }
         do {
-            let text = String(decoding: try Files.readAll(seed), as: UTF8.self)
-            var fresh = Configuration()
-            var session = Session(canModify: true, mayShowSensitive: true)
-            _ = try executor.run(text, on: &fresh, session: &session)
-            config = fresh
+            config = try parse(Files.readAll(seed))
             persist()
             saveLastGood()
             audit.event(.notice, msgID: "config-load", "configuration seeded from the --config script",
@@ -66,16 +62,20 @@ final class ConfigStore {
 
     private func loadFile(_ path: String) -> Bool {
         do {
-            let text = String(decoding: try Files.readAll(path), as: UTF8.self)
-            var fresh = Configuration()
-            var session = Session(canModify: true, mayShowSensitive: true)
-            _ = try executor.run(text, on: &fresh, session: &session)
-            config = fresh
+            config = try parse(Files.readAll(path))
             return true
         } catch {
             audit.event(.error, msgID: "config-load", "\(path): \(error)")
             return false
         }
+    }
+
+    /// A whole script applied to an empty configuration: all of it, or an error.
+    private func parse(_ bytes: [UInt8]) throws -> Configuration {
+        var fresh = Configuration()
+        var session = Session(canModify: true, mayShowSensitive: true)
+        _ = try executor.run(String(decoding: bytes, as: UTF8.self), on: &fresh, session: &session)
+        return fresh
     }
 
     /// Runs console input for a session; commits and persists only if every command succeeded.

@@ -7,13 +7,14 @@ import KeywayWire
 /// The control socket: accepts `keyway` clients, identifies them by SO_PEERCRED, answers queries.
 final class ControlServer {
     final class Client {
-        let socket: Descriptor
+        let link: Link
+        var socket: Descriptor { link.socket }
         let credentials: Sockets.PeerCredentials
         var session: Session
         /// Set for a caller with no access: its first request is answered with this, then it is closed.
         var refusal: String?
         init(socket: Descriptor, credentials: Sockets.PeerCredentials, session: Session, refusal: String? = nil) {
-            self.socket = socket
+            self.link = Link(peer: .client, socket: socket)
             self.credentials = credentials
             self.session = session
             self.refusal = refusal
@@ -45,25 +46,20 @@ final class ControlServer {
         if fd == listener.raw { acceptClients(runtime); return }
         guard let client = clients[fd] else { return }
         for _ in 0..<16 {
-            let result: ReceiveResult
-            do { result = try SeqPacket.receive(client.socket) } catch { clients[fd] = nil; return }
-            switch result {
-            case .wouldBlock: return
-            case .closed: clients[fd] = nil; return
-            case .datagram(let d):
-                if let refusal = client.refusal {
-                    try? SeqPacket.send(client.socket, Frame.encode(.errorReply(ErrorReply(reason: refusal))))
-                    clients[fd] = nil
-                    return
-                }
-                guard !d.truncated else { runtime.reject(.truncatedDatagram, from: .client); continue }
-                let envelope: Envelope
-                do { envelope = try Frame.decode(d.bytes, from: .client, to: .monitor) } catch {
-                    runtime.reject(error, from: .client)
-                    continue
-                }
+            let input = client.link.receive(as: .monitor)
+            if case .idle = input { return }
+            if case .closed = input { clients[fd] = nil; return }
+            if let refusal = client.refusal {
+                try? client.link.send(.errorReply(ErrorReply(reason: refusal)))
+                clients[fd] = nil
+                return
+            }
+            switch input {
+            case .rejected(let error): runtime.reject(error, from: .client)
+            case .message(let envelope, _):
                 runtime.wire.accepted()
                 answer(envelope, client: client, runtime: runtime, status: status)
+            case .idle, .closed: return
             }
         }
     }
