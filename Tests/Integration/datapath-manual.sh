@@ -91,9 +91,8 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   printf '%s\n%s\n' "$sa1" "$pol1" >"$TMP/site1.rsc"
   printf '%s\n%s\n' "$sa2" "$pol2" >"$TMP/site2.rsc"
   echo "-- $label"
-  check "$label: both appliances start and install their routes" bash -c "true"
-  start "$R1" site1 || fail "$label: site1 routes"
-  start "$R2" site2 || fail "$label: site2 routes"
+  check "$label: site 1 starts and installs its routes" start "$R1" site1
+  check "$label: site 2 starts and installs its routes" start "$R2" site2
   ip netns exec "$R2" timeout 30 tcpdump -ni "kwv$$b" -w "$TMP/cap.pcap" -U 2>/dev/null &
   local cap=$!
   sleep 1

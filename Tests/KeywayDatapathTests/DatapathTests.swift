@@ -70,7 +70,7 @@ final class DatapathTests: XCTestCase {
     }
 
     func testUnknownSPIWrongKeyAndPolicyMismatchAreDroppedAndCounted() throws {
-        let (r1, r2) = try pair(esp: (.aes128, .sha1), ah: nil)
+        let (_, r2) = try pair(esp: (.aes128, .sha1), ah: nil)
         let (other, _) = try pair(esp: (.aes128, .sha1), ah: nil)
         guard case .send(let forged, _) = other.processOutbound(icmp("10.1.0.5", "10.2.0.7"), now: 1) else { return XCTFail() }
         XCTAssertEqual(r2.processInbound(forged, now: 1), .drop(counter: "in-state-protocol-errors"), "encrypted under another key")
@@ -78,7 +78,6 @@ final class DatapathTests: XCTestCase {
         unknown[23] ^= 0xff
         XCTAssertEqual(r2.processInbound(unknown, now: 1), .drop(counter: "in-no-states"))
         // A packet that decrypts fine but does not match its SA's policy (10.1.0.200 is outside 10.1.0.0/25).
-        _ = r1
         let narrow = Datapath(policies: [policy("10.2.0.0/24", "10.1.0.0/25", saSrc: "1.0.0.2", saDst: "1.0.0.1")])
         let ek = Secret.random(count: 16), ik = Secret.random(count: 20)
         let tx = SecurityAssociation(spi: 7, proto: .esp, source: ip("1.0.0.1"), destination: ip("1.0.0.2"), tunnel: true,
