@@ -70,6 +70,57 @@ final class ESPCodecTests: XCTestCase {
         XCTAssertEqual(try ESPCodec.decapsulate(&packet, sa: inbound), inner)
     }
 
+    // RFC 3602 section 4, case 6: transport mode, same SA as case 5, sequence number 8, a short
+    // ICMP message (two bytes of padding). The RFC gives the ESP part; our inner header is rebuilt.
+    func testRFC3602Case6TransportByteForByte() throws {
+        let key = Secret(hx("90d382b4 10eeba7a d938c46c ec1a82bf"))
+        let icmp = hx("0800b5e8 a80a0500 a69c083d 0b660e00 77777777 77777777 77777777")
+        var inner = hx("45000030 08fe0000 40010000 c0a87b03 c0a87b64") + icmp
+        IPv4Header.setChecksum(&inner, headerAt: 0, length: 20)
+        let espPart = hx("""
+            00004321 00000008
+            69d08df7 d203329d b093fc49 24e5bd80
+            f5199588 1ec4e0c4 488987ce 742e8109 689bb379 d2d750c0 d915dca3 46a89f75
+            """)
+        let out = try sa(.aes128, key, spi: 0x4321, src: "192.168.123.3", dst: "192.168.123.100", tunnel: false, encrypt: true)
+        for _ in 0..<7 { _ = out.nextSequence() }
+        let sealed = try ESPCodec.encapsulate(inner, sa: out, explicitIV: hx("69d08df7 d203329d b093fc49 24e5bd80"))
+        XCTAssertEqual(Array(sealed[20...]), espPart)
+        let outer = try IPv4Header(sealed)
+        XCTAssertEqual([outer.proto], [50])
+        XCTAssertEqual(outer.totalLength, 20 + espPart.count)
+        var packet = sealed
+        let inbound = try sa(.aes128, key, spi: 0x4321, src: "192.168.123.3", dst: "192.168.123.100", tunnel: false, encrypt: false)
+        XCTAssertEqual(try ESPCodec.decapsulate(&packet, sa: inbound), inner)
+    }
+
+    // RFC 3602 section 4, case 8: tunnel mode, same SA as case 7, sequence number 5, an inner
+    // packet of 68 bytes (ten bytes of padding).
+    func testRFC3602Case8TunnelByteForByte() throws {
+        let key = Secret(hx("01234567 89abcdef 01234567 89abcdef"))
+        let inner = hx("""
+            45000044 090c0000 4001f990 c0a87b03 c0a87bc8 0800d63c aa0a0200 c69c083d
+            a3de0300 ffffffff ffffffff ffffffff ffffffff ffffffff ffffffff ffffffff
+            ffffffff
+            """)
+        let espPart = hx("""
+            00008765 00000005
+            85d47224 b5f3dd5d 2101d4ea 8dffab22
+            15b92683 819596a8 047232cc 00f7048f e45318e1 1f8a0f62 ede3c3fc 61203bb5
+            0f980a08 c9843fd3 a1b06d5c 07ff9639 b7eb7dfb 3512e5de 435e7207 ed971ef3
+            d2726d9b 5ef6affc 6d17a0de cbb13892
+            """)
+        let out = try sa(.aes128, key, spi: 0x8765, src: "192.168.123.3", dst: "192.168.123.200", tunnel: true, encrypt: true)
+        for _ in 0..<4 { _ = out.nextSequence() }
+        let sealed = try ESPCodec.encapsulate(inner, sa: out, explicitIV: hx("85d47224 b5f3dd5d 2101d4ea 8dffab22"))
+        XCTAssertEqual(Array(sealed[20...]), espPart)
+        let outer = try IPv4Header(sealed)
+        XCTAssertEqual([outer.source, outer.destination], [ip("192.168.123.3"), ip("192.168.123.200")])
+        var packet = sealed
+        let inbound = try sa(.aes128, key, spi: 0x8765, src: "192.168.123.3", dst: "192.168.123.200", tunnel: true, encrypt: false)
+        XCTAssertEqual(try ESPCodec.decapsulate(&packet, sa: inbound), inner)
+    }
+
     func testRoundTripsForEveryAlgorithmPairInBothModes() throws {
         let inner = hx("45000030 00010000 40110000 0a010005 0a020007 c35000350014 0000") + Array("keyway datapath!".utf8)
         var fixed = inner
