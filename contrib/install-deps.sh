@@ -6,6 +6,7 @@ packages=(
   libssl-dev libcap-dev libseccomp-dev pkg-config   # libcrypto, libcap, libseccomp (system-library targets)
   iproute2 procps psmisc python3                    # namespace tests: ip netns, pgrep, a syslog listener
   iputils-ping tcpdump python3-scapy                 # datapath tests: ping, captures, an independent ESP reader
+  nftables                                           # keywayd: the incoming policy check (a firewall table)
 )
 missing=()
 for p in "${packages[@]}"; do

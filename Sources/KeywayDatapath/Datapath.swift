@@ -58,6 +58,9 @@ public final class Datapath {
         inbound.removeAll()
     }
 
+    /// Policies that can receive protected traffic now.
+    var inboundPolicyIDsWithLiveSAs: [Int] { inbound.values.filter { $0.sa.state != .dead }.map(\.policyID) }
+
     public var installedSAs: [SecurityAssociation] {
         outbound.values.flatMap { [$0.esp, $0.ah].compactMap { $0 } } + inbound.values.map(\.sa)
     }

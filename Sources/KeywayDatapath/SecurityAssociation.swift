@@ -3,17 +3,23 @@ import KeywayCrypto
 public enum IPsecProtocol: UInt8, Sendable { case esp = 50, ah = 51 }
 
 /// Soft and hard limits; soft defaults to 80% of hard (RouterOS shows e.g. add-lifetime=24m/30m).
+/// Add-lifetimes count from installation, use-lifetimes from the first packet.
 public struct Lifetime: Equatable, Sendable {
     public var hardSeconds: UInt64?
     public var softSeconds: UInt64?
     public var hardBytes: UInt64?
     public var softBytes: UInt64?
+    public var useHardSeconds: UInt64?
+    public var useSoftSeconds: UInt64?
 
-    public init(hardSeconds: UInt64? = nil, hardBytes: UInt64? = nil, softSeconds: UInt64? = nil, softBytes: UInt64? = nil) {
+    public init(hardSeconds: UInt64? = nil, hardBytes: UInt64? = nil, softSeconds: UInt64? = nil, softBytes: UInt64? = nil,
+                useHardSeconds: UInt64? = nil, useSoftSeconds: UInt64? = nil) {
         self.hardSeconds = hardSeconds
         self.hardBytes = hardBytes
         self.softSeconds = softSeconds ?? hardSeconds.map { $0 * 8 / 10 }
         self.softBytes = softBytes ?? hardBytes.map { $0 * 8 / 10 }
+        self.useHardSeconds = useHardSeconds
+        self.useSoftSeconds = useSoftSeconds ?? useHardSeconds.map { $0 * 8 / 10 }
     }
 }
 
@@ -69,11 +75,17 @@ public final class SecurityAssociation {
     /// Time- and byte-based expiry. Called per packet and from the periodic timer.
     public func check(now: UInt64) -> Event? {
         let age = now >= addTime ? now - addTime : 0
-        if state != .dead, (lifetime.hardSeconds.map { age >= $0 } ?? false) || (lifetime.hardBytes.map { bytes >= $0 } ?? false) {
+        // Unused SAs have no use-age: their use-lifetime has not started.
+        let useAge = firstUse.map { now >= $0 ? now - $0 : 0 }
+        func reached(_ limit: UInt64?, _ value: UInt64?) -> Bool {
+            guard let limit, let value else { return false }
+            return value >= limit
+        }
+        if state != .dead, reached(lifetime.hardSeconds, age) || reached(lifetime.hardBytes, bytes) || reached(lifetime.useHardSeconds, useAge) {
             state = .dead
             return .hard
         }
-        if state == .mature, (lifetime.softSeconds.map { age >= $0 } ?? false) || (lifetime.softBytes.map { bytes >= $0 } ?? false) {
+        if state == .mature, reached(lifetime.softSeconds, age) || reached(lifetime.softBytes, bytes) || reached(lifetime.useSoftSeconds, useAge) {
             state = .dying
             return .soft
         }

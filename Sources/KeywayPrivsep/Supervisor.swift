@@ -77,9 +77,7 @@ public final class Supervisor {
     private var wire = WireCounters()
     private let startedAt = MonotonicClock.now()
     private var stopping = false
-    private var routes: Set<String> = []
-    private var tunName = ""
-    private lazy var ipTool: String? = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first(where: Files.isExecutable)
+    private lazy var network = HostNetwork(settings: settings, audit: audit)
 
     public init(settings: SupervisorSettings) {
         self.settings = settings
@@ -99,6 +97,7 @@ public final class Supervisor {
             try Files.ensureDirectory(s.emptyRoot, mode: 0o555)
             try Files.ensureDirectory(s.stateDirectory, mode: 0o700, uid: s.user.uid, gid: s.user.gid)
         } catch { throw SupervisorError("preparing directories", error) }
+        var tunName = ""
         do {
             let (tun, name) = try Tun.open(name: s.tunName)
             // Router solicitations and link-local chatter would only be dropped by the datapath.
@@ -119,38 +118,7 @@ public final class Supervisor {
             let path = executablePath(role)
             guard Files.isExecutable(path) else { throw SupervisorError("finding \(role)", SystemError(path, errno: .noSuchFileOrDirectory)) }
         }
-        guard ipTool != nil else { throw SupervisorError("finding the ip tool (iproute2)", SystemError("ip", errno: .noSuchFileOrDirectory)) }
-        // Unmarked packets (plaintext) consult Keyway's table first; marked ones (our ESP/AH/IKE) never do.
-        let rule = ["rule", "add", "not", "fwmark", String(s.bypassMark), "table", String(s.routeTable), "priority", "32000"]
-        _ = ip(["rule", "del", "not", "fwmark", String(s.bypassMark), "table", String(s.routeTable)])
-        guard ip(rule) else { throw SupervisorError("adding the routing rule", SystemError("ip rule", errno: .ioError)) }
-        _ = ip(["route", "flush", "table", String(s.routeTable)])
-        // A longer TUN queue absorbs a TCP window's burst while the datapath is busy.
-        _ = ip(["link", "set", "dev", tunName, "txqueuelen", "4096"])
-    }
-
-    private func ip(_ arguments: [String]) -> Bool {
-        guard let tool = ipTool else { return false }
-        return Processes.run(tool, arguments) == .exited(0)
-    }
-
-    /// The datapath's wanted routes: only ever via our own TUN device, in our own table.
-    private func applyRoutes(_ set: RouteSet) {
-        var wanted: Set<String> = []
-        for p in set.prefixes.prefix(RouteSet.maximumRoutes) {
-            let mask: UInt32 = p.length == 0 ? 0 : ~UInt32(0) << UInt32(32 - Int(p.length))
-            let a = p.address & mask
-            wanted.insert("\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)/\(p.length)")
-        }
-        let table = String(settings.routeTable)
-        for r in routes.subtracting(wanted) { _ = ip(["route", "del", r, "dev", tunName, "table", table]) }
-        for r in wanted.subtracting(routes) {
-            if !ip(["route", "replace", r, "dev", tunName, "table", table]) {
-                audit.event(.error, msgID: "route", "could not add route \(r) via \(tunName)")
-            }
-        }
-        routes = wanted
-        audit.event(.informational, msgID: "route", "routes into \(tunName) updated", [("routes", routes.sorted().joined(separator: " "))])
+        try network.setUp(tunName: tunName)
     }
 
     func executablePath(_ role: Role) -> String { settings.executableDirectory + "/" + role.description }
@@ -243,7 +211,9 @@ public final class Supervisor {
                 if case .hello(let h) = envelope.message {
                     link.hello = h
                 } else if case .routeSet(let set) = envelope.message, link.peer == .datapath {
-                    applyRoutes(set)
+                    network.applyRoutes(set)
+                } else if case .incomingFilter(let filter) = envelope.message, link.peer == .datapath {
+                    network.applyIncomingFilter(filter)
                 }
             }
         }
@@ -342,8 +312,7 @@ public final class Supervisor {
             child.pid = 0
         }
         Files.remove(settings.controlSocketPath)
-        _ = ip(["route", "flush", "table", String(settings.routeTable)])
-        _ = ip(["rule", "del", "not", "fwmark", String(settings.bypassMark), "table", String(settings.routeTable)])
+        network.tearDown()
         audit.event(.notice, msgID: "stop", "keywayd stopped")
     }
 }

@@ -12,13 +12,13 @@ public enum ChannelPolicy {
         // Children tell the parent who they are and answer its pings; nothing else.
         case (.ike, .parent), (.monitor, .parent): return [.hello, .pong]
         // The datapath may ask for routes into its own TUN device, nothing else.
-        case (.datapath, .parent): return [.hello, .pong, .routeSet]
+        case (.datapath, .parent): return [.hello, .pong, .routeSet, .incomingFilter]
         // IKE and the datapath: handshakes for now; SA install/ACQUIRE/EXPIRE join later.
         case (.ike, .datapath), (.datapath, .ike): return betweenChildren
         // The monitor queries the others and receives their answers.
         case (.monitor, .ike): return betweenChildren.union([.counterRequest])
         // The monitor pushes policies and manual SAs (with their keys) to the datapath.
-        case (.monitor, .datapath): return betweenChildren.union([.counterRequest, .datapathConfig])
+        case (.monitor, .datapath): return betweenChildren.union([.counterRequest, .datapathConfig, .flushSAs])
         case (.ike, .monitor): return betweenChildren.union([.counterReply])
         case (.datapath, .monitor): return betweenChildren.union([.counterReply, .datapathState])
         // The control client asks; the monitor answers.

@@ -55,10 +55,17 @@ public struct SARecord: Sendable, Hashable {
     /// RouterOS names: "aes-128", "sha1", "null".
     public var encryption: String, integrity: String
     public var encryptionKey: [UInt8], integrityKey: [UInt8]
+    /// Hard add-lifetime; 0 is none.
     public var lifetimeSeconds: UInt64
+    /// 0 for each: none (soft: 80% of hard).
+    public var softSeconds: UInt64 = 0, hardBytes: UInt64 = 0, softBytes: UInt64 = 0, useHardSeconds: UInt64 = 0
+    /// Anti-replay window in packets (RouterOS shows it in bytes: 32 packets is `replay=4`).
+    public var replayWindow: UInt32 = 32
     /// Outbound: the first sequence number to use is this plus one (after a datapath restart the
     /// monitor starts beyond what the peer has seen). Not part of the SA's identity.
     public var initialSequence: UInt32 = 0
+
+    public static let maximumReplayWindow: UInt32 = 1 << 16
 
     public init(policyID: UInt32, inbound: Bool, proto: UInt8, spi: UInt32, source: UInt32, destination: UInt32, tunnel: Bool,
                 encryption: String, integrity: String, encryptionKey: [UInt8], integrityKey: [UInt8], lifetimeSeconds: UInt64) {
@@ -73,12 +80,13 @@ public struct SARecord: Sendable, Hashable {
     private var identity: [String] {
         [String(policyID), String(inbound), String(proto), String(spi), String(source), String(destination), String(tunnel),
          encryption, integrity, encryptionKey.map(String.init).joined(separator: ","), integrityKey.map(String.init).joined(separator: ","),
-         String(lifetimeSeconds)]
+         String(lifetimeSeconds), String(softSeconds), String(hardBytes), String(softBytes), String(useHardSeconds), String(replayWindow)]
     }
 
     func encode(to w: inout WireWriter) {
         w.u32(policyID); w.bool(inbound); w.u8(proto); w.u32(spi); w.u32(source); w.u32(destination); w.bool(tunnel)
         w.string(encryption); w.string(integrity); w.data(encryptionKey); w.data(integrityKey); w.u64(lifetimeSeconds)
+        w.u64(softSeconds); w.u64(hardBytes); w.u64(softBytes); w.u64(useHardSeconds); w.u32(replayWindow)
         w.u32(initialSequence)
     }
 
@@ -87,8 +95,10 @@ public struct SARecord: Sendable, Hashable {
         source = try r.u32(); destination = try r.u32(); tunnel = try r.bool("sa.tunnel")
         encryption = try r.string("sa.encryption", limit: 32); integrity = try r.string("sa.integrity", limit: 32)
         encryptionKey = try r.data(limit: 64); integrityKey = try r.data(limit: 128); lifetimeSeconds = try r.u64()
+        softSeconds = try r.u64(); hardBytes = try r.u64(); softBytes = try r.u64(); useHardSeconds = try r.u64(); replayWindow = try r.u32()
         initialSequence = try r.u32()
         guard proto == 50 || proto == 51 else { throw .invalidEnum(field: "sa.proto", value: UInt32(proto)) }
+        guard replayWindow >= 32, replayWindow <= Self.maximumReplayWindow else { throw .invalidEnum(field: "sa.replay-window", value: replayWindow) }
     }
 }
 
@@ -154,6 +164,7 @@ public struct SAStatus: Sendable, Equatable {
     public var bytes: UInt64
     public var replayWindow: UInt32
     public var softSeconds: UInt64, hardSeconds: UInt64, softBytes: UInt64, hardBytes: UInt64
+    public var useSoftSeconds: UInt64 = 0, useHardSeconds: UInt64 = 0
     /// Outbound SAs: the last sequence number sent.
     public var sequence: UInt32 = 0
 
@@ -169,7 +180,8 @@ public struct SAStatus: Sendable, Equatable {
     func encode(to w: inout WireWriter) {
         w.u32(spi); w.u8(proto); w.u32(source); w.u32(destination); w.string(encryption); w.string(integrity); w.string(state)
         w.u64(ageSeconds); w.u64(sinceFirstUse); w.bool(used); w.u64(bytes); w.u32(replayWindow)
-        w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes); w.u32(sequence)
+        w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes); w.u64(useSoftSeconds); w.u64(useHardSeconds)
+        w.u32(sequence)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -178,6 +190,7 @@ public struct SAStatus: Sendable, Equatable {
         state = try r.string("sa.state", limit: 16); ageSeconds = try r.u64(); sinceFirstUse = try r.u64()
         used = try r.bool("sa.used"); bytes = try r.u64(); replayWindow = try r.u32()
         softSeconds = try r.u64(); hardSeconds = try r.u64(); softBytes = try r.u64(); hardBytes = try r.u64()
+        useSoftSeconds = try r.u64(); useHardSeconds = try r.u64()
         sequence = try r.u32()
     }
 }
@@ -228,5 +241,68 @@ public struct DatapathState: WireMessage {
         var cs: [Counter] = []
         for _ in 0..<(try r.count(limit: 256)) { cs.append(Counter(name: try r.string("statistic", limit: 64), value: try r.u64())) }
         sas = ss; policies = ps; statistics = cs
+    }
+}
+
+/// `/ip ipsec installed-sa flush`: the monitor asks the datapath to drop installed SAs.
+public struct FlushSAs: WireMessage {
+    public static let type = MessageType.flushSAs
+    /// 0: all; 50: ESP; 51: AH.
+    public var proto: UInt8
+
+    public init(proto: UInt8) { self.proto = proto }
+
+    public func encode(to w: inout WireWriter) { w.u8(proto) }
+
+    public init(from r: inout WireReader) throws(WireError) {
+        proto = try r.u8()
+        guard [0, 50, 51].contains(proto) else { throw .invalidEnum(field: "flush.proto", value: UInt32(proto)) }
+    }
+}
+
+/// The datapath's incoming policy check, for keywayd to enforce in the firewall: in order, the
+/// first rule a plaintext packet from the network matches decides whether it is dropped.
+public struct IncomingFilter: WireMessage {
+    public static let type = MessageType.incomingFilter
+    public static let maximumRules = 4096
+
+    public struct Rule: Sendable, Equatable {
+        public var source: UInt32, sourceLength: UInt8
+        public var destination: UInt32, destinationLength: UInt8
+        /// 255: any protocol. Ports 0: any.
+        public var proto: UInt8
+        public var sourcePort: UInt16, destinationPort: UInt16
+        public var drop: Bool
+
+        public init(source: UInt32, sourceLength: UInt8, destination: UInt32, destinationLength: UInt8, proto: UInt8,
+                    sourcePort: UInt16, destinationPort: UInt16, drop: Bool) {
+            self.source = source; self.sourceLength = sourceLength; self.destination = destination
+            self.destinationLength = destinationLength; self.proto = proto; self.sourcePort = sourcePort
+            self.destinationPort = destinationPort; self.drop = drop
+        }
+    }
+
+    public var rules: [Rule]
+
+    public init(rules: [Rule]) { self.rules = rules }
+
+    public func encode(to w: inout WireWriter) {
+        w.count(rules.count)
+        for r in rules {
+            w.u32(r.source); w.u8(r.sourceLength); w.u32(r.destination); w.u8(r.destinationLength)
+            w.u8(r.proto); w.u16(r.sourcePort); w.u16(r.destinationPort); w.bool(r.drop)
+        }
+    }
+
+    public init(from r: inout WireReader) throws(WireError) {
+        var out: [Rule] = []
+        for _ in 0..<(try r.count(limit: Self.maximumRules)) {
+            let rule = Rule(source: try r.u32(), sourceLength: try r.u8(), destination: try r.u32(), destinationLength: try r.u8(),
+                            proto: try r.u8(), sourcePort: try r.u16(), destinationPort: try r.u16(), drop: try r.bool("filter.drop"))
+            guard rule.sourceLength <= 32 else { throw .invalidEnum(field: "filter.source-length", value: UInt32(rule.sourceLength)) }
+            guard rule.destinationLength <= 32 else { throw .invalidEnum(field: "filter.destination-length", value: UInt32(rule.destinationLength)) }
+            out.append(rule)
+        }
+        rules = out
     }
 }

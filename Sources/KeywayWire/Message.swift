@@ -19,6 +19,8 @@ public enum Message: Sendable, Equatable {
     case datapathConfig(DatapathConfig)
     case routeSet(RouteSet)
     case datapathState(DatapathState)
+    case flushSAs(FlushSAs)
+    case incomingFilter(IncomingFilter)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -43,6 +45,8 @@ public enum Message: Sendable, Equatable {
         case .datapathConfig(let m): return m
         case .routeSet(let m): return m
         case .datapathState(let m): return m
+        case .flushSAs(let m): return m
+        case .incomingFilter(let m): return m
         }
     }
 
@@ -69,6 +73,8 @@ public enum Message: Sendable, Equatable {
         case .datapathConfig: return .datapathConfig(try DatapathConfig(from: &r))
         case .routeSet: return .routeSet(try RouteSet(from: &r))
         case .datapathState: return .datapathState(try DatapathState(from: &r))
+        case .flushSAs: return .flushSAs(try FlushSAs(from: &r))
+        case .incomingFilter: return .incomingFilter(try IncomingFilter(from: &r))
         }
     }
 }

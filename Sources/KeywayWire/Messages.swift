@@ -25,6 +25,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case datapathConfig = 17
     case routeSet = 18
     case datapathState = 19
+    case flushSAs = 20
+    case incomingFilter = 21
 
     public var description: String {
         switch self {
@@ -47,6 +49,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .datapathConfig: return "DatapathConfig"
         case .routeSet: return "RouteSet"
         case .datapathState: return "DatapathState"
+        case .flushSAs: return "FlushSAs"
+        case .incomingFilter: return "IncomingFilter"
         }
     }
 }

@@ -14,6 +14,8 @@ final class DatapathBehavior: ChildBehavior {
     private let engine = Datapath(policies: [])
     /// SAs by the record that made them: an unchanged record keeps its SA (and its sequence numbers).
     private var installed: [SARecord: SecurityAssociation] = [:]
+    /// Flushed by the operator: not re-installed while the configuration keeps offering the same record.
+    private var flushed: Set<SARecord> = []
     private var generation: UInt64 = 0
     private var buffer = [UInt8](repeating: 0, count: 65536)
     private var sendFailures: UInt64 = 0
@@ -84,8 +86,21 @@ final class DatapathBehavior: ChildBehavior {
     }
 
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {
-        guard case .datapathConfig(let config) = envelope.message else { return }
-        apply(config, runtime)
+        switch envelope.message {
+        case .datapathConfig(let config): apply(config, runtime)
+        case .flushSAs(let request): flush(request.proto, runtime)
+        default: break
+        }
+    }
+
+    private func flush(_ proto: UInt8, _ runtime: ChildRuntime) {
+        let type = IPsecProtocol(rawValue: proto)
+        let gone = installed.keys.filter { type == nil || $0.proto == proto }
+        for record in gone { installed[record] = nil; flushed.insert(record) }
+        let count = engine.flush(type)
+        sendIncomingFilter(runtime)
+        runtime.audit.event(.notice, msgID: "sa-flush", "installed SAs flushed",
+                            [("sa-type", type == .esp ? "esp" : type == .ah ? "ah" : "all"), ("count", String(count))])
     }
 
     private func apply(_ config: DatapathConfig, _ runtime: ChildRuntime) {
@@ -104,7 +119,8 @@ final class DatapathBehavior: ChildBehavior {
         }
         engine.replacePolicies(policies)
         var next: [SARecord: SecurityAssociation] = [:]
-        for record in config.sas {
+        flushed.formIntersection(config.sas)
+        for record in config.sas where !flushed.contains(record) {
             if let existing = installed[record] { next[record] = existing; continue }
             do { next[record] = try makeSA(record) } catch {
                 runtime.audit.event(.error, msgID: "sa-install", "SA not installed: \(error)", [("spi", String(record.spi, radix: 16))])
@@ -122,18 +138,21 @@ final class DatapathBehavior: ChildBehavior {
             if !routes.contains(where: { $0 == route }) { routes.append(route) }
         }
         try? runtime.parent.send(.routeSet(RouteSet(prefixes: routes)))
+        sendIncomingFilter(runtime)
         runtime.audit.event(.informational, msgID: "config", "datapath configuration applied",
                             [("generation", String(config.generation)), ("policies", String(policies.count)), ("sas", String(installed.count))])
     }
 
     private func makeSA(_ r: SARecord) throws -> SecurityAssociation {
         let now = self.now
-        let lifetime = Lifetime(hardSeconds: r.lifetimeSeconds == 0 ? nil : r.lifetimeSeconds)
+        func limit(_ v: UInt64) -> UInt64? { v == 0 ? nil : v }
+        let lifetime = Lifetime(hardSeconds: limit(r.lifetimeSeconds), hardBytes: limit(r.hardBytes), softSeconds: limit(r.softSeconds),
+                                softBytes: limit(r.softBytes), useHardSeconds: limit(r.useHardSeconds))
         if r.proto == 51 {
             guard let integ = IntegrityAlgorithm(rawValue: r.integrity) else { throw CryptoError.badKey("unknown integrity \(r.integrity)") }
             return SecurityAssociation(spi: r.spi, proto: .ah, source: r.source, destination: r.destination, tunnel: r.tunnel,
                                        ah: try AHTransform(integrity: integ, key: Secret(r.integrityKey)), lifetime: lifetime,
-                                       initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
+                                       replayWindow: r.replayWindow, initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
         }
         guard let enc = EncryptionAlgorithm(rawValue: r.encryption), let integ = IntegrityAlgorithm(rawValue: r.integrity) else {
             throw CryptoError.badKey("unknown algorithm \(r.encryption)/\(r.integrity)")
@@ -141,10 +160,23 @@ final class DatapathBehavior: ChildBehavior {
         let transform = try ESPTransform(encryption: enc, encryptionKey: Secret(r.encryptionKey), integrity: integ,
                                          integrityKey: integ == .null ? nil : Secret(r.integrityKey), encrypt: !r.inbound)
         return SecurityAssociation(spi: r.spi, proto: .esp, source: r.source, destination: r.destination, tunnel: r.tunnel,
-                                   esp: transform, lifetime: lifetime, initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
+                                   esp: transform, lifetime: lifetime, replayWindow: r.replayWindow, initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
     }
 
     private var lastState: UInt64 = 0
+    private var sentFilter: IncomingFilter?
+
+    /// keywayd enforces the incoming policy check in the firewall; it hears of every change.
+    private func sendIncomingFilter(_ runtime: ChildRuntime) {
+        let filter = IncomingFilter(rules: engine.incomingRules().prefix(IncomingFilter.maximumRules).map { r in
+            IncomingFilter.Rule(source: r.selector.source.address, sourceLength: UInt8(r.selector.source.length),
+                                destination: r.selector.destination.address, destinationLength: UInt8(r.selector.destination.length),
+                                proto: r.selector.proto ?? 255, sourcePort: r.selector.sourcePort ?? 0,
+                                destinationPort: r.selector.destinationPort ?? 0, drop: r.drop)
+        })
+        guard filter != sentFilter else { return }
+        if (try? runtime.parent.send(.incomingFilter(filter))) != nil { sentFilter = filter }
+    }
 
     /// Lifetimes, and once a second the state the monitor prints from.
     func tick(runtime: ChildRuntime) {
@@ -152,6 +184,7 @@ final class DatapathBehavior: ChildBehavior {
         guard t != lastState else { return }
         lastState = t
         engine.tick(now: t)
+        sendIncomingFilter(runtime)
         for event in engine.takeEvents() {
             if case .expire(let spi, let proto, let hard) = event {
                 runtime.audit.event(.notice, msgID: "sa-expire", "\(hard ? "hard" : "soft") lifetime reached",
@@ -170,6 +203,8 @@ final class DatapathBehavior: ChildBehavior {
                      used: sa.firstUse != nil, bytes: sa.bytes, replayWindow: sa.replay.size,
                      softSeconds: sa.lifetime.softSeconds ?? 0, hardSeconds: sa.lifetime.hardSeconds ?? 0,
                      softBytes: sa.lifetime.softBytes ?? 0, hardBytes: sa.lifetime.hardBytes ?? 0)
+            status.useSoftSeconds = sa.lifetime.useSoftSeconds ?? 0
+            status.useHardSeconds = sa.lifetime.useHardSeconds ?? 0
             status.sequence = record.inbound ? 0 : sa.sequence
             return status
         }.sorted { ($0.destination, $0.spi) < ($1.destination, $1.spi) }

@@ -82,6 +82,8 @@ final class ConfigStore {
     func run(_ text: String, session: inout Session) -> Result<CommandOutput, ConfigError> {
         executor.runtime = live
         var working = config
+        // A flush changes the live view the next printout shows.
+        defer { if let view = executor.runtime as? LiveRuntime { live = view } }
         do {
             let out = try executor.run(text, on: &working, session: &session)
             if out.changed {

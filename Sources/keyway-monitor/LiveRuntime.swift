@@ -8,6 +8,8 @@ struct LiveRuntime: RuntimeView {
     var state = DatapathState(sas: [], policies: [], statistics: [])
     /// Keys by (SPI, protocol, destination), from the configuration.
     var keys: [String: (encryption: [UInt8], integrity: [UInt8])] = [:]
+    /// Sends the flush to keyway-datapath; false when it is not connected.
+    var requestFlush: (UInt8) -> Bool = { _ in false }
 
     static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> String { "\(spi)/\(proto)/\(destination)" }
 
@@ -26,7 +28,7 @@ struct LiveRuntime: RuntimeView {
                 ("addtime", clock(now - sa.ageSeconds)),
                 ("add-lifetime", "\(Duration.format(sa.softSeconds))/\(Duration.format(sa.hardSeconds))"),
                 ("usetime", sa.used ? clock(now - sa.sinceFirstUse) : "never"),
-                ("use-lifetime", "0s/0s"), ("current-bytes", String(sa.bytes)), ("lifebytes", "\(sa.softBytes)/\(sa.hardBytes)"),
+                ("use-lifetime", "\(Duration.format(sa.useSoftSeconds))/\(Duration.format(sa.useHardSeconds))"), ("current-bytes", String(sa.bytes)), ("lifebytes", "\(sa.softBytes)/\(sa.hardBytes)"),
             ]
             return (sa.proto == 50 ? "E" : "A", fields)
         }
@@ -46,8 +48,14 @@ struct LiveRuntime: RuntimeView {
         return Statistics.names.map { ($0, values[$0] ?? 0) }
     }
 
-    /// Flushing needs the datapath's answer; it arrives with IKE, which re-keys flushed SAs.
-    mutating func flush(saType: String) -> Int { 0 }
+    /// The count is of the SAs the datapath last reported; they leave the printout at once.
+    mutating func flush(saType: String) -> Int {
+        let proto: UInt8 = saType == "esp" ? 50 : saType == "ah" ? 51 : 0
+        guard requestFlush(proto) else { return 0 }
+        let before = state.sas.count
+        state.sas.removeAll { proto == 0 || $0.proto == proto }
+        return before - state.sas.count
+    }
 
     private func ip(_ v: UInt32) -> String { "\(v >> 24).\(v >> 16 & 255).\(v >> 8 & 255).\(v & 255)" }
 

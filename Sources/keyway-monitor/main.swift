@@ -18,6 +18,10 @@ final class MonitorBehavior: ChildBehavior {
             guard let store else { return }
             self?.pushToDatapath(store, runtime)
         }
+        store.live.requestFlush = { proto in
+            guard let link = runtime.links[.datapath] else { return false }
+            return (try? link.send(.flushSAs(FlushSAs(proto: proto)))) != nil
+        }
         pushToDatapath(store, runtime)
         if let listener = runtime.granted[.control] {
             control = ControlServer(listener: listener)

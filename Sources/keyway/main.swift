@@ -63,7 +63,9 @@ struct KeywayClient: ParsableCommand {
     }
 
     /// The shell removed the user's quotes: put RouterOS quotes back where a value needs them.
+    /// A whole `[find ...]` word stays a substitution, as the user meant it.
     static func quoteForConsole(_ arg: String) -> String {
+        if arg.hasPrefix("[find") && arg.hasSuffix("]") { return arg }
         let special: Set<Character> = [" ", "\t", ";", "#", "\"", "\\", "[", "]", "$", "?"]
         if let eq = arg.firstIndex(of: "="), eq != arg.startIndex {
             let value = String(arg[arg.index(after: eq)...])

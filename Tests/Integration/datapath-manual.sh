@@ -62,6 +62,39 @@ print(len(data), hashlib.sha256(data).hexdigest())
   [ -s "$TMP/tcp.out" ] && [ "$(cat "$TMP/tcp.in")" = "$(cat "$TMP/tcp.out")" ]
 }
 
+spoof_delivered() {  # a plaintext UDP packet 10.1.0.1 -> 10.2.0.1 put straight on R2's link: did it arrive?
+  local mac; mac=$(ip -n "$R2" -o link show "kwv$$b" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+  ip netns exec "$R2" /usr/bin/python3 "$CHECK" listen 10.2.0.1 7777 2 >"$TMP/listen.out" 2>&1 &
+  local l=$!
+  sleep 0.5
+  ip netns exec "$R1" /usr/bin/python3 "$CHECK" plain "kwv$$a" "$mac" 10.1.0.1 10.2.0.1 7777 >/dev/null 2>&1
+  wait "$l"
+  grep -q 'received [1-9]' "$TMP/listen.out"
+}
+filter_drops() {  # packets the incoming-check table dropped on R2
+  ip netns exec "$R2" nft list table ip keyway_kwtun0 2>/dev/null | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
+}
+
+# The incoming policy check, and installed-sa flush, on the running tunnel: plaintext that the
+# SPD says must arrive encrypted is dropped while the policy has a valid SA, and only then.
+incoming_and_flush() {
+  local label=$1 kw2="ip netns exec $R2 $BIN/keyway --socket $TMP/site2/run/control.sock"
+  ip netns exec "$R2" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 "net.ipv4.conf.kwv$$b.rp_filter=0"
+  check "$label: incoming check: plaintext from the protected subnet is not delivered" not spoof_delivered
+  check "$label: incoming check: the firewall counted the drop" test "$(filter_drops)" -ge 1
+  check "$label: before flush installed-sa print shows two SAs" test "$($kw2 /ip ipsec installed-sa print | grep -cE '^ *[0-9]+ +E ')" = 2
+  check "$label: installed-sa flush succeeds" $kw2 /ip ipsec installed-sa flush sa-type=esp
+  check "$label: after flush installed-sa print shows no SA at once" test "$($kw2 /ip ipsec installed-sa print | grep -cE '^ *[0-9]+ +E ')" = 0
+  sleep 1.2
+  check "$label: nor does the datapath's next report" test "$($kw2 /ip ipsec installed-sa print | grep -cE '^ *[0-9]+ +E ')" = 0
+  check "$label: after flush the tunnel no longer carries traffic" not ip netns exec "$R1" ping -q -c 2 -i 0.2 -W 1 -I 10.1.0.1 10.2.0.1
+  check "$label: after flush (no valid SA) the incoming check no longer drops plaintext" spoof_delivered
+  $kw2 /ip ipsec policy disable [find]; $kw2 /ip ipsec policy enable [find]
+  check "$label: re-enabling the policy re-installs the manual SAs and traffic flows" wait_until 8 ip netns exec "$R1" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1
+  check "$label: incoming check is enforced again" not spoof_delivered
+}
+not() { ! "$@" >/dev/null 2>&1; }
+
 run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   local label=$1 proto=$2 enc=$3 auth=$4 mode=$5
   local ek=$EK16
@@ -141,8 +174,10 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   restarted_dp() { local p; p=$(pgrep -P "$PID_site1" -x keyway-datapath); [ -n "$p" ] && [ "$p" != "$dp" ]; }
   check "$label: the datapath is restarted" wait_until 5 restarted_dp
   check "$label: the tunnel carries traffic again after the restart" wait_until 8 ip netns exec "$R1" ping -c 1 -W 1 -I "$src" "$dst"
+  [ "$label" = "ESP tunnel aes-128/sha1" ] && incoming_and_flush "$label"
   stop site1; stop site2
   check "$label: routes and the rule are gone after shutdown" bash -c "! ip -n '$R1' rule | grep -q 0x4b57 && [ -z \"\$(ip -n '$R1' route show table 19287 2>/dev/null)\" ]"
+  check "$label: the incoming-check firewall table is gone after shutdown" not ip netns exec "$R2" nft list table ip keyway_kwtun0
 }
 
 run_case "AH tunnel, manual example" ah null sha1 tunnel

@@ -6,12 +6,15 @@ esp_check.py decrypt PCAP SPI ENC ENCKEY AUTH AUTHKEY TUNNEL_SRC TUNNEL_DST
 esp_check.py replay PCAP SPI DST      re-sends the captured ESP packets of SPI to DST
 esp_check.py forge SPI SRC DST ENC AUTH SEQ INNER_SRC INNER_DST
     sends one ESP packet encrypted under a random (wrong) key
+esp_check.py plain IFACE DSTMAC SRC DST PORT
+    sends one plaintext UDP packet straight onto the link (past routing), as a spoofer would
+esp_check.py listen ADDR PORT SECONDS  prints "received N" for datagrams that arrive in time
 """
 import os
 import socket
 import sys
 
-from scapy.all import IP, ICMP, rdpcap, raw
+from scapy.all import IP, ICMP, UDP, Ether, rdpcap, raw, sendp
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 ALG = {"aes-128": ("AES-CBC", None), "3des": ("3DES", None), "aes-128-gcm": ("AES-GCM", None), "null": ("NULL", None)}
@@ -60,3 +63,20 @@ elif cmd == "forge":
     pkt = wrong.encrypt(IP(src=isrc, dst=idst) / ICMP(), seq_num=int(seq))
     send_raw(pkt, dst)
     print("forged 1")
+elif cmd == "plain":
+    iface, mac, src, dst, port = sys.argv[2:7]
+    sendp(Ether(dst=mac) / IP(src=src, dst=dst) / UDP(sport=40000, dport=int(port)) / b"keyway-plaintext", iface=iface, verbose=False)
+    print("sent 1")
+elif cmd == "listen":
+    addr, port, seconds = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    s.settimeout(seconds)
+    n = 0
+    try:
+        while True:
+            s.recv(2048)
+            n += 1
+    except socket.timeout:
+        pass
+    print(f"received {n}")

@@ -178,4 +178,18 @@ final class ESPCodecTests: XCTestCase {
         XCTAssertEqual(b.account(bytes: 2_000, now: 7), .hard)
         XCTAssertThrowsError(try ESPCodec.encapsulate(case5Inner, sa: b)) { XCTAssertEqual($0 as? DatapathDrop, .sequenceExhausted) }
     }
+
+    func testUseLifetimeCountsFromTheFirstPacketNotFromInstallation() throws {
+        let s = try sa(.aes128gcm, Secret.random(count: 20), spi: 9, src: "10.0.0.1", dst: "10.0.0.2", tunnel: true, encrypt: true,
+                       now: 0, lifetime: Lifetime(useHardSeconds: 100))
+        XCTAssertEqual(s.lifetime.useSoftSeconds, 80)
+        XCTAssertNil(s.check(now: 10_000), "an SA nobody used has not started its use-lifetime")
+        XCTAssertNil(s.account(bytes: 100, now: 10_000))
+        XCTAssertEqual(s.firstUse, 10_000)
+        XCTAssertNil(s.check(now: 10_079))
+        XCTAssertEqual(s.check(now: 10_080), .soft)
+        XCTAssertNil(s.account(bytes: 100, now: 10_090), "later packets do not move the first use")
+        XCTAssertEqual(s.check(now: 10_100), .hard)
+        XCTAssertEqual(s.state, .dead)
+    }
 }

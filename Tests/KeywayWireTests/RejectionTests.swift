@@ -64,6 +64,17 @@ final class RejectionTests: XCTestCase {
         var bool = Frame.encode(.hello(Hello(role: .ike, pid: 1, startedAt: 1, sandboxed: true)))
         bool[bool.count - 1] = 2
         assertRejects(bool, .invalidEnum(field: "hello.sandboxed", value: 2))
+        assertRejects(header(type: 20, length: 1) + [17], .invalidEnum(field: "flush.proto", value: 17))
+        // A /33 in the firewall filter, and a replay window beyond what the datapath allocates.
+        var filter = Frame.encode(.incomingFilter(IncomingFilter(rules: [
+            .init(source: 1, sourceLength: 32, destination: 2, destinationLength: 32, proto: 255, sourcePort: 0, destinationPort: 0, drop: true)])))
+        filter[12 + 2 + 4] = 33
+        assertRejects(filter, .invalidEnum(field: "filter.source-length", value: 33))
+        var record = SARecord(policyID: 1, inbound: true, proto: 50, spi: 1, source: 1, destination: 2, tunnel: true, encryption: "aes-128",
+                              integrity: "sha1", encryptionKey: [], integrityKey: [], lifetimeSeconds: 0)
+        record.replayWindow = 1 << 20
+        let config = Frame.encode(.datapathConfig(DatapathConfig(generation: 1, policies: [], sas: [record])))
+        assertRejects(config, .invalidEnum(field: "sa.replay-window", value: 1 << 20))
     }
 
     func testTrailingBytesAfterDeclaredBody() {

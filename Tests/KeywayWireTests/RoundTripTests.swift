@@ -33,6 +33,11 @@ let samples: [Message] = [
                                                 softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0)],
                                  policies: [PolicyStatus(id: 3, inAccepted: 0, inDropped: 1, inTransformed: 2, outAccepted: 3, outDropped: 4, outTransformed: 5, established: true)],
                                  statistics: [Counter(name: "in-no-states", value: 7)])),
+    .flushSAs(FlushSAs(proto: 51)),
+    .incomingFilter(IncomingFilter(rules: [
+        .init(source: 0x0a020000, sourceLength: 24, destination: 0x0a010009, destinationLength: 32, proto: 255, sourcePort: 0, destinationPort: 0, drop: false),
+        .init(source: 0x0a020000, sourceLength: 24, destination: 0x0a010000, destinationLength: 24, proto: 6, sourcePort: 80, destinationPort: 0, drop: true),
+    ])),
 ]
 
 final class RoundTripTests: XCTestCase {

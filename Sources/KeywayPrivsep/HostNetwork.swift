@@ -1,0 +1,137 @@
+import KeywayAudit
+import KeywaySystem
+import KeywayWire
+
+/// keywayd's changes to the host's network configuration: the routing rule and table that send
+/// protected destinations into the TUN device, and the firewall table for the incoming policy
+/// check. Done with iproute2's `ip` and nftables' `nft`; all of it is undone at shutdown.
+final class HostNetwork {
+    private let settings: SupervisorSettings
+    private let audit: AuditLog
+    private(set) var tunName = ""
+    private var routes: Set<String> = []
+    private var lastFilter: IncomingFilter?
+    private lazy var ipTool: String? = Self.find("ip")
+    private lazy var nftTool: String? = Self.find("nft")
+
+    init(settings: SupervisorSettings, audit: AuditLog) {
+        self.settings = settings
+        self.audit = audit
+    }
+
+    private static func find(_ name: String) -> String? {
+        ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + name }.first(where: Files.isExecutable)
+    }
+
+    private var table: String { String(settings.routeTable) }
+    private var mark: String { String(settings.bypassMark) }
+    /// nftables names: letters, digits and underscores.
+    var filterTable: String { "keyway_" + String(tunName.map { $0.isLetter || $0.isNumber ? $0 : "_" }) }
+    private var filterPath: String { settings.runDirectory + "/incoming.nft" }
+
+    func setUp(tunName: String) throws(SupervisorError) {
+        self.tunName = tunName
+        guard ipTool != nil else { throw SupervisorError("finding the ip tool (iproute2)", SystemError("ip", errno: .noSuchFileOrDirectory)) }
+        // Unmarked packets (plaintext) consult Keyway's table first; marked ones (our ESP/AH/IKE) never do.
+        _ = ip(["rule", "del", "not", "fwmark", mark, "table", table])
+        guard ip(["rule", "add", "not", "fwmark", mark, "table", table, "priority", "32000"]) else {
+            throw SupervisorError("adding the routing rule", SystemError("ip rule", errno: .ioError))
+        }
+        _ = ip(["route", "flush", "table", table])
+        // A longer TUN queue absorbs a TCP window's burst while the datapath is busy.
+        _ = ip(["link", "set", "dev", tunName, "txqueuelen", "4096"])
+        if nftTool == nil {
+            audit.event(.error, msgID: "incoming-check", "nft (nftables) not found: the incoming policy check is NOT enforced")
+        }
+        // Start from no filter: a stale table from a crashed run would drop traffic no SA covers.
+        removeFilter()
+    }
+
+    func tearDown() {
+        _ = ip(["route", "flush", "table", table])
+        _ = ip(["rule", "del", "not", "fwmark", mark, "table", table])
+        removeFilter()
+    }
+
+    private func ip(_ arguments: [String]) -> Bool {
+        guard let tool = ipTool else { return false }
+        return Processes.run(tool, arguments) == .exited(0)
+    }
+
+    /// The datapath's wanted routes: only ever via our own TUN device, in our own table.
+    func applyRoutes(_ set: RouteSet) {
+        var wanted: Set<String> = []
+        for p in set.prefixes.prefix(RouteSet.maximumRoutes) {
+            wanted.insert(Self.prefix(p.address, p.length))
+        }
+        for r in routes.subtracting(wanted) { _ = ip(["route", "del", r, "dev", tunName, "table", table]) }
+        for r in wanted.subtracting(routes) {
+            if !ip(["route", "replace", r, "dev", tunName, "table", table]) {
+                audit.event(.error, msgID: "route", "could not add route \(r) via \(tunName)")
+            }
+        }
+        routes = wanted
+        audit.event(.informational, msgID: "route", "routes into \(tunName) updated", [("routes", routes.sorted().joined(separator: " "))])
+    }
+
+    static func prefix(_ address: UInt32, _ length: UInt8) -> String {
+        let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - Int(min(length, 32)))
+        let a = address & mask
+        return "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)/\(min(length, 32))"
+    }
+
+    /// Replaces the incoming-check table in one nftables transaction.
+    func applyIncomingFilter(_ filter: IncomingFilter) {
+        guard filter != lastFilter, let nft = nftTool else { return }
+        lastFilter = filter
+        if filter.rules.isEmpty { removeFilter(); return }
+        let script = Self.script(table: filterTable, tun: tunName, filter: filter)
+        do { try Files.writeAtomically(filterPath, Array(script.utf8), mode: 0o600) } catch {
+            audit.event(.error, msgID: "incoming-check", "could not write the nftables script: \(error)")
+            return
+        }
+        if Processes.run(nft, ["-f", filterPath]) == .exited(0) {
+            audit.event(.informational, msgID: "incoming-check", "incoming policy check updated",
+                        [("rules", String(filter.rules.count)), ("drops", String(filter.rules.filter(\.drop).count))])
+        } else {
+            audit.event(.error, msgID: "incoming-check", "nft refused the incoming policy check; it is NOT enforced", [("table", filterTable)])
+        }
+    }
+
+    private func removeFilter() {
+        guard let nft = nftTool else { return }
+        // Adding first makes the delete succeed whether or not the table existed.
+        let script = "table ip \(filterTable)\ndelete table ip \(filterTable)\n"
+        if (try? Files.writeAtomically(filterPath, Array(script.utf8), mode: 0o600)) != nil {
+            _ = Processes.run(nft, ["-f", filterPath])
+        }
+    }
+
+    /// Before routing: what came in through our TUN device was decrypted by us; ESP, AH and IKE
+    /// are never subject to the check (the manual exempts UDP 500); then the SPD's rules in order.
+    static func script(table: String, tun: String, filter: IncomingFilter) -> String {
+        var lines = [
+            "table ip \(table)",
+            "delete table ip \(table)",
+            "table ip \(table) {",
+            "  chain incoming {",
+            "    type filter hook prerouting priority -150; policy accept;",
+            "    iifname \"\(tun)\" accept",
+            "    meta l4proto { esp, ah } accept",
+            "    udp dport { 500, 4500 } accept",
+        ]
+        for r in filter.rules.prefix(IncomingFilter.maximumRules) {
+            var match = "ip saddr \(prefix(r.source, r.sourceLength)) ip daddr \(prefix(r.destination, r.destinationLength))"
+            if r.proto != 255 { match += " meta l4proto \(r.proto)" }
+            if r.sourcePort != 0 || r.destinationPort != 0 {
+                // Ports exist for TCP and UDP only; the SPD matches them the same way.
+                if r.proto == 255 { match += " meta l4proto { tcp, udp }" }
+                if r.sourcePort != 0 { match += " th sport \(r.sourcePort)" }
+                if r.destinationPort != 0 { match += " th dport \(r.destinationPort)" }
+            }
+            lines.append("    \(match) \(r.drop ? "counter drop" : "accept")")
+        }
+        lines += ["  }", "}", ""]
+        return lines.joined(separator: "\n")
+    }
+}
