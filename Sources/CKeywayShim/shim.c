@@ -13,8 +13,50 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, int count) {
+    if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
+    struct mmsghdr msgs[KW_MAX_BATCH];
+    struct iovec iov[KW_MAX_BATCH];
+    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        iov[i].iov_base = slots[i];
+        iov[i].iov_len = capacities[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n;
+    do { n = recvmmsg(fd, msgs, (unsigned)count, MSG_DONTWAIT, NULL); } while (n < 0 && errno == EINTR);
+    for (int i = 0; i < n; i++) lengths[i] = msgs[i].msg_len < capacities[i] ? msgs[i].msg_len : capacities[i];
+    return n;
+}
+
+int kw_send_batch(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
+                  const uint16_t *ports, int count) {
+    if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
+    struct mmsghdr msgs[KW_MAX_BATCH];
+    struct iovec iov[KW_MAX_BATCH];
+    struct sockaddr_in to[KW_MAX_BATCH];
+    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
+    memset(to, 0, sizeof(struct sockaddr_in) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        iov[i].iov_base = (void *)slots[i];
+        iov[i].iov_len = lengths[i];
+        to[i].sin_family = AF_INET;
+        to[i].sin_addr.s_addr = addresses[i];
+        to[i].sin_port = ports[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &to[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+    }
+    int n;
+    do { n = sendmmsg(fd, msgs, (unsigned)count, MSG_DONTWAIT); } while (n < 0 && errno == EINTR);
+    return n;
+}
 
 ssize_t kw_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds) {
     if (nfds < 0 || nfds > KW_MAX_FDS) { errno = EINVAL; return -1; }

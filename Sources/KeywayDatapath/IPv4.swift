@@ -43,7 +43,7 @@ public struct IPv4Header: Equatable, Sendable {
         destination = IPv4Header.u32(packet, offset + 16)
     }
 
-    static func u32(_ p: [UInt8], _ o: Int) -> UInt32 {
+    public static func u32(_ p: [UInt8], _ o: Int) -> UInt32 {
         UInt32(p[o]) << 24 | UInt32(p[o + 1]) << 16 | UInt32(p[o + 2]) << 8 | UInt32(p[o + 3])
     }
 

@@ -57,6 +57,8 @@ public enum SeccompProfiles {
 
     static let datapath: [Entry] = [
         .init(syscall: "recvfrom", reason: "TUN and raw ESP/AH packets (recv())"),
+        .init(syscall: "recvmmsg", reason: "raw ESP/AH packets, many per call"),
+        .init(syscall: "sendmmsg", reason: "sealed ESP/AH packets, many per call"),
     ]
 
     public static func entries(for role: Role) -> [Entry] {

@@ -18,6 +18,10 @@ final class DatapathBehavior: ChildBehavior {
     private var flushed: Set<SARecord> = []
     private var generation: UInt64 = 0
     private var buffer = [UInt8](repeating: 0, count: 65536)
+    /// recvmmsg/sendmmsg slots, allocated once.
+    private let inBatch = PacketBatch(capacity: 64)
+    private let espOut = PacketBatch(capacity: 64)
+    private let ahOut = PacketBatch(capacity: 16)
     private var sendFailures: UInt64 = 0
     /// Packets per descriptor per wake-up: the links to the other processes are never starved.
     static let batch = 64
@@ -44,13 +48,16 @@ final class DatapathBehavior: ChildBehavior {
 
     private func outbound(_ runtime: ChildRuntime) {
         guard let tun else { return }
+        defer { flushSends() }
         for _ in 0..<Self.batch {
             guard let n = tun.read(into: &buffer), n > 0 else { return }
-            let packet = Array(buffer.prefix(n))
-            switch engine.processOutbound(packet, now: now) {
+            switch engine.processOutbound(Array(buffer.prefix(n)), now: now) {
             case .send(let outer, let destination):
-                let socket = outer[9] == 51 ? rawAH : rawESP
-                if let socket, !Sockets.send(socket, outer, to: destination) { sendFailures += 1 }
+                let queue = outer[9] == 51 ? ahOut : espOut
+                if !queue.append(outer, to: destination) {
+                    flushSends()
+                    if !queue.append(outer, to: destination) { sendFailures += 1 }
+                }
             case .pass, .drop:
                 // Plaintext routed into the TUN device is never sent on unprotected.
                 break
@@ -61,28 +68,39 @@ final class DatapathBehavior: ChildBehavior {
         }
     }
 
+    /// One sendmmsg per protocol for everything sealed in this wake-up.
+    private func flushSends() {
+        if espOut.count > 0, let rawESP { sendFailures += UInt64(espOut.send(on: rawESP)) }
+        if ahOut.count > 0, let rawAH { sendFailures += UInt64(ahOut.send(on: rawAH)) }
+    }
+
     private func inbound(_ fd: Int32, _ runtime: ChildRuntime) {
         guard let socket = fd == rawESP?.raw ? rawESP : rawAH, let tun else { return }
-        for _ in 0..<Self.batch {
-            guard let n = Sockets.receive(socket, into: &buffer), n > 0 else { return }
-            // The engine takes this array over and decrypts it in place; `buffer` keeps the bytes.
-            switch engine.processInbound(Array(buffer.prefix(n)), now: now) {
-            case .deliver(let inner):
-                _ = try? tun.write(inner)
-            case .drop(let counter):
-                // Every raw socket sees all ESP/AH for this host: an unknown SPI aimed at an address
-                // we hold no SA for is someone else's traffic, counted but not worth an audit line.
-                if counter != "in-no-states" || isForUs(length: n) {
-                    runtime.audit.rateLimitedEvent(key: "drop-\(counter)", .warning, msgID: "ipsec-drop", "inbound packet dropped",
-                                                   [("reason", counter)])
+        for _ in 0..<4 {
+            let received = inBatch.receive(from: socket)
+            guard received > 0 else { return }
+            for i in 0..<received {
+                // The engine takes this copy over and decrypts it in place.
+                let packet = inBatch.packet(i)
+                let destination = packet.count >= 20 ? IPv4Header.u32(packet, 16) : 0
+                switch engine.processInbound(packet, now: now) {
+                case .deliver(let inner):
+                    _ = try? tun.write(inner)
+                case .drop(let counter):
+                    // Every raw socket sees all ESP/AH for this host: an unknown SPI aimed at an address
+                    // we hold no SA for is someone else's traffic, counted but not worth an audit line.
+                    if counter != "in-no-states" || isForUs(destination) {
+                        runtime.audit.rateLimitedEvent(key: "drop-\(counter)", .warning, msgID: "ipsec-drop", "inbound packet dropped",
+                                                       [("reason", counter)])
+                    }
                 }
             }
+            if received < inBatch.capacity { return }
         }
     }
 
-    private func isForUs(length: Int) -> Bool {
-        guard let ip = try? IPv4Header(buffer, at: 0, length: length) else { return false }
-        return installed.keys.contains { $0.inbound && $0.destination == ip.destination }
+    private func isForUs(_ destination: UInt32) -> Bool {
+        installed.keys.contains { $0.inbound && $0.destination == destination }
     }
 
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {

@@ -12,6 +12,15 @@ ssize_t kw_send_with_fds(int sock, const void *buf, size_t len, const int *fds, 
 // Receives one datagram; received fds are close-on-exec. *flags gets msg_flags (MSG_TRUNC, MSG_CTRUNC).
 ssize_t kw_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds, int *flags, int dontwait);
 
+// recvmmsg/sendmmsg (GNU-only). The caller owns every array, each of `count` entries: slot
+// pointers, their capacities (receive) or lengths (send), and, for send, IPv4 destinations in
+// network order. Receive writes each datagram's length to lengths[]. Both return the number of
+// datagrams moved, or -1 with errno (EAGAIN when nothing could be moved). count <= KW_MAX_BATCH.
+#define KW_MAX_BATCH 128
+int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, int count);
+int kw_send_batch(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
+                  const uint16_t *ports, int count);
+
 int kw_tun_open(const char *name, char *actual_name_out /* IFNAMSIZ */);
 int kw_if_set_up(const char *name, int mtu);
 int kw_if_index(const char *name);
