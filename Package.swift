@@ -44,7 +44,7 @@ let package = Package(
         // SPD, SAD, ESP, AH, replay windows and lifetimes: the sans-IO datapath core.
         .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto"]),
         // ISAKMP/IKEv1 (sans-IO): the message codec so far.
-        .target(name: "KeywayIKE"),
+        .target(name: "KeywayIKE", dependencies: ["KeywayCrypto"]),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire"),
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
@@ -71,7 +71,7 @@ let package = Package(
 
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
-        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE"]),
+        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
         .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto"]),
         .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
         .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),

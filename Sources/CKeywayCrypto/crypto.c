@@ -137,3 +137,12 @@ int kw_mac_final(kw_mac *m, uint8_t *out) {
 int kw_memcmp(const void *a, const void *b, size_t len) { return CRYPTO_memcmp(a, b, len); }
 void kw_cleanse(void *p, size_t len) { OPENSSL_cleanse(p, len); }
 int kw_random(uint8_t *out, size_t len) { return len <= INT32_MAX && RAND_bytes(out, (int)len) == 1; }
+
+size_t kw_digest(const char *name, const uint8_t *data, size_t len, uint8_t *out, size_t cap) {
+    unsigned int n = 0;
+    EVP_MD *md = EVP_MD_fetch(NULL, name, NULL);
+    if (md == NULL) return 0;
+    if ((size_t)EVP_MD_get_size(md) > cap || !EVP_Digest(data, len, out, &n, md, NULL)) n = 0;
+    EVP_MD_free(md);
+    return n;
+}

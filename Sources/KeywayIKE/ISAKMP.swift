@@ -117,18 +117,32 @@ public enum ISAKMPCodec {
     /// Parses a payload chain starting with `first`. `allowPadding`: after the last payload of a
     /// decrypted body come padding bytes (any value: strongSwan pads with zeros, without a length byte).
     public static func decode(first: UInt8, body: [UInt8], allowPadding: Bool) throws(ISAKMPError) -> [Payload] {
+        try decodeChain(first: first, body: body, allowPadding: allowPadding).map(\.payload)
+    }
+
+    /// A parsed payload with its body as received (hashes are computed over exact bytes) and
+    /// where it ends in the message body.
+    public struct Parsed: Sendable {
+        public var payload: Payload
+        public var body: [UInt8]
+        public var start: Int
+        public var end: Int
+    }
+
+    public static func decodeChain(first: UInt8, body: [UInt8], allowPadding: Bool) throws(ISAKMPError) -> [Parsed] {
         var r = ByteReader(body)
         var next = first
-        var out: [Payload] = []
+        var out: [Parsed] = []
         while next != 0 {
             guard out.count < maximumPayloads else { throw .tooManyPayloads }
             let type = next
+            let start = body.count - r.remaining
             next = try r.u8("payload header")
             guard try r.u8("payload header") == 0 else { throw .reservedNotZero(what: "payload \(type)") }
             let length = Int(try r.u16("payload header"))
             guard length >= 4, length - 4 <= r.remaining else { throw .badPayloadLength(type: type, length: length) }
             let data = try r.take(length - 4, "payload \(type)")
-            out.append(try payload(type, data))
+            out.append(Parsed(payload: try payload(type, data), body: data, start: start, end: body.count - r.remaining))
         }
         if r.remaining > 0 && !allowPadding { throw .trailingBytes(r.remaining) }
         return out
@@ -216,6 +230,14 @@ public enum ISAKMPCodec {
             }
         }
         return out
+    }
+
+    public static func encodeAttributes(_ attributes: [Attribute]) -> [UInt8] {
+        var d: [UInt8] = []
+        for a in attributes {
+            if a.basic { d.put16(a.type | 0x8000); d += a.value } else { d.put16(a.type); d.put16(UInt16(a.value.count)); d += a.value }
+        }
+        return d
     }
 
     /// Encodes a payload chain; returns the first payload's type and the body.

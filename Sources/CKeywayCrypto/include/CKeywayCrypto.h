@@ -32,6 +32,9 @@ int kw_mac_update(kw_mac *m, const uint8_t *data, size_t len);
 int kw_mac_final(kw_mac *m, uint8_t *out);
 
 // Constant-time comparison: 0 when equal.
+// A one-shot message digest (IKEv1's IVs and NAT-D). Returns the output length or 0.
+size_t kw_digest(const char *name, const uint8_t *data, size_t len, uint8_t *out, size_t cap);
+
 int kw_memcmp(const void *a, const void *b, size_t len);
 void kw_cleanse(void *p, size_t len);
 int kw_random(uint8_t *out, size_t len);

@@ -1,0 +1,98 @@
+import KeywayCrypto
+
+/// What keyway-ike is configured with: `/ip ipsec peer` and the policies (with their
+/// proposals) that IKE keys. Secrets stay in `Secret`.
+public struct IKEPeer: Sendable {
+    public enum ExchangeMode: Sendable { case main, aggressive, base }
+    public enum ProposalCheck: String, Sendable { case claim, exact, obey, strict }
+
+    public var address: UInt32
+    public var prefixLength: Int
+    public var port: UInt16
+    public var secret: Secret
+    public var exchangeMode: ExchangeMode
+    public var natTraversal: Bool
+    public var generatePolicy: Bool
+    public var sendInitialContact: Bool
+    public var proposalCheck: ProposalCheck
+    public var hash: HashAlgorithm
+    public var encryption: EncryptionAlgorithm
+    public var group: DHGroup
+    public var lifetime: UInt64
+    public var lifebytes: UInt64
+
+    public init(address: UInt32, prefixLength: Int = 32, port: UInt16 = 500, secret: Secret, exchangeMode: ExchangeMode = .main,
+                natTraversal: Bool = false, generatePolicy: Bool = false, sendInitialContact: Bool = true,
+                proposalCheck: ProposalCheck = .strict, hash: HashAlgorithm = .md5, encryption: EncryptionAlgorithm = .tripleDES,
+                group: DHGroup = .modp1024, lifetime: UInt64 = 86_400, lifebytes: UInt64 = 0) {
+        self.address = address; self.prefixLength = max(0, min(32, prefixLength)); self.port = port; self.secret = secret
+        self.exchangeMode = exchangeMode; self.natTraversal = natTraversal; self.generatePolicy = generatePolicy
+        self.sendInitialContact = sendInitialContact; self.proposalCheck = proposalCheck; self.hash = hash
+        self.encryption = encryption; self.group = group; self.lifetime = lifetime; self.lifebytes = lifebytes
+    }
+
+    func contains(_ ip: UInt32) -> Bool {
+        let mask: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefixLength)
+        return ip & mask == address & mask
+    }
+}
+
+/// An encrypt policy keyed by IKE, with its proposal.
+public struct IKEPolicy: Sendable, Equatable {
+    public var id: Int
+    public var source: UInt32, sourceLength: Int, sourcePort: UInt16
+    public var destination: UInt32, destinationLength: Int, destinationPort: UInt16
+    /// nil: any protocol.
+    public var proto: UInt8?
+    public var saSource: UInt32, saDestination: UInt32
+    public var tunnel: Bool
+    public var esp: Bool, ah: Bool
+    public var authAlgorithms: [IntegrityAlgorithm]
+    public var encAlgorithms: [EncryptionAlgorithm]
+    public var lifetime: UInt64
+    public var pfsGroup: DHGroup?
+    /// Added by generate-policy: removed with its SAs.
+    public var dynamic: Bool = false
+
+    public init(id: Int, source: UInt32, sourceLength: Int, sourcePort: UInt16 = 0, destination: UInt32, destinationLength: Int,
+                destinationPort: UInt16 = 0, proto: UInt8? = nil, saSource: UInt32, saDestination: UInt32, tunnel: Bool,
+                esp: Bool = true, ah: Bool = false, authAlgorithms: [IntegrityAlgorithm] = [.sha1], encAlgorithms: [EncryptionAlgorithm] = [.tripleDES],
+                lifetime: UInt64 = 1_800, pfsGroup: DHGroup? = .modp1024) {
+        self.id = id; self.source = source; self.sourceLength = sourceLength; self.sourcePort = sourcePort
+        self.destination = destination; self.destinationLength = destinationLength; self.destinationPort = destinationPort
+        self.proto = proto; self.saSource = saSource; self.saDestination = saDestination; self.tunnel = tunnel
+        self.esp = esp; self.ah = ah; self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms
+        self.lifetime = lifetime; self.pfsGroup = pfsGroup
+    }
+}
+
+public struct IKEConfiguration: Sendable {
+    public var peers: [IKEPeer]
+    public var policies: [IKEPolicy]
+    public init(peers: [IKEPeer] = [], policies: [IKEPolicy] = []) { self.peers = peers; self.policies = policies }
+
+    /// The most specific peer whose address contains `ip` (the manual's peer matching).
+    func peer(for ip: UInt32) -> IKEPeer? {
+        peers.filter { $0.contains(ip) }.max { $0.prefixLength < $1.prefixLength }
+    }
+}
+
+/// One direction of an SA keyed by quick mode, for the datapath.
+public struct NegotiatedSA: Sendable {
+    public var policyID: Int
+    public var inbound: Bool
+    public var proto: UInt8
+    public var spi: UInt32
+    public var source: UInt32, destination: UInt32
+    public var tunnel: Bool
+    public var encryption: EncryptionAlgorithm
+    public var integrity: IntegrityAlgorithm
+    public var encryptionKey: Secret
+    public var integrityKey: Secret
+    public var lifetimeSeconds: UInt64
+    public var lifetimeBytes: UInt64
+    /// ESP in UDP (RFC 3948): our port and the peer's; nil for plain ESP/AH.
+    public var udpLocalPort: UInt16?
+    public var udpRemotePort: UInt16?
+    public var pfs: Bool
+}

@@ -1,0 +1,237 @@
+import KeywayCrypto
+
+/// IKEv1 (RFC 2409) as a sans-IO engine: datagrams, acquisitions and the time in; datagrams,
+/// SA installations and audit lines out. Main mode with pre-shared keys, quick mode with PFS,
+/// informational exchanges and NAT traversal (RFC 3947). Time is in milliseconds.
+public final class IKEEngine {
+    public private(set) var configuration: IKEConfiguration
+    var sas: [IKESAKey: IKESA] = [:]
+    var children: [ChildSA] = []
+    let random: (Int) -> [UInt8]
+    var actions: [IKEAction] = []
+    /// Policies whose negotiation failed, and when to try again (back-off).
+    var retryAt: [Int: (at: UInt64, delay: UInt64)] = [:]
+
+    public static let natTPort: UInt16 = 4500
+
+    public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes) {
+        self.configuration = configuration
+        self.random = random
+    }
+
+    // MARK: inputs
+
+    /// New configuration: child SAs of policies that went away or changed are removed.
+    public func configure(_ configuration: IKEConfiguration, now: UInt64) -> [IKEAction] {
+        let old = self.configuration
+        self.configuration = configuration
+        let kept = children.filter { child in
+            guard let before = old.policies.first(where: { $0.id == child.policyID }) else { return false }
+            return configuration.policies.contains(before)
+        }
+        let gone = children.filter { c in !kept.contains { $0.inboundSPI == c.inboundSPI && $0.remote == c.remote } }
+        for c in gone { removeChild(c, sendDelete: true, now: now) }
+        return take()
+    }
+
+    /// The datapath dropped a packet for a policy without SAs.
+    public func acquire(policyID: Int, now: UInt64) -> [IKEAction] {
+        guard let policy = configuration.policies.first(where: { $0.id == policyID }) else { return [] }
+        if let retry = retryAt[policyID], retry.at > now { return [] }
+        startNegotiation(policy, now: now)
+        return take()
+    }
+
+    public func receive(_ payload: [UInt8], from: Endpoint, localPort: UInt16, now: UInt64) -> [IKEAction] {
+        var data = payload
+        if localPort == Self.natTPort {
+            if data == [0xff] { return [] }  // NAT-keepalive
+            guard data.count >= 4, data[0] == 0, data[1] == 0, data[2] == 0, data[3] == 0 else { return [] }
+            data.removeFirst(4)
+        }
+        do {
+            let header = try ISAKMPHeader.parse(data)
+            switch ExchangeType(rawValue: header.exchangeType) {
+            case .identityProtection?: try mainMode(header, data, from: from, localPort: localPort, now: now)
+            case .quick?: try quickMode(header, data, from: from, now: now)
+            case .informational?: try informational(header, data, from: from, now: now)
+            case .aggressive?, .base?:
+                audit(.warning, "ike-refused", "exchange mode not supported yet; use exchange-mode=main", [("peer", from.description)])
+            case nil:
+                audit(.warning, "ike-malformed", "unknown exchange type \(header.exchangeType)", [("peer", from.description)])
+            }
+        } catch let error as ISAKMPError {
+            audit(.warning, "ike-malformed", "ISAKMP message dropped: \(error)", [("peer", from.description)])
+        } catch let error as NegotiationError {
+            audit(.warning, "ike-failed", error.reason, [("peer", from.description)])
+        } catch {
+            audit(.error, "ike-failed", "\(error)", [("peer", from.description)])
+        }
+        return take()
+    }
+
+    /// Retransmissions, failures, and rekeying before the soft lifetime ends.
+    public func tick(now: UInt64) -> [IKEAction] {
+        for (key, sa) in sas {
+            if step(&sa.retransmit, now: now) {
+                audit(.warning, "ike-timeout", "phase 1 negotiation timed out: no answer from the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)])
+                failPolicies(sa.pendingPolicies, now: now)
+                sas[key] = nil
+                continue
+            }
+            for (id, q) in sa.quick where step(&q.retransmit, now: now) {
+                audit(.warning, "ike-timeout", "phase 2 negotiation timed out", [("peer", sa.remote.description), ("policy", String(q.policy.id))])
+                sa.quick[id] = nil
+                failPolicies([q.policy.id], now: now)
+            }
+            if sa.state == .established, let at = sa.establishedAt, now >= at + sa.choice.lifetime * 1000 {
+                audit(.notice, "ike-expired", "phase 1 lifetime ended", [("peer", sa.remote.description)])
+                sas[key] = nil
+            }
+        }
+        // Rekey at 80% of the lifetime (the soft limit), so the new SA is in place before the old one dies.
+        for i in children.indices where !children[i].rekeyStarted && children[i].initiator {
+            let c = children[i]
+            if now >= c.installedAt + c.lifetime * 800, let policy = configuration.policies.first(where: { $0.id == c.policyID }) {
+                children[i].rekeyStarted = true
+                audit(.informational, "ike-rekey", "rekeying phase 2 before its lifetime ends", [("policy", String(c.policyID))])
+                startNegotiation(policy, now: now)
+            }
+        }
+        // Hard lifetime: the old pair goes, with a delete to the peer.
+        for c in children where now >= c.installedAt + c.lifetime * 1000 {
+            removeChild(c, sendDelete: true, now: now)
+        }
+        return take()
+    }
+
+    /// Returns true when the retransmissions are spent.
+    private func step(_ r: inout Retransmission, now: UInt64) -> Bool {
+        guard r.waiting, let message = r.message, let to = r.to, now >= r.nextAt else { return false }
+        if r.sent >= Retransmission.tries { return true }
+        actions.append(.send(message, fromPort: r.fromPort, to: to))
+        r.sent += 1
+        r.interval *= 2
+        r.nextAt = now + r.interval
+        return false
+    }
+
+    func failPolicies(_ ids: [Int], now: UInt64) {
+        for id in ids {
+            let delay = min((retryAt[id]?.delay ?? 5_000) * 2, 300_000)
+            retryAt[id] = (now + delay, delay)
+        }
+    }
+
+    // MARK: state for printouts
+
+    public func remotePeers(now: UInt64) -> [RemotePeerState] {
+        sas.values.sorted { $0.createdAt < $1.createdAt }.map { sa in
+            RemotePeerState(local: sa.localAddress, remote: sa.remote, state: sa.state.rawValue, side: sa.initiator ? "initiator" : "responder",
+                            establishedSeconds: sa.establishedAt.map { (now - $0) / 1000 } ?? 0, natTraversal: sa.natDetected)
+        }
+    }
+
+    public func phase2(policyID: Int) -> PolicyPhase2 {
+        children.contains { $0.policyID == policyID } ? .established : .noPhase2
+    }
+
+    // MARK: helpers
+
+    func take() -> [IKEAction] { defer { actions.removeAll() }; return actions }
+
+    func audit(_ level: IKEAudit.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = []) {
+        actions.append(.audit(IKEAudit(level, msgID, text, fields)))
+    }
+
+    func send(_ message: [UInt8], sa: IKESA) {
+        let datagram = sa.localPort == Self.natTPort ? [0, 0, 0, 0] + message : message
+        actions.append(.send(datagram, fromPort: sa.localPort, to: sa.remote))
+    }
+
+    func framed(_ message: [UInt8], sa: IKESA) -> [UInt8] {
+        sa.localPort == Self.natTPort ? [0, 0, 0, 0] + message : message
+    }
+
+    /// Our address towards a remote: the sa-src-address of a policy that goes there.
+    func localAddress(toward remote: UInt32) -> UInt32 {
+        if let p = configuration.policies.first(where: { $0.saDestination == remote }) { return p.saSource }
+        if let peer = configuration.peer(for: remote), let p = configuration.policies.first(where: { peer.contains($0.saDestination) }) { return p.saSource }
+        return 0
+    }
+
+    func natHash(_ sa: IKESA, _ address: UInt32, _ port: UInt16) -> [UInt8] {
+        sa.choice.hash.digest(sa.initiatorCookie + sa.responderCookie + address.bytes + port.bytes)
+    }
+
+    /// Builds a whole message; encrypts it (padding with zeros, as strongSwan does) when `iv` is given.
+    func message(_ sa: IKESA, exchange: ExchangeType, messageID: UInt32, payloads: [Payload], iv: [UInt8]?) throws -> (bytes: [UInt8], lastBlock: [UInt8]) {
+        var (first, body) = ISAKMPCodec.encode(payloads)
+        var flags: UInt8 = 0
+        var lastBlock: [UInt8] = []
+        if let iv, let keys = sa.keys {
+            let block = keys.cipher.blockSize
+            if body.count % block != 0 { body += [UInt8](repeating: 0, count: block - body.count % block) }
+            try keys.cipher.run(&body, iv: iv, encrypt: true)
+            lastBlock = Array(body.suffix(block))
+            flags = ISAKMPHeader.encryptedFlag
+        }
+        let header = ISAKMPHeader(initiatorCookie: sa.initiatorCookie, responderCookie: sa.responderCookie, nextPayload: first,
+                                  exchangeType: exchange.rawValue, flags: flags, messageID: messageID)
+        return (header.encoded(bodyLength: body.count) + body, lastBlock)
+    }
+
+    /// Decrypts a message body with `iv`; returns the plaintext and the new chain value.
+    func decrypt(_ sa: IKESA, _ datagram: [UInt8], iv: [UInt8]) throws -> (body: [UInt8], lastBlock: [UInt8]) {
+        guard let keys = sa.keys else { throw NegotiationError.malformed("encrypted message before the key exchange") }
+        var body = Array(datagram[ISAKMPHeader.size...])
+        let block = keys.cipher.blockSize
+        guard !body.isEmpty, body.count % block == 0 else { throw NegotiationError.malformed("encrypted body of \(body.count) bytes is not whole blocks") }
+        let last = Array(body.suffix(block))
+        try keys.cipher.run(&body, iv: iv, encrypt: false)
+        return (body, last)
+    }
+
+    // MARK: starting
+
+    func startNegotiation(_ policy: IKEPolicy, now: UInt64) {
+        guard let peer = configuration.peer(for: policy.saDestination) else {
+            audit(.warning, "ike-no-peer", "no /ip ipsec peer matches the policy's sa-dst-address", [("policy", String(policy.id)), ("sa-dst-address", IPv4Text.format(policy.saDestination))])
+            failPolicies([policy.id], now: now)
+            return
+        }
+        // A phase 1 with that peer already under way or done carries the quick mode.
+        if let sa = sas.values.first(where: { $0.remote.address == policy.saDestination }) {
+            if sa.state == .established {
+                if !sa.quick.values.contains(where: { $0.policy.id == policy.id }) { startQuickMode(sa, policy: policy, now: now) }
+            } else if !sa.pendingPolicies.contains(policy.id) {
+                sa.pendingPolicies.append(policy.id)
+            }
+            return
+        }
+        guard peer.exchangeMode == .main else {
+            audit(.warning, "ike-refused", "exchange-mode \(peer.exchangeMode) is not supported yet; use main", [("peer", IPv4Text.format(policy.saDestination))])
+            failPolicies([policy.id], now: now)
+            return
+        }
+        let remote = Endpoint(address: policy.saDestination, port: peer.port)
+        let sa = IKESA(initiator: true, initiatorCookie: random(8), responderCookie: [UInt8](repeating: 0, count: 8), remote: remote,
+                       localAddress: policy.saSource, peer: peer, now: now)
+        sa.pendingPolicies = [policy.id]
+        let saPayload = Payload.sa(doi: 1, situation: 1, proposals: [Proposal(number: 1, protocolID: ProtocolID.isakmp.rawValue, spi: [],
+                                                                             transforms: [sa.choice.transform(number: 1)])])
+        sa.initiatorSABody = ISAKMPCodec.encodeData(saPayload)
+        var payloads = [saPayload]
+        if peer.natTraversal { payloads += [.vendorID(VendorIDs.natTraversalRFC3947), .vendorID(VendorIDs.natTraversalDraft02n)] }
+        payloads.append(.vendorID(VendorIDs.deadPeerDetection))
+        do {
+            let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: payloads, iv: nil)
+            sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: remote.address)] = sa
+            send(bytes, sa: sa)
+            sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: remote, now: now, waiting: true)
+            audit(.informational, "ike-start", "phase 1 negotiation started (main mode)", [("peer", remote.description), ("proposal", sa.choice.description)])
+        } catch {
+            audit(.error, "ike-failed", "cannot build main mode message 1: \(error)")
+        }
+    }
+}

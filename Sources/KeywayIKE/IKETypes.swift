@@ -1,0 +1,58 @@
+import KeywayCrypto
+
+/// An address and UDP port.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var address: UInt32
+    public var port: UInt16
+    public init(address: UInt32, port: UInt16) { self.address = address; self.port = port }
+    public var description: String { "\(IPv4Text.format(address)):\(port)" }
+}
+
+public enum IPv4Text {
+    public static func format(_ v: UInt32) -> String { "\(v >> 24).\(v >> 16 & 255).\(v >> 8 & 255).\(v & 255)" }
+}
+
+/// What the engine asks its process to do.
+public enum IKEAction: Sendable {
+    /// Send this UDP payload from our port (500 or 4500) to `to`. On 4500 the non-ESP marker is
+    /// already in front.
+    case send([UInt8], fromPort: UInt16, to: Endpoint)
+    /// Install both directions of a new child SA.
+    case install([NegotiatedSA])
+    /// Remove child SAs (by SPI and the address the SA's packets go to).
+    case remove([(spi: UInt32, proto: UInt8, destination: UInt32)])
+    case audit(IKEAudit)
+}
+
+public struct IKEAudit: Sendable, Equatable, CustomStringConvertible {
+    public enum Level: Sendable { case informational, notice, warning, error }
+    public var level: Level
+    public var msgID: String
+    public var text: String
+    public var fields: [Field]
+
+    public struct Field: Sendable, Equatable {
+        public var name: String
+        public var value: String
+    }
+
+    init(_ level: Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = []) {
+        self.level = level; self.msgID = msgID; self.text = text
+        self.fields = fields.map { Field(name: $0.0, value: $0.1) }
+    }
+
+    public var description: String { text + fields.map { " \($0.name)=\($0.value)" }.joined() }
+}
+
+/// One row of `/ip ipsec remote-peers print`.
+public struct RemotePeerState: Sendable, Equatable {
+    public var local: UInt32
+    public var remote: Endpoint
+    public var state: String
+    public var side: String
+    public var establishedSeconds: UInt64
+    public var natTraversal: Bool
+}
+
+/// The live state of a policy's phase 2.
+public enum PolicyPhase2: String, Sendable { case noPhase2 = "no-phase2", established, expired }

@@ -1,0 +1,308 @@
+import KeywayCrypto
+
+/// Main mode (identity protection) with pre-shared keys, both roles:
+///   1 I->R SA   2 R->I SA   3 I->R KE Ni [NAT-D NAT-D]   4 R->I KE Nr [NAT-D NAT-D]
+///   5 I->R *ID HASH_I [N(INITIAL-CONTACT)]   6 R->I *ID HASH_R
+extension IKEEngine {
+    func mainMode(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, localPort: UInt16, now: UInt64) throws {
+        let responderCookieZero = header.responderCookie.allSatisfy { $0 == 0 }
+        let key = IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)
+        guard let sa = sas[key] else {
+            guard responderCookieZero, header.flags & ISAKMPHeader.encryptedFlag == 0 else {
+                audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped", [("peer", from.description)])
+                return
+            }
+            try respondToFirst(header, datagram, from: from, now: now)
+            return
+        }
+        // A repeated message: the peer lost our answer.
+        if datagram == sa.lastReceived, let last = sa.retransmit.message, let to = sa.retransmit.to {
+            actions.append(.send(last, fromPort: sa.retransmit.fromPort, to: to))
+            return
+        }
+        if sa.initiator {
+            guard sa.responderCookie.allSatisfy({ $0 == 0 }) || sa.responderCookie == header.responderCookie else { return }
+        } else {
+            guard header.responderCookie == sa.responderCookie else { return }
+        }
+        // The peer floated to 4500 (RFC 3947): follow it.
+        if localPort == Self.natTPort, sa.localPort != Self.natTPort { sa.localPort = localPort }
+        sa.remote = from
+        do {
+            switch (sa.initiator, sa.state) {
+            case (true, .sentSA): try initiatorGotSA(sa, header, datagram, now: now)
+            case (true, .sentKE): try initiatorGotKE(sa, header, datagram, now: now)
+            case (true, .sentID): try initiatorGotID(sa, header, datagram, now: now)
+            case (false, .answeredSA): try responderGotKE(sa, header, datagram, now: now)
+            case (false, .answeredKE): try responderGotID(sa, header, datagram, now: now)
+            default: return
+            }
+            sa.lastReceived = datagram
+        } catch let error as NegotiationError {
+            fail(sa, error, now: now)
+        }
+    }
+
+    func fail(_ sa: IKESA, _ error: NegotiationError, now: UInt64) {
+        audit(.warning, "ike-failed", "phase 1 negotiation failed: \(error.reason)",
+              [("peer", sa.remote.description), ("notify", error.notify.name)])
+        sendNotify(error.notify, sa: sa, encrypted: sa.state == .established)
+        failPolicies(sa.pendingPolicies, now: now)
+        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address)] = nil
+    }
+
+    /// An informational exchange with one notification; unencrypted before keys exist.
+    func sendNotify(_ type: NotifyType, sa: IKESA, encrypted: Bool, protocolID: ProtocolID = .isakmp, spi: [UInt8]? = nil, data: [UInt8] = []) {
+        let n = Payload.notification(doi: 1, protocolID: protocolID.rawValue, type: type.rawValue, spi: spi ?? sa.cookies, data: data)
+        if encrypted, let keys = sa.keys {
+            let id = SecureRandom.uint32() | 1
+            guard let hash = try? keys.hmacA(id.bytes + ISAKMPCodec.encode([n]).body),
+                  let m = try? message(sa, exchange: .informational, messageID: id, payloads: [.hash(hash), n],
+                                       iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: id)) else { return }
+            send(m.bytes, sa: sa)
+        } else if let m = try? message(sa, exchange: .informational, messageID: 0, payloads: [n], iv: nil) {
+            send(m.bytes, sa: sa)
+        }
+    }
+
+    private func payloads(_ header: ISAKMPHeader, body: [UInt8], decrypted: Bool) throws -> [ISAKMPCodec.Parsed] {
+        try ISAKMPCodec.decodeChain(first: header.nextPayload, body: body, allowPadding: decrypted)
+    }
+
+    private func vendorFlags(_ parsed: [ISAKMPCodec.Parsed], _ sa: IKESA) {
+        for p in parsed {
+            guard case .vendorID(let v) = p.payload, sa.peer.natTraversal else { continue }
+            if v == VendorIDs.natTraversalRFC3947 { sa.natTraversal = true; sa.rfc3947 = true }
+            if VendorIDs.draftNATT.contains(v) { sa.natTraversal = true }
+        }
+    }
+
+    // MARK: responder
+
+    private func respondToFirst(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
+        guard let peer = configuration.peer(for: from.address) else {
+            audit(.warning, "ike-no-peer", "main mode from an address no /ip ipsec peer matches", [("peer", from.description)])
+            return
+        }
+        let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
+        let sa = IKESA(initiator: false, initiatorCookie: header.initiatorCookie, responderCookie: random(8), remote: from,
+                       localAddress: localAddress(toward: from.address), peer: peer, now: now)
+        guard let saPayload = parsed.first(where: { if case .sa = $0.payload { return true } else { return false } }),
+              case .sa(_, _, let proposals) = saPayload.payload else {
+            throw NegotiationError.malformed("main mode message 1 without an SA payload")
+        }
+        sa.initiatorSABody = saPayload.body
+        vendorFlags(parsed, sa)
+        let ours = sa.choice
+        var offered: [String] = []
+        var chosen: (Proposal, Transform, Phase1Choice)?
+        for p in proposals where p.protocolID == ProtocolID.isakmp.rawValue {
+            for t in p.transforms {
+                guard case .success(let (c, psk)) = Phase1Choice.parse(t) else { continue }
+                offered.append(c.description)
+                if psk, c.encryption == ours.encryption, c.hash == ours.hash, c.group == ours.group, chosen == nil { chosen = (p, t, c) }
+            }
+        }
+        guard let (proposal, transform, choice) = chosen else {
+            let error = NegotiationError.noProposal("peer offered \(offered.isEmpty ? "nothing usable" : offered.joined(separator: ", ")); peer \(IPv4Text.format(peer.address))/\(peer.prefixLength) has \(ours)")
+            fail(sa, error, now: now)
+            return
+        }
+        // The initiator's lifetime is taken when shorter than ours.
+        sa.choice = Phase1Choice(encryption: choice.encryption, hash: choice.hash, group: choice.group, lifetime: min(choice.lifetime, peer.lifetime))
+        var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID, spi: [], transforms: [transform])])]
+        if sa.natTraversal { reply.append(.vendorID(sa.rfc3947 ? VendorIDs.natTraversalRFC3947 : VendorIDs.natTraversalDraft02n)) }
+        reply.append(.vendorID(VendorIDs.deadPeerDetection))
+        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: reply, iv: nil)
+        sa.lastReceived = datagram
+        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = sa
+        send(bytes, sa: sa)
+        sa.retransmit.arm(bytes, fromPort: sa.localPort, to: from, now: now, waiting: false)
+        audit(.informational, "ike-start", "phase 1 negotiation answered (main mode)", [("peer", from.description), ("proposal", sa.choice.description)])
+    }
+
+    private func keyExchangePayloads(_ sa: IKESA) -> [Payload] {
+        var out: [Payload] = [.keyExchange(sa.initiator ? sa.initiatorKE : sa.responderKE),
+                              .nonce(sa.initiator ? sa.initiatorNonce : sa.responderNonce)]
+        if sa.natTraversal {
+            // RFC 3947 3.2: the remote end's address and port first, then ours.
+            out.append(.natDiscovery(natHash(sa, sa.remote.address, sa.remote.port)))
+            out.append(.natDiscovery(natHash(sa, sa.localAddress, sa.localPort)))
+        }
+        return out
+    }
+
+    /// Reads KE, nonce and NAT-D from message 3 or 4.
+    private func takeKeyExchange(_ sa: IKESA, _ parsed: [ISAKMPCodec.Parsed]) throws {
+        var ke: [UInt8]?, nonce: [UInt8]?, nat: [[UInt8]] = []
+        for p in parsed {
+            switch p.payload {
+            case .keyExchange(let k): ke = k
+            case .nonce(let n): nonce = n
+            case .natDiscovery(let d): nat.append(d)
+            default: break
+            }
+        }
+        guard let ke, let nonce else { throw NegotiationError.malformed("main mode key exchange without KE and nonce") }
+        guard (8...256).contains(nonce.count) else { throw NegotiationError.malformed("nonce of \(nonce.count) bytes") }
+        if sa.initiator { sa.responderKE = ke; sa.responderNonce = nonce } else { sa.initiatorKE = ke; sa.initiatorNonce = nonce }
+        if sa.natTraversal, nat.count >= 2 {
+            // Their first hash is of us as they see us; the others are of themselves.
+            let us = natHash(sa, sa.localAddress, sa.localPort)
+            let them = natHash(sa, sa.remote.address, sa.remote.port)
+            sa.natDetected = nat[0] != us || !nat.dropFirst().contains(them)
+        }
+    }
+
+    private func deriveKeys(_ sa: IKESA) throws {
+        guard let dh = sa.dh else { throw NegotiationError.malformed("no DH state") }
+        let peerKE = sa.initiator ? sa.responderKE : sa.initiatorKE
+        let shared: Secret
+        do { shared = try dh.sharedSecret(with: peerKE) } catch {
+            throw NegotiationError.malformed("peer's \(sa.choice.group.name) public value refused: \(error)")
+        }
+        sa.keys = try Phase1Keys(preSharedKey: sa.peer.secret, choice: sa.choice, initiatorNonce: sa.initiatorNonce,
+                                 responderNonce: sa.responderNonce, sharedSecret: shared,
+                                 initiatorCookie: sa.initiatorCookie, responderCookie: sa.responderCookie)
+        sa.iv = sa.keys?.phase1IV(gxi: sa.initiatorKE, gxr: sa.responderKE) ?? []
+    }
+
+    private func identity(_ sa: IKESA) -> Payload { .identification(type: IDType.ipv4Address, protocolID: 0, port: 0, data: sa.localAddress.bytes) }
+
+    private func responderGotKE(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
+        let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
+        try takeKeyExchange(sa, parsed)
+        let dh = try DiffieHellman(group: sa.choice.group)
+        sa.dh = dh
+        sa.responderKE = dh.publicValue
+        sa.responderNonce = random(32)
+        try deriveKeys(sa)
+        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: keyExchangePayloads(sa), iv: nil)
+        sa.state = .answeredKE
+        send(bytes, sa: sa)
+        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+    }
+
+    private func responderGotID(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
+        guard header.flags & ISAKMPHeader.encryptedFlag != 0, let keys = sa.keys else { throw NegotiationError.malformed("message 5 not encrypted") }
+        let (body, last) = try decrypt(sa, datagram, iv: sa.iv)
+        sa.iv = last
+        let parsed: [ISAKMPCodec.Parsed]
+        do { parsed = try payloads(header, body: body, decrypted: true) } catch {
+            // Garbage after decryption is what a wrong pre-shared key looks like.
+            throw NegotiationError.authentication("message 5 does not decrypt (\(error)): the pre-shared keys differ")
+        }
+        guard let id = parsed.first(where: { if case .identification = $0.payload { return true } else { return false } }),
+              let hash = parsed.first(where: { if case .hash = $0.payload { return true } else { return false } }),
+              case .hash(let hashI) = hash.payload else { throw NegotiationError.malformed("message 5 without ID and HASH") }
+        let expected = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
+                                                   ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: id.body)
+        guard Self.constantTimeEqual(expected, hashI) else { throw NegotiationError.authentication("HASH_I does not match: the pre-shared keys differ") }
+        for p in parsed {
+            if case .notification(_, _, let type, _, _) = p.payload, type == NotifyType.initialContact.rawValue { sa.peerSentInitialContact = true }
+        }
+        let ourID = identity(sa)
+        let idBody = ISAKMPCodec.encodeData(ourID)
+        let hashR = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
+                                                ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: idBody)
+        let (bytes, lastBlock) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID, .hash(hashR)], iv: sa.iv)
+        sa.iv = lastBlock
+        send(bytes, sa: sa)
+        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+        established(sa, now: now)
+    }
+
+    // MARK: initiator
+
+    private func initiatorGotSA(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
+        let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
+        guard case .sa(_, _, let proposals)? = parsed.first(where: { if case .sa = $0.payload { return true } else { return false } })?.payload,
+              proposals.count == 1, let t = proposals.first?.transforms.first, proposals.first?.transforms.count == 1 else {
+            throw NegotiationError.malformed("message 2 must choose exactly one transform")
+        }
+        guard case .success(let (choice, psk)) = Phase1Choice.parse(t), psk, choice.encryption == sa.choice.encryption,
+              choice.hash == sa.choice.hash, choice.group == sa.choice.group else {
+            throw NegotiationError.noProposal("peer chose a transform we did not offer")
+        }
+        sa.responderCookie = header.responderCookie
+        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime)
+        vendorFlags(parsed, sa)
+        let dh = try DiffieHellman(group: sa.choice.group)
+        sa.dh = dh
+        sa.initiatorKE = dh.publicValue
+        sa.initiatorNonce = random(32)
+        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: keyExchangePayloads(sa), iv: nil)
+        sa.state = .sentKE
+        send(bytes, sa: sa)
+        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: true)
+    }
+
+    private func initiatorGotKE(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
+        let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
+        try takeKeyExchange(sa, parsed)
+        try deriveKeys(sa)
+        guard let keys = sa.keys else { return }
+        // Behind a NAT (or facing one) everything from message 5 on goes over UDP 4500.
+        if sa.natTraversal && sa.natDetected {
+            sa.localPort = Self.natTPort
+            sa.remote.port = Self.natTPort
+        }
+        let ourID = identity(sa)
+        let hashI = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
+                                                ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: ISAKMPCodec.encodeData(ourID))
+        var list: [Payload] = [ourID, .hash(hashI)]
+        if sa.peer.sendInitialContact && !sas.values.contains(where: { $0 !== sa && $0.remote.address == sa.remote.address && $0.state == .established }) {
+            list.append(.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.initialContact.rawValue, spi: sa.cookies, data: []))
+        }
+        let (bytes, lastBlock) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: list, iv: sa.iv)
+        sa.iv = lastBlock
+        sa.state = .sentID
+        send(bytes, sa: sa)
+        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: true)
+    }
+
+    private func initiatorGotID(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
+        guard header.flags & ISAKMPHeader.encryptedFlag != 0, let keys = sa.keys else { throw NegotiationError.malformed("message 6 not encrypted") }
+        let (body, last) = try decrypt(sa, datagram, iv: sa.iv)
+        let parsed: [ISAKMPCodec.Parsed]
+        do { parsed = try payloads(header, body: body, decrypted: true) } catch {
+            throw NegotiationError.authentication("message 6 does not decrypt (\(error)): the pre-shared keys differ")
+        }
+        guard let id = parsed.first(where: { if case .identification = $0.payload { return true } else { return false } }),
+              case .hash(let hashR)? = parsed.first(where: { if case .hash = $0.payload { return true } else { return false } })?.payload else {
+            throw NegotiationError.malformed("message 6 without ID and HASH")
+        }
+        let expected = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
+                                                   ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: id.body)
+        guard Self.constantTimeEqual(expected, hashR) else { throw NegotiationError.authentication("HASH_R does not match: the pre-shared keys differ") }
+        sa.iv = last
+        sa.retransmit.stop()
+        established(sa, now: now)
+    }
+
+    private func established(_ sa: IKESA, now: UInt64) {
+        sa.state = .established
+        sa.establishedAt = now
+        audit(.notice, "ike-established", "phase 1 established", [("peer", sa.remote.description), ("side", sa.initiator ? "initiator" : "responder"),
+                                                                   ("proposal", sa.choice.description), ("nat-t", sa.natDetected ? "yes" : "no")])
+        if sa.peerSentInitialContact {
+            // The peer starts afresh: what we hold from its previous life is stale.
+            let stale = sas.filter { $0.value !== sa && $0.value.remote.address == sa.remote.address }
+            for (k, _) in stale { sas[k] = nil }
+            for c in children where c.remote == sa.remote.address { removeChild(c, sendDelete: false, now: now) }
+            if !stale.isEmpty { audit(.notice, "ike-initial-contact", "peer restarted: its old SAs were dropped", [("peer", sa.remote.description)]) }
+        }
+        let pending = sa.pendingPolicies
+        sa.pendingPolicies = []
+        for id in pending {
+            if let policy = configuration.policies.first(where: { $0.id == id }) { startQuickMode(sa, policy: policy, now: now) }
+        }
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var d: UInt8 = 0
+        for i in a.indices { d |= a[i] ^ b[i] }
+        return d == 0
+    }
+}

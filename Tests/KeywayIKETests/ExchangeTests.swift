@@ -1,0 +1,140 @@
+import KeywayCrypto
+@testable import KeywayIKE
+import XCTest
+
+/// Two Keyway IKE engines in one process, wired back to back, with an injected clock.
+final class ExchangeTests: XCTestCase {
+    let a: UInt32 = 0xc000_0201, b: UInt32 = 0xc000_0202  // 192.0.2.1, 192.0.2.2
+
+    struct Pair {
+        let left: IKEEngine, right: IKEEngine
+        var installed: [UInt32: [NegotiatedSA]] = [:]
+        var audits: [UInt32: [IKEAudit]] = [:]
+        var sent = 0
+    }
+
+    func configuration(local: UInt32, remote: UInt32, secret: String = "keyway-test", peer: (inout IKEPeer) -> Void = { _ in },
+                       policy: (inout IKEPolicy) -> Void = { _ in }) -> IKEConfiguration {
+        var p = IKEPeer(address: remote, secret: Secret(Array(secret.utf8)), hash: .sha1, encryption: .aes128, group: .modp1024)
+        peer(&p)
+        let localNet: UInt32 = local == a ? 0x0a01_0000 : 0x0a02_0000, remoteNet: UInt32 = local == a ? 0x0a02_0000 : 0x0a01_0000
+        var pol = IKEPolicy(id: 1, source: localNet, sourceLength: 24, destination: remoteNet, destinationLength: 24,
+                            saSource: local, saDestination: remote, tunnel: true, authAlgorithms: [.sha1], encAlgorithms: [.aes128])
+        policy(&pol)
+        return IKEConfiguration(peers: [p], policies: [pol])
+    }
+
+    /// Delivers datagrams until both sides are quiet; returns what each installed and audited.
+    func run(_ left: IKEEngine, _ right: IKEEngine, start: [IKEAction], now: UInt64 = 1_000) -> Pair {
+        var pair = Pair(left: left, right: right)
+        var queue: [(UInt32, IKEAction)] = start.map { (a, $0) }
+        var steps = 0
+        while !queue.isEmpty, steps < 100 {
+            steps += 1
+            let (origin, action) = queue.removeFirst()
+            switch action {
+            case .send(let bytes, let port, let to):
+                pair.sent += 1
+                let target = to.address == a ? left : right
+                let from = Endpoint(address: origin, port: port)
+                queue += target.receive(bytes, from: from, localPort: to.port, now: now).map { (to.address, $0) }
+            case .install(let sas): pair.installed[origin, default: []] += sas
+            case .audit(let note): pair.audits[origin, default: []].append(note)
+            case .remove: break
+            }
+        }
+        return pair
+    }
+
+    func testMainModeAndQuickModeWithPFSKeyBothSidesAlike() throws {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        let l = try XCTUnwrap(p.installed[a]), r = try XCTUnwrap(p.installed[b])
+        XCTAssertEqual(l.count, 2); XCTAssertEqual(r.count, 2)
+        XCTAssertEqual(p.sent, 9, "six main mode and three quick mode messages")
+        for (mine, theirs) in [(l, r), (r, l)] {
+            let out = try XCTUnwrap(mine.first { !$0.inbound }), peerIn = try XCTUnwrap(theirs.first { $0.inbound })
+            XCTAssertEqual(out.spi, peerIn.spi)
+            XCTAssertEqual(out.encryptionKey, peerIn.encryptionKey)
+            XCTAssertEqual(out.integrityKey, peerIn.integrityKey)
+            XCTAssertEqual(out.encryptionKey.count, 16); XCTAssertEqual(out.integrityKey.count, 20)
+            XCTAssertEqual([out.source, out.destination], [peerIn.source, peerIn.destination])
+            XCTAssertTrue(out.tunnel); XCTAssertTrue(out.pfs); XCTAssertEqual(out.lifetimeSeconds, 1_800)
+        }
+        XCTAssertNotEqual(l[0].encryptionKey, l[1].encryptionKey, "each direction has its own keys")
+        XCTAssertEqual(left.phase2(policyID: 1), .established)
+        XCTAssertEqual(left.remotePeers(now: 5_000).first?.state, "established")
+        XCTAssertEqual(right.remotePeers(now: 5_000).first?.side, "responder")
+    }
+
+    func testWrongPreSharedKeyFailsWithAuthenticationFailedAndANamedReason() {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, secret: "one"))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, secret: "two"))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        XCTAssertNil(p.installed[a]); XCTAssertNil(p.installed[b])
+        let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
+        XCTAssertTrue(failure?.text.contains("pre-shared keys differ") ?? false, "\(p.audits[b] ?? [])")
+        XCTAssertEqual(failure?.fields.first { $0.name == "notify" }?.value, "AUTHENTICATION-FAILED")
+    }
+
+    func testPhase1ProposalMismatchNamesBothSides() {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.encryption = .tripleDES; $0.hash = .md5 }))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
+        XCTAssertEqual(failure?.text, "phase 1 negotiation failed: peer offered aes-128/sha1/modp1024; peer 192.0.2.1/32 has 3des/md5/modp1024")
+        XCTAssertEqual(p.audits[a]?.first { $0.msgID == "ike-peer-refused" }?.text, "peer refused the negotiation: NO-PROPOSAL-CHOSEN")
+    }
+
+    func testPhase2ProposalMismatchIsNoProposalChosen() {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, policy: { $0.encAlgorithms = [.tripleDES] }))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        XCTAssertNil(p.installed[a])
+        let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
+        XCTAssertEqual(failure?.fields.first { $0.name == "notify" }?.value, "NO-PROPOSAL-CHOSEN")
+        XCTAssertTrue(failure?.text.contains("peer offered esp aes-128/sha1/modp1024") ?? false, failure?.text ?? "")
+        XCTAssertEqual(p.audits[a]?.first { $0.msgID == "ike-peer-refused" }?.text, "peer refused the negotiation: NO-PROPOSAL-CHOSEN")
+    }
+
+    func testLifetimeMismatchUnderEachProposalCheck() throws {
+        // The initiator proposes 3600 s; the responder's policy says 1800 s.
+        for (check, installs, expected) in [(IKEPeer.ProposalCheck.obey, true, UInt64(3_600)), (.claim, true, 1_800), (.strict, false, 0), (.exact, false, 0)] {
+            let left = IKEEngine(configuration: configuration(local: a, remote: b, policy: { $0.lifetime = 3_600 }))
+            let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.proposalCheck = check }))
+            let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+            XCTAssertEqual(p.installed[a] != nil, installs, "\(check)")
+            if installs {
+                XCTAssertEqual(p.installed[a]?.first?.lifetimeSeconds, expected, "\(check): the initiator's lifetime")
+                XCTAssertEqual(p.installed[b]?.first?.lifetimeSeconds, expected, "\(check): the responder's lifetime")
+            } else {
+                let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
+                XCTAssertTrue(failure?.text.contains("lifetime mismatch") ?? false, "\(check): \(failure?.text ?? "")")
+                XCTAssertTrue(failure?.text.contains("proposal-check=\(check.rawValue)") ?? false)
+            }
+        }
+        // The same lifetimes pass even under exact.
+        let left = IKEEngine(configuration: configuration(local: a, remote: b))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.proposalCheck = .exact }))
+        XCTAssertNotNil(run(left, right, start: left.acquire(policyID: 1, now: 1_000)).installed[a])
+    }
+
+    func testUnansweredMainModeRetransmitsWithBackoffThenFails() {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b))
+        let first = left.acquire(policyID: 1, now: 0)
+        guard case .send(let msg, _, _)? = first.first(where: { if case .send = $0 { return true } else { return false } }) else { return XCTFail("no message 1") }
+        var resent: [UInt64] = []
+        var failed = false
+        for t in stride(from: UInt64(0), through: 120_000, by: 500) {
+            for action in left.tick(now: t) {
+                if case .send(let again, _, _) = action { XCTAssertEqual(again, msg); resent.append(t) }
+                if case .audit(let note) = action, note.msgID == "ike-timeout" { failed = true }
+            }
+            if failed { break }
+        }
+        XCTAssertEqual(resent, [2_000, 6_000, 14_000, 30_000], "2 s, doubling")
+        XCTAssertTrue(failed)
+        XCTAssertTrue(left.acquire(policyID: 1, now: 31_000).isEmpty, "a failed policy waits before trying again")
+    }
+}
