@@ -56,7 +56,7 @@ let package = Package(
             "KeywayPrivsep",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep"]),
+        .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep", "KeywayIKE", "KeywayCrypto", "KeywayAudit"]),
         .executableTarget(name: "keyway-datapath", dependencies: ["KeywayPrivsep", "KeywayDatapath", "KeywayCrypto"]),
         .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep", "KeywayConfig", "KeywayCrypto"]),
         .executableTarget(name: "keyway", dependencies: [

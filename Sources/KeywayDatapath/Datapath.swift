@@ -4,6 +4,8 @@ public final class Datapath {
     public enum Outbound: Equatable {
         /// Send this outer packet to `destination` (raw IP socket).
         case send([UInt8], destination: UInt32)
+        /// Send this ESP packet (no IP header) in UDP to `destination`:`port` (RFC 3948).
+        case sendUDP([UInt8], destination: UInt32, port: UInt16)
         /// No IPsec applies: the packet goes on in plaintext.
         case pass
         case drop(counter: String)
@@ -37,6 +39,8 @@ public final class Datapath {
     public private(set) var policyCounters: [Int: PolicyCounters] = [:]
     private var outbound: [Int: (esp: SecurityAssociation?, ah: SecurityAssociation?)] = [:]
     private var inbound: [SAKey: (sa: SecurityAssociation, policyID: Int)] = [:]
+    /// ESP-in-UDP arrives without our address in hand: such SAs are found by SPI.
+    private var udpInbound: [UInt32: SAKey] = [:]
     public private(set) var events: [Event] = []
 
     public init(policies: [SecurityPolicy]) { spd = SPD(policies) }
@@ -50,12 +54,15 @@ public final class Datapath {
     }
 
     public func installInbound(_ sa: SecurityAssociation, policyID: Int) {
-        inbound[SAKey(destination: sa.destination, proto: sa.proto.rawValue, spi: sa.spi)] = (sa, policyID)
+        let key = SAKey(destination: sa.destination, proto: sa.proto.rawValue, spi: sa.spi)
+        inbound[key] = (sa, policyID)
+        if sa.udpEncapsulation != nil { udpInbound[sa.spi] = key }
     }
 
     public func removeAllSAs() {
         outbound.removeAll()
         inbound.removeAll()
+        udpInbound.removeAll()
     }
 
     /// Policies that can receive protected traffic now.
@@ -69,6 +76,7 @@ public final class Datapath {
     public func flush(_ type: IPsecProtocol?) -> Int {
         let before = installedSAs.count
         inbound = inbound.filter { type != nil && $0.value.sa.proto != type }
+        udpInbound = udpInbound.filter { inbound[$0.value] != nil }
         outbound = outbound.mapValues { pair in
             (type == nil || type == .esp ? nil : pair.esp, type == nil || type == .ah ? nil : pair.ah)
         }
@@ -138,7 +146,12 @@ public final class Datapath {
         }
         policyCounters[policy.id, default: PolicyCounters()].outTransformed += 1
         // The outer header says where it goes: the peer in tunnel mode, the host itself in transport mode.
-        return .send(out, destination: IPv4Header.u32(out, 16))
+        let destination = IPv4Header.u32(out, 16)
+        if let udp = esp?.udpEncapsulation, policy.useESP, !policy.useAH {
+            // The kernel's UDP socket writes the IP and UDP headers.
+            return .sendUDP(Array(out[(Int(out[0] & 0x0f) * 4)...]), destination: destination, port: udp.remote)
+        }
+        return .send(out, destination: destination)
     }
 
     // MARK: inbound (ESP/AH from the raw sockets)
@@ -179,6 +192,23 @@ public final class Datapath {
         }
         policyCounters[policyID, default: PolicyCounters()].inTransformed += 1
         return .deliver(current)
+    }
+
+    /// ESP that arrived in UDP (after the non-ESP marker check): found by SPI, then handled as if
+    /// it had come in an IP packet from `source` to the SA's own address.
+    public func processInboundUDP(_ payload: [UInt8], source: UInt32, now: UInt64) -> Inbound {
+        guard payload.count >= 8 else { return drop("in-header-errors") }
+        let spi = IPv4Header.u32(payload, 0)
+        guard let key = udpInbound[spi], let entry = inbound[key] else { return drop("in-no-states") }
+        let total = 20 + payload.count
+        guard total <= 65_535 else { return drop("in-header-errors") }
+        var packet: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 0, 0, 0, 64, 50, 0, 0]
+        packet += [UInt8(source >> 24), UInt8(source >> 16 & 0xff), UInt8(source >> 8 & 0xff), UInt8(source & 0xff)]
+        let d = entry.sa.destination
+        packet += [UInt8(d >> 24), UInt8(d >> 16 & 0xff), UInt8(d >> 8 & 0xff), UInt8(d & 0xff)]
+        IPv4Header.setChecksum(&packet, headerAt: 0, length: 20)
+        packet += payload
+        return processInbound(packet, now: now)
     }
 
     private func drop(_ counter: String) -> Inbound {

@@ -41,12 +41,15 @@ public final class SecurityAssociation {
     public private(set) var bytes: UInt64 = 0
     public private(set) var packets: UInt64 = 0
     public var replay: ReplayWindow
+    /// ESP in UDP (RFC 3948): our port and the peer's.
+    public let udpEncapsulation: (local: UInt16, remote: UInt16)?
     /// Outbound: the last sequence number sent.
     public private(set) var sequence: UInt32 = 0
 
     public init(spi: UInt32, proto: IPsecProtocol, source: UInt32, destination: UInt32, tunnel: Bool,
                 esp: ESPTransform? = nil, ah: AHTransform? = nil, lifetime: Lifetime = Lifetime(), replayWindow: UInt32 = 32,
-                initialSequence: UInt32 = 0, now: UInt64) {
+                initialSequence: UInt32 = 0, udpEncapsulation: (local: UInt16, remote: UInt16)? = nil, now: UInt64) {
+        self.udpEncapsulation = udpEncapsulation
         self.spi = spi; self.proto = proto; self.source = source; self.destination = destination; self.tunnel = tunnel
         self.sequence = initialSequence
         self.esp = esp; self.ah = ah; self.lifetime = lifetime; self.addTime = now

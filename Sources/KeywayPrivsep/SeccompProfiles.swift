@@ -53,7 +53,9 @@ public enum SeccompProfiles {
         .init(syscall: "faccessat2", reason: "glibc may implement access() with faccessat2"),
     ]
 
-    static let ike: [Entry] = []
+    static let ike: [Entry] = [
+        .init(syscall: "recvfrom", reason: "ISAKMP datagrams on UDP 500, with their sender"),
+    ]
 
     static let datapath: [Entry] = [
         .init(syscall: "recvfrom", reason: "TUN and raw ESP/AH packets (recv())"),

@@ -288,7 +288,8 @@ public final class Supervisor {
     private func roleDescriptors(_ role: Role, _ r: Resources) -> [(DescriptorKind, Descriptor)] {
         switch role {
         case .monitor: return [(.control, r.control)]
-        case .ike: return [(.udp500, r.udpIKE)]
+        // keyway-ike only sends on 4500; the datapath reads it and hands IKE its share.
+        case .ike: return [(.udp500, r.udpIKE), (.udp4500, r.udpNATT)]
         case .datapath: return [(.tun, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH), (.udp4500, r.udpNATT)]
         case .parent, .client: return []
         }

@@ -189,6 +189,19 @@ extension Sockets {
         return n == bytes.count
     }
 
+    /// A non-blocking recvfrom on an IPv4 UDP socket: byte count and the sender, or nil.
+    public static func receiveFrom(_ fd: Descriptor, into buffer: inout [UInt8]) -> (count: Int, address: UInt32, port: UInt16)? {
+        var addr = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let n = buffer.withUnsafeMutableBytes { p in
+            withUnsafeMutablePointer(to: &addr) { a in
+                a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in Glibc.recvfrom(fd.raw, p.baseAddress, p.count, Int32(MSG_DONTWAIT), sa, &length) }
+            }
+        }
+        guard n >= 0 else { return nil }
+        return (n, UInt32(bigEndian: addr.sin_addr.s_addr), UInt16(bigEndian: addr.sin_port))
+    }
+
     /// One datagram without blocking, or nil when none is waiting.
     public static func receive(_ fd: Descriptor, into buffer: inout [UInt8]) -> Int? {
         let n = buffer.withUnsafeMutableBytes { p in Glibc.recv(fd.raw, p.baseAddress, p.count, Int32(MSG_DONTWAIT)) }

@@ -11,15 +11,16 @@ public enum ChannelPolicy {
         case (.parent, .monitor): return fromParentToChild.union([.reloadConfig, .accessPolicy])
         // Children tell the parent who they are and answer its pings; nothing else.
         case (.ike, .parent), (.monitor, .parent): return [.hello, .pong]
-        // The datapath may ask for routes into its own TUN device, nothing else.
+        // The datapath may ask for routes into its own TUN device and the incoming-check rules.
         case (.datapath, .parent): return [.hello, .pong, .routeSet, .incomingFilter]
-        // IKE and the datapath: handshakes for now; SA install/ACQUIRE/EXPIRE join later.
-        case (.ike, .datapath), (.datapath, .ike): return betweenChildren
-        // The monitor queries the others and receives their answers.
-        case (.monitor, .ike): return betweenChildren.union([.counterRequest])
+        // IKE installs and removes negotiated SAs; the datapath asks for SAs and hands over IKE's UDP 4500 share.
+        case (.ike, .datapath): return betweenChildren.union([.saInstall, .saRemove])
+        case (.datapath, .ike): return betweenChildren.union([.acquire, .ikeDatagram])
+        // The monitor queries the others and receives their answers; it configures IKE.
+        case (.monitor, .ike): return betweenChildren.union([.counterRequest, .ikeConfig])
         // The monitor pushes policies and manual SAs (with their keys) to the datapath.
         case (.monitor, .datapath): return betweenChildren.union([.counterRequest, .datapathConfig, .flushSAs])
-        case (.ike, .monitor): return betweenChildren.union([.counterReply])
+        case (.ike, .monitor): return betweenChildren.union([.counterReply, .ikeState])
         case (.datapath, .monitor): return betweenChildren.union([.counterReply, .datapathState])
         // The control client asks; the monitor answers.
         case (.client, .monitor): return [.statusRequest, .counterRequest, .ping, .consoleCommand]

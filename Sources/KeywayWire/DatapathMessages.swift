@@ -61,6 +61,10 @@ public struct SARecord: Sendable, Hashable {
     public var softSeconds: UInt64 = 0, hardBytes: UInt64 = 0, softBytes: UInt64 = 0, useHardSeconds: UInt64 = 0
     /// Anti-replay window in packets (RouterOS shows it in bytes: 32 packets is `replay=4`).
     public var replayWindow: UInt32 = 32
+    /// ESP in UDP (RFC 3948): our port and the peer's; 0 for plain ESP/AH.
+    public var udpLocalPort: UInt16 = 0, udpRemotePort: UInt16 = 0
+    /// Negotiated by IKE (not from a manual-sa); PFS was used.
+    public var negotiated = false, pfs = false
     /// Outbound: the first sequence number to use is this plus one (after a datapath restart the
     /// monitor starts beyond what the peer has seen). Not part of the SA's identity.
     public var initialSequence: UInt32 = 0
@@ -80,22 +84,25 @@ public struct SARecord: Sendable, Hashable {
     private var identity: [String] {
         [String(policyID), String(inbound), String(proto), String(spi), String(source), String(destination), String(tunnel),
          encryption, integrity, encryptionKey.map(String.init).joined(separator: ","), integrityKey.map(String.init).joined(separator: ","),
-         String(lifetimeSeconds), String(softSeconds), String(hardBytes), String(softBytes), String(useHardSeconds), String(replayWindow)]
+         String(lifetimeSeconds), String(softSeconds), String(hardBytes), String(softBytes), String(useHardSeconds), String(replayWindow),
+         String(udpLocalPort), String(udpRemotePort), String(negotiated), String(pfs)]
     }
 
-    func encode(to w: inout WireWriter) {
+    public func encode(to w: inout WireWriter) {
         w.u32(policyID); w.bool(inbound); w.u8(proto); w.u32(spi); w.u32(source); w.u32(destination); w.bool(tunnel)
         w.string(encryption); w.string(integrity); w.data(encryptionKey); w.data(integrityKey); w.u64(lifetimeSeconds)
         w.u64(softSeconds); w.u64(hardBytes); w.u64(softBytes); w.u64(useHardSeconds); w.u32(replayWindow)
+        w.u16(udpLocalPort); w.u16(udpRemotePort); w.bool(negotiated); w.bool(pfs)
         w.u32(initialSequence)
     }
 
-    init(from r: inout WireReader) throws(WireError) {
+    public init(from r: inout WireReader) throws(WireError) {
         policyID = try r.u32(); inbound = try r.bool("sa.inbound"); proto = try r.u8(); spi = try r.u32()
         source = try r.u32(); destination = try r.u32(); tunnel = try r.bool("sa.tunnel")
         encryption = try r.string("sa.encryption", limit: 32); integrity = try r.string("sa.integrity", limit: 32)
         encryptionKey = try r.data(limit: 64); integrityKey = try r.data(limit: 128); lifetimeSeconds = try r.u64()
         softSeconds = try r.u64(); hardBytes = try r.u64(); softBytes = try r.u64(); useHardSeconds = try r.u64(); replayWindow = try r.u32()
+        udpLocalPort = try r.u16(); udpRemotePort = try r.u16(); negotiated = try r.bool("sa.negotiated"); pfs = try r.bool("sa.pfs")
         initialSequence = try r.u32()
         guard proto == 50 || proto == 51 else { throw .invalidEnum(field: "sa.proto", value: UInt32(proto)) }
         guard replayWindow >= 32, replayWindow <= Self.maximumReplayWindow else { throw .invalidEnum(field: "sa.replay-window", value: replayWindow) }

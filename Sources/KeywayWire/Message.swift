@@ -21,6 +21,12 @@ public enum Message: Sendable, Equatable {
     case datapathState(DatapathState)
     case flushSAs(FlushSAs)
     case incomingFilter(IncomingFilter)
+    case ikeConfig(IKEConfig)
+    case saInstall(SAInstall)
+    case saRemove(SARemove)
+    case acquire(Acquire)
+    case ikeDatagram(IKEDatagram)
+    case ikeState(IKEState)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -47,6 +53,12 @@ public enum Message: Sendable, Equatable {
         case .datapathState(let m): return m
         case .flushSAs(let m): return m
         case .incomingFilter(let m): return m
+        case .ikeConfig(let m): return m
+        case .saInstall(let m): return m
+        case .saRemove(let m): return m
+        case .acquire(let m): return m
+        case .ikeDatagram(let m): return m
+        case .ikeState(let m): return m
         }
     }
 
@@ -75,6 +87,12 @@ public enum Message: Sendable, Equatable {
         case .datapathState: return .datapathState(try DatapathState(from: &r))
         case .flushSAs: return .flushSAs(try FlushSAs(from: &r))
         case .incomingFilter: return .incomingFilter(try IncomingFilter(from: &r))
+        case .ikeConfig: return .ikeConfig(try IKEConfig(from: &r))
+        case .saInstall: return .saInstall(try SAInstall(from: &r))
+        case .saRemove: return .saRemove(try SARemove(from: &r))
+        case .acquire: return .acquire(try Acquire(from: &r))
+        case .ikeDatagram: return .ikeDatagram(try IKEDatagram(from: &r))
+        case .ikeState: return .ikeState(try IKEState(from: &r))
         }
     }
 }

@@ -27,6 +27,12 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case datapathState = 19
     case flushSAs = 20
     case incomingFilter = 21
+    case ikeConfig = 22
+    case saInstall = 23
+    case saRemove = 24
+    case acquire = 25
+    case ikeDatagram = 26
+    case ikeState = 27
 
     public var description: String {
         switch self {
@@ -51,6 +57,12 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .datapathState: return "DatapathState"
         case .flushSAs: return "FlushSAs"
         case .incomingFilter: return "IncomingFilter"
+        case .ikeConfig: return "IKEConfig"
+        case .saInstall: return "SAInstall"
+        case .saRemove: return "SARemove"
+        case .acquire: return "Acquire"
+        case .ikeDatagram: return "IKEDatagram"
+        case .ikeState: return "IKEState"
         }
     }
 }

@@ -33,17 +33,17 @@ final class DatapathBehavior: ChildBehavior {
         rawESP = runtime.granted[.rawESP]
         rawAH = runtime.granted[.rawAH]
         held = runtime.granted[.udp4500]
-        for fd in [tun, rawESP, rawAH].compactMap({ $0 }) { try? fd.setNonBlocking() }
+        for fd in [tun, rawESP, rawAH, held].compactMap({ $0 }) { try? fd.setNonBlocking() }
     }
 
     func pollInterests() -> [(fd: Int32, events: PollEvents)] {
-        [tun, rawESP, rawAH].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
+        [tun, rawESP, rawAH, held].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
     }
 
     private var now: UInt64 { MonotonicClock.now() / 1_000_000_000 }
 
     func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
-        if fd == tun?.raw { outbound(runtime) } else if fd == rawESP?.raw || fd == rawAH?.raw { inbound(fd, runtime) }
+        if fd == tun?.raw { outbound(runtime) } else if fd == rawESP?.raw || fd == rawAH?.raw { inbound(fd, runtime) } else if fd == held?.raw { udpInbound(runtime) }
     }
 
     private func outbound(_ runtime: ChildRuntime) {
@@ -58,12 +58,43 @@ final class DatapathBehavior: ChildBehavior {
                     flushSends()
                     if !queue.append(outer, to: destination) { sendFailures += 1 }
                 }
+            case .sendUDP(let esp, let destination, let port):
+                if let held, !Sockets.send(held, esp, to: destination, port: port) { sendFailures += 1 }
             case .pass, .drop:
                 // Plaintext routed into the TUN device is never sent on unprotected.
                 break
             case .acquire(let policyID):
-                runtime.audit.rateLimitedEvent(key: "acquire-\(policyID)", .notice, msgID: "acquire",
-                                               "no SA for policy; dropped (IKE negotiation arrives with keyway-ike)", [("policy", String(policyID))])
+                acquire(policyID, runtime)
+            }
+        }
+    }
+
+    private var lastAcquire: [Int: UInt64] = [:]
+
+    /// Asks keyway-ike for SAs, at most once a second per policy.
+    private func acquire(_ policyID: Int, _ runtime: ChildRuntime) {
+        let t = now
+        guard lastAcquire[policyID] != t else { return }
+        lastAcquire[policyID] = t
+        if let ike = runtime.links[.ike] { try? ike.send(.acquire(Acquire(policyID: UInt32(policyID)))) }
+        runtime.audit.rateLimitedEvent(key: "acquire-\(policyID)", .informational, msgID: "acquire", "no SA for policy; packet dropped, IKE asked",
+                                       [("policy", String(policyID))])
+    }
+
+    /// UDP 4500: ESP in UDP for us; IKE's messages (behind the non-ESP marker) go to keyway-ike.
+    private func udpInbound(_ runtime: ChildRuntime) {
+        guard let held, let tun else { return }
+        for _ in 0..<Self.batch {
+            guard let (n, source, port) = Sockets.receiveFrom(held, into: &buffer), n > 0 else { return }
+            if n == 1 && buffer[0] == 0xff { continue }  // NAT keepalive
+            if n >= 4 && buffer[0] == 0 && buffer[1] == 0 && buffer[2] == 0 && buffer[3] == 0 {
+                if let ike = runtime.links[.ike] { try? ike.send(.ikeDatagram(IKEDatagram(source: source, sourcePort: port, payload: Array(buffer.prefix(n))))) }
+                continue
+            }
+            switch engine.processInboundUDP(Array(buffer.prefix(n)), source: source, now: now) {
+            case .deliver(let inner): _ = try? tun.write(inner)
+            case .drop(let counter):
+                runtime.audit.rateLimitedEvent(key: "drop-\(counter)", .warning, msgID: "ipsec-drop", "inbound ESP-in-UDP dropped", [("reason", counter)])
             }
         }
     }
@@ -107,6 +138,8 @@ final class DatapathBehavior: ChildBehavior {
         switch envelope.message {
         case .datapathConfig(let config): apply(config, runtime)
         case .flushSAs(let request): flush(request.proto, runtime)
+        case .saInstall(let request) where peer == .ike: installNegotiated(request.sas, runtime)
+        case .saRemove(let request) where peer == .ike: removeNegotiated(request.entries, runtime)
         default: break
         }
     }
@@ -115,6 +148,7 @@ final class DatapathBehavior: ChildBehavior {
         let type = IPsecProtocol(rawValue: proto)
         let gone = installed.keys.filter { type == nil || $0.proto == proto }
         for record in gone { installed[record] = nil; flushed.insert(record) }
+        negotiated.removeAll { type == nil || $0.record.proto == proto }
         let count = engine.flush(type)
         sendIncomingFilter(runtime)
         runtime.audit.event(.notice, msgID: "sa-flush", "installed SAs flushed",
@@ -145,10 +179,7 @@ final class DatapathBehavior: ChildBehavior {
             }
         }
         installed = next
-        engine.removeAllSAs()
-        for (record, sa) in installed {
-            if record.inbound { engine.installInbound(sa, policyID: Int(record.policyID)) } else { engine.installOutbound(sa, policyID: Int(record.policyID)) }
-        }
+        reinstall()
         // Plaintext for protected destinations must come to us: ask keywayd for the routes.
         var routes: [(address: UInt32, length: UInt8)] = []
         for p in config.policies where p.action == 2 {
@@ -159,6 +190,32 @@ final class DatapathBehavior: ChildBehavior {
         sendIncomingFilter(runtime)
         runtime.audit.event(.informational, msgID: "config", "datapath configuration applied",
                             [("generation", String(config.generation)), ("policies", String(policies.count)), ("sas", String(installed.count))])
+    }
+
+    /// SAs keyed by IKE, oldest first (the newest outbound SA of a policy is the one used).
+    private var negotiated: [(record: SARecord, sa: SecurityAssociation)] = []
+
+    private func reinstall() {
+        engine.removeAllSAs()
+        for (record, sa) in installed.map({ ($0.key, $0.value) }) + negotiated.map({ ($0.record, $0.sa) }) {
+            if record.inbound { engine.installInbound(sa, policyID: Int(record.policyID)) } else { engine.installOutbound(sa, policyID: Int(record.policyID)) }
+        }
+    }
+
+    private func installNegotiated(_ records: [SARecord], _ runtime: ChildRuntime) {
+        for record in records {
+            do { negotiated.append((record, try makeSA(record))) } catch {
+                runtime.audit.event(.error, msgID: "sa-install", "negotiated SA not installed: \(error)", [("spi", String(record.spi, radix: 16))])
+            }
+        }
+        reinstall()
+        sendIncomingFilter(runtime)
+    }
+
+    private func removeNegotiated(_ entries: [SARemove.Entry], _ runtime: ChildRuntime) {
+        negotiated.removeAll { n in entries.contains { $0.spi == n.record.spi && $0.proto == n.record.proto && $0.destination == n.record.destination } }
+        reinstall()
+        sendIncomingFilter(runtime)
     }
 
     private func makeSA(_ r: SARecord) throws -> SecurityAssociation {
@@ -178,7 +235,8 @@ final class DatapathBehavior: ChildBehavior {
         let transform = try ESPTransform(encryption: enc, encryptionKey: Secret(r.encryptionKey), integrity: integ,
                                          integrityKey: integ == .null ? nil : Secret(r.integrityKey), encrypt: !r.inbound)
         return SecurityAssociation(spi: r.spi, proto: .esp, source: r.source, destination: r.destination, tunnel: r.tunnel,
-                                   esp: transform, lifetime: lifetime, replayWindow: r.replayWindow, initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
+                                   esp: transform, lifetime: lifetime, replayWindow: r.replayWindow, initialSequence: r.inbound ? 0 : r.initialSequence,
+                                   udpEncapsulation: r.udpRemotePort == 0 ? nil : (r.udpLocalPort, r.udpRemotePort), now: now)
     }
 
     private var lastState: UInt64 = 0
@@ -214,7 +272,7 @@ final class DatapathBehavior: ChildBehavior {
     }
 
     private func state(now t: UInt64) -> DatapathState {
-        let sas = installed.map { record, sa in
+        let sas = (installed.map { ($0.key, $0.value) } + negotiated.map { ($0.record, $0.sa) }).map { record, sa in
             var status = SAStatus(spi: sa.spi, proto: sa.proto.rawValue, source: sa.source, destination: sa.destination,
                      encryption: sa.esp?.encryption.rawValue ?? "none", integrity: sa.esp?.integrity.rawValue ?? sa.ah?.integrity.rawValue ?? "none",
                      state: sa.state.rawValue, ageSeconds: t &- sa.addTime, sinceFirstUse: sa.firstUse.map { t &- $0 } ?? 0,
@@ -226,7 +284,7 @@ final class DatapathBehavior: ChildBehavior {
             status.sequence = record.inbound ? 0 : sa.sequence
             return status
         }.sorted { ($0.destination, $0.spi) < ($1.destination, $1.spi) }
-        let withSAs = Set(installed.keys.map(\.policyID))
+        let withSAs = Set(installed.keys.map(\.policyID) + negotiated.map(\.record.policyID))
         let policies = engine.policyCounters.map { id, c in
             PolicyStatus(id: UInt32(id), inAccepted: c.inAccepted, inDropped: c.inDropped, inTransformed: c.inTransformed,
                          outAccepted: c.outAccepted, outDropped: c.outDropped, outTransformed: c.outTransformed, established: withSAs.contains(UInt32(id)))

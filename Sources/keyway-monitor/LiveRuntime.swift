@@ -6,6 +6,7 @@ import KeywayWire
 /// manual-SA keys this process configured (the datapath never sends keys back).
 struct LiveRuntime: RuntimeView {
     var state = DatapathState(sas: [], policies: [], statistics: [])
+    var ike = IKEState(peers: [], establishedPolicies: [])
     /// Keys by (SPI, protocol, destination), from the configuration.
     var keys: [String: (encryption: [UInt8], integrity: [UInt8])] = [:]
     /// Sends the flush to keyway-datapath; false when it is not connected.
@@ -34,11 +35,18 @@ struct LiveRuntime: RuntimeView {
         }
     }
 
-    func remotePeers() -> [[(String, String)]] { [] }
+    func remotePeers() -> [[(String, String)]] {
+        ike.peers.map { p in
+            [("local-address", ip(p.local)), ("remote-address", ip(p.remote)), ("state", p.state), ("side", p.side)]
+                + (p.natTraversal ? [("nat-traversal", "yes"), ("remote-port", String(p.remotePort))] : [])
+                + (p.state == "established" ? [("established", Duration.format(p.establishedSeconds))] : [])
+        }
+    }
 
     func policyStats(id: Int) -> [(String, String)] {
         let p = state.policies.first { $0.id == UInt32(id) }
-        return [("ph2-state", p?.established == true ? "established" : "no-phase2"),
+        let established = p?.established == true || ike.establishedPolicies.contains(UInt32(id))
+        return [("ph2-state", established ? "established" : "no-phase2"),
                 ("in-accepted", String(p?.inAccepted ?? 0)), ("in-dropped", String(p?.inDropped ?? 0)), ("in-transformed", String(p?.inTransformed ?? 0)),
                 ("out-accepted", String(p?.outAccepted ?? 0)), ("out-dropped", String(p?.outDropped ?? 0)), ("out-transformed", String(p?.outTransformed ?? 0))]
     }

@@ -17,12 +17,14 @@ final class MonitorBehavior: ChildBehavior {
         store.onChange = { [weak self, weak store] in
             guard let store else { return }
             self?.pushToDatapath(store, runtime)
+            self?.pushToIKE(store, runtime)
         }
         store.live.requestFlush = { proto in
             guard let link = runtime.links[.datapath] else { return false }
             return (try? link.send(.flushSAs(FlushSAs(proto: proto)))) != nil
         }
         pushToDatapath(store, runtime)
+        pushToIKE(store, runtime)
         if let listener = runtime.granted[.control] {
             control = ControlServer(listener: listener)
             control?.store = store
@@ -36,7 +38,18 @@ final class MonitorBehavior: ChildBehavior {
     }
 
     func peerReady(_ peer: Role, runtime: ChildRuntime) {
-        if peer == .datapath, let store = control?.store { pushToDatapath(store, runtime) }
+        guard let store = control?.store else { return }
+        if peer == .datapath { pushToDatapath(store, runtime) }
+        if peer == .ike { pushToIKE(store, runtime) }
+    }
+
+    /// Peers (with secrets) and the policies IKE keys, to keyway-ike; it replaces what it had.
+    func pushToIKE(_ store: ConfigStore, _ runtime: ChildRuntime) {
+        guard let link = runtime.links[.ike] else { return }
+        let message = IKEPush.build(store.config, datapath: DatapathPush.build(store.config, generation: store.generation), generation: store.generation)
+        do { try link.send(.ikeConfig(message)) } catch {
+            runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-ike: \(error)")
+        }
     }
 
     /// Policies and manual SAs (keys included) to keyway-datapath; it replaces what it had.
@@ -70,6 +83,8 @@ final class MonitorBehavior: ChildBehavior {
                 let key = LiveRuntime.keyOf(spi: sa.spi, proto: sa.proto, destination: sa.destination)
                 sentSequence[key] = max(sentSequence[key] ?? 0, sa.sequence)
             }
+        case .ikeState(let state) where peer == .ike:
+            control?.store?.live.ike = state
         case .counterReply(let reply) where peer == .datapath:
             control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:

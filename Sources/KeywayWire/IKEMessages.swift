@@ -1,0 +1,185 @@
+/// Between keyway-ike and the other processes.
+
+/// `/ip ipsec peer` as keyway-ike needs it (the pre-shared key included).
+public struct IKEPeerRecord: Sendable, Equatable {
+    public var address: UInt32, prefixLength: UInt8, port: UInt16
+    public var secret: [UInt8]
+    /// 0 main, 1 aggressive, 2 base.
+    public var exchangeMode: UInt8
+    public var natTraversal: Bool, generatePolicy: Bool, sendInitialContact: Bool
+    /// RouterOS names: claim, exact, obey, strict; md5, sha1...; 3des, aes-128...
+    public var proposalCheck: String, hash: String, encryption: String
+    public var dhGroup: UInt16
+    public var lifetime: UInt64, lifebytes: UInt64
+
+    public init(address: UInt32, prefixLength: UInt8, port: UInt16, secret: [UInt8], exchangeMode: UInt8, natTraversal: Bool,
+                generatePolicy: Bool, sendInitialContact: Bool, proposalCheck: String, hash: String, encryption: String,
+                dhGroup: UInt16, lifetime: UInt64, lifebytes: UInt64) {
+        self.address = address; self.prefixLength = prefixLength; self.port = port; self.secret = secret
+        self.exchangeMode = exchangeMode; self.natTraversal = natTraversal; self.generatePolicy = generatePolicy
+        self.sendInitialContact = sendInitialContact; self.proposalCheck = proposalCheck; self.hash = hash
+        self.encryption = encryption; self.dhGroup = dhGroup; self.lifetime = lifetime; self.lifebytes = lifebytes
+    }
+
+    func encode(to w: inout WireWriter) {
+        w.u32(address); w.u8(prefixLength); w.u16(port); w.data(secret); w.u8(exchangeMode); w.bool(natTraversal)
+        w.bool(generatePolicy); w.bool(sendInitialContact); w.string(proposalCheck); w.string(hash); w.string(encryption)
+        w.u16(dhGroup); w.u64(lifetime); w.u64(lifebytes)
+    }
+
+    init(from r: inout WireReader) throws(WireError) {
+        address = try r.u32(); prefixLength = try r.u8(); port = try r.u16(); secret = try r.data(limit: 1024)
+        exchangeMode = try r.u8(); natTraversal = try r.bool("peer.nat-traversal"); generatePolicy = try r.bool("peer.generate-policy")
+        sendInitialContact = try r.bool("peer.send-initial-contact"); proposalCheck = try r.string("peer.proposal-check", limit: 16)
+        hash = try r.string("peer.hash", limit: 16); encryption = try r.string("peer.encryption", limit: 16); dhGroup = try r.u16()
+        lifetime = try r.u64(); lifebytes = try r.u64()
+        guard prefixLength <= 32 else { throw .invalidEnum(field: "peer.prefix-length", value: UInt32(prefixLength)) }
+        guard exchangeMode <= 2 else { throw .invalidEnum(field: "peer.exchange-mode", value: UInt32(exchangeMode)) }
+    }
+}
+
+/// An encrypt policy keyed by IKE, with its proposal.
+public struct IKEPolicyRecord: Sendable, Equatable {
+    public var policy: PolicyRecord
+    public var authAlgorithms: [String], encAlgorithms: [String]
+    public var lifetime: UInt64
+    /// 0: no PFS.
+    public var pfsGroup: UInt16
+
+    public init(policy: PolicyRecord, authAlgorithms: [String], encAlgorithms: [String], lifetime: UInt64, pfsGroup: UInt16) {
+        self.policy = policy; self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms
+        self.lifetime = lifetime; self.pfsGroup = pfsGroup
+    }
+
+    func encode(to w: inout WireWriter) {
+        policy.encode(to: &w)
+        w.count(authAlgorithms.count); for a in authAlgorithms { w.string(a) }
+        w.count(encAlgorithms.count); for e in encAlgorithms { w.string(e) }
+        w.u64(lifetime); w.u16(pfsGroup)
+    }
+
+    init(from r: inout WireReader) throws(WireError) {
+        policy = try PolicyRecord(from: &r)
+        var auth: [String] = [], enc: [String] = []
+        for _ in 0..<(try r.count(limit: 16)) { auth.append(try r.string("proposal.auth", limit: 16)) }
+        for _ in 0..<(try r.count(limit: 16)) { enc.append(try r.string("proposal.enc", limit: 16)) }
+        authAlgorithms = auth; encAlgorithms = enc
+        lifetime = try r.u64(); pfsGroup = try r.u16()
+    }
+}
+
+/// The monitor's whole view for keyway-ike: replaces what was there before.
+public struct IKEConfig: WireMessage {
+    public static let type = MessageType.ikeConfig
+    public var generation: UInt64
+    public var peers: [IKEPeerRecord]
+    public var policies: [IKEPolicyRecord]
+
+    public init(generation: UInt64, peers: [IKEPeerRecord], policies: [IKEPolicyRecord]) {
+        self.generation = generation; self.peers = peers; self.policies = policies
+    }
+
+    public func encode(to w: inout WireWriter) {
+        w.u64(generation)
+        w.count(peers.count); for p in peers { p.encode(to: &w) }
+        w.count(policies.count); for p in policies { p.encode(to: &w) }
+    }
+
+    public init(from r: inout WireReader) throws(WireError) {
+        generation = try r.u64()
+        var ps: [IKEPeerRecord] = [], pols: [IKEPolicyRecord] = []
+        for _ in 0..<(try r.count(limit: 1024)) { ps.append(try IKEPeerRecord(from: &r)) }
+        for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { pols.append(try IKEPolicyRecord(from: &r)) }
+        peers = ps; policies = pols
+    }
+}
+
+/// keyway-ike to the datapath: install these negotiated SAs (both directions of a pair).
+public struct SAInstall: WireMessage {
+    public static let type = MessageType.saInstall
+    public var sas: [SARecord]
+    public init(sas: [SARecord]) { self.sas = sas }
+    public func encode(to w: inout WireWriter) { w.count(sas.count); for s in sas { s.encode(to: &w) } }
+    public init(from r: inout WireReader) throws(WireError) {
+        var out: [SARecord] = []
+        for _ in 0..<(try r.count(limit: 64)) { out.append(try SARecord(from: &r)) }
+        sas = out
+    }
+}
+
+/// keyway-ike to the datapath: remove these SAs.
+public struct SARemove: WireMessage {
+    public static let type = MessageType.saRemove
+    public struct Entry: Sendable, Equatable {
+        public var spi: UInt32, proto: UInt8, destination: UInt32
+        public init(spi: UInt32, proto: UInt8, destination: UInt32) { self.spi = spi; self.proto = proto; self.destination = destination }
+    }
+    public var entries: [Entry]
+    public init(entries: [Entry]) { self.entries = entries }
+    public func encode(to w: inout WireWriter) { w.count(entries.count); for e in entries { w.u32(e.spi); w.u8(e.proto); w.u32(e.destination) } }
+    public init(from r: inout WireReader) throws(WireError) {
+        var out: [Entry] = []
+        for _ in 0..<(try r.count(limit: 1024)) { out.append(Entry(spi: try r.u32(), proto: try r.u8(), destination: try r.u32())) }
+        entries = out
+    }
+}
+
+/// The datapath to keyway-ike: traffic for a `require` policy found no SA.
+public struct Acquire: WireMessage {
+    public static let type = MessageType.acquire
+    public var policyID: UInt32
+    public init(policyID: UInt32) { self.policyID = policyID }
+    public func encode(to w: inout WireWriter) { w.u32(policyID) }
+    public init(from r: inout WireReader) throws(WireError) { policyID = try r.u32() }
+}
+
+/// The datapath to keyway-ike: an IKE message that arrived on UDP 4500 (non-ESP marker kept).
+public struct IKEDatagram: WireMessage {
+    public static let type = MessageType.ikeDatagram
+    public var source: UInt32, sourcePort: UInt16
+    public var payload: [UInt8]
+    public init(source: UInt32, sourcePort: UInt16, payload: [UInt8]) { self.source = source; self.sourcePort = sourcePort; self.payload = payload }
+    public func encode(to w: inout WireWriter) { w.u32(source); w.u16(sourcePort); w.data(payload) }
+    public init(from r: inout WireReader) throws(WireError) {
+        source = try r.u32(); sourcePort = try r.u16(); payload = try r.data(limit: 65_535)
+    }
+}
+
+/// keyway-ike to the monitor, once a second: `remote-peers print` and each policy's ph2-state.
+public struct IKEState: WireMessage {
+    public static let type = MessageType.ikeState
+    public struct Peer: Sendable, Equatable {
+        public var local: UInt32, remote: UInt32, remotePort: UInt16
+        public var state: String, side: String
+        public var establishedSeconds: UInt64
+        public var natTraversal: Bool
+        public init(local: UInt32, remote: UInt32, remotePort: UInt16, state: String, side: String, establishedSeconds: UInt64, natTraversal: Bool) {
+            self.local = local; self.remote = remote; self.remotePort = remotePort; self.state = state; self.side = side
+            self.establishedSeconds = establishedSeconds; self.natTraversal = natTraversal
+        }
+    }
+    public var peers: [Peer]
+    /// Policies with an established phase 2.
+    public var establishedPolicies: [UInt32]
+
+    public init(peers: [Peer], establishedPolicies: [UInt32]) { self.peers = peers; self.establishedPolicies = establishedPolicies }
+
+    public func encode(to w: inout WireWriter) {
+        w.count(peers.count)
+        for p in peers {
+            w.u32(p.local); w.u32(p.remote); w.u16(p.remotePort); w.string(p.state); w.string(p.side); w.u64(p.establishedSeconds); w.bool(p.natTraversal)
+        }
+        w.count(establishedPolicies.count); for id in establishedPolicies { w.u32(id) }
+    }
+
+    public init(from r: inout WireReader) throws(WireError) {
+        var ps: [Peer] = []
+        for _ in 0..<(try r.count(limit: 4096)) {
+            ps.append(Peer(local: try r.u32(), remote: try r.u32(), remotePort: try r.u16(), state: try r.string("peer.state", limit: 32),
+                           side: try r.string("peer.side", limit: 16), establishedSeconds: try r.u64(), natTraversal: try r.bool("peer.nat-t")))
+        }
+        var ids: [UInt32] = []
+        for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { ids.append(try r.u32()) }
+        peers = ps; establishedPolicies = ids
+    }
+}

@@ -1,0 +1,39 @@
+import KeywayConfig
+import KeywayCrypto
+import KeywayWire
+
+/// What keyway-ike must know of the configuration: the peers (with their secrets) and the
+/// active encrypt policies without a manual-sa, each with its proposal.
+enum IKEPush {
+    static func build(_ config: Configuration, datapath: DatapathConfig, generation: UInt64) -> IKEConfig {
+        let s = Schema.peer
+        var peers: [IKEPeerRecord] = []
+        for item in config.peers where !item.disabled {
+            guard case .address(let address) = item.value("address", in: s) else { continue }
+            func text(_ n: String) -> String { item.value(n, in: s).text ?? "" }
+            func flag(_ n: String) -> Bool { if case .boolean(let b) = item.value(n, in: s) { return b } else { return false } }
+            let lifetime: UInt64 = { if case .duration(let d) = item.value("lifetime", in: s) { return d } else { return 86_400 } }()
+            let lifebytes: UInt64 = { if case .integer(let i) = item.value("lifebytes", in: s) { return UInt64(max(0, i)) } else { return 0 } }()
+            peers.append(IKEPeerRecord(
+                address: address.network.value, prefixLength: UInt8(address.prefixLength), port: address.port ?? 500,
+                secret: Array(text("secret").utf8), exchangeMode: ["main": 0, "aggressive": 1, "base": 2][text("exchange-mode")] ?? 0,
+                natTraversal: flag("nat-traversal"), generatePolicy: flag("generate-policy"), sendInitialContact: flag("send-initial-contact"),
+                proposalCheck: text("proposal-check"), hash: text("hash-algorithm"), encryption: text("enc-algorithm"),
+                dhGroup: UInt16(DHGroup(name: text("dh-group"))?.rawValue ?? 2), lifetime: lifetime, lifebytes: lifebytes))
+        }
+        var policies: [IKEPolicyRecord] = []
+        let keyed = Set(datapath.sas.map(\.policyID))
+        for record in datapath.policies where record.action == 2 && !keyed.contains(record.id) {
+            guard let item = config.policies.first(where: { UInt32($0.id) == record.id }),
+                  let name = item.value("proposal", in: Schema.policy).text,
+                  let proposal = config.proposals.first(where: { $0.name == name }) else { continue }
+            let p = Schema.proposal
+            func list(_ n: String) -> [String] { if case .choices(let c) = proposal.value(n, in: p) { return c } else { return [] } }
+            let lifetime: UInt64 = { if case .duration(let d) = proposal.value("lifetime", in: p) { return d } else { return 1_800 } }()
+            let pfs = proposal.value("pfs-group", in: p).text ?? "none"
+            policies.append(IKEPolicyRecord(policy: record, authAlgorithms: list("auth-algorithms"), encAlgorithms: list("enc-algorithms"),
+                                            lifetime: lifetime, pfsGroup: UInt16(DHGroup(name: pfs)?.rawValue ?? 0)))
+        }
+        return IKEConfig(generation: generation, peers: peers, policies: policies)
+    }
+}
