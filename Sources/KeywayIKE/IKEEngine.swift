@@ -34,6 +34,13 @@ public final class IKEEngine {
         return take()
     }
 
+    /// A (re)started datapath holds no negotiated SA: forget ours and tell the peers, so that
+    /// traffic renegotiates instead of going to SAs nobody has.
+    public func datapathRestarted(now: UInt64) -> [IKEAction] {
+        for c in children { removeChild(c, sendDelete: true, now: now) }
+        return take()
+    }
+
     /// The datapath dropped a packet for a policy without SAs.
     public func acquire(policyID: Int, now: UInt64) -> [IKEAction] {
         guard let policy = configuration.policies.first(where: { $0.id == policyID }) else { return [] }

@@ -54,7 +54,7 @@ final class IKEBehavior: ChildBehavior {
 
     func peerReady(_ peer: Role, runtime: ChildRuntime) {
         // A restarted datapath lost every negotiated SA: start again from the monitor's configuration.
-        if peer == .datapath { perform(engine.configure(IKEConfiguration(), now: now), runtime) }
+        if peer == .datapath { perform(engine.datapathRestarted(now: now), runtime) }
     }
 
     private var lastReport: UInt64 = 0

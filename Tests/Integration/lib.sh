@@ -33,15 +33,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_until SECONDS COMMAND...: polls every 0.1 s, at most SECONDS.
+# wait_until SECONDS COMMAND...: polls every 0.1 s until COMMAND succeeds, at most SECONDS of
+# wall time (however long each try takes).
 wait_until() {
   local limit=$1; shift
-  local tries=$((limit * 10))
-  for ((i = 0; i < tries; i++)); do
+  local end=$((SECONDS + limit))
+  while :; do
     if "$@" >/dev/null 2>&1; then return 0; fi
+    [ "$SECONDS" -ge "$end" ] && return 1
     sleep 0.1
   done
-  return 1
 }
 
 # A Unix datagram syslog listener writing one line per message to FILE; stops after 600 s.
