@@ -22,6 +22,7 @@ charon {
   filelog {
     log { path = $dir/charon.log
           time_format = %T
+          flush_line = yes
           default = 1
           ike = 2
           knl = 1 }

@@ -5,6 +5,7 @@ final class IKESA {
     enum State: String {
         case sentSA = "message-1-sent", sentKE = "message-3-sent", sentID = "message-5-sent"
         case answeredSA = "message-2-sent", answeredKE = "message-4-sent"
+        case sentAggressive = "aggressive-1-sent", answeredAggressive = "aggressive-2-sent"
         case established
     }
 
@@ -36,6 +37,8 @@ final class IKESA {
     var rfc3947 = false
     var natDetected = false
     var peerSentInitialContact = false
+    /// Aggressive mode: the initiator's ID payload body, for HASH_I.
+    var initiatorIDBody: [UInt8] = []
 
     var retransmit = Retransmission()
     var lastReceived: [UInt8] = []

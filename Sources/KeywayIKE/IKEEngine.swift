@@ -59,11 +59,11 @@ public final class IKEEngine {
         do {
             let header = try ISAKMPHeader.parse(data)
             switch ExchangeType(rawValue: header.exchangeType) {
-            case .identityProtection?: try mainMode(header, data, from: from, localPort: localPort, now: now)
+            case .identityProtection?, .aggressive?: try mainMode(header, data, from: from, localPort: localPort, now: now)
             case .quick?: try quickMode(header, data, from: from, now: now)
             case .informational?: try informational(header, data, from: from, now: now)
-            case .aggressive?, .base?:
-                audit(.warning, "ike-refused", "exchange mode not supported yet; use exchange-mode=main", [("peer", from.description)])
+            case .base?:
+                audit(.warning, "ike-refused", "the base exchange is not supported (exchange-mode=base cannot be used)", [("peer", from.description)])
             case nil:
                 audit(.warning, "ike-malformed", "unknown exchange type \(header.exchangeType)", [("peer", from.description)])
             }
@@ -216,12 +216,16 @@ public final class IKEEngine {
             }
             return
         }
-        guard peer.exchangeMode == .main else {
-            audit(.warning, "ike-refused", "exchange-mode \(peer.exchangeMode) is not supported yet; use main", [("peer", IPv4Text.format(policy.saDestination))])
+        guard peer.exchangeMode != .base else {
+            audit(.warning, "ike-refused", "exchange-mode=base is not supported; use main or aggressive", [("peer", IPv4Text.format(policy.saDestination))])
             failPolicies([policy.id], now: now)
             return
         }
         let remote = Endpoint(address: policy.saDestination, port: peer.port)
+        if peer.exchangeMode == .aggressive {
+            startAggressive(policy, peer: peer, remote: remote, now: now)
+            return
+        }
         let sa = IKESA(initiator: true, initiatorCookie: random(8), responderCookie: [UInt8](repeating: 0, count: 8), remote: remote,
                        localAddress: policy.saSource, peer: peer, now: now)
         sa.pendingPolicies = [policy.id]

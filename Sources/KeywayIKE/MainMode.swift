@@ -12,7 +12,11 @@ extension IKEEngine {
                 audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped", [("peer", from.description)])
                 return
             }
-            try respondToFirst(header, datagram, from: from, now: now)
+            if header.exchangeType == ExchangeType.aggressive.rawValue {
+                try respondToAggressive(header, datagram, from: from, now: now)
+            } else {
+                try respondToFirst(header, datagram, from: from, now: now)
+            }
             return
         }
         // A repeated message: the peer lost our answer.
@@ -26,7 +30,10 @@ extension IKEEngine {
             guard header.responderCookie == sa.responderCookie else { return }
         }
         // The peer floated to 4500 (RFC 3947): follow it.
-        if localPort == Self.natTPort, sa.localPort != Self.natTPort { sa.localPort = localPort }
+        if localPort == Self.natTPort, sa.localPort != Self.natTPort {
+            sa.localPort = localPort
+            sa.natDetected = sa.natTraversal
+        }
         sa.remote = from
         do {
             switch (sa.initiator, sa.state) {
@@ -35,6 +42,8 @@ extension IKEEngine {
             case (true, .sentID): try initiatorGotID(sa, header, datagram, now: now)
             case (false, .answeredSA): try responderGotKE(sa, header, datagram, now: now)
             case (false, .answeredKE): try responderGotID(sa, header, datagram, now: now)
+            case (true, .sentAggressive): try initiatorGotAggressive2(sa, header, datagram, now: now)
+            case (false, .answeredAggressive): try responderGotAggressive3(sa, header, datagram, now: now)
             default: return
             }
             sa.lastReceived = datagram
@@ -65,11 +74,11 @@ extension IKEEngine {
         }
     }
 
-    private func payloads(_ header: ISAKMPHeader, body: [UInt8], decrypted: Bool) throws -> [ISAKMPCodec.Parsed] {
+    func payloads(_ header: ISAKMPHeader, body: [UInt8], decrypted: Bool) throws -> [ISAKMPCodec.Parsed] {
         try ISAKMPCodec.decodeChain(first: header.nextPayload, body: body, allowPadding: decrypted)
     }
 
-    private func vendorFlags(_ parsed: [ISAKMPCodec.Parsed], _ sa: IKESA) {
+    func vendorFlags(_ parsed: [ISAKMPCodec.Parsed], _ sa: IKESA) {
         for p in parsed {
             guard case .vendorID(let v) = p.payload, sa.peer.natTraversal else { continue }
             if v == VendorIDs.natTraversalRFC3947 { sa.natTraversal = true; sa.rfc3947 = true }
@@ -84,6 +93,10 @@ extension IKEEngine {
             audit(.warning, "ike-no-peer", "main mode from an address no /ip ipsec peer matches", [("peer", from.description)])
             return
         }
+        guard peer.exchangeMode == .main else {
+            audit(.warning, "ike-refused", "main mode refused: the peer is configured with exchange-mode=\(peer.exchangeMode)", [("peer", from.description)])
+            return
+        }
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
         let sa = IKESA(initiator: false, initiatorCookie: header.initiatorCookie, responderCookie: random(8), remote: from,
                        localAddress: localAddress(toward: from.address), peer: peer, now: now)
@@ -93,6 +106,22 @@ extension IKEEngine {
         }
         sa.initiatorSABody = saPayload.body
         vendorFlags(parsed, sa)
+        guard let (proposal, transform) = choosePhase1(sa, proposals, now: now) else { return }
+        var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID, spi: [], transforms: [transform])])]
+        if sa.natTraversal { reply.append(.vendorID(sa.rfc3947 ? VendorIDs.natTraversalRFC3947 : VendorIDs.natTraversalDraft02n)) }
+        reply.append(.vendorID(VendorIDs.deadPeerDetection))
+        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: reply, iv: nil)
+        sa.lastReceived = datagram
+        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = sa
+        send(bytes, sa: sa)
+        sa.retransmit.arm(bytes, fromPort: sa.localPort, to: from, now: now, waiting: false)
+        audit(.informational, "ike-start", "phase 1 negotiation answered (main mode)", [("peer", from.description), ("proposal", sa.choice.description)])
+    }
+
+    /// The responder's pick among the initiator's transforms: ours, with the shorter lifetime.
+    /// On failure the SA is failed (NO-PROPOSAL-CHOSEN, both sides named) and nil returned.
+    func choosePhase1(_ sa: IKESA, _ proposals: [Proposal], now: UInt64) -> (Proposal, Transform)? {
+        let peer = sa.peer
         let ours = sa.choice
         var offered: [String] = []
         var chosen: (Proposal, Transform, Phase1Choice)?
@@ -106,22 +135,14 @@ extension IKEEngine {
         guard let (proposal, transform, choice) = chosen else {
             let error = NegotiationError.noProposal("peer offered \(offered.isEmpty ? "nothing usable" : offered.joined(separator: ", ")); peer \(IPv4Text.format(peer.address))/\(peer.prefixLength) has \(ours)")
             fail(sa, error, now: now)
-            return
+            return nil
         }
         // The initiator's lifetime is taken when shorter than ours.
         sa.choice = Phase1Choice(encryption: choice.encryption, hash: choice.hash, group: choice.group, lifetime: min(choice.lifetime, peer.lifetime))
-        var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID, spi: [], transforms: [transform])])]
-        if sa.natTraversal { reply.append(.vendorID(sa.rfc3947 ? VendorIDs.natTraversalRFC3947 : VendorIDs.natTraversalDraft02n)) }
-        reply.append(.vendorID(VendorIDs.deadPeerDetection))
-        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: reply, iv: nil)
-        sa.lastReceived = datagram
-        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = sa
-        send(bytes, sa: sa)
-        sa.retransmit.arm(bytes, fromPort: sa.localPort, to: from, now: now, waiting: false)
-        audit(.informational, "ike-start", "phase 1 negotiation answered (main mode)", [("peer", from.description), ("proposal", sa.choice.description)])
+        return (proposal, transform)
     }
 
-    private func keyExchangePayloads(_ sa: IKESA) -> [Payload] {
+    func keyExchangePayloads(_ sa: IKESA) -> [Payload] {
         var out: [Payload] = [.keyExchange(sa.initiator ? sa.initiatorKE : sa.responderKE),
                               .nonce(sa.initiator ? sa.initiatorNonce : sa.responderNonce)]
         if sa.natTraversal {
@@ -133,7 +154,7 @@ extension IKEEngine {
     }
 
     /// Reads KE, nonce and NAT-D from message 3 or 4.
-    private func takeKeyExchange(_ sa: IKESA, _ parsed: [ISAKMPCodec.Parsed]) throws {
+    func takeKeyExchange(_ sa: IKESA, _ parsed: [ISAKMPCodec.Parsed]) throws {
         var ke: [UInt8]?, nonce: [UInt8]?, nat: [[UInt8]] = []
         for p in parsed {
             switch p.payload {
@@ -154,7 +175,7 @@ extension IKEEngine {
         }
     }
 
-    private func deriveKeys(_ sa: IKESA) throws {
+    func deriveKeys(_ sa: IKESA) throws {
         guard let dh = sa.dh else { throw NegotiationError.malformed("no DH state") }
         let peerKE = sa.initiator ? sa.responderKE : sa.initiatorKE
         let shared: Secret
@@ -167,7 +188,7 @@ extension IKEEngine {
         sa.iv = sa.keys?.phase1IV(gxi: sa.initiatorKE, gxr: sa.responderKE) ?? []
     }
 
-    private func identity(_ sa: IKESA) -> Payload { .identification(type: IDType.ipv4Address, protocolID: 0, port: 0, data: sa.localAddress.bytes) }
+    func identity(_ sa: IKESA) -> Payload { .identification(type: IDType.ipv4Address, protocolID: 0, port: 0, data: sa.localAddress.bytes) }
 
     private func responderGotKE(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
@@ -280,7 +301,7 @@ extension IKEEngine {
         established(sa, now: now)
     }
 
-    private func established(_ sa: IKESA, now: UInt64) {
+    func established(_ sa: IKESA, now: UInt64) {
         sa.state = .established
         sa.establishedAt = now
         audit(.notice, "ike-established", "phase 1 established", [("peer", sa.remote.description), ("side", sa.initiator ? "initiator" : "responder"),

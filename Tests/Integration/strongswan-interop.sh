@@ -58,6 +58,7 @@ CONF
 stop_strongswan() { "$PEER" stop "$TMP/sw"; }
 sw() { "$PEER" swanctl "$TMP/sw" "$@"; }
 
+not() { ! "$@"; }
 ping_across() { ip netns exec "$KW" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1; }
 
 # The SPIs each side shows (both directions of the pair), lower case without leading zeros (as
@@ -114,5 +115,115 @@ interop "PFS on with modp2048, strongSwan initiates" strongswan \
 interop "aes-128-gcm ESP, Keyway initiates" keyway \
   "hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp1024" "enc-algorithms=aes-128-gcm pfs-group=modp1024" \
   aes128-sha1-modp1024 aes128gcm16-modp1024
+
+# A rekey under traffic: Keyway's proposal lives 30 s, so Keyway rekeys at 24 s (80%) and the old
+# pair dies at 30 s. Pings every 0.1 s for 40 s across both moments lose no more than a handful.
+echo "-- rekey under traffic"
+cat >"$TMP/kw.rsc" <<CONF
+/ip ipsec peer add address=192.0.2.2/32 secret="$PSK" nat-traversal=yes hash-algorithm=sha1 enc-algorithm=aes-128
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024 lifetime=30s
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
+CONF
+check "rekey: strongSwan starts" start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
+check "rekey: Keyway starts" start_keyway
+check "rekey: ping across" wait_until 15 ping_across
+sleep 1.2
+first=$(kw_spis)
+ip netns exec "$KW" ping -q -c 400 -i 0.1 -W 1 -I 10.1.0.1 10.2.0.1 >"$TMP/rekey-ping.txt" 2>&1
+received=$(grep -o '[0-9]* received' "$TMP/rekey-ping.txt" | cut -d' ' -f1)
+echo "  rekey: ${received:-0} of 400 pings answered"
+check "rekey: no more than 5 of 400 pings lost across the rekey and the old SA's end" test "${received:-0}" -ge 395
+sleep 1.2
+check "rekey: a new SA pair replaced the first" bash -c "[ -n '$first' ] && [ \"$first\" != \"\$($(declare -f kw kw_spis); KW='$KW' BIN='$BIN' TMP='$TMP'; kw_spis)\" ]"
+check "rekey: both sides show the same (new) SA pair" wait_until 3 spis_match
+check "rekey: Keyway audited the rekey" grep -q "rekeying phase 2" "$TMP/kw.log"
+stop_keyway; stop_strongswan
+
+# Refusals, all answered by one running Keyway, which then still serves a correct peer.
+echo "-- refusals"
+cat >"$TMP/kw.rsc" <<CONF
+/ip ipsec peer add address=192.0.2.2/32 secret="$PSK" nat-traversal=yes hash-algorithm=sha1 enc-algorithm=aes-128
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
+CONF
+start_syslog "$TMP/kw.syslog" "$TMP/audit.log"
+sleep 0.3
+check "refusals: Keyway starts" start_keyway
+IKEPID=$(pgrep -P "$KWPID" -x keyway-ike)
+initiate() { timeout 30 "$PEER" swanctl "$TMP/sw" --initiate --child net --timeout 15 >"$TMP/initiate.out" 2>&1; }
+audited() { wait_until 5 grep -q "$1" "$TMP/audit.log"; }
+
+PSK_SAVED=$PSK; PSK=not-the-same-secret
+start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
+check "wrong PSK: the negotiation fails" not initiate
+check "wrong PSK: audit names the reason" audited "ike-failed.*pre-shared keys differ"
+check "wrong PSK: Keyway sent AUTHENTICATION-FAILED" grep -q "AUTHENTICATION_FAILED\|AUTHENTICATION-FAILED" "$TMP/sw/charon.log" "$TMP/audit.log"
+stop_strongswan; PSK=$PSK_SAVED
+
+start_strongswan aes256-sha256-modp2048 aes128-sha1-modp1024
+check "phase 1 proposal mismatch: the negotiation fails" not initiate
+check "phase 1 proposal mismatch: audit names both proposals" audited "peer offered aes-256/sha256/modp2048; peer 192.0.2.2/32 has aes-128/sha1/modp1024"
+check "phase 1 proposal mismatch: strongSwan received NO-PROPOSAL-CHOSEN" grep -q "NO_PROPOSAL_CHOSEN" "$TMP/sw/charon.log"
+stop_strongswan
+
+start_strongswan aes128-sha1-modp1024 3des-md5-modp1024
+check "phase 2 proposal mismatch: the negotiation fails" not initiate
+check "phase 2 proposal mismatch: audit names both proposals" audited "peer offered esp 3des/md5/modp1024; policy [0-9]* has aes-128/sha1/modp1024"
+check "phase 2 proposal mismatch: strongSwan received NO-PROPOSAL-CHOSEN" grep -q "received NO_PROPOSAL_CHOSEN" "$TMP/sw/charon.log"
+stop_strongswan
+
+# strongSwan proposes 3960 s (its default life_time); Keyway's proposal says 1800 s.
+for check_mode in strict exact obey claim; do
+  kw /ip ipsec peer set 0 proposal-check=$check_mode >/dev/null
+  sleep 0.5
+  start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024 "life_time = 3960s"
+  case $check_mode in
+    strict|exact)
+      check "lifetime mismatch, proposal-check=$check_mode: refused" not initiate
+      check "lifetime mismatch, proposal-check=$check_mode: audit names the reason" audited "lifetime mismatch.*proposal-check=$check_mode"
+      check "lifetime mismatch, proposal-check=$check_mode: strongSwan received NO-PROPOSAL-CHOSEN" grep -q "received NO_PROPOSAL_CHOSEN" "$TMP/sw/charon.log" ;;
+    obey)
+      check "lifetime mismatch, proposal-check=obey: accepted" initiate
+      check "lifetime mismatch, proposal-check=obey: Keyway took the proposed 3960 s" audited "phase2-established.*lifetime=\"3960s\"" ;;
+    claim)
+      check "lifetime mismatch, proposal-check=claim: accepted" initiate
+      check "lifetime mismatch, proposal-check=claim: Keyway kept its 1800 s" audited "phase2-established.*lifetime=\"1800s\""
+      check "lifetime mismatch, proposal-check=claim: strongSwan heard RESPONDER-LIFETIME" grep -q "RESPONDER_LIFETIME\|received 1800s lifetime" "$TMP/sw/charon.log" ;;
+  esac
+  stop_strongswan
+done
+kw /ip ipsec peer set 0 proposal-check=strict >/dev/null
+
+# Malformed ISAKMP at UDP 500: truncated, bad lengths, broken chains, huge attributes.
+ip netns exec "$SW" /usr/bin/python3 - <<'PY'
+import os, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def hdr(next_payload, exch, length, flags=0, rc=b"\0" * 8):
+    return os.urandom(8) + rc + struct.pack("!BBBBII", next_payload, 0x10, exch, flags, 0, length)
+bad = [b"", b"\x01", os.urandom(27), hdr(1, 2, 1000), hdr(1, 2, 28)[:-1]]
+sa = struct.pack("!BBHII", 0, 0, 12, 1, 1)
+bad.append(hdr(1, 2, 28 + len(sa)) + sa)                                   # SA without proposals
+bad.append(hdr(1, 2, 28 + 8) + struct.pack("!BBHI", 99, 0, 8, 0))            # chain to an unknown payload
+bad.append(hdr(1, 2, 28 + 4) + struct.pack("!BBH", 0, 0, 200))                # payload longer than the message
+attr = struct.pack("!HH", 1, 60000) + b"\0" * 8
+t = struct.pack("!BBHBBH", 0, 0, 8 + len(attr), 1, 1, 0) + attr
+p = struct.pack("!BBHBBBB", 0, 0, 8 + len(t), 1, 1, 0, 1) + t
+sa = struct.pack("!BBHII", 0, 0, 12 + len(p), 1, 1) + p
+bad.append(hdr(1, 2, 28 + len(sa)) + sa)                                   # a 60000-byte attribute
+bad.append(hdr(8, 32, 28 + 8, flags=1) + os.urandom(8))                       # quick mode for no SA
+bad += [os.urandom(n) for n in (28, 60, 300, 1400)]
+for b in bad * 5:
+    s.sendto(b, ("192.0.2.1", 500))
+print("sent", len(bad) * 5)
+PY
+sleep 1
+check "malformed ISAKMP: keyway-ike is still the same process" test "$(pgrep -P "$KWPID" -x keyway-ike)" = "$IKEPID"
+check "malformed ISAKMP: drops are audited" audited "ike-malformed"
+
+start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
+check "after every refusal and the garbage, the appliance still serves a correct peer" initiate
+check "and traffic flows" wait_until 10 ping_across
+stop_strongswan
+stop_keyway
 
 summary
