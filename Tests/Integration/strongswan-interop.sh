@@ -115,6 +115,14 @@ interop "PFS on with modp2048, strongSwan initiates" strongswan \
 interop "aes-128-gcm ESP, Keyway initiates" keyway \
   "hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp1024" "enc-algorithms=aes-128-gcm pfs-group=modp1024" \
   aes128-sha1-modp1024 aes128gcm16-modp1024
+SW_CONN_EXTRA="aggressive = yes"
+interop "aggressive mode, Keyway initiates" keyway \
+  "exchange-mode=aggressive hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp1024" "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024" \
+  aes128-sha1-modp1024 aes128-sha1-modp1024
+interop "aggressive mode, strongSwan initiates" strongswan \
+  "exchange-mode=aggressive hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp1024" "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024" \
+  aes128-sha1-modp1024 aes128-sha1-modp1024
+SW_CONN_EXTRA=""
 
 # A rekey under traffic: Keyway's proposal lives 30 s, so Keyway rekeys at 24 s (80%) and the old
 # pair dies at 30 s. Pings every 0.1 s for 40 s across both moments lose no more than a handful.

@@ -137,4 +137,28 @@ final class ExchangeTests: XCTestCase {
         XCTAssertTrue(failed)
         XCTAssertTrue(left.acquire(policyID: 1, now: 31_000).isEmpty, "a failed policy waits before trying again")
     }
+
+    func testAggressiveModeKeysBothSidesInSixMessages() throws {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: { $0.exchangeMode = .aggressive }))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.exchangeMode = .aggressive }))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        let l = try XCTUnwrap(p.installed[a]), r = try XCTUnwrap(p.installed[b])
+        XCTAssertEqual(p.sent, 6, "three aggressive mode and three quick mode messages")
+        let out = try XCTUnwrap(l.first { !$0.inbound }), peerIn = try XCTUnwrap(r.first { $0.inbound })
+        XCTAssertEqual(out.spi, peerIn.spi)
+        XCTAssertEqual(out.encryptionKey, peerIn.encryptionKey)
+    }
+
+    func testAggressiveModeIsRefusedWhereThePeerSaysMainAndWrongKeysFail() {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: { $0.exchangeMode = .aggressive }))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        XCTAssertNil(p.installed[a])
+        XCTAssertEqual(p.audits[b]?.first { $0.msgID == "ike-refused" }?.text, "aggressive mode refused: the peer is configured with exchange-mode=main")
+        let l2 = IKEEngine(configuration: configuration(local: a, remote: b, secret: "x", peer: { $0.exchangeMode = .aggressive }))
+        let r2 = IKEEngine(configuration: configuration(local: b, remote: a, secret: "y", peer: { $0.exchangeMode = .aggressive }))
+        let q = run(l2, r2, start: l2.acquire(policyID: 1, now: 1_000))
+        XCTAssertNil(q.installed[a])
+        XCTAssertTrue(q.audits[a]?.contains { $0.text.contains("HASH_R does not match") } ?? false, "\(q.audits[a] ?? [])")
+    }
 }
