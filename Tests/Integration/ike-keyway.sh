@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Issue 6, Keyway to Keyway: the manual's "transport mode example using ESP with automatic
+# keying", verbatim but for the addresses (192.0.2.1 and .2 for 1.0.0.1 and .2). Router 1
+# initiates on traffic; ping and a TCP transfer between the routers succeed; the capture holds
+# IKE and ESP only; both appliances show the phase 1 and the same SAs.
+set -u
+BIN=${BIN:?set BIN to the build products directory}
+. "$(dirname "$0")/lib.sh"
+
+R1=$(new_netns r1) R2=$(new_netns r2)
+ip link add "kwv$$a" netns "$R1" type veth peer name "kwv$$b" netns "$R2"
+ip -n "$R1" addr add 192.0.2.1/24 dev "kwv$$a"; ip -n "$R1" link set "kwv$$a" up
+ip -n "$R2" addr add 192.0.2.2/24 dev "kwv$$b"; ip -n "$R2" link set "kwv$$b" up
+for ns in "$R1" "$R2"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
+
+cat >"$TMP/router1.rsc" <<'CONF'
+ip ipsec policy add sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2 \
+    action=encrypt
+ip ipsec peer add address=192.0.2.2 \
+    secret="gvejimezyfopmekun"
+CONF
+cat >"$TMP/router2.rsc" <<'CONF'
+ip ipsec policy add sa-src-address=192.0.2.2 sa-dst-address=192.0.2.1 \
+    action=encrypt
+ip ipsec peer add address=192.0.2.1 \
+    secret="gvejimezyfopmekun"
+CONF
+
+start() {  # start NS NAME
+  ip netns exec "$1" "$BIN/keywayd" --foreground --config "$TMP/$2.rsc" --run-dir "$TMP/$2/run" \
+    --state-dir "$TMP/$2/state" --syslog "$TMP/nolog" --tun kwtun0 >"$TMP/$2.log" 2>&1 &
+  PIDS+=($!)
+  wait_until 10 ip -n "$1" route show table 19287 dev kwtun0
+}
+kw() { local ns=$1 name=$2; shift 2; ip netns exec "$ns" "$BIN/keyway" --socket "$TMP/$name/run/control.sock" "$@"; }
+spis() { kw "$@" /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | sort | tr '\n' ' '; }
+
+check "router 1 starts" start "$R1" router1
+check "router 2 starts" start "$R2" router2
+ip netns exec "$R2" timeout 60 tcpdump -ni "kwv$$b" -w "$TMP/cap.pcap" -U 2>/dev/null &
+cap=$!
+sleep 1
+check "ping from router 1 to router 2 (router 1 negotiates on the first packet)" wait_until 15 ip netns exec "$R1" ping -c 1 -W 1 192.0.2.2
+check "ten more pings, none lost" ip netns exec "$R1" ping -q -c 10 -i 0.2 -W 1 192.0.2.2
+ip netns exec "$R2" python3 -c "
+import socket, hashlib
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('192.0.2.2', 5001)); s.listen(1); s.settimeout(20)
+c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256(); n = 0
+while n < 300000:
+    d = c.recv(65536)
+    if not d: break
+    h.update(d); n += len(d)
+open('$TMP/tcp.out', 'w').write(f'{n} {h.hexdigest()}')
+" &
+server=$!
+sleep 0.5
+ip netns exec "$R1" python3 -c "
+import socket, hashlib
+data = bytes(i * 7 % 251 for i in range(300000))
+s = socket.create_connection(('192.0.2.2', 5001), timeout=20); s.sendall(data); s.close()
+print(len(data), hashlib.sha256(data).hexdigest())
+" >"$TMP/tcp.in"
+wait "$server"
+check "a 300 kB TCP transfer between the routers arrives intact" test "$(cat "$TMP/tcp.in")" = "$(cat "$TMP/tcp.out" 2>/dev/null)"
+sleep 0.5; kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
+check "the link carried IKE (UDP 500)" test "$(tcpdump -nr "$TMP/cap.pcap" 'udp port 500' 2>/dev/null | wc -l)" -ge 9
+check "the link carried ESP" test "$(tcpdump -nr "$TMP/cap.pcap" esp 2>/dev/null | wc -l)" -gt 20
+check "not one plaintext ICMP or TCP packet between the routers" test "$(tcpdump -nr "$TMP/cap.pcap" 'icmp or tcp' 2>/dev/null | wc -l)" = 0
+sleep 1.2
+check "both routers show the same SA pair" bash -c "[ -n \"\$1\" ] && [ \"\$1\" = \"\$2\" ]" _ "$(spis "$R1" router1)" "$(spis "$R2" router2)"
+check "router 1: remote-peers print shows the phase 1 it initiated" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' router1 /ip ipsec remote-peers print | grep -q 'remote-address=192.0.2.2 state=established' && kw '$R1' router1 /ip ipsec remote-peers print | grep -q 'side=initiator'"
+check "router 2: remote-peers print shows the responder side" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R2' router2 /ip ipsec remote-peers print | grep -q 'side=responder'"
+check "policy print stats: established with rising counters" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' router1 /ip ipsec policy print stats | grep -q 'ph2-state=established' && kw '$R1' router1 /ip ipsec policy print stats | grep -qE 'out-transformed=[1-9]'"
+summary
