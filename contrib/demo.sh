@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds, and joins two sites with a manual-keyed ESP tunnel,
-# each site a Keyway appliance in its own network namespace, configured like a MikroTik router.
-# Shows the sandboxed process tree, the configuration, a ping across, the link carrying only ESP,
-# and the printouts. Stops and cleans up.
+# The demo: installs what is missing, builds, and joins two sites with an ESP tunnel keyed by
+# IKE (the manual's router-to-router setup, with a pre-shared key), each site a Keyway appliance
+# in its own network namespace, configured like a MikroTik router. Shows the sandboxed process
+# tree, the configuration, a ping across (site 1 negotiates on the first packet), the link
+# carrying only IKE and ESP, and the printouts. Stops and cleans up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: keywayd opens a TUN device, raw sockets and port 500" >&2; exit 1; }
@@ -26,16 +27,18 @@ ip -n $A addr add 192.0.2.1/24 dev kwdemo1; ip -n $A link set kwdemo1 up; ip -n 
 ip -n $B addr add 192.0.2.2/24 dev kwdemo2; ip -n $B link set kwdemo2 up; ip -n $B addr add 10.2.0.1/32 dev lo
 
 cat >"$TMP/site1.rsc" <<'RSC'
-/ip ipsec manual-sa add name=to-site2 esp-enc-algorithm=aes-128 esp-auth-algorithm=sha1 esp-spi=0x201/0x200 \
-    esp-enc-key=0123456789abcdef0123456789abcdef esp-auth-key=00112233445566778899aabbccddeeff00112233
+/ip ipsec peer add address=192.0.2.2/32 secret="correct-horse-battery-staple" \
+    hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp2048
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp2048
 /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes \
-    sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2 manual-sa=to-site2
+    sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
 RSC
 cat >"$TMP/site2.rsc" <<'RSC'
-/ip ipsec manual-sa add name=to-site1 esp-enc-algorithm=aes-128 esp-auth-algorithm=sha1 esp-spi=0x200/0x201 \
-    esp-enc-key=0123456789abcdef0123456789abcdef esp-auth-key=00112233445566778899aabbccddeeff00112233
+/ip ipsec peer add address=192.0.2.1/32 secret="correct-horse-battery-staple" \
+    hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp2048
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp2048
 /ip ipsec policy add src-address=10.2.0.0/24 dst-address=10.1.0.0/24 tunnel=yes \
-    sa-src-address=192.0.2.2 sa-dst-address=192.0.2.1 manual-sa=to-site1
+    sa-src-address=192.0.2.2 sa-dst-address=192.0.2.1
 RSC
 for s in site1 site2; do
   ns=$A; [ $s = site2 ] && ns=$B
@@ -59,13 +62,14 @@ echo; echo "== site 1's configuration"
 echo "\$ keyway /export"; $K1 /export
 
 echo; echo "== ping from site 1's LAN (10.1.0.1) to site 2's (10.2.0.1), capturing the link"
-ip netns exec $B timeout 6 tcpdump -ni kwdemo2 -c 6 2>/dev/null &
+ip netns exec $B timeout 8 tcpdump -ni kwdemo2 -c 16 2>/dev/null &
 sleep 0.5
-ip netns exec $A ping -c 3 -i 0.3 -I 10.1.0.1 10.2.0.1
-sleep 1.5
-echo; echo "\$ keyway /ip ipsec installed-sa print"; $K1 /ip ipsec installed-sa print
+ip netns exec $A ping -c 4 -i 0.5 -I 10.1.0.1 10.2.0.1 || true
+sleep 2
+echo; echo "\$ keyway /ip ipsec remote-peers print"; $K1 /ip ipsec remote-peers print
+echo "\$ keyway /ip ipsec installed-sa print"; $K1 /ip ipsec installed-sa print
 echo "\$ keyway /ip ipsec policy print stats"; $K1 /ip ipsec policy print stats
 
-echo; echo "== kill -9 keyway-datapath on site 1; keywayd restarts it and the tunnel carries on"
+echo; echo "== kill -9 keyway-datapath on site 1; keywayd restarts it, IKE renegotiates, the tunnel carries on"
 kill -KILL "$(pgrep -P "$KPID" -x keyway-datapath)"; sleep 1.5
-ip netns exec $A ping -c 2 -i 0.3 -I 10.1.0.1 10.2.0.1 | tail -2
+ip netns exec $A ping -c 4 -i 0.5 -I 10.1.0.1 10.2.0.1 | tail -2

@@ -172,6 +172,8 @@ public struct SAStatus: Sendable, Equatable {
     public var replayWindow: UInt32
     public var softSeconds: UInt64, hardSeconds: UInt64, softBytes: UInt64, hardBytes: UInt64
     public var useSoftSeconds: UInt64 = 0, useHardSeconds: UInt64 = 0
+    /// Keyed by IKE with perfect forward secrecy (flag P).
+    public var pfs = false
     /// Outbound SAs: the last sequence number sent.
     public var sequence: UInt32 = 0
 
@@ -188,7 +190,7 @@ public struct SAStatus: Sendable, Equatable {
         w.u32(spi); w.u8(proto); w.u32(source); w.u32(destination); w.string(encryption); w.string(integrity); w.string(state)
         w.u64(ageSeconds); w.u64(sinceFirstUse); w.bool(used); w.u64(bytes); w.u32(replayWindow)
         w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes); w.u64(useSoftSeconds); w.u64(useHardSeconds)
-        w.u32(sequence)
+        w.bool(pfs); w.u32(sequence)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -198,7 +200,7 @@ public struct SAStatus: Sendable, Equatable {
         used = try r.bool("sa.used"); bytes = try r.u64(); replayWindow = try r.u32()
         softSeconds = try r.u64(); hardSeconds = try r.u64(); softBytes = try r.u64(); hardBytes = try r.u64()
         useSoftSeconds = try r.u64(); useHardSeconds = try r.u64()
-        sequence = try r.u32()
+        pfs = try r.bool("sa.pfs"); sequence = try r.u32()
     }
 }
 

@@ -279,6 +279,7 @@ final class DatapathBehavior: ChildBehavior {
                      used: sa.firstUse != nil, bytes: sa.bytes, replayWindow: sa.replay.size,
                      softSeconds: sa.lifetime.softSeconds ?? 0, hardSeconds: sa.lifetime.hardSeconds ?? 0,
                      softBytes: sa.lifetime.softBytes ?? 0, hardBytes: sa.lifetime.hardBytes ?? 0)
+            status.pfs = record.pfs
             status.useSoftSeconds = sa.lifetime.useSoftSeconds ?? 0
             status.useHardSeconds = sa.lifetime.useHardSeconds ?? 0
             status.sequence = record.inbound ? 0 : sa.sequence

@@ -31,7 +31,7 @@ struct LiveRuntime: RuntimeView {
                 ("usetime", sa.used ? clock(now - sa.sinceFirstUse) : "never"),
                 ("use-lifetime", "\(Duration.format(sa.useSoftSeconds))/\(Duration.format(sa.useHardSeconds))"), ("current-bytes", String(sa.bytes)), ("lifebytes", "\(sa.softBytes)/\(sa.hardBytes)"),
             ]
-            return (sa.proto == 50 ? "E" : "A", fields)
+            return ((sa.proto == 50 ? "E" : "A") + (sa.pfs ? "P" : ""), fields)
         }
     }
 

@@ -8,7 +8,8 @@ import XCTest
 final class ChildWireRejectionTests: XCTestCase {
     func testChildRejectsBadInputAndKeepsRunning() throws {
         let (_, udp) = try Sockets.datagramPair()
-        let child = try ChildHarness(role: .ike, grants: [(.udp500, udp)])
+        let (_, natt) = try Sockets.datagramPair()
+        let child = try ChildHarness(role: .ike, grants: [(.udp500, udp), (.udp4500, natt)])
 
         guard case .hello(let hello) = try child.receive() else { return XCTFail("no hello from keyway-ike") }
         XCTAssertEqual(hello.role, .ike)
@@ -55,7 +56,8 @@ final class ChildWireRejectionTests: XCTestCase {
 
     func testDescriptorGrantWithoutDescriptorIsRefused() throws {
         let (_, udp) = try Sockets.datagramPair()
-        let child = try ChildHarness(role: .ike, grants: [(.udp500, udp)])
+        let (_, natt) = try Sockets.datagramPair()
+        let child = try ChildHarness(role: .ike, grants: [(.udp500, udp), (.udp4500, natt)])
         guard case .hello = try child.receive() else { return XCTFail("no hello") }
         try child.send(.fdGrant(FdGrant(kind: .datapathLink)))
         try child.send(.counterRequest(CounterRequest()))

@@ -38,6 +38,27 @@ let samples: [Message] = [
         .init(source: 0x0a020000, sourceLength: 24, destination: 0x0a010009, destinationLength: 32, proto: 255, sourcePort: 0, destinationPort: 0, drop: false),
         .init(source: 0x0a020000, sourceLength: 24, destination: 0x0a010000, destinationLength: 24, proto: 6, sourcePort: 80, destinationPort: 0, drop: true),
     ])),
+    .ikeConfig(IKEConfig(generation: 4, peers: [
+        IKEPeerRecord(address: 0xc0000202, prefixLength: 32, port: 500, secret: Array("secret".utf8), exchangeMode: 1, natTraversal: true,
+                      generatePolicy: false, sendInitialContact: true, proposalCheck: "claim", hash: "sha1", encryption: "aes-128",
+                      dhGroup: 14, lifetime: 86_400, lifebytes: 0),
+    ], policies: [
+        IKEPolicyRecord(policy: PolicyRecord(id: 2, source: 0x0a010000, sourceLength: 24, sourcePort: 0, destination: 0x0a020000, destinationLength: 24,
+                                             destinationPort: 0, proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: true,
+                                             saSource: 0xc0000201, saDestination: 0xc0000202, priority: 0, dontFragment: 0),
+                        authAlgorithms: ["sha1", "md5"], encAlgorithms: ["aes-128"], lifetime: 1_800, pfsGroup: 2),
+    ])),
+    .saInstall(SAInstall(sas: [{
+        var r = SARecord(policyID: 2, inbound: true, proto: 50, spi: 0xabcdef01, source: 0xc0000202, destination: 0xc0000201, tunnel: true,
+                         encryption: "aes-128-gcm", integrity: "null", encryptionKey: Array(0..<20), integrityKey: [], lifetimeSeconds: 1_800)
+        r.udpLocalPort = 4500; r.udpRemotePort = 4500; r.negotiated = true; r.pfs = true
+        return r
+    }()])),
+    .saRemove(SARemove(entries: [.init(spi: 0xabcdef01, proto: 50, destination: 0xc0000201)])),
+    .acquire(Acquire(policyID: 7)),
+    .ikeDatagram(IKEDatagram(source: 0xc0000202, sourcePort: 4500, payload: [0, 0, 0, 0, 1, 2, 3])),
+    .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
+                                             establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3])),
 ]
 
 final class RoundTripTests: XCTestCase {
