@@ -16,7 +16,7 @@ start)
 charon {
   load_modular = no
   # kernel-libipsec first: the first IPsec backend wins, and these kernels have no XFRM ESP.
-  load = random nonce openssl pem pkcs1 x509 pubkey aes des sha1 sha2 md5 hmac gmp gcm kernel-libipsec kernel-netlink socket-default vici updown
+  load = random nonce openssl pem pkcs1 x509 pubkey aes sha1 sha2 md5 hmac gmp gcm kernel-libipsec kernel-netlink socket-default vici updown
   i_dont_care_about_security_and_use_aggressive_mode_psk = yes
   retransmit_tries = 3
   filelog {
