@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "KeywayWire", targets: ["KeywayWire"]),
         .library(name: "KeywayConfig", targets: ["KeywayConfig"]),
         .library(name: "KeywayIKE", targets: ["KeywayIKE"]),
+        .library(name: "KeywayCrypto", targets: ["KeywayCrypto"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -11,5 +11,6 @@ let package = Package(
         .executableTarget(name: "fuzz-wire", dependencies: [.product(name: "KeywayWire", package: "keyway")]),
         .executableTarget(name: "fuzz-config", dependencies: [.product(name: "KeywayConfig", package: "keyway")]),
         .executableTarget(name: "fuzz-isakmp", dependencies: [.product(name: "KeywayIKE", package: "keyway")]),
+        .executableTarget(name: "fuzz-ike", dependencies: [.product(name: "KeywayIKE", package: "keyway"), .product(name: "KeywayCrypto", package: "keyway")]),
     ]
 )

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-targets=(fuzz-wire fuzz-config fuzz-isakmp)
+targets=(fuzz-wire fuzz-config fuzz-isakmp fuzz-ike)
 scratch=$PWD/.build-fuzz
 export SWIFT_BACKTRACE=enable=no
 for t in "${targets[@]}"; do

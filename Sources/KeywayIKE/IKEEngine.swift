@@ -13,6 +13,15 @@ public final class IKEEngine {
     var retryAt: [Int: (at: UInt64, delay: UInt64)] = [:]
 
     public static let natTPort: UInt16 = 4500
+    /// Phase 1 negotiations we answered but that never finished: bounded in number and in time,
+    /// so spoofed first messages cannot fill memory.
+    public static let maximumHalfOpen = 256
+    public static let halfOpenTimeout: UInt64 = 60_000
+    /// RFC 3948 keepalives from behind a NAT, every 20 s.
+    public static let keepaliveInterval: UInt64 = 20_000
+    var lastKeepalive: [IKESAKey: UInt64] = [:]
+
+    var halfOpenCount: Int { sas.values.filter { !$0.initiator && $0.state != .established }.count }
 
     public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes) {
         self.configuration = configuration
@@ -90,6 +99,16 @@ public final class IKEEngine {
                 audit(.warning, "ike-timeout", "phase 2 negotiation timed out", [("peer", sa.remote.description), ("policy", String(q.policy.id))])
                 sa.quick[id] = nil
                 failPolicies([q.policy.id], now: now)
+            }
+            if sa.state != .established, !sa.initiator, now >= sa.createdAt + Self.halfOpenTimeout {
+                audit(.informational, "ike-abandoned", "phase 1 negotiation abandoned by the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)])
+                sas[key] = nil
+                continue
+            }
+            if sa.state == .established, sa.natDetected, sa.localPort == Self.natTPort,
+               now >= (lastKeepalive[key] ?? sa.establishedAt ?? now) + Self.keepaliveInterval {
+                lastKeepalive[key] = now
+                actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote))
             }
             if sa.state == .established, let at = sa.establishedAt, now >= at + sa.choice.lifetime * 1000 {
                 audit(.notice, "ike-expired", "phase 1 lifetime ended", [("peer", sa.remote.description)])

@@ -12,6 +12,10 @@ extension IKEEngine {
                 audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped", [("peer", from.description)])
                 return
             }
+            guard halfOpenCount < Self.maximumHalfOpen else {
+                audit(.warning, "ike-busy", "too many unfinished phase 1 negotiations; new ones are dropped", [("peer", from.description)])
+                return
+            }
             if header.exchangeType == ExchangeType.aggressive.rawValue {
                 try respondToAggressive(header, datagram, from: from, now: now)
             } else {
