@@ -9,7 +9,8 @@ final class HostNetwork {
     private let settings: SupervisorSettings
     private let audit: AuditLog
     private(set) var tunName = ""
-    private var routes: Set<String> = []
+    /// Installed routes and their preferred source (empty: none).
+    private var routes: [String: String] = [:]
     private var lastFilter: IncomingFilter?
     private lazy var ipTool: String? = Self.find("ip")
     private lazy var nftTool: String? = Self.find("nft")
@@ -58,21 +59,26 @@ final class HostNetwork {
         return Processes.run(tool, arguments) == .exited(0)
     }
 
-    /// The datapath's wanted routes: only ever via our own TUN device, in our own table.
+    /// The datapath's wanted routes: only ever via our own TUN device, in our own table. A route
+    /// is written again only when it is new or its preferred source changed.
     func applyRoutes(_ set: RouteSet) {
-        var wanted: Set<String> = []
+        var wanted: [String: String] = [:]
         for p in set.prefixes.prefix(RouteSet.maximumRoutes) {
-            wanted.insert(Self.prefix(p.address, p.length))
+            wanted[Self.prefix(p.address, p.length)] = p.source == 0 ? "" : Self.address(p.source)
         }
-        for r in routes.subtracting(wanted) { _ = ip(["route", "del", r, "dev", tunName, "table", table]) }
-        for r in wanted.subtracting(routes) {
-            if !ip(["route", "replace", r, "dev", tunName, "table", table]) {
+        for r in Set(routes.keys).subtracting(wanted.keys) { _ = ip(["route", "del", r, "dev", tunName, "table", table]) }
+        for (r, source) in wanted where routes[r] != source {
+            let plain = ["route", "replace", r, "dev", tunName, "table", table]
+            // A source that is not (yet) one of ours is refused by the kernel: the route goes in without it.
+            if !(source.isEmpty ? ip(plain) : (ip(plain + ["src", source]) || ip(plain))) {
                 audit.event(.error, msgID: "route", "could not add route \(r) via \(tunName)")
             }
         }
         routes = wanted
-        audit.event(.informational, msgID: "route", "routes into \(tunName) updated", [("routes", routes.sorted().joined(separator: " "))])
+        audit.event(.informational, msgID: "route", "routes into \(tunName) updated", [("routes", routes.keys.sorted().joined(separator: " "))])
     }
+
+    static func address(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)" }
 
     static func prefix(_ address: UInt32, _ length: UInt8) -> String {
         let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - Int(min(length, 32)))

@@ -136,21 +136,23 @@ public struct DatapathConfig: WireMessage {
 }
 
 /// The datapath asks keywayd for routes into its TUN device: the whole wanted set each time.
-/// keywayd installs only routes via Keyway's own TUN device, whatever this says.
+/// keywayd installs only routes via Keyway's own TUN device, whatever this says. `source`, when
+/// not 0, is the address the host should send from (a transport policy's sa-src-address), so
+/// that routing into the TUN device does not change which address local traffic leaves with.
 public struct RouteSet: WireMessage {
     public static let type = MessageType.routeSet
     public static let maximumRoutes = 4096
-    public var prefixes: [(address: UInt32, length: UInt8)]
+    public var prefixes: [(address: UInt32, length: UInt8, source: UInt32)]
 
-    public init(prefixes: [(address: UInt32, length: UInt8)]) { self.prefixes = prefixes }
+    public init(prefixes: [(address: UInt32, length: UInt8, source: UInt32)]) { self.prefixes = prefixes }
     public static func == (a: RouteSet, b: RouteSet) -> Bool { a.prefixes.elementsEqual(b.prefixes, by: { $0 == $1 }) }
-    public func encode(to w: inout WireWriter) { w.count(prefixes.count); for p in prefixes { w.u32(p.address); w.u8(p.length) } }
+    public func encode(to w: inout WireWriter) { w.count(prefixes.count); for p in prefixes { w.u32(p.address); w.u8(p.length); w.u32(p.source) } }
     public init(from r: inout WireReader) throws(WireError) {
-        var out: [(UInt32, UInt8)] = []
+        var out: [(UInt32, UInt8, UInt32)] = []
         for _ in 0..<(try r.count(limit: Self.maximumRoutes)) {
-            let a = try r.u32(), l = try r.u8()
+            let a = try r.u32(), l = try r.u8(), source = try r.u32()
             guard l <= 32 else { throw .invalidEnum(field: "route.length", value: UInt32(l)) }
-            out.append((a, l))
+            out.append((a, l, source))
         }
         prefixes = out
     }

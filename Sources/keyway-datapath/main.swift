@@ -181,10 +181,10 @@ final class DatapathBehavior: ChildBehavior {
         installed = next
         reinstall()
         // Plaintext for protected destinations must come to us: ask keywayd for the routes.
-        var routes: [(address: UInt32, length: UInt8)] = []
+        var routes: [(address: UInt32, length: UInt8, source: UInt32)] = []
         for p in config.policies where p.action == 2 {
-            let route = p.tunnel ? (p.destination, p.destinationLength) : (p.saDestination, UInt8(32))
-            if !routes.contains(where: { $0 == route }) { routes.append(route) }
+            let route = p.tunnel ? (p.destination, p.destinationLength, UInt32(0)) : (p.saDestination, UInt8(32), p.saSource)
+            if !routes.contains(where: { $0.address == route.0 && $0.length == route.1 }) { routes.append(route) }
         }
         try? runtime.parent.send(.routeSet(RouteSet(prefixes: routes)))
         sendIncomingFilter(runtime)

@@ -12,6 +12,9 @@ ip link add "kwv$$a" netns "$R1" type veth peer name "kwv$$b" netns "$R2"
 ip -n "$R1" addr add 192.0.2.1/24 dev "kwv$$a"; ip -n "$R1" link set "kwv$$a" up
 ip -n "$R2" addr add 192.0.2.2/24 dev "kwv$$b"; ip -n "$R2" link set "kwv$$b" up
 for ns in "$R1" "$R2"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
+# A second address on router 1: the route into the TUN device must still leave local traffic
+# with the policy's sa-src-address (without a preferred source the kernel picked this one).
+ip -n "$R1" addr add 10.9.9.1/32 dev lo
 
 cat >"$TMP/router1.rsc" <<'CONF'
 ip ipsec policy add sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2 \
@@ -37,6 +40,7 @@ spis() { kw "$@" /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | sort |
 
 check "router 1 starts" start "$R1" router1
 check "router 2 starts" start "$R2" router2
+check "the route into the TUN device prefers the policy's source address" bash -c "ip -n '$R1' route show table 19287 | grep -q '192.0.2.2 dev kwtun0 .*src 192.0.2.1'"
 ip netns exec "$R2" timeout 60 tcpdump -ni "kwv$$b" -w "$TMP/cap.pcap" -U 2>/dev/null &
 cap=$!
 sleep 1

@@ -27,7 +27,7 @@ let samples: [Message] = [
                      proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: true, saSource: 0xc0000201, saDestination: 0xc0000202, priority: -5, dontFragment: 0),
     ], sas: [SARecord(policyID: 2, inbound: false, proto: 50, spi: 0x100, source: 0xc0000201, destination: 0xc0000202, tunnel: true,
                       encryption: "aes-128", integrity: "sha1", encryptionKey: Array(0..<16), integrityKey: Array(0..<20), lifetimeSeconds: 0)])),
-    .routeSet(RouteSet(prefixes: [(0x0a020000, 24), (0xc0000202, 32)])),
+    .routeSet(RouteSet(prefixes: [(0x0a020000, 24, 0), (0xc0000202, 32, 0xc0000201)])),
     .datapathState(DatapathState(sas: [SAStatus(spi: 0x200, proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
                                                 state: "mature", ageSeconds: 12, sinceFirstUse: 3, used: true, bytes: 4096, replayWindow: 32,
                                                 softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0)],
