@@ -34,17 +34,8 @@ extension IKEEngine {
     }
 
     func respondToAggressive(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
-        guard let peer = configuration.peer(for: from.address) else {
-            audit(.warning, "ike-no-peer", "aggressive mode from an address no /ip ipsec peer matches", [("peer", from.description)])
-            return
-        }
-        guard peer.exchangeMode == .aggressive else {
-            audit(.warning, "ike-refused", "aggressive mode refused: the peer is configured with exchange-mode=\(peer.exchangeMode)", [("peer", from.description)])
-            return
-        }
+        guard let sa = newResponder(header, mode: .aggressive, from: from, now: now) else { return }
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
-        let sa = IKESA(initiator: false, initiatorCookie: header.initiatorCookie, responderCookie: random(8), remote: from,
-                       localAddress: localAddress(toward: from.address), peer: peer, now: now)
         sa.state = .answeredAggressive
         guard let saPayload = parsed.first(where: { if case .sa = $0.payload { return true } else { return false } }),
               case .sa(_, _, let proposals) = saPayload.payload,

@@ -92,18 +92,24 @@ extension IKEEngine {
 
     // MARK: responder
 
-    private func respondToFirst(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
+    /// A new responder SA for a first message, if a peer matches and expects this exchange mode.
+    func newResponder(_ header: ISAKMPHeader, mode: IKEPeer.ExchangeMode, from: Endpoint, now: UInt64) -> IKESA? {
+        let name = mode == .main ? "main mode" : "aggressive mode"
         guard let peer = configuration.peer(for: from.address) else {
-            audit(.warning, "ike-no-peer", "main mode from an address no /ip ipsec peer matches", [("peer", from.description)])
-            return
+            audit(.warning, "ike-no-peer", "\(name) from an address no /ip ipsec peer matches", [("peer", from.description)])
+            return nil
         }
-        guard peer.exchangeMode == .main else {
-            audit(.warning, "ike-refused", "main mode refused: the peer is configured with exchange-mode=\(peer.exchangeMode)", [("peer", from.description)])
-            return
+        guard peer.exchangeMode == mode else {
+            audit(.warning, "ike-refused", "\(name) refused: the peer is configured with exchange-mode=\(peer.exchangeMode)", [("peer", from.description)])
+            return nil
         }
+        return IKESA(initiator: false, initiatorCookie: header.initiatorCookie, responderCookie: random(8), remote: from,
+                     localAddress: localAddress(toward: from.address), peer: peer, now: now)
+    }
+
+    private func respondToFirst(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
+        guard let sa = newResponder(header, mode: .main, from: from, now: now) else { return }
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
-        let sa = IKESA(initiator: false, initiatorCookie: header.initiatorCookie, responderCookie: random(8), remote: from,
-                       localAddress: localAddress(toward: from.address), peer: peer, now: now)
         guard let saPayload = parsed.first(where: { if case .sa = $0.payload { return true } else { return false } }),
               case .sa(_, _, let proposals) = saPayload.payload else {
             throw NegotiationError.malformed("main mode message 1 without an SA payload")

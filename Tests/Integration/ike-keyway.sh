@@ -46,26 +46,7 @@ cap=$!
 sleep 1
 check "ping from router 1 to router 2 (router 1 negotiates on the first packet)" wait_until 15 ip netns exec "$R1" ping -c 1 -W 1 192.0.2.2
 check "ten more pings, none lost" ip netns exec "$R1" ping -q -c 10 -i 0.2 -W 1 192.0.2.2
-ip netns exec "$R2" python3 -c "
-import socket, hashlib
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('192.0.2.2', 5001)); s.listen(1); s.settimeout(20)
-c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256(); n = 0
-while n < 300000:
-    d = c.recv(65536)
-    if not d: break
-    h.update(d); n += len(d)
-open('$TMP/tcp.out', 'w').write(f'{n} {h.hexdigest()}')
-" &
-server=$!
-sleep 0.5
-ip netns exec "$R1" python3 -c "
-import socket, hashlib
-data = bytes(i * 7 % 251 for i in range(300000))
-s = socket.create_connection(('192.0.2.2', 5001), timeout=20); s.sendall(data); s.close()
-print(len(data), hashlib.sha256(data).hexdigest())
-" >"$TMP/tcp.in"
-wait "$server"
-check "a 300 kB TCP transfer between the routers arrives intact" test "$(cat "$TMP/tcp.in")" = "$(cat "$TMP/tcp.out" 2>/dev/null)"
+check "a 300 kB TCP transfer between the routers arrives intact" tcp_transfer "$R1" "$R2" 192.0.2.1 192.0.2.2
 sleep 0.5; kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
 check "the link carried IKE (UDP 500)" test "$(tcpdump -nr "$TMP/cap.pcap" 'udp port 500' 2>/dev/null | wc -l)" -ge 9
 check "the link carried ESP" test "$(tcpdump -nr "$TMP/cap.pcap" esp 2>/dev/null | wc -l)" -gt 20

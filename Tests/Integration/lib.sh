@@ -33,6 +33,32 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# tcp_transfer CLIENT_NS SERVER_NS SRC DST: 300 kB from SRC to DST:5001, checked by SHA-256 on both ends.
+tcp_transfer() {
+  local cns=$1 sns=$2 src=$3 dst=$4
+  rm -f "$TMP/tcp.out" "$TMP/tcp.in"
+  ip netns exec "$sns" python3 -c "
+import socket, hashlib
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('$dst', 5001)); s.listen(1); s.settimeout(20)
+c, _ = s.accept(); c.settimeout(20); h = hashlib.sha256(); n = 0
+while n < 300000:
+    d = c.recv(65536)
+    if not d: break
+    h.update(d); n += len(d)
+open('$TMP/tcp.out', 'w').write(f'{n} {h.hexdigest()}')
+" &
+  local server=$!
+  sleep 0.5
+  ip netns exec "$cns" python3 -c "
+import socket, hashlib
+data = bytes(i * 7 % 251 for i in range(300000))
+s = socket.create_connection(('$dst', 5001), timeout=20, source_address=('$src', 0)); s.sendall(data); s.close()
+print(len(data), hashlib.sha256(data).hexdigest())
+" >"$TMP/tcp.in"
+  wait "$server"
+  [ -s "$TMP/tcp.out" ] && [ "$(cat "$TMP/tcp.in")" = "$(cat "$TMP/tcp.out")" ]
+}
+
 # wait_until SECONDS COMMAND...: polls every 0.1 s until COMMAND succeeds, at most SECONDS of
 # wall time (however long each try takes).
 wait_until() {
