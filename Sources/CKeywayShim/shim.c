@@ -14,8 +14,36 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+int kw_enable_pktinfo(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+}
+
+ssize_t kw_recv_udp(int fd, void *buf, size_t cap, uint32_t *src, uint16_t *sport, uint32_t *dst) {
+    struct sockaddr_in from;
+    struct iovec iov = { .iov_base = buf, .iov_len = cap };
+    union { char buf[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr align; } control;
+    struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
+    ssize_t n;
+    do { n = recvmsg(fd, &msg, MSG_DONTWAIT); } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    *src = ntohl(from.sin_addr.s_addr);
+    *sport = ntohs(from.sin_port);
+    *dst = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+            struct in_pktinfo info;
+            memcpy(&info, CMSG_DATA(c), sizeof(info));
+            *dst = ntohl(info.ipi_addr.s_addr);
+        }
+    }
+    return n;
+}
 
 int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, int count) {
     if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }

@@ -96,6 +96,12 @@ public protocol RuntimeView {
     func statistics() -> [(String, UInt64)]
     /// Flushes SAs of a type (ah, esp, all); returns how many went.
     mutating func flush(saType: String) -> Int
+    /// Policies IKE generated (peer generate-policy=yes): printed after the configured ones, flag D.
+    func generatedPolicies() -> [Item]
+}
+
+extension RuntimeView {
+    public func generatedPolicies() -> [Item] { [] }
 }
 
 /// What a freshly started appliance shows before the datapath and IKE report anything.

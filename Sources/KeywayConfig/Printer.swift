@@ -29,7 +29,7 @@ extension Executor {
         switch kind {
         case .policy, .peer, .proposal, .manualSA:
             let schema = Schema.properties(kind)
-            let items = (kind == .policy ? config.orderedPolicies : config.items(kind)).filter { matches($0, cmd.condition, kind, config) }
+            let items = (kind == .policy ? config.orderedPolicies + runtime.generatedPolicies() : config.items(kind)).filter { matches($0, cmd.condition, kind, config) }
             for item in items {
                 var flags = item.disabled ? "X" : ""
                 var fields: [(String, String)] = []

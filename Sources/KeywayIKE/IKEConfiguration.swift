@@ -66,10 +66,25 @@ public struct IKEPolicy: Sendable, Equatable {
     }
 }
 
+/// What a generated policy (peer generate-policy=yes) negotiates with: the `default` proposal.
+public struct ProposalTemplate: Sendable, Equatable {
+    public var authAlgorithms: [IntegrityAlgorithm]
+    public var encAlgorithms: [EncryptionAlgorithm]
+    public var lifetime: UInt64
+    public var pfsGroup: DHGroup?
+    public init(authAlgorithms: [IntegrityAlgorithm] = [.sha1], encAlgorithms: [EncryptionAlgorithm] = [.tripleDES],
+                lifetime: UInt64 = 1_800, pfsGroup: DHGroup? = .modp1024) {
+        self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms; self.lifetime = lifetime; self.pfsGroup = pfsGroup
+    }
+}
+
 public struct IKEConfiguration: Sendable {
     public var peers: [IKEPeer]
     public var policies: [IKEPolicy]
-    public init(peers: [IKEPeer] = [], policies: [IKEPolicy] = []) { self.peers = peers; self.policies = policies }
+    public var defaultProposal: ProposalTemplate
+    public init(peers: [IKEPeer] = [], policies: [IKEPolicy] = [], defaultProposal: ProposalTemplate = ProposalTemplate()) {
+        self.peers = peers; self.policies = policies; self.defaultProposal = defaultProposal
+    }
 
     /// The most specific peer whose address contains `ip` (the manual's peer matching).
     func peer(for ip: UInt32) -> IKEPeer? {
@@ -91,6 +106,8 @@ public struct NegotiatedSA: Sendable {
     public var integrityKey: Secret
     public var lifetimeSeconds: UInt64
     public var lifetimeBytes: UInt64
+    /// The dynamic policy this SA was negotiated for (generate-policy), to be added with it.
+    public var generatedPolicy: IKEPolicy?
     /// ESP in UDP (RFC 3948): our port and the peer's; nil for plain ESP/AH.
     public var udpLocalPort: UInt16?
     public var udpRemotePort: UInt16?

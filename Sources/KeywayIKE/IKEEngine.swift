@@ -21,6 +21,15 @@ public final class IKEEngine {
     public static let keepaliveInterval: UInt64 = 20_000
     var lastKeepalive: [IKESAKey: UInt64] = [:]
 
+    /// Policies made by generate-policy, by id; they go when their last SA goes.
+    public internal(set) var generatedPolicies: [Int: IKEPolicy] = [:]
+    var nextGeneratedID = IKEEngine.firstGeneratedPolicyID
+    /// Generated policy ids never meet configured ones (the monitor numbers those from 1).
+    public static let firstGeneratedPolicyID = 0x4000_0000
+
+    /// The local address of the datagram being handled.
+    var receivedOn: UInt32 = 0
+
     var halfOpenCount: Int { sas.values.filter { !$0.initiator && $0.state != .established }.count }
 
     public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes) {
@@ -35,6 +44,7 @@ public final class IKEEngine {
         let old = self.configuration
         self.configuration = configuration
         let kept = children.filter { child in
+            if generatedPolicies[child.policyID] != nil { return true }
             guard let before = old.policies.first(where: { $0.id == child.policyID }) else { return false }
             return configuration.policies.contains(before)
         }
@@ -58,7 +68,10 @@ public final class IKEEngine {
         return take()
     }
 
-    public func receive(_ payload: [UInt8], from: Endpoint, localPort: UInt16, now: UInt64) -> [IKEAction] {
+    /// `localAddress`: the address the datagram came to (0 when unknown: then the policies tell).
+    public func receive(_ payload: [UInt8], from: Endpoint, localPort: UInt16, localAddress: UInt32 = 0, now: UInt64) -> [IKEAction] {
+        receivedOn = localAddress
+        defer { receivedOn = 0 }
         var data = payload
         if localPort == Self.natTPort {
             if data == [0xff] { return [] }  // NAT-keepalive
@@ -118,7 +131,7 @@ public final class IKEEngine {
         // Rekey at 80% of the lifetime (the soft limit), so the new SA is in place before the old one dies.
         for i in children.indices where !children[i].rekeyStarted && children[i].initiator {
             let c = children[i]
-            if now >= c.installedAt + c.lifetime * 800, let policy = configuration.policies.first(where: { $0.id == c.policyID }) {
+            if now >= c.installedAt + c.lifetime * 800, let policy = policy(c.policyID), !policy.dynamic {
                 children[i].rekeyStarted = true
                 audit(.informational, "ike-rekey", "rekeying phase 2 before its lifetime ends", [("policy", String(c.policyID))])
                 startNegotiation(policy, now: now)
@@ -157,6 +170,8 @@ public final class IKEEngine {
                             establishedSeconds: sa.establishedAt.map { (now - $0) / 1000 } ?? 0, natTraversal: sa.natDetected)
         }
     }
+
+    func policy(_ id: Int) -> IKEPolicy? { configuration.policies.first { $0.id == id } ?? generatedPolicies[id] }
 
     public func phase2(policyID: Int) -> PolicyPhase2 {
         children.contains { $0.policyID == policyID } ? .established : .noPhase2

@@ -104,7 +104,7 @@ extension IKEEngine {
             return nil
         }
         return IKESA(initiator: false, initiatorCookie: header.initiatorCookie, responderCookie: random(8), remote: from,
-                     localAddress: localAddress(toward: from.address), peer: peer, now: now)
+                     localAddress: receivedOn != 0 ? receivedOn : localAddress(toward: from.address), peer: peer, now: now)
     }
 
     private func respondToFirst(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {

@@ -145,11 +145,12 @@ extension IKEEngine {
         let responderID = ids.count == 2 ? Self.selector(ids[1]) : (sa.localAddress, 32, 0, 0)
         guard let ci = initiatorID, let cr = responderID else { throw NegotiationError.invalidID("unsupported identity payloads") }
         // Our policy mirrors the peer's: its destination is their source.
-        guard let policy = configuration.policies.first(where: { p in
+        let configured = configuration.policies.first(where: { p in
             p.destination == ci.0 && p.destinationLength == ci.1 && p.source == cr.0 && p.sourceLength == cr.1
                 && (p.proto ?? 0) == ci.2 && p.destinationPort == ci.3 && p.sourcePort == cr.3
                 && (p.saDestination == sa.remote.address || sa.peer.contains(p.saDestination))
-        }) else {
+        })
+        guard let policy = configured ?? generatePolicy(sa, initiatorID: ci, responderID: cr, proposals: proposals) else {
             throw NegotiationError.invalidID("no policy for \(IPv4Text.format(cr.0))/\(cr.1) <=> \(IPv4Text.format(ci.0))/\(ci.1)")
         }
         let wantMode = encapsulation(sa, tunnel: policy.tunnel)
@@ -214,6 +215,25 @@ extension IKEEngine {
         sa.quick[mid] = q
         send(bytes, sa: sa)
         q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+    }
+
+    /// generate-policy=yes: a dynamic policy mirroring the peer's identities, with the `default`
+    /// proposal, tunnel or transport as the peer proposes. It is kept only if the SAs get installed.
+    func generatePolicy(_ sa: IKESA, initiatorID ci: (UInt32, Int, UInt8, UInt16), responderID cr: (UInt32, Int, UInt8, UInt16),
+                        proposals: [Proposal]) -> IKEPolicy? {
+        guard sa.peer.generatePolicy else { return nil }
+        // The generated policy may only cover the peer itself or what it says is behind it, and our own side.
+        let tunnel = proposals.first?.transforms.first.flatMap { t -> Bool? in
+            guard case .success(let c) = Phase2Choice.parse(t, proto: .esp) else { return nil }
+            return c.mode.isTunnel
+        } ?? true
+        if !tunnel && (ci.0 != sa.remote.address || ci.1 != 32 || cr.0 != sa.localAddress || cr.1 != 32) { return nil }
+        let t = configuration.defaultProposal
+        var p = IKEPolicy(id: nextGeneratedID, source: cr.0, sourceLength: cr.1, sourcePort: cr.3, destination: ci.0, destinationLength: ci.1,
+                          destinationPort: ci.3, proto: ci.2 == 0 ? nil : ci.2, saSource: sa.localAddress, saDestination: sa.remote.address,
+                          tunnel: tunnel, authAlgorithms: t.authAlgorithms, encAlgorithms: t.encAlgorithms, lifetime: t.lifetime, pfsGroup: t.pfsGroup)
+        p.dynamic = true
+        return p
     }
 
     /// `proposal-check`, as the manual describes it; nil when the proposed lifetime is acceptable.
@@ -288,6 +308,14 @@ extension IKEEngine {
                                     lifetimeSeconds: q.lifetime, lifetimeBytes: 0,
                                     udpLocalPort: udp ? sa.localPort : nil, udpRemotePort: udp ? sa.remote.port : nil, pfs: q.dh != nil))
         }
+        if q.policy.dynamic {
+            generatedPolicies[q.policy.id] = q.policy
+            if q.policy.id == nextGeneratedID { nextGeneratedID += 1 }
+            for i in out.indices { out[i].generatedPolicy = q.policy }
+            audit(.notice, "ike-generated-policy", "policy generated for the peer (generate-policy=yes)",
+                  [("policy", String(q.policy.id)), ("src-address", "\(IPv4Text.format(q.policy.source))/\(q.policy.sourceLength)"),
+                   ("dst-address", "\(IPv4Text.format(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)])
+        }
         actions.append(.install(out))
         children.append(ChildSA(policyID: q.policy.id, ikeKey: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address),
                                 inboundSPI: q.inboundSPI, outboundSPI: q.outboundSPI, proto: proto, local: sa.localAddress, remote: sa.remote.address,
@@ -301,6 +329,10 @@ extension IKEEngine {
 
     func removeChild(_ c: ChildSA, sendDelete: Bool, now: UInt64) {
         children.removeAll { $0.inboundSPI == c.inboundSPI && $0.remote == c.remote }
+        // A generated policy lives as long as its SAs (the datapath drops it with them).
+        if generatedPolicies[c.policyID] != nil, !children.contains(where: { $0.policyID == c.policyID }) {
+            generatedPolicies[c.policyID] = nil
+        }
         actions.append(.remove([(spi: c.inboundSPI, proto: c.proto, destination: c.local), (spi: c.outboundSPI, proto: c.proto, destination: c.remote)]))
         guard sendDelete, let sa = sas[c.ikeKey], sa.state == .established, let keys = sa.keys else { return }
         let mid = SecureRandom.uint32() | 1

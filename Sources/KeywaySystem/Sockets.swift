@@ -10,6 +10,8 @@ public enum Sockets {
             socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         })
         try setMark(fd, mark)
+        // IKE needs to know which of our addresses a datagram came to.
+        _ = try retryingEINTR("setsockopt(IP_PKTINFO)") { kw_enable_pktinfo(fd.raw) }
         var one: Int32 = 1
         _ = try retryingEINTR("setsockopt(SO_REUSEADDR)") {
             setsockopt(fd.raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -187,6 +189,16 @@ extension Sockets {
             }
         }
         return n == bytes.count
+    }
+
+    /// A non-blocking receive on a UDP socket with IP_PKTINFO: byte count, the sender and the
+    /// local address the datagram was sent to (0 if the kernel did not say), or nil.
+    public static func receiveUDP(_ fd: Descriptor, into buffer: inout [UInt8]) -> (count: Int, source: UInt32, port: UInt16, destination: UInt32)? {
+        var src: UInt32 = 0, dst: UInt32 = 0
+        var port: UInt16 = 0
+        let n = buffer.withUnsafeMutableBytes { p in kw_recv_udp(fd.raw, p.baseAddress, p.count, &src, &port, &dst) }
+        guard n >= 0 else { return nil }
+        return (n, src, port, dst)
     }
 
     /// A non-blocking recvfrom on an IPv4 UDP socket: byte count and the sender, or nil.

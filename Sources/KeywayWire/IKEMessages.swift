@@ -68,21 +68,24 @@ public struct IKEPolicyRecord: Sendable, Equatable {
     }
 }
 
-/// The monitor's whole view for keyway-ike: replaces what was there before.
+/// The monitor's whole view for keyway-ike: replaces what was there before. `defaultProposal`
+/// (its policy part unused) is what generated policies negotiate with.
 public struct IKEConfig: WireMessage {
     public static let type = MessageType.ikeConfig
     public var generation: UInt64
     public var peers: [IKEPeerRecord]
     public var policies: [IKEPolicyRecord]
+    public var defaultProposal: IKEPolicyRecord
 
-    public init(generation: UInt64, peers: [IKEPeerRecord], policies: [IKEPolicyRecord]) {
-        self.generation = generation; self.peers = peers; self.policies = policies
+    public init(generation: UInt64, peers: [IKEPeerRecord], policies: [IKEPolicyRecord], defaultProposal: IKEPolicyRecord) {
+        self.generation = generation; self.peers = peers; self.policies = policies; self.defaultProposal = defaultProposal
     }
 
     public func encode(to w: inout WireWriter) {
         w.u64(generation)
         w.count(peers.count); for p in peers { p.encode(to: &w) }
         w.count(policies.count); for p in policies { p.encode(to: &w) }
+        defaultProposal.encode(to: &w)
     }
 
     public init(from r: inout WireReader) throws(WireError) {
@@ -91,19 +94,26 @@ public struct IKEConfig: WireMessage {
         for _ in 0..<(try r.count(limit: 1024)) { ps.append(try IKEPeerRecord(from: &r)) }
         for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { pols.append(try IKEPolicyRecord(from: &r)) }
         peers = ps; policies = pols
+        defaultProposal = try IKEPolicyRecord(from: &r)
     }
 }
 
-/// keyway-ike to the datapath: install these negotiated SAs (both directions of a pair).
+/// keyway-ike to the datapath: install these negotiated SAs (both directions of a pair), and
+/// the policy generate-policy made for them, if any (it goes when its last SA goes).
 public struct SAInstall: WireMessage {
     public static let type = MessageType.saInstall
     public var sas: [SARecord]
-    public init(sas: [SARecord]) { self.sas = sas }
-    public func encode(to w: inout WireWriter) { w.count(sas.count); for s in sas { s.encode(to: &w) } }
+    public var generatedPolicies: [PolicyRecord]
+    public init(sas: [SARecord], generatedPolicies: [PolicyRecord] = []) { self.sas = sas; self.generatedPolicies = generatedPolicies }
+    public func encode(to w: inout WireWriter) {
+        w.count(sas.count); for s in sas { s.encode(to: &w) }
+        w.count(generatedPolicies.count); for p in generatedPolicies { p.encode(to: &w) }
+    }
     public init(from r: inout WireReader) throws(WireError) {
-        var out: [SARecord] = []
+        var out: [SARecord] = [], pols: [PolicyRecord] = []
         for _ in 0..<(try r.count(limit: 64)) { out.append(try SARecord(from: &r)) }
-        sas = out
+        for _ in 0..<(try r.count(limit: 4)) { pols.append(try PolicyRecord(from: &r)) }
+        sas = out; generatedPolicies = pols
     }
 }
 
@@ -137,11 +147,15 @@ public struct Acquire: WireMessage {
 public struct IKEDatagram: WireMessage {
     public static let type = MessageType.ikeDatagram
     public var source: UInt32, sourcePort: UInt16
+    /// Our address it was sent to (0: unknown).
+    public var destination: UInt32
     public var payload: [UInt8]
-    public init(source: UInt32, sourcePort: UInt16, payload: [UInt8]) { self.source = source; self.sourcePort = sourcePort; self.payload = payload }
-    public func encode(to w: inout WireWriter) { w.u32(source); w.u16(sourcePort); w.data(payload) }
+    public init(source: UInt32, sourcePort: UInt16, destination: UInt32, payload: [UInt8]) {
+        self.source = source; self.sourcePort = sourcePort; self.destination = destination; self.payload = payload
+    }
+    public func encode(to w: inout WireWriter) { w.u32(source); w.u16(sourcePort); w.u32(destination); w.data(payload) }
     public init(from r: inout WireReader) throws(WireError) {
-        source = try r.u32(); sourcePort = try r.u16(); payload = try r.data(limit: 65_535)
+        source = try r.u32(); sourcePort = try r.u16(); destination = try r.u32(); payload = try r.data(limit: 65_535)
     }
 }
 
@@ -161,8 +175,12 @@ public struct IKEState: WireMessage {
     public var peers: [Peer]
     /// Policies with an established phase 2.
     public var establishedPolicies: [UInt32]
+    /// Dynamic policies (generate-policy), for `policy print` (flag D).
+    public var generatedPolicies: [PolicyRecord] = []
 
-    public init(peers: [Peer], establishedPolicies: [UInt32]) { self.peers = peers; self.establishedPolicies = establishedPolicies }
+    public init(peers: [Peer], establishedPolicies: [UInt32], generatedPolicies: [PolicyRecord] = []) {
+        self.peers = peers; self.establishedPolicies = establishedPolicies; self.generatedPolicies = generatedPolicies
+    }
 
     public func encode(to w: inout WireWriter) {
         w.count(peers.count)
@@ -170,6 +188,7 @@ public struct IKEState: WireMessage {
             w.u32(p.local); w.u32(p.remote); w.u16(p.remotePort); w.string(p.state); w.string(p.side); w.u64(p.establishedSeconds); w.bool(p.natTraversal)
         }
         w.count(establishedPolicies.count); for id in establishedPolicies { w.u32(id) }
+        w.count(generatedPolicies.count); for p in generatedPolicies { p.encode(to: &w) }
     }
 
     public init(from r: inout WireReader) throws(WireError) {
@@ -180,6 +199,8 @@ public struct IKEState: WireMessage {
         }
         var ids: [UInt32] = []
         for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { ids.append(try r.u32()) }
-        peers = ps; establishedPolicies = ids
+        var generated: [PolicyRecord] = []
+        for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { generated.append(try PolicyRecord(from: &r)) }
+        peers = ps; establishedPolicies = ids; generatedPolicies = generated
     }
 }

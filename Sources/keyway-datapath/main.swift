@@ -85,10 +85,10 @@ final class DatapathBehavior: ChildBehavior {
     private func udpInbound(_ runtime: ChildRuntime) {
         guard let held, let tun else { return }
         for _ in 0..<Self.batch {
-            guard let (n, source, port) = Sockets.receiveFrom(held, into: &buffer), n > 0 else { return }
+            guard let (n, source, port, local) = Sockets.receiveUDP(held, into: &buffer), n > 0 else { return }
             if n == 1 && buffer[0] == 0xff { continue }  // NAT keepalive
             if n >= 4 && buffer[0] == 0 && buffer[1] == 0 && buffer[2] == 0 && buffer[3] == 0 {
-                if let ike = runtime.links[.ike] { try? ike.send(.ikeDatagram(IKEDatagram(source: source, sourcePort: port, payload: Array(buffer.prefix(n))))) }
+                if let ike = runtime.links[.ike] { try? ike.send(.ikeDatagram(IKEDatagram(source: source, sourcePort: port, destination: local, payload: Array(buffer.prefix(n))))) }
                 continue
             }
             switch engine.processInboundUDP(Array(buffer.prefix(n)), source: source, now: now) {
@@ -138,7 +138,11 @@ final class DatapathBehavior: ChildBehavior {
         switch envelope.message {
         case .datapathConfig(let config): apply(config, runtime)
         case .flushSAs(let request): flush(request.proto, runtime)
-        case .saInstall(let request) where peer == .ike: installNegotiated(request.sas, runtime)
+        case .saInstall(let request) where peer == .ike:
+            let known = Set(configuredPolicies.map(\.id) + generatedPolicies.map(\.id))
+            let added = request.generatedPolicies.filter { !known.contains($0.id) && $0.action == 2 }
+            if !added.isEmpty { generatedPolicies += added; applyPolicies(runtime) }
+            installNegotiated(request.sas, runtime)
         case .saRemove(let request) where peer == .ike: removeNegotiated(request.entries, runtime)
         default: break
         }
@@ -155,9 +159,33 @@ final class DatapathBehavior: ChildBehavior {
                             [("sa-type", type == .esp ? "esp" : type == .ah ? "ah" : "all"), ("count", String(count))])
     }
 
+    /// The monitor's policies, then (at the bottom, as RouterOS adds them) the generated ones.
+    private var configuredPolicies: [PolicyRecord] = []
+    private var generatedPolicies: [PolicyRecord] = []
+
     private func apply(_ config: DatapathConfig, _ runtime: ChildRuntime) {
         generation = config.generation
-        let policies = config.policies.map { p in
+        configuredPolicies = config.policies
+        applyPolicies(runtime)
+        var next: [SARecord: SecurityAssociation] = [:]
+        flushed.formIntersection(config.sas)
+        for record in config.sas where !flushed.contains(record) {
+            if let existing = installed[record] { next[record] = existing; continue }
+            do { next[record] = try makeSA(record) } catch {
+                runtime.audit.event(.error, msgID: "sa-install", "SA not installed: \(error)", [("spi", String(record.spi, radix: 16))])
+            }
+        }
+        installed = next
+        reinstall()
+        sendIncomingFilter(runtime)
+        runtime.audit.event(.informational, msgID: "config", "datapath configuration applied",
+                            [("generation", String(config.generation)), ("policies", String(config.policies.count)), ("sas", String(installed.count))])
+    }
+
+    /// The SPD and the routes it needs, from the configured and generated policies.
+    private func applyPolicies(_ runtime: ChildRuntime) {
+        let records = configuredPolicies + generatedPolicies
+        let policies = records.map { p in
             SecurityPolicy(id: Int(p.id),
                            selector: TrafficSelector(source: Prefix(address: p.source, length: Int(p.sourceLength)),
                                                      destination: Prefix(address: p.destination, length: Int(p.destinationLength)),
@@ -170,26 +198,13 @@ final class DatapathBehavior: ChildBehavior {
                            priority: Int(p.priority), dontFragment: [.clear, .inherit, .set][Int(min(p.dontFragment, 2))])
         }
         engine.replacePolicies(policies)
-        var next: [SARecord: SecurityAssociation] = [:]
-        flushed.formIntersection(config.sas)
-        for record in config.sas where !flushed.contains(record) {
-            if let existing = installed[record] { next[record] = existing; continue }
-            do { next[record] = try makeSA(record) } catch {
-                runtime.audit.event(.error, msgID: "sa-install", "SA not installed: \(error)", [("spi", String(record.spi, radix: 16))])
-            }
-        }
-        installed = next
-        reinstall()
         // Plaintext for protected destinations must come to us: ask keywayd for the routes.
         var routes: [(address: UInt32, length: UInt8, source: UInt32)] = []
-        for p in config.policies where p.action == 2 {
+        for p in records where p.action == 2 {
             let route = p.tunnel ? (p.destination, p.destinationLength, UInt32(0)) : (p.saDestination, UInt8(32), p.saSource)
             if !routes.contains(where: { $0.address == route.0 && $0.length == route.1 }) { routes.append(route) }
         }
         try? runtime.parent.send(.routeSet(RouteSet(prefixes: routes)))
-        sendIncomingFilter(runtime)
-        runtime.audit.event(.informational, msgID: "config", "datapath configuration applied",
-                            [("generation", String(config.generation)), ("policies", String(policies.count)), ("sas", String(installed.count))])
     }
 
     /// SAs keyed by IKE, oldest first (the newest outbound SA of a policy is the one used).
@@ -214,6 +229,11 @@ final class DatapathBehavior: ChildBehavior {
 
     private func removeNegotiated(_ entries: [SARemove.Entry], _ runtime: ChildRuntime) {
         negotiated.removeAll { n in entries.contains { $0.spi == n.record.spi && $0.proto == n.record.proto && $0.destination == n.record.destination } }
+        // A generated policy goes with its last SA.
+        let used = Set(negotiated.map(\.record.policyID))
+        let before = generatedPolicies.count
+        generatedPolicies.removeAll { !used.contains($0.id) }
+        if generatedPolicies.count != before { applyPolicies(runtime) }
         reinstall()
         sendIncomingFilter(runtime)
     }

@@ -31,9 +31,9 @@ final class IKEBehavior: ChildBehavior {
     func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
         guard let udp500, fd == udp500.raw else { return }
         for _ in 0..<64 {
-            guard let (n, address, port) = Sockets.receiveFrom(udp500, into: &buffer), n > 0 else { return }
+            guard let (n, address, port, local) = Sockets.receiveUDP(udp500, into: &buffer), n > 0 else { return }
             received += 1
-            perform(engine.receive(Array(buffer.prefix(n)), from: Endpoint(address: address, port: port), localPort: 500, now: now), runtime)
+            perform(engine.receive(Array(buffer.prefix(n)), from: Endpoint(address: address, port: port), localPort: 500, localAddress: local, now: now), runtime)
         }
     }
 
@@ -46,7 +46,8 @@ final class IKEBehavior: ChildBehavior {
             perform(engine.acquire(policyID: Int(a.policyID), now: now), runtime)
         case .ikeDatagram(let d) where peer == .datapath:
             received += 1
-            perform(engine.receive(d.payload, from: Endpoint(address: d.source, port: d.sourcePort), localPort: IKEEngine.natTPort, now: now), runtime)
+            perform(engine.receive(d.payload, from: Endpoint(address: d.source, port: d.sourcePort), localPort: IKEEngine.natTPort,
+                                   localAddress: d.destination, now: now), runtime)
         default:
             break
         }
@@ -68,8 +69,10 @@ final class IKEBehavior: ChildBehavior {
             IKEState.Peer(local: $0.local, remote: $0.remote.address, remotePort: $0.remote.port, state: $0.state, side: $0.side,
                           establishedSeconds: $0.establishedSeconds, natTraversal: $0.natTraversal)
         }
-        let established = engine.configuration.policies.filter { engine.phase2(policyID: $0.id) == .established }.map { UInt32($0.id) }
-        try? runtime.links[.monitor]?.send(.ikeState(IKEState(peers: peers, establishedPolicies: established)))
+        let all = engine.configuration.policies + engine.generatedPolicies.values.sorted { $0.id < $1.id }
+        let established = all.filter { engine.phase2(policyID: $0.id) == .established }.map { UInt32($0.id) }
+        let generated = engine.generatedPolicies.values.sorted { $0.id < $1.id }.map(Self.record)
+        try? runtime.links[.monitor]?.send(.ikeState(IKEState(peers: peers, establishedPolicies: established, generatedPolicies: generated)))
     }
 
     private func perform(_ actions: [IKEAction], _ runtime: ChildRuntime) {
@@ -92,7 +95,8 @@ final class IKEBehavior: ChildBehavior {
                     r.pfs = sa.pfs
                     return r
                 }
-                try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas: records)))
+                let generated = sas.first?.generatedPolicy.map { [Self.record($0)] } ?? []
+                try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas: records, generatedPolicies: generated)))
             case .remove(let entries):
                 try? runtime.links[.datapath]?.send(.saRemove(SARemove(entries: entries.map { SARemove.Entry(spi: $0.spi, proto: $0.proto, destination: $0.destination) })))
             case .audit(let note):
@@ -113,6 +117,14 @@ final class IKEBehavior: ChildBehavior {
         }
     }
 
+    /// A generated policy as the datapath and the monitor know policies.
+    static func record(_ p: IKEPolicy) -> PolicyRecord {
+        PolicyRecord(id: UInt32(p.id), source: p.source, sourceLength: UInt8(p.sourceLength), sourcePort: p.sourcePort,
+                     destination: p.destination, destinationLength: UInt8(p.destinationLength), destinationPort: p.destinationPort,
+                     proto: p.proto ?? 255, action: 2, level: 1, esp: p.esp, ah: p.ah, tunnel: p.tunnel, saSource: p.saSource,
+                     saDestination: p.saDestination, priority: 0, dontFragment: 0)
+    }
+
     /// The wire's configuration in the engine's terms; what cannot be used is reported, not guessed.
     static func configuration(_ c: IKEConfig, audit: (String) -> Void) -> IKEConfiguration {
         var peers: [IKEPeer] = []
@@ -127,6 +139,10 @@ final class IKEBehavior: ChildBehavior {
                                  hash: hash, encryption: enc, group: group, lifetime: p.lifetime, lifebytes: p.lifebytes))
         }
         var policies: [IKEPolicy] = []
+        let d = c.defaultProposal
+        let template = ProposalTemplate(authAlgorithms: d.authAlgorithms.compactMap(IntegrityAlgorithm.init(rawValue:)),
+                                        encAlgorithms: d.encAlgorithms.compactMap(EncryptionAlgorithm.init(rawValue:)), lifetime: d.lifetime,
+                                        pfsGroup: d.pfsGroup == 0 ? nil : DHGroup(rawValue: Int(d.pfsGroup)))
         for r in c.policies {
             let p = r.policy
             let auth = r.authAlgorithms.compactMap(IntegrityAlgorithm.init(rawValue:))
@@ -137,7 +153,7 @@ final class IKEBehavior: ChildBehavior {
                                       esp: p.esp, ah: p.ah, authAlgorithms: auth, encAlgorithms: enc, lifetime: r.lifetime,
                                       pfsGroup: r.pfsGroup == 0 ? nil : DHGroup(rawValue: Int(r.pfsGroup))))
         }
-        return IKEConfiguration(peers: peers, policies: policies)
+        return IKEConfiguration(peers: peers, policies: policies, defaultProposal: template)
     }
 
     func counters() -> [Counter] {

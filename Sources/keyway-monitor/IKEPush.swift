@@ -21,19 +21,28 @@ enum IKEPush {
                 proposalCheck: text("proposal-check"), hash: text("hash-algorithm"), encryption: text("enc-algorithm"),
                 dhGroup: UInt16(DHGroup(name: text("dh-group"))?.rawValue ?? 2), lifetime: lifetime, lifebytes: lifebytes))
         }
+        let emptyPolicy = PolicyRecord(id: 0, source: 0, sourceLength: 0, sourcePort: 0, destination: 0, destinationLength: 0, destinationPort: 0,
+                                       proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: false, saSource: 0, saDestination: 0,
+                                       priority: 0, dontFragment: 0)
+        func proposalRecord(_ proposal: Item, policy: PolicyRecord) -> IKEPolicyRecord {
+            let p = Schema.proposal
+            func list(_ n: String) -> [String] { if case .choices(let c) = proposal.value(n, in: p) { return c } else { return [] } }
+            let lifetime: UInt64 = { if case .duration(let d) = proposal.value("lifetime", in: p) { return d } else { return 1_800 } }()
+            let pfs = proposal.value("pfs-group", in: p).text ?? "none"
+            return IKEPolicyRecord(policy: policy, authAlgorithms: list("auth-algorithms"), encAlgorithms: list("enc-algorithms"),
+                                   lifetime: lifetime, pfsGroup: UInt16(DHGroup(name: pfs)?.rawValue ?? 0))
+        }
         var policies: [IKEPolicyRecord] = []
         let keyed = Set(datapath.sas.map(\.policyID))
         for record in datapath.policies where record.action == 2 && !keyed.contains(record.id) {
             guard let item = config.policies.first(where: { UInt32($0.id) == record.id }),
                   let name = item.value("proposal", in: Schema.policy).text,
                   let proposal = config.proposals.first(where: { $0.name == name }) else { continue }
-            let p = Schema.proposal
-            func list(_ n: String) -> [String] { if case .choices(let c) = proposal.value(n, in: p) { return c } else { return [] } }
-            let lifetime: UInt64 = { if case .duration(let d) = proposal.value("lifetime", in: p) { return d } else { return 1_800 } }()
-            let pfs = proposal.value("pfs-group", in: p).text ?? "none"
-            policies.append(IKEPolicyRecord(policy: record, authAlgorithms: list("auth-algorithms"), encAlgorithms: list("enc-algorithms"),
-                                            lifetime: lifetime, pfsGroup: UInt16(DHGroup(name: pfs)?.rawValue ?? 0)))
+            policies.append(proposalRecord(proposal, policy: record))
         }
-        return IKEConfig(generation: generation, peers: peers, policies: policies)
+        // Generated policies (peer generate-policy=yes) negotiate with the default proposal.
+        let fallback = IKEPolicyRecord(policy: emptyPolicy, authAlgorithms: ["sha1"], encAlgorithms: ["3des"], lifetime: 1_800, pfsGroup: 2)
+        let defaultProposal = config.proposals.first(where: { $0.name == "default" }).map { proposalRecord($0, policy: emptyPolicy) } ?? fallback
+        return IKEConfig(generation: generation, peers: peers, policies: policies, defaultProposal: defaultProposal)
     }
 }

@@ -35,6 +35,19 @@ struct LiveRuntime: RuntimeView {
         }
     }
 
+    func generatedPolicies() -> [Item] {
+        ike.generatedPolicies.map { p in
+            var item = Item(id: Int(p.id), values: [
+                "src-address": .address(AddressSpec(address: IPv4(p.source), prefixLength: Int(p.sourceLength), port: p.sourcePort == 0 ? nil : p.sourcePort)),
+                "dst-address": .address(AddressSpec(address: IPv4(p.destination), prefixLength: Int(p.destinationLength), port: p.destinationPort == 0 ? nil : p.destinationPort)),
+                "sa-src-address": .ip(IPv4(p.saSource)), "sa-dst-address": .ip(IPv4(p.saDestination)),
+                "tunnel": .boolean(p.tunnel),
+            ])
+            item.dynamic = true
+            return item
+        }
+    }
+
     func remotePeers() -> [[(String, String)]] {
         ike.peers.map { p in
             [("local-address", ip(p.local)), ("remote-address", ip(p.remote)), ("state", p.state), ("side", p.side)]

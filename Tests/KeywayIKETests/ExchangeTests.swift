@@ -37,7 +37,7 @@ final class ExchangeTests: XCTestCase {
                 pair.sent += 1
                 let target = to.address == a ? left : right
                 let from = Endpoint(address: origin, port: port)
-                queue += target.receive(bytes, from: from, localPort: to.port, now: now).map { (to.address, $0) }
+                queue += target.receive(bytes, from: from, localPort: to.port, localAddress: to.address, now: now).map { (to.address, $0) }
             case .install(let sas): pair.installed[origin, default: []] += sas
             case .audit(let note): pair.audits[origin, default: []].append(note)
             case .remove: break
@@ -188,5 +188,36 @@ extension ExchangeTests {
         // No NAT between two engines back to back: no float, no keepalives.
         let actions = left.tick(now: 30_000)
         XCTAssertFalse(actions.contains { if case .send([0xff], _, _) = $0 { return true } else { return false } })
+    }
+}
+
+extension ExchangeTests {
+    /// The manual's second example: router 1 has only a peer with generate-policy=yes for a
+    /// whole /24; router 2 has a static transport policy and starts.
+    func testGeneratePolicyMakesADynamicPolicyThatGoesWithItsSAs() throws {
+        let router1 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: 0xc000_0200, prefixLength: 24, secret: Secret(Array("g".utf8)), generatePolicy: true)]))
+        // Router 2 (the static side) is `a` here, router 1 `b`.
+        let p2 = IKEPolicy(id: 1, source: a, sourceLength: 32, destination: b, destinationLength: 32, saSource: a, saDestination: b, tunnel: false)
+        let router2 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b, secret: Secret(Array("g".utf8)))], policies: [p2]))
+        let p = run(router2, router1, start: router2.acquire(policyID: 1, now: 1_000))
+        let generated = try XCTUnwrap(p.installed[b]?.first?.generatedPolicy, "router 1 installs SAs with the generated policy")
+        XCTAssertTrue(generated.dynamic)
+        XCTAssertEqual([generated.source, generated.destination, generated.saSource, generated.saDestination], [b, a, b, a])
+        XCTAssertFalse(generated.tunnel, "transport, as the peer proposed")
+        XCTAssertGreaterThanOrEqual(generated.id, IKEEngine.firstGeneratedPolicyID)
+        XCTAssertEqual(router1.generatedPolicies.count, 1)
+        XCTAssertNotNil(p.installed[a], "router 2 keys its static policy")
+        // The SAs' lifetime ends: the generated policy goes with them.
+        _ = router1.tick(now: 1_000 + 1_800_000)
+        XCTAssertTrue(router1.generatedPolicies.isEmpty)
+    }
+
+    func testWithoutGeneratePolicyAnUnknownIdentityIsInvalidIDInformation() {
+        let router1 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: 0xc000_0200, prefixLength: 24, secret: Secret(Array("g".utf8)))]))
+        let p2 = IKEPolicy(id: 1, source: a, sourceLength: 32, destination: b, destinationLength: 32, saSource: a, saDestination: b, tunnel: false)
+        let router2 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b, secret: Secret(Array("g".utf8)))], policies: [p2]))
+        let p = run(router2, router1, start: router2.acquire(policyID: 1, now: 1_000))
+        XCTAssertNil(p.installed[b])
+        XCTAssertEqual(p.audits[b]?.first { $0.msgID == "ike-failed" }?.fields.first { $0.name == "notify" }?.value, "INVALID-ID-INFORMATION")
     }
 }

@@ -56,7 +56,7 @@ let samples: [Message] = [
     }()])),
     .saRemove(SARemove(entries: [.init(spi: 0xabcdef01, proto: 50, destination: 0xc0000201)])),
     .acquire(Acquire(policyID: 7)),
-    .ikeDatagram(IKEDatagram(source: 0xc0000202, sourcePort: 4500, payload: [0, 0, 0, 0, 1, 2, 3])),
+    .ikeDatagram(IKEDatagram(source: 0xc0000202, sourcePort: 4500, destination: 0xc0000201, payload: [0, 0, 0, 0, 1, 2, 3])),
     .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
                                              establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3])),
 ]

@@ -21,6 +21,11 @@ int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *
 int kw_send_batch(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
                   const uint16_t *ports, int count);
 
+// One UDP datagram without blocking, with its sender and (IP_PKTINFO on the socket) the local
+// address it was sent to, all in host order. Returns the length, or -1 with errno.
+ssize_t kw_recv_udp(int fd, void *buf, size_t cap, uint32_t *src, uint16_t *sport, uint32_t *dst);
+int kw_enable_pktinfo(int fd);
+
 int kw_tun_open(const char *name, char *actual_name_out /* IFNAMSIZ */);
 int kw_if_set_up(const char *name, int mtu);
 int kw_if_index(const char *name);
