@@ -47,18 +47,26 @@ let samples: [Message] = [
                                              destinationPort: 0, proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: true,
                                              saSource: 0xc0000201, saDestination: 0xc0000202, priority: 0, dontFragment: 0),
                         authAlgorithms: ["sha1", "md5"], encAlgorithms: ["aes-128"], lifetime: 1_800, pfsGroup: 2),
-    ])),
+    ], defaultProposal: IKEPolicyRecord(policy: PolicyRecord(id: 0, source: 0, sourceLength: 0, sourcePort: 0, destination: 0, destinationLength: 0,
+                                                             destinationPort: 0, proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: false,
+                                                             saSource: 0, saDestination: 0, priority: 0, dontFragment: 0),
+                                        authAlgorithms: ["sha1"], encAlgorithms: ["3des"], lifetime: 1_800, pfsGroup: 2))),
     .saInstall(SAInstall(sas: [{
         var r = SARecord(policyID: 2, inbound: true, proto: 50, spi: 0xabcdef01, source: 0xc0000202, destination: 0xc0000201, tunnel: true,
                          encryption: "aes-128-gcm", integrity: "null", encryptionKey: Array(0..<20), integrityKey: [], lifetimeSeconds: 1_800)
         r.udpLocalPort = 4500; r.udpRemotePort = 4500; r.negotiated = true; r.pfs = true
         return r
-    }()])),
+    }()], generatedPolicies: [PolicyRecord(id: 0x4000_0000, source: 0xc0000201, sourceLength: 32, sourcePort: 0, destination: 0xc0000202,
+                                           destinationLength: 32, destinationPort: 0, proto: 255, action: 2, level: 1, esp: true, ah: false,
+                                           tunnel: false, saSource: 0xc0000201, saDestination: 0xc0000202, priority: 0, dontFragment: 0)])),
     .saRemove(SARemove(entries: [.init(spi: 0xabcdef01, proto: 50, destination: 0xc0000201)])),
     .acquire(Acquire(policyID: 7)),
     .ikeDatagram(IKEDatagram(source: 0xc0000202, sourcePort: 4500, destination: 0xc0000201, payload: [0, 0, 0, 0, 1, 2, 3])),
     .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
-                                             establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3])),
+                                             establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3],
+                         generatedPolicies: [PolicyRecord(id: 0x4000_0001, source: 1, sourceLength: 32, sourcePort: 0, destination: 2, destinationLength: 32,
+                                                          destinationPort: 0, proto: 6, action: 2, level: 1, esp: true, ah: false, tunnel: false,
+                                                          saSource: 1, saDestination: 2, priority: 0, dontFragment: 0)])),
 ]
 
 final class RoundTripTests: XCTestCase {
