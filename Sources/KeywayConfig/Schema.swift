@@ -79,6 +79,9 @@ public enum Schema {
         PropertySpec("dh-group", .choice(ikeGroups), .choice("modp1024")),
         PropertySpec("lifetime", .duration, .duration(86_400)),
         PropertySpec("lifebytes", .integer(0...Int64.max), .integer(0)),
+        // RouterOS v6 (beyond the v2 manual): dead peer detection, RFC 3706. 0s turns it off.
+        PropertySpec("dpd-interval", .duration, .duration(120), inPrint: false),
+        PropertySpec("dpd-maximum-failures", .integer(1...100), .integer(5), inPrint: false),
     ]
 
     public static let proposal: [PropertySpec] = [

@@ -42,6 +42,13 @@ final class IKESA {
 
     var retransmit = Retransmission()
     var lastReceived: [UInt8] = []
+    /// Dead peer detection (RFC 3706): the peer sent the DPD vendor ID; the last time it showed
+    /// it was alive; R-U-THERE requests sent and not answered.
+    var peerSupportsDPD = false
+    var lastHeard: UInt64 = 0
+    var lastProbe: UInt64 = 0
+    var unansweredProbes = 0
+    var probeSequence: UInt32 = 0
     /// Policies waiting for this phase 1 to finish.
     var pendingPolicies: [Int] = []
     var quick: [UInt32: QuickExchange] = [:]

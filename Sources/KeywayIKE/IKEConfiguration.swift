@@ -20,6 +20,10 @@ public struct IKEPeer: Sendable {
     public var group: DHGroup
     public var lifetime: UInt64
     public var lifebytes: UInt64
+    /// Dead peer detection: seconds without a sign of life before R-U-THERE (0: off), and how many
+    /// unanswered ones declare the peer dead.
+    public var dpdInterval: UInt64 = 120
+    public var dpdMaximumFailures: Int = 5
 
     public init(address: UInt32, prefixLength: Int = 32, port: UInt16 = 500, secret: Secret, exchangeMode: ExchangeMode = .main,
                 natTraversal: Bool = false, generatePolicy: Bool = false, sendInitialContact: Bool = true,

@@ -123,6 +123,13 @@ public final class IKEEngine {
                 lastKeepalive[key] = now
                 actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote))
             }
+            if sa.state == .established, deadPeer(sa, now: now) {
+                audit(.warning, "ike-dpd", "peer did not answer \(sa.peer.dpdMaximumFailures) dead peer detection requests: its SAs are removed",
+                      [("peer", sa.remote.description)])
+                for c in children where c.ikeKey == key { removeChild(c, sendDelete: false, now: now) }
+                sas[key] = nil
+                continue
+            }
             if sa.state == .established, let at = sa.establishedAt, now >= at + sa.choice.lifetime * 1000 {
                 audit(.notice, "ike-expired", "phase 1 lifetime ended", [("peer", sa.remote.description)])
                 sas[key] = nil
@@ -142,6 +149,27 @@ public final class IKEEngine {
             removeChild(c, sendDelete: true, now: now)
         }
         return take()
+    }
+
+    /// RFC 3706: after `dpd-interval` without a sign of life, R-U-THERE every interval; true when
+    /// `dpd-maximum-failures` of them went unanswered.
+    func deadPeer(_ sa: IKESA, now: UInt64) -> Bool {
+        let interval = sa.peer.dpdInterval * 1000
+        guard interval > 0, sa.peerSupportsDPD, let keys = sa.keys else { return false }
+        guard now >= max(sa.lastHeard, sa.lastProbe) + interval else { return false }
+        if sa.unansweredProbes >= sa.peer.dpdMaximumFailures { return true }
+        sa.probeSequence = sa.probeSequence == 0 ? (SecureRandom.uint32() & 0x7fff_ffff) | 1 : sa.probeSequence &+ 1
+        sa.unansweredProbes += 1
+        sa.lastProbe = now
+        let mid = SecureRandom.uint32() | 1
+        let n = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.rUThere.rawValue, spi: sa.cookies,
+                                     data: sa.probeSequence.bytes)
+        if let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([n]).body),
+           let m = try? message(sa, exchange: .informational, messageID: mid, payloads: [.hash(hash), n],
+                                iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid)) {
+            send(m.bytes, sa: sa)
+        }
+        return false
     }
 
     /// Returns true when the retransmissions are spent.

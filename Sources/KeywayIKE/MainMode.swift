@@ -84,6 +84,7 @@ extension IKEEngine {
 
     func vendorFlags(_ parsed: [ISAKMPCodec.Parsed], _ sa: IKESA) {
         for p in parsed {
+            if case .vendorID(let v) = p.payload, v == VendorIDs.deadPeerDetection { sa.peerSupportsDPD = true }
             guard case .vendorID(let v) = p.payload, sa.peer.natTraversal else { continue }
             if v == VendorIDs.natTraversalRFC3947 { sa.natTraversal = true; sa.rfc3947 = true }
             if VendorIDs.draftNATT.contains(v) { sa.natTraversal = true }
@@ -314,6 +315,7 @@ extension IKEEngine {
     func established(_ sa: IKESA, now: UInt64) {
         sa.state = .established
         sa.establishedAt = now
+        sa.lastHeard = now
         audit(.notice, "ike-established", "phase 1 established", [("peer", sa.remote.description), ("side", sa.initiator ? "initiator" : "responder"),
                                                                    ("proposal", sa.choice.description), ("nat-t", sa.natDetected ? "yes" : "no")])
         if sa.peerSentInitialContact {

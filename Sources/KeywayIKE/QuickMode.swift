@@ -94,6 +94,7 @@ extension IKEEngine {
         let existing = sa.quick[mid]
         let iv = existing?.iv ?? keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid)
         let (body, last) = try decrypt(sa, datagram, iv: iv)
+        sa.lastHeard = now
         let parsed = try ISAKMPCodec.decodeChain(first: header.nextPayload, body: body, allowPadding: true)
         guard case .hash(let hash)? = parsed.first?.payload, let hashEnd = parsed.first?.end, let end = parsed.last?.end else {
             throw NegotiationError.malformed("quick mode message does not start with HASH")
@@ -356,6 +357,9 @@ extension IKEEngine {
                 return
             }
             parsed.removeFirst()
+            // An authenticated message is a sign of life (RFC 3706).
+            sa.lastHeard = now
+            sa.unansweredProbes = 0
         } else {
             // Before the keys exist a peer can only tell us why it refused; after, plaintext is not believed.
             guard sa.state != .established else { return }
@@ -385,6 +389,7 @@ extension IKEEngine {
                     }
                     continue
                 }
+                if type == NotifyType.rUThereAck.rawValue { continue }
                 let name = NotifyType(rawValue: type)?.name ?? "notify-\(type)"
                 if type < 8192 {
                     // An error notification: the negotiation under way with this peer has failed.

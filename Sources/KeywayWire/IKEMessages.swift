@@ -11,6 +11,8 @@ public struct IKEPeerRecord: Sendable, Equatable {
     public var proposalCheck: String, hash: String, encryption: String
     public var dhGroup: UInt16
     public var lifetime: UInt64, lifebytes: UInt64
+    /// Seconds (0: off) and a count.
+    public var dpdInterval: UInt64 = 120, dpdMaximumFailures: UInt8 = 5
 
     public init(address: UInt32, prefixLength: UInt8, port: UInt16, secret: [UInt8], exchangeMode: UInt8, natTraversal: Bool,
                 generatePolicy: Bool, sendInitialContact: Bool, proposalCheck: String, hash: String, encryption: String,
@@ -24,7 +26,7 @@ public struct IKEPeerRecord: Sendable, Equatable {
     func encode(to w: inout WireWriter) {
         w.u32(address); w.u8(prefixLength); w.u16(port); w.data(secret); w.u8(exchangeMode); w.bool(natTraversal)
         w.bool(generatePolicy); w.bool(sendInitialContact); w.string(proposalCheck); w.string(hash); w.string(encryption)
-        w.u16(dhGroup); w.u64(lifetime); w.u64(lifebytes)
+        w.u16(dhGroup); w.u64(lifetime); w.u64(lifebytes); w.u64(dpdInterval); w.u8(dpdMaximumFailures)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -32,7 +34,7 @@ public struct IKEPeerRecord: Sendable, Equatable {
         exchangeMode = try r.u8(); natTraversal = try r.bool("peer.nat-traversal"); generatePolicy = try r.bool("peer.generate-policy")
         sendInitialContact = try r.bool("peer.send-initial-contact"); proposalCheck = try r.string("peer.proposal-check", limit: 16)
         hash = try r.string("peer.hash", limit: 16); encryption = try r.string("peer.encryption", limit: 16); dhGroup = try r.u16()
-        lifetime = try r.u64(); lifebytes = try r.u64()
+        lifetime = try r.u64(); lifebytes = try r.u64(); dpdInterval = try r.u64(); dpdMaximumFailures = try r.u8()
         guard prefixLength <= 32 else { throw .invalidEnum(field: "peer.prefix-length", value: UInt32(prefixLength)) }
         guard exchangeMode <= 2 else { throw .invalidEnum(field: "peer.exchange-mode", value: UInt32(exchangeMode)) }
     }

@@ -133,10 +133,13 @@ final class IKEBehavior: ChildBehavior {
                   let group = DHGroup(rawValue: Int(p.dhGroup)), let check = IKEPeer.ProposalCheck(rawValue: p.proposalCheck) else {
                 audit("peer \(IPv4Text.format(p.address)) skipped: unknown algorithm"); continue
             }
-            peers.append(IKEPeer(address: p.address, prefixLength: Int(p.prefixLength), port: p.port, secret: Secret(p.secret),
-                                 exchangeMode: [.main, .aggressive, .base][Int(min(p.exchangeMode, 2))], natTraversal: p.natTraversal,
-                                 generatePolicy: p.generatePolicy, sendInitialContact: p.sendInitialContact, proposalCheck: check,
-                                 hash: hash, encryption: enc, group: group, lifetime: p.lifetime, lifebytes: p.lifebytes))
+            var peer = IKEPeer(address: p.address, prefixLength: Int(p.prefixLength), port: p.port, secret: Secret(p.secret),
+                               exchangeMode: [.main, .aggressive, .base][Int(min(p.exchangeMode, 2))], natTraversal: p.natTraversal,
+                               generatePolicy: p.generatePolicy, sendInitialContact: p.sendInitialContact, proposalCheck: check,
+                               hash: hash, encryption: enc, group: group, lifetime: p.lifetime, lifebytes: p.lifebytes)
+            peer.dpdInterval = p.dpdInterval
+            peer.dpdMaximumFailures = Int(p.dpdMaximumFailures)
+            peers.append(peer)
         }
         var policies: [IKEPolicy] = []
         let d = c.defaultProposal

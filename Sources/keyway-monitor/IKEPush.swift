@@ -5,21 +5,34 @@ import KeywayWire
 /// What keyway-ike must know of the configuration: the peers (with their secrets) and the
 /// active encrypt policies without a manual-sa, each with its proposal.
 enum IKEPush {
+    /// Peers keyway-ike cannot serve yet, with the reason (they are left out, never keyed with a guess).
+    static func unsupported(_ config: Configuration) -> [String] {
+        config.peers.filter { !$0.disabled && $0.value("auth-method", in: Schema.peer).text == "rsa-signature" }.map { item in
+            let address = Schema.format(item.value("address", in: Schema.peer), Schema.peer[0], showSensitive: false)
+            return "peer \(address) left out: auth-method=rsa-signature is not supported yet"
+        }
+    }
+
     static func build(_ config: Configuration, datapath: DatapathConfig, generation: UInt64) -> IKEConfig {
         let s = Schema.peer
         var peers: [IKEPeerRecord] = []
-        for item in config.peers where !item.disabled {
+        for item in config.peers where !item.disabled && item.value("auth-method", in: s).text != "rsa-signature" {
             guard case .address(let address) = item.value("address", in: s) else { continue }
             func text(_ n: String) -> String { item.value(n, in: s).text ?? "" }
             func flag(_ n: String) -> Bool { if case .boolean(let b) = item.value(n, in: s) { return b } else { return false } }
             let lifetime: UInt64 = { if case .duration(let d) = item.value("lifetime", in: s) { return d } else { return 86_400 } }()
             let lifebytes: UInt64 = { if case .integer(let i) = item.value("lifebytes", in: s) { return UInt64(max(0, i)) } else { return 0 } }()
-            peers.append(IKEPeerRecord(
+            let dpd: UInt64 = { if case .duration(let d) = item.value("dpd-interval", in: s) { return d } else { return 120 } }()
+            let failures: UInt8 = { if case .integer(let i) = item.value("dpd-maximum-failures", in: s) { return UInt8(clamping: i) } else { return 5 } }()
+            var record = IKEPeerRecord(
                 address: address.network.value, prefixLength: UInt8(address.prefixLength), port: address.port ?? 500,
                 secret: Array(text("secret").utf8), exchangeMode: ["main": 0, "aggressive": 1, "base": 2][text("exchange-mode")] ?? 0,
                 natTraversal: flag("nat-traversal"), generatePolicy: flag("generate-policy"), sendInitialContact: flag("send-initial-contact"),
                 proposalCheck: text("proposal-check"), hash: text("hash-algorithm"), encryption: text("enc-algorithm"),
-                dhGroup: UInt16(DHGroup(name: text("dh-group"))?.rawValue ?? 2), lifetime: lifetime, lifebytes: lifebytes))
+                dhGroup: UInt16(DHGroup(name: text("dh-group"))?.rawValue ?? 2), lifetime: lifetime, lifebytes: lifebytes)
+            record.dpdInterval = dpd
+            record.dpdMaximumFailures = failures
+            peers.append(record)
         }
         let emptyPolicy = PolicyRecord(id: 0, source: 0, sourceLength: 0, sourcePort: 0, destination: 0, destinationLength: 0, destinationPort: 0,
                                        proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: false, saSource: 0, saDestination: 0,

@@ -47,6 +47,7 @@ final class MonitorBehavior: ChildBehavior {
     func pushToIKE(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.ike] else { return }
         let message = IKEPush.build(store.config, datapath: DatapathPush.build(store.config, generation: store.generation), generation: store.generation)
+        for reason in IKEPush.unsupported(store.config) { runtime.audit.event(.warning, msgID: "ike-config", reason) }
         do { try link.send(.ikeConfig(message)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-ike: \(error)")
         }

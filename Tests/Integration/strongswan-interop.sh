@@ -147,6 +147,27 @@ check "rekey: both sides show the same (new) SA pair" wait_until 3 spis_match
 check "rekey: Keyway audited the rekey" grep -q "rekeying phase 2" "$TMP/kw.log"
 stop_keyway; stop_strongswan
 
+# Dead peer detection (RouterOS v6's dpd-interval and dpd-maximum-failures): strongSwan answers
+# R-U-THERE, so the SAs stay; once it is dead, Keyway removes them after two silent intervals.
+echo "-- dead peer detection"
+cat >"$TMP/kw.rsc" <<CONF
+/ip ipsec peer add address=192.0.2.2/32 secret="$PSK" nat-traversal=yes hash-algorithm=sha1 enc-algorithm=aes-128 dpd-interval=2s dpd-maximum-failures=2
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
+CONF
+check "dpd: strongSwan starts" start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
+check "dpd: Keyway starts" start_keyway
+check "dpd: ping across" wait_until 15 ping_across
+sleep 7
+check "dpd: strongSwan received the probes and answered (the SAs are still there)" bash -c "! grep -q 'ike-dpd' '$TMP/kw.log' && grep -q 'parsed INFORMATIONAL_V1 request .*N(DPD)' '$TMP/sw/charon.log'"
+check "dpd: traffic still flows" ping_across
+# SIGKILL: a peer that dies sends no Delete.
+kill -KILL "$(cat "$TMP/sw/charon.pid")"; stop_strongswan
+check "dpd: with strongSwan dead, Keyway declares the peer dead" wait_until 12 grep -q "ike-dpd" "$TMP/kw.log"
+sleep 1.2
+check "dpd: and its SAs are gone from installed-sa print" test "$(kw /ip ipsec installed-sa print | grep -c 'spi=')" = 0
+stop_keyway
+
 # Refusals, all answered by one running Keyway, which then still serves a correct peer.
 echo "-- refusals"
 cat >"$TMP/kw.rsc" <<CONF

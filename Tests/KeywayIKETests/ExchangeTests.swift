@@ -221,3 +221,31 @@ extension ExchangeTests {
         XCTAssertEqual(p.audits[b]?.first { $0.msgID == "ike-failed" }?.fields.first { $0.name == "notify" }?.value, "INVALID-ID-INFORMATION")
     }
 }
+
+extension ExchangeTests {
+    func testDeadPeerDetectionRemovesTheSAsOfAPeerThatStopsAnswering() throws {
+        let dpd: (inout IKEPeer) -> Void = { $0.dpdInterval = 10; $0.dpdMaximumFailures = 3 }
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: dpd))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: dpd))
+        XCTAssertNotNil(run(left, right, start: left.acquire(policyID: 1, now: 1_000)).installed[a])
+        // A live peer answers R-U-THERE: nothing is removed however long it goes on.
+        for t in stride(from: UInt64(11_000), through: 101_000, by: 10_000) {
+            let p = run(left, right, start: left.tick(now: t), now: t)
+            XCTAssertFalse(p.audits[a]?.contains { $0.msgID == "ike-dpd" } ?? false, "at \(t)")
+        }
+        XCTAssertEqual(left.phase2(policyID: 1), .established)
+        // The peer goes silent: three unanswered requests, then its SAs go.
+        var probes = 0, removed = false, audited = false
+        for t in stride(from: UInt64(111_000), through: 200_000, by: 10_000) {
+            for action in left.tick(now: t) {
+                if case .send = action { probes += 1 }
+                if case .remove = action { removed = true }
+                if case .audit(let note) = action, note.msgID == "ike-dpd" { audited = true }
+            }
+        }
+        XCTAssertEqual(probes, 3)
+        XCTAssertTrue(removed && audited)
+        XCTAssertEqual(left.phase2(policyID: 1), .noPhase2)
+        XCTAssertTrue(left.remotePeers(now: 200_000).isEmpty)
+    }
+}
