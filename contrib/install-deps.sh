@@ -7,6 +7,7 @@ packages=(
   iproute2 procps psmisc python3                    # namespace tests: ip netns, pgrep, a syslog listener
   iputils-ping tcpdump python3-scapy                 # datapath tests: ping, captures, an independent ESP reader
   nftables                                           # keywayd: the incoming policy check (a firewall table)
+  openssl                                            # the interop tests make throwaway certificates
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins  # the independent IKEv1 peer (interop tests)
 )
 missing=()

@@ -6,6 +6,11 @@ import KeywayCrypto
 /// One DH group goes in the first message, so the initiator offers exactly one transform.
 extension IKEEngine {
     func startAggressive(_ policy: IKEPolicy, peer: IKEPeer, remote: Endpoint, now: UInt64) {
+        guard peer.signature == nil else {
+            audit(.warning, "ike-refused", "aggressive mode with rsa-signature is not supported; use exchange-mode=main", [("peer", remote.description)])
+            failPolicies([policy.id], now: now)
+            return
+        }
         let sa = IKESA(initiator: true, initiatorCookie: random(8), responderCookie: [UInt8](repeating: 0, count: 8), remote: remote,
                        localAddress: policy.saSource, peer: peer, now: now)
         sa.state = .sentAggressive
@@ -35,6 +40,10 @@ extension IKEEngine {
 
     func respondToAggressive(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
         guard let sa = newResponder(header, mode: .aggressive, from: from, now: now) else { return }
+        guard sa.peer.signature == nil else {
+            audit(.warning, "ike-refused", "aggressive mode with rsa-signature is not supported; use exchange-mode=main", [("peer", from.description)])
+            return
+        }
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
         sa.state = .answeredAggressive
         guard let saPayload = parsed.first(where: { if case .sa = $0.payload { return true } else { return false } }),
@@ -81,7 +90,7 @@ extension IKEEngine {
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
         guard case .sa(_, _, let proposals)? = parsed.first(where: { if case .sa = $0.payload { return true } else { return false } })?.payload,
               proposals.count == 1, proposals.first?.transforms.count == 1, let t = proposals.first?.transforms.first,
-              case .success(let (choice, psk)) = Phase1Choice.parse(t), psk, choice.encryption == sa.choice.encryption,
+              case .success(let (choice, psk)) = Phase1Choice.parse(t), psk, sa.peer.signature == nil, choice.encryption == sa.choice.encryption,
               choice.hash == sa.choice.hash, choice.group == sa.choice.group else {
             throw NegotiationError.noProposal("peer chose a transform we did not offer")
         }

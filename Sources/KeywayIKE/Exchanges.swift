@@ -61,6 +61,7 @@ final class IKESA {
         self.localAddress = localAddress
         self.peer = peer
         self.choice = Phase1Choice(encryption: peer.encryption, hash: peer.hash, group: peer.group, lifetime: peer.lifetime)
+        self.choice.authentication = peer.signature == nil ? 1 : 3
         self.state = initiator ? .sentSA : .answeredSA
         self.createdAt = now
     }

@@ -24,6 +24,10 @@ public struct IKEPeer: Sendable {
     /// unanswered ones declare the peer dead.
     public var dpdInterval: UInt64 = 120
     public var dpdMaximumFailures: Int = 5
+    /// RSA signatures instead of the pre-shared key: our certificate (DER, sent in CERT; its key
+    /// stays in the monitor, which signs by `certificateName`) and the peer's, which its
+    /// signature must verify with.
+    public var signature: SignatureAuthentication?
 
     public init(address: UInt32, prefixLength: Int = 32, port: UInt16 = 500, secret: Secret, exchangeMode: ExchangeMode = .main,
                 natTraversal: Bool = false, generatePolicy: Bool = false, sendInitialContact: Bool = true,
@@ -38,6 +42,15 @@ public struct IKEPeer: Sendable {
     func contains(_ ip: UInt32) -> Bool {
         let mask: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefixLength)
         return ip & mask == address & mask
+    }
+}
+
+public struct SignatureAuthentication: @unchecked Sendable {
+    public var certificateName: String
+    public var localCertificate: [UInt8]
+    public var remoteCertificate: Certificate
+    public init(certificateName: String, localCertificate: [UInt8], remoteCertificate: Certificate) {
+        self.certificateName = certificateName; self.localCertificate = localCertificate; self.remoteCertificate = remoteCertificate
     }
 }
 

@@ -29,6 +29,11 @@ public final class IKEEngine {
 
     /// The local address of the datagram being handled.
     var receivedOn: UInt32 = 0
+    /// Signatures asked of the monitor, and what to do with each when it comes back.
+    var pendingSignatures: [UInt64: (IKESAKey, ([UInt8]?, UInt64) -> Void)] = [:]
+    var nextSignatureID: UInt64 = 0
+    /// The time of the input being handled (continuations that run at once use it).
+    var pendingNow: UInt64?
 
     var halfOpenCount: Int { sas.values.filter { !$0.initiator && $0.state != .established }.count }
 
@@ -53,6 +58,15 @@ public final class IKEEngine {
         return take()
     }
 
+    /// The monitor's answer to a `.sign` action (nil: it could not sign).
+    public func signed(id: UInt64, signature: [UInt8]?, now: UInt64) -> [IKEAction] {
+        guard let (key, next) = pendingSignatures.removeValue(forKey: id), sas[key] != nil else { return [] }
+        pendingNow = now
+        defer { pendingNow = nil }
+        next(signature, now)
+        return take()
+    }
+
     /// A (re)started datapath holds no negotiated SA: forget ours and tell the peers, so that
     /// traffic renegotiates instead of going to SAs nobody has.
     public func datapathRestarted(now: UInt64) -> [IKEAction] {
@@ -71,7 +85,8 @@ public final class IKEEngine {
     /// `localAddress`: the address the datagram came to (0 when unknown: then the policies tell).
     public func receive(_ payload: [UInt8], from: Endpoint, localPort: UInt16, localAddress: UInt32 = 0, now: UInt64) -> [IKEAction] {
         receivedOn = localAddress
-        defer { receivedOn = 0 }
+        pendingNow = now
+        defer { receivedOn = 0; pendingNow = nil }
         var data = payload
         if localPort == Self.natTPort {
             if data == [0xff] { return [] }  // NAT-keepalive

@@ -21,6 +21,9 @@ public enum IKEAction: Sendable {
     case install([NegotiatedSA])
     /// Remove child SAs (by SPI and the address the SA's packets go to).
     case remove([(spi: UInt32, proto: UInt8, destination: UInt32)])
+    /// Ask the monitor to sign `data` with the private key of `certificate`; the answer goes to
+    /// `IKEEngine.signed(id:signature:now:)`.
+    case sign(id: UInt64, certificate: String, data: [UInt8])
     case audit(IKEAudit)
 }
 

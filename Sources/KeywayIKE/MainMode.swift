@@ -140,7 +140,10 @@ extension IKEEngine {
             for t in p.transforms {
                 guard case .success(let (c, psk)) = Phase1Choice.parse(t) else { continue }
                 offered.append(c.description)
-                if psk, c.encryption == ours.encryption, c.hash == ours.hash, c.group == ours.group, chosen == nil { chosen = (p, t, c) }
+                if c.authentication == ours.authentication, c.encryption == ours.encryption, c.hash == ours.hash, c.group == ours.group, chosen == nil {
+                    chosen = (p, t, c)
+                }
+                _ = psk
             }
         }
         guard let (proposal, transform, choice) = chosen else {
@@ -150,6 +153,7 @@ extension IKEEngine {
         }
         // The initiator's lifetime is taken when shorter than ours.
         sa.choice = Phase1Choice(encryption: choice.encryption, hash: choice.hash, group: choice.group, lifetime: min(choice.lifetime, peer.lifetime))
+        sa.choice.authentication = choice.authentication
         return (proposal, transform)
     }
 
@@ -193,7 +197,7 @@ extension IKEEngine {
         do { shared = try dh.sharedSecret(with: peerKE) } catch {
             throw NegotiationError.malformed("peer's \(sa.choice.group.name) public value refused: \(error)")
         }
-        sa.keys = try Phase1Keys(preSharedKey: sa.peer.secret, choice: sa.choice, initiatorNonce: sa.initiatorNonce,
+        sa.keys = try Phase1Keys(preSharedKey: sa.peer.signature == nil ? sa.peer.secret : nil, choice: sa.choice, initiatorNonce: sa.initiatorNonce,
                                  responderNonce: sa.responderNonce, sharedSecret: shared,
                                  initiatorCookie: sa.initiatorCookie, responderCookie: sa.responderCookie)
         sa.iv = sa.keys?.phase1IV(gxi: sa.initiatorKE, gxr: sa.responderKE) ?? []
@@ -224,12 +228,12 @@ extension IKEEngine {
             // Garbage after decryption is what a wrong pre-shared key looks like.
             throw NegotiationError.authentication("message 5 does not decrypt (\(error)): the pre-shared keys differ")
         }
-        guard let id = parsed.first(where: { if case .identification = $0.payload { return true } else { return false } }),
-              let hash = parsed.first(where: { if case .hash = $0.payload { return true } else { return false } }),
-              case .hash(let hashI) = hash.payload else { throw NegotiationError.malformed("message 5 without ID and HASH") }
+        guard let id = parsed.first(where: { if case .identification = $0.payload { return true } else { return false } }) else {
+            throw NegotiationError.malformed("message 5 without ID")
+        }
         let expected = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
                                                    ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: id.body)
-        guard Self.constantTimeEqual(expected, hashI) else { throw NegotiationError.authentication("HASH_I does not match: the pre-shared keys differ") }
+        try verifyAuthentication(sa, parsed, expected: expected, what: "HASH_I")
         for p in parsed {
             if case .notification(_, _, let type, _, _) = p.payload, type == NotifyType.initialContact.rawValue { sa.peerSentInitialContact = true }
         }
@@ -237,11 +241,59 @@ extension IKEEngine {
         let idBody = ISAKMPCodec.encodeData(ourID)
         let hashR = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
                                                 ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: idBody)
-        let (bytes, lastBlock) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID, .hash(hashR)], iv: sa.iv)
-        sa.iv = lastBlock
-        send(bytes, sa: sa)
-        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
-        established(sa, now: now)
+        authenticate(sa, hash: hashR) { [unowned self] proof, now in
+            let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID] + proof, iv: sa.iv)
+            sa.iv = lastBlock
+            self.send(bytes, sa: sa)
+            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+            self.established(sa, now: now)
+        }
+    }
+
+    /// Pre-shared key: HASH proves it at once. Signatures: the monitor signs the hash (IKE never
+    /// holds the private key), and the message goes out when the signature comes back.
+    func authenticate(_ sa: IKESA, hash: [UInt8], then: @escaping ([Payload], UInt64) throws -> Void) {
+        guard let signature = sa.peer.signature else {
+            pendingNow.map { now in
+                do { try then([.hash(hash)], now) } catch { audit(.error, "ike-failed", "cannot build the authenticated message: \(error)") }
+            }
+            return
+        }
+        nextSignatureID += 1
+        let id = nextSignatureID
+        let certificate = Payload.certificate(encoding: 4, data: signature.localCertificate)
+        pendingSignatures[id] = (IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address), { [unowned self] sig, now in
+            guard let sig else {
+                self.fail(sa, .authentication("the monitor could not sign with certificate \(signature.certificateName)"), now: now)
+                return
+            }
+            do { try then([certificate, .signature(sig)], now) } catch {
+                self.audit(.error, "ike-failed", "cannot build the signed message: \(error)")
+            }
+        })
+        actions.append(.sign(id: id, certificate: signature.certificateName, data: hash))
+    }
+
+    /// HASH for a pre-shared key; for signatures, SIG verified with the configured
+    /// remote-certificate (a CERT the peer sends must be that very certificate).
+    func verifyAuthentication(_ sa: IKESA, _ parsed: [ISAKMPCodec.Parsed], expected: [UInt8], what: String) throws {
+        guard let signature = sa.peer.signature else {
+            guard case .hash(let received)? = parsed.first(where: { if case .hash = $0.payload { return true } else { return false } })?.payload else {
+                throw NegotiationError.malformed("\(what) missing")
+            }
+            guard Self.constantTimeEqual(expected, received) else { throw NegotiationError.authentication("\(what) does not match: the pre-shared keys differ") }
+            return
+        }
+        guard case .signature(let sig)? = parsed.first(where: { if case .signature = $0.payload { return true } else { return false } })?.payload else {
+            throw NegotiationError.authentication("no signature from the peer (rsa-signature expected)")
+        }
+        if case .certificate(_, let der)? = parsed.first(where: { if case .certificate = $0.payload { return true } else { return false } })?.payload,
+           der != signature.remoteCertificate.der {
+            throw NegotiationError.authentication("the peer's certificate is not the configured remote-certificate")
+        }
+        guard signature.remoteCertificate.verify(signature: sig, over: expected) else {
+            throw NegotiationError.authentication("the peer's signature over \(what) does not verify with the remote-certificate")
+        }
     }
 
     // MARK: initiator
@@ -252,7 +304,7 @@ extension IKEEngine {
               proposals.count == 1, let t = proposals.first?.transforms.first, proposals.first?.transforms.count == 1 else {
             throw NegotiationError.malformed("message 2 must choose exactly one transform")
         }
-        guard case .success(let (choice, psk)) = Phase1Choice.parse(t), psk, choice.encryption == sa.choice.encryption,
+        guard case .success(let (choice, _)) = Phase1Choice.parse(t), choice.authentication == sa.choice.authentication, choice.encryption == sa.choice.encryption,
               choice.hash == sa.choice.hash, choice.group == sa.choice.group else {
             throw NegotiationError.noProposal("peer chose a transform we did not offer")
         }
@@ -282,15 +334,17 @@ extension IKEEngine {
         let ourID = identity(sa)
         let hashI = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
                                                 ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: ISAKMPCodec.encodeData(ourID))
-        var list: [Payload] = [ourID, .hash(hashI)]
+        var contact: [Payload] = []
         if sa.peer.sendInitialContact && !sas.values.contains(where: { $0 !== sa && $0.remote.address == sa.remote.address && $0.state == .established }) {
-            list.append(.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.initialContact.rawValue, spi: sa.cookies, data: []))
+            contact.append(.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.initialContact.rawValue, spi: sa.cookies, data: []))
         }
-        let (bytes, lastBlock) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: list, iv: sa.iv)
-        sa.iv = lastBlock
         sa.state = .sentID
-        send(bytes, sa: sa)
-        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: true)
+        authenticate(sa, hash: hashI) { [unowned self] proof, now in
+            let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID] + proof + contact, iv: sa.iv)
+            sa.iv = lastBlock
+            self.send(bytes, sa: sa)
+            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: true)
+        }
     }
 
     private func initiatorGotID(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
@@ -300,13 +354,12 @@ extension IKEEngine {
         do { parsed = try payloads(header, body: body, decrypted: true) } catch {
             throw NegotiationError.authentication("message 6 does not decrypt (\(error)): the pre-shared keys differ")
         }
-        guard let id = parsed.first(where: { if case .identification = $0.payload { return true } else { return false } }),
-              case .hash(let hashR)? = parsed.first(where: { if case .hash = $0.payload { return true } else { return false } })?.payload else {
-            throw NegotiationError.malformed("message 6 without ID and HASH")
+        guard let id = parsed.first(where: { if case .identification = $0.payload { return true } else { return false } }) else {
+            throw NegotiationError.malformed("message 6 without ID")
         }
         let expected = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
                                                    ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: id.body)
-        guard Self.constantTimeEqual(expected, hashR) else { throw NegotiationError.authentication("HASH_R does not match: the pre-shared keys differ") }
+        try verifyAuthentication(sa, parsed, expected: expected, what: "HASH_R")
         sa.iv = last
         sa.retransmit.stop()
         established(sa, now: now)

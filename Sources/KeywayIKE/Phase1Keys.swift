@@ -10,10 +10,15 @@ struct Phase1Keys {
     let skeyidE: Secret
     let cipher: MessageCipher
 
-    init(preSharedKey: Secret, choice: Phase1Choice, initiatorNonce ni: [UInt8], responderNonce nr: [UInt8],
+    /// `preSharedKey` nil: signature authentication, SKEYID = prf(Ni_b | Nr_b, g^xy).
+    init(preSharedKey: Secret?, choice: Phase1Choice, initiatorNonce ni: [UInt8], responderNonce nr: [UInt8],
          sharedSecret gxy: Secret, initiatorCookie ckyI: [UInt8], responderCookie ckyR: [UInt8]) throws(CryptoError) {
         hash = choice.hash
-        skeyid = try Self.prf(hash, preSharedKey, [.bytes(ni), .bytes(nr)])
+        if let preSharedKey {
+            skeyid = try Self.prf(hash, preSharedKey, [.bytes(ni), .bytes(nr)])
+        } else {
+            skeyid = try Self.prf(hash, Secret(ni + nr), [.secret(gxy)])
+        }
         skeyidD = try Self.prf(hash, skeyid, [.secret(gxy), .bytes(ckyI), .bytes(ckyR), .bytes([0])])
         skeyidA = try Self.prf(hash, skeyid, [.secret(skeyidD), .secret(gxy), .bytes(ckyI), .bytes(ckyR), .bytes([1])])
         skeyidE = try Self.prf(hash, skeyid, [.secret(skeyidA), .secret(gxy), .bytes(ckyI), .bytes(ckyR), .bytes([2])])

@@ -6,8 +6,10 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
     public var hash: HashAlgorithm
     public var group: DHGroup
     public var lifetime: UInt64
+    /// RFC 2409 authentication method: 1 pre-shared key, 3 RSA signature.
+    public var authentication: UInt16 = 1
 
-    public var description: String { "\(encryption.rawValue)/\(hash.rawValue)/\(group.name)" }
+    public var description: String { "\(encryption.rawValue)/\(hash.rawValue)/\(group.name)" + (authentication == 3 ? "/rsa" : "") }
 
     static func encryptionID(_ e: EncryptionAlgorithm) -> (id: UInt16, keyBits: UInt16?)? {
         switch e {
@@ -35,7 +37,7 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
         if let (id, bits) = Self.encryptionID(encryption) {
             attributes.append(Attribute(basic: Phase1Attribute.encryption, id))
             attributes.append(Attribute(basic: Phase1Attribute.hash, Self.hashID(hash)))
-            attributes.append(Attribute(basic: Phase1Attribute.authentication, 1))
+            attributes.append(Attribute(basic: Phase1Attribute.authentication, authentication))
             attributes.append(Attribute(basic: Phase1Attribute.group, UInt16(group.rawValue)))
             attributes.append(Attribute(basic: Phase1Attribute.lifeType, UInt16(LifeType.seconds)))
             attributes.append(Self.duration(Phase1Attribute.lifeDuration, lifetime))
@@ -54,6 +56,7 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// A peer's transform, or why it cannot be used (the reason goes into the audit line).
+    /// The transform's algorithms; `authentication` says which method it asks for.
     static func parse(_ t: Transform) -> Result<(Phase1Choice, preSharedKey: Bool), NegotiationError> {
         var enc: UInt64?, hash: UInt64?, auth: UInt64?, group: UInt64?, bits: UInt64?
         var lifeType = LifeType.seconds, lifetime: UInt64 = 28_800
@@ -83,7 +86,9 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
         guard let encryption else { return .failure(.noProposal("cipher \(enc ?? 0) not supported")) }
         guard let h = hash.flatMap({ hashes[$0] }) else { return .failure(.noProposal("hash \(hash ?? 0) not supported")) }
         guard let g = group.flatMap({ DHGroup(rawValue: Int($0)) }) else { return .failure(.noProposal("group \(group ?? 0) not supported")) }
-        return .success((Phase1Choice(encryption: encryption, hash: h, group: g, lifetime: lifetime), auth == 1))
+        var choice = Phase1Choice(encryption: encryption, hash: h, group: g, lifetime: lifetime)
+        choice.authentication = UInt16(truncatingIfNeeded: auth ?? 0)
+        return .success((choice, auth == 1))
     }
 }
 

@@ -17,10 +17,10 @@ public enum ChannelPolicy {
         case (.ike, .datapath): return betweenChildren.union([.saInstall, .saRemove])
         case (.datapath, .ike): return betweenChildren.union([.acquire, .ikeDatagram])
         // The monitor queries the others and receives their answers; it configures IKE.
-        case (.monitor, .ike): return betweenChildren.union([.counterRequest, .ikeConfig])
+        case (.monitor, .ike): return betweenChildren.union([.counterRequest, .ikeConfig, .signReply])
         // The monitor pushes policies and manual SAs (with their keys) to the datapath.
         case (.monitor, .datapath): return betweenChildren.union([.counterRequest, .datapathConfig, .flushSAs])
-        case (.ike, .monitor): return betweenChildren.union([.counterReply, .ikeState])
+        case (.ike, .monitor): return betweenChildren.union([.counterReply, .ikeState, .signRequest])
         case (.datapath, .monitor): return betweenChildren.union([.counterReply, .datapathState])
         // The control client asks; the monitor answers.
         case (.client, .monitor): return [.statusRequest, .counterRequest, .ping, .consoleCommand]

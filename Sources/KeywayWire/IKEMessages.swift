@@ -13,6 +13,9 @@ public struct IKEPeerRecord: Sendable, Equatable {
     public var lifetime: UInt64, lifebytes: UInt64
     /// Seconds (0: off) and a count.
     public var dpdInterval: UInt64 = 120, dpdMaximumFailures: UInt8 = 5
+    /// auth-method=rsa-signature: the certificate's name (the monitor signs with its key), our
+    /// certificate and the peer's (DER). Empty: pre-shared key.
+    public var certificateName = "", localCertificate: [UInt8] = [], remoteCertificate: [UInt8] = []
 
     public init(address: UInt32, prefixLength: UInt8, port: UInt16, secret: [UInt8], exchangeMode: UInt8, natTraversal: Bool,
                 generatePolicy: Bool, sendInitialContact: Bool, proposalCheck: String, hash: String, encryption: String,
@@ -27,6 +30,7 @@ public struct IKEPeerRecord: Sendable, Equatable {
         w.u32(address); w.u8(prefixLength); w.u16(port); w.data(secret); w.u8(exchangeMode); w.bool(natTraversal)
         w.bool(generatePolicy); w.bool(sendInitialContact); w.string(proposalCheck); w.string(hash); w.string(encryption)
         w.u16(dhGroup); w.u64(lifetime); w.u64(lifebytes); w.u64(dpdInterval); w.u8(dpdMaximumFailures)
+        w.string(certificateName); w.data(localCertificate); w.data(remoteCertificate)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -35,6 +39,8 @@ public struct IKEPeerRecord: Sendable, Equatable {
         sendInitialContact = try r.bool("peer.send-initial-contact"); proposalCheck = try r.string("peer.proposal-check", limit: 16)
         hash = try r.string("peer.hash", limit: 16); encryption = try r.string("peer.encryption", limit: 16); dhGroup = try r.u16()
         lifetime = try r.u64(); lifebytes = try r.u64(); dpdInterval = try r.u64(); dpdMaximumFailures = try r.u8()
+        certificateName = try r.string("peer.certificate", limit: 64)
+        localCertificate = try r.data(limit: 16_384); remoteCertificate = try r.data(limit: 16_384)
         guard prefixLength <= 32 else { throw .invalidEnum(field: "peer.prefix-length", value: UInt32(prefixLength)) }
         guard exchangeMode <= 2 else { throw .invalidEnum(field: "peer.exchange-mode", value: UInt32(exchangeMode)) }
     }
@@ -205,4 +211,28 @@ public struct IKEState: WireMessage {
         for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { generated.append(try PolicyRecord(from: &r)) }
         peers = ps; establishedPolicies = ids; generatedPolicies = generated
     }
+}
+
+/// keyway-ike to the monitor: sign these bytes (a phase 1 HASH) with the private key of the
+/// named certificate. IKE never holds private keys.
+public struct SignRequest: WireMessage {
+    public static let type = MessageType.signRequest
+    public var id: UInt64
+    public var certificate: String
+    public var data: [UInt8]
+    public init(id: UInt64, certificate: String, data: [UInt8]) { self.id = id; self.certificate = certificate; self.data = data }
+    public func encode(to w: inout WireWriter) { w.u64(id); w.string(certificate); w.data(data) }
+    public init(from r: inout WireReader) throws(WireError) {
+        id = try r.u64(); certificate = try r.string("sign.certificate", limit: 64); data = try r.data(limit: 64)
+    }
+}
+
+/// The monitor's answer: the signature, or none (unknown certificate, no key, key and certificate disagree).
+public struct SignReply: WireMessage {
+    public static let type = MessageType.signReply
+    public var id: UInt64
+    public var signature: [UInt8]
+    public init(id: UInt64, signature: [UInt8]) { self.id = id; self.signature = signature }
+    public func encode(to w: inout WireWriter) { w.u64(id); w.data(signature) }
+    public init(from r: inout WireReader) throws(WireError) { id = try r.u64(); signature = try r.data(limit: 1024) }
 }

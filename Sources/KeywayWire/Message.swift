@@ -27,6 +27,8 @@ public enum Message: Sendable, Equatable {
     case acquire(Acquire)
     case ikeDatagram(IKEDatagram)
     case ikeState(IKEState)
+    case signRequest(SignRequest)
+    case signReply(SignReply)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -59,6 +61,8 @@ public enum Message: Sendable, Equatable {
         case .acquire(let m): return m
         case .ikeDatagram(let m): return m
         case .ikeState(let m): return m
+        case .signRequest(let m): return m
+        case .signReply(let m): return m
         }
     }
 
@@ -93,6 +97,8 @@ public enum Message: Sendable, Equatable {
         case .acquire: return .acquire(try Acquire(from: &r))
         case .ikeDatagram: return .ikeDatagram(try IKEDatagram(from: &r))
         case .ikeState: return .ikeState(try IKEState(from: &r))
+        case .signRequest: return .signRequest(try SignRequest(from: &r))
+        case .signReply: return .signReply(try SignReply(from: &r))
         }
     }
 }

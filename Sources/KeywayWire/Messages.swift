@@ -33,6 +33,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case acquire = 25
     case ikeDatagram = 26
     case ikeState = 27
+    case signRequest = 28
+    case signReply = 29
 
     public var description: String {
         switch self {
@@ -63,6 +65,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .acquire: return "Acquire"
         case .ikeDatagram: return "IKEDatagram"
         case .ikeState: return "IKEState"
+        case .signRequest: return "SignRequest"
+        case .signReply: return "SignReply"
         }
     }
 }

@@ -44,6 +44,8 @@ final class IKEBehavior: ChildBehavior {
             perform(engine.configure(Self.configuration(config, audit: { runtime.audit.event(.warning, msgID: "ike-config", $0) }), now: now), runtime)
         case .acquire(let a) where peer == .datapath:
             perform(engine.acquire(policyID: Int(a.policyID), now: now), runtime)
+        case .signReply(let reply) where peer == .monitor:
+            perform(engine.signed(id: reply.id, signature: reply.signature.isEmpty ? nil : reply.signature, now: now), runtime)
         case .ikeDatagram(let d) where peer == .datapath:
             received += 1
             perform(engine.receive(d.payload, from: Endpoint(address: d.source, port: d.sourcePort), localPort: IKEEngine.natTPort,
@@ -97,6 +99,10 @@ final class IKEBehavior: ChildBehavior {
                 }
                 let generated = sas.first?.generatedPolicy.map { [Self.record($0)] } ?? []
                 try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas: records, generatedPolicies: generated)))
+            case .sign(let id, let certificate, let data):
+                if (try? runtime.links[.monitor]?.send(.signRequest(SignRequest(id: id, certificate: certificate, data: data)))) == nil {
+                    perform(engine.signed(id: id, signature: nil, now: now), runtime)
+                }
             case .remove(let entries):
                 try? runtime.links[.datapath]?.send(.saRemove(SARemove(entries: entries.map { SARemove.Entry(spi: $0.spi, proto: $0.proto, destination: $0.destination) })))
             case .audit(let note):
@@ -139,6 +145,12 @@ final class IKEBehavior: ChildBehavior {
                                hash: hash, encryption: enc, group: group, lifetime: p.lifetime, lifebytes: p.lifebytes)
             peer.dpdInterval = p.dpdInterval
             peer.dpdMaximumFailures = Int(p.dpdMaximumFailures)
+            if !p.certificateName.isEmpty {
+                guard let remote = try? Certificate(pemOrDER: p.remoteCertificate) else {
+                    audit("peer \(IPv4Text.format(p.address)) skipped: its remote-certificate does not parse"); continue
+                }
+                peer.signature = SignatureAuthentication(certificateName: p.certificateName, localCertificate: p.localCertificate, remoteCertificate: remote)
+            }
             peers.append(peer)
         }
         var policies: [IKEPolicy] = []

@@ -5,18 +5,34 @@ import KeywayWire
 /// What keyway-ike must know of the configuration: the peers (with their secrets) and the
 /// active encrypt policies without a manual-sa, each with its proposal.
 enum IKEPush {
-    /// Peers keyway-ike cannot serve yet, with the reason (they are left out, never keyed with a guess).
-    static func unsupported(_ config: Configuration) -> [String] {
-        config.peers.filter { !$0.disabled && $0.value("auth-method", in: Schema.peer).text == "rsa-signature" }.map { item in
+    /// Peers keyway-ike cannot serve, with the reason (they are left out, never keyed with a guess).
+    static func unsupported(_ config: Configuration, certificates: CertificateStore) -> [String] {
+        config.peers.filter { !$0.disabled }.compactMap { item in
+            guard case .failure(let error) = signature(item, certificates) else { return nil }
             let address = Schema.format(item.value("address", in: Schema.peer), Schema.peer[0], showSensitive: false)
-            return "peer \(address) left out: auth-method=rsa-signature is not supported yet"
+            return "peer \(address) left out: \(error)"
         }
     }
 
-    static func build(_ config: Configuration, datapath: DatapathConfig, generation: UInt64) -> IKEConfig {
+    /// For auth-method=rsa-signature: the certificate name and both certificates (DER).
+    static func signature(_ item: Item, _ store: CertificateStore) -> Result<(String, [UInt8], [UInt8])?, CertificateStore.StoreError> {
+        let s = Schema.peer
+        guard item.value("auth-method", in: s).text == "rsa-signature" else { return .success(nil) }
+        let local = item.value("certificate", in: s).text ?? "none", remote = item.value("remote-certificate", in: s).text ?? "none"
+        guard local != "none", remote != "none" else { return .failure(.init("auth-method=rsa-signature needs certificate= and remote-certificate=")) }
+        do {
+            let mine = try store.certificate(local), theirs = try store.certificate(remote)
+            return .success((local, mine.der, theirs.der))
+        } catch {
+            return .failure(.init("\(error)"))
+        }
+    }
+
+    static func build(_ config: Configuration, datapath: DatapathConfig, generation: UInt64, certificates: CertificateStore) -> IKEConfig {
         let s = Schema.peer
         var peers: [IKEPeerRecord] = []
-        for item in config.peers where !item.disabled && item.value("auth-method", in: s).text != "rsa-signature" {
+        for item in config.peers where !item.disabled {
+            guard case .success(let signature) = signature(item, certificates) else { continue }
             guard case .address(let address) = item.value("address", in: s) else { continue }
             func text(_ n: String) -> String { item.value(n, in: s).text ?? "" }
             func flag(_ n: String) -> Bool { if case .boolean(let b) = item.value(n, in: s) { return b } else { return false } }
@@ -32,6 +48,9 @@ enum IKEPush {
                 dhGroup: UInt16(DHGroup(name: text("dh-group"))?.rawValue ?? 2), lifetime: lifetime, lifebytes: lifebytes)
             record.dpdInterval = dpd
             record.dpdMaximumFailures = failures
+            if let (name, mine, theirs) = signature {
+                record.certificateName = name; record.localCertificate = mine; record.remoteCertificate = theirs
+            }
             peers.append(record)
         }
         let emptyPolicy = PolicyRecord(id: 0, source: 0, sourceLength: 0, sourcePort: 0, destination: 0, destinationLength: 0, destinationPort: 0,

@@ -46,8 +46,9 @@ final class MonitorBehavior: ChildBehavior {
     /// Peers (with secrets) and the policies IKE keys, to keyway-ike; it replaces what it had.
     func pushToIKE(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.ike] else { return }
-        let message = IKEPush.build(store.config, datapath: DatapathPush.build(store.config, generation: store.generation), generation: store.generation)
-        for reason in IKEPush.unsupported(store.config) { runtime.audit.event(.warning, msgID: "ike-config", reason) }
+        let message = IKEPush.build(store.config, datapath: DatapathPush.build(store.config, generation: store.generation), generation: store.generation,
+                                    certificates: certificates)
+        for reason in IKEPush.unsupported(store.config, certificates: certificates) { runtime.audit.event(.warning, msgID: "ike-config", reason) }
         do { try link.send(.ikeConfig(message)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-ike: \(error)")
         }
@@ -86,6 +87,16 @@ final class MonitorBehavior: ChildBehavior {
             }
         case .ikeState(let state) where peer == .ike:
             control?.store?.live.ike = state
+        case .signRequest(let request) where peer == .ike:
+            // Only keys of certificates a peer names are used, and only to sign, never sent.
+            let named = control?.store?.config.peers.contains { $0.value("certificate", in: Schema.peer).text == request.certificate } ?? false
+            let signature = named ? certificates.sign(request.data, certificate: request.certificate) : nil
+            if signature == nil {
+                runtime.audit.event(.error, msgID: "ike-sign", "could not sign for keyway-ike", [("certificate", request.certificate)])
+            } else {
+                runtime.audit.event(.informational, msgID: "ike-signed", "signed a phase 1 hash for keyway-ike", [("certificate", request.certificate)])
+            }
+            try? runtime.links[.ike]?.send(.signReply(SignReply(id: request.id, signature: signature ?? [])))
         case .counterReply(let reply) where peer == .datapath:
             control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:
@@ -94,6 +105,7 @@ final class MonitorBehavior: ChildBehavior {
     }
 
     private var reloads: UInt64 = 0
+    private let certificates = CertificateStore()
     /// The highest outbound sequence number the datapath reported, per SA.
     private var sentSequence: [String: UInt32] = [:]
     static let sequenceMargin: UInt32 = 4_000_000

@@ -17,8 +17,12 @@ ip -n "$KW" addr add 10.1.0.1/32 dev lo
 ip -n "$SW" addr add 10.2.0.1/32 dev lo
 PSK=interop-secret-0123
 
-start_keyway() {  # start_keyway: keywayd with $TMP/kw.rsc
+start_keyway() {  # start_keyway: keywayd with $TMP/kw.rsc (and the certificates in $KW_CERTS, if set)
   rm -rf "$TMP/kw"
+  if [ -n "${KW_CERTS:-}" ]; then
+    mkdir -p "$TMP/kw/state/certificates"; cp "$KW_CERTS"/* "$TMP/kw/state/certificates/"
+    chown -R keyway "$TMP/kw/state"; chmod 700 "$TMP/kw/state"
+  fi
   ip netns exec "$KW" "$BIN/keywayd" --foreground --config "$TMP/kw.rsc" --run-dir "$TMP/kw/run" \
     --state-dir "$TMP/kw/state" --syslog "$TMP/kw.syslog" --tun kwtun0 >"$TMP/kw.log" 2>&1 &
   PIDS+=($!)
@@ -30,6 +34,9 @@ kw() { ip netns exec "$KW" "$BIN/keyway" --socket "$TMP/kw/run/control.sock" "$@
 
 start_strongswan() {  # start_strongswan IKE_PROPOSAL ESP_PROPOSAL [EXTRA CHILD OPTIONS]
   rm -rf "$TMP/sw"; mkdir -p "$TMP/sw"
+  local auth=${SW_AUTH:-}
+  [ -n "$auth" ] || auth='local { auth = psk }
+    remote { auth = psk }'
   cat >"$TMP/sw/swanctl.conf" <<CONF
 connections {
   kw {
@@ -38,8 +45,7 @@ connections {
     remote_addrs = 192.0.2.1
     proposals = $1
     ${SW_CONN_EXTRA:-}
-    local { auth = psk }
-    remote { auth = psk }
+    $auth
     children {
       net {
         local_ts = 10.2.0.0/24
@@ -53,6 +59,7 @@ connections {
 }
 secrets { ike-kw { secret = "$PSK" } }
 CONF
+  [ -n "${STRONGSWAN_PREPARE:-}" ] && "$STRONGSWAN_PREPARE"
   "$PEER" start "$SW" "$TMP/sw"
 }
 stop_strongswan() { "$PEER" stop "$TMP/sw"; }
@@ -123,6 +130,48 @@ interop "aggressive mode, strongSwan initiates" strongswan \
   "exchange-mode=aggressive hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp1024" "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024" \
   aes128-sha1-modp1024 aes128-sha1-modp1024
 SW_CONN_EXTRA=""
+
+# RSA signatures: a CA signs both sides' certificates (each with its address as subjectAltName,
+# which strongSwan matches the ID against); Keyway pins strongSwan's certificate and signs with
+# its own key, which only keyway-monitor reads.
+rsa_certificates() {
+  local d=$TMP/pki; mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=Keyway test CA" -days 2 -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  for side in kw:192.0.2.1 sw:192.0.2.2; do
+    local n=${side%%:*} ip=${side#*:}
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$n" -keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null
+    printf 'subjectAltName=IP:%s\n' "$ip" >"$d/$n.ext"
+    openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 -extfile "$d/$n.ext" -out "$d/$n.pem" 2>/dev/null
+  done
+  mkdir -p "$TMP/kwcerts"; cp "$d/kw.pem" "$d/kw.key" "$d/sw.pem" "$TMP/kwcerts/"
+  [ -s "$d/kw.pem" ] && [ -s "$d/sw.pem" ]
+}
+check "rsa: test certificates made (openssl)" rsa_certificates
+sw_rsa_files() { mkdir -p "$TMP/sw/x509ca" "$TMP/sw/x509" "$TMP/sw/private"; cp "$TMP/pki/ca.pem" "$TMP/sw/x509ca/"; cp "$TMP/pki/sw.pem" "$TMP/sw/x509/"; cp "$TMP/pki/sw.key" "$TMP/sw/private/"; }
+KW_CERTS=$TMP/kwcerts
+SW_AUTH="local { auth = pubkey
+      certs = sw.pem
+      id = 192.0.2.2 }
+    remote { auth = pubkey
+      id = 192.0.2.1 }"
+for initiator in keyway strongswan; do
+  echo "-- main mode with RSA signatures, $initiator initiates"
+  cat >"$TMP/kw.rsc" <<CONF
+/ip ipsec peer add address=192.0.2.2/32 auth-method=rsa-signature certificate=kw remote-certificate=sw nat-traversal=yes hash-algorithm=sha1 enc-algorithm=aes-128
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
+CONF
+  STRONGSWAN_PREPARE=sw_rsa_files check "rsa, $initiator initiates: strongSwan starts" start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
+  check "rsa, $initiator initiates: Keyway starts" start_keyway
+  [ "$initiator" = strongswan ] && check "rsa: strongSwan initiates and Keyway answers" timeout 30 "$PEER" swanctl "$TMP/sw" --initiate --child net --timeout 20
+  check "rsa, $initiator initiates: ping across" wait_until 15 ping_across
+  sleep 1.2
+  check "rsa, $initiator initiates: both sides show the same SA pair" wait_until 3 spis_match
+  check "rsa, $initiator initiates: strongSwan authenticated Keyway by its certificate" grep -q "authentication of '192.0.2.1'.*successful\|authentication of '192.0.2.1' with RSA" "$TMP/sw/charon.log"
+  check "rsa, $initiator initiates: keyway-monitor signed for keyway-ike (which never reads the key)" grep -q "keyway-monitor .* ike-signed .*certificate=\"kw\"" "$TMP/kw.log"
+  stop_keyway; stop_strongswan
+done
+KW_CERTS=""; SW_AUTH=""
 
 # A rekey under traffic: Keyway's proposal lives 30 s, so Keyway rekeys at 24 s (80%) and the old
 # pair dies at 30 s. Pings every 0.1 s for 40 s across both moments lose no more than a handful.

@@ -39,6 +39,11 @@ final class ExchangeTests: XCTestCase {
                 let from = Endpoint(address: origin, port: port)
                 queue += target.receive(bytes, from: from, localPort: to.port, localAddress: to.address, now: now).map { (to.address, $0) }
             case .install(let sas): pair.installed[origin, default: []] += sas
+            case .sign(let id, let name, let data):
+                // The monitor's part: sign with the key of the named certificate.
+                let engine = origin == a ? left : right
+                let key = try? RSAPrivateKey(pemOrDER: Array((name == "a" ? Credentials.keyA : Credentials.keyB).utf8))
+                queue += engine.signed(id: id, signature: try? key?.sign(data), now: now).map { (origin, $0) }
             case .audit(let note): pair.audits[origin, default: []].append(note)
             case .remove: break
             }
@@ -247,5 +252,41 @@ extension ExchangeTests {
         XCTAssertTrue(removed && audited)
         XCTAssertEqual(left.phase2(policyID: 1), .noPhase2)
         XCTAssertTrue(left.remotePeers(now: 200_000).isEmpty)
+    }
+}
+
+extension ExchangeTests {
+    func rsa(_ mine: String, _ theirs: String) throws -> (inout IKEPeer) -> Void {
+        let local = try Certificate(pemOrDER: Array((mine == "a" ? Credentials.certA : Credentials.certB).utf8)).der
+        let remote = try Certificate(pemOrDER: Array((theirs == "a" ? Credentials.certA : Credentials.certB).utf8))
+        return { $0.signature = SignatureAuthentication(certificateName: mine, localCertificate: local, remoteCertificate: remote) }
+    }
+
+    func testMainModeWithRSASignaturesSignedByTheMonitorKeysBothSides() throws {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, secret: "", peer: try rsa("a", "b")))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, secret: "", peer: try rsa("b", "a")))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        let l = try XCTUnwrap(p.installed[a]), r = try XCTUnwrap(p.installed[b])
+        XCTAssertEqual(l.first { !$0.inbound }?.encryptionKey, r.first { $0.inbound }?.encryptionKey)
+        XCTAssertTrue(p.audits[a]?.contains { $0.msgID == "ike-established" && $0.fields.contains { $0.value.hasSuffix("/rsa") } } ?? false)
+    }
+
+    func testASignatureThatDoesNotVerifyWithTheRemoteCertificateIsAuthenticationFailed() throws {
+        // Router b expects certificate b from its peer, which signs with a.
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, secret: "", peer: try rsa("a", "b")))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, secret: "", peer: try rsa("b", "b")))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        XCTAssertNil(p.installed[a]); XCTAssertNil(p.installed[b])
+        let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
+        XCTAssertEqual(failure?.fields.first { $0.name == "notify" }?.value, "AUTHENTICATION-FAILED")
+        XCTAssertTrue(failure?.text.contains("not the configured remote-certificate") ?? false, failure?.text ?? "")
+    }
+
+    func testASignaturePeerAndAPreSharedKeyPeerDoNotAgree() throws {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, secret: "", peer: try rsa("a", "b")))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        XCTAssertNil(p.installed[a])
+        XCTAssertTrue(p.audits[b]?.first { $0.msgID == "ike-failed" }?.text.contains("aes-128/sha1/modp1024/rsa") ?? false)
     }
 }

@@ -67,6 +67,8 @@ let samples: [Message] = [
                          generatedPolicies: [PolicyRecord(id: 0x4000_0001, source: 1, sourceLength: 32, sourcePort: 0, destination: 2, destinationLength: 32,
                                                           destinationPort: 0, proto: 6, action: 2, level: 1, esp: true, ah: false, tunnel: false,
                                                           saSource: 1, saDestination: 2, priority: 0, dontFragment: 0)])),
+    .signRequest(SignRequest(id: 9, certificate: "router1", data: Array(0..<20))),
+    .signReply(SignReply(id: 9, signature: Array(repeating: 0xab, count: 256))),
 ]
 
 final class RoundTripTests: XCTestCase {
