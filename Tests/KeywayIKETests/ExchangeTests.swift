@@ -290,3 +290,54 @@ extension ExchangeTests {
         XCTAssertTrue(p.audits[b]?.first { $0.msgID == "ike-failed" }?.text.contains("aes-128/sha1/modp1024/rsa") ?? false)
     }
 }
+
+extension ExchangeTests {
+    /// Every phase 1 cipher and hash the peer menu offers (with modp1024), and every DH group of
+    /// the crypto layer (with aes-128/sha1): both sides end with the same keys.
+    func testEveryPhase1AlgorithmAndGroupNegotiates() throws {
+        var cases: [(EncryptionAlgorithm, HashAlgorithm, DHGroup)] = []
+        for enc in [EncryptionAlgorithm.des, .tripleDES, .aes128, .aes192, .aes256] {
+            for hash in HashAlgorithm.allCases { cases.append((enc, hash, .modp1024)) }
+        }
+        for group in DHGroup.allCases where group != .modp1024 { cases.append((.aes128, .sha1, group)) }
+        for (enc, hash, group) in cases {
+            let set: (inout IKEPeer) -> Void = { $0.encryption = enc; $0.hash = hash; $0.group = group }
+            let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: set, policy: { $0.pfsGroup = nil }))
+            let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: set, policy: { $0.pfsGroup = nil }))
+            let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+            let out = p.installed[a]?.first { !$0.inbound }, peerIn = p.installed[b]?.first { $0.inbound }
+            XCTAssertNotNil(out, "\(enc.rawValue)/\(hash.rawValue)/\(group.name)")
+            XCTAssertEqual(out?.encryptionKey, peerIn?.encryptionKey, "\(enc.rawValue)/\(hash.rawValue)/\(group.name)")
+        }
+    }
+
+    /// ipsec-protocols=ah: quick mode proposes and installs AH (no encryption key).
+    func testAHThroughQuickMode() throws {
+        let ah: (inout IKEPolicy) -> Void = { $0.esp = false; $0.ah = true; $0.authAlgorithms = [.sha256] }
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, policy: ah))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, policy: ah))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        let out = try XCTUnwrap(p.installed[a]?.first { !$0.inbound }), peerIn = try XCTUnwrap(p.installed[b]?.first { $0.inbound })
+        XCTAssertEqual([out.proto, peerIn.proto], [51, 51])
+        XCTAssertEqual(out.integrity, .sha256)
+        XCTAssertEqual(out.encryptionKey.count, 0)
+        XCTAssertEqual(out.integrityKey, peerIn.integrityKey)
+        XCTAssertEqual(out.integrityKey.count, 32)
+    }
+}
+
+extension ExchangeTests {
+    /// The manual's peer matching: the most specific `address` wins, whatever the order.
+    func testTheMostSpecificPeerAddressIsTheOneUsed() throws {
+        let broad = IKEPeer(address: 0xc000_0200, prefixLength: 24, secret: Secret(Array("broad".utf8)))
+        let exact = IKEPeer(address: a, prefixLength: 32, secret: Secret(Array("exact".utf8)))
+        let pol = IKEPolicy(id: 1, source: 0x0a02_0000, sourceLength: 24, destination: 0x0a01_0000, destinationLength: 24,
+                            saSource: b, saDestination: a, tunnel: true, encAlgorithms: [.aes128])
+        let right = IKEEngine(configuration: IKEConfiguration(peers: [broad, exact], policies: [pol]))
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, secret: "exact", peer: { $0.hash = .md5; $0.encryption = .tripleDES }))
+        XCTAssertNotNil(run(left, right, start: left.acquire(policyID: 1, now: 1_000)).installed[b])
+        let other = IKEEngine(configuration: configuration(local: a, remote: b, secret: "broad", peer: { $0.hash = .md5; $0.encryption = .tripleDES }))
+        let right2 = IKEEngine(configuration: IKEConfiguration(peers: [exact, broad], policies: [pol]))
+        XCTAssertNil(run(other, right2, start: other.acquire(policyID: 1, now: 1_000)).installed[b], "the /24's secret is not used for 192.0.2.1")
+    }
+}
