@@ -87,6 +87,15 @@ final class QuickExchange {
     var outboundSPI: UInt32 = 0
     var offered: [Phase2Choice] = []
     var choice: Phase2Choice?
+    /// ipsec-protocols=ah,esp: the AH half of the bundle (same proposal number as the ESP one).
+    var bundle: Bundle?
+
+    struct Bundle {
+        let inboundSPI: UInt32
+        var outboundSPI: UInt32 = 0
+        var offered: [Phase2Choice] = []
+        var choice: Phase2Choice?
+    }
     var lifetime: UInt64
     var retransmit = Retransmission()
     var lastReceived: [UInt8] = []
@@ -134,6 +143,8 @@ struct ChildSA {
     var installedAt: UInt64
     var lifetime: UInt64
     var initiator: Bool
+    /// The AH pair of an AH+ESP bundle: (inbound, outbound) SPIs.
+    var ahSPIs: (inbound: UInt32, outbound: UInt32)?
     var rekeyStarted = false
 }
 

@@ -28,8 +28,18 @@ extension IKEEngine {
             }
             q.offered = choices
             let transforms = choices.enumerated().compactMap { $0.element.transform(number: UInt8($0.offset + 1)) }
-            var rest: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: 1, protocolID: proto.rawValue, spi: q.inboundSPI.bytes, transforms: transforms)]),
-                                   .nonce(q.initiatorNonce)]
+            var proposals = [Proposal(number: 1, protocolID: proto.rawValue, spi: q.inboundSPI.bytes, transforms: transforms)]
+            if policy.esp && policy.ah {
+                // A bundle: AH with the same proposal number as ESP means both (RFC 2408 4.2).
+                var bundle = QuickExchange.Bundle(inboundSPI: newSPI())
+                bundle.offered = policy.authAlgorithms.filter { $0 != .null }.map {
+                    Phase2Choice(proto: .ah, encryption: .null, integrity: $0, mode: mode, lifetime: policy.lifetime, group: policy.pfsGroup)
+                }
+                proposals.append(Proposal(number: 1, protocolID: ProtocolID.ah.rawValue, spi: bundle.inboundSPI.bytes,
+                                          transforms: bundle.offered.enumerated().compactMap { $0.element.transform(number: UInt8($0.offset + 1)) }))
+                q.bundle = bundle
+            }
+            var rest: [Payload] = [.sa(doi: 1, situation: 1, proposals: proposals), .nonce(q.initiatorNonce)]
             if let dh = q.dh { rest.append(.keyExchange(dh.publicValue)) }
             rest += [Self.id(policy.source, policy.sourceLength, policy.proto, policy.sourcePort),
                      Self.id(policy.destination, policy.destinationLength, policy.proto, policy.destinationPort)]
@@ -180,6 +190,20 @@ extension IKEEngine {
                 + "/" + (policy.pfsGroup?.name ?? "no pfs") + " lifetime \(policy.lifetime)s"
             throw NegotiationError.noProposal(lifetimeRefusal ?? "peer offered \(offered.joined(separator: ", ")); policy \(policy.id) has \(ours)")
         }
+        // A bundle: the AH proposal with the same number, one acceptable transform of it.
+        var ahPart: (Proposal, Transform, Phase2Choice)?
+        if policy.esp && policy.ah {
+            for p in proposals where p.number == prop.number && p.protocolID == ProtocolID.ah.rawValue && p.spi.count == 4 {
+                for t in p.transforms {
+                    guard ahPart == nil, case .success(let c) = Phase2Choice.parse(t, proto: .ah), policy.authAlgorithms.contains(c.integrity),
+                          c.group == policy.pfsGroup else { continue }
+                    ahPart = (p, t, c)
+                }
+            }
+            guard ahPart != nil else {
+                throw NegotiationError.noProposal("policy \(policy.id) has ipsec-protocols=ah,esp; the peer offered no acceptable AH beside its ESP")
+            }
+        }
         var choice = proposedChoice
         var responderLifetime: UInt64?
         switch sa.peer.proposalCheck {
@@ -194,8 +218,15 @@ extension IKEEngine {
         q.outboundSPI = prop.spi.reduce(0) { $0 << 8 | UInt32($1) }
         q.choice = choice
         q.lifetime = choice.lifetime
-        var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: prop.number, protocolID: prop.protocolID, spi: q.inboundSPI.bytes, transforms: [transform])]),
-                                .nonce(q.responderNonce)]
+        var answer = [Proposal(number: prop.number, protocolID: prop.protocolID, spi: q.inboundSPI.bytes, transforms: [transform])]
+        if let (ahProp, ahTransform, ahChoice) = ahPart {
+            var bundle = QuickExchange.Bundle(inboundSPI: newSPI())
+            bundle.outboundSPI = ahProp.spi.reduce(0) { $0 << 8 | UInt32($1) }
+            bundle.choice = ahChoice
+            q.bundle = bundle
+            answer.append(Proposal(number: ahProp.number, protocolID: ahProp.protocolID, spi: bundle.inboundSPI.bytes, transforms: [ahTransform]))
+        }
+        var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: answer), .nonce(q.responderNonce)]
         if let group = choice.group {
             guard let ke else { throw NegotiationError.malformed("PFS group \(group.name) without a KE payload") }
             let dh = try DiffieHellman(group: group)
@@ -262,6 +293,18 @@ extension IKEEngine {
             default: break
             }
         }
+        // A bundle's answer has the AH proposal after the ESP one.
+        if var bundle = q.bundle {
+            guard proposals.count == 2, let ah = proposals.last, ah.protocolID == ProtocolID.ah.rawValue, ah.spi.count == 4,
+                  ah.transforms.count == 1, let t = ah.transforms.first, case .success(let c) = Phase2Choice.parse(t, proto: .ah),
+                  let match = bundle.offered.first(where: { $0.integrity == c.integrity && $0.group == c.group }) else {
+                throw NegotiationError.noProposal("the peer's answer does not keep the AH half of the bundle")
+            }
+            bundle.outboundSPI = ah.spi.reduce(0) { $0 << 8 | UInt32($1) }
+            bundle.choice = match
+            q.bundle = bundle
+            proposals.removeLast()
+        }
         guard let nonce, proposals.count == 1, let prop = proposals.first, prop.spi.count == 4, prop.transforms.count == 1,
               let t = prop.transforms.first, let proto = ProtocolID(rawValue: prop.protocolID),
               case .success(let c) = Phase2Choice.parse(t, proto: proto) else {
@@ -317,10 +360,25 @@ extension IKEEngine {
                   [("policy", String(q.policy.id)), ("src-address", "\(IPv4Text.format(q.policy.source))/\(q.policy.sourceLength)"),
                    ("dst-address", "\(IPv4Text.format(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)])
         }
+        var ahSPIs: (inbound: UInt32, outbound: UInt32)?
+        if let bundle = q.bundle, let ahChoice = bundle.choice {
+            // AH over ESP: with ESP in tunnel mode AH protects the ESP packet in transport mode.
+            let ahLength = ahChoice.integrity.keyLength
+            for (inbound, spi) in [(true, bundle.inboundSPI), (false, bundle.outboundSPI)] {
+                let km = try keys.keymat(length: ahLength, pfsSecret: pfsSecret, proto: ProtocolID.ah.rawValue, spi: spi,
+                                         ni: q.initiatorNonce, nr: q.responderNonce)
+                out.append(NegotiatedSA(policyID: q.policy.id, inbound: inbound, proto: 51, spi: spi,
+                                        source: inbound ? sa.remote.address : sa.localAddress, destination: inbound ? sa.localAddress : sa.remote.address,
+                                        tunnel: false, encryption: .null, integrity: ahChoice.integrity,
+                                        encryptionKey: Secret([]), integrityKey: km, lifetimeSeconds: q.lifetime, lifetimeBytes: 0,
+                                        udpLocalPort: nil, udpRemotePort: nil, pfs: q.dh != nil))
+            }
+            ahSPIs = (bundle.inboundSPI, bundle.outboundSPI)
+        }
         actions.append(.install(out))
         children.append(ChildSA(policyID: q.policy.id, ikeKey: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address),
                                 inboundSPI: q.inboundSPI, outboundSPI: q.outboundSPI, proto: proto, local: sa.localAddress, remote: sa.remote.address,
-                                installedAt: now, lifetime: q.lifetime, initiator: q.initiator))
+                                installedAt: now, lifetime: q.lifetime, initiator: q.initiator, ahSPIs: ahSPIs))
         retryAt[q.policy.id] = nil
         audit(.notice, "ike-phase2-established", "phase 2 established: SAs installed",
               [("policy", String(q.policy.id)), ("peer", sa.remote.description), ("proposal", choice.description),
@@ -334,7 +392,9 @@ extension IKEEngine {
         if generatedPolicies[c.policyID] != nil, !children.contains(where: { $0.policyID == c.policyID }) {
             generatedPolicies[c.policyID] = nil
         }
-        actions.append(.remove([(spi: c.inboundSPI, proto: c.proto, destination: c.local), (spi: c.outboundSPI, proto: c.proto, destination: c.remote)]))
+        var gone = [(spi: c.inboundSPI, proto: c.proto, destination: c.local), (spi: c.outboundSPI, proto: c.proto, destination: c.remote)]
+        if let ah = c.ahSPIs { gone += [(spi: ah.inbound, proto: UInt8(51), destination: c.local), (spi: ah.outbound, proto: UInt8(51), destination: c.remote)] }
+        actions.append(.remove(gone))
         guard sendDelete, let sa = sas[c.ikeKey], sa.state == .established, let keys = sa.keys else { return }
         let mid = SecureRandom.uint32() | 1
         let d = Payload.delete(doi: 1, protocolID: c.proto == 50 ? ProtocolID.esp.rawValue : ProtocolID.ah.rawValue, spiSize: 4, spis: [c.inboundSPI.bytes])

@@ -56,4 +56,29 @@ check "both routers show the same SA pair" bash -c "[ -n \"\$1\" ] && [ \"\$1\" 
 check "router 1: remote-peers print shows the phase 1 it initiated" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' router1 /ip ipsec remote-peers print | grep -q 'remote-address=192.0.2.2 state=established' && kw '$R1' router1 /ip ipsec remote-peers print | grep -q 'side=initiator'"
 check "router 2: remote-peers print shows the responder side" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R2' router2 /ip ipsec remote-peers print | grep -q 'side=responder'"
 check "policy print stats: established with rising counters" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' router1 /ip ipsec policy print stats | grep -q 'ph2-state=established' && kw '$R1' router1 /ip ipsec policy print stats | grep -qE 'out-transformed=[1-9]'"
+
+# ipsec-protocols=ah,esp with automatic keying: one quick mode keys both, and every packet
+# between the LANs leaves as AH around ESP.
+kill -TERM "${PIDS[@]}" 2>/dev/null; sleep 1
+ip -n "$R1" addr add 10.1.0.1/32 dev lo; ip -n "$R2" addr add 10.2.0.1/32 dev lo
+cat >"$TMP/bundle1.rsc" <<'CONF'
+/ip ipsec peer add address=192.0.2.2 secret="gvejimezyfopmekun"
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes ipsec-protocols=ah,esp sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
+CONF
+cat >"$TMP/bundle2.rsc" <<'CONF'
+/ip ipsec peer add address=192.0.2.1 secret="gvejimezyfopmekun"
+/ip ipsec policy add src-address=10.2.0.0/24 dst-address=10.1.0.0/24 tunnel=yes ipsec-protocols=ah,esp sa-src-address=192.0.2.2 sa-dst-address=192.0.2.1
+CONF
+check "AH+ESP: router 1 starts" start "$R1" bundle1
+check "AH+ESP: router 2 starts" start "$R2" bundle2
+ip netns exec "$R2" timeout 30 tcpdump -ni "kwv$$b" -w "$TMP/bundle.pcap" -U 2>/dev/null &
+cap=$!
+sleep 1
+check "AH+ESP: ping between the LANs" wait_until 15 ip netns exec "$R1" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1
+check "AH+ESP: ten more pings, none lost" ip netns exec "$R1" ping -q -c 10 -i 0.2 -W 1 -I 10.1.0.1 10.2.0.1
+sleep 0.5; kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
+check "AH+ESP: the packets between the routers are AH around ESP" bash -c "tcpdump -nr '$TMP/bundle.pcap' ah 2>/dev/null | grep -c 'AH(.*ESP(' | grep -qv '^0$'"
+check "AH+ESP: nothing between the LANs in the clear" test "$(tcpdump -nr "$TMP/bundle.pcap" 'net 10.0.0.0/8' 2>/dev/null | wc -l)" = 0
+sleep 1.2
+check "AH+ESP: installed-sa print shows two AH and two ESP SAs" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; out=\$(kw '$R1' bundle1 /ip ipsec installed-sa print); [ \$(grep -cE '^ *[0-9]+ +AP? ' <<<\"\$out\") = 2 ] && [ \$(grep -cE '^ *[0-9]+ +EP? ' <<<\"\$out\") = 2 ]"
 summary

@@ -341,3 +341,34 @@ extension ExchangeTests {
         XCTAssertNil(run(other, right2, start: other.acquire(policyID: 1, now: 1_000)).installed[b], "the /24's secret is not used for 192.0.2.1")
     }
 }
+
+extension ExchangeTests {
+    /// ipsec-protocols=ah,esp: one quick mode keys an ESP pair and an AH pair (the AH in
+    /// transport mode over the ESP tunnel), with separate SPIs and keys.
+    func testAHPlusESPBundleThroughQuickMode() throws {
+        let both: (inout IKEPolicy) -> Void = { $0.esp = true; $0.ah = true }
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, policy: both))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, policy: both))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        let l = try XCTUnwrap(p.installed[a]), r = try XCTUnwrap(p.installed[b])
+        XCTAssertEqual(l.count, 4); XCTAssertEqual(r.count, 4)
+        for proto: UInt8 in [50, 51] {
+            let out = try XCTUnwrap(l.first { !$0.inbound && $0.proto == proto }), peerIn = try XCTUnwrap(r.first { $0.inbound && $0.proto == proto })
+            XCTAssertEqual(out.spi, peerIn.spi)
+            XCTAssertEqual(out.integrityKey, peerIn.integrityKey)
+            XCTAssertEqual(out.tunnel, proto == 50, "ESP tunnel, AH transport over it")
+        }
+        XCTAssertNotEqual(l.first { $0.proto == 50 && !$0.inbound }?.integrityKey, l.first { $0.proto == 51 && !$0.inbound }?.integrityKey)
+        // Its lifetime ends: all four go.
+        let removed = left.tick(now: 1_000 + 1_800_000).compactMap { action -> Int? in if case .remove(let list) = action { return list.count } else { return nil } }
+        XCTAssertEqual(removed.reduce(0, +), 4)
+    }
+
+    func testABundlePolicyFacingAnESPOnlyPeerIsRefusedWithTheReason() {
+        let left = IKEEngine(configuration: configuration(local: a, remote: b))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, policy: { $0.ah = true }))
+        let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        XCTAssertNil(p.installed[a])
+        XCTAssertTrue(p.audits[b]?.first { $0.msgID == "ike-failed" }?.text.contains("no acceptable AH beside its ESP") ?? false)
+    }
+}
