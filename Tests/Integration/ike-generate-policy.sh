@@ -7,11 +7,7 @@ set -u
 BIN=${BIN:?set BIN to the build products directory}
 . "$(dirname "$0")/lib.sh"
 
-R1=$(new_netns r1) R2=$(new_netns r2)
-ip link add "kwg$$a" netns "$R1" type veth peer name "kwg$$b" netns "$R2"
-ip -n "$R1" addr add 192.0.2.1/24 dev "kwg$$a"; ip -n "$R1" link set "kwg$$a" up
-ip -n "$R2" addr add 192.0.2.2/24 dev "kwg$$b"; ip -n "$R2" link set "kwg$$b" up
-for ns in "$R1" "$R2"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
+two_routers g
 
 cat >"$TMP/router1.rsc" <<'CONF'
 ip ipsec peer add address=192.0.2.0/24 \
@@ -24,20 +20,14 @@ ip ipsec peer add address=192.0.2.1 \
     secret="gvejimezyfopmekun"
 CONF
 
-start() {  # start NS NAME
-  ip netns exec "$1" "$BIN/keywayd" --foreground --config "$TMP/$2.rsc" --run-dir "$TMP/$2/run" \
-    --state-dir "$TMP/$2/state" --syslog "$TMP/nolog" --tun kwtun0 >"$TMP/$2.log" 2>&1 &
-  PIDS+=($!)
-  wait_until 10 test -S "$TMP/$2/run/control.sock"
-}
-kw() { local ns=$1 name=$2; shift 2; ip netns exec "$ns" "$BIN/keyway" --socket "$TMP/$name/run/control.sock" "$@"; }
+start() { start_keywayd "$@"; }
 dynamic_policies() { kw "$R1" router1 /ip ipsec policy print | grep -cE '^ *[0-9]+ +D '; }
 
 check "router 1 starts (a peer, no policy)" start "$R1" router1
 check "router 2 starts" start "$R2" router2
 sleep 1
 check "router 1 has no policy before anyone negotiates" test "$(kw "$R1" router1 /ip ipsec policy print count-only)" = 0
-ip netns exec "$R1" timeout 60 tcpdump -ni "kwg$$a" -w "$TMP/cap.pcap" -U 2>/dev/null &
+ip netns exec "$R1" timeout 60 tcpdump -ni "$V1" -w "$TMP/cap.pcap" -U 2>/dev/null &
 cap=$!
 sleep 1
 check "ping from router 2 to router 1 (router 2 negotiates on the first packet)" wait_until 15 ip netns exec "$R2" ping -c 1 -W 1 192.0.2.1

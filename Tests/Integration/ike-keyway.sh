@@ -7,11 +7,7 @@ set -u
 BIN=${BIN:?set BIN to the build products directory}
 . "$(dirname "$0")/lib.sh"
 
-R1=$(new_netns r1) R2=$(new_netns r2)
-ip link add "kwv$$a" netns "$R1" type veth peer name "kwv$$b" netns "$R2"
-ip -n "$R1" addr add 192.0.2.1/24 dev "kwv$$a"; ip -n "$R1" link set "kwv$$a" up
-ip -n "$R2" addr add 192.0.2.2/24 dev "kwv$$b"; ip -n "$R2" link set "kwv$$b" up
-for ns in "$R1" "$R2"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
+two_routers v
 # A second address on router 1: the route into the TUN device must still leave local traffic
 # with the policy's sa-src-address (without a preferred source the kernel picked this one).
 ip -n "$R1" addr add 10.9.9.1/32 dev lo
@@ -29,19 +25,13 @@ ip ipsec peer add address=192.0.2.1 \
     secret="gvejimezyfopmekun"
 CONF
 
-start() {  # start NS NAME
-  ip netns exec "$1" "$BIN/keywayd" --foreground --config "$TMP/$2.rsc" --run-dir "$TMP/$2/run" \
-    --state-dir "$TMP/$2/state" --syslog "$TMP/nolog" --tun kwtun0 >"$TMP/$2.log" 2>&1 &
-  PIDS+=($!)
-  wait_until 10 ip -n "$1" route show table 19287 dev kwtun0
-}
-kw() { local ns=$1 name=$2; shift 2; ip netns exec "$ns" "$BIN/keyway" --socket "$TMP/$name/run/control.sock" "$@"; }
+start() { start_keywayd "$@"; }
 spis() { kw "$@" /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | sort | tr '\n' ' '; }
 
 check "router 1 starts" start "$R1" router1
 check "router 2 starts" start "$R2" router2
-check "the route into the TUN device prefers the policy's source address" bash -c "ip -n '$R1' route show table 19287 | grep -q '192.0.2.2 dev kwtun0 .*src 192.0.2.1'"
-ip netns exec "$R2" timeout 60 tcpdump -ni "kwv$$b" -w "$TMP/cap.pcap" -U 2>/dev/null &
+check "the route into the TUN device prefers the policy's source address" wait_until 5 bash -c "ip -n '$R1' route show table 19287 | grep -q '192.0.2.2 dev kwtun0 .*src 192.0.2.1'"
+ip netns exec "$R2" timeout 60 tcpdump -ni "$V2" -w "$TMP/cap.pcap" -U 2>/dev/null &
 cap=$!
 sleep 1
 check "ping from router 1 to router 2 (router 1 negotiates on the first packet)" wait_until 15 ip netns exec "$R1" ping -c 1 -W 1 192.0.2.2
@@ -71,7 +61,7 @@ cat >"$TMP/bundle2.rsc" <<'CONF'
 CONF
 check "AH+ESP: router 1 starts" start "$R1" bundle1
 check "AH+ESP: router 2 starts" start "$R2" bundle2
-ip netns exec "$R2" timeout 30 tcpdump -ni "kwv$$b" -w "$TMP/bundle.pcap" -U 2>/dev/null &
+ip netns exec "$R2" timeout 30 tcpdump -ni "$V2" -w "$TMP/bundle.pcap" -U 2>/dev/null &
 cap=$!
 sleep 1
 check "AH+ESP: ping between the LANs" wait_until 15 ip netns exec "$R1" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1

@@ -8,11 +8,7 @@ set -u
 BIN=${BIN:?set BIN to the build products directory}
 . "$(dirname "$0")/lib.sh"
 
-R1=$(new_netns r1) R2=$(new_netns r2)
-ip link add "kwp$$a" netns "$R1" type veth peer name "kwp$$b" netns "$R2"
-ip -n "$R1" addr add 192.0.2.1/24 dev "kwp$$a"; ip -n "$R1" link set "kwp$$a" up
-ip -n "$R2" addr add 192.0.2.2/24 dev "kwp$$b"; ip -n "$R2" link set "kwp$$b" up
-for ns in "$R1" "$R2"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
+two_routers p
 ip -n "$R1" addr add 10.1.0.1/32 dev lo
 ip -n "$R2" addr add 10.2.0.1/32 dev lo
 
@@ -28,8 +24,8 @@ table ip nat {
 }
 NFT
 }
-check "router 1 masquerades its LAN on its public interface" masquerade "$R1" "kwp$$a" 10.1.0.0/24 10.2.0.0/24
-check "router 2 masquerades its LAN on its public interface" masquerade "$R2" "kwp$$b" 10.2.0.0/24 10.1.0.0/24
+check "router 1 masquerades its LAN on its public interface" masquerade "$R1" "$V1" 10.1.0.0/24 10.2.0.0/24
+check "router 2 masquerades its LAN on its public interface" masquerade "$R2" "$V2" 10.2.0.0/24 10.1.0.0/24
 
 # Step 2, the manual's configuration verbatim but for the addresses (1.0.0.x -> 192.0.2.x).
 cat >"$TMP/router1.rsc" <<'CONF'
@@ -47,24 +43,18 @@ ip ipsec peer add address=192.0.2.1 \
     exchange-mode=aggressive secret="gvejimezyfopmekun"
 CONF
 
-start() {  # start NS NAME
-  ip netns exec "$1" "$BIN/keywayd" --foreground --config "$TMP/$2.rsc" --run-dir "$TMP/$2/run" \
-    --state-dir "$TMP/$2/state" --syslog "$TMP/nolog" --tun kwtun0 >"$TMP/$2.log" 2>&1 &
-  PIDS+=($!)
-  wait_until 10 ip -n "$1" route show table 19287 dev kwtun0
-}
-kw() { local ns=$1 name=$2; shift 2; ip netns exec "$ns" "$BIN/keyway" --socket "$TMP/$name/run/control.sock" "$@"; }
+start() { start_keywayd "$@"; }
 
 check "router 1 starts" start "$R1" router1
 check "router 2 starts" start "$R2" router2
-ip netns exec "$R2" timeout 60 tcpdump -ni "kwp$$b" -w "$TMP/cap.pcap" -U 2>/dev/null &
+ip netns exec "$R2" timeout 60 tcpdump -ni "$V2" -w "$TMP/cap.pcap" -U 2>/dev/null &
 cap=$!
 sleep 1
 check "LAN to LAN ping (aggressive mode negotiated on the first packet)" wait_until 15 ip netns exec "$R1" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1
 check "ten more pings, none lost" ip netns exec "$R1" ping -q -c 10 -i 0.2 -W 1 -I 10.1.0.1 10.2.0.1
 check "a 300 kB TCP transfer between the LANs arrives intact" tcp_transfer "$R1" "$R2" 10.1.0.1 10.2.0.1
 # Not protected: from router 1's LAN to router 2's public address, which must arrive masqueraded.
-ip netns exec "$R2" timeout 5 tcpdump -ni "kwp$$b" -c 1 'icmp and dst host 192.0.2.2' >"$TMP/masq.txt" 2>/dev/null &
+ip netns exec "$R2" timeout 5 tcpdump -ni "$V2" -c 1 'icmp and dst host 192.0.2.2' >"$TMP/masq.txt" 2>/dev/null &
 probe=$!
 sleep 0.5
 ip netns exec "$R1" ping -c 1 -W 1 -I 10.1.0.1 192.0.2.2 >/dev/null 2>&1

@@ -33,6 +33,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# two_routers TAG: namespaces $R1 and $R2 joined by veth $V1/$V2 (192.0.2.1/24 and .2/24),
+# IPv6 off (its link-local chatter would only muddy captures).
+two_routers() {
+  R1=$(new_netns r1) R2=$(new_netns r2) V1="kw$1$$a" V2="kw$1$$b"
+  ip link add "$V1" netns "$R1" type veth peer name "$V2" netns "$R2"
+  ip -n "$R1" addr add 192.0.2.1/24 dev "$V1"; ip -n "$R1" link set "$V1" up
+  ip -n "$R2" addr add 192.0.2.2/24 dev "$V2"; ip -n "$R2" link set "$V2" up
+  for ns in "$R1" "$R2"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
+}
+
+# start_keywayd NS NAME: keywayd in NS with $TMP/NAME.rsc, its files under $TMP/NAME.
+start_keywayd() {
+  ip netns exec "$1" "$BIN/keywayd" --foreground --config "$TMP/$2.rsc" --run-dir "$TMP/$2/run" \
+    --state-dir "$TMP/$2/state" --syslog "$TMP/nolog" --tun kwtun0 >"$TMP/$2.log" 2>&1 &
+  PIDS+=($!)
+  wait_until 10 test -S "$TMP/$2/run/control.sock"
+}
+
+# kw NS NAME ARGS...: the keyway client against that appliance.
+kw() { local ns=$1 name=$2; shift 2; ip netns exec "$ns" "$BIN/keyway" --socket "$TMP/$name/run/control.sock" "$@"; }
+
 # tcp_transfer CLIENT_NS SERVER_NS SRC DST: 300 kB from SRC to DST:5001, checked by SHA-256 on both ends.
 tcp_transfer() {
   local cns=$1 sns=$2 src=$3 dst=$4
