@@ -335,7 +335,10 @@ extension IKEEngine {
         let hashI = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
                                                 ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: ISAKMPCodec.encodeData(ourID))
         var contact: [Payload] = []
-        if sa.peer.sendInitialContact && !sas.values.contains(where: { $0 !== sa && $0.remote.address == sa.remote.address && $0.state == .established }) {
+        // INITIAL-CONTACT tells the peer to drop everything it holds from us: only when we hold
+        // nothing with it either (a new phase 1 after the old one expired must not cut live SAs).
+        if sa.peer.sendInitialContact && !sas.values.contains(where: { $0 !== sa && $0.remote.address == sa.remote.address && $0.state == .established })
+            && !children.contains(where: { $0.remote == sa.remote.address }) {
             contact.append(.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.initialContact.rawValue, spi: sa.cookies, data: []))
         }
         sa.state = .sentID

@@ -10,6 +10,8 @@ final class ExchangeTests: XCTestCase {
         let left: IKEEngine, right: IKEEngine
         var installed: [UInt32: [NegotiatedSA]] = [:]
         var audits: [UInt32: [IKEAudit]] = [:]
+        /// SAs each side removed from its datapath.
+        var removed: [UInt32: Int] = [:]
         var sent = 0
     }
 
@@ -45,7 +47,7 @@ final class ExchangeTests: XCTestCase {
                 let key = try? RSAPrivateKey(pemOrDER: Array((name == "a" ? Credentials.keyA : Credentials.keyB).utf8))
                 queue += engine.signed(id: id, signature: try? key?.sign(data), now: now).map { (origin, $0) }
             case .audit(let note): pair.audits[origin, default: []].append(note)
-            case .remove: break
+            case .remove(let list): pair.removed[origin, default: 0] += list.count
             }
         }
         return pair
@@ -370,5 +372,25 @@ extension ExchangeTests {
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         XCTAssertNil(p.installed[a])
         XCTAssertTrue(p.audits[b]?.first { $0.msgID == "ike-failed" }?.text.contains("no acceptable AH beside its ESP") ?? false)
+    }
+}
+
+extension ExchangeTests {
+    /// When phase 1 expires, the child SAs live on; the next phase 1 (here for a rekey) must not
+    /// carry INITIAL-CONTACT, or the peer would drop the SAs still in use.
+    func testANewPhase1WhileChildSAsLiveSendsNoInitialContact() throws {
+        let short: (inout IKEPeer) -> Void = { $0.lifetime = 60 }
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: short))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: short))
+        let first = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+        let firstSPIs = Set((first.installed[b] ?? []).map(\.spi))
+        XCTAssertEqual(firstSPIs.count, 2)
+        _ = left.tick(now: 62_000); _ = right.tick(now: 62_000)
+        XCTAssertTrue(left.remotePeers(now: 62_000).isEmpty, "phase 1 expired")
+        XCTAssertEqual(left.phase2(policyID: 1), .established, "its child SAs did not")
+        // The child's soft lifetime (80% of 1800 s) starts a rekey, which needs a new phase 1.
+        let rekey = run(left, right, start: left.tick(now: 1_000 + 1_440_000), now: 1_440_000)
+        XCTAssertNotNil(rekey.installed[b], "the rekey succeeded")
+        XCTAssertNil(rekey.removed[b], "the responder kept the SAs in use (no INITIAL-CONTACT)")
     }
 }
