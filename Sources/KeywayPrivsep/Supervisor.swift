@@ -119,7 +119,15 @@ public final class Supervisor {
             guard Files.isExecutable(path) else { throw SupervisorError("finding \(role)", SystemError(path, errno: .noSuchFileOrDirectory)) }
         }
         try network.setUp(tunName: tunName)
+        // Everything privileged is open: keep only what spawning sandboxed children (entering the
+        // monitor's 0700 state directory, chroot, setuid/setgid, dropping their bounding set),
+        // signalling them and routing need.
+        do { try Privileges.limitCapabilities(to: Self.keptCapabilities) } catch {
+            throw SupervisorError("dropping keywayd's capabilities", error)
+        }
     }
+
+    public static let keptCapabilities: [Privileges.Capability] = [.dacReadSearch, .kill, .setgid, .setuid, .setpcap, .netAdmin, .sysChroot]
 
     func executablePath(_ role: Role) -> String { settings.executableDirectory + "/" + role.description }
 

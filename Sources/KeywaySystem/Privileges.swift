@@ -92,6 +92,32 @@ public enum Privileges {
         _ = try retryingEINTR("prctl(PR_SET_DUMPABLE 0)") { kw_set_dumpable(0) }
     }
 
+    /// keywayd after opening everything: keeps only `keep` in the bounding, permitted and
+    /// effective sets (nothing inheritable or ambient). It stays uid 0, so what it spawns (the
+    /// children before they drop everything, `ip`, `nft`) gets exactly these.
+    public enum Capability: Int32, Sendable, CaseIterable {
+        case dacReadSearch = 2, kill = 5, setgid = 6, setuid = 7, setpcap = 8, netAdmin = 12, sysChroot = 18
+    }
+
+    public static func limitCapabilities(to kept: [Capability]) throws(SystemError) {
+        let keep = kept.map { cap_value_t($0.rawValue) }
+        let last = cap_max_bits()
+        for cap in 0..<Int32(last) where !keep.contains(cap) {
+            if kw_capbset_drop(cap) < 0 && Glibc.errno != EINVAL {
+                throw SystemError.last("prctl(PR_CAPBSET_DROP \(cap))")
+            }
+        }
+        _ = try retryingEINTR("prctl(PR_CAP_AMBIENT_CLEAR_ALL)") { kw_ambient_clear_all() }
+        guard let caps = cap_init() else { throw SystemError.last("cap_init") }
+        defer { cap_free(UnsafeMutableRawPointer(caps)) }
+        var values = keep
+        if !values.isEmpty {
+            cap_set_flag(caps, CAP_PERMITTED, Int32(values.count), &values, CAP_SET)
+            cap_set_flag(caps, CAP_EFFECTIVE, Int32(values.count), &values, CAP_SET)
+        }
+        _ = try retryingEINTR("cap_set_proc") { cap_set_proc(caps) }
+    }
+
     public static func setNoNewPrivileges() throws(SystemError) {
         _ = try retryingEINTR("prctl(PR_SET_NO_NEW_PRIVS)") { kw_set_no_new_privs() }
     }

@@ -40,6 +40,11 @@ sys.exit(0 if len(rows) == 4 and all(r["connected"] and r["pid"] > 0 for r in ro
 
 check "keywayd starts three children" wait_until 10 children_up
 check "children finish their handshakes" wait_until 10 hello_done
+# keywayd keeps only dac_read_search, kill, setgid, setuid, setpcap, net_admin and sys_chroot
+# (bits 2, 5-8, 12, 18).
+check "keywayd holds only the capabilities it still needs (bounding, permitted, effective)" bash -c "
+  for cap in CapBnd CapPrm CapEff; do [ \"\$(awk -v k=\$cap: '\$1 == k { print \$2 }' /proc/$KPID/status)\" = 00000000000411e4 ] || exit 1; done
+  [ \"\$(awk '\$1 == \"CapInh:\" { print \$2 }' /proc/$KPID/status)\" = 0000000000000000 ]"
 declare -A ROOT=([keyway-monitor]=$STATE [keyway-ike]=$RUN/empty [keyway-datapath]=$RUN/empty)
 for role in keyway-monitor keyway-ike keyway-datapath; do
   check "$role is sandboxed (uid, caps, no_new_privs, seccomp, chroot)" sandboxed "$(child_pid $role)" "${ROOT[$role]}"
