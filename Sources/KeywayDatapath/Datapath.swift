@@ -4,8 +4,9 @@ public final class Datapath {
     public enum Outbound: Equatable {
         /// Send this outer packet to `destination` (raw IP socket).
         case send([UInt8], destination: UInt32)
-        /// Send this ESP packet (no IP header) in UDP to `destination`:`port` (RFC 3948).
-        case sendUDP([UInt8], destination: UInt32, port: UInt16)
+        /// Send this packet's ESP part (from `offset`, past the IP header) in UDP to
+        /// `destination`:`port` (RFC 3948); the kernel's UDP socket writes the IP and UDP headers.
+        case sendUDP([UInt8], offset: Int, destination: UInt32, port: UInt16)
         /// No IPsec applies: the packet goes on in plaintext.
         case pass
         case drop(counter: String)
@@ -148,8 +149,7 @@ public final class Datapath {
         // The outer header says where it goes: the peer in tunnel mode, the host itself in transport mode.
         let destination = IPv4Header.u32(out, 16)
         if let udp = esp?.udpEncapsulation, policy.useESP, !policy.useAH {
-            // The kernel's UDP socket writes the IP and UDP headers.
-            return .sendUDP(Array(out[(Int(out[0] & 0x0f) * 4)...]), destination: destination, port: udp.remote)
+            return .sendUDP(out, offset: Int(out[0] & 0x0f) * 4, destination: destination, port: udp.remote)
         }
         return .send(out, destination: destination)
     }
@@ -196,13 +196,17 @@ public final class Datapath {
 
     /// ESP that arrived in UDP (after the non-ESP marker check): found by SPI, then handled as if
     /// it had come in an IP packet from `source` to the SA's own address.
-    public func processInboundUDP(_ payload: [UInt8], source: UInt32, now: UInt64) -> Inbound {
+    public func processInboundUDP(_ payload: ArraySlice<UInt8>, source: UInt32, now: UInt64) -> Inbound {
         guard payload.count >= 8 else { return drop("in-header-errors") }
-        let spi = IPv4Header.u32(payload, 0)
+        let s = payload.startIndex
+        let spi = UInt32(payload[s]) << 24 | UInt32(payload[s + 1]) << 16 | UInt32(payload[s + 2]) << 8 | UInt32(payload[s + 3])
         guard let key = udpInbound[spi], let entry = inbound[key] else { return drop("in-no-states") }
         let total = 20 + payload.count
         guard total <= 65_535 else { return drop("in-header-errors") }
-        var packet: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 0, 0, 0, 64, 50, 0, 0]
+        // One allocation: the header, then the payload straight from the receive buffer.
+        var packet: [UInt8] = []
+        packet.reserveCapacity(total)
+        packet += [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 0, 0, 0, 64, 50, 0, 0]
         packet += [UInt8(source >> 24), UInt8(source >> 16 & 0xff), UInt8(source >> 8 & 0xff), UInt8(source & 0xff)]
         let d = entry.sa.destination
         packet += [UInt8(d >> 24), UInt8(d >> 16 & 0xff), UInt8(d >> 8 & 0xff), UInt8(d & 0xff)]

@@ -25,9 +25,7 @@ extension IKEEngine {
             sa.initiatorSABody = ISAKMPCodec.encodeData(saPayload)
             let id = identity(sa)
             sa.initiatorIDBody = ISAKMPCodec.encodeData(id)
-            var payloads: [Payload] = [saPayload, .keyExchange(sa.initiatorKE), .nonce(sa.initiatorNonce), id]
-            if peer.natTraversal { payloads += [.vendorID(VendorIDs.natTraversalRFC3947), .vendorID(VendorIDs.natTraversalDraft02n)] }
-            payloads.append(.vendorID(VendorIDs.deadPeerDetection))
+            let payloads: [Payload] = [saPayload, .keyExchange(sa.initiatorKE), .nonce(sa.initiatorNonce), id] + initiatorVendorIDs(peer)
             let (bytes, _) = try message(sa, exchange: .aggressive, messageID: 0, payloads: payloads, iv: nil)
             sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: remote.address)] = sa
             send(bytes, sa: sa)
@@ -68,19 +66,9 @@ extension IKEEngine {
                                                     ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: ISAKMPCodec.encodeData(ourID))
             var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID, spi: [], transforms: [transform])]),
                                     .keyExchange(sa.responderKE), .nonce(sa.responderNonce), ourID]
-            if sa.natTraversal {
-                reply.append(.natDiscovery(natHash(sa, sa.remote.address, sa.remote.port)))
-                reply.append(.natDiscovery(natHash(sa, sa.localAddress, sa.localPort)))
-            }
+            if sa.natTraversal { reply += natDiscoveryPayloads(sa) }
             reply.append(.hash(hashR))
-            if sa.natTraversal { reply.append(.vendorID(sa.rfc3947 ? VendorIDs.natTraversalRFC3947 : VendorIDs.natTraversalDraft02n)) }
-            reply.append(.vendorID(VendorIDs.deadPeerDetection))
-            let (bytes, _) = try message(sa, exchange: .aggressive, messageID: 0, payloads: reply, iv: nil)
-            sa.lastReceived = datagram
-            sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = sa
-            send(bytes, sa: sa)
-            sa.retransmit.arm(bytes, fromPort: sa.localPort, to: from, now: now, waiting: false)
-            audit(.informational, "ike-start", "phase 1 negotiation answered (aggressive mode)", [("peer", from.description), ("proposal", sa.choice.description)])
+            try answerFirst(sa, reply + responderVendorIDs(sa), exchange: .aggressive, datagram: datagram, now: now)
         } catch let error as NegotiationError {
             fail(sa, error, now: now)
         }
@@ -90,7 +78,7 @@ extension IKEEngine {
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
         guard case .sa(_, _, let proposals)? = parsed.first(where: { if case .sa = $0.payload { return true } else { return false } })?.payload,
               proposals.count == 1, proposals.first?.transforms.count == 1, let t = proposals.first?.transforms.first,
-              case .success(let (choice, psk)) = Phase1Choice.parse(t), psk, sa.peer.signature == nil, choice.encryption == sa.choice.encryption,
+              case .success(let choice) = Phase1Choice.parse(t), choice.authentication == 1, sa.peer.signature == nil, choice.encryption == sa.choice.encryption,
               choice.hash == sa.choice.hash, choice.group == sa.choice.group else {
             throw NegotiationError.noProposal("peer chose a transform we did not offer")
         }
@@ -112,10 +100,7 @@ extension IKEEngine {
         let hashI = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
                                                 ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: sa.initiatorIDBody)
         list.append(.hash(hashI))
-        if sa.natTraversal {
-            list.append(.natDiscovery(natHash(sa, sa.remote.address, sa.remote.port)))
-            list.append(.natDiscovery(natHash(sa, sa.localAddress, sa.localPort)))
-        }
+        if sa.natTraversal { list += natDiscoveryPayloads(sa) }
         if sa.natTraversal && sa.natDetected {
             sa.localPort = Self.natTPort
             sa.remote.port = Self.natTPort

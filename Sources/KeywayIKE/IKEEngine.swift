@@ -32,8 +32,6 @@ public final class IKEEngine {
     /// Signatures asked of the monitor, and what to do with each when it comes back.
     var pendingSignatures: [UInt64: (IKESAKey, ([UInt8]?, UInt64) -> Void)] = [:]
     var nextSignatureID: UInt64 = 0
-    /// The time of the input being handled (continuations that run at once use it).
-    var pendingNow: UInt64?
 
     var halfOpenCount: Int { sas.values.filter { !$0.initiator && $0.state != .established }.count }
 
@@ -61,8 +59,6 @@ public final class IKEEngine {
     /// The monitor's answer to a `.sign` action (nil: it could not sign).
     public func signed(id: UInt64, signature: [UInt8]?, now: UInt64) -> [IKEAction] {
         guard let (key, next) = pendingSignatures.removeValue(forKey: id), sas[key] != nil else { return [] }
-        pendingNow = now
-        defer { pendingNow = nil }
         next(signature, now)
         return take()
     }
@@ -85,8 +81,7 @@ public final class IKEEngine {
     /// `localAddress`: the address the datagram came to (0 when unknown: then the policies tell).
     public func receive(_ payload: [UInt8], from: Endpoint, localPort: UInt16, localAddress: UInt32 = 0, now: UInt64) -> [IKEAction] {
         receivedOn = localAddress
-        pendingNow = now
-        defer { receivedOn = 0; pendingNow = nil }
+        defer { receivedOn = 0 }
         var data = payload
         if localPort == Self.natTPort {
             if data == [0xff] { return [] }  // NAT-keepalive
@@ -309,9 +304,7 @@ public final class IKEEngine {
         let saPayload = Payload.sa(doi: 1, situation: 1, proposals: [Proposal(number: 1, protocolID: ProtocolID.isakmp.rawValue, spi: [],
                                                                              transforms: [sa.choice.transform(number: 1)])])
         sa.initiatorSABody = ISAKMPCodec.encodeData(saPayload)
-        var payloads = [saPayload]
-        if peer.natTraversal { payloads += [.vendorID(VendorIDs.natTraversalRFC3947), .vendorID(VendorIDs.natTraversalDraft02n)] }
-        payloads.append(.vendorID(VendorIDs.deadPeerDetection))
+        let payloads = [saPayload] + initiatorVendorIDs(peer)
         do {
             let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: payloads, iv: nil)
             sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: remote.address)] = sa

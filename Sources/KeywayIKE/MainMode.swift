@@ -118,15 +118,36 @@ extension IKEEngine {
         sa.initiatorSABody = saPayload.body
         vendorFlags(parsed, sa)
         guard let (proposal, transform) = choosePhase1(sa, proposals, now: now) else { return }
-        var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID, spi: [], transforms: [transform])])]
-        if sa.natTraversal { reply.append(.vendorID(sa.rfc3947 ? VendorIDs.natTraversalRFC3947 : VendorIDs.natTraversalDraft02n)) }
-        reply.append(.vendorID(VendorIDs.deadPeerDetection))
-        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: reply, iv: nil)
+        let reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID, spi: [], transforms: [transform])])]
+        try answerFirst(sa, reply + responderVendorIDs(sa), exchange: .identityProtection, datagram: datagram, now: now)
+    }
+
+    /// The responder's first answer: the SA is kept from here on, and the answer repeated if the
+    /// peer repeats itself.
+    func answerFirst(_ sa: IKESA, _ payloads: [Payload], exchange: ExchangeType, datagram: [UInt8], now: UInt64) throws {
+        let (bytes, _) = try message(sa, exchange: exchange, messageID: 0, payloads: payloads, iv: nil)
         sa.lastReceived = datagram
-        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = sa
+        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address)] = sa
         send(bytes, sa: sa)
-        sa.retransmit.arm(bytes, fromPort: sa.localPort, to: from, now: now, waiting: false)
-        audit(.informational, "ike-start", "phase 1 negotiation answered (main mode)", [("peer", from.description), ("proposal", sa.choice.description)])
+        sa.retransmit.arm(bytes, fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+        audit(.informational, "ike-start", "phase 1 negotiation answered (\(exchange == .aggressive ? "aggressive" : "main") mode)",
+              [("peer", sa.remote.description), ("proposal", sa.choice.description)])
+    }
+
+    /// What the initiator's first message says we support, and what a responder says back.
+    func initiatorVendorIDs(_ peer: IKEPeer) -> [Payload] {
+        (peer.natTraversal ? [.vendorID(VendorIDs.natTraversalRFC3947), .vendorID(VendorIDs.natTraversalDraft02n)] : [])
+            + [.vendorID(VendorIDs.deadPeerDetection)]
+    }
+
+    func responderVendorIDs(_ sa: IKESA) -> [Payload] {
+        (sa.natTraversal ? [.vendorID(sa.rfc3947 ? VendorIDs.natTraversalRFC3947 : VendorIDs.natTraversalDraft02n)] : [])
+            + [.vendorID(VendorIDs.deadPeerDetection)]
+    }
+
+    /// RFC 3947 3.2: the hash of the remote end's address and port first, then ours.
+    func natDiscoveryPayloads(_ sa: IKESA) -> [Payload] {
+        [.natDiscovery(natHash(sa, sa.remote.address, sa.remote.port)), .natDiscovery(natHash(sa, sa.localAddress, sa.localPort))]
     }
 
     /// The responder's pick among the initiator's transforms: ours, with the shorter lifetime.
@@ -138,12 +159,11 @@ extension IKEEngine {
         var chosen: (Proposal, Transform, Phase1Choice)?
         for p in proposals where p.protocolID == ProtocolID.isakmp.rawValue {
             for t in p.transforms {
-                guard case .success(let (c, psk)) = Phase1Choice.parse(t) else { continue }
+                guard case .success(let c) = Phase1Choice.parse(t) else { continue }
                 offered.append(c.description)
                 if c.authentication == ours.authentication, c.encryption == ours.encryption, c.hash == ours.hash, c.group == ours.group, chosen == nil {
                     chosen = (p, t, c)
                 }
-                _ = psk
             }
         }
         guard let (proposal, transform, choice) = chosen else {
@@ -160,11 +180,7 @@ extension IKEEngine {
     func keyExchangePayloads(_ sa: IKESA) -> [Payload] {
         var out: [Payload] = [.keyExchange(sa.initiator ? sa.initiatorKE : sa.responderKE),
                               .nonce(sa.initiator ? sa.initiatorNonce : sa.responderNonce)]
-        if sa.natTraversal {
-            // RFC 3947 3.2: the remote end's address and port first, then ours.
-            out.append(.natDiscovery(natHash(sa, sa.remote.address, sa.remote.port)))
-            out.append(.natDiscovery(natHash(sa, sa.localAddress, sa.localPort)))
-        }
+        if sa.natTraversal { out += natDiscoveryPayloads(sa) }
         return out
     }
 
@@ -241,7 +257,7 @@ extension IKEEngine {
         let idBody = ISAKMPCodec.encodeData(ourID)
         let hashR = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
                                                 ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: idBody)
-        authenticate(sa, hash: hashR) { [unowned self] proof, now in
+        authenticate(sa, hash: hashR, now: now) { [unowned self] proof, now in
             let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID] + proof, iv: sa.iv)
             sa.iv = lastBlock
             self.send(bytes, sa: sa)
@@ -252,11 +268,9 @@ extension IKEEngine {
 
     /// Pre-shared key: HASH proves it at once. Signatures: the monitor signs the hash (IKE never
     /// holds the private key), and the message goes out when the signature comes back.
-    func authenticate(_ sa: IKESA, hash: [UInt8], then: @escaping ([Payload], UInt64) throws -> Void) {
+    func authenticate(_ sa: IKESA, hash: [UInt8], now: UInt64, then: @escaping ([Payload], UInt64) throws -> Void) {
         guard let signature = sa.peer.signature else {
-            pendingNow.map { now in
-                do { try then([.hash(hash)], now) } catch { audit(.error, "ike-failed", "cannot build the authenticated message: \(error)") }
-            }
+            do { try then([.hash(hash)], now) } catch { audit(.error, "ike-failed", "cannot build the authenticated message: \(error)") }
             return
         }
         nextSignatureID += 1
@@ -304,7 +318,7 @@ extension IKEEngine {
               proposals.count == 1, let t = proposals.first?.transforms.first, proposals.first?.transforms.count == 1 else {
             throw NegotiationError.malformed("message 2 must choose exactly one transform")
         }
-        guard case .success(let (choice, _)) = Phase1Choice.parse(t), choice.authentication == sa.choice.authentication, choice.encryption == sa.choice.encryption,
+        guard case .success(let choice) = Phase1Choice.parse(t), choice.authentication == sa.choice.authentication, choice.encryption == sa.choice.encryption,
               choice.hash == sa.choice.hash, choice.group == sa.choice.group else {
             throw NegotiationError.noProposal("peer chose a transform we did not offer")
         }
@@ -342,7 +356,7 @@ extension IKEEngine {
             contact.append(.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.initialContact.rawValue, spi: sa.cookies, data: []))
         }
         sa.state = .sentID
-        authenticate(sa, hash: hashI) { [unowned self] proof, now in
+        authenticate(sa, hash: hashI, now: now) { [unowned self] proof, now in
             let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID] + proof + contact, iv: sa.iv)
             sa.iv = lastBlock
             self.send(bytes, sa: sa)

@@ -57,7 +57,7 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
 
     /// A peer's transform, or why it cannot be used (the reason goes into the audit line).
     /// The transform's algorithms; `authentication` says which method it asks for.
-    static func parse(_ t: Transform) -> Result<(Phase1Choice, preSharedKey: Bool), NegotiationError> {
+    static func parse(_ t: Transform) -> Result<Phase1Choice, NegotiationError> {
         var enc: UInt64?, hash: UInt64?, auth: UInt64?, group: UInt64?, bits: UInt64?
         var lifeType = LifeType.seconds, lifetime: UInt64 = 28_800
         for a in t.attributes {
@@ -88,7 +88,7 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
         guard let g = group.flatMap({ DHGroup(rawValue: Int($0)) }) else { return .failure(.noProposal("group \(group ?? 0) not supported")) }
         var choice = Phase1Choice(encryption: encryption, hash: h, group: g, lifetime: lifetime)
         choice.authentication = UInt16(truncatingIfNeeded: auth ?? 0)
-        return .success((choice, auth == 1))
+        return .success(choice)
     }
 }
 

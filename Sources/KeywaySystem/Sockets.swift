@@ -176,7 +176,9 @@ extension Sockets {
     }
 
     /// Sends one datagram to an IPv4 address (port 0 for raw sockets). False when the kernel refused it.
-    public static func send(_ fd: Descriptor, _ bytes: [UInt8], to address: UInt32, port: UInt16 = 0) -> Bool {
+    /// Sends `bytes` from `offset` on (a packet's payload without copying it out).
+    public static func send(_ fd: Descriptor, _ bytes: [UInt8], from offset: Int = 0, to address: UInt32, port: UInt16 = 0) -> Bool {
+        guard offset >= 0, offset <= bytes.count else { return false }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -184,11 +186,12 @@ extension Sockets {
         let n = bytes.withUnsafeBytes { p in
             withUnsafePointer(to: &addr) { a in
                 a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                    Glibc.sendto(fd.raw, p.baseAddress, p.count, Int32(MSG_DONTWAIT), sa, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    Glibc.sendto(fd.raw, p.baseAddress.map { $0 + offset }, p.count - offset, Int32(MSG_DONTWAIT), sa,
+                                 socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
         }
-        return n == bytes.count
+        return n == bytes.count - offset
     }
 
     /// A non-blocking receive on a UDP socket with IP_PKTINFO: byte count, the sender and the

@@ -58,8 +58,8 @@ final class DatapathBehavior: ChildBehavior {
                     flushSends()
                     if !queue.append(outer, to: destination) { sendFailures += 1 }
                 }
-            case .sendUDP(let esp, let destination, let port):
-                if let held, !Sockets.send(held, esp, to: destination, port: port) { sendFailures += 1 }
+            case .sendUDP(let packet, let offset, let destination, let port):
+                if let held, !Sockets.send(held, packet, from: offset, to: destination, port: port) { sendFailures += 1 }
             case .pass, .drop:
                 // Plaintext routed into the TUN device is never sent on unprotected.
                 break
@@ -91,7 +91,7 @@ final class DatapathBehavior: ChildBehavior {
                 if let ike = runtime.links[.ike] { try? ike.send(.ikeDatagram(IKEDatagram(source: source, sourcePort: port, destination: local, payload: Array(buffer.prefix(n))))) }
                 continue
             }
-            switch engine.processInboundUDP(Array(buffer.prefix(n)), source: source, now: now) {
+            switch engine.processInboundUDP(buffer[0..<n], source: source, now: now) {
             case .deliver(let inner): _ = try? tun.write(inner)
             case .drop(let counter):
                 runtime.audit.rateLimitedEvent(key: "drop-\(counter)", .warning, msgID: "ipsec-drop", "inbound ESP-in-UDP dropped", [("reason", counter)])
@@ -132,6 +132,7 @@ final class DatapathBehavior: ChildBehavior {
 
     private func isForUs(_ destination: UInt32) -> Bool {
         installed.keys.contains { $0.inbound && $0.destination == destination }
+            || negotiated.contains { $0.record.inbound && $0.record.destination == destination }
     }
 
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {

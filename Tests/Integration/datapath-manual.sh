@@ -70,7 +70,6 @@ incoming_and_flush() {
   check "$label: re-enabling the policy re-installs the manual SAs and traffic flows" wait_until 8 ip netns exec "$R1" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1
   check "$label: incoming check is enforced again" not spoof_delivered
 }
-not() { ! "$@" >/dev/null 2>&1; }
 
 run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   local label=$1 proto=$2 enc=$3 auth=$4 mode=$5

@@ -7,6 +7,8 @@ FAILED=0
 ok()   { PASSED=$((PASSED + 1)); echo "ok - $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
+# not COMMAND...: succeeds when COMMAND fails (its output is not wanted).
+not() { ! "$@" >/dev/null 2>&1; }
 
 TMP=$(mktemp -d /tmp/keyway-it.XXXXXX)
 chmod 755 "$TMP"
