@@ -38,16 +38,20 @@ let package = Package(
             "CKeywayShim", "CKeywayCap", "CKeywaySeccomp",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
+        // The shared words: addresses, prefixes, selectors, policy actions and levels, algorithm
+        // names, durations. Pure, no dependencies: every module speaks it.
+        .target(name: "KeywayVocabulary"),
         // Ciphers, MACs, PRFs, DH groups, signatures and Secret, over CKeywayCrypto.
-        .target(name: "KeywayCrypto", dependencies: ["CKeywayCrypto"]),
-        // The /ip ipsec model, RouterOS grammar, validation, printing and export: pure code.
-        .target(name: "KeywayConfig", dependencies: ["KeywayCrypto"]),
+        .target(name: "KeywayCrypto", dependencies: ["CKeywayCrypto", "KeywayVocabulary"]),
+        // The /ip ipsec model, RouterOS grammar, validation, printing and export: pure code
+        // (no OpenSSL: what needs it, such as DES availability, is passed in).
+        .target(name: "KeywayConfig", dependencies: ["KeywayVocabulary"]),
         // SPD, SAD, ESP, AH, replay windows and lifetimes: the sans-IO datapath core.
-        .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto"]),
+        .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto", "KeywayVocabulary"]),
         // ISAKMP/IKEv1 (sans-IO): the message codec so far.
-        .target(name: "KeywayIKE", dependencies: ["KeywayCrypto"]),
+        .target(name: "KeywayIKE", dependencies: ["KeywayCrypto", "KeywayVocabulary"]),
         // Typed binary messages between processes: pure code.
-        .target(name: "KeywayWire"),
+        .target(name: "KeywayWire", dependencies: ["KeywayVocabulary"]),
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
         .target(name: "KeywayAudit", dependencies: ["KeywaySystem"]),
         // Spawning, sandboxing, seccomp profiles, supervision, and the child event loop.
@@ -70,6 +74,7 @@ let package = Package(
 
         .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath"]),
 
+        .testTarget(name: "KeywayVocabularyTests", dependencies: ["KeywayVocabulary"]),
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
         .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),

@@ -1,4 +1,4 @@
-import KeywayCrypto
+import KeywayVocabulary
 
 /// Per-connection console state: the current path and the item numbers of the last print.
 public struct Session: Sendable {
@@ -32,8 +32,14 @@ public struct CommandOutput: Sendable {
 /// command fails, nothing of it is applied (the caller's configuration is untouched).
 public struct Executor {
     public var runtime: RuntimeView
+    /// Why this build cannot use an algorithm (nil: it can). The monitor passes OpenSSL's answer
+    /// (DES needs the legacy provider); this module itself links no crypto library.
+    public var unavailability: @Sendable (EncryptionAlgorithm) -> String?
 
-    public init(runtime: RuntimeView = EmptyRuntime()) { self.runtime = runtime }
+    public init(runtime: RuntimeView = EmptyRuntime(), unavailability: @escaping @Sendable (EncryptionAlgorithm) -> String? = { _ in nil }) {
+        self.runtime = runtime
+        self.unavailability = unavailability
+    }
 
     public mutating func run(_ script: String, on config: inout Configuration, session: inout Session) throws(ConfigError) -> CommandOutput {
         let commands = try Parser.parse(script, path: session.path)
@@ -248,7 +254,7 @@ public struct Executor {
         case .manualSA:
             let s = Schema.manualSA
             if case .choice(let encName) = item.value("esp-enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: encName) {
-                do { try enc.checkAvailable() } catch { throw ConfigError("\(error)", at: at) }
+                if let why = unavailability(enc) { throw ConfigError(why, at: at) }
                 if case .pair(let a, let b) = item.value("esp-enc-key", in: s) {
                     for key in Set([a, b]) where !key.isEmpty && key.count / 2 != enc.keyMaterialLength {
                         throw ConfigError("esp-enc-key has \(key.count / 2) bytes; \(enc.rawValue) needs \(enc.keyMaterialLength)\(enc.saltLength > 0 ? " (\(enc.keyLength)-byte key and \(enc.saltLength)-byte salt)" : "")", at: at)
@@ -268,7 +274,7 @@ public struct Executor {
         case .peer:
             let s = Schema.peer
             if case .choice(let e) = item.value("enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: e) {
-                do { try enc.checkAvailable() } catch { throw ConfigError("\(error)", at: at) }
+                if let why = unavailability(enc) { throw ConfigError(why, at: at) }
                 if enc.isWeak { out.warnings.append("enc-algorithm=\(e) is weak") }
             }
             if case .choice(let g) = item.value("dh-group", in: s), DHGroup(name: g)?.isWeak == true {
@@ -284,7 +290,7 @@ public struct Executor {
             if case .choices(let encs) = item.value("enc-algorithms", in: s) {
                 for e in encs {
                     guard let enc = EncryptionAlgorithm(rawValue: e) else { continue }
-                    do { try enc.checkAvailable() } catch { throw ConfigError("\(error)", at: at) }
+                    if let why = unavailability(enc) { throw ConfigError(why, at: at) }
                     if enc.isWeak { out.warnings.append("enc-algorithms: \(e) is weak") }
                 }
             }

@@ -1,4 +1,4 @@
-import KeywayCrypto
+import KeywayVocabulary
 
 /// How a property's text is parsed, validated and printed.
 public enum PropertyType: Sendable {
@@ -125,7 +125,7 @@ public enum Schema {
             guard let a = AddressSpec.parse(text, defaultPort: port) else { return .failure(ValueError("expected an address such as 10.0.0.0/24 or 10.0.0.1/32:500")) }
             return .success(.address(a))
         case .ip:
-            guard let ip = IPv4(Substring(text)) else { return .failure(ValueError("expected an IPv4 address such as 192.0.2.1")) }
+            guard let ip = IPv4Address(Substring(text)) else { return .failure(ValueError("expected an IPv4 address such as 192.0.2.1")) }
             return .success(.ip(ip))
         case .choice(let options):
             guard let v = resolve(text, options) else { return .failure(ValueError("expected one of \(options.joined(separator: ", "))")) }

@@ -1,31 +1,12 @@
-/// An IPv4 address.
-public struct IPv4: Equatable, Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var value: UInt32
-    public init(_ value: UInt32) { self.value = value }
-
-    public init?(_ text: Substring) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var v: UInt32 = 0
-        for p in parts {
-            guard !p.isEmpty, p.count <= 3, p.allSatisfy(\.isASCII), let b = UInt8(p) else { return nil }
-            v = v << 8 | UInt32(b)
-        }
-        value = v
-    }
-
-    public var description: String { "\(value >> 24).\(value >> 16 & 255).\(value >> 8 & 255).\(value & 255)" }
-    public static func < (a: IPv4, b: IPv4) -> Bool { a.value < b.value }
-    public static let any = IPv4(0)
-}
+import KeywayVocabulary
 
 /// `address/netmask:port` as RouterOS writes it (port `any` or a number).
 public struct AddressSpec: Equatable, Hashable, Sendable, CustomStringConvertible {
-    public var address: IPv4
+    public var address: IPv4Address
     public var prefixLength: Int
     public var port: UInt16?
 
-    public init(address: IPv4, prefixLength: Int, port: UInt16?) {
+    public init(address: IPv4Address, prefixLength: Int, port: UInt16?) {
         self.address = address
         self.prefixLength = prefixLength
         self.port = port
@@ -46,13 +27,13 @@ public struct AddressSpec: Equatable, Hashable, Sendable, CustomStringConvertibl
             length = n
             rest = rest[..<slash]
         }
-        guard let ip = IPv4(rest) else { return nil }
+        guard let ip = IPv4Address(rest) else { return nil }
         return AddressSpec(address: ip, prefixLength: length, port: port)
     }
 
     public var mask: UInt32 { prefixLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefixLength) }
-    public var network: IPv4 { IPv4(address.value & mask) }
-    public func contains(_ ip: IPv4) -> Bool { ip.value & mask == network.value }
+    public var network: IPv4Address { IPv4Address(address.value & mask) }
+    public func contains(_ ip: IPv4Address) -> Bool { ip.value & mask == network.value }
     public var description: String { "\(address)/\(prefixLength):\(port.map(String.init) ?? "any")" }
 }
 
@@ -104,7 +85,7 @@ public enum Value: Equatable, Hashable, Sendable {
     case boolean(Bool)
     case duration(UInt64)
     case address(AddressSpec)
-    case ip(IPv4)
+    case ip(IPv4Address)
     case choice(String)
     case choices([String])
     /// Incoming/outgoing pair (manual-sa SPIs and keys); one value means both.

@@ -1,3 +1,4 @@
+import KeywayVocabulary
 /// The datapath's decisions, sans-IO: a packet and the time in, an action out. The process
 /// around it reads the TUN device and raw sockets and carries the actions out.
 public final class Datapath {

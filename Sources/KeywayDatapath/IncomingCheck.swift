@@ -1,3 +1,5 @@
+import KeywayVocabulary
+
 /// The manual's "incoming policy check": a packet that arrives in plaintext but that the SPD,
 /// matched in reverse, says must be encrypted (its policy has a valid SA) is dropped. Such packets
 /// never reach the datapath, so the check is exported as an ordered rule list for the firewall.
@@ -10,13 +12,6 @@ public struct IncomingRule: Equatable, Sendable {
     public init(selector: TrafficSelector, drop: Bool) {
         self.selector = selector
         self.drop = drop
-    }
-}
-
-extension TrafficSelector {
-    /// The selector a peer's outbound traffic under this policy arrives with.
-    public var mirrored: TrafficSelector {
-        TrafficSelector(source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort, proto: proto)
     }
 }
 

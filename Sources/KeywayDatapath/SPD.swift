@@ -1,46 +1,8 @@
-/// An IPv4 prefix.
-public struct Prefix: Equatable, Hashable, Sendable {
-    public var address: UInt32
-    public var length: Int
-
-    public init(address: UInt32, length: Int) {
-        self.length = max(0, min(32, length))
-        self.address = address & Prefix.mask(self.length)
-    }
-
-    static func mask(_ length: Int) -> UInt32 { length == 0 ? 0 : ~UInt32(0) << UInt32(32 - length) }
-    public func contains(_ ip: UInt32) -> Bool { ip & Prefix.mask(length) == address }
-}
-
-public struct TrafficSelector: Equatable, Sendable {
-    public var source: Prefix
-    public var destination: Prefix
-    public var sourcePort: UInt16?
-    public var destinationPort: UInt16?
-    /// nil: any protocol.
-    public var proto: UInt8?
-
-    public init(source: Prefix, destination: Prefix, sourcePort: UInt16? = nil, destinationPort: UInt16? = nil, proto: UInt8? = nil) {
-        self.source = source
-        self.destination = destination
-        self.sourcePort = sourcePort
-        self.destinationPort = destinationPort
-        self.proto = proto
-    }
-
-    /// A port in the selector matches only TCP/UDP packets whose ports are known and equal.
-    public func matches(source s: UInt32, destination d: UInt32, proto p: UInt8, ports: (UInt16, UInt16)?) -> Bool {
-        guard source.contains(s), destination.contains(d) else { return false }
-        if let want = proto, want != p { return false }
-        if let sp = sourcePort { guard let ports, ports.0 == sp else { return false } }
-        if let dp = destinationPort { guard let ports, ports.1 == dp else { return false } }
-        return true
-    }
-}
+import KeywayVocabulary
 
 public struct SecurityPolicy: Equatable, Sendable {
-    public enum Action: Sendable { case none, discard, encrypt }
-    public enum Level: Sendable { case use, require, unique }
+    public typealias Action = PolicyAction
+    public typealias Level = PolicyLevel
 
     public var id: Int
     public var selector: TrafficSelector
@@ -53,7 +15,6 @@ public struct SecurityPolicy: Equatable, Sendable {
     public var saDestination: UInt32
     public var priority: Int
     /// The outer header's don't-fragment bit in tunnel mode.
-    public enum DontFragment: Sendable { case clear, inherit, set }
     public var dontFragment: DontFragment
 
     public init(id: Int, selector: TrafficSelector, action: Action, level: Level = .require, useESP: Bool = true, useAH: Bool = false,
@@ -85,10 +46,10 @@ public struct SPD: Sendable {
         for (rank, p) in policies.enumerated() { insert(rank: Int32(rank), prefix: p.selector.destination) }
     }
 
-    private mutating func insert(rank: Int32, prefix: Prefix) {
+    private mutating func insert(rank: Int32, prefix: IPv4Prefix) {
         var n = 0
         for depth in 0..<prefix.length {
-            let bit = (prefix.address >> UInt32(31 - depth)) & 1
+            let bit = (prefix.address.value >> UInt32(31 - depth)) & 1
             var next = bit == 0 ? nodes[n].children.0 : nodes[n].children.1
             if next < 0 {
                 nodes.append(Node())

@@ -1,6 +1,6 @@
+import KeywayVocabulary
 import KeywayCrypto
 
-public enum IPsecProtocol: UInt8, Sendable { case esp = 50, ah = 51 }
 
 /// Soft and hard limits; soft defaults to 80% of hard (RouterOS shows e.g. add-lifetime=24m/30m).
 /// Add-lifetimes count from installation, use-lifetimes from the first packet.

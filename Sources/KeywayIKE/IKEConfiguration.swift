@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 
 /// What keyway-ike is configured with: `/ip ipsec peer` and the policies (with their
@@ -39,10 +40,7 @@ public struct IKEPeer: Sendable {
         self.encryption = encryption; self.group = group; self.lifetime = lifetime; self.lifebytes = lifebytes
     }
 
-    func contains(_ ip: UInt32) -> Bool {
-        let mask: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefixLength)
-        return ip & mask == address & mask
-    }
+    func contains(_ ip: UInt32) -> Bool { IPv4Prefix(address, length: prefixLength).contains(ip) }
 }
 
 public struct SignatureAuthentication: @unchecked Sendable {

@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 
 /// IKEv1 (RFC 2409) as a sans-IO engine: datagrams, acquisitions and the time in; datagrams,
@@ -275,7 +276,7 @@ public final class IKEEngine {
 
     func startNegotiation(_ policy: IKEPolicy, now: UInt64) {
         guard let peer = configuration.peer(for: policy.saDestination) else {
-            audit(.warning, "ike-no-peer", "no /ip ipsec peer matches the policy's sa-dst-address", [("policy", String(policy.id)), ("sa-dst-address", IPv4Text.format(policy.saDestination))])
+            audit(.warning, "ike-no-peer", "no /ip ipsec peer matches the policy's sa-dst-address", [("policy", String(policy.id)), ("sa-dst-address", IPv4Address.text(policy.saDestination))])
             failPolicies([policy.id], now: now)
             return
         }
@@ -289,7 +290,7 @@ public final class IKEEngine {
             return
         }
         guard peer.exchangeMode != .base else {
-            audit(.warning, "ike-refused", "exchange-mode=base is not supported; use main or aggressive", [("peer", IPv4Text.format(policy.saDestination))])
+            audit(.warning, "ike-refused", "exchange-mode=base is not supported; use main or aggressive", [("peer", IPv4Address.text(policy.saDestination))])
             failPolicies([policy.id], now: now)
             return
         }

@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 
 /// An address and UDP port.
@@ -5,11 +6,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     public var address: UInt32
     public var port: UInt16
     public init(address: UInt32, port: UInt16) { self.address = address; self.port = port }
-    public var description: String { "\(IPv4Text.format(address)):\(port)" }
-}
-
-public enum IPv4Text {
-    public static func format(_ v: UInt32) -> String { "\(v >> 24).\(v >> 16 & 255).\(v >> 8 & 255).\(v & 255)" }
+    public var description: String { "\(IPv4Address.text(address)):\(port)" }
 }
 
 /// What the engine asks its process to do.

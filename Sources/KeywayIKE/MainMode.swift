@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 
 /// Main mode (identity protection) with pre-shared keys, both roles:
@@ -167,7 +168,7 @@ extension IKEEngine {
             }
         }
         guard let (proposal, transform, choice) = chosen else {
-            let error = NegotiationError.noProposal("peer offered \(offered.isEmpty ? "nothing usable" : offered.joined(separator: ", ")); peer \(IPv4Text.format(peer.address))/\(peer.prefixLength) has \(ours)")
+            let error = NegotiationError.noProposal("peer offered \(offered.isEmpty ? "nothing usable" : offered.joined(separator: ", ")); peer \(IPv4Address.text(peer.address))/\(peer.prefixLength) has \(ours)")
             fail(sa, error, now: now)
             return nil
         }

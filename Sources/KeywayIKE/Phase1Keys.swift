@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 
 /// RFC 2409 section 5 and appendix B for pre-shared keys: SKEYID and its three children, the

@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 
 /// Phase 1 algorithms as one ISAKMP transform, and back.

@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 
 /// Quick mode (RFC 2409 5.5), both roles, and informational exchanges:
@@ -162,7 +163,7 @@ extension IKEEngine {
                 && (p.saDestination == sa.remote.address || sa.peer.contains(p.saDestination))
         })
         guard let policy = configured ?? generatePolicy(sa, initiatorID: ci, responderID: cr, proposals: proposals) else {
-            throw NegotiationError.invalidID("no policy for \(IPv4Text.format(cr.0))/\(cr.1) <=> \(IPv4Text.format(ci.0))/\(ci.1)")
+            throw NegotiationError.invalidID("no policy for \(IPv4Address.text(cr.0))/\(cr.1) <=> \(IPv4Address.text(ci.0))/\(ci.1)")
         }
         let wantMode = encapsulation(sa, tunnel: policy.tunnel)
         var offered: [String] = []
@@ -357,8 +358,8 @@ extension IKEEngine {
             if q.policy.id == nextGeneratedID { nextGeneratedID += 1 }
             for i in out.indices { out[i].generatedPolicy = q.policy }
             audit(.notice, "ike-generated-policy", "policy generated for the peer (generate-policy=yes)",
-                  [("policy", String(q.policy.id)), ("src-address", "\(IPv4Text.format(q.policy.source))/\(q.policy.sourceLength)"),
-                   ("dst-address", "\(IPv4Text.format(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)])
+                  [("policy", String(q.policy.id)), ("src-address", "\(IPv4Address.text(q.policy.source))/\(q.policy.sourceLength)"),
+                   ("dst-address", "\(IPv4Address.text(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)])
         }
         var ahSPIs: (inbound: UInt32, outbound: UInt32)?
         if let bundle = q.bundle, let ahChoice = bundle.choice {

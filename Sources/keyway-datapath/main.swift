@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 import KeywayDatapath
 import KeywayPrivsep
@@ -188,8 +189,8 @@ final class DatapathBehavior: ChildBehavior {
         let records = configuredPolicies + generatedPolicies
         let policies = records.map { p in
             SecurityPolicy(id: Int(p.id),
-                           selector: TrafficSelector(source: Prefix(address: p.source, length: Int(p.sourceLength)),
-                                                     destination: Prefix(address: p.destination, length: Int(p.destinationLength)),
+                           selector: TrafficSelector(source: IPv4Prefix(p.source, length: Int(p.sourceLength)),
+                                                     destination: IPv4Prefix(p.destination, length: Int(p.destinationLength)),
                                                      sourcePort: p.sourcePort == 0 ? nil : p.sourcePort,
                                                      destinationPort: p.destinationPort == 0 ? nil : p.destinationPort,
                                                      proto: p.proto == 255 ? nil : p.proto),
@@ -266,8 +267,8 @@ final class DatapathBehavior: ChildBehavior {
     /// keywayd enforces the incoming policy check in the firewall; it hears of every change.
     private func sendIncomingFilter(_ runtime: ChildRuntime) {
         let filter = IncomingFilter(rules: engine.incomingRules().prefix(IncomingFilter.maximumRules).map { r in
-            IncomingFilter.Rule(source: r.selector.source.address, sourceLength: UInt8(r.selector.source.length),
-                                destination: r.selector.destination.address, destinationLength: UInt8(r.selector.destination.length),
+            IncomingFilter.Rule(source: r.selector.source.address.value, sourceLength: UInt8(r.selector.source.length),
+                                destination: r.selector.destination.address.value, destinationLength: UInt8(r.selector.destination.length),
                                 proto: r.selector.proto ?? 255, sourcePort: r.selector.sourcePort ?? 0,
                                 destinationPort: r.selector.destinationPort ?? 0, drop: r.drop)
         })

@@ -137,7 +137,7 @@ final class IKEBehavior: ChildBehavior {
         for p in c.peers {
             guard let hash = HashAlgorithm(rawValue: p.hash), let enc = EncryptionAlgorithm(rawValue: p.encryption),
                   let group = DHGroup(rawValue: Int(p.dhGroup)), let check = IKEPeer.ProposalCheck(rawValue: p.proposalCheck) else {
-                audit("peer \(IPv4Text.format(p.address)) skipped: unknown algorithm"); continue
+                audit("peer \(IPv4Address.text(p.address)) skipped: unknown algorithm"); continue
             }
             var peer = IKEPeer(address: p.address, prefixLength: Int(p.prefixLength), port: p.port, secret: Secret(p.secret),
                                exchangeMode: [.main, .aggressive, .base][Int(min(p.exchangeMode, 2))], natTraversal: p.natTraversal,
@@ -147,7 +147,7 @@ final class IKEBehavior: ChildBehavior {
             peer.dpdMaximumFailures = Int(p.dpdMaximumFailures)
             if !p.certificateName.isEmpty {
                 guard let remote = try? Certificate(pemOrDER: p.remoteCertificate) else {
-                    audit("peer \(IPv4Text.format(p.address)) skipped: its remote-certificate does not parse"); continue
+                    audit("peer \(IPv4Address.text(p.address)) skipped: its remote-certificate does not parse"); continue
                 }
                 peer.signature = SignatureAuthentication(certificateName: p.certificateName, localCertificate: p.localCertificate, remoteCertificate: remote)
             }

@@ -1,5 +1,6 @@
 import KeywayAudit
 import KeywayConfig
+import KeywayCrypto
 import KeywaySystem
 
 /// The running configuration and its persistence in the state directory (this process's chroot).
@@ -13,7 +14,9 @@ final class ConfigStore {
     /// Called after every change that took effect, to push it to the other processes.
     var onChange: (() -> Void)?
     private let audit: AuditLog
-    private var executor = Executor()
+    private var executor = Executor(unavailability: { algorithm in
+        do { try algorithm.checkAvailable(); return nil } catch { return "\(error)" }
+    })
     /// Live datapath state for installed-sa, policy stats and statistics printouts.
     var live = LiveRuntime()
 

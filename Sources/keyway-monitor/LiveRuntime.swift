@@ -1,5 +1,6 @@
 import Glibc
 import KeywayConfig
+import KeywayVocabulary
 import KeywayWire
 
 /// What printouts show of the running appliance: the datapath's last state, joined with the
@@ -38,9 +39,9 @@ struct LiveRuntime: RuntimeView {
     func generatedPolicies() -> [Item] {
         ike.generatedPolicies.map { p in
             var item = Item(id: Int(p.id), values: [
-                "src-address": .address(AddressSpec(address: IPv4(p.source), prefixLength: Int(p.sourceLength), port: p.sourcePort == 0 ? nil : p.sourcePort)),
-                "dst-address": .address(AddressSpec(address: IPv4(p.destination), prefixLength: Int(p.destinationLength), port: p.destinationPort == 0 ? nil : p.destinationPort)),
-                "sa-src-address": .ip(IPv4(p.saSource)), "sa-dst-address": .ip(IPv4(p.saDestination)),
+                "src-address": .address(AddressSpec(address: IPv4Address(p.source), prefixLength: Int(p.sourceLength), port: p.sourcePort == 0 ? nil : p.sourcePort)),
+                "dst-address": .address(AddressSpec(address: IPv4Address(p.destination), prefixLength: Int(p.destinationLength), port: p.destinationPort == 0 ? nil : p.destinationPort)),
+                "sa-src-address": .ip(IPv4Address(p.saSource)), "sa-dst-address": .ip(IPv4Address(p.saDestination)),
                 "tunnel": .boolean(p.tunnel),
             ])
             item.dynamic = true
@@ -78,7 +79,7 @@ struct LiveRuntime: RuntimeView {
         return before - state.sas.count
     }
 
-    private func ip(_ v: UInt32) -> String { "\(v >> 24).\(v >> 16 & 255).\(v >> 8 & 255).\(v & 255)" }
+    private func ip(_ v: UInt32) -> String { IPv4Address.text(v) }
 
     /// RouterOS's `jan/28/2003 20:55:12`, in UTC.
     private func clock(_ epoch: UInt64) -> String {

@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 @testable import KeywayDatapath
 import XCTest

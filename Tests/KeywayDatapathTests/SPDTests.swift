@@ -1,10 +1,11 @@
+import KeywayVocabulary
 import KeywayDatapath
 import XCTest
 
 func ip(_ s: String) -> UInt32 { s.split(separator: ".").reduce(0) { $0 << 8 | (UInt32($1) ?? 0) } }
-func prefix(_ s: String) -> Prefix {
+func prefix(_ s: String) -> IPv4Prefix {
     let parts = s.split(separator: "/")
-    return Prefix(address: ip(String(parts[0])), length: parts.count > 1 ? Int(parts[1]) ?? 32 : 32)
+    return IPv4Prefix(ip(String(parts[0])), length: parts.count > 1 ? Int(parts[1]) ?? 32 : 32)
 }
 
 final class SPDTests: XCTestCase {
@@ -44,15 +45,15 @@ final class SPDTests: XCTestCase {
         var list: [SecurityPolicy] = []
         for i in 0..<500 {
             let len = Int.random(in: 0...32, using: &rng)
-            let sel = TrafficSelector(source: Prefix(address: UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFF00_0000, length: Int.random(in: 0...8, using: &rng)),
-                                      destination: Prefix(address: UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFFFF_0000 | UInt32(i & 3), length: len),
+            let sel = TrafficSelector(source: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFF00_0000, length: Int.random(in: 0...8, using: &rng)),
+                                      destination: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFFFF_0000 | UInt32(i & 3), length: len),
                                       proto: Bool.random(using: &rng) ? nil : UInt8.random(in: 1...3, using: &rng))
             list.append(SecurityPolicy(id: i, selector: sel, action: .encrypt, priority: Int.random(in: 0...3, using: &rng)))
         }
         let spd = SPD(list)
         for _ in 0..<5000 {
             let pick = list[Int.random(in: 0..<list.count, using: &rng)].selector.destination
-            let d = pick.address | (UInt32.random(in: 0...UInt32.max, using: &rng) & ~(pick.length == 0 ? 0 : ~UInt32(0) << UInt32(32 - pick.length)))
+            let d = pick.address.value | (UInt32.random(in: 0...UInt32.max, using: &rng) & ~(pick.length == 0 ? 0 : ~UInt32(0) << UInt32(32 - pick.length)))
             let s = UInt32.random(in: 0...UInt32.max, using: &rng)
             let p = UInt8.random(in: 1...3, using: &rng)
             let linear = spd.policies.first { $0.selector.matches(source: s, destination: d, proto: p, ports: nil) }

@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import KeywayCrypto
 @testable import KeywayIKE
 import XCTest
