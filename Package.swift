@@ -41,6 +41,9 @@ let package = Package(
         // The shared words: addresses, prefixes, selectors, policy actions and levels, algorithm
         // names, durations. Pure, no dependencies: every module speaks it.
         .target(name: "KeywayVocabulary"),
+        // The rules every receiver applies to another process's requests (pure): what a
+        // generate-policy peer may create, which SAs, routes and signatures may exist.
+        .target(name: "KeywayTrust", dependencies: ["KeywayVocabulary"]),
         // Ciphers, MACs, PRFs, DH groups, signatures and Secret, over CKeywayCrypto.
         .target(name: "KeywayCrypto", dependencies: ["CKeywayCrypto", "KeywayVocabulary"]),
         // The /ip ipsec model, RouterOS grammar, validation, printing and export: pure code
@@ -49,7 +52,7 @@ let package = Package(
         // SPD, SAD, ESP, AH, replay windows and lifetimes: the sans-IO datapath core.
         .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto", "KeywayVocabulary"]),
         // ISAKMP/IKEv1 (sans-IO): the message codec so far.
-        .target(name: "KeywayIKE", dependencies: ["KeywayCrypto", "KeywayVocabulary"]),
+        .target(name: "KeywayIKE", dependencies: ["KeywayCrypto", "KeywayVocabulary", "KeywayTrust"]),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire", dependencies: ["KeywayVocabulary"]),
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
@@ -75,6 +78,7 @@ let package = Package(
         .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath"]),
 
         .testTarget(name: "KeywayVocabularyTests", dependencies: ["KeywayVocabulary"]),
+        .testTarget(name: "KeywayTrustTests", dependencies: ["KeywayTrust", "KeywayVocabulary"]),
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
         .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
