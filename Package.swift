@@ -43,22 +43,25 @@ let package = Package(
         .target(name: "KeywayVocabulary"),
         // The rules every receiver applies to another process's requests (pure): what a
         // generate-policy peer may create, which SAs, routes and signatures may exist.
-        .target(name: "KeywayTrust", dependencies: ["KeywayVocabulary"]),
+        .target(name: "KeywayTrust", dependencies: ["KeywayVocabulary", "KeywayWire"]),
         // Ciphers, MACs, PRFs, DH groups, signatures and Secret, over CKeywayCrypto.
         .target(name: "KeywayCrypto", dependencies: ["CKeywayCrypto", "KeywayVocabulary"]),
         // The /ip ipsec model, RouterOS grammar, validation, printing and export: pure code
         // (no OpenSSL: what needs it, such as DES availability, is passed in).
         .target(name: "KeywayConfig", dependencies: ["KeywayVocabulary"]),
         // SPD, SAD, ESP, AH, replay windows and lifetimes: the sans-IO datapath core.
-        .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto", "KeywayVocabulary"]),
+        .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto", "KeywayVocabulary", "KeywayWire", "KeywayTrust"]),
         // ISAKMP/IKEv1 (sans-IO): the message codec so far.
-        .target(name: "KeywayIKE", dependencies: ["KeywayCrypto", "KeywayVocabulary", "KeywayTrust"]),
+        .target(name: "KeywayIKE", dependencies: ["KeywayCrypto", "KeywayVocabulary", "KeywayTrust", "KeywayWire"]),
+        // keyway-monitor's logic: what each process is told of the configuration, the live view
+        // printouts read, and the signing gate. Pure (no OpenSSL, no files).
+        .target(name: "KeywayMonitor", dependencies: ["KeywayConfig", "KeywayWire", "KeywayVocabulary", "KeywayTrust"]),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire", dependencies: ["KeywayVocabulary"]),
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
-        .target(name: "KeywayAudit", dependencies: ["KeywaySystem"]),
+        .target(name: "KeywayAudit", dependencies: ["KeywaySystem", "KeywayVocabulary"]),
         // Spawning, sandboxing, seccomp profiles, supervision, and the child event loop.
-        .target(name: "KeywayPrivsep", dependencies: ["KeywaySystem", "KeywayWire", "KeywayAudit"]),
+        .target(name: "KeywayPrivsep", dependencies: ["KeywaySystem", "KeywayWire", "KeywayAudit", "KeywayTrust", "KeywayVocabulary"]),
 
         .executableTarget(name: "keywayd", dependencies: [
             "KeywayPrivsep",
@@ -66,7 +69,7 @@ let package = Package(
         ]),
         .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep", "KeywayIKE", "KeywayCrypto", "KeywayAudit"]),
         .executableTarget(name: "keyway-datapath", dependencies: ["KeywayPrivsep", "KeywayDatapath", "KeywayCrypto"]),
-        .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep", "KeywayConfig", "KeywayCrypto"]),
+        .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep", "KeywayConfig", "KeywayCrypto", "KeywayMonitor"]),
         .executableTarget(name: "keyway", dependencies: [
             "KeywaySystem", "KeywayWire", "KeywayConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -78,12 +81,13 @@ let package = Package(
         .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath"]),
 
         .testTarget(name: "KeywayVocabularyTests", dependencies: ["KeywayVocabulary"]),
-        .testTarget(name: "KeywayTrustTests", dependencies: ["KeywayTrust", "KeywayVocabulary"]),
-        .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire"]),
+        .testTarget(name: "KeywayTrustTests", dependencies: ["KeywayTrust", "KeywayVocabulary", "KeywayWire"]),
+        .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
         .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
         .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto"]),
         .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
+        .testTarget(name: "KeywayMonitorTests", dependencies: ["KeywayMonitor", "KeywayConfig", "KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),
     ]
 )

@@ -4,8 +4,8 @@ import KeywayCrypto
 /// What keyway-ike is configured with: `/ip ipsec peer` and the policies (with their
 /// proposals) that IKE keys. Secrets stay in `Secret`.
 public struct IKEPeer: Sendable {
-    public enum ExchangeMode: Sendable { case main, aggressive, base }
-    public enum ProposalCheck: String, Sendable { case claim, exact, obey, strict }
+    public typealias ExchangeMode = KeywayVocabulary.ExchangeMode
+    public typealias ProposalCheck = KeywayVocabulary.ProposalCheck
 
     public var address: UInt32
     public var prefixLength: Int

@@ -1,6 +1,7 @@
 import KeywayAudit
 import KeywaySystem
-import KeywayWire
+import KeywayTrust
+import KeywayVocabulary
 
 /// keywayd's changes to the host's network configuration: the routing rule and table that send
 /// protected destinations into the TUN device, and the firewall table for the incoming policy
@@ -11,7 +12,7 @@ final class HostNetwork {
     private(set) var tunName = ""
     /// Installed routes and their preferred source (empty: none).
     private var routes: [String: String] = [:]
-    private var lastFilter: IncomingFilter?
+    private var lastRules: [IncomingCheckRule]?
     private lazy var ipTool: String? = Self.find("ip")
     private lazy var nftTool: String? = Self.find("nft")
 
@@ -59,13 +60,11 @@ final class HostNetwork {
         return Processes.run(tool, arguments) == .exited(0)
     }
 
-    /// The datapath's wanted routes: only ever via our own TUN device, in our own table. A route
-    /// is written again only when it is new or its preferred source changed.
-    func applyRoutes(_ set: RouteSet) {
+    /// The whole wanted set: only ever via our own TUN device, in our own table. A route is
+    /// written again only when it is new or its preferred source changed.
+    func applyRoutes(_ list: [HostRoute]) {
         var wanted: [String: String] = [:]
-        for p in set.prefixes.prefix(RouteSet.maximumRoutes) {
-            wanted[Self.prefix(p.address, p.length)] = p.source == 0 ? "" : Self.address(p.source)
-        }
+        for r in list { wanted[r.destination.description] = r.source?.description ?? "" }
         for r in Set(routes.keys).subtracting(wanted.keys) { _ = ip(["route", "del", r, "dev", tunName, "table", table]) }
         for (r, source) in wanted where routes[r] != source {
             let plain = ["route", "replace", r, "dev", tunName, "table", table]
@@ -78,27 +77,19 @@ final class HostNetwork {
         audit.event(.informational, msgID: "route", "routes into \(tunName) updated", [("routes", routes.keys.sorted().joined(separator: " "))])
     }
 
-    static func address(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)" }
-
-    static func prefix(_ address: UInt32, _ length: UInt8) -> String {
-        let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - Int(min(length, 32)))
-        let a = address & mask
-        return "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)/\(min(length, 32))"
-    }
-
     /// Replaces the incoming-check table in one nftables transaction.
-    func applyIncomingFilter(_ filter: IncomingFilter) {
-        guard filter != lastFilter, let nft = nftTool else { return }
-        lastFilter = filter
-        if filter.rules.isEmpty { removeFilter(); return }
-        let script = Self.script(table: filterTable, tun: tunName, filter: filter)
+    func applyIncomingCheck(_ rules: [IncomingCheckRule]) {
+        guard rules != lastRules, let nft = nftTool else { return }
+        lastRules = rules
+        if rules.isEmpty { removeFilter(); return }
+        let script = Self.script(table: filterTable, tun: tunName, rules: rules)
         do { try Files.writeAtomically(filterPath, Array(script.utf8), mode: 0o600) } catch {
             audit.event(.error, msgID: "incoming-check", "could not write the nftables script: \(error)")
             return
         }
         if Processes.run(nft, ["-f", filterPath]) == .exited(0) {
             audit.event(.informational, msgID: "incoming-check", "incoming policy check updated",
-                        [("rules", String(filter.rules.count)), ("drops", String(filter.rules.filter(\.drop).count))])
+                        [("rules", String(rules.count)), ("drops", String(rules.filter(\.drop).count))])
         } else {
             audit.event(.error, msgID: "incoming-check", "nft refused the incoming policy check; it is NOT enforced", [("table", filterTable)])
         }
@@ -115,7 +106,7 @@ final class HostNetwork {
 
     /// Before routing: what came in through our TUN device was decrypted by us; ESP, AH and IKE
     /// are never subject to the check (the manual exempts UDP 500); then the SPD's rules in order.
-    static func script(table: String, tun: String, filter: IncomingFilter) -> String {
+    static func script(table: String, tun: String, rules: [IncomingCheckRule]) -> String {
         var lines = [
             "table ip \(table)",
             "delete table ip \(table)",
@@ -126,14 +117,15 @@ final class HostNetwork {
             "    meta l4proto { esp, ah } accept",
             "    udp dport { 500, 4500 } accept",
         ]
-        for r in filter.rules.prefix(IncomingFilter.maximumRules) {
-            var match = "ip saddr \(prefix(r.source, r.sourceLength)) ip daddr \(prefix(r.destination, r.destinationLength))"
-            if r.proto != 255 { match += " meta l4proto \(r.proto)" }
-            if r.sourcePort != 0 || r.destinationPort != 0 {
+        for r in rules.prefix(IncomingCheckPlan.maximumRules) {
+            let sel = r.selector
+            var match = "ip saddr \(sel.source) ip daddr \(sel.destination)"
+            if let proto = sel.proto { match += " meta l4proto \(proto)" }
+            if sel.sourcePort != nil || sel.destinationPort != nil {
                 // Ports exist for TCP and UDP only; the SPD matches them the same way.
-                if r.proto == 255 { match += " meta l4proto { tcp, udp }" }
-                if r.sourcePort != 0 { match += " th sport \(r.sourcePort)" }
-                if r.destinationPort != 0 { match += " th dport \(r.destinationPort)" }
+                if sel.proto == nil { match += " meta l4proto { tcp, udp }" }
+                if let p = sel.sourcePort { match += " th sport \(p)" }
+                if let p = sel.destinationPort { match += " th dport \(p)" }
             }
             lines.append("    \(match) \(r.drop ? "counter drop" : "accept")")
         }

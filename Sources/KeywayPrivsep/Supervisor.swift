@@ -1,6 +1,8 @@
 import Glibc
 import KeywayAudit
 import KeywaySystem
+import KeywayTrust
+import KeywayVocabulary
 import KeywayWire
 
 /// What keywayd was told on its command line, resolved.
@@ -78,6 +80,11 @@ public final class Supervisor {
     private let startedAt = MonotonicClock.now()
     private var stopping = false
     private lazy var network = HostNetwork(settings: settings, audit: audit)
+    /// Routes and incoming-check rules, derived from the monitor's configuration alone.
+    private var plan = HostPlan()
+    /// Requests (and malformed or unexpected messages) refused, by the child that sent them.
+    private var refusals: [Role: UInt64] = [:]
+    private var lastAddressCheck: UInt64 = 0
 
     public init(settings: SupervisorSettings) {
         self.settings = settings
@@ -158,6 +165,7 @@ public final class Supervisor {
             if !ready[0].isEmpty { handleSignals(signals.drain()) }
             for (i, link) in active.enumerated() where !ready[i + 1].isEmpty { serve(link) }
             restartDueChildren()
+            watchHostAddresses()
         }
         shutdown()
         return 0
@@ -216,18 +224,65 @@ public final class Supervisor {
             case .rejected(let error): reject(error, from: link.peer)
             case .message(let envelope, _):
                 wire.accepted()
-                if case .hello(let h) = envelope.message {
-                    link.hello = h
-                } else if case .routeSet(let set) = envelope.message, link.peer == .datapath {
-                    network.applyRoutes(set)
-                } else if case .incomingFilter(let filter) = envelope.message, link.peer == .datapath {
-                    network.applyIncomingFilter(filter)
+                switch envelope.message {
+                case .hello(let h): link.hello = h
+                case .policyAuthority(let authority) where link.peer == .monitor: authorize(authority)
+                case .generatedPolicySet(let set) where link.peer == .datapath: offer(set)
+                default: break
                 }
             }
         }
     }
 
-    private func reject(_ error: WireError, from peer: Role) { wire.reject(error, from: peer, audit: audit) }
+    private func reject(_ error: WireError, from peer: Role) {
+        wire.reject(error, from: peer, audit: audit)
+        count(refusalFrom: peer)
+    }
+
+    /// The monitor said what may exist: routes and the incoming check follow from it alone.
+    private func authorize(_ authority: PolicyAuthority) {
+        plan.authorize(authority.bounds)
+        applyPlan()
+    }
+
+    /// The datapath named its generated policies: each must be one the configuration allows.
+    private func offer(_ set: GeneratedPolicySet) {
+        do {
+            try plan.offer(set)
+            applyPlan()
+        } catch {
+            audit.rateLimitedEvent(key: "refused-datapath", .warning, msgID: "refused", "generated policies from keyway-datapath refused: \(error)",
+                                   [("from", Role.datapath.description), ("reason", error.reason)])
+            count(refusalFrom: .datapath)
+        }
+    }
+
+    private func applyPlan() {
+        network.applyRoutes(plan.routes)
+        if let rules = plan.incomingRules { network.applyIncomingCheck(rules) }
+    }
+
+    private func count(refusalFrom role: Role) {
+        refusals[role, default: 0] += 1
+        try? children[.monitor]?.link?.send(.refusalReport(RefusalReport(refused: refusals)))
+    }
+
+    private func hostAddresses() -> HostAddresses {
+        HostAddresses(addresses: Interfaces.ipv4Addresses().map { .v4(IPv4Address($0)) })
+    }
+
+    /// Every few seconds: the appliance's own addresses, which no generated policy may cover.
+    private func watchHostAddresses() {
+        let now = MonotonicClock.now()
+        guard now >= lastAddressCheck + 5_000_000_000 else { return }
+        lastAddressCheck = now
+        let current = hostAddresses()
+        let addresses = current.ipv4
+        guard addresses != plan.ownAddresses else { return }
+        plan.ownAddresses = addresses
+        if let bounds = plan.bounds { plan.authorize(bounds); applyPlan() }
+        for role in [Role.ike, .datapath] { try? children[role]?.link?.send(.hostAddresses(current)) }
+    }
 
     /// Spawns one child and hands it its descriptors, its links to running peers, and the sandbox order.
     private func spawn(_ role: Role) {
@@ -276,6 +331,10 @@ public final class Supervisor {
             }
             let root = role == .monitor ? settings.stateDirectory : settings.emptyRoot
             try link.send(.enterSandbox(EnterSandbox(uid: settings.user.uid, gid: settings.user.gid, root: root)))
+            // Handed over once the child runs: what it checks generated policies against, and (to
+            // a new monitor) what keywayd has refused so far.
+            if role == .ike || role == .datapath { try link.send(.hostAddresses(hostAddresses())) }
+            if role == .monitor, !refusals.isEmpty { try link.send(.refusalReport(RefusalReport(refused: refusals))) }
             audit.event(.informational, msgID: "child-start", "started \(role)", [("role", role.description), ("pid", String(pid))])
         } catch {
             let now = MonotonicClock.now()

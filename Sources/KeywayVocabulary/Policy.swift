@@ -31,3 +31,13 @@ public enum IPProtocolNames {
     public static let byName: [String: UInt8] = ["icmp": 1, "igmp": 2, "ipencap": 4, "tcp": 6, "udp": 17, "gre": 47,
                                                  "ipsec-esp": 50, "ipsec-ah": 51, "icmpv6": 58, "ospf": 89, "sctp": 132]
 }
+
+/// `/ip ipsec peer exchange-mode`: the IKEv1 phase 1 exchanges.
+public enum ExchangeMode: String, Sendable, CaseIterable {
+    case main, aggressive, base
+}
+
+/// `/ip ipsec peer proposal-check`: what a phase 2 lifetime mismatch means.
+public enum ProposalCheck: String, Sendable, CaseIterable {
+    case claim, exact, obey, strict
+}

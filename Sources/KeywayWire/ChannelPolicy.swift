@@ -7,12 +7,16 @@ public enum ChannelPolicy {
     public static func allowed(from sender: Role, to receiver: Role) -> Set<MessageType> {
         switch (sender, receiver) {
         // The parent configures and supervises; only the monitor reloads configuration.
-        case (.parent, .ike), (.parent, .datapath): return fromParentToChild
-        case (.parent, .monitor): return fromParentToChild.union([.reloadConfig, .accessPolicy])
+        // It tells IKE and the datapath the appliance's own addresses (no generated policy may cover them).
+        case (.parent, .ike), (.parent, .datapath): return fromParentToChild.union([.hostAddresses])
+        case (.parent, .monitor): return fromParentToChild.union([.reloadConfig, .accessPolicy, .refusalReport])
         // Children tell the parent who they are and answer its pings; nothing else.
-        case (.ike, .parent), (.monitor, .parent): return [.hello, .pong]
-        // The datapath may ask for routes into its own TUN device and the incoming-check rules.
-        case (.datapath, .parent): return [.hello, .pong, .routeSet, .incomingFilter]
+        case (.ike, .parent): return [.hello, .pong]
+        // The monitor, the authority on configuration, says what may exist: keywayd derives its
+        // routes and the incoming-check table from that alone.
+        case (.monitor, .parent): return [.hello, .pong, .policyAuthority]
+        // The datapath names the generated policies it holds; keywayd checks each against the configuration.
+        case (.datapath, .parent): return [.hello, .pong, .generatedPolicySet]
         // IKE installs and removes negotiated SAs; the datapath asks for SAs and hands over IKE's UDP 4500 share.
         case (.ike, .datapath): return betweenChildren.union([.saInstall, .saRemove])
         case (.datapath, .ike): return betweenChildren.union([.acquire, .ikeDatagram])

@@ -1,59 +1,14 @@
-/// A policy as the datapath needs it (the monitor resolves names and drops inactive ones).
-public struct PolicyRecord: Sendable, Equatable {
-    public var id: UInt32
-    public var source: UInt32, sourceLength: UInt8, sourcePort: UInt16
-    public var destination: UInt32, destinationLength: UInt8, destinationPort: UInt16
-    /// 255: any protocol. Ports are 0 for any.
-    public var proto: UInt8
-    /// 0 none, 1 discard, 2 encrypt.
-    public var action: UInt8
-    /// 0 use, 1 require, 2 unique.
-    public var level: UInt8
-    public var esp: Bool, ah: Bool, tunnel: Bool
-    public var saSource: UInt32, saDestination: UInt32
-    public var priority: Int32
-    /// 0 clear, 1 inherit, 2 set.
-    public var dontFragment: UInt8
-
-    public init(id: UInt32, source: UInt32, sourceLength: UInt8, sourcePort: UInt16, destination: UInt32, destinationLength: UInt8,
-                destinationPort: UInt16, proto: UInt8, action: UInt8, level: UInt8, esp: Bool, ah: Bool, tunnel: Bool,
-                saSource: UInt32, saDestination: UInt32, priority: Int32, dontFragment: UInt8) {
-        self.id = id; self.source = source; self.sourceLength = sourceLength; self.sourcePort = sourcePort
-        self.destination = destination; self.destinationLength = destinationLength; self.destinationPort = destinationPort
-        self.proto = proto; self.action = action; self.level = level; self.esp = esp; self.ah = ah; self.tunnel = tunnel
-        self.saSource = saSource; self.saDestination = saDestination; self.priority = priority; self.dontFragment = dontFragment
-    }
-
-    func encode(to w: inout WireWriter) {
-        w.u32(id); w.u32(source); w.u8(sourceLength); w.u16(sourcePort); w.u32(destination); w.u8(destinationLength); w.u16(destinationPort)
-        w.u8(proto); w.u8(action); w.u8(level); w.bool(esp); w.bool(ah); w.bool(tunnel); w.u32(saSource); w.u32(saDestination)
-        w.u32(UInt32(bitPattern: priority)); w.u8(dontFragment)
-    }
-
-    init(from r: inout WireReader) throws(WireError) {
-        id = try r.u32(); source = try r.u32(); sourceLength = try r.u8(); sourcePort = try r.u16()
-        destination = try r.u32(); destinationLength = try r.u8(); destinationPort = try r.u16()
-        proto = try r.u8(); action = try r.u8(); level = try r.u8()
-        esp = try r.bool("policy.esp"); ah = try r.bool("policy.ah"); tunnel = try r.bool("policy.tunnel")
-        saSource = try r.u32(); saDestination = try r.u32(); priority = Int32(bitPattern: try r.u32()); dontFragment = try r.u8()
-        guard sourceLength <= 32, destinationLength <= 32 else { throw .invalidEnum(field: "policy.prefix-length", value: UInt32(max(sourceLength, destinationLength))) }
-        guard action <= 2 else { throw .invalidEnum(field: "policy.action", value: UInt32(action)) }
-        guard level <= 2 else { throw .invalidEnum(field: "policy.level", value: UInt32(level)) }
-        guard dontFragment <= 2 else { throw .invalidEnum(field: "policy.dont-fragment", value: UInt32(dontFragment)) }
-    }
-}
+import KeywayVocabulary
 
 /// One direction of an SA to install, with its keys (the receiver wraps them in a Secret at once).
 public struct SARecord: Sendable, Hashable {
     public var policyID: UInt32
     public var inbound: Bool
-    /// 50 ESP, 51 AH.
-    public var proto: UInt8
+    public var proto: IPsecProtocol
     public var spi: UInt32
-    public var source: UInt32, destination: UInt32
+    public var source: IPv4Address, destination: IPv4Address
     public var tunnel: Bool
-    /// RouterOS names: "aes-128", "sha1", "null".
-    public var encryption: String, integrity: String
+    public var encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm
     public var encryptionKey: [UInt8], integrityKey: [UInt8]
     /// Hard add-lifetime; 0 is none.
     public var lifetimeSeconds: UInt64
@@ -71,8 +26,9 @@ public struct SARecord: Sendable, Hashable {
 
     public static let maximumReplayWindow: UInt32 = 1 << 16
 
-    public init(policyID: UInt32, inbound: Bool, proto: UInt8, spi: UInt32, source: UInt32, destination: UInt32, tunnel: Bool,
-                encryption: String, integrity: String, encryptionKey: [UInt8], integrityKey: [UInt8], lifetimeSeconds: UInt64) {
+    public init(policyID: UInt32, inbound: Bool, proto: IPsecProtocol, spi: UInt32, source: IPv4Address, destination: IPv4Address,
+                tunnel: Bool, encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm, encryptionKey: [UInt8],
+                integrityKey: [UInt8], lifetimeSeconds: UInt64) {
         self.policyID = policyID; self.inbound = inbound; self.proto = proto; self.spi = spi; self.source = source
         self.destination = destination; self.tunnel = tunnel; self.encryption = encryption; self.integrity = integrity
         self.encryptionKey = encryptionKey; self.integrityKey = integrityKey; self.lifetimeSeconds = lifetimeSeconds
@@ -81,80 +37,63 @@ public struct SARecord: Sendable, Hashable {
     public static func == (a: SARecord, b: SARecord) -> Bool { a.identity == b.identity }
     public func hash(into h: inout Hasher) { h.combine(identity) }
 
-    private var identity: [String] {
-        [String(policyID), String(inbound), String(proto), String(spi), String(source), String(destination), String(tunnel),
-         encryption, integrity, encryptionKey.map(String.init).joined(separator: ","), integrityKey.map(String.init).joined(separator: ","),
-         String(lifetimeSeconds), String(softSeconds), String(hardBytes), String(softBytes), String(useHardSeconds), String(replayWindow),
-         String(udpLocalPort), String(udpRemotePort), String(negotiated), String(pfs)]
+    /// Everything but the starting sequence number: an unchanged record keeps its SA.
+    private var identity: [UInt64] {
+        [UInt64(policyID), inbound ? 1 : 0, UInt64(proto.rawValue), UInt64(spi), UInt64(source.value), UInt64(destination.value),
+         tunnel ? 1 : 0, UInt64(Self.index(encryption)), UInt64(Self.index(integrity)), lifetimeSeconds, softSeconds, hardBytes,
+         softBytes, useHardSeconds, UInt64(replayWindow), UInt64(udpLocalPort), UInt64(udpRemotePort), negotiated ? 1 : 0, pfs ? 1 : 0]
+            + [UInt64(encryptionKey.count)] + encryptionKey.map(UInt64.init) + [UInt64(integrityKey.count)] + integrityKey.map(UInt64.init)
+    }
+
+    private static func index<E: CaseIterable & Equatable>(_ v: E) -> Int {
+        E.allCases.firstIndex(of: v).map { E.allCases.distance(from: E.allCases.startIndex, to: $0) } ?? 0
     }
 
     public func encode(to w: inout WireWriter) {
-        w.u32(policyID); w.bool(inbound); w.u8(proto); w.u32(spi); w.u32(source); w.u32(destination); w.bool(tunnel)
-        w.string(encryption); w.string(integrity); w.data(encryptionKey); w.data(integrityKey); w.u64(lifetimeSeconds)
+        w.u32(policyID); w.bool(inbound); w.u8(proto.rawValue); w.u32(spi); w.address(source); w.address(destination); w.bool(tunnel)
+        w.choice(encryption); w.choice(integrity); w.data(encryptionKey); w.data(integrityKey); w.u64(lifetimeSeconds)
         w.u64(softSeconds); w.u64(hardBytes); w.u64(softBytes); w.u64(useHardSeconds); w.u32(replayWindow)
         w.u16(udpLocalPort); w.u16(udpRemotePort); w.bool(negotiated); w.bool(pfs)
         w.u32(initialSequence)
     }
 
     public init(from r: inout WireReader) throws(WireError) {
-        policyID = try r.u32(); inbound = try r.bool("sa.inbound"); proto = try r.u8(); spi = try r.u32()
-        source = try r.u32(); destination = try r.u32(); tunnel = try r.bool("sa.tunnel")
-        encryption = try r.string("sa.encryption", limit: 32); integrity = try r.string("sa.integrity", limit: 32)
+        policyID = try r.u32(); inbound = try r.bool("sa.inbound"); proto = try r.enumeration("sa.proto", IPsecProtocol.self)
+        spi = try r.u32(); source = try r.address(); destination = try r.address(); tunnel = try r.bool("sa.tunnel")
+        encryption = try r.choice("sa.encryption", EncryptionAlgorithm.self); integrity = try r.choice("sa.integrity", IntegrityAlgorithm.self)
         encryptionKey = try r.data(limit: 64); integrityKey = try r.data(limit: 128); lifetimeSeconds = try r.u64()
         softSeconds = try r.u64(); hardBytes = try r.u64(); softBytes = try r.u64(); useHardSeconds = try r.u64(); replayWindow = try r.u32()
         udpLocalPort = try r.u16(); udpRemotePort = try r.u16(); negotiated = try r.bool("sa.negotiated"); pfs = try r.bool("sa.pfs")
         initialSequence = try r.u32()
-        guard proto == 50 || proto == 51 else { throw .invalidEnum(field: "sa.proto", value: UInt32(proto)) }
         guard replayWindow >= 32, replayWindow <= Self.maximumReplayWindow else { throw .invalidEnum(field: "sa.replay-window", value: replayWindow) }
     }
 }
 
-/// The monitor's whole view for the datapath: replaces what was there before.
+/// The monitor's whole view for the datapath: what may exist (and the configured policies, the
+/// datapath's SPD), and the manual SAs with their keys. Replaces what was there before.
 public struct DatapathConfig: WireMessage {
     public static let type = MessageType.datapathConfig
-    public static let maximumPolicies = 4096
     public var generation: UInt64
-    public var policies: [PolicyRecord]
+    public var bounds: ConfigurationBounds
     public var sas: [SARecord]
 
-    public init(generation: UInt64, policies: [PolicyRecord], sas: [SARecord]) {
-        self.generation = generation; self.policies = policies; self.sas = sas
+    public init(generation: UInt64, bounds: ConfigurationBounds, sas: [SARecord]) {
+        self.generation = generation; self.bounds = bounds; self.sas = sas
     }
+
+    public var policies: [PolicyRecord] { bounds.policies.map(\.policy) }
+
     public func encode(to w: inout WireWriter) {
         w.u64(generation)
-        w.count(policies.count); for p in policies { p.encode(to: &w) }
+        bounds.encode(to: &w)
         w.count(sas.count); for s in sas { s.encode(to: &w) }
     }
     public init(from r: inout WireReader) throws(WireError) {
         generation = try r.u64()
-        var ps: [PolicyRecord] = []
-        for _ in 0..<(try r.count(limit: Self.maximumPolicies)) { ps.append(try PolicyRecord(from: &r)) }
+        bounds = try ConfigurationBounds(from: &r)
         var ss: [SARecord] = []
-        for _ in 0..<(try r.count(limit: 2 * Self.maximumPolicies)) { ss.append(try SARecord(from: &r)) }
-        policies = ps; sas = ss
-    }
-}
-
-/// The datapath asks keywayd for routes into its TUN device: the whole wanted set each time.
-/// keywayd installs only routes via Keyway's own TUN device, whatever this says. `source`, when
-/// not 0, is the address the host should send from (a transport policy's sa-src-address), so
-/// that routing into the TUN device does not change which address local traffic leaves with.
-public struct RouteSet: WireMessage {
-    public static let type = MessageType.routeSet
-    public static let maximumRoutes = 4096
-    public var prefixes: [(address: UInt32, length: UInt8, source: UInt32)]
-
-    public init(prefixes: [(address: UInt32, length: UInt8, source: UInt32)]) { self.prefixes = prefixes }
-    public static func == (a: RouteSet, b: RouteSet) -> Bool { a.prefixes.elementsEqual(b.prefixes, by: { $0 == $1 }) }
-    public func encode(to w: inout WireWriter) { w.count(prefixes.count); for p in prefixes { w.u32(p.address); w.u8(p.length); w.u32(p.source) } }
-    public init(from r: inout WireReader) throws(WireError) {
-        var out: [(UInt32, UInt8, UInt32)] = []
-        for _ in 0..<(try r.count(limit: Self.maximumRoutes)) {
-            let a = try r.u32(), l = try r.u8(), source = try r.u32()
-            guard l <= 32 else { throw .invalidEnum(field: "route.length", value: UInt32(l)) }
-            out.append((a, l, source))
-        }
-        prefixes = out
+        for _ in 0..<(try r.count(limit: 2 * ConfigurationBounds.maximumPolicies)) { ss.append(try SARecord(from: &r)) }
+        sas = ss
     }
 }
 
@@ -225,9 +164,11 @@ public struct DatapathState: WireMessage {
     public var sas: [SAStatus]
     public var policies: [PolicyStatus]
     public var statistics: [Counter]
+    /// Requests from keyway-ike the datapath refused (checked against the configuration).
+    public var refusedFromIKE: UInt64 = 0
 
-    public init(sas: [SAStatus], policies: [PolicyStatus], statistics: [Counter]) {
-        self.sas = sas; self.policies = policies; self.statistics = statistics
+    public init(sas: [SAStatus], policies: [PolicyStatus], statistics: [Counter], refusedFromIKE: UInt64 = 0) {
+        self.sas = sas; self.policies = policies; self.statistics = statistics; self.refusedFromIKE = refusedFromIKE
     }
     public func encode(to w: inout WireWriter) {
         w.count(sas.count); for s in sas { s.encode(to: &w) }
@@ -238,12 +179,13 @@ public struct DatapathState: WireMessage {
             w.bool(p.established)
         }
         w.count(statistics.count); for c in statistics { w.string(c.name); w.u64(c.value) }
+        w.u64(refusedFromIKE)
     }
     public init(from r: inout WireReader) throws(WireError) {
         var ss: [SAStatus] = []
-        for _ in 0..<(try r.count(limit: 2 * DatapathConfig.maximumPolicies)) { ss.append(try SAStatus(from: &r)) }
+        for _ in 0..<(try r.count(limit: 2 * ConfigurationBounds.maximumPolicies)) { ss.append(try SAStatus(from: &r)) }
         var ps: [PolicyStatus] = []
-        for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) {
+        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) {
             let id = try r.u32()
             ps.append(PolicyStatus(id: id, inAccepted: try r.u64(), inDropped: try r.u64(), inTransformed: try r.u64(),
                                    outAccepted: try r.u64(), outDropped: try r.u64(), outTransformed: try r.u64(),
@@ -252,6 +194,7 @@ public struct DatapathState: WireMessage {
         var cs: [Counter] = []
         for _ in 0..<(try r.count(limit: 256)) { cs.append(Counter(name: try r.string("statistic", limit: 64), value: try r.u64())) }
         sas = ss; policies = ps; statistics = cs
+        refusedFromIKE = try r.u64()
     }
 }
 
@@ -268,52 +211,5 @@ public struct FlushSAs: WireMessage {
     public init(from r: inout WireReader) throws(WireError) {
         proto = try r.u8()
         guard [0, 50, 51].contains(proto) else { throw .invalidEnum(field: "flush.proto", value: UInt32(proto)) }
-    }
-}
-
-/// The datapath's incoming policy check, for keywayd to enforce in the firewall: in order, the
-/// first rule a plaintext packet from the network matches decides whether it is dropped.
-public struct IncomingFilter: WireMessage {
-    public static let type = MessageType.incomingFilter
-    public static let maximumRules = 4096
-
-    public struct Rule: Sendable, Equatable {
-        public var source: UInt32, sourceLength: UInt8
-        public var destination: UInt32, destinationLength: UInt8
-        /// 255: any protocol. Ports 0: any.
-        public var proto: UInt8
-        public var sourcePort: UInt16, destinationPort: UInt16
-        public var drop: Bool
-
-        public init(source: UInt32, sourceLength: UInt8, destination: UInt32, destinationLength: UInt8, proto: UInt8,
-                    sourcePort: UInt16, destinationPort: UInt16, drop: Bool) {
-            self.source = source; self.sourceLength = sourceLength; self.destination = destination
-            self.destinationLength = destinationLength; self.proto = proto; self.sourcePort = sourcePort
-            self.destinationPort = destinationPort; self.drop = drop
-        }
-    }
-
-    public var rules: [Rule]
-
-    public init(rules: [Rule]) { self.rules = rules }
-
-    public func encode(to w: inout WireWriter) {
-        w.count(rules.count)
-        for r in rules {
-            w.u32(r.source); w.u8(r.sourceLength); w.u32(r.destination); w.u8(r.destinationLength)
-            w.u8(r.proto); w.u16(r.sourcePort); w.u16(r.destinationPort); w.bool(r.drop)
-        }
-    }
-
-    public init(from r: inout WireReader) throws(WireError) {
-        var out: [Rule] = []
-        for _ in 0..<(try r.count(limit: Self.maximumRules)) {
-            let rule = Rule(source: try r.u32(), sourceLength: try r.u8(), destination: try r.u32(), destinationLength: try r.u8(),
-                            proto: try r.u8(), sourcePort: try r.u16(), destinationPort: try r.u16(), drop: try r.bool("filter.drop"))
-            guard rule.sourceLength <= 32 else { throw .invalidEnum(field: "filter.source-length", value: UInt32(rule.sourceLength)) }
-            guard rule.destinationLength <= 32 else { throw .invalidEnum(field: "filter.destination-length", value: UInt32(rule.destinationLength)) }
-            out.append(rule)
-        }
-        rules = out
     }
 }

@@ -1,15 +1,15 @@
+import KeywayVocabulary
+
 /// Between keyway-ike and the other processes.
 
 /// `/ip ipsec peer` as keyway-ike needs it (the pre-shared key included).
 public struct IKEPeerRecord: Sendable, Equatable {
-    public var address: UInt32, prefixLength: UInt8, port: UInt16
+    public var address: IPv4Prefix, port: UInt16
     public var secret: [UInt8]
-    /// 0 main, 1 aggressive, 2 base.
-    public var exchangeMode: UInt8
+    public var exchangeMode: ExchangeMode
     public var natTraversal: Bool, generatePolicy: Bool, sendInitialContact: Bool
-    /// RouterOS names: claim, exact, obey, strict; md5, sha1...; 3des, aes-128...
-    public var proposalCheck: String, hash: String, encryption: String
-    public var dhGroup: UInt16
+    public var proposalCheck: ProposalCheck
+    public var hash: HashAlgorithm, encryption: EncryptionAlgorithm, dhGroup: DHGroup
     public var lifetime: UInt64, lifebytes: UInt64
     /// Seconds (0: off) and a count.
     public var dpdInterval: UInt64 = 120, dpdMaximumFailures: UInt8 = 5
@@ -17,62 +17,61 @@ public struct IKEPeerRecord: Sendable, Equatable {
     /// certificate and the peer's (DER). Empty: pre-shared key.
     public var certificateName = "", localCertificate: [UInt8] = [], remoteCertificate: [UInt8] = []
 
-    public init(address: UInt32, prefixLength: UInt8, port: UInt16, secret: [UInt8], exchangeMode: UInt8, natTraversal: Bool,
-                generatePolicy: Bool, sendInitialContact: Bool, proposalCheck: String, hash: String, encryption: String,
-                dhGroup: UInt16, lifetime: UInt64, lifebytes: UInt64) {
-        self.address = address; self.prefixLength = prefixLength; self.port = port; self.secret = secret
+    public init(address: IPv4Prefix, port: UInt16, secret: [UInt8], exchangeMode: ExchangeMode, natTraversal: Bool,
+                generatePolicy: Bool, sendInitialContact: Bool, proposalCheck: ProposalCheck, hash: HashAlgorithm,
+                encryption: EncryptionAlgorithm, dhGroup: DHGroup, lifetime: UInt64, lifebytes: UInt64) {
+        self.address = address; self.port = port; self.secret = secret
         self.exchangeMode = exchangeMode; self.natTraversal = natTraversal; self.generatePolicy = generatePolicy
         self.sendInitialContact = sendInitialContact; self.proposalCheck = proposalCheck; self.hash = hash
         self.encryption = encryption; self.dhGroup = dhGroup; self.lifetime = lifetime; self.lifebytes = lifebytes
     }
 
     func encode(to w: inout WireWriter) {
-        w.u32(address); w.u8(prefixLength); w.u16(port); w.data(secret); w.u8(exchangeMode); w.bool(natTraversal)
-        w.bool(generatePolicy); w.bool(sendInitialContact); w.string(proposalCheck); w.string(hash); w.string(encryption)
-        w.u16(dhGroup); w.u64(lifetime); w.u64(lifebytes); w.u64(dpdInterval); w.u8(dpdMaximumFailures)
+        w.prefix(address); w.u16(port); w.data(secret); w.choice(exchangeMode); w.bool(natTraversal)
+        w.bool(generatePolicy); w.bool(sendInitialContact); w.choice(proposalCheck); w.choice(hash); w.choice(encryption)
+        w.choice(dhGroup); w.u64(lifetime); w.u64(lifebytes); w.u64(dpdInterval); w.u8(dpdMaximumFailures)
         w.string(certificateName); w.data(localCertificate); w.data(remoteCertificate)
     }
 
     init(from r: inout WireReader) throws(WireError) {
-        address = try r.u32(); prefixLength = try r.u8(); port = try r.u16(); secret = try r.data(limit: 1024)
-        exchangeMode = try r.u8(); natTraversal = try r.bool("peer.nat-traversal"); generatePolicy = try r.bool("peer.generate-policy")
-        sendInitialContact = try r.bool("peer.send-initial-contact"); proposalCheck = try r.string("peer.proposal-check", limit: 16)
-        hash = try r.string("peer.hash", limit: 16); encryption = try r.string("peer.encryption", limit: 16); dhGroup = try r.u16()
+        address = try r.prefix("peer.address"); port = try r.u16(); secret = try r.data(limit: 1024)
+        exchangeMode = try r.choice("peer.exchange-mode", ExchangeMode.self)
+        natTraversal = try r.bool("peer.nat-traversal"); generatePolicy = try r.bool("peer.generate-policy")
+        sendInitialContact = try r.bool("peer.send-initial-contact")
+        proposalCheck = try r.choice("peer.proposal-check", ProposalCheck.self)
+        hash = try r.choice("peer.hash", HashAlgorithm.self); encryption = try r.choice("peer.encryption", EncryptionAlgorithm.self)
+        dhGroup = try r.choice("peer.dh-group", DHGroup.self)
         lifetime = try r.u64(); lifebytes = try r.u64(); dpdInterval = try r.u64(); dpdMaximumFailures = try r.u8()
         certificateName = try r.string("peer.certificate", limit: 64)
         localCertificate = try r.data(limit: 16_384); remoteCertificate = try r.data(limit: 16_384)
-        guard prefixLength <= 32 else { throw .invalidEnum(field: "peer.prefix-length", value: UInt32(prefixLength)) }
-        guard exchangeMode <= 2 else { throw .invalidEnum(field: "peer.exchange-mode", value: UInt32(exchangeMode)) }
     }
 }
 
 /// An encrypt policy keyed by IKE, with its proposal.
 public struct IKEPolicyRecord: Sendable, Equatable {
     public var policy: PolicyRecord
-    public var authAlgorithms: [String], encAlgorithms: [String]
+    public var authAlgorithms: [IntegrityAlgorithm], encAlgorithms: [EncryptionAlgorithm]
     public var lifetime: UInt64
-    /// 0: no PFS.
-    public var pfsGroup: UInt16
+    public var pfsGroup: DHGroup?
 
-    public init(policy: PolicyRecord, authAlgorithms: [String], encAlgorithms: [String], lifetime: UInt64, pfsGroup: UInt16) {
+    public init(policy: PolicyRecord, authAlgorithms: [IntegrityAlgorithm], encAlgorithms: [EncryptionAlgorithm], lifetime: UInt64,
+                pfsGroup: DHGroup?) {
         self.policy = policy; self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms
         self.lifetime = lifetime; self.pfsGroup = pfsGroup
     }
 
     func encode(to w: inout WireWriter) {
         policy.encode(to: &w)
-        w.count(authAlgorithms.count); for a in authAlgorithms { w.string(a) }
-        w.count(encAlgorithms.count); for e in encAlgorithms { w.string(e) }
-        w.u64(lifetime); w.u16(pfsGroup)
+        w.choices(authAlgorithms); w.choices(encAlgorithms)
+        w.u64(lifetime); w.bool(pfsGroup != nil); if let g = pfsGroup { w.choice(g) }
     }
 
     init(from r: inout WireReader) throws(WireError) {
         policy = try PolicyRecord(from: &r)
-        var auth: [String] = [], enc: [String] = []
-        for _ in 0..<(try r.count(limit: 16)) { auth.append(try r.string("proposal.auth", limit: 16)) }
-        for _ in 0..<(try r.count(limit: 16)) { enc.append(try r.string("proposal.enc", limit: 16)) }
-        authAlgorithms = auth; encAlgorithms = enc
-        lifetime = try r.u64(); pfsGroup = try r.u16()
+        authAlgorithms = try r.choices("proposal.auth", IntegrityAlgorithm.self)
+        encAlgorithms = try r.choices("proposal.enc", EncryptionAlgorithm.self)
+        lifetime = try r.u64()
+        pfsGroup = try r.bool("proposal.pfs") ? try r.choice("proposal.pfs-group", DHGroup.self) : nil
     }
 }
 
@@ -100,7 +99,7 @@ public struct IKEConfig: WireMessage {
         generation = try r.u64()
         var ps: [IKEPeerRecord] = [], pols: [IKEPolicyRecord] = []
         for _ in 0..<(try r.count(limit: 1024)) { ps.append(try IKEPeerRecord(from: &r)) }
-        for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { pols.append(try IKEPolicyRecord(from: &r)) }
+        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) { pols.append(try IKEPolicyRecord(from: &r)) }
         peers = ps; policies = pols
         defaultProposal = try IKEPolicyRecord(from: &r)
     }
@@ -129,15 +128,19 @@ public struct SAInstall: WireMessage {
 public struct SARemove: WireMessage {
     public static let type = MessageType.saRemove
     public struct Entry: Sendable, Equatable {
-        public var spi: UInt32, proto: UInt8, destination: UInt32
-        public init(spi: UInt32, proto: UInt8, destination: UInt32) { self.spi = spi; self.proto = proto; self.destination = destination }
+        public var spi: UInt32, proto: IPsecProtocol, destination: IPv4Address
+        public init(spi: UInt32, proto: IPsecProtocol, destination: IPv4Address) { self.spi = spi; self.proto = proto; self.destination = destination }
     }
     public var entries: [Entry]
     public init(entries: [Entry]) { self.entries = entries }
-    public func encode(to w: inout WireWriter) { w.count(entries.count); for e in entries { w.u32(e.spi); w.u8(e.proto); w.u32(e.destination) } }
+    public func encode(to w: inout WireWriter) {
+        w.count(entries.count); for e in entries { w.u32(e.spi); w.u8(e.proto.rawValue); w.address(e.destination) }
+    }
     public init(from r: inout WireReader) throws(WireError) {
         var out: [Entry] = []
-        for _ in 0..<(try r.count(limit: 1024)) { out.append(Entry(spi: try r.u32(), proto: try r.u8(), destination: try r.u32())) }
+        for _ in 0..<(try r.count(limit: 1024)) {
+            out.append(Entry(spi: try r.u32(), proto: try r.enumeration("remove.proto", IPsecProtocol.self), destination: try r.address()))
+        }
         entries = out
     }
 }
@@ -154,16 +157,16 @@ public struct Acquire: WireMessage {
 /// The datapath to keyway-ike: an IKE message that arrived on UDP 4500 (non-ESP marker kept).
 public struct IKEDatagram: WireMessage {
     public static let type = MessageType.ikeDatagram
-    public var source: UInt32, sourcePort: UInt16
-    /// Our address it was sent to (0: unknown).
-    public var destination: UInt32
+    public var source: IPv4Address, sourcePort: UInt16
+    /// Our address it was sent to (0.0.0.0: unknown).
+    public var destination: IPv4Address
     public var payload: [UInt8]
-    public init(source: UInt32, sourcePort: UInt16, destination: UInt32, payload: [UInt8]) {
+    public init(source: IPv4Address, sourcePort: UInt16, destination: IPv4Address, payload: [UInt8]) {
         self.source = source; self.sourcePort = sourcePort; self.destination = destination; self.payload = payload
     }
-    public func encode(to w: inout WireWriter) { w.u32(source); w.u16(sourcePort); w.u32(destination); w.data(payload) }
+    public func encode(to w: inout WireWriter) { w.address(source); w.u16(sourcePort); w.address(destination); w.data(payload) }
     public init(from r: inout WireReader) throws(WireError) {
-        source = try r.u32(); sourcePort = try r.u16(); destination = try r.u32(); payload = try r.data(limit: 65_535)
+        source = try r.address(); sourcePort = try r.u16(); destination = try r.address(); payload = try r.data(limit: 65_535)
     }
 }
 
@@ -206,9 +209,9 @@ public struct IKEState: WireMessage {
                            side: try r.string("peer.side", limit: 16), establishedSeconds: try r.u64(), natTraversal: try r.bool("peer.nat-t")))
         }
         var ids: [UInt32] = []
-        for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { ids.append(try r.u32()) }
+        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) { ids.append(try r.u32()) }
         var generated: [PolicyRecord] = []
-        for _ in 0..<(try r.count(limit: DatapathConfig.maximumPolicies)) { generated.append(try PolicyRecord(from: &r)) }
+        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) { generated.append(try PolicyRecord(from: &r)) }
         peers = ps; establishedPolicies = ids; generatedPolicies = generated
     }
 }

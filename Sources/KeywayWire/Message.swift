@@ -17,10 +17,10 @@ public enum Message: Sendable, Equatable {
     case consoleReply(ConsoleReply)
     case accessPolicy(AccessPolicy)
     case datapathConfig(DatapathConfig)
-    case routeSet(RouteSet)
+    case generatedPolicySet(GeneratedPolicySet)
     case datapathState(DatapathState)
     case flushSAs(FlushSAs)
-    case incomingFilter(IncomingFilter)
+    case policyAuthority(PolicyAuthority)
     case ikeConfig(IKEConfig)
     case saInstall(SAInstall)
     case saRemove(SARemove)
@@ -29,6 +29,8 @@ public enum Message: Sendable, Equatable {
     case ikeState(IKEState)
     case signRequest(SignRequest)
     case signReply(SignReply)
+    case hostAddresses(HostAddresses)
+    case refusalReport(RefusalReport)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -51,10 +53,10 @@ public enum Message: Sendable, Equatable {
         case .consoleReply(let m): return m
         case .accessPolicy(let m): return m
         case .datapathConfig(let m): return m
-        case .routeSet(let m): return m
+        case .generatedPolicySet(let m): return m
         case .datapathState(let m): return m
         case .flushSAs(let m): return m
-        case .incomingFilter(let m): return m
+        case .policyAuthority(let m): return m
         case .ikeConfig(let m): return m
         case .saInstall(let m): return m
         case .saRemove(let m): return m
@@ -63,6 +65,8 @@ public enum Message: Sendable, Equatable {
         case .ikeState(let m): return m
         case .signRequest(let m): return m
         case .signReply(let m): return m
+        case .hostAddresses(let m): return m
+        case .refusalReport(let m): return m
         }
     }
 
@@ -87,10 +91,10 @@ public enum Message: Sendable, Equatable {
         case .consoleReply: return .consoleReply(try ConsoleReply(from: &r))
         case .accessPolicy: return .accessPolicy(try AccessPolicy(from: &r))
         case .datapathConfig: return .datapathConfig(try DatapathConfig(from: &r))
-        case .routeSet: return .routeSet(try RouteSet(from: &r))
+        case .generatedPolicySet: return .generatedPolicySet(try GeneratedPolicySet(from: &r))
         case .datapathState: return .datapathState(try DatapathState(from: &r))
         case .flushSAs: return .flushSAs(try FlushSAs(from: &r))
-        case .incomingFilter: return .incomingFilter(try IncomingFilter(from: &r))
+        case .policyAuthority: return .policyAuthority(try PolicyAuthority(from: &r))
         case .ikeConfig: return .ikeConfig(try IKEConfig(from: &r))
         case .saInstall: return .saInstall(try SAInstall(from: &r))
         case .saRemove: return .saRemove(try SARemove(from: &r))
@@ -99,6 +103,8 @@ public enum Message: Sendable, Equatable {
         case .ikeState: return .ikeState(try IKEState(from: &r))
         case .signRequest: return .signRequest(try SignRequest(from: &r))
         case .signReply: return .signReply(try SignReply(from: &r))
+        case .hostAddresses: return .hostAddresses(try HostAddresses(from: &r))
+        case .refusalReport: return .refusalReport(try RefusalReport(from: &r))
         }
     }
 }

@@ -23,10 +23,10 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case consoleReply = 15
     case accessPolicy = 16
     case datapathConfig = 17
-    case routeSet = 18
+    case generatedPolicySet = 18
     case datapathState = 19
     case flushSAs = 20
-    case incomingFilter = 21
+    case policyAuthority = 21
     case ikeConfig = 22
     case saInstall = 23
     case saRemove = 24
@@ -35,6 +35,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case ikeState = 27
     case signRequest = 28
     case signReply = 29
+    case hostAddresses = 30
+    case refusalReport = 31
 
     public var description: String {
         switch self {
@@ -55,10 +57,10 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .consoleReply: return "ConsoleReply"
         case .accessPolicy: return "AccessPolicy"
         case .datapathConfig: return "DatapathConfig"
-        case .routeSet: return "RouteSet"
+        case .generatedPolicySet: return "GeneratedPolicySet"
         case .datapathState: return "DatapathState"
         case .flushSAs: return "FlushSAs"
-        case .incomingFilter: return "IncomingFilter"
+        case .policyAuthority: return "PolicyAuthority"
         case .ikeConfig: return "IKEConfig"
         case .saInstall: return "SAInstall"
         case .saRemove: return "SARemove"
@@ -67,6 +69,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .ikeState: return "IKEState"
         case .signRequest: return "SignRequest"
         case .signReply: return "SignReply"
+        case .hostAddresses: return "HostAddresses"
+        case .refusalReport: return "RefusalReport"
         }
     }
 }

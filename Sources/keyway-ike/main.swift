@@ -41,15 +41,16 @@ final class IKEBehavior: ChildBehavior {
         switch envelope.message {
         case .ikeConfig(let config) where peer == .monitor:
             generation = config.generation
-            perform(engine.configure(Self.configuration(config, audit: { runtime.audit.event(.warning, msgID: "ike-config", $0) }), now: now), runtime)
+            let configuration = IKEConfiguration(config) { runtime.audit.event(.warning, msgID: "ike-config", $0) }
+            perform(engine.configure(configuration, now: now), runtime)
         case .acquire(let a) where peer == .datapath:
             perform(engine.acquire(policyID: Int(a.policyID), now: now), runtime)
         case .signReply(let reply) where peer == .monitor:
             perform(engine.signed(id: reply.id, signature: reply.signature.isEmpty ? nil : reply.signature, now: now), runtime)
         case .ikeDatagram(let d) where peer == .datapath:
             received += 1
-            perform(engine.receive(d.payload, from: Endpoint(address: d.source, port: d.sourcePort), localPort: IKEEngine.natTPort,
-                                   localAddress: d.destination, now: now), runtime)
+            perform(engine.receive(d.payload, from: Endpoint(address: d.source.value, port: d.sourcePort), localPort: IKEEngine.natTPort,
+                                   localAddress: d.destination.value, now: now), runtime)
         default:
             break
         }
@@ -73,7 +74,7 @@ final class IKEBehavior: ChildBehavior {
         }
         let all = engine.configuration.policies + engine.generatedPolicies.values.sorted { $0.id < $1.id }
         let established = all.filter { engine.phase2(policyID: $0.id) == .established }.map { UInt32($0.id) }
-        let generated = engine.generatedPolicies.values.sorted { $0.id < $1.id }.map(Self.record)
+        let generated = engine.generatedPolicies.values.sorted { $0.id < $1.id }.map(\.record)
         try? runtime.links[.monitor]?.send(.ikeState(IKEState(peers: peers, establishedPolicies: established, generatedPolicies: generated)))
     }
 
@@ -85,26 +86,13 @@ final class IKEBehavior: ChildBehavior {
                 if let socket, Sockets.send(socket, bytes, to: to.address, port: to.port) { sentCount += 1 }
             case .install(let sas):
                 installedPairs += 1
-                let records = sas.map { sa in
-                    var r = SARecord(policyID: UInt32(sa.policyID), inbound: sa.inbound, proto: sa.proto, spi: sa.spi, source: sa.source,
-                                     destination: sa.destination, tunnel: sa.tunnel, encryption: sa.encryption.rawValue, integrity: sa.integrity.rawValue,
-                                     encryptionKey: sa.encryptionKey.withUnsafeBytes { Array($0) }, integrityKey: sa.integrityKey.withUnsafeBytes { Array($0) },
-                                     lifetimeSeconds: sa.lifetimeSeconds)
-                    r.hardBytes = sa.lifetimeBytes
-                    r.udpLocalPort = sa.udpLocalPort ?? 0
-                    r.udpRemotePort = sa.udpRemotePort ?? 0
-                    r.negotiated = true
-                    r.pfs = sa.pfs
-                    return r
-                }
-                let generated = sas.first?.generatedPolicy.map { [Self.record($0)] } ?? []
-                try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas: records, generatedPolicies: generated)))
+                try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas)))
             case .sign(let id, let certificate, let data):
                 if (try? runtime.links[.monitor]?.send(.signRequest(SignRequest(id: id, certificate: certificate, data: data)))) == nil {
                     perform(engine.signed(id: id, signature: nil, now: now), runtime)
                 }
             case .remove(let entries):
-                try? runtime.links[.datapath]?.send(.saRemove(SARemove(entries: entries.map { SARemove.Entry(spi: $0.spi, proto: $0.proto, destination: $0.destination) })))
+                try? runtime.links[.datapath]?.send(.saRemove(SARemove(entries)))
             case .audit(let note):
                 let severity: Severity
                 switch note.level {
@@ -121,54 +109,6 @@ final class IKEBehavior: ChildBehavior {
                 }
             }
         }
-    }
-
-    /// A generated policy as the datapath and the monitor know policies.
-    static func record(_ p: IKEPolicy) -> PolicyRecord {
-        PolicyRecord(id: UInt32(p.id), source: p.source, sourceLength: UInt8(p.sourceLength), sourcePort: p.sourcePort,
-                     destination: p.destination, destinationLength: UInt8(p.destinationLength), destinationPort: p.destinationPort,
-                     proto: p.proto ?? 255, action: 2, level: 1, esp: p.esp, ah: p.ah, tunnel: p.tunnel, saSource: p.saSource,
-                     saDestination: p.saDestination, priority: 0, dontFragment: 0)
-    }
-
-    /// The wire's configuration in the engine's terms; what cannot be used is reported, not guessed.
-    static func configuration(_ c: IKEConfig, audit: (String) -> Void) -> IKEConfiguration {
-        var peers: [IKEPeer] = []
-        for p in c.peers {
-            guard let hash = HashAlgorithm(rawValue: p.hash), let enc = EncryptionAlgorithm(rawValue: p.encryption),
-                  let group = DHGroup(rawValue: Int(p.dhGroup)), let check = IKEPeer.ProposalCheck(rawValue: p.proposalCheck) else {
-                audit("peer \(IPv4Address.text(p.address)) skipped: unknown algorithm"); continue
-            }
-            var peer = IKEPeer(address: p.address, prefixLength: Int(p.prefixLength), port: p.port, secret: Secret(p.secret),
-                               exchangeMode: [.main, .aggressive, .base][Int(min(p.exchangeMode, 2))], natTraversal: p.natTraversal,
-                               generatePolicy: p.generatePolicy, sendInitialContact: p.sendInitialContact, proposalCheck: check,
-                               hash: hash, encryption: enc, group: group, lifetime: p.lifetime, lifebytes: p.lifebytes)
-            peer.dpdInterval = p.dpdInterval
-            peer.dpdMaximumFailures = Int(p.dpdMaximumFailures)
-            if !p.certificateName.isEmpty {
-                guard let remote = try? Certificate(pemOrDER: p.remoteCertificate) else {
-                    audit("peer \(IPv4Address.text(p.address)) skipped: its remote-certificate does not parse"); continue
-                }
-                peer.signature = SignatureAuthentication(certificateName: p.certificateName, localCertificate: p.localCertificate, remoteCertificate: remote)
-            }
-            peers.append(peer)
-        }
-        var policies: [IKEPolicy] = []
-        let d = c.defaultProposal
-        let template = ProposalTemplate(authAlgorithms: d.authAlgorithms.compactMap(IntegrityAlgorithm.init(rawValue:)),
-                                        encAlgorithms: d.encAlgorithms.compactMap(EncryptionAlgorithm.init(rawValue:)), lifetime: d.lifetime,
-                                        pfsGroup: d.pfsGroup == 0 ? nil : DHGroup(rawValue: Int(d.pfsGroup)))
-        for r in c.policies {
-            let p = r.policy
-            let auth = r.authAlgorithms.compactMap(IntegrityAlgorithm.init(rawValue:))
-            let enc = r.encAlgorithms.compactMap(EncryptionAlgorithm.init(rawValue:))
-            policies.append(IKEPolicy(id: Int(p.id), source: p.source, sourceLength: Int(p.sourceLength), sourcePort: p.sourcePort,
-                                      destination: p.destination, destinationLength: Int(p.destinationLength), destinationPort: p.destinationPort,
-                                      proto: p.proto == 255 ? nil : p.proto, saSource: p.saSource, saDestination: p.saDestination, tunnel: p.tunnel,
-                                      esp: p.esp, ah: p.ah, authAlgorithms: auth, encAlgorithms: enc, lifetime: r.lifetime,
-                                      pfsGroup: r.pfsGroup == 0 ? nil : DHGroup(rawValue: Int(r.pfsGroup))))
-        }
-        return IKEConfiguration(peers: peers, policies: policies, defaultProposal: template)
     }
 
     func counters() -> [Counter] {

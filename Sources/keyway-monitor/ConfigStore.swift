@@ -1,6 +1,7 @@
 import KeywayAudit
 import KeywayConfig
 import KeywayCrypto
+import KeywayMonitor
 import KeywaySystem
 
 /// The running configuration and its persistence in the state directory (this process's chroot).

@@ -1,5 +1,6 @@
 import KeywayConfig
 import KeywayCrypto
+import KeywayMonitor
 import KeywayPrivsep
 import KeywaySystem
 import KeywayWire
@@ -16,15 +17,13 @@ final class MonitorBehavior: ChildBehavior {
         store.load(seed: runtime.granted[.configScript])
         store.onChange = { [weak self, weak store] in
             guard let store else { return }
-            self?.pushToDatapath(store, runtime)
-            self?.pushToIKE(store, runtime)
+            self?.pushAll(store, runtime)
         }
         store.live.requestFlush = { proto in
             guard let link = runtime.links[.datapath] else { return false }
             return (try? link.send(.flushSAs(FlushSAs(proto: proto)))) != nil
         }
-        pushToDatapath(store, runtime)
-        pushToIKE(store, runtime)
+        pushAll(store, runtime)
         if let listener = runtime.granted[.control] {
             control = ControlServer(listener: listener)
             control?.store = store
@@ -43,12 +42,26 @@ final class MonitorBehavior: ChildBehavior {
         if peer == .ike { pushToIKE(store, runtime) }
     }
 
+    /// keywayd first (it derives routes and the incoming check from what may exist), then the others.
+    func pushAll(_ store: ConfigStore, _ runtime: ChildRuntime) {
+        let authority = PolicyAuthority(generation: store.generation, bounds: DatapathPush.bounds(store.config))
+        do { try runtime.parent.send(.policyAuthority(authority)) } catch {
+            runtime.audit.event(.error, msgID: "push", "could not tell keywayd what the configuration allows: \(error)")
+        }
+        pushToDatapath(store, runtime)
+        pushToIKE(store, runtime)
+    }
+
+    private func lookUpCertificate(_ name: String) throws -> [UInt8] { try certificates.certificate(name).der }
+
     /// Peers (with secrets) and the policies IKE keys, to keyway-ike; it replaces what it had.
     func pushToIKE(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.ike] else { return }
-        let message = IKEPush.build(store.config, datapath: DatapathPush.build(store.config, generation: store.generation), generation: store.generation,
-                                    certificates: certificates)
-        for reason in IKEPush.unsupported(store.config, certificates: certificates) { runtime.audit.event(.warning, msgID: "ike-config", reason) }
+        let message = IKEPush.build(store.config, datapath: DatapathPush.build(store.config, generation: store.generation),
+                                    generation: store.generation, certificates: lookUpCertificate)
+        for reason in IKEPush.unsupported(store.config, certificates: lookUpCertificate) {
+            runtime.audit.event(.warning, msgID: "ike-config", reason)
+        }
         do { try link.send(.ikeConfig(message)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-ike: \(error)")
         }
@@ -57,14 +70,8 @@ final class MonitorBehavior: ChildBehavior {
     /// Policies and manual SAs (keys included) to keyway-datapath; it replaces what it had.
     func pushToDatapath(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.datapath] else { return }
-        var message = DatapathPush.build(store.config, generation: store.generation)
-        // A restarted datapath must not reuse sequence numbers the peer has seen: start beyond the
-        // last one reported (at most a second old) by more than a second's worth of packets.
-        for i in message.sas.indices where !message.sas[i].inbound {
-            let key = LiveRuntime.keyOf(spi: message.sas[i].spi, proto: message.sas[i].proto, destination: message.sas[i].destination)
-            if let last = sentSequence[key] { message.sas[i].initialSequence = last &+ Self.sequenceMargin > last ? last &+ Self.sequenceMargin : last }
-        }
-        store.live.keys = Dictionary(message.sas.map { (LiveRuntime.keyOf(spi: $0.spi, proto: $0.proto, destination: $0.destination),
+        let message = sequences.continuing(DatapathPush.build(store.config, generation: store.generation))
+        store.live.keys = Dictionary(message.sas.map { (LiveRuntime.keyOf(spi: $0.spi, proto: $0.proto.rawValue, destination: $0.destination.value),
                                                         ($0.encryptionKey, $0.integrityKey)) }, uniquingKeysWith: { a, _ in a })
         do { try link.send(.datapathConfig(message)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-datapath: \(error)")
@@ -81,10 +88,7 @@ final class MonitorBehavior: ChildBehavior {
             control?.access = policy
         case .datapathState(let state) where peer == .datapath:
             control?.store?.live.state = state
-            for sa in state.sas where sa.sequence > 0 {
-                let key = LiveRuntime.keyOf(spi: sa.spi, proto: sa.proto, destination: sa.destination)
-                sentSequence[key] = max(sentSequence[key] ?? 0, sa.sequence)
-            }
+            sequences.record(state)
         case .ikeState(let state) where peer == .ike:
             control?.store?.live.ike = state
         case .signRequest(let request) where peer == .ike:
@@ -106,9 +110,7 @@ final class MonitorBehavior: ChildBehavior {
 
     private var reloads: UInt64 = 0
     private let certificates = CertificateStore()
-    /// The highest outbound sequence number the datapath reported, per SA.
-    private var sentSequence: [String: UInt32] = [:]
-    static let sequenceMargin: UInt32 = 4_000_000
+    private var sequences = SequenceMemory()
 
     func counters() -> [Counter] {
         [Counter(name: "control-clients", value: UInt64(control?.clients.count ?? 0)),

@@ -131,35 +131,4 @@ final class DatapathTests: XCTestCase {
         XCTAssertEqual(r1.flush(.esp), 2)
         XCTAssertEqual(r1.processOutbound(icmp("10.1.0.5", "10.2.0.7"), now: 11), .acquire(policyID: 1))
     }
-
-    func testIncomingCheckDropsPlaintextOnlyWherePolicyHasALiveSAInSPDOrder() throws {
-        let (r1, _) = try pair(esp: (.aes128gcm, .null), ah: nil)
-        // A higher-priority bypass for one host, and an encrypt policy without SAs below.
-        let bypass = SecurityPolicy(id: 7, selector: TrafficSelector(source: prefix("10.1.0.9/32"), destination: prefix("10.2.0.0/24")),
-                                    action: .none, priority: 10)
-        let noSA = SecurityPolicy(id: 8, selector: TrafficSelector(source: prefix("10.1.0.0/24"), destination: prefix("10.3.0.0/24"),
-                                                                    destinationPort: 80, proto: 6), action: .encrypt)
-        r1.replacePolicies([policy("10.1.0.0/24", "10.2.0.0/24", saSrc: "1.0.0.1", saDst: "1.0.0.2"), bypass, noSA])
-        let rules = r1.incomingRules()
-        XCTAssertEqual(rules.count, 2, "the trailing policy without SAs cannot drop anything and is left out")
-        XCTAssertEqual(rules[0], IncomingRule(selector: TrafficSelector(source: prefix("10.2.0.0/24"), destination: prefix("10.1.0.9/32")), drop: false))
-        XCTAssertEqual(rules[1], IncomingRule(selector: TrafficSelector(source: prefix("10.2.0.0/24"), destination: prefix("10.1.0.0/24")), drop: true))
-        XCTAssertEqual(noSA.selector.mirrored, TrafficSelector(source: prefix("10.3.0.0/24"), destination: prefix("10.1.0.0/24"), sourcePort: 80, proto: 6))
-        // Without a valid SA there is nothing the peer could have encrypted: plaintext passes.
-        XCTAssertEqual(r1.flush(nil), 2)
-        XCTAssertEqual(r1.incomingRules(), [])
-    }
-
-    func testIncomingCheckEndsWhenTheInboundSADies() throws {
-        let r = Datapath(policies: [policy("10.1.0.0/24", "10.2.0.0/24", saSrc: "1.0.0.1", saDst: "1.0.0.2")])
-        let sa = SecurityAssociation(spi: 5, proto: .esp, source: ip("1.0.0.2"), destination: ip("1.0.0.1"), tunnel: true,
-                                     esp: try ESPTransform(encryption: .aes128gcm, encryptionKey: Secret.random(count: 20), integrity: .null,
-                                                           integrityKey: nil, encrypt: false),
-                                     lifetime: Lifetime(hardSeconds: 60), now: 0)
-        r.installInbound(sa, policyID: 1)
-        XCTAssertEqual(r.incomingRules().map(\.drop), [true])
-        r.tick(now: 60)
-        XCTAssertEqual(sa.state, .dead)
-        XCTAssertEqual(r.incomingRules(), [])
-    }
 }

@@ -48,6 +48,23 @@ final class ChannelPolicyTests: XCTestCase {
         }
     }
 
+    func testOnlyTheMonitorSaysWhatMayExist() {
+        for sender in Role.allCases where sender != .monitor {
+            for receiver in Role.allCases {
+                XCTAssertFalse(ChannelPolicy.accepts(.policyAuthority, from: sender, to: receiver), "\(sender)->\(receiver)")
+                XCTAssertFalse(ChannelPolicy.accepts(.datapathConfig, from: sender, to: receiver), "\(sender)->\(receiver)")
+                XCTAssertFalse(ChannelPolicy.accepts(.ikeConfig, from: sender, to: receiver), "\(sender)->\(receiver)")
+            }
+        }
+        XCTAssertTrue(ChannelPolicy.accepts(.policyAuthority, from: .monitor, to: .parent))
+    }
+
+    func testNoChildNamesARouteOrFirewallRulePrefix() {
+        // The datapath may only name generated policies (checked by keywayd); IKE reaches keywayd with nothing.
+        XCTAssertEqual(ChannelPolicy.allowed(from: .datapath, to: .parent), [.hello, .pong, .generatedPolicySet])
+        XCTAssertEqual(ChannelPolicy.allowed(from: .ike, to: .parent), [.hello, .pong])
+    }
+
     func testChildrenPeersAreSymmetric() {
         for role in Role.children {
             for peer in role.peers { XCTAssertTrue(peer.peers.contains(role), "\(role)<->\(peer)") }

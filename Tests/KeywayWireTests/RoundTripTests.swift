@@ -1,3 +1,4 @@
+import KeywayVocabulary
 import XCTest
 @testable import KeywayWire
 
@@ -22,54 +23,60 @@ let samples: [Message] = [
     .consoleCommand(ConsoleCommand(text: "/ip ipsec policy print", json: true)),
     .consoleReply(ConsoleReply(ok: false, output: "line 1, column 3: ...", warnings: ["dh-group=modp768 is weak"], promptPath: "ip ipsec")),
     .accessPolicy(AccessPolicy(adminGIDs: [995], adminUIDs: [1000, 1001], readGIDs: [996], readUIDs: [])),
-    .datapathConfig(DatapathConfig(generation: 3, policies: [
-        PolicyRecord(id: 2, source: 0x0a010000, sourceLength: 24, sourcePort: 0, destination: 0x0a020000, destinationLength: 24, destinationPort: 0,
-                     proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: true, saSource: 0xc0000201, saDestination: 0xc0000202, priority: -5, dontFragment: 0),
-    ], sas: [SARecord(policyID: 2, inbound: false, proto: 50, spi: 0x100, source: 0xc0000201, destination: 0xc0000202, tunnel: true,
-                      encryption: "aes-128", integrity: "sha1", encryptionKey: Array(0..<16), integrityKey: Array(0..<20), lifetimeSeconds: 0)])),
-    .routeSet(RouteSet(prefixes: [(0x0a020000, 24, 0), (0xc0000202, 32, 0xc0000201)])),
+    .datapathConfig(DatapathConfig(generation: 3, bounds: sampleBounds, sas: [
+        SARecord(policyID: 2, inbound: false, proto: .esp, spi: 0x100, source: a(0xc0000201), destination: a(0xc0000202), tunnel: true,
+                 encryption: .aes128, integrity: .sha1, encryptionKey: Array(0..<16), integrityKey: Array(0..<20), lifetimeSeconds: 0),
+    ])),
+    .generatedPolicySet(GeneratedPolicySet(policies: [samplePolicy(id: 0x4000_0000, tunnel: false)])),
     .datapathState(DatapathState(sas: [SAStatus(spi: 0x200, proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
                                                 state: "mature", ageSeconds: 12, sinceFirstUse: 3, used: true, bytes: 4096, replayWindow: 32,
                                                 softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0)],
-                                 policies: [PolicyStatus(id: 3, inAccepted: 0, inDropped: 1, inTransformed: 2, outAccepted: 3, outDropped: 4, outTransformed: 5, established: true)],
-                                 statistics: [Counter(name: "in-no-states", value: 7)])),
+                                 policies: [PolicyStatus(id: 3, inAccepted: 0, inDropped: 1, inTransformed: 2, outAccepted: 3, outDropped: 4,
+                                                         outTransformed: 5, established: true)],
+                                 statistics: [Counter(name: "in-no-states", value: 7)], refusedFromIKE: 2)),
     .flushSAs(FlushSAs(proto: 51)),
-    .incomingFilter(IncomingFilter(rules: [
-        .init(source: 0x0a020000, sourceLength: 24, destination: 0x0a010009, destinationLength: 32, proto: 255, sourcePort: 0, destinationPort: 0, drop: false),
-        .init(source: 0x0a020000, sourceLength: 24, destination: 0x0a010000, destinationLength: 24, proto: 6, sourcePort: 80, destinationPort: 0, drop: true),
-    ])),
+    .policyAuthority(PolicyAuthority(generation: 5, bounds: sampleBounds)),
     .ikeConfig(IKEConfig(generation: 4, peers: [
-        IKEPeerRecord(address: 0xc0000202, prefixLength: 32, port: 500, secret: Array("secret".utf8), exchangeMode: 1, natTraversal: true,
-                      generatePolicy: false, sendInitialContact: true, proposalCheck: "claim", hash: "sha1", encryption: "aes-128",
-                      dhGroup: 14, lifetime: 86_400, lifebytes: 0),
+        IKEPeerRecord(address: IPv4Prefix(0xc0000202, length: 32), port: 500, secret: Array("secret".utf8), exchangeMode: .aggressive,
+                      natTraversal: true, generatePolicy: false, sendInitialContact: true, proposalCheck: .claim, hash: .sha1,
+                      encryption: .aes128, dhGroup: .modp2048, lifetime: 86_400, lifebytes: 0),
     ], policies: [
-        IKEPolicyRecord(policy: PolicyRecord(id: 2, source: 0x0a010000, sourceLength: 24, sourcePort: 0, destination: 0x0a020000, destinationLength: 24,
-                                             destinationPort: 0, proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: true,
-                                             saSource: 0xc0000201, saDestination: 0xc0000202, priority: 0, dontFragment: 0),
-                        authAlgorithms: ["sha1", "md5"], encAlgorithms: ["aes-128"], lifetime: 1_800, pfsGroup: 2),
-    ], defaultProposal: IKEPolicyRecord(policy: PolicyRecord(id: 0, source: 0, sourceLength: 0, sourcePort: 0, destination: 0, destinationLength: 0,
-                                                             destinationPort: 0, proto: 255, action: 2, level: 1, esp: true, ah: false, tunnel: false,
-                                                             saSource: 0, saDestination: 0, priority: 0, dontFragment: 0),
-                                        authAlgorithms: ["sha1"], encAlgorithms: ["3des"], lifetime: 1_800, pfsGroup: 2))),
+        IKEPolicyRecord(policy: samplePolicy(id: 2, tunnel: true), authAlgorithms: [.sha1, .md5], encAlgorithms: [.aes128], lifetime: 1_800,
+                        pfsGroup: .modp1024),
+    ], defaultProposal: IKEPolicyRecord(policy: samplePolicy(id: 0, tunnel: false), authAlgorithms: [.sha1], encAlgorithms: [.tripleDES],
+                                        lifetime: 1_800, pfsGroup: nil))),
     .saInstall(SAInstall(sas: [{
-        var r = SARecord(policyID: 2, inbound: true, proto: 50, spi: 0xabcdef01, source: 0xc0000202, destination: 0xc0000201, tunnel: true,
-                         encryption: "aes-128-gcm", integrity: "null", encryptionKey: Array(0..<20), integrityKey: [], lifetimeSeconds: 1_800)
+        var r = SARecord(policyID: 2, inbound: true, proto: .esp, spi: 0xabcdef01, source: a(0xc0000202), destination: a(0xc0000201), tunnel: true,
+                         encryption: .aes128gcm, integrity: .null, encryptionKey: Array(0..<20), integrityKey: [], lifetimeSeconds: 1_800)
         r.udpLocalPort = 4500; r.udpRemotePort = 4500; r.negotiated = true; r.pfs = true
         return r
-    }()], generatedPolicies: [PolicyRecord(id: 0x4000_0000, source: 0xc0000201, sourceLength: 32, sourcePort: 0, destination: 0xc0000202,
-                                           destinationLength: 32, destinationPort: 0, proto: 255, action: 2, level: 1, esp: true, ah: false,
-                                           tunnel: false, saSource: 0xc0000201, saDestination: 0xc0000202, priority: 0, dontFragment: 0)])),
-    .saRemove(SARemove(entries: [.init(spi: 0xabcdef01, proto: 50, destination: 0xc0000201)])),
+    }()], generatedPolicies: [samplePolicy(id: 0x4000_0000, tunnel: false)])),
+    .saRemove(SARemove(entries: [.init(spi: 0xabcdef01, proto: .esp, destination: a(0xc0000201))])),
     .acquire(Acquire(policyID: 7)),
-    .ikeDatagram(IKEDatagram(source: 0xc0000202, sourcePort: 4500, destination: 0xc0000201, payload: [0, 0, 0, 0, 1, 2, 3])),
+    .ikeDatagram(IKEDatagram(source: a(0xc0000202), sourcePort: 4500, destination: a(0xc0000201), payload: [0, 0, 0, 0, 1, 2, 3])),
     .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
                                              establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3],
-                         generatedPolicies: [PolicyRecord(id: 0x4000_0001, source: 1, sourceLength: 32, sourcePort: 0, destination: 2, destinationLength: 32,
-                                                          destinationPort: 0, proto: 6, action: 2, level: 1, esp: true, ah: false, tunnel: false,
-                                                          saSource: 1, saDestination: 2, priority: 0, dontFragment: 0)])),
+                       generatedPolicies: [samplePolicy(id: 0x4000_0001, tunnel: false)])),
     .signRequest(SignRequest(id: 9, certificate: "router1", data: Array(0..<20))),
     .signReply(SignReply(id: 9, signature: Array(repeating: 0xab, count: 256))),
+    .hostAddresses(HostAddresses(addresses: [.v4(a(0xc0000201)), .v4(a(0x7f000001))])),
+    .refusalReport(RefusalReport(refused: [.datapath: 3, .ike: 1])),
 ]
+
+func a(_ v: UInt32) -> IPv4Address { IPv4Address(v) }
+
+func samplePolicy(id: UInt32, tunnel: Bool) -> PolicyRecord {
+    PolicyRecord(id: id, selector: TrafficSelector(source: IPv4Prefix(0x0a010000, length: 24), destination: IPv4Prefix(0x0a020000, length: 24),
+                                                   destinationPort: 80, proto: 6),
+                 action: .encrypt, level: .unique, esp: true, ah: false, tunnel: tunnel, saSource: a(0xc0000201), saDestination: a(0xc0000202),
+                 priority: -5, dontFragment: .inherit)
+}
+
+let sampleBounds = ConfigurationBounds(
+    policies: [AllowedPolicy(policy: samplePolicy(id: 2, tunnel: true), manual: false, encryption: [.aes128, .aes256gcm], integrity: [.sha256]),
+               AllowedPolicy(policy: samplePolicy(id: 3, tunnel: false), manual: true, encryption: [], integrity: [])],
+    peers: [AllowedPeer(address: IPv4Prefix(0xc0000200, length: 24), generatePolicy: true)],
+    generatedEncryption: [.tripleDES], generatedIntegrity: [.sha1])
 
 final class RoundTripTests: XCTestCase {
     func testEveryTypeHasASample() {

@@ -5,17 +5,19 @@ import KeywayWire
 
 /// What printouts show of the running appliance: the datapath's last state, joined with the
 /// manual-SA keys this process configured (the datapath never sends keys back).
-struct LiveRuntime: RuntimeView {
-    var state = DatapathState(sas: [], policies: [], statistics: [])
-    var ike = IKEState(peers: [], establishedPolicies: [])
+public struct LiveRuntime: RuntimeView {
+    public init() {}
+
+    public var state = DatapathState(sas: [], policies: [], statistics: [])
+    public var ike = IKEState(peers: [], establishedPolicies: [])
     /// Keys by (SPI, protocol, destination), from the configuration.
-    var keys: [String: (encryption: [UInt8], integrity: [UInt8])] = [:]
+    public var keys: [String: (encryption: [UInt8], integrity: [UInt8])] = [:]
     /// Sends the flush to keyway-datapath; false when it is not connected.
-    var requestFlush: (UInt8) -> Bool = { _ in false }
+    public var requestFlush: (UInt8) -> Bool = { _ in false }
 
-    static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> String { "\(spi)/\(proto)/\(destination)" }
+    public static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> String { "\(spi)/\(proto)/\(destination)" }
 
-    func installedSAs(showSensitive: Bool) -> [(flags: String, fields: [(String, String)])] {
+    public func installedSAs(showSensitive: Bool) -> [(flags: String, fields: [(String, String)])] {
         let now = UInt64(time(nil))
         return state.sas.map { sa in
             var fields: [(String, String)] = [
@@ -36,12 +38,13 @@ struct LiveRuntime: RuntimeView {
         }
     }
 
-    func generatedPolicies() -> [Item] {
+    public func generatedPolicies() -> [Item] {
         ike.generatedPolicies.map { p in
+            let s = p.selector
             var item = Item(id: Int(p.id), values: [
-                "src-address": .address(AddressSpec(address: IPv4Address(p.source), prefixLength: Int(p.sourceLength), port: p.sourcePort == 0 ? nil : p.sourcePort)),
-                "dst-address": .address(AddressSpec(address: IPv4Address(p.destination), prefixLength: Int(p.destinationLength), port: p.destinationPort == 0 ? nil : p.destinationPort)),
-                "sa-src-address": .ip(IPv4Address(p.saSource)), "sa-dst-address": .ip(IPv4Address(p.saDestination)),
+                "src-address": .address(AddressSpec(address: s.source.address, prefixLength: s.source.length, port: s.sourcePort)),
+                "dst-address": .address(AddressSpec(address: s.destination.address, prefixLength: s.destination.length, port: s.destinationPort)),
+                "sa-src-address": .ip(p.saSource), "sa-dst-address": .ip(p.saDestination),
                 "tunnel": .boolean(p.tunnel),
             ])
             item.dynamic = true
@@ -49,7 +52,7 @@ struct LiveRuntime: RuntimeView {
         }
     }
 
-    func remotePeers() -> [[(String, String)]] {
+    public func remotePeers() -> [[(String, String)]] {
         ike.peers.map { p in
             [("local-address", ip(p.local)), ("remote-address", ip(p.remote)), ("state", p.state), ("side", p.side)]
                 + (p.natTraversal ? [("nat-traversal", "yes"), ("remote-port", String(p.remotePort))] : [])
@@ -57,7 +60,7 @@ struct LiveRuntime: RuntimeView {
         }
     }
 
-    func policyStats(id: Int) -> [(String, String)] {
+    public func policyStats(id: Int) -> [(String, String)] {
         let p = state.policies.first { $0.id == UInt32(id) }
         let established = p?.established == true || ike.establishedPolicies.contains(UInt32(id))
         return [("ph2-state", established ? "established" : "no-phase2"),
@@ -65,13 +68,13 @@ struct LiveRuntime: RuntimeView {
                 ("out-accepted", String(p?.outAccepted ?? 0)), ("out-dropped", String(p?.outDropped ?? 0)), ("out-transformed", String(p?.outTransformed ?? 0))]
     }
 
-    func statistics() -> [(String, UInt64)] {
+    public func statistics() -> [(String, UInt64)] {
         let values = Dictionary(state.statistics.map { ($0.name, $0.value) }, uniquingKeysWith: +)
         return Statistics.names.map { ($0, values[$0] ?? 0) }
     }
 
     /// The count is of the SAs the datapath last reported; they leave the printout at once.
-    mutating func flush(saType: String) -> Int {
+    public mutating func flush(saType: String) -> Int {
         let proto: UInt8 = saType == "esp" ? 50 : saType == "ah" ? 51 : 0
         guard requestFlush(proto) else { return 0 }
         let before = state.sas.count
