@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
         .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
-        .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto"]),
+        .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto", "KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
         .testTarget(name: "KeywayMonitorTests", dependencies: ["KeywayMonitor", "KeywayConfig", "KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),
