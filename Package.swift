@@ -69,7 +69,7 @@ let package = Package(
         ]),
         .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep", "KeywayIKE", "KeywayCrypto", "KeywayAudit"]),
         .executableTarget(name: "keyway-datapath", dependencies: ["KeywayPrivsep", "KeywayDatapath", "KeywayCrypto"]),
-        .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep", "KeywayConfig", "KeywayCrypto", "KeywayMonitor"]),
+        .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep", "KeywayConfig", "KeywayCrypto", "KeywayMonitor", "KeywayTrust"]),
         .executableTarget(name: "keyway", dependencies: [
             "KeywaySystem", "KeywayWire", "KeywayConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -50,6 +50,8 @@ public final class Link {
 /// Counts accepted and rejected messages per reason; shared by every process's loop.
 public struct WireCounters: Sendable {
     public private(set) var values: [String: UInt64] = [:]
+    /// Rejected messages by the process that sent them (for `keyway status`).
+    public private(set) var rejectedBySender: [Role: UInt64] = [:]
 
     public init() {}
 
@@ -61,6 +63,7 @@ public struct WireCounters: Sendable {
     /// records rejections through here.
     public mutating func reject(_ error: WireError, from peer: Role, audit: AuditLog) {
         rejected(error)
+        rejectedBySender[peer, default: 0] += 1
         audit.rateLimitedEvent(key: "wire-\(error.kind)", .warning, msgID: "wire-reject",
                                "dropped message from \(peer): \(error)", [("from", peer.description), ("reason", error.kind)])
     }

@@ -24,7 +24,7 @@ public enum ChannelPolicy {
         case (.monitor, .ike): return betweenChildren.union([.counterRequest, .ikeConfig, .signReply])
         // The monitor pushes policies and manual SAs (with their keys) to the datapath.
         case (.monitor, .datapath): return betweenChildren.union([.counterRequest, .datapathConfig, .flushSAs])
-        case (.ike, .monitor): return betweenChildren.union([.counterReply, .ikeState, .signRequest])
+        case (.ike, .monitor): return betweenChildren.union([.counterReply, .ikeState, .signAnnounce, .signRequest])
         case (.datapath, .monitor): return betweenChildren.union([.counterReply, .datapathState])
         // The control client asks; the monitor answers.
         case (.client, .monitor): return [.statusRequest, .counterRequest, .ping, .consoleCommand]

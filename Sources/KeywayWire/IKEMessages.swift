@@ -216,17 +216,56 @@ public struct IKEState: WireMessage {
     }
 }
 
-/// keyway-ike to the monitor: sign these bytes (a phase 1 HASH) with the private key of the
-/// named certificate. IKE never holds private keys.
+/// A phase 1 exchange that authenticates with an RSA signature: the initiator's cookie and the
+/// peer's address name it; the PRF fixes the length of what may be signed for it.
+public struct SigningExchange: Sendable, Hashable {
+    public var initiatorCookie: [UInt8]
+    public var peer: IPv4Address
+    public var prf: HashAlgorithm
+    /// Our side of the exchange (each side signs once).
+    public var initiator: Bool
+
+    public init(initiatorCookie: [UInt8], peer: IPv4Address, prf: HashAlgorithm, initiator: Bool) {
+        self.initiatorCookie = initiatorCookie; self.peer = peer; self.prf = prf; self.initiator = initiator
+    }
+
+    func encode(to w: inout WireWriter) { w.data(initiatorCookie); w.address(peer); w.choice(prf); w.bool(initiator) }
+
+    init(from r: inout WireReader) throws(WireError) {
+        initiatorCookie = try r.data(limit: 8)
+        guard initiatorCookie.count == 8 else { throw .invalidEnum(field: "exchange.cookie-length", value: UInt32(initiatorCookie.count)) }
+        peer = try r.address(); prf = try r.choice("exchange.prf", HashAlgorithm.self); initiator = try r.bool("exchange.initiator")
+    }
+}
+
+/// keyway-ike to the monitor, once the phase 1 proposal is settled: this exchange will need a
+/// signature with the named certificate's key. The monitor signs for announced exchanges only.
+public struct SignAnnounce: WireMessage {
+    public static let type = MessageType.signAnnounce
+    public var exchange: SigningExchange
+    public var certificate: String
+    public init(exchange: SigningExchange, certificate: String) { self.exchange = exchange; self.certificate = certificate }
+    public func encode(to w: inout WireWriter) { exchange.encode(to: &w); w.string(certificate) }
+    public init(from r: inout WireReader) throws(WireError) {
+        exchange = try SigningExchange(from: &r); certificate = try r.string("sign.certificate", limit: 64)
+    }
+}
+
+/// keyway-ike to the monitor: sign these bytes (a phase 1 HASH, exactly the PRF's length) for an
+/// announced exchange, with the private key of the named certificate. IKE never holds private keys.
 public struct SignRequest: WireMessage {
     public static let type = MessageType.signRequest
     public var id: UInt64
+    public var exchange: SigningExchange
     public var certificate: String
     public var data: [UInt8]
-    public init(id: UInt64, certificate: String, data: [UInt8]) { self.id = id; self.certificate = certificate; self.data = data }
-    public func encode(to w: inout WireWriter) { w.u64(id); w.string(certificate); w.data(data) }
+    public init(id: UInt64, exchange: SigningExchange, certificate: String, data: [UInt8]) {
+        self.id = id; self.exchange = exchange; self.certificate = certificate; self.data = data
+    }
+    public func encode(to w: inout WireWriter) { w.u64(id); exchange.encode(to: &w); w.string(certificate); w.data(data) }
     public init(from r: inout WireReader) throws(WireError) {
-        id = try r.u64(); certificate = try r.string("sign.certificate", limit: 64); data = try r.data(limit: 64)
+        id = try r.u64(); exchange = try SigningExchange(from: &r)
+        certificate = try r.string("sign.certificate", limit: 64); data = try r.data(limit: 64)
     }
 }
 

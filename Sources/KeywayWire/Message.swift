@@ -31,6 +31,7 @@ public enum Message: Sendable, Equatable {
     case signReply(SignReply)
     case hostAddresses(HostAddresses)
     case refusalReport(RefusalReport)
+    case signAnnounce(SignAnnounce)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -67,6 +68,7 @@ public enum Message: Sendable, Equatable {
         case .signReply(let m): return m
         case .hostAddresses(let m): return m
         case .refusalReport(let m): return m
+        case .signAnnounce(let m): return m
         }
     }
 
@@ -105,6 +107,7 @@ public enum Message: Sendable, Equatable {
         case .signReply: return .signReply(try SignReply(from: &r))
         case .hostAddresses: return .hostAddresses(try HostAddresses(from: &r))
         case .refusalReport: return .refusalReport(try RefusalReport(from: &r))
+        case .signAnnounce: return .signAnnounce(try SignAnnounce(from: &r))
         }
     }
 }

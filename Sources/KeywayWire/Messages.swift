@@ -37,6 +37,7 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case signReply = 29
     case hostAddresses = 30
     case refusalReport = 31
+    case signAnnounce = 32
 
     public var description: String {
         switch self {
@@ -71,6 +72,7 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .signReply: return "SignReply"
         case .hostAddresses: return "HostAddresses"
         case .refusalReport: return "RefusalReport"
+        case .signAnnounce: return "SignAnnounce"
         }
     }
 }
@@ -176,10 +178,13 @@ public struct ProcessStatus: Sendable, Equatable {
     public var restarts: UInt32
     public var sandboxed: Bool
     public var connected: Bool
+    /// Requests from this process that the others refused (checked against the configuration, or
+    /// malformed, or not allowed on the channel).
+    public var refused: UInt64 = 0
 
-    public init(role: Role, pid: UInt32, uptimeMilliseconds: UInt64, restarts: UInt32, sandboxed: Bool, connected: Bool) {
+    public init(role: Role, pid: UInt32, uptimeMilliseconds: UInt64, restarts: UInt32, sandboxed: Bool, connected: Bool, refused: UInt64 = 0) {
         self.role = role; self.pid = pid; self.uptimeMilliseconds = uptimeMilliseconds
-        self.restarts = restarts; self.sandboxed = sandboxed; self.connected = connected
+        self.restarts = restarts; self.sandboxed = sandboxed; self.connected = connected; self.refused = refused
     }
 }
 
@@ -192,7 +197,7 @@ public struct StatusReply: WireMessage {
         w.count(processes.count)
         for p in processes {
             w.u8(p.role.rawValue); w.u32(p.pid); w.u64(p.uptimeMilliseconds); w.u32(p.restarts)
-            w.bool(p.sandboxed); w.bool(p.connected)
+            w.bool(p.sandboxed); w.bool(p.connected); w.u64(p.refused)
         }
     }
     public init(from r: inout WireReader) throws(WireError) {
@@ -201,7 +206,8 @@ public struct StatusReply: WireMessage {
         for _ in 0..<n {
             out.append(ProcessStatus(role: try r.enumeration("status.role", Role.self), pid: try r.u32(),
                                      uptimeMilliseconds: try r.u64(), restarts: try r.u32(),
-                                     sandboxed: try r.bool("status.sandboxed"), connected: try r.bool("status.connected")))
+                                     sandboxed: try r.bool("status.sandboxed"), connected: try r.bool("status.connected"),
+                                     refused: try r.u64()))
         }
         processes = out
     }

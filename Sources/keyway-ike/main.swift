@@ -88,7 +88,8 @@ final class IKEBehavior: ChildBehavior {
                 installedPairs += 1
                 try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas)))
             case .sign(let id, let certificate, let data):
-                if (try? runtime.links[.monitor]?.send(.signRequest(SignRequest(id: id, certificate: certificate, data: data)))) == nil {
+                let exchange = SigningExchange(initiatorCookie: Array(repeating: 0, count: 8), peer: .any, prf: .sha1, initiator: true)  // until the engine names it
+                if (try? runtime.links[.monitor]?.send(.signRequest(SignRequest(id: id, exchange: exchange, certificate: certificate, data: data)))) == nil {
                     perform(engine.signed(id: id, signature: nil, now: now), runtime)
                 }
             case .remove(let entries):

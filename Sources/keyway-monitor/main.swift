@@ -3,6 +3,8 @@ import KeywayCrypto
 import KeywayMonitor
 import KeywayPrivsep
 import KeywaySystem
+import KeywayTrust
+import KeywayVocabulary
 import KeywayWire
 
 /// keyway-monitor: control socket, configuration store (issue 3), status of the process tree.
@@ -91,16 +93,15 @@ final class MonitorBehavior: ChildBehavior {
             sequences.record(state)
         case .ikeState(let state) where peer == .ike:
             control?.store?.live.ike = state
-        case .signRequest(let request) where peer == .ike:
-            // Only keys of certificates a peer names are used, and only to sign, never sent.
-            let named = control?.store?.config.peers.contains { $0.value("certificate", in: Schema.peer).text == request.certificate } ?? false
-            let signature = named ? certificates.sign(request.data, certificate: request.certificate) : nil
-            if signature == nil {
-                runtime.audit.event(.error, msgID: "ike-sign", "could not sign for keyway-ike", [("certificate", request.certificate)])
-            } else {
-                runtime.audit.event(.informational, msgID: "ike-signed", "signed a phase 1 hash for keyway-ike", [("certificate", request.certificate)])
+        case .signAnnounce(let announcement) where peer == .ike:
+            guard let config = control?.store?.config else { return }
+            do { try signing.announce(announcement, signers: SignGate.signers(config), now: MonotonicClock.now() / 1_000_000) } catch {
+                refuseIKE("signing announcement", error, runtime)
             }
-            try? runtime.links[.ike]?.send(.signReply(SignReply(id: request.id, signature: signature ?? [])))
+        case .signRequest(let request) where peer == .ike:
+            sign(request, runtime)
+        case .refusalReport(let report) where peer == .parent:
+            refusedByParent = report.refused
         case .counterReply(let reply) where peer == .datapath:
             control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:
@@ -111,6 +112,41 @@ final class MonitorBehavior: ChildBehavior {
     private var reloads: UInt64 = 0
     private let certificates = CertificateStore()
     private var sequences = SequenceMemory()
+    private var signing = SignGate()
+    /// Requests keyway-ike sent this process that it refused; and what keywayd reported refusing.
+    private var refusedFromIKE: UInt64 = 0
+    private var refusedByParent: [Role: UInt64] = [:]
+
+    /// Signs only what the gate allows; the key never leaves this process. An empty reply says no.
+    private func sign(_ request: SignRequest, _ runtime: ChildRuntime) {
+        var signature: [UInt8]?
+        do {
+            try signing.authorize(request, now: MonotonicClock.now() / 1_000_000)
+            signature = certificates.sign(request.data, certificate: request.certificate)
+            if signature == nil {
+                runtime.audit.event(.error, msgID: "ike-sign", "could not sign for keyway-ike: no usable key", [("certificate", request.certificate)])
+            } else {
+                runtime.audit.event(.informational, msgID: "ike-signed", "signed a phase 1 hash for keyway-ike",
+                                    [("certificate", request.certificate), ("peer", request.exchange.peer.description)])
+            }
+        } catch {
+            refuseIKE("signing request", error, runtime)
+        }
+        try? runtime.links[.ike]?.send(.signReply(SignReply(id: request.id, signature: signature ?? [])))
+    }
+
+    private func refuseIKE(_ what: String, _ refusal: Refusal, _ runtime: ChildRuntime) {
+        refusedFromIKE += 1
+        runtime.audit.rateLimitedEvent(key: "refused-ike", .warning, msgID: "refused", "\(what) from keyway-ike refused: \(refusal.reason)",
+                                       [("from", Role.ike.description), ("reason", refusal.reason)])
+    }
+
+    /// Everything the others refused from `role`: keywayd's report, the datapath's, this process's own.
+    private func refused(_ role: Role, _ runtime: ChildRuntime) -> UInt64 {
+        var n = (refusedByParent[role] ?? 0).saturatingAdd(runtime.wire.rejectedBySender[role] ?? 0)
+        if role == .ike { n = n.saturatingAdd(refusedFromIKE).saturatingAdd(control?.store?.live.state.refusedFromIKE ?? 0) }
+        return n
+    }
 
     func counters() -> [Counter] {
         [Counter(name: "control-clients", value: UInt64(control?.clients.count ?? 0)),
@@ -128,14 +164,15 @@ final class MonitorBehavior: ChildBehavior {
         for role in Role.children {
             if role == runtime.role {
                 list.append(ProcessStatus(role: role, pid: UInt32(Processes.currentPID), uptimeMilliseconds: uptime(runtime.startedAt),
-                                          restarts: runtime.peerRestarts[role] ?? 0, sandboxed: runtime.sandboxIdentity != nil, connected: true))
+                                          restarts: runtime.peerRestarts[role] ?? 0, sandboxed: runtime.sandboxIdentity != nil, connected: true,
+                                          refused: refused(role, runtime)))
                 continue
             }
             let link = runtime.links[role]
             let hello = link?.hello
             list.append(ProcessStatus(role: role, pid: hello?.pid ?? 0, uptimeMilliseconds: hello.map { uptime($0.startedAt) } ?? 0,
                                       restarts: runtime.peerRestarts[role] ?? 0, sandboxed: hello?.sandboxed ?? false,
-                                      connected: link != nil && hello != nil))
+                                      connected: link != nil && hello != nil, refused: refused(role, runtime)))
         }
         return StatusReply(processes: list)
     }

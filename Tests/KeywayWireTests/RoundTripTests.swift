@@ -57,13 +57,16 @@ let samples: [Message] = [
     .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
                                              establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3],
                        generatedPolicies: [samplePolicy(id: 0x4000_0001, tunnel: false)])),
-    .signRequest(SignRequest(id: 9, certificate: "router1", data: Array(0..<20))),
+    .signAnnounce(SignAnnounce(exchange: sampleExchange, certificate: "router1")),
+    .signRequest(SignRequest(id: 9, exchange: sampleExchange, certificate: "router1", data: Array(0..<20))),
     .signReply(SignReply(id: 9, signature: Array(repeating: 0xab, count: 256))),
     .hostAddresses(HostAddresses(addresses: [.v4(a(0xc0000201)), .v4(a(0x7f000001))])),
     .refusalReport(RefusalReport(refused: [.datapath: 3, .ike: 1])),
 ]
 
 func a(_ v: UInt32) -> IPv4Address { IPv4Address(v) }
+
+let sampleExchange = SigningExchange(initiatorCookie: Array(1...8), peer: a(0xc0000202), prf: .sha256, initiator: false)
 
 func samplePolicy(id: UInt32, tunnel: Bool) -> PolicyRecord {
     PolicyRecord(id: id, selector: TrafficSelector(source: IPv4Prefix(0x0a010000, length: 24), destination: IPv4Prefix(0x0a020000, length: 24),
