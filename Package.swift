@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "keyway", targets: ["keyway"]),
         .executable(name: "keyway-sandbox-check", targets: ["keyway-sandbox-check"]),
         .executable(name: "keyway-bench", targets: ["keyway-bench"]),
+        .executable(name: "keyway-impostor", targets: ["keyway-impostor"]),
         .library(name: "KeywayWire", targets: ["KeywayWire"]),
         .library(name: "KeywayConfig", targets: ["KeywayConfig"]),
         .library(name: "KeywayIKE", targets: ["KeywayIKE"]),
@@ -79,6 +80,8 @@ let package = Package(
         .executableTarget(name: "keyway-sandbox-check", dependencies: ["KeywayPrivsep"]),
 
         .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath"]),
+        // Takes a child's place on its real links and plays it compromised (the tests use it).
+        .executableTarget(name: "keyway-impostor", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywayVocabulary", "KeywaySystem"]),
 
         .testTarget(name: "KeywayVocabularyTests", dependencies: ["KeywayVocabulary"]),
         .testTarget(name: "KeywayTrustTests", dependencies: ["KeywayTrust", "KeywayVocabulary", "KeywayWire"]),

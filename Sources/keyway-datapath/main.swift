@@ -174,7 +174,10 @@ final class DatapathBehavior: ChildBehavior {
             }
         }
         guard let link = runtime.links[.monitor] else { return }
-        try? link.send(.datapathState(control.state(now: t)))
+        var state = control.state(now: t)
+        // What keyway-ike sent that was not even a request this channel allows counts too.
+        state.refusedFromIKE = state.refusedFromIKE.saturatingAdd(runtime.wire.rejectedBySender[.ike] ?? 0)
+        try? link.send(.datapathState(state))
     }
 
     func counters() -> [Counter] {
