@@ -65,8 +65,10 @@ elif cmd == "forge":
     print("forged 1")
 elif cmd == "plain":
     iface, mac, src, dst, port = sys.argv[2:7]
-    sendp(Ether(dst=mac) / IP(src=src, dst=dst) / UDP(sport=40000, dport=int(port)) / b"keyway-plaintext", iface=iface, verbose=False)
-    print("sent 1")
+    count = int(sys.argv[7]) if len(sys.argv) > 7 else 1
+    sendp(Ether(dst=mac) / IP(src=src, dst=dst) / UDP(sport=40000, dport=int(port)) / b"keyway-plaintext", iface=iface, verbose=False,
+          count=count, inter=0.01)
+    print(f"sent {count}")
 elif cmd == "listen":
     addr, port, seconds = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
