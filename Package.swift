@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KeywayConfig", targets: ["KeywayConfig"]),
         .library(name: "KeywayIKE", targets: ["KeywayIKE"]),
         .library(name: "KeywayCrypto", targets: ["KeywayCrypto"]),
+        .library(name: "KeywayDatapath", targets: ["KeywayDatapath"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
