@@ -337,13 +337,16 @@ public struct Executor {
         return ids
     }
 
+    /// Whether an item satisfies a condition: any alternative whose terms all hold. No recursion.
     func matches(_ item: Item, _ condition: Condition?, _ kind: MenuKind, _ config: Configuration) -> Bool {
         guard let condition else { return true }
+        return condition.alternatives.contains { group in group.allSatisfy { holds($0, item, kind, config) } }
+    }
+
+    private func holds(_ term: ConditionTerm, _ item: Item, _ kind: MenuKind, _ config: Configuration) -> Bool {
         let schema = Schema.properties(kind)
-        switch condition {
-        case .and(let a, let b): return matches(item, a, kind, config) && matches(item, b, kind, config)
-        case .or(let a, let b): return matches(item, a, kind, config) || matches(item, b, kind, config)
-        case .flag(let name, let negated):
+        let name = term.name
+        guard let expected = term.value else {
             let v: Bool
             switch name {
             case "disabled": v = item.disabled
@@ -353,22 +356,21 @@ public struct Executor {
             default:
                 if let spec = schema.first(where: { $0.name == name }), case .boolean(let b) = item.value(spec.name, in: schema) { v = b } else { v = false }
             }
-            return v != negated
-        case .equals(let name, let expected, let negated):
-            let v: Bool
-            switch name {
-            case "disabled", "dynamic", "default":
-                let flag = name == "disabled" ? item.disabled : name == "dynamic" ? item.dynamic : item.builtIn
-                v = (expected == "yes" || expected == "true") == flag
-            default:
-                guard let spec = schema.first(where: { $0.name == name }) else { return negated }
-                let actual = item.value(spec.name, in: schema)
-                if case .success(let parsed) = Schema.parse(expected, for: spec) { v = parsed == actual } else {
-                    v = Schema.format(actual, spec, showSensitive: false) == expected
-                }
-            }
-            return v != negated
+            return v != term.negated
         }
+        let v: Bool
+        switch name {
+        case "disabled", "dynamic", "default":
+            let flag = name == "disabled" ? item.disabled : name == "dynamic" ? item.dynamic : item.builtIn
+            v = (expected == "yes" || expected == "true") == flag
+        default:
+            guard let spec = schema.first(where: { $0.name == name }) else { return term.negated }
+            let actual = item.value(spec.name, in: schema)
+            if case .success(let parsed) = Schema.parse(expected, for: spec) { v = parsed == actual } else {
+                v = Schema.format(actual, spec, showSensitive: false) == expected
+            }
+        }
+        return v != term.negated
     }
 
     func kindName(_ kind: MenuKind) -> String {
