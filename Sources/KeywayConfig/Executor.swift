@@ -94,6 +94,7 @@ public struct Executor {
             throw ConfigError("permission denied: '\(resolved)' changes the configuration, and this user may only look (keyway-read)", at: cmd.verbPosition)
         }
         let kind = menu.kind
+        let cmd = try resolvingConditions(cmd, kind, session)
         switch (resolved, kind) {
         case ("print", _): try print(cmd, menu, path, &config, &session, &out)
         case ("export", _): try export(cmd, path, config, session, &out)
@@ -335,6 +336,58 @@ public struct Executor {
             }
         }
         return ids
+    }
+
+    /// Flags every list has, besides its properties.
+    static let conditionFlags = ["disabled", "dynamic", "inactive", "default"]
+
+    /// The command with every condition's names resolved (exact, then an unambiguous prefix), in
+    /// `where` and in each `[find]`. A session that may not see secrets may not filter on them
+    /// either: a count of matches answers "is the secret X?" as surely as a printout would.
+    private func resolvingConditions(_ cmd: ParsedCommand, _ kind: MenuKind?, _ session: Session) throws(ConfigError) -> ParsedCommand {
+        guard let kind, !Schema.properties(kind).isEmpty else { return cmd }
+        var resolved = cmd
+        if let c = cmd.condition { resolved.condition = try resolving(c, kind, session) }
+        for index in resolved.positional.indices {
+            guard case .find(var f) = resolved.positional[index].value, let c = f.condition else { continue }
+            f.condition = try resolving(c, kind, session)
+            resolved.positional[index].value = .find(f)
+        }
+        for index in resolved.named.indices {
+            guard case .find(var f) = resolved.named[index].value, let c = f.condition else { continue }
+            f.condition = try resolving(c, kind, session)
+            resolved.named[index].value = .find(f)
+        }
+        return resolved
+    }
+
+    private func resolving(_ condition: Condition, _ kind: MenuKind, _ session: Session) throws(ConfigError) -> Condition {
+        let schema = Schema.properties(kind)
+        let names = schema.map(\.name) + Self.conditionFlags
+        var out = condition
+        for a in out.alternatives.indices {
+            for t in out.alternatives[a].indices {
+                let term = out.alternatives[a][t]
+                let name: String
+                if names.contains(term.name) {
+                    name = term.name
+                } else {
+                    let candidates = names.filter { $0.hasPrefix(term.name) }
+                    guard !term.name.isEmpty, let only = candidates.first else {
+                        throw ConfigError("unknown property '\(term.name)' in condition for /ip ipsec \(kindName(kind)): expected one of \(names.joined(separator: ", "))", at: term.position)
+                    }
+                    guard candidates.count == 1 else {
+                        throw ConfigError("ambiguous property '\(term.name)' in condition: could be \(candidates.joined(separator: ", "))", at: term.position)
+                    }
+                    name = only
+                }
+                if schema.first(where: { $0.name == name })?.sensitive == true && !session.mayShowSensitive {
+                    throw ConfigError("permission denied: \(name) is sensitive, and only administrators (root or group keyway) may test it in a condition", at: term.position)
+                }
+                out.alternatives[a][t].name = name
+            }
+        }
+        return out
     }
 
     /// Whether an item satisfies a condition: any alternative whose terms all hold. No recursion.

@@ -108,7 +108,7 @@ final class ControlServer {
             return ConsoleReply(ok: true, output: body, warnings: out.warnings, promptPath: client.session.promptPath)
         case .failure(let error):
             if error.message.hasPrefix("permission denied") {
-                runtime.audit.event(.warning, msgID: "config-denied", "configuration change refused", [("uid", uid), ("reason", error.message)])
+                runtime.audit.event(.warning, msgID: "config-denied", "console command refused", [("uid", uid), ("reason", error.message)])
             }
             return ConsoleReply(ok: false, output: error.description, warnings: [], promptPath: client.session.promptPath)
         }

@@ -69,6 +69,15 @@ check "a keyway-read member is refused changes" bash -c "[ $rc = 1 ] && grep -q 
 out=$(as kwtest-reader /export show-sensitive 2>&1); rc=$?
 check "a keyway-read member is refused secrets" bash -c "[ $rc = 1 ] && ! grep -q '$SECRET' <<<'$out'"
 check "a keyway-read member's export hides secrets" bash -c "$(declare -f as); BIN='$BIN' NS='$NS' SOCK='$SOCK'; ! as kwtest-reader /export | grep -q -e '$SECRET' -e '$KEYHEX'"
+right=$(as kwtest-reader /ip ipsec peer print count-only where secret="$SECRET" 2>&1); rc_right=$?
+wrong=$(as kwtest-reader /ip ipsec peer print count-only where secret=wrong-guess 2>&1); rc_wrong=$?
+check "a keyway-read member cannot test a secret: the right and a wrong guess give the same error" \
+  bash -c "[ $rc_right = 1 ] && [ $rc_wrong = 1 ] && [ \"\$1\" = \"\$2\" ] && grep -q 'permission denied: secret is sensitive' <<<\"\$1\"" _ "$right" "$wrong"
+out=$(as kwtest-reader /ip ipsec peer print count-only where sec!=x or not secret=x 2>&1); rc=$?
+check "nor by a prefix, != or not" bash -c "[ $rc = 1 ] && grep -q 'permission denied: secret is sensitive' <<<\"\$1\"" _ "$out"
+out=$(as kwtest-reader /ip ipsec peer print "[find secret=$SECRET]" 2>&1); rc=$?
+check "nor inside [find]" bash -c "[ $rc = 1 ] && grep -q 'permission denied: secret is sensitive' <<<\"\$1\"" _ "$out"
+check "an administrator still may" bash -c "[ \"\$(ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec peer print count-only where secret='$SECRET')\" = 1 ]"
 out=$(as kwtest-nobody /ip ipsec peer print 2>&1); rc=$?
 check "a user in neither group is refused" bash -c "[ $rc = 1 ] && grep -q 'permission denied' <<<'$out'"
 check "the refused change is audited" wait_until 5 grep -q "config-denied .*uid=\"$(id -u kwtest-reader)\"" "$LOG"
