@@ -43,7 +43,7 @@ final class ConfigStore {
             return
         }
         do {
-            config = try parse(Files.readAll(seed))
+            config = try parse(Files.readAll(seed), source: .operatorInput, name: "the --config script")
             persist()
             saveLastGood()
             audit.event(.notice, msgID: "config-load", "configuration seeded from the --config script",
@@ -65,7 +65,7 @@ final class ConfigStore {
 
     private func loadFile(_ path: String) -> Bool {
         do {
-            config = try parse(Files.readAll(path))
+            config = try parse(Files.readAll(path), source: .store, name: path)
             return true
         } catch {
             audit.event(.error, msgID: "config-load", "\(path): \(error)")
@@ -73,11 +73,17 @@ final class ConfigStore {
         }
     }
 
-    /// A whole script applied to an empty configuration: all of it, or an error.
-    private func parse(_ bytes: [UInt8]) throws -> Configuration {
+    /// A whole script applied to an empty configuration: all of it, or an error. A store written
+    /// before a rule existed loads with the offending values clamped or marked unusable, each said.
+    private func parse(_ bytes: [UInt8], source: CommandSource, name: String) throws -> Configuration {
         var fresh = Configuration()
         var session = Session(canModify: true, mayShowSensitive: true)
-        _ = try executor.run(String(decoding: bytes, as: UTF8.self), on: &fresh, session: &session)
+        var loader = executor
+        loader.source = source
+        let out = try loader.run(String(decoding: bytes, as: UTF8.self), on: &fresh, session: &session)
+        for repair in out.repairs {
+            audit.event(.warning, msgID: "config-load", "\(name) \(repair)")
+        }
         return fresh
     }
 

@@ -104,6 +104,10 @@ final class ControlServer {
             for change in out.changes {
                 runtime.audit.event(.notice, msgID: "config-change", "configuration changed", [("uid", uid), ("command", change)])
             }
+            // What the operator was warned about (weak choices, aggressive mode with a PSK) is on record too.
+            for warning in out.warnings {
+                runtime.audit.event(.warning, msgID: "config-warning", "configuration warning", [("uid", uid), ("warning", warning)])
+            }
             let body = command.json ? out.json.joined(separator: "\n") + (out.json.isEmpty ? "" : "\n") : out.text
             return ConsoleReply(ok: true, output: body, warnings: out.warnings, promptPath: client.session.promptPath)
         case .failure(let error):

@@ -25,7 +25,19 @@ kw() { ip netns exec "$NS" "$BIN/keyway" --socket "$SOCK" "$@"; }
 check "keywayd starts with the --config seed" start_keywayd
 check "the seed script was applied" bash -c "$(declare -f kw); BIN='$BIN' NS='$NS' SOCK='$SOCK'; kw /ip ipsec policy print | grep -q manual-sa=ah-sa1"
 
-kw /ip ipsec peer add address=192.0.2.2/32 secret="$SECRET" exchange-mode=aggressive dh-group=modp2048 enc-algorithm=aes-256 hash-algorithm=sha256 >/dev/null 2>&1
+warned=$(kw /ip ipsec peer add address=192.0.2.2/32 secret="$SECRET" exchange-mode=aggressive dh-group=modp2048 enc-algorithm=aes-256 hash-algorithm=sha256 2>&1 >/dev/null)
+check "aggressive mode with a pre-shared key is accepted with a warning" bash -c "grep -q 'warning: .*exchange-mode=aggressive with a pre-shared key .*crack offline' <<<\"\$1\"" _ "$warned"
+check "and the warning is audited" wait_until 5 grep -q 'config-warning .*exchange-mode=aggressive with a pre-shared key' "$LOG"
+out=$(kw /ip ipsec peer add address=192.0.2.3 2>&1); rc=$?
+check "a pre-shared-key peer without a secret is refused with the reason" bash -c "[ $rc = 1 ] && grep -q 'a pre-shared-key peer needs a secret' <<<\"\$1\"" _ "$out"
+# Keys of the right length (salt included), so that only the cipher is what is refused.
+for case in "aes-128-gcm feffe9928665731c6d6a8f9467308308cafebabe" "aes-256-ctr $KEYHEX${KEYHEX:0:24}"; do
+  set -- $case
+  out=$(kw /ip ipsec manual-sa add name=counter-sa esp-spi=0x300 esp-enc-algorithm=$1 esp-enc-key=$2 2>&1); rc=$?
+  check "a manual-sa with $1 is refused with the reason" \
+    bash -c "[ $rc = 1 ] && grep -q 'esp-enc-algorithm=$1 is a counter-mode cipher, which manual keys cannot use: its IV is the sequence number.*RFC 8221' <<<\"\$1\"" _ "$out"
+done
+check "and none was added" bash -c "[ \"\$(ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec manual-sa print count-only where name=counter-sa)\" = 0 ]"
 kw /ip ipsec proposal add name=strong enc-algorithms=aes-256-gcm auth-algorithms=null pfs-group=ecp256 lifetime=1h
 kw /ip ipsec manual-sa add name=esp-sa esp-spi=0x200/0x201 esp-enc-algorithm=3des esp-enc-key=$KEYHEX esp-auth-key=0x0102030405060708090a0b0c0d0e0f1011121314
 kw -f /dev/stdin <<'RSC'

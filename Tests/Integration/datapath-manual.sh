@@ -159,7 +159,8 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
 run_case "AH tunnel, manual example" ah null sha1 tunnel
 run_case "ESP tunnel aes-128/sha1" esp aes-128 sha1 tunnel
 run_case "ESP tunnel 3des/sha1" esp 3des sha1 tunnel
-run_case "ESP tunnel aes-128-gcm" esp aes-128-gcm null tunnel
+# Manual keys refuse counter-mode ciphers (aes-ctr, aes-gcm: RFC 8221); configuration.sh shows the refusal.
+run_case "ESP tunnel aes-128/sha256" esp aes-128 sha256 tunnel
 run_case "ESP transport aes-128/sha1" esp aes-128 sha1 transport
 
 summary
