@@ -110,11 +110,13 @@ final class ControlServer {
             }
             let body = command.json ? out.json.joined(separator: "\n") + (out.json.isEmpty ? "" : "\n") : out.text
             return ConsoleReply(ok: true, output: body, warnings: out.warnings, promptPath: client.session.promptPath)
-        case .failure(let error):
+        case .failure(.command(let error)):
             if error.message.hasPrefix("permission denied") {
                 runtime.audit.event(.warning, msgID: "config-denied", "console command refused", [("uid", uid), ("reason", error.message)])
             }
             return ConsoleReply(ok: false, output: error.description, warnings: [], promptPath: client.session.promptPath)
+        case .failure(.notSaved(let reason)):
+            return ConsoleReply(ok: false, output: reason, warnings: [], promptPath: client.session.promptPath)
         }
     }
 

@@ -12,9 +12,9 @@ KEYHEX="00112233445566778899aabbccddeeff0011223344556677"
 start_syslog "$TMP/log.sock" "$LOG" || fail "syslog listener did not start"
 cp "$(dirname "$0")/../../Configs/tunnel-ah-manual-router1.rsc" "$TMP/seed.rsc"
 
-start_keywayd() {
+start_keywayd() {  # start_keywayd [KEYWAYD OPTIONS...]
   ip netns exec "$NS" "$BIN/keywayd" --foreground --config "$TMP/seed.rsc" --run-dir "$RUN" --state-dir "$STATE" \
-    --syslog "$TMP/log.sock" --tun kwconf0 >>"$TMP/keywayd.out" 2>&1 &
+    --syslog "$TMP/log.sock" --tun kwconf0 "$@" >>"$TMP/keywayd.out" 2>&1 &
   KPID=$!
   PIDS+=($KPID)
   wait_until 10 ip netns exec "$NS" "$BIN/keyway" --socket "$SOCK" ping
@@ -94,12 +94,75 @@ out=$(as kwtest-nobody /ip ipsec peer print 2>&1); rc=$?
 check "a user in neither group is refused" bash -c "[ $rc = 1 ] && grep -q 'permission denied' <<<'$out'"
 check "the refused change is audited" wait_until 5 grep -q "config-denied .*uid=\"$(id -u kwtest-reader)\"" "$LOG"
 
-# A corrupt store: the last good copy is used, and said so loudly.
+# The store is written before a change runs: a store that cannot be written refuses the change.
+before=$(kw /export show-sensitive)
+chmod 0500 "$STATE"
+out=$(kw /ip ipsec peer add address=192.0.2.77 secret=not-saved 2>&1); rc=$?
+check "with the state directory unwritable a change fails with the reason" \
+  bash -c "[ $rc = 1 ] && grep -q 'error: the configuration could not be saved to config.rsc in the state directory (.*Permission denied.*); nothing was changed' <<<\"\$1\"" _ "$out"
+check "and nothing changed: export is the same" test "$(kw /export show-sensitive)" = "$before"
+check "nor the store" bash -c "! grep -q 192.0.2.77 '$STATE/config.rsc'"
+check "the failed save is audited" wait_until 5 grep -q 'config-save .*could not save the configuration; the change was refused' "$LOG"
+chmod 0700 "$STATE"
+check "with permissions restored changes work again" kw /ip ipsec peer add address=192.0.2.77 secret=now-saved dh-group=modp2048 hash-algorithm=sha256
+check "and are stored" grep -q 192.0.2.77 "$STATE/config.rsc"
+check "and can be undone" kw /ip ipsec peer remove "[find address=192.0.2.77]"
+
+# A corrupt or unreadable store: by default keywayd refuses to run, saying why and what to do.
 stop_keywayd
+cp "$STATE/config.rsc" "$TMP/good.rsc"
 echo '/ip ipsec policy add src-address=garbage' >"$STATE/config.rsc"
-check "keywayd starts with a corrupt store" start_keywayd
-check "it falls back to the last good copy" bash -c "$(declare -f kw); BIN='$BIN' NS='$NS' SOCK='$SOCK'; kw /ip ipsec policy print | grep -q manual-sa=ah-sa1"
-check "and says so loudly (critical)" grep -qE '^<82>1 .* keyway-monitor [0-9]+ config-load .*last good copy' "$LOG"
+: >"$TMP/keywayd.out"
+refused_run() {  # refused_run [OPTIONS]: keywayd exits 1 on its own, and leaves nothing running
+  ip netns exec "$NS" timeout 20 "$BIN/keywayd" --foreground --config "$TMP/seed.rsc" --run-dir "$RUN" --state-dir "$STATE" \
+    --syslog "$TMP/log.sock" --tun kwconf0 "$@" >"$TMP/refused.out" 2>&1
+  local rc=$?
+  cat "$TMP/refused.out" >>"$TMP/keywayd.out"
+  [ "$rc" = 1 ] && [ -z "$(ip netns pids "$NS")" ]
+}
+check "a corrupt store: keywayd stops everything and exits 1" refused_run
+check "its error names STATE/config.rsc and the options" bash -c "grep -q 'the configuration store $STATE/config.rsc cannot be read or parsed' '$TMP/refused.out' && grep -q -- '--on-bad-store=last-good' '$TMP/refused.out' && grep -q -- '--on-bad-store=empty' '$TMP/refused.out'"
+check "the monitor said why (the line and column)" grep -q "keyway-monitor: config.rsc in the state directory cannot be used: line 1, column 22: invalid value 'garbage'" "$TMP/refused.out"
+check "the refusal is audited" grep -qE 'keyway-monitor [0-9]+ config-load .*refusing to start' "$LOG"
+check "the corrupt store is left as it was" grep -q garbage "$STATE/config.rsc"
+cp "$TMP/good.rsc" "$STATE/config.rsc"; chmod 000 "$STATE/config.rsc"
+check "an unreadable store is refused the same way" refused_run
+check "naming why" grep -q 'cannot be used: .*Permission denied' "$TMP/refused.out"
+chmod 600 "$STATE/config.rsc"
+echo '/ip ipsec policy add src-address=garbage' >"$STATE/config.rsc"
+check "an unknown --on-bad-store value exits 2" bash -c "'$BIN/keywayd' --on-bad-store=maybe >/dev/null 2>&1; [ \$? = 2 ]"
+
+# --on-bad-store=last-good: the last good copy runs, said loudly; the corrupt file is kept.
+check "with --on-bad-store=last-good keywayd starts" start_keywayd --on-bad-store=last-good
+check "it runs the last good copy" bash -c "$(declare -f kw); BIN='$BIN' NS='$NS' SOCK='$SOCK'; kw /ip ipsec policy print | grep -q manual-sa=ah-sa1"
+check "and says so loudly (critical)" grep -qE '^<82>1 .* keyway-monitor [0-9]+ config-load .*running the last good copy' "$LOG"
+check "the corrupt store is kept as config.unusable.rsc" grep -q garbage "$STATE/config.unusable.rsc"
+check "and config.rsc is usable again" bash -c "! grep -q garbage '$STATE/config.rsc'"
+stop_keywayd
+
+# --on-bad-store=empty: nothing runs, said loudly.
+echo '/ip ipsec policy add src-address=garbage' >"$STATE/config.rsc"
+check "with --on-bad-store=empty keywayd starts" start_keywayd --on-bad-store=empty
+check "with no configuration" bash -c "[ \"\$(ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec policy print count-only)\" = 0 ]"
+check "said loudly (critical, and on keywayd's stderr)" bash -c "grep -qE '^<82>1 .* keyway-monitor [0-9]+ config-load .*STARTING EMPTY' '$LOG' && grep -q 'keyway-monitor: .*STARTING EMPTY' '$TMP/keywayd.out'"
+stop_keywayd
+
+# A store written before today's rules still loads: each offending item clamped or marked, and audited.
+cat >"$STATE/config.rsc" <<RSC
+/ip ipsec proposal
+set [ find default=yes ] lifetime=2w
+/ip ipsec manual-sa
+add name=old-gcm esp-enc-algorithm=aes-128-gcm esp-enc-key="feffe9928665731c6d6a8f9467308308cafebabe" esp-spi=0x200/0x201
+/ip ipsec peer
+add address=192.0.2.5/32:500
+/ip ipsec policy
+add src-address=10.1.0.0/24:any dst-address=10.2.0.0/24:any tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.5 manual-sa=old-gcm
+RSC
+check "a store from before the rules starts" start_keywayd
+check "its GCM manual-sa makes the policy inactive, saying why" bash -c "ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec policy print detail | grep -q 'inactive-reason=\"manual-sa old-gcm: esp-enc-algorithm=aes-128-gcm is a counter-mode cipher'"
+check "its empty-secret peer is flagged I" bash -c "ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec peer print | grep -qE '^ *0 I '"
+check "its two-week lifetime is clamped to a week" bash -c "ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec proposal print | grep -q 'lifetime=1w'"
+check "each is audited at load" bash -c "grep -q 'config-load .*lifetime=2w is out of range' '$LOG' && grep -q 'config-load .*manual-sa old-gcm: esp-enc-algorithm=aes-128-gcm' '$LOG' && grep -q 'config-load .*peer 192.0.2.5/32:500: auth-method=pre-shared-key with an empty secret' '$LOG'"
 stop_keywayd
 
 check "every change is audited with the caller's uid" bash -c "grep -c 'config-change .*uid=\"0\"' '$LOG' | awk '{ exit !(\$1 >= 6) }'"
