@@ -50,7 +50,11 @@ final class MonitorBehavior: ChildBehavior {
     func pollInterests() -> [(fd: Int32, events: PollEvents)] { control?.pollInterests() ?? [] }
 
     func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
-        control?.handleReady(fd: fd, runtime: runtime) { status(runtime) }
+        control?.handleReady(fd: fd, now: MonotonicClock.now(), runtime: runtime) { status(runtime) }
+    }
+
+    func tick(runtime: ChildRuntime) {
+        control?.closeIdle(now: MonotonicClock.now(), runtime: runtime)
     }
 
     func peerReady(_ peer: Role, runtime: ChildRuntime) {
@@ -128,7 +132,8 @@ final class MonitorBehavior: ChildBehavior {
 
     func counters() -> [Counter] {
         [Counter(name: "control-clients", value: UInt64(control?.clients.count ?? 0)),
-         Counter(name: "control-refused", value: control?.refusedConnections ?? 0)]
+         Counter(name: "control-refused", value: control?.refusedConnections ?? 0),
+         Counter(name: "control-idle-closed", value: control?.idleClosed ?? 0)]
     }
 
     /// Every process of the tree: the parent and peers as their hellos said, this one from itself.

@@ -94,6 +94,97 @@ out=$(as kwtest-nobody /ip ipsec peer print 2>&1); rc=$?
 check "a user in neither group is refused" bash -c "[ $rc = 1 ] && grep -q 'permission denied' <<<'$out'"
 check "the refused change is audited" wait_until 5 grep -q "config-denied .*uid=\"$(id -u kwtest-reader)\"" "$LOG"
 
+# Local denial of service: 100 connections held open by a user with no access and 100 by a
+# keyway-read member leave root's commands working. Refused connections get their reason at once
+# (without sending anything) and are closed; a reader holds at most 8.
+cat >"$TMP/hold.py" <<'PY'
+import select, socket, sys, time
+path, count = sys.argv[1], int(sys.argv[2])
+socks = []
+for _ in range(count):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    socks.append(s)
+time.sleep(2)
+held = closed = 0
+reasons = set()
+for s in socks:
+    if select.select([s], [], [], 0)[0]:
+        closed += 1
+        try: data = s.recv(65536)
+        except OSError: data = b""
+        for r in (b"permission denied", b"too many control connections"):
+            if r in data: reasons.add(r.decode())
+    else:
+        held += 1
+print(f"held={held} closed={closed} reasons={','.join(sorted(reasons))}", flush=True)
+time.sleep(120)
+PY
+chmod 644 "$TMP/hold.py"
+ip netns exec "$NS" setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 "$TMP/hold.py" "$SOCK" 100 >"$TMP/hold-nobody.txt" &
+PIDS+=($!); HOLD_NOBODY=$!
+ip netns exec "$NS" setpriv --reuid="$(id -u kwtest-reader)" --regid="$(id -g kwtest-reader)" --init-groups \
+  /usr/bin/python3 "$TMP/hold.py" "$SOCK" 100 >"$TMP/hold-reader.txt" &
+PIDS+=($!); HOLD_READER=$!
+check "100 connections by a user with no access: each refused at once with its reason, none held" \
+  wait_until 20 grep -qx 'held=0 closed=100 reasons=permission denied' "$TMP/hold-nobody.txt"
+check "100 connections by a keyway-read member: 8 held, the rest refused at once" \
+  wait_until 20 grep -qx 'held=8 closed=92 reasons=too many control connections' "$TMP/hold-reader.txt"
+cat "$TMP/hold-nobody.txt" "$TMP/hold-reader.txt" 2>/dev/null | sed 's/^/  /'
+check "with them held, root's commands work" kw /ip ipsec proposal set default lifetime=45m
+check "root's printouts work" bash -c "$(declare -f kw); BIN='$BIN' NS='$NS' SOCK='$SOCK'; kw /ip ipsec proposal print | grep -q lifetime=45m"
+check "keyway status answers" bash -c "$(declare -f kw); BIN='$BIN' NS='$NS' SOCK='$SOCK'; kw status | grep -q keyway-monitor"
+# The monitor closes a refused connection at once, often with the client's request unread: the
+# client must still read the reason behind the reset, every time.
+denied=0
+for _ in $(seq 20); do as kwtest-nobody /ip ipsec peer print 2>&1 | grep -q 'permission denied: uid' && denied=$((denied + 1)); done
+check "the refused user still sees permission denied (20 of 20 tries)" test "$denied" = 20
+out=$(as kwtest-reader /ip ipsec peer print 2>&1); rc=$?
+check "the reader's next connection is refused with the reason" bash -c "[ $rc = 1 ] && grep -q 'too many control connections from uid' <<<\"\$1\"" _ "$out"
+kill "$HOLD_NOBODY" "$HOLD_READER"; wait "$HOLD_NOBODY" "$HOLD_READER" 2>/dev/null
+check "once the reader's connections close, it may print again" \
+  wait_until 5 bash -c "$(declare -f as); BIN='$BIN' NS='$NS' SOCK='$SOCK'; as kwtest-reader /ip ipsec peer print count-only"
+kw /ip ipsec proposal set default lifetime=30m
+
+# The interactive console reconnects once, saying so, when the monitor closed its connection
+# (here: the monitor is killed and restarted), and keeps its menu.
+cat >"$TMP/console.py" <<'PY'
+import os, pty, re, select, signal, subprocess, sys, time
+keyway, sock, keywayd = sys.argv[1:4]
+def monitor():
+    return subprocess.run(["pgrep", "-P", keywayd, "-x", "keyway-monitor"], capture_output=True, text=True).stdout.strip()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(keyway, [keyway, "--socket", sock])
+seen = b""
+def expect(pattern, timeout=10):
+    global seen
+    end = time.time() + timeout
+    while time.time() < end:
+        if re.search(pattern, seen): return True
+        if select.select([fd], [], [], 0.2)[0]:
+            try: seen += os.read(fd, 4096)
+            except OSError: break
+    sys.stdout.write(seen.decode(errors="replace")); return False
+ok = expect(rb"/> $")
+os.write(fd, b"/ip ipsec proposal\r"); ok = ok and expect(rb"/ip ipsec proposal> $")
+os.write(fd, b"print count-only where default\r"); ok = ok and expect(rb"\n1\r?\n.*proposal> $")
+old = monitor(); os.kill(int(old), signal.SIGKILL)
+end = time.time() + 10
+while time.time() < end and monitor() in ("", old): time.sleep(0.1)
+time.sleep(1)
+seen = b""
+os.write(fd, b"print count-only where default\r")
+ok = ok and expect(rb"reconnected") and expect(rb"\n1\r?\n.*proposal> $")
+os.write(fd, b"quit\r"); os.waitpid(pid, 0)
+print(seen.decode(errors="replace"))
+print("console-ok" if ok else "console-failed")
+PY
+out=$(timeout 40 python3 "$TMP/console.py" "$BIN/keyway" "$SOCK" "$KPID" 2>&1)
+check "the console reconnects once after the monitor closed its connection, says so, keeps its menu" \
+  bash -c "grep -q console-ok <<<\"\$1\" && grep -q 'keyway: the connection to keywayd had been closed (idle, or the monitor restarted); reconnected' <<<\"\$1\"" _ "$out"
+grep -q console-ok <<<"$out" || echo "$out" | sed 's/^/  /'
+
 # The store is written before a change runs: a store that cannot be written refuses the change.
 before=$(kw /export show-sensitive)
 chmod 0500 "$STATE"
