@@ -112,9 +112,9 @@ extension Configuration {
     static func manualCipherRefusal(_ manualSA: Item) -> String? {
         guard case .choice(let name) = manualSA.value("esp-enc-algorithm", in: Schema.manualSA),
               let algorithm = EncryptionAlgorithm(rawValue: name), algorithm.isCounterMode else { return nil }
-        return "esp-enc-algorithm=\(name) is a counter-mode cipher, which manual keys cannot use: its IV is the sequence "
-            + "number, which restarts at 1 under the same key after any restart (RFC 8221); use a CBC cipher such as aes-128, "
-            + "or let IKE key the policy"
+        return "esp-enc-algorithm=\(name) is a counter-mode cipher, which manual keys cannot use: its IV is the "
+            + "sequence number, which restarts at 1 under the same key after any restart (RFC 8221); "
+            + "use a CBC cipher such as aes-128, or let IKE key the policy"
     }
 }
 

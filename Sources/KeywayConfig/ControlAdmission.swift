@@ -36,7 +36,8 @@ public struct ControlAdmission: Sendable {
 
         /// 64 connections, 8 per uid, 8 kept for administrators, closed after 15 minutes of silence
         /// (the interactive console reconnects once, transparently, when it finds its connection closed).
-        public static let standard = Limits(capacity: 64, perUID: 8, reservedForAdministrators: 8, idleTimeout: 15 * 60 * 1_000_000_000)
+        public static let standard = Limits(capacity: 64, perUID: 8, reservedForAdministrators: 8,
+                                            idleTimeout: 15 * 60 * 1_000_000_000)
     }
 
     public enum Decision: Sendable, Equatable {
@@ -70,13 +71,15 @@ public struct ControlAdmission: Sendable {
         if access == .reader {
             let readers = connections.values.filter { $0.access == .reader }.count
             guard readers < limits.capacity - limits.reservedForAdministrators else {
-                return .refuse("too many control connections from read-only operators; the other \(limits.reservedForAdministrators) are kept for administrators")
+                return .refuse("too many control connections from read-only operators; "
+                               + "the other \(limits.reservedForAdministrators) are kept for administrators")
             }
         }
         if uid != 0 {
             let mine = connections.values.filter { $0.uid == uid }.count
             guard mine < limits.perUID else {
-                return .refuse("too many control connections from uid \(uid) (at most \(limits.perUID) at once); close one and try again")
+                return .refuse("too many control connections from uid \(uid) (at most \(limits.perUID) at once); "
+                               + "close one and try again")
             }
         }
         connections[id] = Connection(uid: uid, access: access, lastActivity: now)
@@ -95,7 +98,8 @@ public struct ControlAdmission: Sendable {
 
     /// Connections silent for the idle timeout at `now`, to be closed.
     public func idle(now: UInt64) -> [Int32] {
-        connections.filter { now >= $0.value.lastActivity && now - $0.value.lastActivity >= limits.idleTimeout }.keys.sorted()
+        connections.filter { now >= $0.value.lastActivity && now - $0.value.lastActivity >= limits.idleTimeout }
+            .keys.sorted()
     }
 
     /// When the next connection falls idle, if any.

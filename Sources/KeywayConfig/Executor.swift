@@ -250,14 +250,16 @@ public struct Executor {
         throw ConfigError("unknown property '\(arg.name)' for /ip ipsec \(kindName(kind)): expected one of \(schema.map(\.name).joined(separator: ", ")), disabled", at: arg.position)
     }
 
-    private func value(_ arg: NamedArgument, _ spec: PropertySpec, _ kind: MenuKind, _ out: inout CommandOutput) throws(ConfigError) -> Value {
+    private func value(_ arg: NamedArgument, _ spec: PropertySpec, _ kind: MenuKind,
+                       _ out: inout CommandOutput) throws(ConfigError) -> Value {
         guard let text = arg.value.text else { throw ConfigError("[find] cannot be a value of \(spec.name)", at: arg.position) }
         switch Schema.parse(text, for: spec) {
         case .success(let v): return v
         case .failure(let why):
             if source == .store, let nearest = why.nearest {
                 let shown = Schema.format(nearest, spec, showSensitive: false)
-                out.repairs.append("\(arg.position): /ip ipsec \(kindName(kind)) \(spec.name)=\(text) is out of range (\(why.expected)); clamped to \(shown)")
+                out.repairs.append("\(arg.position): /ip ipsec \(kindName(kind)) \(spec.name)=\(text) is out of range "
+                                   + "(\(why.expected)); clamped to \(shown)")
                 return nearest
             }
             let shown = spec.sensitive ? "" : " '\(text)'"
@@ -272,7 +274,8 @@ public struct Executor {
             let s = Schema.manualSA
             if let why = Configuration.manualCipherRefusal(item) {
                 guard source == .store else { throw ConfigError(why, at: at) }
-                out.repairs.append("\(at): manual-sa \(item.name ?? "?"): \(why); the policies that use it are inactive until it changes")
+                out.repairs.append("\(at): manual-sa \(item.name ?? "?"): \(why); "
+                                   + "the policies that use it are inactive until it changes")
             }
             if case .choice(let encName) = item.value("esp-enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: encName) {
                 if let why = unavailability(enc) { throw ConfigError(why, at: at) }
@@ -296,11 +299,16 @@ public struct Executor {
             let s = Schema.peer
             let address = Schema.format(item.value("address", in: s), s[0], showSensitive: false)
             if let why = config.peerUnusableReason(item) {
-                guard source == .store else { throw ConfigError("a pre-shared-key peer needs a secret: an empty one is no authentication (set secret=, or use auth-method=rsa-signature)", at: at) }
+                guard source == .store else {
+                    throw ConfigError("a pre-shared-key peer needs a secret: an empty one is no authentication "
+                                      + "(set secret=, or use auth-method=rsa-signature)", at: at)
+                }
                 out.repairs.append("\(at): peer \(address): \(why); it is left out of IKE until then")
             }
-            if case .choice("aggressive") = item.value("exchange-mode", in: s), case .choice("pre-shared-key") = item.value("auth-method", in: s) {
-                out.warnings.append("peer \(address): exchange-mode=aggressive with a pre-shared key sends a hash of the secret that anyone who sees it can crack offline: use main mode, or a long random secret")
+            if case .choice("aggressive") = item.value("exchange-mode", in: s),
+               case .choice("pre-shared-key") = item.value("auth-method", in: s) {
+                out.warnings.append("peer \(address): exchange-mode=aggressive with a pre-shared key sends a hash of the secret "
+                                    + "that anyone who sees it can crack offline: use main mode, or a long random secret")
             }
             if case .choice(let e) = item.value("enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: e) {
                 if let why = unavailability(enc) { throw ConfigError(why, at: at) }
@@ -372,7 +380,8 @@ public struct Executor {
     /// The command with every condition's names resolved (exact, then an unambiguous prefix), in
     /// `where` and in each `[find]`. A session that may not see secrets may not filter on them
     /// either: a count of matches answers "is the secret X?" as surely as a printout would.
-    private func resolvingConditions(_ cmd: ParsedCommand, _ kind: MenuKind?, _ session: Session) throws(ConfigError) -> ParsedCommand {
+    private func resolvingConditions(_ cmd: ParsedCommand, _ kind: MenuKind?,
+                                     _ session: Session) throws(ConfigError) -> ParsedCommand {
         guard let kind, !Schema.properties(kind).isEmpty else { return cmd }
         var resolved = cmd
         if let c = cmd.condition { resolved.condition = try resolving(c, kind, session) }
@@ -402,15 +411,18 @@ public struct Executor {
                 } else {
                     let candidates = names.filter { $0.hasPrefix(term.name) }
                     guard !term.name.isEmpty, let only = candidates.first else {
-                        throw ConfigError("unknown property '\(term.name)' in condition for /ip ipsec \(kindName(kind)): expected one of \(names.joined(separator: ", "))", at: term.position)
+                        throw ConfigError("unknown property '\(term.name)' in condition for /ip ipsec \(kindName(kind)): "
+                                          + "expected one of \(names.joined(separator: ", "))", at: term.position)
                     }
                     guard candidates.count == 1 else {
-                        throw ConfigError("ambiguous property '\(term.name)' in condition: could be \(candidates.joined(separator: ", "))", at: term.position)
+                        throw ConfigError("ambiguous property '\(term.name)' in condition: "
+                                          + "could be \(candidates.joined(separator: ", "))", at: term.position)
                     }
                     name = only
                 }
                 if schema.first(where: { $0.name == name })?.sensitive == true && !session.mayShowSensitive {
-                    throw ConfigError("permission denied: \(name) is sensitive, and only administrators (root or group keyway) may test it in a condition", at: term.position)
+                    throw ConfigError("permission denied: \(name) is sensitive, and only administrators "
+                                      + "(root or group keyway) may test it in a condition", at: term.position)
                 }
                 out.alternatives[a][t].name = name
             }
@@ -433,7 +445,8 @@ public struct Executor {
             case "disabled": v = item.disabled
             case "dynamic": v = item.dynamic
             case "inactive":
-                v = (kind == .policy && config.inactiveReason(item) != nil) || (kind == .peer && config.peerUnusableReason(item) != nil)
+                v = (kind == .policy && config.inactiveReason(item) != nil)
+                    || (kind == .peer && config.peerUnusableReason(item) != nil)
             case "default": v = item.builtIn
             default:
                 if let spec = schema.first(where: { $0.name == name }), case .boolean(let b) = item.value(spec.name, in: schema) { v = b } else { v = false }

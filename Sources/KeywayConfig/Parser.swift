@@ -220,7 +220,8 @@ public struct Parser {
         var count = 0
         while true {
             if count == Condition.maximumTerms {
-                throw ConfigError("condition too long: at most \(Condition.maximumTerms) terms (name=value or a flag) in one condition",
+                throw ConfigError("condition too long: at most \(Condition.maximumTerms) terms (name=value or a flag) "
+                                  + "in one condition",
                                   at: current?.position ?? endPosition)
             }
             group.append(try term(until: stops))
@@ -260,7 +261,9 @@ public struct Parser {
             i += 2
             guard let v = current else { throw ConfigError("expected a value after '\(w)='", at: t.position) }
             switch v.kind {
-            case .word(let s), .quoted(let s): i += 1; return ConditionTerm(name: w, value: s, negated: negated, position: t.position)
+            case .word(let s), .quoted(let s):
+                i += 1
+                return ConditionTerm(name: w, value: s, negated: negated, position: t.position)
             default: throw ConfigError("expected a value after '\(w)='", at: v.position)
             }
         }

@@ -186,11 +186,15 @@ public enum Schema {
         case .integer(let range):
             let expected = "expected a whole number from \(range.lowerBound) to \(range.upperBound)"
             guard let n = Int64(text) else { return .failure(ValueError(expected)) }
-            guard range.contains(n) else { return .failure(ValueError(expected, nearest: .integer(min(max(n, range.lowerBound), range.upperBound)))) }
+            guard range.contains(n) else {
+                return .failure(ValueError(expected, nearest: .integer(min(max(n, range.lowerBound), range.upperBound))))
+            }
             return .success(.integer(n))
         case .duration(let bounds):
             guard let d = Duration.parse(text) else { return .failure(ValueError("expected a time such as 30m, 1d, 28800s or 1d2h3m4s")) }
-            guard bounds.contains(d) else { return .failure(ValueError("expected \(bounds.expected)", nearest: .duration(bounds.nearest(d)))) }
+            guard bounds.contains(d) else {
+                return .failure(ValueError("expected \(bounds.expected)", nearest: .duration(bounds.nearest(d))))
+            }
             return .success(.duration(d))
         case .reference(_, let allowsNone):
             guard !text.isEmpty, isName(text) else { return .failure(ValueError("expected a name")) }

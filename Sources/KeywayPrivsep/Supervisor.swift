@@ -217,10 +217,11 @@ public final class Supervisor {
     /// something the operator did not configure.
     private func refuseToRun() {
         let store = settings.stateDirectory + "/config.rsc"
-        audit.event(.critical, msgID: "stop", "keyway-monitor refused to start: the configuration store \(store) cannot be used; stopping")
+        audit.event(.critical, msgID: "stop", "keyway-monitor refused to start: the configuration store \(store) cannot be used")
         StandardStreams.error("""
-        keywayd: the configuration store \(store) cannot be read or parsed (keyway-monitor's reason is above and in the audit log).
-        Nothing is running. Repair or remove that file (without it the --config script seeds a new store), or start keywayd with
+        keywayd: the configuration store \(store) cannot be read or parsed
+        (keyway-monitor's reason is above and in the audit log). Nothing is running.
+        Repair or remove that file (without it the --config script seeds a new store), or start keywayd with
             --on-bad-store=last-good   to run config.last-good.rsc from the same directory, or
             --on-bad-store=empty       to run with no configuration at all.
         Either option keeps the unusable file as config.unusable.rsc.
@@ -265,7 +266,8 @@ public final class Supervisor {
         child.restartAt = nil
         do {
             let (mine, theirs) = try SeqPacket.pair()
-            let pid = try Processes.spawn(path: executablePath(role), arguments: role == .monitor ? settings.monitorArguments : [],
+            let arguments = role == .monitor ? settings.monitorArguments : []
+            let pid = try Processes.spawn(path: executablePath(role), arguments: arguments,
                                           environment: ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fd3: theirs)
             theirs.close()
             try mine.setNonBlocking()

@@ -28,8 +28,10 @@ final class ConfigStore {
         static func parse(arguments: [String]) -> Result<BadStorePolicy, StoreError> {
             var policy = BadStorePolicy.refuse
             for argument in arguments {
-                guard argument.hasPrefix(option), let value = BadStorePolicy(rawValue: String(argument.dropFirst(option.count))) else {
-                    return .failure(.init("unknown argument '\(argument)': expected \(option)" + allCases.map(\.rawValue).joined(separator: "|")))
+                guard argument.hasPrefix(option),
+                      let value = BadStorePolicy(rawValue: String(argument.dropFirst(option.count))) else {
+                    let choices = allCases.map(\.rawValue).joined(separator: "|")
+                    return .failure(.init("unknown argument '\(argument)': expected \(option)\(choices)"))
                 }
                 policy = value
             }
@@ -88,7 +90,8 @@ final class ConfigStore {
                 loudly("\(failure); running the last good copy config.last-good.rsc (--on-bad-store=last-good)")
             case .empty:
                 keepUnusableStore()
-                loudly("\(failure); STARTING EMPTY (--on-bad-store=empty): nothing is protected until an administrator configures Keyway")
+                loudly("\(failure); STARTING EMPTY (--on-bad-store=empty): "
+                       + "nothing is protected until an administrator configures Keyway")
             }
             do { try save(config) } catch {
                 audit.event(.critical, msgID: "config-save", "could not save the configuration: \(error)")
@@ -160,7 +163,8 @@ final class ConfigStore {
         }
         if working != config {
             do { try save(working) } catch {
-                audit.event(.critical, msgID: "config-save", "could not save the configuration; the change was refused: \(error)")
+                audit.event(.critical, msgID: "config-save",
+                            "could not save the configuration; the change was refused: \(error)")
                 return .failure(.notSaved("the configuration could not be saved to config.rsc in the state directory (\(error)); "
                                           + "nothing was changed"))
             }
@@ -192,7 +196,8 @@ final class ConfigStore {
             try Files.writeAtomically(Self.unusablePath, Files.readAll(Self.path))
             audit.event(.notice, msgID: "config-load", "the unusable store is kept as config.unusable.rsc")
         } catch {
-            audit.event(.error, msgID: "config-load", "could not keep a copy of the unusable store (\(error)); it is replaced")
+            audit.event(.error, msgID: "config-load",
+                        "could not keep a copy of the unusable store (\(error)); it is replaced")
         }
     }
 }

@@ -118,13 +118,15 @@ final class ControlServer {
             }
             // What the operator was warned about (weak choices, aggressive mode with a PSK) is on record too.
             for warning in out.warnings {
-                runtime.audit.event(.warning, msgID: "config-warning", "configuration warning", [("uid", uid), ("warning", warning)])
+                runtime.audit.event(.warning, msgID: "config-warning", "configuration warning",
+                                    [("uid", uid), ("warning", warning)])
             }
             let body = command.json ? out.json.joined(separator: "\n") + (out.json.isEmpty ? "" : "\n") : out.text
             return ConsoleReply(ok: true, output: body, warnings: out.warnings, promptPath: client.session.promptPath)
         case .failure(.command(let error)):
             if error.message.hasPrefix("permission denied") {
-                runtime.audit.event(.warning, msgID: "config-denied", "console command refused", [("uid", uid), ("reason", error.message)])
+                runtime.audit.event(.warning, msgID: "config-denied", "console command refused",
+                                    [("uid", uid), ("reason", error.message)])
             }
             return ConsoleReply(ok: false, output: error.description, warnings: [], promptPath: client.session.promptPath)
         case .failure(.notSaved(let reason)):
@@ -156,15 +158,17 @@ final class ControlServer {
                     runtime.audit.rateLimitedEvent(key: "control-denied", .warning, msgID: "control-denied",
                                                    "control connection refused: not root, keyway or keyway-read", fields)
                 } else {
-                    runtime.audit.rateLimitedEvent(key: "control-limited", .warning, msgID: "control", "control connection refused: \(reason)", fields)
+                    runtime.audit.rateLimitedEvent(key: "control-limited", .warning, msgID: "control",
+                                                   "control connection refused: \(reason)", fields)
                 }
                 // The caller reads this even if its own request already failed against the closed socket.
                 try? SeqPacket.send(socket, Frame.encode(.errorReply(ErrorReply(reason: reason)), requestID: 0))
                 socket.close()
                 continue
             }
+            let administrator = access == .administrator
             clients[socket.raw] = Client(socket: socket, credentials: cred,
-                                         session: Session(canModify: access == .administrator, mayShowSensitive: access == .administrator))
+                                         session: Session(canModify: administrator, mayShowSensitive: administrator))
             runtime.audit.event(.informational, msgID: "control", "control client connected", fields)
         }
     }

@@ -109,7 +109,7 @@ final class Connection {
 
     func request(_ message: Message) throws -> Message {
         do { return try exchange(message) } catch let closed as Closed {
-            throw ClientError(closed.requestSent ? "keywayd closed the connection before answering" : "keywayd closed the connection")
+            throw ClientError("keywayd closed the connection" + (closed.requestSent ? " before answering" : ""))
         }
     }
 
@@ -175,10 +175,12 @@ final class Connection {
             try reconnect()
             if !path.isEmpty { _ = try exchange(.consoleCommand(ConsoleCommand(text: "/" + path, json: false))) }
             guard !closed.requestSent else {
-                StandardStreams.error("keyway: keywayd closed the connection before answering; reconnected. Check whether the command took effect.")
+                StandardStreams.error("keyway: keywayd closed the connection before answering; reconnected. "
+                                      + "Check whether the command took effect.")
                 return .consoleReply(ConsoleReply(ok: true, output: "", warnings: [], promptPath: path))
             }
-            StandardStreams.error("keyway: the connection to keywayd had been closed (idle, or the monitor restarted); reconnected")
+            StandardStreams.error("keyway: the connection to keywayd had been closed (idle, or the monitor restarted); "
+                                  + "reconnected")
             do { return try exchange(message) } catch is Closed { throw ClientError("keywayd closed the connection again") }
         }
     }

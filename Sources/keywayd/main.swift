@@ -34,7 +34,7 @@ struct Keywayd: ParsableCommand {
     var syslog = "/dev/log"
 
     @Option(name: .customLong("on-bad-store"),
-            help: "If STATE/config.rsc cannot be read or parsed: refuse to start (exit 1), run config.last-good.rsc, or run empty.")
+            help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
     var onBadStore = BadStorePolicy.refuse
 
     @Flag(name: .long, help: "Stay in the foreground (keywayd never daemonizes; systemd supervises it).")

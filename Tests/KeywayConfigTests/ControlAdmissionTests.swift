@@ -77,7 +77,8 @@ final class ControlAdmissionTests: XCTestCase {
         XCTAssertEqual(a.admit(7, uid: 1000, access: .reader, now: 100 * Self.second), .admit)
         XCTAssertEqual(a.count, 1)
         XCTAssertEqual(a.idle(now: 150 * Self.second), [], "its clock starts again")
-        XCTAssertEqual(a.admit(7, uid: 1, access: .noAccess, now: 0), .refuse("permission denied: uid 1 is not root and not in group keyway or keyway-read"))
+        XCTAssertEqual(a.admit(7, uid: 1, access: .noAccess, now: 0),
+                       .refuse("permission denied: uid 1 is not root and not in group keyway or keyway-read"))
         XCTAssertEqual(a.count, 0, "a refused connection on a reused descriptor leaves nothing behind")
     }
 

@@ -5,7 +5,8 @@ import XCTest
 /// Settings an operator is kept from (each with an error that says why), and how a store written
 /// before those rules still loads: clamped or marked unusable, never refused.
 final class SafetyRulesTests: XCTestCase {
-    static let emptySecretError = "a pre-shared-key peer needs a secret: an empty one is no authentication (set secret=, or use auth-method=rsa-signature)"
+    static let emptySecretError = "a pre-shared-key peer needs a secret: an empty one is no authentication "
+        + "(set secret=, or use auth-method=rsa-signature)"
 
     // MARK: - pre-shared keys
 
@@ -29,8 +30,10 @@ final class SafetyRulesTests: XCTestCase {
 
     func testAggressiveModeWithAPreSharedKeyIsAcceptedWithAWarning() throws {
         var c = Console()
-        let warning = "peer 192.0.2.1/32:500: exchange-mode=aggressive with a pre-shared key sends a hash of the secret that anyone who sees it can crack offline: use main mode, or a long random secret"
-        let added = try c.run("/ip ipsec peer add address=192.0.2.1 secret=x dh-group=modp2048 hash-algorithm=sha256 enc-algorithm=aes-128 exchange-mode=aggressive")
+        let warning = "peer 192.0.2.1/32:500: exchange-mode=aggressive with a pre-shared key sends a hash of the secret "
+            + "that anyone who sees it can crack offline: use main mode, or a long random secret"
+        let added = try c.run("/ip ipsec peer add address=192.0.2.1 secret=x dh-group=modp2048 hash-algorithm=sha256 "
+                              + "enc-algorithm=aes-128 exchange-mode=aggressive")
         XCTAssertEqual(added.warnings, [warning])
         XCTAssertEqual(c.config.peers.count, 1)
         XCTAssertEqual(try c.run("/ip ipsec peer set 0 exchange-mode=main").warnings, [])
@@ -141,9 +144,14 @@ final class SafetyRulesTests: XCTestCase {
         XCTAssertEqual(config.peers[1].values["dpd-interval"], .duration(3_600))
         // Each repair is said, with where it was.
         XCTAssertEqual(out.repairs.count, 7, "\(out.repairs)")
-        XCTAssertTrue(out.repairs.contains("line 2, column 26: /ip ipsec proposal lifetime=2w is out of range (expected 0s or a time from 1s to 1w); clamped to 1w"), "\(out.repairs)")
-        XCTAssertTrue(out.repairs.contains { $0.hasPrefix("line 4, column 1: manual-sa gcm: esp-enc-algorithm=aes-128-gcm is a counter-mode cipher") && $0.hasSuffix("the policies that use it are inactive until it changes") }, "\(out.repairs)")
-        XCTAssertTrue(out.repairs.contains("line 7, column 1: peer 192.0.2.1/32:500: auth-method=pre-shared-key with an empty secret: set secret= (a long random one); it is left out of IKE until then"), "\(out.repairs)")
+        XCTAssertTrue(out.repairs.contains("line 2, column 26: /ip ipsec proposal lifetime=2w is out of range "
+                                           + "(expected 0s or a time from 1s to 1w); clamped to 1w"), "\(out.repairs)")
+        XCTAssertTrue(out.repairs.contains {
+            $0.hasPrefix("line 4, column 1: manual-sa gcm: esp-enc-algorithm=aes-128-gcm is a counter-mode cipher")
+                && $0.hasSuffix("the policies that use it are inactive until it changes")
+        }, "\(out.repairs)")
+        XCTAssertTrue(out.repairs.contains("line 7, column 1: peer 192.0.2.1/32:500: auth-method=pre-shared-key with an empty "
+                                           + "secret: set secret= (a long random one); it is left out of IKE until then"), "\(out.repairs)")
         XCTAssertTrue(out.repairs.contains { $0.contains("dpd-interval=1s is out of range") && $0.hasSuffix("clamped to 2s") })
         XCTAssertTrue(out.repairs.contains { $0.contains("lifebytes=9223372036854775807 is out of range") })
         XCTAssertFalse(out.repairs.joined().contains("feffe99"), "no key in a repair line")

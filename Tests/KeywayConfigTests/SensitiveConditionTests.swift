@@ -5,6 +5,7 @@ import XCTest
 /// a sensitive property is refused with the same error, whatever the guess.
 final class SensitiveConditionTests: XCTestCase {
     static let secret = "hunter2"
+    static let denied = "permission denied: secret is sensitive, and only administrators (root or group keyway) may test it in a condition"
     static let key = "00112233445566778899aabbccddeeff0011223344556677"
 
     private func configured() throws -> Configuration {
@@ -34,7 +35,7 @@ final class SensitiveConditionTests: XCTestCase {
             if form.contains("where s=") {
                 XCTAssertTrue(messages[0].hasPrefix("ambiguous property 's' in condition"), messages[0])
             } else {
-                XCTAssertEqual(messages[0], "permission denied: secret is sensitive, and only administrators (root or group keyway) may test it in a condition", form)
+                XCTAssertEqual(messages[0], Self.denied, form)
             }
         }
     }
@@ -47,7 +48,7 @@ final class SensitiveConditionTests: XCTestCase {
         XCTAssertTrue(c.error("/ip ipsec peer remove [find secret=\(Self.secret)]")?.message.hasPrefix("permission denied") ?? false)
         // print takes no [find] argument: still no answer about the secret.
         let p = c.error("/ip ipsec peer print [find secret=\(Self.secret)]")
-        XCTAssertEqual(p?.message, "permission denied: secret is sensitive, and only administrators (root or group keyway) may test it in a condition")
+        XCTAssertEqual(p?.message, Self.denied)
         XCTAssertEqual(p?.position, SourcePosition(line: 1, column: 28))
     }
 
