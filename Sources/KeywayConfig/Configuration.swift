@@ -1,3 +1,5 @@
+import KeywayVocabulary
+
 /// One entry of a menu: its properties (absent ones take the schema default) and flags.
 public struct Item: Equatable, Sendable {
     public var id: Int
@@ -64,6 +66,10 @@ public struct Configuration: Equatable, Sendable {
         let manual = p.value("manual-sa", in: s).text ?? "none"
         if manual != "none" {
             guard let m = manualSAs.first(where: { $0.name == manual }) else { return "manual-sa \(manual) does not exist" }
+            if case .choices(let protos) = p.value("ipsec-protocols", in: s), protos.contains("esp"),
+               let why = Self.manualCipherRefusal(m) {
+                return "manual-sa \(manual): \(why)"
+            }
             if case .choices(let protos) = p.value("ipsec-protocols", in: s) {
                 for proto in protos {
                     if case .pair(let a, let b) = m.value("\(proto)-spi", in: Schema.manualSA), a == "0" || b == "0" {
@@ -84,6 +90,31 @@ public struct Configuration: Equatable, Sendable {
             }
         }
         return nil
+    }
+}
+
+extension Configuration {
+    /// Why a peer cannot be used for IKE, or nil when it can: a pre-shared-key peer with an empty
+    /// secret (refused on add and set; a store written before that rule may still hold one). The
+    /// monitor leaves such peers out of what it pushes to keyway-ike, with this reason in the audit.
+    public func peerUnusableReason(_ peer: Item) -> String? {
+        let s = Schema.peer
+        guard case .choice("pre-shared-key") = peer.value("auth-method", in: s) else { return nil }
+        if peer.value("secret", in: s).text?.isEmpty ?? true {
+            return "auth-method=pre-shared-key with an empty secret: set secret= (a long random one)"
+        }
+        return nil
+    }
+
+    /// Why a manual-sa's ESP cipher cannot be manual-keyed, or nil. Counter-mode ciphers (AES-CTR,
+    /// AES-GCM) take their IV from the sequence number, which restarts at 1 under the same key
+    /// after any restart: the keystream repeats (RFC 8221 forbids them with manual keys).
+    static func manualCipherRefusal(_ manualSA: Item) -> String? {
+        guard case .choice(let name) = manualSA.value("esp-enc-algorithm", in: Schema.manualSA),
+              let algorithm = EncryptionAlgorithm(rawValue: name), algorithm.isCounterMode else { return nil }
+        return "esp-enc-algorithm=\(name) is a counter-mode cipher, which manual keys cannot use: its IV is the "
+            + "sequence number, which restarts at 1 under the same key after any restart (RFC 8221); "
+            + "use a CBC cipher such as aes-128, or let IKE key the policy"
     }
 }
 

@@ -23,15 +23,26 @@ public struct CommandOutput: Sendable {
     /// JSON for print commands (an array per print; several prints give several lines).
     public var json: [String] = []
     public var warnings: [String] = []
+    /// Loading a stored configuration only: what was clamped or marked unusable instead of being
+    /// refused (values a store written before a rule existed may hold). Audited at load.
+    public var repairs: [String] = []
     /// One line per change, secrets masked: what the audit log records.
     public var changes: [String] = []
     public var changed: Bool { !changes.isEmpty }
+}
+
+/// Where commands come from: an operator (every rule refuses), or the configuration store,
+/// which must load even if written before a rule existed (it clamps and marks instead).
+public enum CommandSource: Sendable, Equatable {
+    case operatorInput
+    case store
 }
 
 /// Runs RouterOS commands against a configuration. A script is one transaction: if any
 /// command fails, nothing of it is applied (the caller's configuration is untouched).
 public struct Executor {
     public var runtime: RuntimeView
+    public var source = CommandSource.operatorInput
     /// Why this build cannot use an algorithm (nil: it can). The monitor passes OpenSSL's answer
     /// (DES needs the legacy provider); this module itself links no crypto library.
     public var unavailability: @Sendable (EncryptionAlgorithm) -> String?
@@ -94,6 +105,7 @@ public struct Executor {
             throw ConfigError("permission denied: '\(resolved)' changes the configuration, and this user may only look (keyway-read)", at: cmd.verbPosition)
         }
         let kind = menu.kind
+        let cmd = try resolvingConditions(cmd, kind, session)
         switch (resolved, kind) {
         case ("print", _): try print(cmd, menu, path, &config, &session, &out)
         case ("export", _): try export(cmd, path, config, session, &out)
@@ -126,7 +138,7 @@ public struct Executor {
         for arg in cmd.named {
             if try applyFlag(arg, to: &item) { continue }
             let spec = try property(arg, schema, kind)
-            item.values[spec.name] = try value(arg, spec)
+            item.values[spec.name] = try value(arg, spec, kind, &out)
             given.insert(spec.name)
         }
         if kind == .policy {
@@ -167,7 +179,7 @@ public struct Executor {
                 if spec.name == "name" && item.builtIn {
                     throw ConfigError("the built-in proposal default cannot be renamed", at: arg.position)
                 }
-                item.values[spec.name] = try value(arg, spec)
+                item.values[spec.name] = try value(arg, spec, kind, &out)
             }
             if kind == .proposal || kind == .manualSA, let name = item.name,
                list.contains(where: { $0.id != id && $0.name == name }) {
@@ -238,11 +250,18 @@ public struct Executor {
         throw ConfigError("unknown property '\(arg.name)' for /ip ipsec \(kindName(kind)): expected one of \(schema.map(\.name).joined(separator: ", ")), disabled", at: arg.position)
     }
 
-    private func value(_ arg: NamedArgument, _ spec: PropertySpec) throws(ConfigError) -> Value {
+    private func value(_ arg: NamedArgument, _ spec: PropertySpec, _ kind: MenuKind,
+                       _ out: inout CommandOutput) throws(ConfigError) -> Value {
         guard let text = arg.value.text else { throw ConfigError("[find] cannot be a value of \(spec.name)", at: arg.position) }
         switch Schema.parse(text, for: spec) {
         case .success(let v): return v
         case .failure(let why):
+            if source == .store, let nearest = why.nearest {
+                let shown = Schema.format(nearest, spec, showSensitive: false)
+                out.repairs.append("\(arg.position): /ip ipsec \(kindName(kind)) \(spec.name)=\(text) is out of range "
+                                   + "(\(why.expected)); clamped to \(shown)")
+                return nearest
+            }
             let shown = spec.sensitive ? "" : " '\(text)'"
             throw ConfigError("invalid value\(shown) for \(spec.name): \(why.expected)", at: arg.position)
         }
@@ -253,6 +272,11 @@ public struct Executor {
         switch kind {
         case .manualSA:
             let s = Schema.manualSA
+            if let why = Configuration.manualCipherRefusal(item) {
+                guard source == .store else { throw ConfigError(why, at: at) }
+                out.repairs.append("\(at): manual-sa \(item.name ?? "?"): \(why); "
+                                   + "the policies that use it are inactive until it changes")
+            }
             if case .choice(let encName) = item.value("esp-enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: encName) {
                 if let why = unavailability(enc) { throw ConfigError(why, at: at) }
                 if case .pair(let a, let b) = item.value("esp-enc-key", in: s) {
@@ -273,6 +297,19 @@ public struct Executor {
             }
         case .peer:
             let s = Schema.peer
+            let address = Schema.format(item.value("address", in: s), s[0], showSensitive: false)
+            if let why = config.peerUnusableReason(item) {
+                guard source == .store else {
+                    throw ConfigError("a pre-shared-key peer needs a secret: an empty one is no authentication "
+                                      + "(set secret=, or use auth-method=rsa-signature)", at: at)
+                }
+                out.repairs.append("\(at): peer \(address): \(why); it is left out of IKE until then")
+            }
+            if case .choice("aggressive") = item.value("exchange-mode", in: s),
+               case .choice("pre-shared-key") = item.value("auth-method", in: s) {
+                out.warnings.append("peer \(address): exchange-mode=aggressive with a pre-shared key sends a hash of the secret "
+                                    + "that anyone who sees it can crack offline: use main mode, or a long random secret")
+            }
             if case .choice(let e) = item.value("enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: e) {
                 if let why = unavailability(enc) { throw ConfigError(why, at: at) }
                 if enc.isWeak { out.warnings.append("enc-algorithm=\(e) is weak") }
@@ -337,38 +374,98 @@ public struct Executor {
         return ids
     }
 
+    /// Flags every list has, besides its properties.
+    static let conditionFlags = ["disabled", "dynamic", "inactive", "default"]
+
+    /// The command with every condition's names resolved (exact, then an unambiguous prefix), in
+    /// `where` and in each `[find]`. A session that may not see secrets may not filter on them
+    /// either: a count of matches answers "is the secret X?" as surely as a printout would.
+    private func resolvingConditions(_ cmd: ParsedCommand, _ kind: MenuKind?,
+                                     _ session: Session) throws(ConfigError) -> ParsedCommand {
+        guard let kind, !Schema.properties(kind).isEmpty else { return cmd }
+        var resolved = cmd
+        if let c = cmd.condition { resolved.condition = try resolving(c, kind, session) }
+        for index in resolved.positional.indices {
+            guard case .find(var f) = resolved.positional[index].value, let c = f.condition else { continue }
+            f.condition = try resolving(c, kind, session)
+            resolved.positional[index].value = .find(f)
+        }
+        for index in resolved.named.indices {
+            guard case .find(var f) = resolved.named[index].value, let c = f.condition else { continue }
+            f.condition = try resolving(c, kind, session)
+            resolved.named[index].value = .find(f)
+        }
+        return resolved
+    }
+
+    private func resolving(_ condition: Condition, _ kind: MenuKind, _ session: Session) throws(ConfigError) -> Condition {
+        let schema = Schema.properties(kind)
+        let names = schema.map(\.name) + Self.conditionFlags
+        var out = condition
+        for a in out.alternatives.indices {
+            for t in out.alternatives[a].indices {
+                let term = out.alternatives[a][t]
+                let name: String
+                if names.contains(term.name) {
+                    name = term.name
+                } else {
+                    let candidates = names.filter { $0.hasPrefix(term.name) }
+                    guard !term.name.isEmpty, let only = candidates.first else {
+                        throw ConfigError("unknown property '\(term.name)' in condition for /ip ipsec \(kindName(kind)): "
+                                          + "expected one of \(names.joined(separator: ", "))", at: term.position)
+                    }
+                    guard candidates.count == 1 else {
+                        throw ConfigError("ambiguous property '\(term.name)' in condition: "
+                                          + "could be \(candidates.joined(separator: ", "))", at: term.position)
+                    }
+                    name = only
+                }
+                if schema.first(where: { $0.name == name })?.sensitive == true && !session.mayShowSensitive {
+                    throw ConfigError("permission denied: \(name) is sensitive, and only administrators "
+                                      + "(root or group keyway) may test it in a condition", at: term.position)
+                }
+                out.alternatives[a][t].name = name
+            }
+        }
+        return out
+    }
+
+    /// Whether an item satisfies a condition: any alternative whose terms all hold. No recursion.
     func matches(_ item: Item, _ condition: Condition?, _ kind: MenuKind, _ config: Configuration) -> Bool {
         guard let condition else { return true }
+        return condition.alternatives.contains { group in group.allSatisfy { holds($0, item, kind, config) } }
+    }
+
+    private func holds(_ term: ConditionTerm, _ item: Item, _ kind: MenuKind, _ config: Configuration) -> Bool {
         let schema = Schema.properties(kind)
-        switch condition {
-        case .and(let a, let b): return matches(item, a, kind, config) && matches(item, b, kind, config)
-        case .or(let a, let b): return matches(item, a, kind, config) || matches(item, b, kind, config)
-        case .flag(let name, let negated):
+        let name = term.name
+        guard let expected = term.value else {
             let v: Bool
             switch name {
             case "disabled": v = item.disabled
             case "dynamic": v = item.dynamic
-            case "inactive": v = kind == .policy && config.inactiveReason(item) != nil
+            case "inactive":
+                v = (kind == .policy && config.inactiveReason(item) != nil)
+                    || (kind == .peer && config.peerUnusableReason(item) != nil)
             case "default": v = item.builtIn
             default:
                 if let spec = schema.first(where: { $0.name == name }), case .boolean(let b) = item.value(spec.name, in: schema) { v = b } else { v = false }
             }
-            return v != negated
-        case .equals(let name, let expected, let negated):
-            let v: Bool
-            switch name {
-            case "disabled", "dynamic", "default":
-                let flag = name == "disabled" ? item.disabled : name == "dynamic" ? item.dynamic : item.builtIn
-                v = (expected == "yes" || expected == "true") == flag
-            default:
-                guard let spec = schema.first(where: { $0.name == name }) else { return negated }
-                let actual = item.value(spec.name, in: schema)
-                if case .success(let parsed) = Schema.parse(expected, for: spec) { v = parsed == actual } else {
-                    v = Schema.format(actual, spec, showSensitive: false) == expected
-                }
-            }
-            return v != negated
+            return v != term.negated
         }
+        let v: Bool
+        switch name {
+        case "disabled", "dynamic", "default":
+            let flag = name == "disabled" ? item.disabled : name == "dynamic" ? item.dynamic : item.builtIn
+            v = (expected == "yes" || expected == "true") == flag
+        default:
+            guard let spec = schema.first(where: { $0.name == name }) else { return term.negated }
+            let actual = item.value(spec.name, in: schema)
+            if case .success(let parsed) = Schema.parse(expected, for: spec) { v = parsed == actual } else {
+                v = Schema.format(actual, spec, showSensitive: false) == expected
+            }
+        }
+        return v != term.negated
     }
 
     func kindName(_ kind: MenuKind) -> String {

@@ -12,12 +12,42 @@ public struct NamedArgument: Equatable, Sendable {
     public var position: SourcePosition
 }
 
-/// `where` conditions: a disjunction of conjunctions of atoms.
-public indirect enum Condition: Equatable, Sendable {
-    case equals(String, String, negated: Bool)
-    case flag(String, negated: Bool)
-    case and(Condition, Condition)
-    case or(Condition, Condition)
+/// One test of a condition: `name=value`, `name!=value`, or a flag such as `disabled`.
+public struct ConditionTerm: Equatable, Sendable {
+    public var name: String
+    /// nil for a flag.
+    public var value: String?
+    public var negated: Bool
+    public var position: SourcePosition
+
+    public init(name: String, value: String?, negated: Bool, position: SourcePosition) {
+        self.name = name
+        self.value = value
+        self.negated = negated
+        self.position = position
+    }
+
+    /// Where a term was written does not change what it means.
+    public static func == (a: ConditionTerm, b: ConditionTerm) -> Bool {
+        a.name == b.name && a.value == b.value && a.negated == b.negated
+    }
+}
+
+/// `where` and `[find]` conditions: a disjunction of conjunctions of terms (`and` binds tighter
+/// than `or`; `not` negates the term after it). Flat by construction, so neither building,
+/// comparing, evaluating nor freeing one recurses, whatever the input.
+public struct Condition: Equatable, Sendable {
+    /// Terms joined by `and`, these groups joined by `or`.
+    public var alternatives: [[ConditionTerm]]
+
+    /// At most this many terms in one condition; a longer one is refused where the next term starts.
+    public static let maximumTerms = 100
+    /// At most this many `not` in a row before a term.
+    public static let maximumNegations = 16
+
+    public init(alternatives: [[ConditionTerm]]) { self.alternatives = alternatives }
+
+    public var terms: [ConditionTerm] { alternatives.flatMap { $0 } }
 }
 
 public struct FindExpression: Equatable, Sendable {
@@ -183,55 +213,62 @@ public struct Parser {
         return FindExpression(condition: cond, position: open.position)
     }
 
+    /// `a and b or c and not d`: iterative, and bounded in terms and in `not`s (Condition's limits).
     private mutating func condition(until stops: [TokenKind]) throws(ConfigError) -> Condition {
-        var result = try conjunction(until: stops)
-        while let t = current, case .word("or") = t.kind {
+        var alternatives: [[ConditionTerm]] = []
+        var group: [ConditionTerm] = []
+        var count = 0
+        while true {
+            if count == Condition.maximumTerms {
+                throw ConfigError("condition too long: at most \(Condition.maximumTerms) terms (name=value or a flag) "
+                                  + "in one condition",
+                                  at: current?.position ?? endPosition)
+            }
+            group.append(try term(until: stops))
+            count += 1
+            guard let t = current, !stops.contains(t.kind) else { break }
+            if case .word("or") = t.kind {
+                i += 1
+                alternatives.append(group)
+                group = []
+            } else if case .word("and") = t.kind {
+                i += 1
+            }
+        }
+        alternatives.append(group)
+        return Condition(alternatives: alternatives)
+    }
+
+    private mutating func term(until stops: [TokenKind]) throws(ConfigError) -> ConditionTerm {
+        var negations = 0
+        while let t = current, case .word("not") = t.kind {
+            negations += 1
+            if negations > Condition.maximumNegations {
+                throw ConfigError("too many 'not' in a row: at most \(Condition.maximumNegations)", at: t.position)
+            }
             i += 1
-            result = .or(result, try conjunction(until: stops))
         }
-        return result
-    }
-
-    private mutating func conjunction(until stops: [TokenKind]) throws(ConfigError) -> Condition {
-        var result = try atom(until: stops)
-        while let t = current, !stops.contains(t.kind) {
-            if case .word("or") = t.kind { break }
-            if case .word("and") = t.kind { i += 1 }
-            result = .and(result, try atom(until: stops))
-        }
-        return result
-    }
-
-    private mutating func atom(until stops: [TokenKind]) throws(ConfigError) -> Condition {
         guard let t = current, !stops.contains(t.kind) else {
             throw ConfigError("expected a condition (name=value, name!=value, or a flag such as disabled)", at: current?.position ?? endPosition)
         }
         guard case .word(var w) = t.kind else {
             throw ConfigError("expected a condition (name=value, name!=value, or a flag such as disabled)", at: t.position)
         }
-        var negated = false
-        if w == "not" { i += 1; return try negate(atom(until: stops)) }
-        if w.hasPrefix("!") { negated = true; w.removeFirst() }
-        if w.hasSuffix("!") && next(isEquals: true) { negated = true; w.removeLast() }
+        var negated = negations % 2 == 1
+        if w.hasPrefix("!") { negated.toggle(); w.removeFirst() }
+        if w.hasSuffix("!") && next(isEquals: true) { negated.toggle(); w.removeLast() }
         if next(isEquals: true) {
             i += 2
             guard let v = current else { throw ConfigError("expected a value after '\(w)='", at: t.position) }
             switch v.kind {
-            case .word(let s), .quoted(let s): i += 1; return .equals(w, s, negated: negated)
+            case .word(let s), .quoted(let s):
+                i += 1
+                return ConditionTerm(name: w, value: s, negated: negated, position: t.position)
             default: throw ConfigError("expected a value after '\(w)='", at: v.position)
             }
         }
         i += 1
-        return .flag(w, negated: negated)
-    }
-
-    private func negate(_ c: Condition) -> Condition {
-        switch c {
-        case .equals(let n, let v, let neg): return .equals(n, v, negated: !neg)
-        case .flag(let n, let neg): return .flag(n, negated: !neg)
-        case .and(let a, let b): return .or(negate(a), negate(b))
-        case .or(let a, let b): return .and(negate(a), negate(b))
-        }
+        return ConditionTerm(name: w, value: nil, negated: negated, position: t.position)
     }
 }
 

@@ -53,9 +53,16 @@ extension Executor {
                     flagsLegend = "Flags: X - disabled, * - default"
                     fields = schema.map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
                 default:
-                    flagsLegend = "Flags: X - disabled"
                     fields = schema.filter { mode == "detail" || $0.inPrint || item.values[$0.name] != nil }
                         .map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
+                    // The manual's legend, with I only where a peer is unusable (a store from before a rule).
+                    if kind == .peer, let reason = config.peerUnusableReason(item) {
+                        flags += "I"
+                        if mode == "detail" { fields.append(("inactive-reason", Schema.quote(reason))) }
+                    }
+                    if flagsLegend.isEmpty || flags.contains("I") {
+                        flagsLegend = flags.contains("I") ? "Flags: X - disabled, I - inactive" : "Flags: X - disabled"
+                    }
                 }
                 rows.append(Row(flags: flags, id: item.id, fields: fields))
             }

@@ -8,7 +8,7 @@ public enum PropertyType: Sendable {
     case choices([String])
     case boolean
     case integer(ClosedRange<Int64>)
-    case duration
+    case duration(DurationBounds)
     case reference(MenuKind, allowsNone: Bool)
     case name
     case secretText
@@ -35,16 +35,56 @@ public struct PropertySpec: Sendable {
     }
 }
 
+/// What a duration property accepts: `0s` where that means "off" or "no limit", else a time
+/// within `range`. Every bound keeps later arithmetic (milliseconds, 80% soft limits) in range.
+public struct DurationBounds: Sendable, Equatable {
+    public let zeroAllowed: Bool
+    public let range: ClosedRange<UInt64>
+
+    public init(zeroAllowed: Bool, range: ClosedRange<UInt64>) {
+        self.zeroAllowed = zeroAllowed
+        self.range = range
+    }
+
+    /// SA and phase 1 lifetimes: at most a week (Seconds.maximumLifetime); 0s where no limit is allowed.
+    public static let lifetime = DurationBounds(zeroAllowed: true, range: 1...Seconds.maximumLifetime.value)
+    /// Dead peer detection: 0s turns it off; otherwise a probe at most every 2 s, at least every hour.
+    public static let dpdInterval = DurationBounds(zeroAllowed: true, range: 2...3_600)
+
+    public func contains(_ seconds: UInt64) -> Bool { (zeroAllowed && seconds == 0) || range.contains(seconds) }
+
+    /// The allowed value nearest to `seconds`.
+    public func nearest(_ seconds: UInt64) -> UInt64 {
+        if contains(seconds) { return seconds }
+        return seconds < range.lowerBound ? range.lowerBound : range.upperBound
+    }
+
+    var expected: String {
+        let span = "a time from \(Duration.format(range.lowerBound)) to \(Duration.format(range.upperBound))"
+        return zeroAllowed ? "0s or \(span)" : span
+    }
+}
+
 /// Why a value was refused: what was expected instead.
 public struct ValueError: Error, Sendable {
     public let expected: String
-    init(_ expected: String) { self.expected = expected }
+    /// For a number or time out of range: the allowed value nearest to it. A stored configuration
+    /// written before a bound existed is clamped to it rather than refused.
+    public let nearest: Value?
+    init(_ expected: String, nearest: Value? = nil) {
+        self.expected = expected
+        self.nearest = nearest
+    }
 }
 
 public enum Schema {
     static let ikeGroups = DHGroup.allCases.map(\.name)
     static let ipsecEnc = EncryptionAlgorithm.allCases.map(\.rawValue)
     static let ipsecAuth = ["md5", "sha1", "sha256", "sha384", "sha512", "null"]
+
+    /// The largest lifebytes (2^50, 1 PiB): far beyond any SA's traffic, and small enough that
+    /// byte counters, kilobyte conversions (x1024) and 80% soft limits never overflow 64 bits.
+    public static let maximumLifebytes: Int64 = 1 << 50
 
     public static let policy: [PropertySpec] = [
         PropertySpec("src-address", .address(defaultPort: nil), .address(AddressSpec(address: .any, prefixLength: 32, port: nil))),
@@ -77,10 +117,10 @@ public enum Schema {
         PropertySpec("hash-algorithm", .choice(["md5", "sha1", "sha256", "sha384", "sha512"]), .choice("md5")),
         PropertySpec("enc-algorithm", .choice(["des", "3des", "aes-128", "aes-192", "aes-256"]), .choice("3des")),
         PropertySpec("dh-group", .choice(ikeGroups), .choice("modp1024")),
-        PropertySpec("lifetime", .duration, .duration(86_400)),
-        PropertySpec("lifebytes", .integer(0...Int64.max), .integer(0)),
+        PropertySpec("lifetime", .duration(.lifetime), .duration(86_400)),
+        PropertySpec("lifebytes", .integer(0...maximumLifebytes), .integer(0)),
         // RouterOS v6 (beyond the v2 manual): dead peer detection, RFC 3706. 0s turns it off.
-        PropertySpec("dpd-interval", .duration, .duration(120), inPrint: false),
+        PropertySpec("dpd-interval", .duration(.dpdInterval), .duration(120), inPrint: false),
         PropertySpec("dpd-maximum-failures", .integer(1...100), .integer(5), inPrint: false),
     ]
 
@@ -88,7 +128,7 @@ public enum Schema {
         PropertySpec("name", .name, .text("")),
         PropertySpec("auth-algorithms", .choices(ipsecAuth), .choices(["sha1"])),
         PropertySpec("enc-algorithms", .choices(ipsecEnc), .choices(["3des"])),
-        PropertySpec("lifetime", .duration, .duration(1_800)),
+        PropertySpec("lifetime", .duration(.lifetime), .duration(1_800)),
         PropertySpec("pfs-group", .choice(["none"] + ikeGroups), .choice("modp1024")),
     ]
 
@@ -102,7 +142,7 @@ public enum Schema {
         PropertySpec("esp-enc-algorithm", .choice(ipsecEnc), .choice("3des")),
         PropertySpec("esp-enc-key", .hexKeyPair, .pair("", ""), sensitive: true),
         PropertySpec("esp-spi", .spiPair, .pair("0", "0")),
-        PropertySpec("lifetime", .duration, .duration(0)),
+        PropertySpec("lifetime", .duration(.lifetime), .duration(0)),
     ]
 
     public static func properties(_ kind: MenuKind) -> [PropertySpec] {
@@ -144,10 +184,17 @@ public enum Schema {
             default: return .failure(ValueError("expected yes or no"))
             }
         case .integer(let range):
-            guard let n = Int64(text), range.contains(n) else { return .failure(ValueError("expected a whole number from \(range.lowerBound) to \(range.upperBound)")) }
+            let expected = "expected a whole number from \(range.lowerBound) to \(range.upperBound)"
+            guard let n = Int64(text) else { return .failure(ValueError(expected)) }
+            guard range.contains(n) else {
+                return .failure(ValueError(expected, nearest: .integer(min(max(n, range.lowerBound), range.upperBound))))
+            }
             return .success(.integer(n))
-        case .duration:
+        case .duration(let bounds):
             guard let d = Duration.parse(text) else { return .failure(ValueError("expected a time such as 30m, 1d, 28800s or 1d2h3m4s")) }
+            guard bounds.contains(d) else {
+                return .failure(ValueError("expected \(bounds.expected)", nearest: .duration(bounds.nearest(d))))
+            }
             return .success(.duration(d))
         case .reference(_, let allowsNone):
             guard !text.isEmpty, isName(text) else { return .failure(ValueError("expected a name")) }

@@ -12,8 +12,9 @@ public enum IKEPush {
     /// Peers keyway-ike cannot serve, with the reason (they are left out, never keyed with a guess).
     public static func unsupported(_ config: Configuration, certificates: CertificateLookup) -> [String] {
         config.peers.filter { !$0.disabled }.compactMap { item in
-            guard case .failure(let error) = signature(item, certificates) else { return nil }
             let address = Schema.format(item.value("address", in: Schema.peer), Schema.peer[0], showSensitive: false)
+            if let reason = config.peerUnusableReason(item) { return "peer \(address) left out: \(reason)" }
+            guard case .failure(let error) = signature(item, certificates) else { return nil }
             return "peer \(address) left out: \(error.reason)"
         }
     }
@@ -39,7 +40,7 @@ public enum IKEPush {
     public static func build(_ config: Configuration, datapath: DatapathConfig, generation: UInt64, certificates: CertificateLookup) -> IKEConfig {
         let s = Schema.peer
         var peers: [IKEPeerRecord] = []
-        for item in config.peers where !item.disabled {
+        for item in config.peers where !item.disabled && config.peerUnusableReason(item) == nil {
             guard case .success(let signature) = signature(item, certificates) else { continue }
             guard case .address(let address) = item.value("address", in: s) else { continue }
             func text(_ n: String) -> String { item.value(n, in: s).text ?? "" }

@@ -7,6 +7,9 @@ import KeywayWire
 public protocol ChildBehavior: AnyObject {
     /// Descriptors the role cannot start without.
     var requiredDescriptors: Set<DescriptorKind> { get }
+    /// Called once inside the sandbox, before the role says hello: a role that cannot serve at all
+    /// (keyway-monitor with an unusable store) exits here, so keywayd knows it never started.
+    func prepare(runtime: ChildRuntime)
     /// Called once, inside the sandbox, before the loop starts.
     func start(runtime: ChildRuntime)
     /// Descriptors of the role's own to watch (control connections, sockets).
@@ -25,6 +28,7 @@ public protocol ChildBehavior: AnyObject {
 
 extension ChildBehavior {
     public func beforeSandbox() {}
+    public func prepare(runtime: ChildRuntime) {}
     public func peerReady(_ peer: Role, runtime: ChildRuntime) {}
     public func tick(runtime: ChildRuntime) {}
 }
@@ -81,6 +85,7 @@ public final class ChildRuntime {
         }
         sandboxIdentity = (sandbox.uid, sandbox.gid)
         audit.event(.informational, msgID: "start", "\(role) sandboxed", [("uid", String(sandbox.uid)), ("root", sandbox.root)])
+        behavior.prepare(runtime: self)
         sayHello(on: parent)
         for link in links.values { sayHello(on: link) }
         behavior.start(runtime: self)

@@ -15,6 +15,8 @@ public struct SupervisorSettings: Sendable {
     public var tunName: String
     /// The --config script: seeds an empty configuration store.
     public var configPath: String?
+    /// keyway-monitor's command line (keywayd's --on-bad-store choice).
+    public var monitorArguments: [String] = []
     /// Operators who may change the configuration, and those who may only look.
     public var adminGroup = "keyway"
     public var readOnlyGroup = "keyway-read"
@@ -79,6 +81,13 @@ public final class Supervisor {
     private var wire = WireCounters()
     private let startedAt = MonotonicClock.now()
     private var stopping = false
+    private var exitStatus: Int32 = 0
+    /// Whether any keyway-monitor has said hello since keywayd started (see storeRefusedStatus).
+    private var monitorEverStarted = false
+
+    /// keyway-monitor's exit status when its configuration store is unusable (EX_CONFIG). Before
+    /// any monitor said hello it means the appliance must not run: keywayd stops everything.
+    public static let storeRefusedStatus: Int32 = 78
     private lazy var network = HostNetwork(settings: settings, audit: audit)
     /// Routes and incoming-check rules, derived from the monitor's configuration alone.
     private var plan = HostPlan()
@@ -168,7 +177,7 @@ public final class Supervisor {
             watchHostAddresses()
         }
         shutdown()
-        return 0
+        return exitStatus
     }
 
     private func millisecondsToNextRestart() -> Int {
@@ -201,11 +210,32 @@ public final class Supervisor {
             child.pid = 0
             child.link = nil
             if stopping { continue }
+            if child.role == .monitor, status == .exited(Self.storeRefusedStatus), !monitorEverStarted {
+                refuseToRun()
+                continue
+            }
             let at = child.policy.restartTime(startedAt: child.startedAt, now: now)
             child.restartAt = at
             audit.event(.error, msgID: "child-exit", "\(child.role) (pid \(pid)) \(status); restarting in \((at - now) / 1_000_000) ms",
                         [("role", child.role.description), ("pid", String(pid)), ("status", status.description)])
         }
+    }
+
+    /// The monitor found its store unusable before it ever started: running anyway would run
+    /// something the operator did not configure.
+    private func refuseToRun() {
+        let store = settings.stateDirectory + "/config.rsc"
+        audit.event(.critical, msgID: "stop", "keyway-monitor refused to start: the configuration store \(store) cannot be used")
+        StandardStreams.error("""
+        keywayd: the configuration store \(store) cannot be read or parsed
+        (keyway-monitor's reason is above and in the audit log). Nothing is running.
+        Repair or remove that file (without it the --config script seeds a new store), or start keywayd with
+            --on-bad-store=last-good   to run config.last-good.rsc from the same directory, or
+            --on-bad-store=empty       to run with no configuration at all.
+        Either option keeps the unusable file as config.unusable.rsc.
+        """)
+        exitStatus = 1
+        stopping = true
     }
 
     private func restartDueChildren() {
@@ -225,7 +255,9 @@ public final class Supervisor {
             case .message(let envelope, _):
                 wire.accepted()
                 switch envelope.message {
-                case .hello(let h): link.hello = h
+                case .hello(let h):
+                    link.hello = h
+                    if link.peer == .monitor { monitorEverStarted = true }
                 case .policyAuthority(let authority) where link.peer == .monitor: authorize(authority)
                 case .generatedPolicySet(let set) where link.peer == .datapath: offer(set)
                 default: break
@@ -290,7 +322,8 @@ public final class Supervisor {
         child.restartAt = nil
         do {
             let (mine, theirs) = try SeqPacket.pair()
-            let pid = try Processes.spawn(path: executablePath(role), arguments: [],
+            let arguments = role == .monitor ? settings.monitorArguments : []
+            let pid = try Processes.spawn(path: executablePath(role), arguments: arguments,
                                           environment: ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fd3: theirs)
             theirs.close()
             try mine.setNonBlocking()

@@ -5,19 +5,17 @@ import KeywaySystem
 import KeywayWire
 
 /// The control socket: accepts `keyway` clients, identifies them by SO_PEERCRED, answers queries.
+/// Who may hold a connection, and for how long, is ControlAdmission's (pure) decision.
 final class ControlServer {
     final class Client {
         let link: Link
         var socket: Descriptor { link.socket }
         let credentials: Sockets.PeerCredentials
         var session: Session
-        /// Set for a caller with no access: its first request is answered with this, then it is closed.
-        var refusal: String?
-        init(socket: Descriptor, credentials: Sockets.PeerCredentials, session: Session, refusal: String? = nil) {
+        init(socket: Descriptor, credentials: Sockets.PeerCredentials, session: Session) {
             self.link = Link(peer: .client, socket: socket)
             self.credentials = credentials
             self.session = session
-            self.refusal = refusal
         }
     }
 
@@ -29,12 +27,12 @@ final class ControlServer {
     var access = AccessPolicy(adminGIDs: [], adminUIDs: [], readGIDs: [], readUIDs: [])
     var store: ConfigStore?
 
-    /// Enough for every operator at once; beyond this a connection is closed at accept.
-    static let maximumClients = 32
+    private var admission = ControlAdmission()
 
     let listener: Descriptor
     private(set) var clients: [Int32: Client] = [:]
     var refusedConnections: UInt64 = 0
+    var idleClosed: UInt64 = 0
 
     init(listener: Descriptor) { self.listener = listener }
 
@@ -42,18 +40,15 @@ final class ControlServer {
         [(fd: listener.raw, events: .readable)] + clients.keys.sorted().map { (fd: $0, events: .readable) }
     }
 
-    func handleReady(fd: Int32, runtime: ChildRuntime, status: () -> StatusReply) {
-        if fd == listener.raw { acceptClients(runtime); return }
+    /// `now`: the loop's monotonic clock, in nanoseconds.
+    func handleReady(fd: Int32, now: UInt64, runtime: ChildRuntime, status: () -> StatusReply) {
+        if fd == listener.raw { acceptClients(runtime, now: now); return }
         guard let client = clients[fd] else { return }
-        for _ in 0..<16 {
+        for _ in 0..<16 where clients[fd] === client {
             let input = client.link.receive(as: .monitor)
             if case .idle = input { return }
-            if case .closed = input { clients[fd] = nil; return }
-            if let refusal = client.refusal {
-                try? client.link.send(.errorReply(ErrorReply(reason: refusal)))
-                clients[fd] = nil
-                return
-            }
+            if case .closed = input { drop(fd); return }
+            admission.activity(fd, now: now)
             switch input {
             case .rejected(let error): runtime.reject(error, from: .client)
             case .message(let envelope, _):
@@ -84,8 +79,25 @@ final class ControlServer {
         default: reply = .errorReply(ErrorReply(reason: "\(envelope.message.type) is not a request"))
         }
         do { try SeqPacket.send(client.socket, Frame.encode(reply, requestID: envelope.requestID)) } catch {
-            clients[client.socket.raw] = nil
+            drop(client.socket.raw)
         }
+    }
+
+    /// Closes connections that have been silent for the idle timeout.
+    func closeIdle(now: UInt64, runtime: ChildRuntime) {
+        for fd in admission.idle(now: now) {
+            let uid = clients[fd].map { String($0.credentials.uid) } ?? "?"
+            drop(fd)
+            idleClosed += 1
+            runtime.audit.event(.informational, msgID: "control", "closed an idle control connection", [("uid", uid)])
+        }
+    }
+
+    /// Forgets a connection (closing its socket once nothing refers to it).
+    private func drop(_ fd: Int32) {
+        clients[fd] = nil
+        admission.remove(fd)
+        pendingCounters = pendingCounters.filter { $0.value.fd != fd }
     }
 
     /// The datapath's counters arrived: answer the client that asked, with the monitor's own too.
@@ -104,41 +116,60 @@ final class ControlServer {
             for change in out.changes {
                 runtime.audit.event(.notice, msgID: "config-change", "configuration changed", [("uid", uid), ("command", change)])
             }
+            // What the operator was warned about (weak choices, aggressive mode with a PSK) is on record too.
+            for warning in out.warnings {
+                runtime.audit.event(.warning, msgID: "config-warning", "configuration warning",
+                                    [("uid", uid), ("warning", warning)])
+            }
             let body = command.json ? out.json.joined(separator: "\n") + (out.json.isEmpty ? "" : "\n") : out.text
             return ConsoleReply(ok: true, output: body, warnings: out.warnings, promptPath: client.session.promptPath)
-        case .failure(let error):
+        case .failure(.command(let error)):
             if error.message.hasPrefix("permission denied") {
-                runtime.audit.event(.warning, msgID: "config-denied", "configuration change refused", [("uid", uid), ("reason", error.message)])
+                runtime.audit.event(.warning, msgID: "config-denied", "console command refused",
+                                    [("uid", uid), ("reason", error.message)])
             }
             return ConsoleReply(ok: false, output: error.description, warnings: [], promptPath: client.session.promptPath)
+        case .failure(.notSaved(let reason)):
+            return ConsoleReply(ok: false, output: reason, warnings: [], promptPath: client.session.promptPath)
         }
     }
 
-    private func acceptClients(_ runtime: ChildRuntime) {
+    /// Up to 16 connections per wake-up. A refused one gets its reason at once and is closed at
+    /// once: it holds nothing and counts toward nothing.
+    private func acceptClients(_ runtime: ChildRuntime, now: UInt64) {
         for _ in 0..<16 {
             let accepted: Descriptor?
             do { accepted = try Sockets.accept(listener) } catch { return }
             guard let socket = accepted else { return }
-            guard clients.count < Self.maximumClients, let cred = try? Sockets.peerCredentials(socket) else {
+            guard let cred = try? Sockets.peerCredentials(socket) else {
                 refusedConnections += 1
-                runtime.audit.rateLimitedEvent(key: "control-refused", .warning, msgID: "control", "control connection refused (too many clients)")
                 continue
             }
-            let level = access.level(uid: cred.uid, gid: cred.gid)
-            guard level != .none else {
+            let access: ControlAdmission.Access
+            switch self.access.level(uid: cred.uid, gid: cred.gid) {
+            case .admin: access = .administrator
+            case .readOnly: access = .reader
+            case .none: access = .noAccess
+            }
+            let fields = [("uid", String(cred.uid)), ("pid", String(cred.pid))]
+            if case .refuse(let reason) = admission.admit(socket.raw, uid: cred.uid, access: access, now: now) {
                 refusedConnections += 1
-                runtime.audit.rateLimitedEvent(key: "control-denied", .warning, msgID: "control-denied", "control connection refused: not root, keyway or keyway-read",
-                                               [("uid", String(cred.uid)), ("pid", String(cred.pid))])
-                // Closing now, with the caller's request unread, would reset the connection and
-                // lose the reason; answer its first request instead.
-                clients[socket.raw] = Client(socket: socket, credentials: cred, session: Session(canModify: false, mayShowSensitive: false),
-                                             refusal: "permission denied: uid \(cred.uid) is not root and not in group keyway or keyway-read")
+                if access == .noAccess {
+                    runtime.audit.rateLimitedEvent(key: "control-denied", .warning, msgID: "control-denied",
+                                                   "control connection refused: not root, keyway or keyway-read", fields)
+                } else {
+                    runtime.audit.rateLimitedEvent(key: "control-limited", .warning, msgID: "control",
+                                                   "control connection refused: \(reason)", fields)
+                }
+                // The caller reads this even if its own request already failed against the closed socket.
+                try? SeqPacket.send(socket, Frame.encode(.errorReply(ErrorReply(reason: reason)), requestID: 0))
+                socket.close()
                 continue
             }
+            let administrator = access == .administrator
             clients[socket.raw] = Client(socket: socket, credentials: cred,
-                                         session: Session(canModify: level == .admin, mayShowSensitive: level == .admin))
-            runtime.audit.event(.informational, msgID: "control", "control client connected",
-                                [("uid", String(cred.uid)), ("pid", String(cred.pid))])
+                                         session: Session(canModify: administrator, mayShowSensitive: administrator))
+            runtime.audit.event(.informational, msgID: "control", "control client connected", fields)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import KeywayConfig
 import KeywayCrypto
 import KeywayMonitor
@@ -11,12 +12,27 @@ import KeywayWire
 final class MonitorBehavior: ChildBehavior {
     var requiredDescriptors: Set<DescriptorKind> { [.control] }
     private var control: ControlServer?
+    private let onBadStore: ConfigStore.BadStorePolicy
+    private var loaded: ConfigStore?
+
+    init(onBadStore: ConfigStore.BadStorePolicy) { self.onBadStore = onBadStore }
 
     func beforeSandbox() { CryptoProviders.preload() }
 
-    func start(runtime: ChildRuntime) {
+    /// The store is loaded before hello: an unusable one (and --on-bad-store=refuse) ends the
+    /// monitor with a status keywayd recognises as "never started".
+    func prepare(runtime: ChildRuntime) {
         let store = ConfigStore(audit: runtime.audit)
-        store.load(seed: runtime.granted[.configScript])
+        if let refusal = store.load(seed: runtime.granted[.configScript], onBadStore: onBadStore) {
+            StandardStreams.error("keyway-monitor: \(refusal)")
+            runtime.audit.event(.critical, msgID: "config-load", "refusing to start: \(refusal)")
+            exit(Supervisor.storeRefusedStatus)
+        }
+        loaded = store
+    }
+
+    func start(runtime: ChildRuntime) {
+        guard let store = loaded else { return }
         store.onChange = { [weak self, weak store] in
             guard let store else { return }
             self?.pushAll(store, runtime)
@@ -35,7 +51,11 @@ final class MonitorBehavior: ChildBehavior {
     func pollInterests() -> [(fd: Int32, events: PollEvents)] { control?.pollInterests() ?? [] }
 
     func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
-        control?.handleReady(fd: fd, runtime: runtime) { status(runtime) }
+        control?.handleReady(fd: fd, now: MonotonicClock.now(), runtime: runtime) { status(runtime) }
+    }
+
+    func tick(runtime: ChildRuntime) {
+        control?.closeIdle(now: MonotonicClock.now(), runtime: runtime)
     }
 
     func peerReady(_ peer: Role, runtime: ChildRuntime) {
@@ -150,7 +170,8 @@ final class MonitorBehavior: ChildBehavior {
 
     func counters() -> [Counter] {
         [Counter(name: "control-clients", value: UInt64(control?.clients.count ?? 0)),
-         Counter(name: "control-refused", value: control?.refusedConnections ?? 0)]
+         Counter(name: "control-refused", value: control?.refusedConnections ?? 0),
+         Counter(name: "control-idle-closed", value: control?.idleClosed ?? 0)]
     }
 
     /// Every process of the tree: the parent and peers as their hellos said, this one from itself.
@@ -178,4 +199,10 @@ final class MonitorBehavior: ChildBehavior {
     }
 }
 
-ChildRuntime.run(role: .monitor, behavior: MonitorBehavior())
+switch ConfigStore.BadStorePolicy.parse(arguments: Array(CommandLine.arguments.dropFirst())) {
+case .success(let policy):
+    ChildRuntime.run(role: .monitor, behavior: MonitorBehavior(onBadStore: policy))
+case .failure(let error):
+    StandardStreams.error("keyway-monitor: \(error)")
+    exit(2)
+}

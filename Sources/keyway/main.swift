@@ -82,26 +82,51 @@ struct ClientError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-struct Connection {
-    let fd: Descriptor
+/// The console's connection to keyway-monitor.
+final class Connection {
+    private(set) var fd: Descriptor
     let path: String
+
+    /// The connection was found closed: before the request left (it never ran), or after it
+    /// left but before an answer came (it may have run).
+    struct Closed: Error {
+        let requestSent: Bool
+    }
 
     init(path: String) throws {
         self.path = path
-        do { fd = try Sockets.unixConnect(path: path) } catch {
+        fd = try Self.connect(path)
+    }
+
+    private static func connect(_ path: String) throws -> Descriptor {
+        do { return try Sockets.unixConnect(path: path) } catch {
             throw ClientError("cannot reach keywayd at \(path): \(error.errno)")
         }
     }
 
+    /// A fresh connection in place of one the monitor closed.
+    func reconnect() throws { fd = try Self.connect(path) }
+
     func request(_ message: Message) throws -> Message {
-        // A refused connection carries its reason and is closed: read it even if sending failed.
-        let sendFailure: SystemError?
-        do { try SeqPacket.send(fd, Frame.encode(message, requestID: 1)); sendFailure = nil } catch { sendFailure = error }
+        do { return try exchange(message) } catch let closed as Closed {
+            throw ClientError("keywayd closed the connection" + (closed.requestSent ? " before answering" : ""))
+        }
+    }
+
+    /// One request and its answer. A refused connection carries its reason and is already closed
+    /// when the request goes out: what is waiting is read before a failure is reported.
+    func exchange(_ message: Message) throws -> Message {
+        var sent = true
+        do { try SeqPacket.send(fd, Frame.encode(message, requestID: 1)) } catch { sent = false }
         let ready = try Poll.wait([(fd: fd.raw, events: .readable)], timeoutMilliseconds: 15000)
         guard let first = ready.first, !first.isEmpty else { throw ClientError("keywayd did not answer within 15 s") }
-        guard case .datagram(let d) = try SeqPacket.receive(fd, dontWait: false), !d.truncated else {
-            throw ClientError("keywayd closed the connection\(sendFailure.map { " (\($0))" } ?? "")")
+        var received = try? SeqPacket.receive(fd, dontWait: false)
+        if case .datagram = received {} else {
+            // Linux reports a reset (the monitor closed with our request unread) before the
+            // datagrams still queued: the refusal's reason may be right behind it.
+            received = try? SeqPacket.receive(fd, dontWait: true)
         }
+        guard case .datagram(let d) = received, !d.truncated else { throw Closed(requestSent: sent) }
         let envelope = try Frame.decode(d.bytes, from: .monitor, to: .client)
         if case .errorReply(let e) = envelope.message { throw ClientError(e.reason) }
         return envelope.message
@@ -133,12 +158,30 @@ struct Connection {
             let text = pending + line
             pending = ""
             if text.trimmingCharacters(in: " ").isEmpty { continue }
-            guard case .consoleReply(let reply) = try request(.consoleCommand(ConsoleCommand(text: text, json: false))) else { continue }
+            guard case .consoleReply(let reply) = try consoleExchange(text, path: pathText) else { continue }
             for w in reply.warnings { StandardStreams.error("warning: \(w)") }
             if reply.ok { if !reply.output.isEmpty { StandardStreams.output(String(reply.output.dropLast())) } } else {
                 StandardStreams.error("error: \(reply.output)")
             }
             pathText = reply.promptPath
+        }
+    }
+
+    /// The monitor closes connections idle for 15 minutes, and a restarted monitor has none: the
+    /// console reconnects once, says so, restores its menu and sends again what never left.
+    private func consoleExchange(_ text: String, path: String) throws -> Message {
+        let message = Message.consoleCommand(ConsoleCommand(text: text, json: false))
+        do { return try exchange(message) } catch let closed as Closed {
+            try reconnect()
+            if !path.isEmpty { _ = try exchange(.consoleCommand(ConsoleCommand(text: "/" + path, json: false))) }
+            guard !closed.requestSent else {
+                StandardStreams.error("keyway: keywayd closed the connection before answering; reconnected. "
+                                      + "Check whether the command took effect.")
+                return .consoleReply(ConsoleReply(ok: true, output: "", warnings: [], promptPath: path))
+            }
+            StandardStreams.error("keyway: the connection to keywayd had been closed (idle, or the monitor restarted); "
+                                  + "reconnected")
+            do { return try exchange(message) } catch is Closed { throw ClientError("keywayd closed the connection again") }
         }
     }
 

@@ -3,6 +3,13 @@ import Glibc
 import KeywayPrivsep
 import KeywaySystem
 
+/// What keyway-monitor does when the configuration store exists but cannot be read or parsed.
+enum BadStorePolicy: String, ExpressibleByArgument, CaseIterable {
+    case refuse
+    case lastGood = "last-good"
+    case empty
+}
+
 struct Keywayd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keywayd",
@@ -25,6 +32,10 @@ struct Keywayd: ParsableCommand {
 
     @Option(name: .long, help: "Syslog socket for audit lines.")
     var syslog = "/dev/log"
+
+    @Option(name: .customLong("on-bad-store"),
+            help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
+    var onBadStore = BadStorePolicy.refuse
 
     @Flag(name: .long, help: "Stay in the foreground (keywayd never daemonizes; systemd supervises it).")
     var foreground = false
@@ -68,6 +79,7 @@ struct Keywayd: ParsableCommand {
         var settings = SupervisorSettings(executableDirectory: directory, user: identity, runDirectory: runDir,
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
         settings.configPath = config
+        settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
         let supervisor = Supervisor(settings: settings)
         do { try supervisor.prepare() } catch {
             StandardStreams.error("keywayd: \(error)")
