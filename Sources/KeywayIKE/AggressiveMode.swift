@@ -53,6 +53,8 @@ extension IKEEngine {
         sa.initiatorIDBody = id.body
         vendorFlags(parsed, sa)
         guard let (proposal, transform) = choosePhase1(sa, proposals, now: now) else { return }
+        // Anyone can send this message with any source address: its DH comes from a budget.
+        guard spendDiffieHellman(&aggressiveDiffieHellman, now: now, peer: from) else { return }
         do {
             try takeKeyExchange(sa, parsed)
             let dh = try DiffieHellman(group: sa.choice.group)

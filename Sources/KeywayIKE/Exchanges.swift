@@ -42,6 +42,12 @@ final class IKESA {
 
     var retransmit = Retransmission()
     var lastReceived: [UInt8] = []
+    /// Responder: the peer echoed our cookie (it receives at its address), so no first message
+    /// may displace this negotiation. Until then it lives in `UnverifiedResponders`.
+    var verified = false
+    /// Place and cost in `UnverifiedResponders`.
+    var admission: UInt64 = 0
+    var footprint = 0
     /// Dead peer detection (RFC 3706): the peer sent the DPD vendor ID; the last time it showed
     /// it was alive; R-U-THERE requests sent and not answered.
     var peerSupportsDPD = false

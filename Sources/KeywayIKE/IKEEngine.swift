@@ -14,10 +14,27 @@ public final class IKEEngine {
     var retryAt: [Int: (at: UInt64, delay: UInt64)] = [:]
 
     public static let natTPort: UInt16 = 4500
-    /// Phase 1 negotiations we answered but that never finished: bounded in number and in time,
-    /// so spoofed first messages cannot fill memory.
-    public static let maximumHalfOpen = 256
+    /// Phase 1 negotiations we answered but that never finished are forgotten after this long.
+    /// How many may wait, and which give way, is in ResponderAdmission.swift.
     public static let halfOpenTimeout: UInt64 = 60_000
+    /// Negotiations whose peer echoed our cookie but did not finish: at most this many per peer
+    /// address and in all. Beyond that new ones are refused (busy), never displacing these.
+    public static let maximumVerifiedHalfOpenPerAddress = 8
+    public static let maximumVerifiedHalfOpen = 512
+    /// First messages longer than this get no state (a real one is a few hundred bytes).
+    public static let maximumFirstMessage = 4096
+    /// Diffie-Hellman for unauthenticated peers, per exchange kind: burst and rate per second.
+    public static let mainModeDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (64, 64)
+    public static let aggressiveDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (16, 16)
+
+    var unverified = UnverifiedResponders()
+    var verifiedHalfOpen: [UInt32: Int] = [:]
+    var verifiedHalfOpenTotal = 0
+    var mainModeDiffieHellman = TokenBucket(capacity: IKEEngine.mainModeDiffieHellmanRate.burst,
+                                            perSecond: IKEEngine.mainModeDiffieHellmanRate.perSecond)
+    var aggressiveDiffieHellman = TokenBucket(capacity: IKEEngine.aggressiveDiffieHellmanRate.burst,
+                                              perSecond: IKEEngine.aggressiveDiffieHellmanRate.perSecond)
+    var load = ResponderLoad()
     /// RFC 3948 keepalives from behind a NAT, every 20 s.
     public static let keepaliveInterval: UInt64 = 20_000
     var lastKeepalive: [IKESAKey: UInt64] = [:]
@@ -33,8 +50,6 @@ public final class IKEEngine {
     /// Signatures asked of the monitor, and what to do with each when it comes back.
     var pendingSignatures: [UInt64: (IKESAKey, ([UInt8]?, UInt64) -> Void)] = [:]
     var nextSignatureID: UInt64 = 0
-
-    var halfOpenCount: Int { sas.values.filter { !$0.initiator && $0.state != .established }.count }
 
     public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes) {
         self.configuration = configuration
@@ -112,11 +127,16 @@ public final class IKEEngine {
 
     /// Retransmissions, failures, and rekeying before the soft lifetime ends.
     public func tick(now: UInt64) -> [IKEAction] {
+        let abandoned = unverified.expire(now: now, timeout: Self.halfOpenTimeout)
+        if !abandoned.isEmpty {
+            audit(.informational, "ike-abandoned", "\(abandoned.count) unverified phase 1 negotiations abandoned by their peers",
+                  limitedBy: "ike-abandoned")
+        }
         for (key, sa) in sas {
             if step(&sa.retransmit, now: now) {
                 audit(.warning, "ike-timeout", "phase 1 negotiation timed out: no answer from the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)])
                 failPolicies(sa.pendingPolicies, now: now)
-                sas[key] = nil
+                removeSA(key)
                 continue
             }
             for (id, q) in sa.quick where step(&q.retransmit, now: now) {
@@ -124,9 +144,10 @@ public final class IKEEngine {
                 sa.quick[id] = nil
                 failPolicies([q.policy.id], now: now)
             }
-            if sa.state != .established, !sa.initiator, now >= sa.createdAt + Self.halfOpenTimeout {
-                audit(.informational, "ike-abandoned", "phase 1 negotiation abandoned by the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)])
-                sas[key] = nil
+            if sa.state != .established, !sa.initiator, now >= sa.createdAt.saturatingAdd(Self.halfOpenTimeout) {
+                audit(.informational, "ike-abandoned", "phase 1 negotiation abandoned by the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)],
+                      limitedBy: "ike-abandoned")
+                removeSA(key)
                 continue
             }
             if sa.state == .established, sa.natDetected, sa.localPort == Self.natTPort,
@@ -138,12 +159,12 @@ public final class IKEEngine {
                 audit(.warning, "ike-dpd", "peer did not answer \(sa.peer.dpdMaximumFailures) dead peer detection requests: its SAs are removed",
                       [("peer", sa.remote.description)])
                 for c in children where c.ikeKey == key { removeChild(c, sendDelete: false, now: now) }
-                sas[key] = nil
+                removeSA(key)
                 continue
             }
             if sa.state == .established, let at = sa.establishedAt, now >= at + sa.choice.lifetime * 1000 {
                 audit(.notice, "ike-expired", "phase 1 lifetime ended", [("peer", sa.remote.description)])
-                sas[key] = nil
+                removeSA(key)
             }
         }
         // Rekey at 80% of the lifetime (the soft limit), so the new SA is in place before the old one dies.
@@ -216,12 +237,40 @@ public final class IKEEngine {
         children.contains { $0.policyID == policyID } ? .established : .noPhase2
     }
 
+    /// The responder's admission so far (see ResponderAdmission.swift).
+    public var responderLoad: ResponderLoad {
+        var l = load
+        l.unverified = unverified.count
+        l.verifiedHalfOpen = verifiedHalfOpenTotal
+        return l
+    }
+
     // MARK: helpers
 
     func take() -> [IKEAction] { defer { actions.removeAll() }; return actions }
 
-    func audit(_ level: IKEAudit.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = []) {
-        actions.append(.audit(IKEAudit(level, msgID, text, fields)))
+    /// An audit line. Warnings and errors, and any line passed `limitedBy`, are rate-limited by
+    /// keyway-ike under a fixed key (never text a peer chose): what a datagram can cause is bounded.
+    func audit(_ level: IKEAudit.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = [], limitedBy key: String? = nil) {
+        var note = IKEAudit(level, msgID, text, fields)
+        note.rateLimitKey = key ?? (level == .warning || level == .error ? msgID : nil)
+        actions.append(.audit(note))
+    }
+
+    /// The SA under `key`, whether it is still unverified or not.
+    func negotiation(_ key: IKESAKey) -> IKESA? { sas[key] ?? unverified[key] }
+
+    /// Forgets a phase 1 wherever it lives, keeping the half-open counts exact.
+    func removeSA(_ key: IKESAKey) {
+        if unverified.remove(key) != nil { return }
+        guard let sa = sas.removeValue(forKey: key) else { return }
+        if sa.verified, sa.state != .established { releaseVerifiedSlot(sa.remote.address) }
+    }
+
+    func releaseVerifiedSlot(_ address: UInt32) {
+        verifiedHalfOpenTotal -= 1
+        let n = (verifiedHalfOpen[address] ?? 1) - 1
+        verifiedHalfOpen[address] = n > 0 ? n : nil
     }
 
     func send(_ message: [UInt8], sa: IKESA) {

@@ -30,6 +30,9 @@ public struct IKEAudit: Sendable, Equatable, CustomStringConvertible {
     public var msgID: String
     public var text: String
     public var fields: [Field]
+    /// Lines a datagram can cause are written at most a few per second under this key, which is
+    /// fixed text (the msgID or a constant), never built from what a peer sent; nil: always written.
+    public var rateLimitKey: String?
 
     public struct Field: Sendable, Equatable {
         public var name: String

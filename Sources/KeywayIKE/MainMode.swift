@@ -8,13 +8,14 @@ extension IKEEngine {
     func mainMode(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, localPort: UInt16, now: UInt64) throws {
         let responderCookieZero = header.responderCookie.allSatisfy { $0 == 0 }
         let key = IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)
-        guard let sa = sas[key] else {
+        guard let sa = negotiation(key) else {
             guard responderCookieZero, header.flags & ISAKMPHeader.encryptedFlag == 0 else {
-                audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped", [("peer", from.description)])
+                audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped", [("peer", from.description)],
+                      limitedBy: "ike-unknown")
                 return
             }
-            guard halfOpenCount < Self.maximumHalfOpen else {
-                audit(.warning, "ike-busy", "too many unfinished phase 1 negotiations; new ones are dropped", [("peer", from.description)])
+            guard datagram.count <= Self.maximumFirstMessage else {
+                audit(.warning, "ike-malformed", "first message longer than \(Self.maximumFirstMessage) bytes dropped", [("peer", from.description)])
                 return
             }
             if header.exchangeType == ExchangeType.aggressive.rawValue {
@@ -33,6 +34,9 @@ extension IKEEngine {
             guard sa.responderCookie.allSatisfy({ $0 == 0 }) || sa.responderCookie == header.responderCookie else { return }
         } else {
             guard header.responderCookie == sa.responderCookie else { return }
+            // Our cookie came back: the peer receives at its address. From here on no first
+            // message can displace this negotiation.
+            if !sa.verified, !verify(sa, key: key) { return }
         }
         // The peer floated to 4500 (RFC 3947): follow it.
         if localPort == Self.natTPort, sa.localPort != Self.natTPort {
@@ -45,7 +49,9 @@ extension IKEEngine {
             case (true, .sentSA): try initiatorGotSA(sa, header, datagram, now: now)
             case (true, .sentKE): try initiatorGotKE(sa, header, datagram, now: now)
             case (true, .sentID): try initiatorGotID(sa, header, datagram, now: now)
-            case (false, .answeredSA): try responderGotKE(sa, header, datagram, now: now)
+            case (false, .answeredSA):
+                guard spendDiffieHellman(&mainModeDiffieHellman, now: now, peer: from) else { return }
+                try responderGotKE(sa, header, datagram, now: now)
             case (false, .answeredKE): try responderGotID(sa, header, datagram, now: now)
             case (true, .sentAggressive): try initiatorGotAggressive2(sa, header, datagram, now: now)
             case (false, .answeredAggressive): try responderGotAggressive3(sa, header, datagram, now: now)
@@ -62,7 +68,36 @@ extension IKEEngine {
               [("peer", sa.remote.description), ("notify", error.notify.name)])
         sendNotify(error.notify, sa: sa, encrypted: sa.state == .established)
         failPolicies(sa.pendingPolicies, now: now)
-        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address)] = nil
+        removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address))
+    }
+
+    /// Moves a responder negotiation whose peer echoed our cookie out of the unverified table,
+    /// unless its address or everyone already has as many such negotiations as allowed.
+    func verify(_ sa: IKESA, key: IKESAKey) -> Bool {
+        let address = sa.remote.address
+        guard verifiedHalfOpenTotal < Self.maximumVerifiedHalfOpen,
+              verifiedHalfOpen[address, default: 0] < Self.maximumVerifiedHalfOpenPerAddress else {
+            load.refusedBusy += 1
+            audit(.warning, "ike-busy", "too many unfinished phase 1 negotiations with verified peers; this one waits",
+                  [("peer", sa.remote.description)])
+            return false
+        }
+        unverified.remove(key)
+        sa.verified = true
+        sas[key] = sa
+        verifiedHalfOpen[address, default: 0] += 1
+        verifiedHalfOpenTotal += 1
+        return true
+    }
+
+    /// Takes a token for Diffie-Hellman with a peer nobody has authenticated yet; false (audited,
+    /// counted) when the budget is spent: the peer retransmits and gets its turn.
+    func spendDiffieHellman(_ bucket: inout TokenBucket, now: UInt64, peer: Endpoint) -> Bool {
+        if bucket.take(now: now) { return true }
+        load.diffieHellmanRefused += 1
+        load.refusedBusy += 1
+        audit(.warning, "ike-busy", "Diffie-Hellman budget for unauthenticated peers spent; the message is dropped", [("peer", peer.description)])
+        return false
     }
 
     /// An informational exchange with one notification; unencrypted before keys exist.
@@ -128,11 +163,17 @@ extension IKEEngine {
     func answerFirst(_ sa: IKESA, _ payloads: [Payload], exchange: ExchangeType, datagram: [UInt8], now: UInt64) throws {
         let (bytes, _) = try message(sa, exchange: exchange, messageID: 0, payloads: payloads, iv: nil)
         sa.lastReceived = datagram
-        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address)] = sa
         send(bytes, sa: sa)
         sa.retransmit.arm(bytes, fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+        // Kept as unverified until the peer echoes our cookie; the oldest such give way.
+        let evicted = unverified.admit(sa, key: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address))
+        if !evicted.isEmpty {
+            load.evicted += UInt64(evicted.count)
+            audit(.warning, "ike-busy", "unverified phase 1 negotiations gave way to newer first messages",
+                  [("evicted", String(evicted.count))])
+        }
         audit(.informational, "ike-start", "phase 1 negotiation answered (\(exchange == .aggressive ? "aggressive" : "main") mode)",
-              [("peer", sa.remote.description), ("proposal", sa.choice.description)])
+              [("peer", sa.remote.description), ("proposal", sa.choice.description)], limitedBy: "ike-start-responder")
     }
 
     /// What the initiator's first message says we support, and what a responder says back.
@@ -384,6 +425,7 @@ extension IKEEngine {
     }
 
     func established(_ sa: IKESA, now: UInt64) {
+        if sa.verified, sa.state != .established { releaseVerifiedSlot(sa.remote.address) }
         sa.state = .established
         sa.establishedAt = now
         sa.lastHeard = now
@@ -392,7 +434,7 @@ extension IKEEngine {
         if sa.peerSentInitialContact {
             // The peer starts afresh: what we hold from its previous life is stale.
             let stale = sas.filter { $0.value !== sa && $0.value.remote.address == sa.remote.address }
-            for (k, _) in stale { sas[k] = nil }
+            for (k, _) in stale { removeSA(k) }
             for c in children where c.remote == sa.remote.address { removeChild(c, sendDelete: false, now: now) }
             if !stale.isEmpty { audit(.notice, "ike-initial-contact", "peer restarted: its old SAs were dropped", [("peer", sa.remote.description)]) }
         }

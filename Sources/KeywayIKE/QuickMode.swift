@@ -93,7 +93,8 @@ extension IKEEngine {
     func quickMode(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
         guard let sa = sas[IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)], sa.state == .established,
               sa.responderCookie == header.responderCookie, let keys = sa.keys else {
-            audit(.informational, "ike-unknown", "quick mode without an established phase 1 dropped", [("peer", from.description)])
+            audit(.informational, "ike-unknown", "quick mode without an established phase 1 dropped", [("peer", from.description)],
+                  limitedBy: "ike-unknown")
             return
         }
         guard header.flags & ISAKMPHeader.encryptedFlag != 0, header.messageID != 0 else { throw NegotiationError.malformed("quick mode not encrypted") }
@@ -438,7 +439,7 @@ extension IKEEngine {
                 }
             case .delete(_, let proto, _, _) where proto == ProtocolID.isakmp.rawValue:
                 audit(.notice, "ike-delete", "peer deleted the phase 1 SA", [("peer", from.description)])
-                sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = nil
+                removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address))
             case .notification(_, _, let type, _, let data):
                 if type == NotifyType.rUThere.rawValue, sa.state == .established, let keys = sa.keys {
                     let mid = SecureRandom.uint32() | 1
@@ -458,7 +459,7 @@ extension IKEEngine {
                     let failed = sa.pendingPolicies + sa.quick.values.map(\.policy.id)
                     failPolicies(failed, now: now)
                     sa.quick.removeAll()
-                    if sa.state != .established { sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = nil }
+                    if sa.state != .established { removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)) }
                 } else {
                     audit(.informational, "ike-notify", "peer notified \(name)", [("peer", from.description)])
                 }

@@ -172,23 +172,6 @@ final class ExchangeTests: XCTestCase {
 }
 
 extension ExchangeTests {
-    func testUnfinishedResponderNegotiationsAreBoundedInNumberAndTime() throws {
-        let right = IKEEngine(configuration: configuration(local: b, remote: a))
-        let initiator = IKEEngine(configuration: configuration(local: a, remote: b))
-        var first: [UInt8] = []
-        for action in initiator.acquire(policyID: 1, now: 0) { if case .send(let m, _, _) = action { first = m } }
-        XCTAssertFalse(first.isEmpty)
-        // Each first message with fresh cookies opens a responder state, up to the bound.
-        for i in 0..<(IKEEngine.maximumHalfOpen + 50) {
-            var m = first
-            m[0] = UInt8(i & 0xff); m[1] = UInt8(i >> 8)
-            _ = right.receive(m, from: Endpoint(address: a, port: 500), localPort: 500, now: 1_000)
-        }
-        XCTAssertEqual(right.remotePeers(now: 1_000).count, IKEEngine.maximumHalfOpen)
-        _ = right.tick(now: 1_000 + IKEEngine.halfOpenTimeout)
-        XCTAssertEqual(right.remotePeers(now: 61_000).count, 0, "abandoned negotiations are forgotten")
-    }
-
     func testNoNATKeepalivesWhenNoNATWasDetected() throws {
         let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: { $0.natTraversal = true }))
         let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.natTraversal = true }))
