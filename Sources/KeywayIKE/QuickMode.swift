@@ -461,7 +461,7 @@ extension IKEEngine {
                     sa.quick.removeAll()
                     if sa.state != .established { removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)) }
                 } else {
-                    audit(.informational, "ike-notify", "peer notified \(name)", [("peer", from.description)])
+                    audit(.informational, "ike-notify", "peer notified \(name)", [("peer", from.description)], limitedBy: "ike-notify")
                 }
             default:
                 break

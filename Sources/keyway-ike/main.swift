@@ -114,8 +114,9 @@ final class IKEBehavior: ChildBehavior {
                 case .error: severity = .error
                 }
                 let fields = note.fields.map { ($0.name, $0.value) }
-                if note.level == .warning {
-                    runtime.audit.rateLimitedEvent(key: note.msgID + note.text, severity, msgID: note.msgID, note.text, fields)
+                // Fixed keys only (the engine's, never text a peer shaped): the limiter's buckets stay few.
+                if let key = note.rateLimitKey {
+                    runtime.audit.rateLimitedEvent(key: key, severity, msgID: note.msgID, note.text, fields)
                 } else {
                     runtime.audit.event(severity, msgID: note.msgID, note.text, fields)
                 }

@@ -82,4 +82,7 @@ check "keyway-ike and keyway-datapath on the appliance kept their pids" test "$(
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$IKEPID/status")
 echo "  keyway-ike resident memory after the flood: ${rss:-?} kB"
 check "keyway-ike's memory stayed bounded (under 128 MB)" test "${rss:-999999}" -lt 131072
+audit_lines=$(grep -c "keyway-ike" "$TMP/router1.log")
+echo "  audit lines from the appliance's keyway-ike: $audit_lines"
+check "the flood did not turn into one audit line per datagram" test "$audit_lines" -lt 1000
 summary

@@ -222,3 +222,46 @@ final class AdmissionTests: XCTestCase {
         XCTAssertEqual(responder.responderLoad.unverified, 0)
     }
 }
+
+extension AdmissionTests {
+    /// Whatever a datagram causes is written under a handful of fixed keys: unknown cookies,
+    /// malformed messages, first messages from unknown addresses, busy refusals, evictions.
+    func testAuditLinesDatagramsCauseAreRateLimitedUnderFixedKeys() throws {
+        let (initiator, responder) = engines()
+        let first = try XCTUnwrap(Self.sent(initiator.acquire(policyID: 1, now: 1_000)).first)
+        var notes: [IKEAudit] = []
+        func feed(_ m: [UInt8], from address: UInt32, port: UInt16 = 500) {
+            for action in responder.receive(m, from: Endpoint(address: address, port: port), localPort: port, now: 1_000) {
+                if case .audit(let n) = action { notes.append(n) }
+            }
+        }
+        for i in 0..<(2 * UnverifiedResponders.capacity) {
+            let source = 0x0a00_0000 + UInt32(i)   // many addresses, none a configured peer
+            feed(Self.spoofed(first, i), from: i % 3 == 0 ? source : a)
+            var unknown = Self.spoofed(first, i); unknown[8] = 1   // a responder cookie nobody issued
+            feed(unknown, from: source)
+            feed(Array(Self.spoofed(first, i).prefix(20 + i % 40)), from: source)   // truncated
+            var quick = Self.spoofed(first, i); quick[18] = 32; quick[19] = 1        // quick mode, no phase 1
+            feed(quick, from: source, port: 4500)
+        }
+        XCTAssertGreaterThan(notes.count, 6 * UnverifiedResponders.capacity)
+        XCTAssertTrue(notes.allSatisfy { $0.rateLimitKey != nil }, "\(notes.filter { $0.rateLimitKey == nil }.prefix(3))")
+        let keys = Set(notes.compactMap(\.rateLimitKey))
+        XCTAssertLessThanOrEqual(keys.count, 8, "\(keys)")
+        XCTAssertTrue(keys.allSatisfy { !$0.contains("10.") && !$0.contains("192.0.2") }, "no key carries an address")
+        XCTAssertTrue(keys.isSuperset(of: ["ike-unknown", "ike-malformed", "ike-busy", "ike-no-peer", "ike-start-responder"]), "\(keys)")
+        // What only an authenticated peer causes is always written.
+        let left = IKEEngine(configuration: initiator.configuration), right = IKEEngine(configuration: responder.configuration)
+        var queue = left.acquire(policyID: 1, now: 1_000).map { (a, $0) }, established: [IKEAudit] = []
+        while !queue.isEmpty {
+            let (origin, action) = queue.removeFirst()
+            if case .send(let m, _, let to) = action {
+                queue += (to.address == a ? left : right).receive(m, from: Endpoint(address: origin, port: 500), localPort: 500, now: 1_000)
+                    .map { (to.address, $0) }
+            }
+            if case .audit(let n) = action, n.msgID.hasSuffix("established") { established.append(n) }
+        }
+        XCTAssertEqual(established.count, 4, "phase 1 and phase 2 on both sides")
+        XCTAssertTrue(established.allSatisfy { $0.rateLimitKey == nil })
+    }
+}
