@@ -89,7 +89,7 @@ extension IKEEngine {
             throw NegotiationError.malformed("aggressive mode message 2 without ID and HASH")
         }
         sa.responderCookie = header.responderCookie
-        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime)
+        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime).capped(at: .maximumLifetime)
         vendorFlags(parsed, sa)
         try takeKeyExchange(sa, parsed)
         try deriveKeys(sa)

@@ -66,6 +66,7 @@ final class IKESA {
         self.remote = remote
         self.localAddress = localAddress
         self.peer = peer
+        // Proposed as configured; the negotiated lifetime (what is used) is capped.
         self.choice = Phase1Choice(encryption: peer.encryption, hash: peer.hash, group: peer.group, lifetime: peer.lifetime)
         self.choice.authentication = peer.signature == nil ? 1 : 3
         self.state = initiator ? .sentSA : .answeredSA
@@ -102,13 +103,14 @@ final class QuickExchange {
         var offered: [Phase2Choice] = []
         var choice: Phase2Choice?
     }
-    var lifetime: UInt64
+    var lifetime: Seconds
     var retransmit = Retransmission()
     var lastReceived: [UInt8] = []
 
     init(messageID: UInt32, initiator: Bool, iv: [UInt8], policy: IKEPolicy, inboundSPI: UInt32, state: State) {
         self.messageID = messageID; self.initiator = initiator; self.iv = iv; self.policy = policy
-        self.inboundSPI = inboundSPI; self.state = state; self.lifetime = policy.lifetime
+        self.inboundSPI = inboundSPI; self.state = state
+        self.lifetime = policy.lifetime.capped(at: .maximumLifetime)
     }
 }
 
@@ -130,7 +132,7 @@ struct Retransmission {
     mutating func arm(_ message: [UInt8], fromPort: UInt16, to: Endpoint, now: UInt64, waiting: Bool) {
         self.message = message; self.fromPort = fromPort; self.to = to; self.waiting = waiting
         interval = Self.firstInterval
-        nextAt = now + interval
+        nextAt = now.saturatingAdd(interval)
         sent = 1
     }
 
@@ -147,7 +149,7 @@ struct ChildSA {
     var local: UInt32
     var remote: UInt32
     var installedAt: UInt64
-    var lifetime: UInt64
+    var lifetime: Seconds
     var initiator: Bool
     /// The AH pair of an AH+ESP bundle: (inbound, outbound) SPIs.
     var ahSPIs: (inbound: UInt32, outbound: UInt32)?

@@ -151,7 +151,7 @@ public final class IKEEngine {
                 continue
             }
             if sa.state == .established, sa.natDetected, sa.localPort == Self.natTPort,
-               now >= (lastKeepalive[key] ?? sa.establishedAt ?? now) + Self.keepaliveInterval {
+               now >= (lastKeepalive[key] ?? sa.establishedAt ?? now).saturatingAdd(Self.keepaliveInterval) {
                 lastKeepalive[key] = now
                 actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote))
             }
@@ -162,7 +162,7 @@ public final class IKEEngine {
                 removeSA(key)
                 continue
             }
-            if sa.state == .established, let at = sa.establishedAt, now >= at + sa.choice.lifetime * 1000 {
+            if sa.state == .established, let at = sa.establishedAt, now >= at.saturatingAdd(sa.choice.lifetime.capped(at: .maximumLifetime).milliseconds) {
                 audit(.notice, "ike-expired", "phase 1 lifetime ended", [("peer", sa.remote.description)])
                 removeSA(key)
             }
@@ -170,14 +170,14 @@ public final class IKEEngine {
         // Rekey at 80% of the lifetime (the soft limit), so the new SA is in place before the old one dies.
         for i in children.indices where !children[i].rekeyStarted && children[i].initiator {
             let c = children[i]
-            if now >= c.installedAt + c.lifetime * 800, let policy = policy(c.policyID), !policy.dynamic {
+            if now >= c.installedAt.saturatingAdd(c.lifetime.eightyPercent.milliseconds), let policy = policy(c.policyID), !policy.dynamic {
                 children[i].rekeyStarted = true
                 audit(.informational, "ike-rekey", "rekeying phase 2 before its lifetime ends", [("policy", String(c.policyID))])
                 startNegotiation(policy, now: now)
             }
         }
         // Hard lifetime: the old pair goes, with a delete to the peer.
-        for c in children where now >= c.installedAt + c.lifetime * 1000 {
+        for c in children where now >= c.installedAt.saturatingAdd(c.lifetime.milliseconds) {
             removeChild(c, sendDelete: true, now: now)
         }
         return take()
@@ -186,9 +186,9 @@ public final class IKEEngine {
     /// RFC 3706: after `dpd-interval` without a sign of life, R-U-THERE every interval; true when
     /// `dpd-maximum-failures` of them went unanswered.
     func deadPeer(_ sa: IKESA, now: UInt64) -> Bool {
-        let interval = sa.peer.dpdInterval * 1000
+        let interval = sa.peer.dpdInterval.milliseconds
         guard interval > 0, sa.peerSupportsDPD, let keys = sa.keys else { return false }
-        guard now >= max(sa.lastHeard, sa.lastProbe) + interval else { return false }
+        guard now >= max(sa.lastHeard, sa.lastProbe).saturatingAdd(interval) else { return false }
         if sa.unansweredProbes >= sa.peer.dpdMaximumFailures { return true }
         sa.probeSequence = sa.probeSequence == 0 ? (SecureRandom.uint32() & 0x7fff_ffff) | 1 : sa.probeSequence &+ 1
         sa.unansweredProbes += 1
@@ -211,14 +211,14 @@ public final class IKEEngine {
         actions.append(.send(message, fromPort: r.fromPort, to: to))
         r.sent += 1
         r.interval *= 2
-        r.nextAt = now + r.interval
+        r.nextAt = now.saturatingAdd(r.interval)
         return false
     }
 
     func failPolicies(_ ids: [Int], now: UInt64) {
         for id in ids {
             let delay = min((retryAt[id]?.delay ?? 5_000) * 2, 300_000)
-            retryAt[id] = (now + delay, delay)
+            retryAt[id] = (now.saturatingAdd(delay), delay)
         }
     }
 
@@ -227,7 +227,7 @@ public final class IKEEngine {
     public func remotePeers(now: UInt64) -> [RemotePeerState] {
         sas.values.sorted { $0.createdAt < $1.createdAt }.map { sa in
             RemotePeerState(local: sa.localAddress, remote: sa.remote, state: sa.state.rawValue, side: sa.initiator ? "initiator" : "responder",
-                            establishedSeconds: sa.establishedAt.map { (now - $0) / 1000 } ?? 0, natTraversal: sa.natDetected)
+                            establishedSeconds: sa.establishedAt.map { now >= $0 ? (now - $0) / 1000 : 0 } ?? 0, natTraversal: sa.natDetected)
         }
     }
 

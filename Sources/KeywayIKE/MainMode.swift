@@ -213,8 +213,9 @@ extension IKEEngine {
             fail(sa, error, now: now)
             return nil
         }
-        // The initiator's lifetime is taken when shorter than ours.
-        sa.choice = Phase1Choice(encryption: choice.encryption, hash: choice.hash, group: choice.group, lifetime: min(choice.lifetime, peer.lifetime))
+        // The initiator's lifetime is taken when shorter than ours (never beyond the maximum).
+        sa.choice = Phase1Choice(encryption: choice.encryption, hash: choice.hash, group: choice.group,
+                                 lifetime: min(choice.lifetime, peer.lifetime).capped(at: .maximumLifetime))
         sa.choice.authentication = choice.authentication
         return (proposal, transform)
     }
@@ -365,7 +366,7 @@ extension IKEEngine {
             throw NegotiationError.noProposal("peer chose a transform we did not offer")
         }
         sa.responderCookie = header.responderCookie
-        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime)
+        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime).capped(at: .maximumLifetime)
         vendorFlags(parsed, sa)
         let dh = try DiffieHellman(group: sa.choice.group)
         sa.dh = dh

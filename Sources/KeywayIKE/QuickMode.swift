@@ -14,17 +14,19 @@ extension IKEEngine {
         do {
             if let group = policy.pfsGroup { q.dh = try DiffieHellman(group: group) }
             let mode = encapsulation(sa, tunnel: policy.tunnel)
+            // Proposed as configured (the configuration bounds it); what is used is capped.
+            let lifetime = policy.lifetime
             let proto: ProtocolID = policy.esp ? .esp : .ah
             var choices: [Phase2Choice] = []
             if proto == .esp {
                 for enc in policy.encAlgorithms {
                     for auth in enc.isAEAD ? [IntegrityAlgorithm.null] : policy.authAlgorithms {
-                        choices.append(Phase2Choice(proto: .esp, encryption: enc, integrity: auth, mode: mode, lifetime: policy.lifetime, group: policy.pfsGroup))
+                        choices.append(Phase2Choice(proto: .esp, encryption: enc, integrity: auth, mode: mode, lifetime: lifetime, group: policy.pfsGroup))
                     }
                 }
             } else {
                 for auth in policy.authAlgorithms where auth != .null {
-                    choices.append(Phase2Choice(proto: .ah, encryption: .null, integrity: auth, mode: mode, lifetime: policy.lifetime, group: policy.pfsGroup))
+                    choices.append(Phase2Choice(proto: .ah, encryption: .null, integrity: auth, mode: mode, lifetime: lifetime, group: policy.pfsGroup))
                 }
             }
             q.offered = choices
@@ -34,7 +36,7 @@ extension IKEEngine {
                 // A bundle: AH with the same proposal number as ESP means both (RFC 2408 4.2).
                 var bundle = QuickExchange.Bundle(inboundSPI: newSPI())
                 bundle.offered = policy.authAlgorithms.filter { $0 != .null }.map {
-                    Phase2Choice(proto: .ah, encryption: .null, integrity: $0, mode: mode, lifetime: policy.lifetime, group: policy.pfsGroup)
+                    Phase2Choice(proto: .ah, encryption: .null, integrity: $0, mode: mode, lifetime: lifetime, group: policy.pfsGroup)
                 }
                 proposals.append(Proposal(number: 1, protocolID: ProtocolID.ah.rawValue, spi: bundle.inboundSPI.bytes,
                                           transforms: bundle.offered.enumerated().compactMap { $0.element.transform(number: UInt8($0.offset + 1)) }))
@@ -167,6 +169,7 @@ extension IKEEngine {
             throw NegotiationError.invalidID("no policy for \(IPv4Address.text(cr.0))/\(cr.1) <=> \(IPv4Address.text(ci.0))/\(ci.1)")
         }
         let wantMode = encapsulation(sa, tunnel: policy.tunnel)
+        let ourLifetime = policy.lifetime
         var offered: [String] = []
         var chosen: (Proposal, Transform, Phase2Choice)?
         var lifetimeRefusal: String?
@@ -180,7 +183,7 @@ extension IKEEngine {
                       c.integrity == .null ? c.encryption.isAEAD : policy.authAlgorithms.contains(c.integrity),
                       c.mode.isTunnel == wantMode.isTunnel, c.mode.isUDP == wantMode.isUDP,
                       c.group == policy.pfsGroup else { continue }
-                if let refusal = lifetimeCheck(sa.peer.proposalCheck, proposed: c.lifetime, ours: policy.lifetime) {
+                if let refusal = lifetimeCheck(sa.peer.proposalCheck, proposed: c.lifetime, ours: ourLifetime) {
                     lifetimeRefusal = refusal
                     continue
                 }
@@ -189,7 +192,7 @@ extension IKEEngine {
         }
         guard let (prop, transform, proposedChoice) = chosen else {
             let ours = policy.encAlgorithms.map(\.rawValue).joined(separator: ",") + "/" + policy.authAlgorithms.map(\.rawValue).joined(separator: ",")
-                + "/" + (policy.pfsGroup?.name ?? "no pfs") + " lifetime \(policy.lifetime)s"
+                + "/" + (policy.pfsGroup?.name ?? "no pfs") + " lifetime \(ourLifetime)"
             throw NegotiationError.noProposal(lifetimeRefusal ?? "peer offered \(offered.joined(separator: ", ")); policy \(policy.id) has \(ours)")
         }
         // A bundle: the AH proposal with the same number, one acceptable transform of it.
@@ -207,13 +210,14 @@ extension IKEEngine {
             }
         }
         var choice = proposedChoice
-        var responderLifetime: UInt64?
         switch sa.peer.proposalCheck {
-        case .claim:
-            if policy.lifetime < choice.lifetime { responderLifetime = policy.lifetime; choice.lifetime = policy.lifetime }
-        case .obey, .strict, .exact:
-            break
+        case .claim: choice.lifetime = min(choice.lifetime, ourLifetime)
+        case .obey, .strict, .exact: break
         }
+        // Never beyond the maximum, whatever was proposed or configured (obey takes the peer's
+        // lifetime only up to it). When we use less than proposed, RESPONDER-LIFETIME says so.
+        choice.lifetime = choice.lifetime.capped(at: .maximumLifetime)
+        let responderLifetime: Seconds? = choice.lifetime < proposedChoice.lifetime ? choice.lifetime : nil
         let q = QuickExchange(messageID: mid, initiator: false, iv: iv, policy: policy, inboundSPI: newSPI(), state: .sentSecond)
         q.initiatorNonce = nonce
         q.responderNonce = random(32)
@@ -240,7 +244,7 @@ extension IKEEngine {
         if let life = responderLifetime {
             reply.append(.notification(doi: 1, protocolID: prop.protocolID, type: NotifyType.responderLifetime.rawValue, spi: q.inboundSPI.bytes,
                                        data: ISAKMPCodec.encodeAttributes([Attribute(basic: Phase2Attribute.lifeType, UInt16(LifeType.seconds)),
-                                                                           Phase1Choice.duration(Phase2Attribute.lifeDuration, life)])))
+                                                                           Phase1Choice.duration(Phase2Attribute.lifeDuration, life.value)])))
         }
         let hash = try keys.hmacA(mid.bytes + nonce + ISAKMPCodec.encode(reply).body)
         let (bytes, last) = try message(sa, exchange: .quick, messageID: mid, payloads: [.hash(hash)] + reply, iv: q.iv)
@@ -271,17 +275,17 @@ extension IKEEngine {
     }
 
     /// `proposal-check`, as the manual describes it; nil when the proposed lifetime is acceptable.
-    func lifetimeCheck(_ check: IKEPeer.ProposalCheck, proposed: UInt64, ours: UInt64) -> String? {
+    func lifetimeCheck(_ check: IKEPeer.ProposalCheck, proposed: Seconds, ours: Seconds) -> String? {
         switch check {
         case .obey, .claim: return nil
-        case .strict: return proposed > ours ? "lifetime mismatch: peer proposed \(proposed)s, longer than our \(ours)s (proposal-check=strict)" : nil
-        case .exact: return proposed != ours ? "lifetime mismatch: peer proposed \(proposed)s, ours is \(ours)s (proposal-check=exact)" : nil
+        case .strict: return proposed > ours ? "lifetime mismatch: peer proposed \(proposed), longer than our \(ours) (proposal-check=strict)" : nil
+        case .exact: return proposed != ours ? "lifetime mismatch: peer proposed \(proposed), ours is \(ours) (proposal-check=exact)" : nil
         }
     }
 
     private func initiatorGotQuick2(_ sa: IKESA, _ q: QuickExchange, parsed: [ISAKMPCodec.Parsed], now: UInt64) throws {
         guard let keys = sa.keys else { return }
-        var proposals: [Proposal] = [], nonce: [UInt8]?, ke: [UInt8]?, responderLifetime: UInt64?
+        var proposals: [Proposal] = [], nonce: [UInt8]?, ke: [UInt8]?, responderLifetime: Seconds?
         for p in parsed {
             switch p.payload {
             case .sa(_, _, let props): proposals = props
@@ -290,7 +294,7 @@ extension IKEEngine {
             case .notification(_, _, let type, _, let data) where type == NotifyType.responderLifetime.rawValue:
                 var r = ByteReader(data)
                 if let attributes = try? ISAKMPCodec.attributes(&r), let d = attributes.first(where: { $0.type == Phase2Attribute.lifeDuration })?.integer {
-                    responderLifetime = d
+                    responderLifetime = Seconds(d)
                 }
             default: break
             }
@@ -318,7 +322,8 @@ extension IKEEngine {
         q.responderNonce = nonce
         q.outboundSPI = prop.spi.reduce(0) { $0 << 8 | UInt32($1) }
         var choice = match
-        choice.lifetime = responderLifetime.map { min($0, match.lifetime) } ?? min(c.lifetime, match.lifetime)
+        // The shorter of what the peer says (its answer or RESPONDER-LIFETIME) and what we offered.
+        choice.lifetime = min(responderLifetime ?? c.lifetime, match.lifetime).capped(at: .maximumLifetime)
         q.choice = choice
         q.lifetime = choice.lifetime
         if q.dh != nil {
@@ -351,7 +356,7 @@ extension IKEEngine {
                                     source: inbound ? sa.remote.address : sa.localAddress, destination: inbound ? sa.localAddress : sa.remote.address,
                                     tunnel: choice.mode.isTunnel, encryption: choice.proto == .esp ? choice.encryption : .null, integrity: choice.integrity,
                                     encryptionKey: km.slice(0..<encLength), integrityKey: km.slice(encLength..<length),
-                                    lifetimeSeconds: q.lifetime, lifetimeBytes: 0,
+                                    lifetime: q.lifetime, lifetimeBytes: 0,
                                     udpLocalPort: udp ? sa.localPort : nil, udpRemotePort: udp ? sa.remote.port : nil, pfs: q.dh != nil))
         }
         if q.policy.dynamic {
@@ -372,7 +377,7 @@ extension IKEEngine {
                 out.append(NegotiatedSA(policyID: q.policy.id, inbound: inbound, proto: 51, spi: spi,
                                         source: inbound ? sa.remote.address : sa.localAddress, destination: inbound ? sa.localAddress : sa.remote.address,
                                         tunnel: false, encryption: .null, integrity: ahChoice.integrity,
-                                        encryptionKey: Secret([]), integrityKey: km, lifetimeSeconds: q.lifetime, lifetimeBytes: 0,
+                                        encryptionKey: Secret([]), integrityKey: km, lifetime: q.lifetime, lifetimeBytes: 0,
                                         udpLocalPort: nil, udpRemotePort: nil, pfs: q.dh != nil))
             }
             ahSPIs = (bundle.inboundSPI, bundle.outboundSPI)
@@ -384,7 +389,7 @@ extension IKEEngine {
         retryAt[q.policy.id] = nil
         audit(.notice, "ike-phase2-established", "phase 2 established: SAs installed",
               [("policy", String(q.policy.id)), ("peer", sa.remote.description), ("proposal", choice.description),
-               ("spi-in", String(q.inboundSPI, radix: 16)), ("spi-out", String(q.outboundSPI, radix: 16)), ("lifetime", "\(q.lifetime)s"),
+               ("spi-in", String(q.inboundSPI, radix: 16)), ("spi-out", String(q.outboundSPI, radix: 16)), ("lifetime", q.lifetime.description),
                ("mode", "\(choice.mode)")])
     }
 

@@ -89,7 +89,7 @@ final class IKEBehavior: ChildBehavior {
                     var r = SARecord(policyID: UInt32(sa.policyID), inbound: sa.inbound, proto: sa.proto, spi: sa.spi, source: sa.source,
                                      destination: sa.destination, tunnel: sa.tunnel, encryption: sa.encryption.rawValue, integrity: sa.integrity.rawValue,
                                      encryptionKey: sa.encryptionKey.withUnsafeBytes { Array($0) }, integrityKey: sa.integrityKey.withUnsafeBytes { Array($0) },
-                                     lifetimeSeconds: sa.lifetimeSeconds)
+                                     lifetimeSeconds: sa.lifetime.value)
                     r.hardBytes = sa.lifetimeBytes
                     r.udpLocalPort = sa.udpLocalPort ?? 0
                     r.udpRemotePort = sa.udpRemotePort ?? 0
@@ -143,8 +143,8 @@ final class IKEBehavior: ChildBehavior {
             var peer = IKEPeer(address: p.address, prefixLength: Int(p.prefixLength), port: p.port, secret: Secret(p.secret),
                                exchangeMode: [.main, .aggressive, .base][Int(min(p.exchangeMode, 2))], natTraversal: p.natTraversal,
                                generatePolicy: p.generatePolicy, sendInitialContact: p.sendInitialContact, proposalCheck: check,
-                               hash: hash, encryption: enc, group: group, lifetime: p.lifetime, lifebytes: p.lifebytes)
-            peer.dpdInterval = p.dpdInterval
+                               hash: hash, encryption: enc, group: group, lifetime: Seconds(p.lifetime), lifebytes: p.lifebytes)
+            peer.dpdInterval = Seconds(p.dpdInterval)
             peer.dpdMaximumFailures = Int(p.dpdMaximumFailures)
             if !p.certificateName.isEmpty {
                 guard let remote = try? Certificate(pemOrDER: p.remoteCertificate) else {
@@ -157,7 +157,7 @@ final class IKEBehavior: ChildBehavior {
         var policies: [IKEPolicy] = []
         let d = c.defaultProposal
         let template = ProposalTemplate(authAlgorithms: d.authAlgorithms.compactMap(IntegrityAlgorithm.init(rawValue:)),
-                                        encAlgorithms: d.encAlgorithms.compactMap(EncryptionAlgorithm.init(rawValue:)), lifetime: d.lifetime,
+                                        encAlgorithms: d.encAlgorithms.compactMap(EncryptionAlgorithm.init(rawValue:)), lifetime: Seconds(d.lifetime),
                                         pfsGroup: d.pfsGroup == 0 ? nil : DHGroup(rawValue: Int(d.pfsGroup)))
         for r in c.policies {
             let p = r.policy
@@ -166,7 +166,7 @@ final class IKEBehavior: ChildBehavior {
             policies.append(IKEPolicy(id: Int(p.id), source: p.source, sourceLength: Int(p.sourceLength), sourcePort: p.sourcePort,
                                       destination: p.destination, destinationLength: Int(p.destinationLength), destinationPort: p.destinationPort,
                                       proto: p.proto == 255 ? nil : p.proto, saSource: p.saSource, saDestination: p.saDestination, tunnel: p.tunnel,
-                                      esp: p.esp, ah: p.ah, authAlgorithms: auth, encAlgorithms: enc, lifetime: r.lifetime,
+                                      esp: p.esp, ah: p.ah, authAlgorithms: auth, encAlgorithms: enc, lifetime: Seconds(r.lifetime),
                                       pfsGroup: r.pfsGroup == 0 ? nil : DHGroup(rawValue: Int(r.pfsGroup))))
         }
         return IKEConfiguration(peers: peers, policies: policies, defaultProposal: template)

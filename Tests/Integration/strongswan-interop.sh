@@ -269,6 +269,21 @@ for check_mode in strict exact obey claim; do
   esac
   stop_strongswan
 done
+# The largest lifetime strongSwan 5.9 can propose: its IKEv1 SA payload carries 32 bits
+# (4294967295 s, some 136 years). Under obey Keyway takes it only up to one week, says so with
+# RESPONDER-LIFETIME, and neither keyway-ike nor keyway-datapath trips over it.
+kw /ip ipsec peer set 0 proposal-check=obey >/dev/null
+sleep 0.5
+DPPID=$(pgrep -P "$KWPID" -x keyway-datapath)
+start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024 "life_time = 4294967295s"
+check "huge lifetime, proposal-check=obey: accepted" initiate
+check "huge lifetime: Keyway took one week, not 136 years" audited "phase2-established.*lifetime=\"604800s\""
+sleep 1.2
+check "huge lifetime: installed-sa print shows the bounded lifetime" bash -c "$(declare -f kw); KW='$KW' BIN='$BIN' TMP='$TMP'; kw /ip ipsec installed-sa print | grep -q 'add-lifetime=5d14h24m/1w'"
+check "huge lifetime: Keyway's answer carried RESPONDER-LIFETIME" grep -q "parsed QUICK_MODE response.*N((24576))" "$TMP/sw/charon.log"
+check "huge lifetime: traffic flows" wait_until 10 ping_across
+check "huge lifetime: keyway-ike and keyway-datapath kept their pids" test "$(pgrep -P "$KWPID" -x keyway-ike) $(pgrep -P "$KWPID" -x keyway-datapath)" = "$IKEPID $DPPID"
+stop_strongswan
 kw /ip ipsec peer set 0 proposal-check=strict >/dev/null
 
 # Malformed ISAKMP at UDP 500: truncated, bad lengths, broken chains, huge attributes.

@@ -68,7 +68,7 @@ final class ExchangeTests: XCTestCase {
             XCTAssertEqual(out.integrityKey, peerIn.integrityKey)
             XCTAssertEqual(out.encryptionKey.count, 16); XCTAssertEqual(out.integrityKey.count, 20)
             XCTAssertEqual([out.source, out.destination], [peerIn.source, peerIn.destination])
-            XCTAssertTrue(out.tunnel); XCTAssertTrue(out.pfs); XCTAssertEqual(out.lifetimeSeconds, 1_800)
+            XCTAssertTrue(out.tunnel); XCTAssertTrue(out.pfs); XCTAssertEqual(out.lifetime, Seconds(1_800))
         }
         XCTAssertNotEqual(l[0].encryptionKey, l[1].encryptionKey, "each direction has its own keys")
         XCTAssertEqual(left.phase2(policyID: 1), .established)
@@ -109,13 +109,13 @@ final class ExchangeTests: XCTestCase {
     func testLifetimeMismatchUnderEachProposalCheck() throws {
         // The initiator proposes 3600 s; the responder's policy says 1800 s.
         for (check, installs, expected) in [(IKEPeer.ProposalCheck.obey, true, UInt64(3_600)), (.claim, true, 1_800), (.strict, false, 0), (.exact, false, 0)] {
-            let left = IKEEngine(configuration: configuration(local: a, remote: b, policy: { $0.lifetime = 3_600 }))
+            let left = IKEEngine(configuration: configuration(local: a, remote: b, policy: { $0.lifetime = Seconds(3_600) }))
             let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.proposalCheck = check }))
             let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
             XCTAssertEqual(p.installed[a] != nil, installs, "\(check)")
             if installs {
-                XCTAssertEqual(p.installed[a]?.first?.lifetimeSeconds, expected, "\(check): the initiator's lifetime")
-                XCTAssertEqual(p.installed[b]?.first?.lifetimeSeconds, expected, "\(check): the responder's lifetime")
+                XCTAssertEqual(p.installed[a]?.first?.lifetime.value, expected, "\(check): the initiator's lifetime")
+                XCTAssertEqual(p.installed[b]?.first?.lifetime.value, expected, "\(check): the responder's lifetime")
             } else {
                 let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
                 XCTAssertTrue(failure?.text.contains("lifetime mismatch") ?? false, "\(check): \(failure?.text ?? "")")
@@ -215,7 +215,7 @@ extension ExchangeTests {
 
 extension ExchangeTests {
     func testDeadPeerDetectionRemovesTheSAsOfAPeerThatStopsAnswering() throws {
-        let dpd: (inout IKEPeer) -> Void = { $0.dpdInterval = 10; $0.dpdMaximumFailures = 3 }
+        let dpd: (inout IKEPeer) -> Void = { $0.dpdInterval = Seconds(10); $0.dpdMaximumFailures = 3 }
         let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: dpd))
         let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: dpd))
         XCTAssertNotNil(run(left, right, start: left.acquire(policyID: 1, now: 1_000)).installed[a])
@@ -363,7 +363,7 @@ extension ExchangeTests {
     /// When phase 1 expires, the child SAs live on; the next phase 1 (here for a rekey) must not
     /// carry INITIAL-CONTACT, or the peer would drop the SAs still in use.
     func testANewPhase1WhileChildSAsLiveSendsNoInitialContact() throws {
-        let short: (inout IKEPeer) -> Void = { $0.lifetime = 60 }
+        let short: (inout IKEPeer) -> Void = { $0.lifetime = Seconds(60) }
         let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: short))
         let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: short))
         let first = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
