@@ -42,6 +42,8 @@ public final class IKEEngine {
     /// Policies made by generate-policy, by id; they go when their last SA goes.
     public internal(set) var generatedPolicies: [Int: IKEPolicy] = [:]
     var nextGeneratedID = IKEEngine.firstGeneratedPolicyID
+    /// The appliance's own addresses (`setOwnAddresses`), which generated policies may not claim.
+    var ownAddresses: [IPv4Address] = []
     /// Generated policy ids never meet configured ones (the monitor numbers those from 1).
     public static let firstGeneratedPolicyID = 0x4000_0000
 

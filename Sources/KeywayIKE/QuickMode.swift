@@ -165,7 +165,7 @@ extension IKEEngine {
                 && (p.proto ?? 0) == ci.2 && p.destinationPort == ci.3 && p.sourcePort == cr.3
                 && (p.saDestination == sa.remote.address || sa.peer.contains(p.saDestination))
         })
-        guard let policy = configured ?? generatePolicy(sa, initiatorID: ci, responderID: cr, proposals: proposals) else {
+        guard let policy = try configured ?? generatePolicy(sa, initiatorID: ci, responderID: cr, proposals: proposals) else {
             throw NegotiationError.invalidID("no policy for \(IPv4Address.text(cr.0))/\(cr.1) <=> \(IPv4Address.text(ci.0))/\(ci.1)")
         }
         let wantMode = encapsulation(sa, tunnel: policy.tunnel)
@@ -255,25 +255,6 @@ extension IKEEngine {
         q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
     }
 
-    /// generate-policy=yes: a dynamic policy mirroring the peer's identities, with the `default`
-    /// proposal, tunnel or transport as the peer proposes. It is kept only if the SAs get installed.
-    func generatePolicy(_ sa: IKESA, initiatorID ci: (UInt32, Int, UInt8, UInt16), responderID cr: (UInt32, Int, UInt8, UInt16),
-                        proposals: [Proposal]) -> IKEPolicy? {
-        guard sa.peer.generatePolicy else { return nil }
-        // The generated policy may only cover the peer itself or what it says is behind it, and our own side.
-        let tunnel = proposals.first?.transforms.first.flatMap { t -> Bool? in
-            guard case .success(let c) = Phase2Choice.parse(t, proto: .esp) else { return nil }
-            return c.mode.isTunnel
-        } ?? true
-        if !tunnel && (ci.0 != sa.remote.address || ci.1 != 32 || cr.0 != sa.localAddress || cr.1 != 32) { return nil }
-        let t = configuration.defaultProposal
-        var p = IKEPolicy(id: nextGeneratedID, source: cr.0, sourceLength: cr.1, sourcePort: cr.3, destination: ci.0, destinationLength: ci.1,
-                          destinationPort: ci.3, proto: ci.2 == 0 ? nil : ci.2, saSource: sa.localAddress, saDestination: sa.remote.address,
-                          tunnel: tunnel, authAlgorithms: t.authAlgorithms, encAlgorithms: t.encAlgorithms, lifetime: t.lifetime, pfsGroup: t.pfsGroup)
-        p.dynamic = true
-        return p
-    }
-
     /// `proposal-check`, as the manual describes it; nil when the proposed lifetime is acceptable.
     func lifetimeCheck(_ check: IKEPeer.ProposalCheck, proposed: Seconds, ours: Seconds) -> String? {
         switch check {
@@ -360,12 +341,12 @@ extension IKEEngine {
                                     udpLocalPort: udp ? sa.localPort : nil, udpRemotePort: udp ? sa.remote.port : nil, pfs: q.dh != nil))
         }
         if q.policy.dynamic {
+            let isNew = generatedPolicies[q.policy.id] == nil
             generatedPolicies[q.policy.id] = q.policy
-            if q.policy.id == nextGeneratedID { nextGeneratedID += 1 }
             for i in out.indices { out[i].generatedPolicy = q.policy }
-            audit(.notice, "ike-generated-policy", "policy generated for the peer (generate-policy=yes)",
+            if isNew { audit(.notice, "ike-generated-policy", "policy generated for the peer (generate-policy=yes)",
                   [("policy", String(q.policy.id)), ("src-address", "\(IPv4Address.text(q.policy.source))/\(q.policy.sourceLength)"),
-                   ("dst-address", "\(IPv4Address.text(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)])
+                   ("dst-address", "\(IPv4Address.text(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)]) }
         }
         var ahSPIs: (inbound: UInt32, outbound: UInt32)?
         if let bundle = q.bundle, let ahChoice = bundle.choice {
