@@ -16,7 +16,7 @@ extension IKEEngine {
         sa.state = .sentAggressive
         sa.pendingPolicies = [policy.id]
         do {
-            let dh = try DiffieHellman(group: sa.choice.group)
+            let dh = try newDiffieHellman(sa.choice.group)
             sa.dh = dh
             sa.initiatorKE = dh.publicValue
             sa.initiatorNonce = random(32)
@@ -57,7 +57,7 @@ extension IKEEngine {
         guard spendDiffieHellman(&aggressiveDiffieHellman, now: now, peer: from) else { return }
         do {
             try takeKeyExchange(sa, parsed)
-            let dh = try DiffieHellman(group: sa.choice.group)
+            let dh = try newDiffieHellman(sa.choice.group)
             sa.dh = dh
             sa.responderKE = dh.publicValue
             sa.responderNonce = random(32)

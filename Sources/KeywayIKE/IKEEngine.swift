@@ -8,6 +8,8 @@ public final class IKEEngine {
     public private(set) var configuration: IKEConfiguration
     var sas: [IKESAKey: IKESA] = [:]
     var children: [ChildSA] = []
+    /// Every random byte the engine uses: cookies, nonces, SPIs, message IDs, DPD sequence
+    /// numbers and Diffie-Hellman private values (a seeded source makes runs repeatable).
     let random: (Int) -> [UInt8]
     var actions: [IKEAction] = []
     /// Policies whose negotiation failed, and when to try again (back-off).
@@ -192,10 +194,10 @@ public final class IKEEngine {
         guard interval > 0, sa.peerSupportsDPD, let keys = sa.keys else { return false }
         guard now >= max(sa.lastHeard, sa.lastProbe).saturatingAdd(interval) else { return false }
         if sa.unansweredProbes >= sa.peer.dpdMaximumFailures { return true }
-        sa.probeSequence = sa.probeSequence == 0 ? (SecureRandom.uint32() & 0x7fff_ffff) | 1 : sa.probeSequence &+ 1
+        sa.probeSequence = sa.probeSequence == 0 ? (randomUInt32() & 0x7fff_ffff) | 1 : sa.probeSequence &+ 1
         sa.unansweredProbes += 1
         sa.lastProbe = now
-        let mid = SecureRandom.uint32() | 1
+        let mid = newMessageID()
         let n = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.rUThere.rawValue, spi: sa.cookies,
                                      data: sa.probeSequence.bytes)
         if let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([n]).body),
@@ -257,6 +259,20 @@ public final class IKEEngine {
         var note = IKEAudit(level, msgID, text, fields)
         note.rateLimitKey = key ?? (level == .warning || level == .error ? msgID : nil)
         actions.append(.audit(note))
+    }
+
+    // MARK: randomness: all of it from the injected source, so an exchange can be replayed
+
+    /// Four bytes of the injected random source, as a number.
+    func randomUInt32() -> UInt32 { random(4).reduce(0) { $0 << 8 | UInt32($1) } }
+
+    /// A message ID for a new exchange (never 0, which belongs to phase 1).
+    func newMessageID() -> UInt32 { randomUInt32() | 1 }
+
+    /// A Diffie-Hellman key pair whose private value is drawn from the injected random source.
+    func newDiffieHellman(_ group: DHGroup) throws(CryptoError) -> DiffieHellman {
+        var seed = random(DiffieHellman.seedLength(group: group))
+        return try DiffieHellman(group: group, seed: Secret(consuming: &seed))
     }
 
     /// The SA under `key`, whether it is still unverified or not.

@@ -104,7 +104,7 @@ extension IKEEngine {
     func sendNotify(_ type: NotifyType, sa: IKESA, encrypted: Bool, protocolID: ProtocolID = .isakmp, spi: [UInt8]? = nil, data: [UInt8] = []) {
         let n = Payload.notification(doi: 1, protocolID: protocolID.rawValue, type: type.rawValue, spi: spi ?? sa.cookies, data: data)
         if encrypted, let keys = sa.keys {
-            let id = SecureRandom.uint32() | 1
+            let id = newMessageID()
             guard let hash = try? keys.hmacA(id.bytes + ISAKMPCodec.encode([n]).body),
                   let m = try? message(sa, exchange: .informational, messageID: id, payloads: [.hash(hash), n],
                                        iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: id)) else { return }
@@ -267,7 +267,7 @@ extension IKEEngine {
     private func responderGotKE(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
         try takeKeyExchange(sa, parsed)
-        let dh = try DiffieHellman(group: sa.choice.group)
+        let dh = try newDiffieHellman(sa.choice.group)
         sa.dh = dh
         sa.responderKE = dh.publicValue
         sa.responderNonce = random(32)
@@ -368,7 +368,7 @@ extension IKEEngine {
         sa.responderCookie = header.responderCookie
         sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime).capped(at: .maximumLifetime)
         vendorFlags(parsed, sa)
-        let dh = try DiffieHellman(group: sa.choice.group)
+        let dh = try newDiffieHellman(sa.choice.group)
         sa.dh = dh
         sa.initiatorKE = dh.publicValue
         sa.initiatorNonce = random(32)

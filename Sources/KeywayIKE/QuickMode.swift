@@ -7,12 +7,12 @@ import KeywayCrypto
 extension IKEEngine {
     func startQuickMode(_ sa: IKESA, policy: IKEPolicy, now: UInt64) {
         guard let keys = sa.keys else { return }
-        let mid = SecureRandom.uint32() | 1
+        let mid = newMessageID()
         let q = QuickExchange(messageID: mid, initiator: true, iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid),
                               policy: policy, inboundSPI: newSPI(), state: .sentFirst)
         q.initiatorNonce = random(32)
         do {
-            if let group = policy.pfsGroup { q.dh = try DiffieHellman(group: group) }
+            if let group = policy.pfsGroup { q.dh = try newDiffieHellman(group) }
             let mode = encapsulation(sa, tunnel: policy.tunnel)
             // Proposed as configured (the configuration bounds it); what is used is capped.
             let lifetime = policy.lifetime
@@ -235,7 +235,7 @@ extension IKEEngine {
         var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: answer), .nonce(q.responderNonce)]
         if let group = choice.group {
             guard let ke else { throw NegotiationError.malformed("PFS group \(group.name) without a KE payload") }
-            let dh = try DiffieHellman(group: group)
+            let dh = try newDiffieHellman(group)
             q.dh = dh
             q.peerKE = ke
             reply.append(.keyExchange(dh.publicValue))
@@ -384,7 +384,7 @@ extension IKEEngine {
         if let ah = c.ahSPIs { gone += [(spi: ah.inbound, proto: UInt8(51), destination: c.local), (spi: ah.outbound, proto: UInt8(51), destination: c.remote)] }
         actions.append(.remove(gone))
         guard sendDelete, let sa = sas[c.ikeKey], sa.state == .established, let keys = sa.keys else { return }
-        let mid = SecureRandom.uint32() | 1
+        let mid = newMessageID()
         let d = Payload.delete(doi: 1, protocolID: c.proto == 50 ? ProtocolID.esp.rawValue : ProtocolID.ah.rawValue, spiSize: 4, spis: [c.inboundSPI.bytes])
         guard let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([d]).body),
               let m = try? message(sa, exchange: .informational, messageID: mid, payloads: [.hash(hash), d],
@@ -428,7 +428,7 @@ extension IKEEngine {
                 removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address))
             case .notification(_, _, let type, _, let data):
                 if type == NotifyType.rUThere.rawValue, sa.state == .established, let keys = sa.keys {
-                    let mid = SecureRandom.uint32() | 1
+                    let mid = newMessageID()
                     let ack = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.rUThereAck.rawValue, spi: sa.cookies, data: data)
                     if let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([ack]).body),
                        let m = try? message(sa, exchange: .informational, messageID: mid, payloads: [.hash(hash), ack],
