@@ -37,6 +37,8 @@ final class IKESA {
     var rfc3947 = false
     var natDetected = false
     var peerSentInitialContact = false
+    /// Signature peers: the exchange announced to the monitor (once), which every `.sign` names.
+    var signingExchange: SigningExchange?
     /// Aggressive mode: the initiator's ID payload body, for HASH_I.
     var initiatorIDBody: [UInt8] = []
 

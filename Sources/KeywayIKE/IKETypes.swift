@@ -18,10 +18,27 @@ public enum IKEAction: Sendable {
     case install([NegotiatedSA])
     /// Remove child SAs (by SPI and the address the SA's packets go to).
     case remove([(spi: UInt32, proto: UInt8, destination: UInt32)])
-    /// Ask the monitor to sign `data` with the private key of `certificate`; the answer goes to
-    /// `IKEEngine.signed(id:signature:now:)`.
-    case sign(id: UInt64, certificate: String, data: [UInt8])
+    /// A phase 1 with a signature peer has settled its proposal (initiator: message 2 accepted;
+    /// responder: message 1 chosen): once per exchange, before any `.sign` for it. The monitor
+    /// signs only for exchanges announced first, once each.
+    case announceSigning(SigningExchange, certificate: String)
+    /// Ask the monitor to sign `data` (exactly `exchange.prf.outputLength` bytes: HASH_I or HASH_R)
+    /// with the private key of `certificate`; the answer goes to `IKEEngine.signed(id:signature:now:)`.
+    case sign(id: UInt64, certificate: String, data: [UInt8], exchange: SigningExchange)
     case audit(IKEAudit)
+}
+
+/// The phase 1 exchange a signature is asked for: who the peer is, which side we are, and the
+/// negotiated PRF, whose output length is the length of the only value the monitor will sign.
+public struct SigningExchange: Hashable, Sendable {
+    public var initiatorCookie: [UInt8]
+    public var peer: UInt32
+    public var prf: HashAlgorithm
+    public var initiator: Bool
+
+    public init(initiatorCookie: [UInt8], peer: UInt32, prf: HashAlgorithm, initiator: Bool) {
+        self.initiatorCookie = initiatorCookie; self.peer = peer; self.prf = prf; self.initiator = initiator
+    }
 }
 
 public struct IKEAudit: Sendable, Equatable, CustomStringConvertible {

@@ -154,6 +154,7 @@ extension IKEEngine {
         sa.initiatorSABody = saPayload.body
         vendorFlags(parsed, sa)
         guard let (proposal, transform) = choosePhase1(sa, proposals, now: now) else { return }
+        announceSigning(sa)
         let reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID, spi: [], transforms: [transform])])]
         try answerFirst(sa, reply + responderVendorIDs(sa), exchange: .identityProtection, datagram: datagram, now: now)
     }
@@ -309,11 +310,24 @@ extension IKEEngine {
         }
     }
 
+    /// Signature peers: tells the monitor, once, which exchange signatures will be asked for.
+    func announceSigning(_ sa: IKESA) {
+        guard let signature = sa.peer.signature, sa.signingExchange == nil else { return }
+        let exchange = SigningExchange(initiatorCookie: sa.initiatorCookie, peer: sa.remote.address, prf: sa.choice.hash, initiator: sa.initiator)
+        sa.signingExchange = exchange
+        actions.append(.announceSigning(exchange, certificate: signature.certificateName))
+    }
+
     /// Pre-shared key: HASH proves it at once. Signatures: the monitor signs the hash (IKE never
     /// holds the private key), and the message goes out when the signature comes back.
     func authenticate(_ sa: IKESA, hash: [UInt8], now: UInt64, then: @escaping ([Payload], UInt64) throws -> Void) {
         guard let signature = sa.peer.signature else {
             do { try then([.hash(hash)], now) } catch { audit(.error, "ike-failed", "cannot build the authenticated message: \(error)") }
+            return
+        }
+        // Only what was announced, and only a value of the PRF's length, is ever asked for.
+        guard let exchange = sa.signingExchange, hash.count == exchange.prf.outputLength else {
+            fail(sa, .authentication("no announced exchange, or a hash of the wrong length, to sign"), now: now)
             return
         }
         nextSignatureID += 1
@@ -328,7 +342,7 @@ extension IKEEngine {
                 self.audit(.error, "ike-failed", "cannot build the signed message: \(error)")
             }
         })
-        actions.append(.sign(id: id, certificate: signature.certificateName, data: hash))
+        actions.append(.sign(id: id, certificate: signature.certificateName, data: hash, exchange: exchange))
     }
 
     /// HASH for a pre-shared key; for signatures, SIG verified with the configured
@@ -368,6 +382,7 @@ extension IKEEngine {
         sa.responderCookie = header.responderCookie
         sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime).capped(at: .maximumLifetime)
         vendorFlags(parsed, sa)
+        announceSigning(sa)
         let dh = try newDiffieHellman(sa.choice.group)
         sa.dh = dh
         sa.initiatorKE = dh.publicValue

@@ -99,7 +99,9 @@ final class IKEBehavior: ChildBehavior {
                 }
                 let generated = sas.first?.generatedPolicy.map { [Self.record($0)] } ?? []
                 try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas: records, generatedPolicies: generated)))
-            case .sign(let id, let certificate, let data):
+            case .announceSigning:
+                break  // lead: announce
+            case .sign(let id, let certificate, let data, _):
                 if (try? runtime.links[.monitor]?.send(.signRequest(SignRequest(id: id, certificate: certificate, data: data)))) == nil {
                     perform(engine.signed(id: id, signature: nil, now: now), runtime)
                 }
