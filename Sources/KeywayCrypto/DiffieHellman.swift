@@ -42,9 +42,13 @@ public final class DiffieHellman {
         case .generated:
             h = kw_dh_new(id, nil, 0, &status)
         case .privateValue(let x):
-            h = x.withUnsafeBytes { p in kw_dh_new(id, p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &status) }
+            h = x.withUnsafeBytes { p in
+                kw_dh_new(id, p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &status)
+            }
         case .seed(let seed):
-            h = seed.withUnsafeBytes { p in kw_dh_new_from_seed(id, p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &status) }
+            h = seed.withUnsafeBytes { p in
+                kw_dh_new_from_seed(id, p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &status)
+            }
         }
         guard let h else {
             if status == KW_DH_BAD_PRIVATE { throw .badPrivateValue(group: group.name) }

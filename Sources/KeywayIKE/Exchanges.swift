@@ -108,6 +108,8 @@ final class QuickExchange {
     var lifetime: Seconds
     var retransmit = Retransmission()
     var lastReceived: [UInt8] = []
+    /// Responders: when message 2 went out (an unanswered one is forgotten after a while).
+    var createdAt: UInt64 = 0
 
     init(messageID: UInt32, initiator: Bool, iv: [UInt8], policy: IKEPolicy, inboundSPI: UInt32, state: State) {
         self.messageID = messageID; self.initiator = initiator; self.iv = iv; self.policy = policy

@@ -16,8 +16,8 @@ extension IKEEngine {
     /// `default` proposal, tunnel or transport as the peer proposes; kept only if its SAs get
     /// installed. nil when the peer may not generate policies; throws INVALID-ID-INFORMATION, with
     /// the reason, when the rule or a bound refuses.
-    func generatePolicy(_ sa: IKESA, initiatorID ci: (UInt32, Int, UInt8, UInt16), responderID cr: (UInt32, Int, UInt8, UInt16),
-                        proposals: [Proposal]) throws(NegotiationError) -> IKEPolicy? {
+    func generatePolicy(_ sa: IKESA, initiatorID ci: (UInt32, Int, UInt8, UInt16),
+                        responderID cr: (UInt32, Int, UInt8, UInt16), proposals: [Proposal]) throws(NegotiationError) -> IKEPolicy? {
         guard sa.peer.generatePolicy else { return nil }
         let tunnel = proposals.first?.transforms.first.flatMap { t -> Bool? in
             guard case .success(let c) = Phase2Choice.parse(t, proto: .esp) else { return nil }
@@ -28,7 +28,8 @@ extension IKEEngine {
         // A rekey (or a repeated negotiation) of the same identities keeps the policy it made.
         if let existing = generatedPolicies.values.first(where: { p in
             p.saDestination == sa.remote.address && p.tunnel == tunnel && p.proto == proto
-                && IPv4Prefix(p.source, length: p.sourceLength) == ours && IPv4Prefix(p.destination, length: p.destinationLength) == theirs
+                && IPv4Prefix(p.source, length: p.sourceLength) == ours
+                && IPv4Prefix(p.destination, length: p.destinationLength) == theirs
                 && p.sourcePort == cr.3 && p.destinationPort == ci.3
         }) {
             return existing
@@ -36,10 +37,11 @@ extension IKEEngine {
         let selector = TrafficSelector(source: ours, destination: theirs, sourcePort: cr.3 == 0 ? nil : cr.3,
                                        destinationPort: ci.3 == 0 ? nil : ci.3, proto: proto)
         let peerAddress = IPv4Address(sa.remote.address)
+        let generatingPeer = IPv4Prefix(sa.peer.address, length: sa.peer.prefixLength)
+        let otherPeers = configuration.peers.map { IPv4Prefix($0.address, length: $0.prefixLength) }
         if let reason = GeneratedPolicyRule.refusal(selector: selector, tunnel: tunnel, localAddress: IPv4Address(sa.localAddress),
-                                                    peerAddress: peerAddress, generatingPeer: IPv4Prefix(sa.peer.address, length: sa.peer.prefixLength),
-                                                    otherPeers: configuration.peers.map { IPv4Prefix($0.address, length: $0.prefixLength) },
-                                                    ownAddresses: ownAddresses) {
+                                                    peerAddress: peerAddress, generatingPeer: generatingPeer,
+                                                    otherPeers: otherPeers, ownAddresses: ownAddresses) {
             throw .invalidID("generate-policy refused: \(reason)")
         }
         // Those installed and those being negotiated both count.
@@ -47,16 +49,19 @@ extension IKEEngine {
         let all = Array(generatedPolicies.values) + pending
         let forPeer = all.filter { $0.saDestination == sa.remote.address }.count
         guard forPeer < GeneratedPolicyRule.maximumPerPeer else {
-            throw .invalidID("generate-policy refused: peer \(peerAddress) already has \(forPeer) generated policies (at most \(GeneratedPolicyRule.maximumPerPeer))")
+            throw .invalidID("generate-policy refused: peer \(peerAddress) already has \(forPeer) generated policies"
+                             + " (at most \(GeneratedPolicyRule.maximumPerPeer))")
         }
         guard all.count < GeneratedPolicyRule.maximumTotal else {
-            throw .invalidID("generate-policy refused: \(all.count) generated policies exist (at most \(GeneratedPolicyRule.maximumTotal))")
+            throw .invalidID("generate-policy refused: \(all.count) generated policies exist"
+                             + " (at most \(GeneratedPolicyRule.maximumTotal))")
         }
         let t = configuration.defaultProposal
         var p = IKEPolicy(id: takeGeneratedID(), source: ours.address.value, sourceLength: ours.length, sourcePort: cr.3,
-                          destination: theirs.address.value, destinationLength: theirs.length, destinationPort: ci.3, proto: proto,
-                          saSource: sa.localAddress, saDestination: sa.remote.address, tunnel: tunnel,
-                          authAlgorithms: t.authAlgorithms, encAlgorithms: t.encAlgorithms, lifetime: t.lifetime, pfsGroup: t.pfsGroup)
+                          destination: theirs.address.value, destinationLength: theirs.length, destinationPort: ci.3,
+                          proto: proto, saSource: sa.localAddress, saDestination: sa.remote.address, tunnel: tunnel,
+                          authAlgorithms: t.authAlgorithms, encAlgorithms: t.encAlgorithms, lifetime: t.lifetime,
+                          pfsGroup: t.pfsGroup)
         p.dynamic = true
         return p
     }

@@ -28,6 +28,9 @@ public final class IKEEngine {
     /// Diffie-Hellman for unauthenticated peers, per exchange kind: burst and rate per second.
     public static let mainModeDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (64, 64)
     public static let aggressiveDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (16, 16)
+    /// Quick modes a peer may leave unfinished on one phase 1 (ours wait at most one per policy);
+    /// a responder's unanswered one goes after `halfOpenTimeout`.
+    public static let maximumQuickModesPerPhase1 = 32
 
     var unverified = UnverifiedResponders()
     var verifiedHalfOpen: [UInt32: Int] = [:]
@@ -133,8 +136,8 @@ public final class IKEEngine {
     public func tick(now: UInt64) -> [IKEAction] {
         let abandoned = unverified.expire(now: now, timeout: Self.halfOpenTimeout)
         if !abandoned.isEmpty {
-            audit(.informational, "ike-abandoned", "\(abandoned.count) unverified phase 1 negotiations abandoned by their peers",
-                  limitedBy: "ike-abandoned")
+            audit(.informational, "ike-abandoned",
+                  "\(abandoned.count) unverified phase 1 negotiations abandoned by their peers", limitedBy: "ike-abandoned")
         }
         for (key, sa) in sas {
             if step(&sa.retransmit, now: now) {
@@ -148,9 +151,14 @@ public final class IKEEngine {
                 sa.quick[id] = nil
                 failPolicies([q.policy.id], now: now)
             }
-            if sa.state != .established, !sa.initiator, now >= sa.createdAt.saturatingAdd(Self.halfOpenTimeout) {
-                audit(.informational, "ike-abandoned", "phase 1 negotiation abandoned by the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)],
+            for (id, q) in sa.quick where !q.initiator && now >= q.createdAt.saturatingAdd(Self.halfOpenTimeout) {
+                audit(.informational, "ike-abandoned", "phase 2 negotiation abandoned by the peer", [("peer", sa.remote.description)],
                       limitedBy: "ike-abandoned")
+                sa.quick[id] = nil
+            }
+            if sa.state != .established, !sa.initiator, now >= sa.createdAt.saturatingAdd(Self.halfOpenTimeout) {
+                audit(.informational, "ike-abandoned", "phase 1 negotiation abandoned by the peer",
+                      [("peer", sa.remote.description), ("state", sa.state.rawValue)], limitedBy: "ike-abandoned")
                 removeSA(key)
                 continue
             }
@@ -166,7 +174,8 @@ public final class IKEEngine {
                 removeSA(key)
                 continue
             }
-            if sa.state == .established, let at = sa.establishedAt, now >= at.saturatingAdd(sa.choice.lifetime.capped(at: .maximumLifetime).milliseconds) {
+            if sa.state == .established, let at = sa.establishedAt,
+               now >= at.saturatingAdd(sa.choice.lifetime.capped(at: .maximumLifetime).milliseconds) {
                 audit(.notice, "ike-expired", "phase 1 lifetime ended", [("peer", sa.remote.description)])
                 removeSA(key)
             }
@@ -174,7 +183,8 @@ public final class IKEEngine {
         // Rekey at 80% of the lifetime (the soft limit), so the new SA is in place before the old one dies.
         for i in children.indices where !children[i].rekeyStarted && children[i].initiator {
             let c = children[i]
-            if now >= c.installedAt.saturatingAdd(c.lifetime.eightyPercent.milliseconds), let policy = policy(c.policyID), !policy.dynamic {
+            if now >= c.installedAt.saturatingAdd(c.lifetime.eightyPercent.milliseconds), let policy = policy(c.policyID),
+               !policy.dynamic {
                 children[i].rekeyStarted = true
                 audit(.informational, "ike-rekey", "rekeying phase 2 before its lifetime ends", [("policy", String(c.policyID))])
                 startNegotiation(policy, now: now)
@@ -220,7 +230,8 @@ public final class IKEEngine {
     }
 
     func failPolicies(_ ids: [Int], now: UInt64) {
-        for id in ids {
+        // Generated policies are never acquired (and each attempt has its own id): no back-off to keep.
+        for id in ids where id < Self.firstGeneratedPolicyID {
             let delay = min((retryAt[id]?.delay ?? 5_000) * 2, 300_000)
             retryAt[id] = (now.saturatingAdd(delay), delay)
         }
@@ -255,7 +266,8 @@ public final class IKEEngine {
 
     /// An audit line. Warnings and errors, and any line passed `limitedBy`, are rate-limited by
     /// keyway-ike under a fixed key (never text a peer chose): what a datagram can cause is bounded.
-    func audit(_ level: IKEAudit.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = [], limitedBy key: String? = nil) {
+    func audit(_ level: IKEAudit.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = [],
+               limitedBy key: String? = nil) {
         var note = IKEAudit(level, msgID, text, fields)
         note.rateLimitKey = key ?? (level == .warning || level == .error ? msgID : nil)
         actions.append(.audit(note))
@@ -283,6 +295,8 @@ public final class IKEEngine {
         if unverified.remove(key) != nil { return }
         guard let sa = sas.removeValue(forKey: key) else { return }
         if sa.verified, sa.state != .established { releaseVerifiedSlot(sa.remote.address) }
+        lastKeepalive[key] = nil
+        if !pendingSignatures.isEmpty { pendingSignatures = pendingSignatures.filter { $0.value.0 != key } }
     }
 
     func releaseVerifiedSlot(_ address: UInt32) {

@@ -10,12 +10,13 @@ extension IKEEngine {
         let key = IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)
         guard let sa = negotiation(key) else {
             guard responderCookieZero, header.flags & ISAKMPHeader.encryptedFlag == 0 else {
-                audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped", [("peer", from.description)],
-                      limitedBy: "ike-unknown")
+                audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped",
+                      [("peer", from.description)], limitedBy: "ike-unknown")
                 return
             }
             guard datagram.count <= Self.maximumFirstMessage else {
-                audit(.warning, "ike-malformed", "first message longer than \(Self.maximumFirstMessage) bytes dropped", [("peer", from.description)])
+                audit(.warning, "ike-malformed", "first message longer than \(Self.maximumFirstMessage) bytes dropped",
+                      [("peer", from.description)])
                 return
             }
             if header.exchangeType == ExchangeType.aggressive.rawValue {
@@ -96,7 +97,8 @@ extension IKEEngine {
         if bucket.take(now: now) { return true }
         load.diffieHellmanRefused += 1
         load.refusedBusy += 1
-        audit(.warning, "ike-busy", "Diffie-Hellman budget for unauthenticated peers spent; the message is dropped", [("peer", peer.description)])
+        audit(.warning, "ike-busy", "Diffie-Hellman budget for unauthenticated peers spent; the message is dropped",
+              [("peer", peer.description)])
         return false
     }
 
@@ -313,7 +315,8 @@ extension IKEEngine {
     /// Signature peers: tells the monitor, once, which exchange signatures will be asked for.
     func announceSigning(_ sa: IKESA) {
         guard let signature = sa.peer.signature, sa.signingExchange == nil else { return }
-        let exchange = SigningExchange(initiatorCookie: sa.initiatorCookie, peer: sa.remote.address, prf: sa.choice.hash, initiator: sa.initiator)
+        let exchange = SigningExchange(initiatorCookie: sa.initiatorCookie, peer: sa.remote.address, prf: sa.choice.hash,
+                                       initiator: sa.initiator)
         sa.signingExchange = exchange
         actions.append(.announceSigning(exchange, certificate: signature.certificateName))
     }

@@ -21,12 +21,14 @@ extension IKEEngine {
             if proto == .esp {
                 for enc in policy.encAlgorithms {
                     for auth in enc.isAEAD ? [IntegrityAlgorithm.null] : policy.authAlgorithms {
-                        choices.append(Phase2Choice(proto: .esp, encryption: enc, integrity: auth, mode: mode, lifetime: lifetime, group: policy.pfsGroup))
+                        choices.append(Phase2Choice(proto: .esp, encryption: enc, integrity: auth, mode: mode, lifetime: lifetime,
+                                                    group: policy.pfsGroup))
                     }
                 }
             } else {
                 for auth in policy.authAlgorithms where auth != .null {
-                    choices.append(Phase2Choice(proto: .ah, encryption: .null, integrity: auth, mode: mode, lifetime: lifetime, group: policy.pfsGroup))
+                    choices.append(Phase2Choice(proto: .ah, encryption: .null, integrity: auth, mode: mode, lifetime: lifetime,
+                                                group: policy.pfsGroup))
                 }
             }
             q.offered = choices
@@ -95,8 +97,8 @@ extension IKEEngine {
     func quickMode(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
         guard let sa = sas[IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)], sa.state == .established,
               sa.responderCookie == header.responderCookie, let keys = sa.keys else {
-            audit(.informational, "ike-unknown", "quick mode without an established phase 1 dropped", [("peer", from.description)],
-                  limitedBy: "ike-unknown")
+            audit(.informational, "ike-unknown", "quick mode without an established phase 1 dropped",
+                  [("peer", from.description)], limitedBy: "ike-unknown")
             return
         }
         guard header.flags & ISAKMPHeader.encryptedFlag != 0, header.messageID != 0 else { throw NegotiationError.malformed("quick mode not encrypted") }
@@ -118,6 +120,13 @@ extension IKEEngine {
             switch (existing?.initiator, existing?.state) {
             case (nil, _):
                 guard Self.constantTimeEqual(try keys.hmacA(mid.bytes + rest), hash) else { throw NegotiationError.badHash("HASH(1) does not match") }
+                // Even an authenticated peer gets only so many unfinished quick modes at once.
+                guard sa.quick.count < Self.maximumQuickModesPerPhase1 else {
+                    load.refusedBusy += 1
+                    audit(.warning, "ike-busy", "too many unfinished quick modes with this peer; the new one is dropped",
+                          [("peer", sa.remote.description)])
+                    return
+                }
                 try respondQuick(sa, mid: mid, parsed: Array(parsed.dropFirst()), iv: last, datagram: datagram, now: now)
             case (true?, .sentFirst?):
                 guard let q = existing else { return }
@@ -219,6 +228,7 @@ extension IKEEngine {
         choice.lifetime = choice.lifetime.capped(at: .maximumLifetime)
         let responderLifetime: Seconds? = choice.lifetime < proposedChoice.lifetime ? choice.lifetime : nil
         let q = QuickExchange(messageID: mid, initiator: false, iv: iv, policy: policy, inboundSPI: newSPI(), state: .sentSecond)
+        q.createdAt = now
         q.initiatorNonce = nonce
         q.responderNonce = random(32)
         q.outboundSPI = prop.spi.reduce(0) { $0 << 8 | UInt32($1) }
@@ -259,8 +269,10 @@ extension IKEEngine {
     func lifetimeCheck(_ check: IKEPeer.ProposalCheck, proposed: Seconds, ours: Seconds) -> String? {
         switch check {
         case .obey, .claim: return nil
-        case .strict: return proposed > ours ? "lifetime mismatch: peer proposed \(proposed), longer than our \(ours) (proposal-check=strict)" : nil
-        case .exact: return proposed != ours ? "lifetime mismatch: peer proposed \(proposed), ours is \(ours) (proposal-check=exact)" : nil
+        case .strict:
+            return proposed > ours ? "lifetime mismatch: peer proposed \(proposed), longer than our \(ours) (proposal-check=strict)" : nil
+        case .exact:
+            return proposed != ours ? "lifetime mismatch: peer proposed \(proposed), ours is \(ours) (proposal-check=exact)" : nil
         }
     }
 
@@ -447,7 +459,8 @@ extension IKEEngine {
                     sa.quick.removeAll()
                     if sa.state != .established { removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)) }
                 } else {
-                    audit(.informational, "ike-notify", "peer notified \(name)", [("peer", from.description)], limitedBy: "ike-notify")
+                    audit(.informational, "ike-notify", "peer notified \(name)", [("peer", from.description)],
+                          limitedBy: "ike-notify")
                 }
             default:
                 break

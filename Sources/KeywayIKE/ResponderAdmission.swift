@@ -140,7 +140,8 @@ struct UnverifiedResponders {
     var queueLength: Int { order.count - head }
 
     static func footprint(_ sa: IKESA) -> Int {
-        entryOverhead + sa.initiatorSABody.count + sa.initiatorIDBody.count + sa.lastReceived.count + (sa.retransmit.message?.count ?? 0)
+        entryOverhead + sa.initiatorSABody.count + sa.initiatorIDBody.count + sa.lastReceived.count
+            + (sa.retransmit.message?.count ?? 0)
     }
 }
 

@@ -265,3 +265,42 @@ extension AdmissionTests {
         XCTAssertTrue(established.allSatisfy { $0.rateLimitKey == nil })
     }
 }
+
+extension ExchangeTests {
+    /// An authenticated peer that starts quick modes and never sends message 3 holds at most
+    /// `maximumQuickModesPerPhase1` of them, each for at most the half-open timeout.
+    func testUnfinishedQuickModesOfAPeerAreBoundedInNumberAndTime() throws {
+        let many = IKEEngine.maximumQuickModesPerPhase1 + 5
+        let policies = (0..<many).map { i in
+            IKEPolicy(id: i + 1, source: 0x0a01_0000 + UInt32(i) << 8, sourceLength: 24, destination: 0x0a02_0000, destinationLength: 24,
+                      saSource: a, saDestination: b, tunnel: true, encAlgorithms: [.aes128])
+        }
+        let mirrored = policies.map { p in
+            IKEPolicy(id: p.id, source: p.destination, sourceLength: 24, destination: p.source, destinationLength: 24,
+                      saSource: b, saDestination: a, tunnel: true, encAlgorithms: [.aes128])
+        }
+        let secret = Secret(Array("quick".utf8))
+        let left = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b, secret: secret)], policies: policies))
+        let right = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: a, secret: secret)], policies: mirrored))
+        // Phase 1 and the first policy normally.
+        XCTAssertNotNil(run(left, right, start: left.acquire(policyID: 1, now: 1_000)).installed[b])
+        // Then every other policy's quick mode 1 reaches the responder; its answers are lost.
+        var busy = 0
+        for p in policies.dropFirst() {
+            for action in left.acquire(policyID: p.id, now: 2_000) {
+                guard case .send(let m, _, _) = action else { continue }
+                for r in right.receive(m, from: Endpoint(address: a, port: 500), localPort: 500, localAddress: b, now: 2_000) {
+                    if case .audit(let n) = r, n.msgID == "ike-busy" { busy += 1 }
+                }
+            }
+        }
+        let sa = try XCTUnwrap(right.sas.values.first)
+        XCTAssertEqual(sa.quick.count, IKEEngine.maximumQuickModesPerPhase1)
+        XCTAssertEqual(busy, many - 1 - IKEEngine.maximumQuickModesPerPhase1)
+        _ = right.tick(now: 2_000 + IKEEngine.halfOpenTimeout - 1)
+        XCTAssertEqual(sa.quick.count, IKEEngine.maximumQuickModesPerPhase1)
+        _ = right.tick(now: 2_000 + IKEEngine.halfOpenTimeout)
+        XCTAssertEqual(sa.quick.count, 0, "unanswered quick modes are forgotten")
+        XCTAssertEqual(right.phase2(policyID: 1), .established, "the finished one is untouched")
+    }
+}
