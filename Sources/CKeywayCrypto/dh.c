@@ -204,6 +204,57 @@ kw_dh *kw_dh_new(int group, const uint8_t *priv, size_t privlen, int *status) {
     return d;
 }
 
+// ---------------------------------------------------------------- private values from a seed
+
+// EC groups: the order's size in bytes (0 when the group cannot be built).
+static size_t ec_order_bytes(int group) {
+    EC_GROUP *g = ec_group(group);
+    size_t n = g ? (size_t)BN_num_bytes(EC_GROUP_get0_order(g)) : 0;
+    EC_GROUP_free(g);
+    return n;
+}
+
+size_t kw_dh_seed_size(int group) {
+    switch (kind_of(group)) {
+    case KIND_MODP: return (size_t)(modp_exponent_bits(group) + 7) / 8;
+    case KIND_ECP: case KIND_EC2N: { size_t n = ec_order_bytes(group); return n ? n + 8 : 0; }
+    default: return 0;
+    }
+}
+
+kw_dh *kw_dh_new_from_seed(int group, const uint8_t *seed, size_t seedlen, int *status) {
+    *status = KW_DH_BAD_PRIVATE;
+    size_t want = kw_dh_seed_size(group);
+    if (want == 0 || seedlen != want || !seed) return NULL;
+    *status = KW_DH_ERROR;
+    BIGNUM *x = BN_secure_new();
+    BN_CTX *ctx = BN_CTX_secure_new();
+    EC_GROUP *g = NULL;
+    int ok = x && ctx && BN_bin2bn(seed, (int)seedlen, x) != NULL;
+    if (ok && kind_of(group) == KIND_MODP) {
+        // Exactly bits long: top bit set, so 1 < x < p - 1 for every MODP prime (far longer).
+        // (BN_mask_bits fails unless the number has words beyond the mask: only when longer.)
+        int bits = modp_exponent_bits(group);
+        ok = BN_set_bit(x, bits - 1) && (BN_num_bits(x) <= bits || BN_mask_bits(x, bits));
+    } else if (ok) {
+        BIGNUM *m = BN_new();
+        g = ec_group(group);
+        ok = m && g && BN_copy(m, EC_GROUP_get0_order(g)) && BN_sub_word(m, 1) &&
+             BN_nnmod(x, x, m, ctx) && BN_add_word(x, 1);
+        BN_free(m);
+    }
+    kw_dh *d = NULL;
+    size_t n = ok ? (size_t)BN_num_bytes(x) : 0;
+    uint8_t *priv = n ? OPENSSL_secure_malloc(n) : NULL;
+    if (priv && BN_bn2bin(x, priv) == (int)n) d = kw_dh_new(group, priv, n, status);
+    if (priv) OPENSSL_secure_clear_free(priv, n);
+    EC_GROUP_free(g);
+    BN_clear_free(x);
+    BN_CTX_free(ctx);
+    ERR_clear_error();
+    return d;
+}
+
 // IKEv1 KE payload: MODP g^x padded to the prime; ECP x||y (RFC 5903); EC2N x only (RFC 2409).
 size_t kw_dh_public_size(const kw_dh *d) {
     switch (d->kind) {

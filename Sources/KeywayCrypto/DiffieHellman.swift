@@ -12,15 +12,43 @@ public final class DiffieHellman {
         try self.init(group: group, privateKey: nil)
     }
 
-    /// A key pair from a given private value (known-answer tests).
-    public init(group: DHGroup, privateKey: Secret?) throws(CryptoError) {
+    /// A key pair from a given private value (known-answer tests), checked against the group
+    /// (MODP 1 < x < p-1; EC 0 < x < order).
+    public convenience init(group: DHGroup, privateKey: Secret?) throws(CryptoError) {
+        try self.init(group: group, source: privateKey.map { .privateValue($0) } ?? .generated)
+    }
+
+    /// Bytes of uniformly random seed `init(group:seed:)` takes for `group`.
+    public static func seedLength(group: DHGroup) -> Int { kw_dh_seed_size(Int32(group.rawValue)) }
+
+    /// A key pair whose private value is derived from `seed` (`seedLength(group:)` uniformly
+    /// random bytes): always in range, the same seed always giving the same keys. For callers that
+    /// own their randomness (IKE draws it from its injected source, so exchanges can be replayed).
+    public convenience init(group: DHGroup, seed: Secret) throws(CryptoError) {
+        guard seed.count == Self.seedLength(group: group) else {
+            throw .badLength("a \(group.name) seed is \(Self.seedLength(group: group)) bytes, got \(seed.count)")
+        }
+        try self.init(group: group, source: .seed(seed))
+    }
+
+    private enum Source { case generated, privateValue(Secret), seed(Secret) }
+
+    private init(group: DHGroup, source: Source) throws(CryptoError) {
         self.group = group
         var status: Int32 = 0
+        let id = Int32(group.rawValue)
         let h: OpaquePointer?
-        if let privateKey {
-            h = privateKey.withUnsafeBytes { p in kw_dh_new(Int32(group.rawValue), p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &status) }
-        } else {
-            h = kw_dh_new(Int32(group.rawValue), nil, 0, &status)
+        switch source {
+        case .generated:
+            h = kw_dh_new(id, nil, 0, &status)
+        case .privateValue(let x):
+            h = x.withUnsafeBytes { p in
+                kw_dh_new(id, p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &status)
+            }
+        case .seed(let seed):
+            h = seed.withUnsafeBytes { p in
+                kw_dh_new_from_seed(id, p.baseAddress?.assumingMemoryBound(to: UInt8.self), p.count, &status)
+            }
         }
         guard let h else {
             if status == KW_DH_BAD_PRIVATE { throw .badPrivateValue(group: group.name) }

@@ -16,10 +16,10 @@ public struct Lifetime: Equatable, Sendable {
                 useHardSeconds: UInt64? = nil, useSoftSeconds: UInt64? = nil) {
         self.hardSeconds = hardSeconds
         self.hardBytes = hardBytes
-        self.softSeconds = softSeconds ?? hardSeconds.map { $0 * 8 / 10 }
-        self.softBytes = softBytes ?? hardBytes.map { $0 * 8 / 10 }
+        self.softSeconds = softSeconds ?? hardSeconds.map(\.eightyPercent)
+        self.softBytes = softBytes ?? hardBytes.map(\.eightyPercent)
         self.useHardSeconds = useHardSeconds
-        self.useSoftSeconds = useSoftSeconds ?? useHardSeconds.map { $0 * 8 / 10 }
+        self.useSoftSeconds = useSoftSeconds ?? useHardSeconds.map(\.eightyPercent)
     }
 }
 

@@ -16,7 +16,7 @@ extension IKEEngine {
         sa.state = .sentAggressive
         sa.pendingPolicies = [policy.id]
         do {
-            let dh = try DiffieHellman(group: sa.choice.group)
+            let dh = try newDiffieHellman(sa.choice.group)
             sa.dh = dh
             sa.initiatorKE = dh.publicValue
             sa.initiatorNonce = random(32)
@@ -53,9 +53,11 @@ extension IKEEngine {
         sa.initiatorIDBody = id.body
         vendorFlags(parsed, sa)
         guard let (proposal, transform) = choosePhase1(sa, proposals, now: now) else { return }
+        // Anyone can send this message with any source address: its DH comes from a budget.
+        guard spendDiffieHellman(&aggressiveDiffieHellman, now: now, peer: from) else { return }
         do {
             try takeKeyExchange(sa, parsed)
-            let dh = try DiffieHellman(group: sa.choice.group)
+            let dh = try newDiffieHellman(sa.choice.group)
             sa.dh = dh
             sa.responderKE = dh.publicValue
             sa.responderNonce = random(32)
@@ -87,7 +89,7 @@ extension IKEEngine {
             throw NegotiationError.malformed("aggressive mode message 2 without ID and HASH")
         }
         sa.responderCookie = header.responderCookie
-        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime)
+        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime).capped(at: .maximumLifetime)
         vendorFlags(parsed, sa)
         try takeKeyExchange(sa, parsed)
         try deriveKeys(sa)

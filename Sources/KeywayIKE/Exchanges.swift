@@ -1,4 +1,5 @@
 import KeywayCrypto
+import KeywayWire
 
 /// Phase 1: one ISAKMP SA with a peer, from the first message to its end.
 final class IKESA {
@@ -37,11 +38,19 @@ final class IKESA {
     var rfc3947 = false
     var natDetected = false
     var peerSentInitialContact = false
+    /// Signature peers: the exchange announced to the monitor (once), which every `.sign` names.
+    var signingExchange: SigningExchange?
     /// Aggressive mode: the initiator's ID payload body, for HASH_I.
     var initiatorIDBody: [UInt8] = []
 
     var retransmit = Retransmission()
     var lastReceived: [UInt8] = []
+    /// Responder: the peer echoed our cookie (it receives at its address), so no first message
+    /// may displace this negotiation. Until then it lives in `UnverifiedResponders`.
+    var verified = false
+    /// Place and cost in `UnverifiedResponders`.
+    var admission: UInt64 = 0
+    var footprint = 0
     /// Dead peer detection (RFC 3706): the peer sent the DPD vendor ID; the last time it showed
     /// it was alive; R-U-THERE requests sent and not answered.
     var peerSupportsDPD = false
@@ -60,6 +69,7 @@ final class IKESA {
         self.remote = remote
         self.localAddress = localAddress
         self.peer = peer
+        // Proposed as configured; the negotiated lifetime (what is used) is capped.
         self.choice = Phase1Choice(encryption: peer.encryption, hash: peer.hash, group: peer.group, lifetime: peer.lifetime)
         self.choice.authentication = peer.signature == nil ? 1 : 3
         self.state = initiator ? .sentSA : .answeredSA
@@ -96,13 +106,16 @@ final class QuickExchange {
         var offered: [Phase2Choice] = []
         var choice: Phase2Choice?
     }
-    var lifetime: UInt64
+    var lifetime: Seconds
     var retransmit = Retransmission()
     var lastReceived: [UInt8] = []
+    /// Responders: when message 2 went out (an unanswered one is forgotten after a while).
+    var createdAt: UInt64 = 0
 
     init(messageID: UInt32, initiator: Bool, iv: [UInt8], policy: IKEPolicy, inboundSPI: UInt32, state: State) {
         self.messageID = messageID; self.initiator = initiator; self.iv = iv; self.policy = policy
-        self.inboundSPI = inboundSPI; self.state = state; self.lifetime = policy.lifetime
+        self.inboundSPI = inboundSPI; self.state = state
+        self.lifetime = policy.lifetime.capped(at: .maximumLifetime)
     }
 }
 
@@ -124,7 +137,7 @@ struct Retransmission {
     mutating func arm(_ message: [UInt8], fromPort: UInt16, to: Endpoint, now: UInt64, waiting: Bool) {
         self.message = message; self.fromPort = fromPort; self.to = to; self.waiting = waiting
         interval = Self.firstInterval
-        nextAt = now + interval
+        nextAt = now.saturatingAdd(interval)
         sent = 1
     }
 
@@ -141,7 +154,7 @@ struct ChildSA {
     var local: UInt32
     var remote: UInt32
     var installedAt: UInt64
-    var lifetime: UInt64
+    var lifetime: Seconds
     var initiator: Bool
     /// The AH pair of an AH+ESP bundle: (inbound, outbound) SPIs.
     var ahSPIs: (inbound: UInt32, outbound: UInt32)?

@@ -19,11 +19,12 @@ public struct IKEPeer: Sendable {
     public var hash: HashAlgorithm
     public var encryption: EncryptionAlgorithm
     public var group: DHGroup
-    public var lifetime: UInt64
+    /// Phase 1 lifetime as proposed; the engine never uses more than `Seconds.maximumLifetime`.
+    public var lifetime: Seconds
     public var lifebytes: UInt64
-    /// Dead peer detection: seconds without a sign of life before R-U-THERE (0: off), and how many
+    /// Dead peer detection: time without a sign of life before R-U-THERE (0: off), and how many
     /// unanswered ones declare the peer dead.
-    public var dpdInterval: UInt64 = 120
+    public var dpdInterval = Seconds(120)
     public var dpdMaximumFailures: Int = 5
     /// RSA signatures instead of the pre-shared key: our certificate (DER, sent in CERT; its key
     /// stays in the monitor, which signs by `certificateName`) and the peer's, which its
@@ -33,7 +34,7 @@ public struct IKEPeer: Sendable {
     public init(address: UInt32, prefixLength: Int = 32, port: UInt16 = 500, secret: Secret, exchangeMode: ExchangeMode = .main,
                 natTraversal: Bool = false, generatePolicy: Bool = false, sendInitialContact: Bool = true,
                 proposalCheck: ProposalCheck = .strict, hash: HashAlgorithm = .md5, encryption: EncryptionAlgorithm = .tripleDES,
-                group: DHGroup = .modp1024, lifetime: UInt64 = 86_400, lifebytes: UInt64 = 0) {
+                group: DHGroup = .modp1024, lifetime: Seconds = Seconds(86_400), lifebytes: UInt64 = 0) {
         self.address = address; self.prefixLength = max(0, min(32, prefixLength)); self.port = port; self.secret = secret
         self.exchangeMode = exchangeMode; self.natTraversal = natTraversal; self.generatePolicy = generatePolicy
         self.sendInitialContact = sendInitialContact; self.proposalCheck = proposalCheck; self.hash = hash
@@ -64,7 +65,8 @@ public struct IKEPolicy: Sendable, Equatable {
     public var esp: Bool, ah: Bool
     public var authAlgorithms: [IntegrityAlgorithm]
     public var encAlgorithms: [EncryptionAlgorithm]
-    public var lifetime: UInt64
+    /// Phase 2 lifetime as proposed; the engine never installs more than `Seconds.maximumLifetime`.
+    public var lifetime: Seconds
     public var pfsGroup: DHGroup?
     /// Added by generate-policy: removed with its SAs.
     public var dynamic: Bool = false
@@ -72,7 +74,7 @@ public struct IKEPolicy: Sendable, Equatable {
     public init(id: Int, source: UInt32, sourceLength: Int, sourcePort: UInt16 = 0, destination: UInt32, destinationLength: Int,
                 destinationPort: UInt16 = 0, proto: UInt8? = nil, saSource: UInt32, saDestination: UInt32, tunnel: Bool,
                 esp: Bool = true, ah: Bool = false, authAlgorithms: [IntegrityAlgorithm] = [.sha1], encAlgorithms: [EncryptionAlgorithm] = [.tripleDES],
-                lifetime: UInt64 = 1_800, pfsGroup: DHGroup? = .modp1024) {
+                lifetime: Seconds = Seconds(1_800), pfsGroup: DHGroup? = .modp1024) {
         self.id = id; self.source = source; self.sourceLength = sourceLength; self.sourcePort = sourcePort
         self.destination = destination; self.destinationLength = destinationLength; self.destinationPort = destinationPort
         self.proto = proto; self.saSource = saSource; self.saDestination = saDestination; self.tunnel = tunnel
@@ -85,10 +87,10 @@ public struct IKEPolicy: Sendable, Equatable {
 public struct ProposalTemplate: Sendable, Equatable {
     public var authAlgorithms: [IntegrityAlgorithm]
     public var encAlgorithms: [EncryptionAlgorithm]
-    public var lifetime: UInt64
+    public var lifetime: Seconds
     public var pfsGroup: DHGroup?
     public init(authAlgorithms: [IntegrityAlgorithm] = [.sha1], encAlgorithms: [EncryptionAlgorithm] = [.tripleDES],
-                lifetime: UInt64 = 1_800, pfsGroup: DHGroup? = .modp1024) {
+                lifetime: Seconds = Seconds(1_800), pfsGroup: DHGroup? = .modp1024) {
         self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms; self.lifetime = lifetime; self.pfsGroup = pfsGroup
     }
 }
@@ -119,7 +121,8 @@ public struct NegotiatedSA: Sendable {
     public var integrity: IntegrityAlgorithm
     public var encryptionKey: Secret
     public var integrityKey: Secret
-    public var lifetimeSeconds: UInt64
+    /// At most `Seconds.maximumLifetime`, whatever the peer proposed.
+    public var lifetime: Seconds
     public var lifetimeBytes: UInt64
     /// The dynamic policy this SA was negotiated for (generate-policy), to be added with it.
     public var generatedPolicy: IKEPolicy?

@@ -8,16 +8,38 @@ public final class IKEEngine {
     public private(set) var configuration: IKEConfiguration
     var sas: [IKESAKey: IKESA] = [:]
     var children: [ChildSA] = []
+    /// Every random byte the engine uses: cookies, nonces, SPIs, message IDs, DPD sequence
+    /// numbers and Diffie-Hellman private values (a seeded source makes runs repeatable).
     let random: (Int) -> [UInt8]
     var actions: [IKEAction] = []
     /// Policies whose negotiation failed, and when to try again (back-off).
     var retryAt: [Int: (at: UInt64, delay: UInt64)] = [:]
 
     public static let natTPort: UInt16 = 4500
-    /// Phase 1 negotiations we answered but that never finished: bounded in number and in time,
-    /// so spoofed first messages cannot fill memory.
-    public static let maximumHalfOpen = 256
+    /// Phase 1 negotiations we answered but that never finished are forgotten after this long.
+    /// How many may wait, and which give way, is in ResponderAdmission.swift.
     public static let halfOpenTimeout: UInt64 = 60_000
+    /// Negotiations whose peer echoed our cookie but did not finish: at most this many per peer
+    /// address and in all. Beyond that new ones are refused (busy), never displacing these.
+    public static let maximumVerifiedHalfOpenPerAddress = 8
+    public static let maximumVerifiedHalfOpen = 512
+    /// First messages longer than this get no state (a real one is a few hundred bytes).
+    public static let maximumFirstMessage = 4096
+    /// Diffie-Hellman for unauthenticated peers, per exchange kind: burst and rate per second.
+    public static let mainModeDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (64, 64)
+    public static let aggressiveDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (16, 16)
+    /// Quick modes a peer may leave unfinished on one phase 1 (ours wait at most one per policy);
+    /// a responder's unanswered one goes after `halfOpenTimeout`.
+    public static let maximumQuickModesPerPhase1 = 32
+
+    var unverified = UnverifiedResponders()
+    var verifiedHalfOpen: [UInt32: Int] = [:]
+    var verifiedHalfOpenTotal = 0
+    var mainModeDiffieHellman = TokenBucket(capacity: IKEEngine.mainModeDiffieHellmanRate.burst,
+                                            perSecond: IKEEngine.mainModeDiffieHellmanRate.perSecond)
+    var aggressiveDiffieHellman = TokenBucket(capacity: IKEEngine.aggressiveDiffieHellmanRate.burst,
+                                              perSecond: IKEEngine.aggressiveDiffieHellmanRate.perSecond)
+    var load = ResponderLoad()
     /// RFC 3948 keepalives from behind a NAT, every 20 s.
     public static let keepaliveInterval: UInt64 = 20_000
     var lastKeepalive: [IKESAKey: UInt64] = [:]
@@ -25,6 +47,8 @@ public final class IKEEngine {
     /// Policies made by generate-policy, by id; they go when their last SA goes.
     public internal(set) var generatedPolicies: [Int: IKEPolicy] = [:]
     var nextGeneratedID = IKEEngine.firstGeneratedPolicyID
+    /// The appliance's own addresses (`setOwnAddresses`), which generated policies may not claim.
+    var ownAddresses: [IPv4Address] = []
     /// Generated policy ids never meet configured ones (the monitor numbers those from 1).
     public static let firstGeneratedPolicyID = 0x4000_0000
 
@@ -33,8 +57,6 @@ public final class IKEEngine {
     /// Signatures asked of the monitor, and what to do with each when it comes back.
     var pendingSignatures: [UInt64: (IKESAKey, ([UInt8]?, UInt64) -> Void)] = [:]
     var nextSignatureID: UInt64 = 0
-
-    var halfOpenCount: Int { sas.values.filter { !$0.initiator && $0.state != .established }.count }
 
     public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes) {
         self.configuration = configuration
@@ -112,11 +134,16 @@ public final class IKEEngine {
 
     /// Retransmissions, failures, and rekeying before the soft lifetime ends.
     public func tick(now: UInt64) -> [IKEAction] {
+        let abandoned = unverified.expire(now: now, timeout: Self.halfOpenTimeout)
+        if !abandoned.isEmpty {
+            audit(.informational, "ike-abandoned",
+                  "\(abandoned.count) unverified phase 1 negotiations abandoned by their peers", limitedBy: "ike-abandoned")
+        }
         for (key, sa) in sas {
             if step(&sa.retransmit, now: now) {
                 audit(.warning, "ike-timeout", "phase 1 negotiation timed out: no answer from the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)])
                 failPolicies(sa.pendingPolicies, now: now)
-                sas[key] = nil
+                removeSA(key)
                 continue
             }
             for (id, q) in sa.quick where step(&q.retransmit, now: now) {
@@ -124,13 +151,19 @@ public final class IKEEngine {
                 sa.quick[id] = nil
                 failPolicies([q.policy.id], now: now)
             }
-            if sa.state != .established, !sa.initiator, now >= sa.createdAt + Self.halfOpenTimeout {
-                audit(.informational, "ike-abandoned", "phase 1 negotiation abandoned by the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)])
-                sas[key] = nil
+            for (id, q) in sa.quick where !q.initiator && now >= q.createdAt.saturatingAdd(Self.halfOpenTimeout) {
+                audit(.informational, "ike-abandoned", "phase 2 negotiation abandoned by the peer", [("peer", sa.remote.description)],
+                      limitedBy: "ike-abandoned")
+                sa.quick[id] = nil
+            }
+            if sa.state != .established, !sa.initiator, now >= sa.createdAt.saturatingAdd(Self.halfOpenTimeout) {
+                audit(.informational, "ike-abandoned", "phase 1 negotiation abandoned by the peer",
+                      [("peer", sa.remote.description), ("state", sa.state.rawValue)], limitedBy: "ike-abandoned")
+                removeSA(key)
                 continue
             }
             if sa.state == .established, sa.natDetected, sa.localPort == Self.natTPort,
-               now >= (lastKeepalive[key] ?? sa.establishedAt ?? now) + Self.keepaliveInterval {
+               now >= (lastKeepalive[key] ?? sa.establishedAt ?? now).saturatingAdd(Self.keepaliveInterval) {
                 lastKeepalive[key] = now
                 actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote))
             }
@@ -138,25 +171,27 @@ public final class IKEEngine {
                 audit(.warning, "ike-dpd", "peer did not answer \(sa.peer.dpdMaximumFailures) dead peer detection requests: its SAs are removed",
                       [("peer", sa.remote.description)])
                 for c in children where c.ikeKey == key { removeChild(c, sendDelete: false, now: now) }
-                sas[key] = nil
+                removeSA(key)
                 continue
             }
-            if sa.state == .established, let at = sa.establishedAt, now >= at + sa.choice.lifetime * 1000 {
+            if sa.state == .established, let at = sa.establishedAt,
+               now >= at.saturatingAdd(sa.choice.lifetime.capped(at: .maximumLifetime).milliseconds) {
                 audit(.notice, "ike-expired", "phase 1 lifetime ended", [("peer", sa.remote.description)])
-                sas[key] = nil
+                removeSA(key)
             }
         }
         // Rekey at 80% of the lifetime (the soft limit), so the new SA is in place before the old one dies.
         for i in children.indices where !children[i].rekeyStarted && children[i].initiator {
             let c = children[i]
-            if now >= c.installedAt + c.lifetime * 800, let policy = policy(c.policyID), !policy.dynamic {
+            if now >= c.installedAt.saturatingAdd(c.lifetime.eightyPercent.milliseconds), let policy = policy(c.policyID),
+               !policy.dynamic {
                 children[i].rekeyStarted = true
                 audit(.informational, "ike-rekey", "rekeying phase 2 before its lifetime ends", [("policy", String(c.policyID))])
                 startNegotiation(policy, now: now)
             }
         }
         // Hard lifetime: the old pair goes, with a delete to the peer.
-        for c in children where now >= c.installedAt + c.lifetime * 1000 {
+        for c in children where now >= c.installedAt.saturatingAdd(c.lifetime.milliseconds) {
             removeChild(c, sendDelete: true, now: now)
         }
         return take()
@@ -165,14 +200,14 @@ public final class IKEEngine {
     /// RFC 3706: after `dpd-interval` without a sign of life, R-U-THERE every interval; true when
     /// `dpd-maximum-failures` of them went unanswered.
     func deadPeer(_ sa: IKESA, now: UInt64) -> Bool {
-        let interval = sa.peer.dpdInterval * 1000
+        let interval = sa.peer.dpdInterval.milliseconds
         guard interval > 0, sa.peerSupportsDPD, let keys = sa.keys else { return false }
-        guard now >= max(sa.lastHeard, sa.lastProbe) + interval else { return false }
+        guard now >= max(sa.lastHeard, sa.lastProbe).saturatingAdd(interval) else { return false }
         if sa.unansweredProbes >= sa.peer.dpdMaximumFailures { return true }
-        sa.probeSequence = sa.probeSequence == 0 ? (SecureRandom.uint32() & 0x7fff_ffff) | 1 : sa.probeSequence &+ 1
+        sa.probeSequence = sa.probeSequence == 0 ? (randomUInt32() & 0x7fff_ffff) | 1 : sa.probeSequence &+ 1
         sa.unansweredProbes += 1
         sa.lastProbe = now
-        let mid = SecureRandom.uint32() | 1
+        let mid = newMessageID()
         let n = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.rUThere.rawValue, spi: sa.cookies,
                                      data: sa.probeSequence.bytes)
         if let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([n]).body),
@@ -190,14 +225,15 @@ public final class IKEEngine {
         actions.append(.send(message, fromPort: r.fromPort, to: to))
         r.sent += 1
         r.interval *= 2
-        r.nextAt = now + r.interval
+        r.nextAt = now.saturatingAdd(r.interval)
         return false
     }
 
     func failPolicies(_ ids: [Int], now: UInt64) {
-        for id in ids {
+        // Generated policies are never acquired (and each attempt has its own id): no back-off to keep.
+        for id in ids where id < Self.firstGeneratedPolicyID {
             let delay = min((retryAt[id]?.delay ?? 5_000) * 2, 300_000)
-            retryAt[id] = (now + delay, delay)
+            retryAt[id] = (now.saturatingAdd(delay), delay)
         }
     }
 
@@ -206,7 +242,7 @@ public final class IKEEngine {
     public func remotePeers(now: UInt64) -> [RemotePeerState] {
         sas.values.sorted { $0.createdAt < $1.createdAt }.map { sa in
             RemotePeerState(local: sa.localAddress, remote: sa.remote, state: sa.state.rawValue, side: sa.initiator ? "initiator" : "responder",
-                            establishedSeconds: sa.establishedAt.map { (now - $0) / 1000 } ?? 0, natTraversal: sa.natDetected)
+                            establishedSeconds: sa.establishedAt.map { now >= $0 ? (now - $0) / 1000 : 0 } ?? 0, natTraversal: sa.natDetected)
         }
     }
 
@@ -216,12 +252,57 @@ public final class IKEEngine {
         children.contains { $0.policyID == policyID } ? .established : .noPhase2
     }
 
+    /// The responder's admission so far (see ResponderAdmission.swift).
+    public var responderLoad: ResponderLoad {
+        var l = load
+        l.unverified = unverified.count
+        l.verifiedHalfOpen = verifiedHalfOpenTotal
+        return l
+    }
+
     // MARK: helpers
 
     func take() -> [IKEAction] { defer { actions.removeAll() }; return actions }
 
-    func audit(_ level: IKEAudit.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = []) {
-        actions.append(.audit(IKEAudit(level, msgID, text, fields)))
+    /// An audit line. Warnings and errors, and any line passed `limitedBy`, are rate-limited by
+    /// keyway-ike under a fixed key (never text a peer chose): what a datagram can cause is bounded.
+    func audit(_ level: IKEAudit.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = [],
+               limitedBy key: String? = nil) {
+        var note = IKEAudit(level, msgID, text, fields)
+        note.rateLimitKey = key ?? (level == .warning || level == .error ? msgID : nil)
+        actions.append(.audit(note))
+    }
+
+    // MARK: randomness: all of it from the injected source, so an exchange can be replayed
+
+    /// Four bytes of the injected random source, as a number.
+    func randomUInt32() -> UInt32 { random(4).reduce(0) { $0 << 8 | UInt32($1) } }
+
+    /// A message ID for a new exchange (never 0, which belongs to phase 1).
+    func newMessageID() -> UInt32 { randomUInt32() | 1 }
+
+    /// A Diffie-Hellman key pair whose private value is drawn from the injected random source.
+    func newDiffieHellman(_ group: DHGroup) throws(CryptoError) -> DiffieHellman {
+        var seed = random(DiffieHellman.seedLength(group: group))
+        return try DiffieHellman(group: group, seed: Secret(consuming: &seed))
+    }
+
+    /// The SA under `key`, whether it is still unverified or not.
+    func negotiation(_ key: IKESAKey) -> IKESA? { sas[key] ?? unverified[key] }
+
+    /// Forgets a phase 1 wherever it lives, keeping the half-open counts exact.
+    func removeSA(_ key: IKESAKey) {
+        if unverified.remove(key) != nil { return }
+        guard let sa = sas.removeValue(forKey: key) else { return }
+        if sa.verified, sa.state != .established { releaseVerifiedSlot(sa.remote.address) }
+        lastKeepalive[key] = nil
+        if !pendingSignatures.isEmpty { pendingSignatures = pendingSignatures.filter { $0.value.0 != key } }
+    }
+
+    func releaseVerifiedSlot(_ address: UInt32) {
+        verifiedHalfOpenTotal -= 1
+        let n = (verifiedHalfOpen[address] ?? 1) - 1
+        verifiedHalfOpen[address] = n > 0 ? n : nil
     }
 
     func send(_ message: [UInt8], sa: IKESA) {

@@ -1,5 +1,6 @@
 import KeywayVocabulary
 import KeywayCrypto
+import KeywayWire
 
 /// An address and UDP port.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
@@ -18,9 +19,13 @@ public enum IKEAction: Sendable {
     case install([NegotiatedSA])
     /// Remove child SAs (by SPI and the address the SA's packets go to).
     case remove([(spi: UInt32, proto: UInt8, destination: UInt32)])
-    /// Ask the monitor to sign `data` with the private key of `certificate`; the answer goes to
-    /// `IKEEngine.signed(id:signature:now:)`.
-    case sign(id: UInt64, certificate: String, data: [UInt8])
+    /// A phase 1 with a signature peer has settled its proposal (initiator: message 2 accepted;
+    /// responder: message 1 chosen): once per exchange, before any `.sign` for it. The monitor
+    /// signs only for exchanges announced first, once each.
+    case announceSigning(SigningExchange, certificate: String)
+    /// Ask the monitor to sign `data` (exactly `exchange.prf.outputLength` bytes: HASH_I or HASH_R)
+    /// with the private key of `certificate`; the answer goes to `IKEEngine.signed(id:signature:now:)`.
+    case sign(id: UInt64, certificate: String, data: [UInt8], exchange: SigningExchange)
     case audit(IKEAudit)
 }
 
@@ -30,6 +35,9 @@ public struct IKEAudit: Sendable, Equatable, CustomStringConvertible {
     public var msgID: String
     public var text: String
     public var fields: [Field]
+    /// Lines a datagram can cause are written at most a few per second under this key, which is
+    /// fixed text (the msgID or a constant), never built from what a peer sent; nil: always written.
+    public var rateLimitKey: String?
 
     public struct Field: Sendable, Equatable {
         public var name: String

@@ -1,5 +1,6 @@
 import KeywayVocabulary
 import KeywayCrypto
+import KeywayWire
 
 /// Main mode (identity protection) with pre-shared keys, both roles:
 ///   1 I->R SA   2 R->I SA   3 I->R KE Ni [NAT-D NAT-D]   4 R->I KE Nr [NAT-D NAT-D]
@@ -8,13 +9,15 @@ extension IKEEngine {
     func mainMode(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, localPort: UInt16, now: UInt64) throws {
         let responderCookieZero = header.responderCookie.allSatisfy { $0 == 0 }
         let key = IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)
-        guard let sa = sas[key] else {
+        guard let sa = negotiation(key) else {
             guard responderCookieZero, header.flags & ISAKMPHeader.encryptedFlag == 0 else {
-                audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped", [("peer", from.description)])
+                audit(.informational, "ike-unknown", "main mode message for an unknown ISAKMP SA dropped",
+                      [("peer", from.description)], limitedBy: "ike-unknown")
                 return
             }
-            guard halfOpenCount < Self.maximumHalfOpen else {
-                audit(.warning, "ike-busy", "too many unfinished phase 1 negotiations; new ones are dropped", [("peer", from.description)])
+            guard datagram.count <= Self.maximumFirstMessage else {
+                audit(.warning, "ike-malformed", "first message longer than \(Self.maximumFirstMessage) bytes dropped",
+                      [("peer", from.description)])
                 return
             }
             if header.exchangeType == ExchangeType.aggressive.rawValue {
@@ -33,6 +36,9 @@ extension IKEEngine {
             guard sa.responderCookie.allSatisfy({ $0 == 0 }) || sa.responderCookie == header.responderCookie else { return }
         } else {
             guard header.responderCookie == sa.responderCookie else { return }
+            // Our cookie came back: the peer receives at its address. From here on no first
+            // message can displace this negotiation.
+            if !sa.verified, !verify(sa, key: key) { return }
         }
         // The peer floated to 4500 (RFC 3947): follow it.
         if localPort == Self.natTPort, sa.localPort != Self.natTPort {
@@ -45,7 +51,9 @@ extension IKEEngine {
             case (true, .sentSA): try initiatorGotSA(sa, header, datagram, now: now)
             case (true, .sentKE): try initiatorGotKE(sa, header, datagram, now: now)
             case (true, .sentID): try initiatorGotID(sa, header, datagram, now: now)
-            case (false, .answeredSA): try responderGotKE(sa, header, datagram, now: now)
+            case (false, .answeredSA):
+                guard spendDiffieHellman(&mainModeDiffieHellman, now: now, peer: from) else { return }
+                try responderGotKE(sa, header, datagram, now: now)
             case (false, .answeredKE): try responderGotID(sa, header, datagram, now: now)
             case (true, .sentAggressive): try initiatorGotAggressive2(sa, header, datagram, now: now)
             case (false, .answeredAggressive): try responderGotAggressive3(sa, header, datagram, now: now)
@@ -62,14 +70,44 @@ extension IKEEngine {
               [("peer", sa.remote.description), ("notify", error.notify.name)])
         sendNotify(error.notify, sa: sa, encrypted: sa.state == .established)
         failPolicies(sa.pendingPolicies, now: now)
-        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address)] = nil
+        removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address))
+    }
+
+    /// Moves a responder negotiation whose peer echoed our cookie out of the unverified table,
+    /// unless its address or everyone already has as many such negotiations as allowed.
+    func verify(_ sa: IKESA, key: IKESAKey) -> Bool {
+        let address = sa.remote.address
+        guard verifiedHalfOpenTotal < Self.maximumVerifiedHalfOpen,
+              verifiedHalfOpen[address, default: 0] < Self.maximumVerifiedHalfOpenPerAddress else {
+            load.refusedBusy += 1
+            audit(.warning, "ike-busy", "too many unfinished phase 1 negotiations with verified peers; this one waits",
+                  [("peer", sa.remote.description)])
+            return false
+        }
+        unverified.remove(key)
+        sa.verified = true
+        sas[key] = sa
+        verifiedHalfOpen[address, default: 0] += 1
+        verifiedHalfOpenTotal += 1
+        return true
+    }
+
+    /// Takes a token for Diffie-Hellman with a peer nobody has authenticated yet; false (audited,
+    /// counted) when the budget is spent: the peer retransmits and gets its turn.
+    func spendDiffieHellman(_ bucket: inout TokenBucket, now: UInt64, peer: Endpoint) -> Bool {
+        if bucket.take(now: now) { return true }
+        load.diffieHellmanRefused += 1
+        load.refusedBusy += 1
+        audit(.warning, "ike-busy", "Diffie-Hellman budget for unauthenticated peers spent; the message is dropped",
+              [("peer", peer.description)])
+        return false
     }
 
     /// An informational exchange with one notification; unencrypted before keys exist.
     func sendNotify(_ type: NotifyType, sa: IKESA, encrypted: Bool, protocolID: ProtocolID = .isakmp, spi: [UInt8]? = nil, data: [UInt8] = []) {
         let n = Payload.notification(doi: 1, protocolID: protocolID.rawValue, type: type.rawValue, spi: spi ?? sa.cookies, data: data)
         if encrypted, let keys = sa.keys {
-            let id = SecureRandom.uint32() | 1
+            let id = newMessageID()
             guard let hash = try? keys.hmacA(id.bytes + ISAKMPCodec.encode([n]).body),
                   let m = try? message(sa, exchange: .informational, messageID: id, payloads: [.hash(hash), n],
                                        iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: id)) else { return }
@@ -128,11 +166,17 @@ extension IKEEngine {
     func answerFirst(_ sa: IKESA, _ payloads: [Payload], exchange: ExchangeType, datagram: [UInt8], now: UInt64) throws {
         let (bytes, _) = try message(sa, exchange: exchange, messageID: 0, payloads: payloads, iv: nil)
         sa.lastReceived = datagram
-        sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address)] = sa
         send(bytes, sa: sa)
         sa.retransmit.arm(bytes, fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+        // Kept as unverified until the peer echoes our cookie; the oldest such give way.
+        let evicted = unverified.admit(sa, key: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address))
+        if !evicted.isEmpty {
+            load.evicted += UInt64(evicted.count)
+            audit(.warning, "ike-busy", "unverified phase 1 negotiations gave way to newer first messages",
+                  [("evicted", String(evicted.count))])
+        }
         audit(.informational, "ike-start", "phase 1 negotiation answered (\(exchange == .aggressive ? "aggressive" : "main") mode)",
-              [("peer", sa.remote.description), ("proposal", sa.choice.description)])
+              [("peer", sa.remote.description), ("proposal", sa.choice.description)], limitedBy: "ike-start-responder")
     }
 
     /// What the initiator's first message says we support, and what a responder says back.
@@ -172,8 +216,9 @@ extension IKEEngine {
             fail(sa, error, now: now)
             return nil
         }
-        // The initiator's lifetime is taken when shorter than ours.
-        sa.choice = Phase1Choice(encryption: choice.encryption, hash: choice.hash, group: choice.group, lifetime: min(choice.lifetime, peer.lifetime))
+        // The initiator's lifetime is taken when shorter than ours (never beyond the maximum).
+        sa.choice = Phase1Choice(encryption: choice.encryption, hash: choice.hash, group: choice.group,
+                                 lifetime: min(choice.lifetime, peer.lifetime).capped(at: .maximumLifetime))
         sa.choice.authentication = choice.authentication
         return (proposal, transform)
     }
@@ -225,13 +270,16 @@ extension IKEEngine {
     private func responderGotKE(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
         try takeKeyExchange(sa, parsed)
-        let dh = try DiffieHellman(group: sa.choice.group)
+        let dh = try newDiffieHellman(sa.choice.group)
         sa.dh = dh
         sa.responderKE = dh.publicValue
         sa.responderNonce = random(32)
         try deriveKeys(sa)
         let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: keyExchangePayloads(sa), iv: nil)
         sa.state = .answeredKE
+        // Announced only now that message 3 carried our cookie: spoofed first messages cannot
+        // flood the monitor's table of announced exchanges.
+        announceSigning(sa)
         send(bytes, sa: sa)
         sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
     }
@@ -267,11 +315,25 @@ extension IKEEngine {
         }
     }
 
+    /// Signature peers: tells the monitor, once, which exchange signatures will be asked for.
+    func announceSigning(_ sa: IKESA) {
+        guard let signature = sa.peer.signature, sa.signingExchange == nil else { return }
+        let exchange = SigningExchange(initiatorCookie: sa.initiatorCookie, peer: IPv4Address(sa.remote.address), prf: sa.choice.hash,
+                                       initiator: sa.initiator)
+        sa.signingExchange = exchange
+        actions.append(.announceSigning(exchange, certificate: signature.certificateName))
+    }
+
     /// Pre-shared key: HASH proves it at once. Signatures: the monitor signs the hash (IKE never
     /// holds the private key), and the message goes out when the signature comes back.
     func authenticate(_ sa: IKESA, hash: [UInt8], now: UInt64, then: @escaping ([Payload], UInt64) throws -> Void) {
         guard let signature = sa.peer.signature else {
             do { try then([.hash(hash)], now) } catch { audit(.error, "ike-failed", "cannot build the authenticated message: \(error)") }
+            return
+        }
+        // Only what was announced, and only a value of the PRF's length, is ever asked for.
+        guard let exchange = sa.signingExchange, hash.count == exchange.prf.outputLength else {
+            fail(sa, .authentication("no announced exchange, or a hash of the wrong length, to sign"), now: now)
             return
         }
         nextSignatureID += 1
@@ -286,7 +348,7 @@ extension IKEEngine {
                 self.audit(.error, "ike-failed", "cannot build the signed message: \(error)")
             }
         })
-        actions.append(.sign(id: id, certificate: signature.certificateName, data: hash))
+        actions.append(.sign(id: id, certificate: signature.certificateName, data: hash, exchange: exchange))
     }
 
     /// HASH for a pre-shared key; for signatures, SIG verified with the configured
@@ -324,9 +386,10 @@ extension IKEEngine {
             throw NegotiationError.noProposal("peer chose a transform we did not offer")
         }
         sa.responderCookie = header.responderCookie
-        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime)
+        sa.choice.lifetime = min(choice.lifetime, sa.choice.lifetime).capped(at: .maximumLifetime)
         vendorFlags(parsed, sa)
-        let dh = try DiffieHellman(group: sa.choice.group)
+        announceSigning(sa)
+        let dh = try newDiffieHellman(sa.choice.group)
         sa.dh = dh
         sa.initiatorKE = dh.publicValue
         sa.initiatorNonce = random(32)
@@ -384,6 +447,7 @@ extension IKEEngine {
     }
 
     func established(_ sa: IKESA, now: UInt64) {
+        if sa.verified, sa.state != .established { releaseVerifiedSlot(sa.remote.address) }
         sa.state = .established
         sa.establishedAt = now
         sa.lastHeard = now
@@ -392,7 +456,7 @@ extension IKEEngine {
         if sa.peerSentInitialContact {
             // The peer starts afresh: what we hold from its previous life is stale.
             let stale = sas.filter { $0.value !== sa && $0.value.remote.address == sa.remote.address }
-            for (k, _) in stale { sas[k] = nil }
+            for (k, _) in stale { removeSA(k) }
             for c in children where c.remote == sa.remote.address { removeChild(c, sendDelete: false, now: now) }
             if !stale.isEmpty { audit(.notice, "ike-initial-contact", "peer restarted: its old SAs were dropped", [("peer", sa.remote.description)]) }
         }

@@ -6,7 +6,8 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
     public var encryption: EncryptionAlgorithm
     public var hash: HashAlgorithm
     public var group: DHGroup
-    public var lifetime: UInt64
+    /// As proposed or configured; the engine caps what it uses at `Seconds.maximumLifetime`.
+    public var lifetime: Seconds
     /// RFC 2409 authentication method: 1 pre-shared key, 3 RSA signature.
     public var authentication: UInt16 = 1
 
@@ -41,7 +42,7 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
             attributes.append(Attribute(basic: Phase1Attribute.authentication, authentication))
             attributes.append(Attribute(basic: Phase1Attribute.group, UInt16(group.rawValue)))
             attributes.append(Attribute(basic: Phase1Attribute.lifeType, UInt16(LifeType.seconds)))
-            attributes.append(Self.duration(Phase1Attribute.lifeDuration, lifetime))
+            attributes.append(Self.duration(Phase1Attribute.lifeDuration, lifetime.value))
             if let bits { attributes.append(Attribute(basic: Phase1Attribute.keyLength, bits)) }
         }
         return Transform(number: number, id: 1, attributes: attributes)
@@ -60,7 +61,7 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
     /// The transform's algorithms; `authentication` says which method it asks for.
     static func parse(_ t: Transform) -> Result<Phase1Choice, NegotiationError> {
         var enc: UInt64?, hash: UInt64?, auth: UInt64?, group: UInt64?, bits: UInt64?
-        var lifeType = LifeType.seconds, lifetime: UInt64 = 28_800
+        var lifeType = LifeType.seconds, lifetime = Seconds(28_800)
         for a in t.attributes {
             guard let v = a.integer else { return .failure(.malformed("phase 1 attribute \(a.type) too long")) }
             switch a.type {
@@ -70,7 +71,7 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
             case Phase1Attribute.group: group = v
             case Phase1Attribute.keyLength: bits = v
             case Phase1Attribute.lifeType: lifeType = v
-            case Phase1Attribute.lifeDuration: if lifeType == LifeType.seconds { lifetime = v }
+            case Phase1Attribute.lifeDuration: if lifeType == LifeType.seconds { lifetime = Seconds(v) }
             default: break
             }
         }
@@ -99,7 +100,7 @@ public struct Phase2Choice: Equatable, Sendable, CustomStringConvertible {
     public var encryption: EncryptionAlgorithm
     public var integrity: IntegrityAlgorithm
     public var mode: EncapsulationMode
-    public var lifetime: UInt64
+    public var lifetime: Seconds
     public var group: DHGroup?
 
     public var description: String {
@@ -147,7 +148,7 @@ public struct Phase2Choice: Equatable, Sendable, CustomStringConvertible {
 
     func transform(number: UInt8) -> Transform? {
         var attributes = [Attribute(basic: Phase2Attribute.lifeType, UInt16(LifeType.seconds)),
-                          Phase1Choice.duration(Phase2Attribute.lifeDuration, lifetime)]
+                          Phase1Choice.duration(Phase2Attribute.lifeDuration, lifetime.value)]
         if let group { attributes.append(Attribute(basic: Phase2Attribute.group, UInt16(group.rawValue))) }
         attributes.append(Attribute(basic: Phase2Attribute.encapsulation, mode.rawValue))
         if proto == .ah {
@@ -163,12 +164,12 @@ public struct Phase2Choice: Equatable, Sendable, CustomStringConvertible {
 
     static func parse(_ t: Transform, proto: ProtocolID) -> Result<Phase2Choice, NegotiationError> {
         var auth: UInt64?, bits: UInt64?, group: UInt64?, mode: UInt64 = 1
-        var lifeType = LifeType.seconds, lifetime: UInt64 = 28_800
+        var lifeType = LifeType.seconds, lifetime = Seconds(28_800)
         for a in t.attributes {
             guard let v = a.integer else { return .failure(.malformed("phase 2 attribute \(a.type) too long")) }
             switch a.type {
             case Phase2Attribute.lifeType: lifeType = v
-            case Phase2Attribute.lifeDuration: if lifeType == LifeType.seconds { lifetime = v }
+            case Phase2Attribute.lifeDuration: if lifeType == LifeType.seconds { lifetime = Seconds(v) }
             case Phase2Attribute.group: group = v
             case Phase2Attribute.encapsulation: mode = v
             case Phase2Attribute.authentication: auth = v

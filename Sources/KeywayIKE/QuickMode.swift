@@ -7,24 +7,28 @@ import KeywayCrypto
 extension IKEEngine {
     func startQuickMode(_ sa: IKESA, policy: IKEPolicy, now: UInt64) {
         guard let keys = sa.keys else { return }
-        let mid = SecureRandom.uint32() | 1
+        let mid = newMessageID()
         let q = QuickExchange(messageID: mid, initiator: true, iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid),
                               policy: policy, inboundSPI: newSPI(), state: .sentFirst)
         q.initiatorNonce = random(32)
         do {
-            if let group = policy.pfsGroup { q.dh = try DiffieHellman(group: group) }
+            if let group = policy.pfsGroup { q.dh = try newDiffieHellman(group) }
             let mode = encapsulation(sa, tunnel: policy.tunnel)
+            // Proposed as configured (the configuration bounds it); what is used is capped.
+            let lifetime = policy.lifetime
             let proto: ProtocolID = policy.esp ? .esp : .ah
             var choices: [Phase2Choice] = []
             if proto == .esp {
                 for enc in policy.encAlgorithms {
                     for auth in enc.isAEAD ? [IntegrityAlgorithm.null] : policy.authAlgorithms {
-                        choices.append(Phase2Choice(proto: .esp, encryption: enc, integrity: auth, mode: mode, lifetime: policy.lifetime, group: policy.pfsGroup))
+                        choices.append(Phase2Choice(proto: .esp, encryption: enc, integrity: auth, mode: mode, lifetime: lifetime,
+                                                    group: policy.pfsGroup))
                     }
                 }
             } else {
                 for auth in policy.authAlgorithms where auth != .null {
-                    choices.append(Phase2Choice(proto: .ah, encryption: .null, integrity: auth, mode: mode, lifetime: policy.lifetime, group: policy.pfsGroup))
+                    choices.append(Phase2Choice(proto: .ah, encryption: .null, integrity: auth, mode: mode, lifetime: lifetime,
+                                                group: policy.pfsGroup))
                 }
             }
             q.offered = choices
@@ -34,7 +38,7 @@ extension IKEEngine {
                 // A bundle: AH with the same proposal number as ESP means both (RFC 2408 4.2).
                 var bundle = QuickExchange.Bundle(inboundSPI: newSPI())
                 bundle.offered = policy.authAlgorithms.filter { $0 != .null }.map {
-                    Phase2Choice(proto: .ah, encryption: .null, integrity: $0, mode: mode, lifetime: policy.lifetime, group: policy.pfsGroup)
+                    Phase2Choice(proto: .ah, encryption: .null, integrity: $0, mode: mode, lifetime: lifetime, group: policy.pfsGroup)
                 }
                 proposals.append(Proposal(number: 1, protocolID: ProtocolID.ah.rawValue, spi: bundle.inboundSPI.bytes,
                                           transforms: bundle.offered.enumerated().compactMap { $0.element.transform(number: UInt8($0.offset + 1)) }))
@@ -93,7 +97,8 @@ extension IKEEngine {
     func quickMode(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
         guard let sa = sas[IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)], sa.state == .established,
               sa.responderCookie == header.responderCookie, let keys = sa.keys else {
-            audit(.informational, "ike-unknown", "quick mode without an established phase 1 dropped", [("peer", from.description)])
+            audit(.informational, "ike-unknown", "quick mode without an established phase 1 dropped",
+                  [("peer", from.description)], limitedBy: "ike-unknown")
             return
         }
         guard header.flags & ISAKMPHeader.encryptedFlag != 0, header.messageID != 0 else { throw NegotiationError.malformed("quick mode not encrypted") }
@@ -115,6 +120,13 @@ extension IKEEngine {
             switch (existing?.initiator, existing?.state) {
             case (nil, _):
                 guard Self.constantTimeEqual(try keys.hmacA(mid.bytes + rest), hash) else { throw NegotiationError.badHash("HASH(1) does not match") }
+                // Even an authenticated peer gets only so many unfinished quick modes at once.
+                guard sa.quick.count < Self.maximumQuickModesPerPhase1 else {
+                    load.refusedBusy += 1
+                    audit(.warning, "ike-busy", "too many unfinished quick modes with this peer; the new one is dropped",
+                          [("peer", sa.remote.description)])
+                    return
+                }
                 try respondQuick(sa, mid: mid, parsed: Array(parsed.dropFirst()), iv: last, datagram: datagram, now: now)
             case (true?, .sentFirst?):
                 guard let q = existing else { return }
@@ -162,10 +174,11 @@ extension IKEEngine {
                 && (p.proto ?? 0) == ci.2 && p.destinationPort == ci.3 && p.sourcePort == cr.3
                 && (p.saDestination == sa.remote.address || sa.peer.contains(p.saDestination))
         })
-        guard let policy = configured ?? generatePolicy(sa, initiatorID: ci, responderID: cr, proposals: proposals) else {
+        guard let policy = try configured ?? generatePolicy(sa, initiatorID: ci, responderID: cr, proposals: proposals) else {
             throw NegotiationError.invalidID("no policy for \(IPv4Address.text(cr.0))/\(cr.1) <=> \(IPv4Address.text(ci.0))/\(ci.1)")
         }
         let wantMode = encapsulation(sa, tunnel: policy.tunnel)
+        let ourLifetime = policy.lifetime
         var offered: [String] = []
         var chosen: (Proposal, Transform, Phase2Choice)?
         var lifetimeRefusal: String?
@@ -179,7 +192,7 @@ extension IKEEngine {
                       c.integrity == .null ? c.encryption.isAEAD : policy.authAlgorithms.contains(c.integrity),
                       c.mode.isTunnel == wantMode.isTunnel, c.mode.isUDP == wantMode.isUDP,
                       c.group == policy.pfsGroup else { continue }
-                if let refusal = lifetimeCheck(sa.peer.proposalCheck, proposed: c.lifetime, ours: policy.lifetime) {
+                if let refusal = lifetimeCheck(sa.peer.proposalCheck, proposed: c.lifetime, ours: ourLifetime) {
                     lifetimeRefusal = refusal
                     continue
                 }
@@ -188,7 +201,7 @@ extension IKEEngine {
         }
         guard let (prop, transform, proposedChoice) = chosen else {
             let ours = policy.encAlgorithms.map(\.rawValue).joined(separator: ",") + "/" + policy.authAlgorithms.map(\.rawValue).joined(separator: ",")
-                + "/" + (policy.pfsGroup?.name ?? "no pfs") + " lifetime \(policy.lifetime)s"
+                + "/" + (policy.pfsGroup?.name ?? "no pfs") + " lifetime \(ourLifetime)"
             throw NegotiationError.noProposal(lifetimeRefusal ?? "peer offered \(offered.joined(separator: ", ")); policy \(policy.id) has \(ours)")
         }
         // A bundle: the AH proposal with the same number, one acceptable transform of it.
@@ -206,14 +219,16 @@ extension IKEEngine {
             }
         }
         var choice = proposedChoice
-        var responderLifetime: UInt64?
         switch sa.peer.proposalCheck {
-        case .claim:
-            if policy.lifetime < choice.lifetime { responderLifetime = policy.lifetime; choice.lifetime = policy.lifetime }
-        case .obey, .strict, .exact:
-            break
+        case .claim: choice.lifetime = min(choice.lifetime, ourLifetime)
+        case .obey, .strict, .exact: break
         }
+        // Never beyond the maximum, whatever was proposed or configured (obey takes the peer's
+        // lifetime only up to it). When we use less than proposed, RESPONDER-LIFETIME says so.
+        choice.lifetime = choice.lifetime.capped(at: .maximumLifetime)
+        let responderLifetime: Seconds? = choice.lifetime < proposedChoice.lifetime ? choice.lifetime : nil
         let q = QuickExchange(messageID: mid, initiator: false, iv: iv, policy: policy, inboundSPI: newSPI(), state: .sentSecond)
+        q.createdAt = now
         q.initiatorNonce = nonce
         q.responderNonce = random(32)
         q.outboundSPI = prop.spi.reduce(0) { $0 << 8 | UInt32($1) }
@@ -230,7 +245,7 @@ extension IKEEngine {
         var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: answer), .nonce(q.responderNonce)]
         if let group = choice.group {
             guard let ke else { throw NegotiationError.malformed("PFS group \(group.name) without a KE payload") }
-            let dh = try DiffieHellman(group: group)
+            let dh = try newDiffieHellman(group)
             q.dh = dh
             q.peerKE = ke
             reply.append(.keyExchange(dh.publicValue))
@@ -239,7 +254,7 @@ extension IKEEngine {
         if let life = responderLifetime {
             reply.append(.notification(doi: 1, protocolID: prop.protocolID, type: NotifyType.responderLifetime.rawValue, spi: q.inboundSPI.bytes,
                                        data: ISAKMPCodec.encodeAttributes([Attribute(basic: Phase2Attribute.lifeType, UInt16(LifeType.seconds)),
-                                                                           Phase1Choice.duration(Phase2Attribute.lifeDuration, life)])))
+                                                                           Phase1Choice.duration(Phase2Attribute.lifeDuration, life.value)])))
         }
         let hash = try keys.hmacA(mid.bytes + nonce + ISAKMPCodec.encode(reply).body)
         let (bytes, last) = try message(sa, exchange: .quick, messageID: mid, payloads: [.hash(hash)] + reply, iv: q.iv)
@@ -250,37 +265,20 @@ extension IKEEngine {
         q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
     }
 
-    /// generate-policy=yes: a dynamic policy mirroring the peer's identities, with the `default`
-    /// proposal, tunnel or transport as the peer proposes. It is kept only if the SAs get installed.
-    func generatePolicy(_ sa: IKESA, initiatorID ci: (UInt32, Int, UInt8, UInt16), responderID cr: (UInt32, Int, UInt8, UInt16),
-                        proposals: [Proposal]) -> IKEPolicy? {
-        guard sa.peer.generatePolicy else { return nil }
-        // The generated policy may only cover the peer itself or what it says is behind it, and our own side.
-        let tunnel = proposals.first?.transforms.first.flatMap { t -> Bool? in
-            guard case .success(let c) = Phase2Choice.parse(t, proto: .esp) else { return nil }
-            return c.mode.isTunnel
-        } ?? true
-        if !tunnel && (ci.0 != sa.remote.address || ci.1 != 32 || cr.0 != sa.localAddress || cr.1 != 32) { return nil }
-        let t = configuration.defaultProposal
-        var p = IKEPolicy(id: nextGeneratedID, source: cr.0, sourceLength: cr.1, sourcePort: cr.3, destination: ci.0, destinationLength: ci.1,
-                          destinationPort: ci.3, proto: ci.2 == 0 ? nil : ci.2, saSource: sa.localAddress, saDestination: sa.remote.address,
-                          tunnel: tunnel, authAlgorithms: t.authAlgorithms, encAlgorithms: t.encAlgorithms, lifetime: t.lifetime, pfsGroup: t.pfsGroup)
-        p.dynamic = true
-        return p
-    }
-
     /// `proposal-check`, as the manual describes it; nil when the proposed lifetime is acceptable.
-    func lifetimeCheck(_ check: IKEPeer.ProposalCheck, proposed: UInt64, ours: UInt64) -> String? {
+    func lifetimeCheck(_ check: IKEPeer.ProposalCheck, proposed: Seconds, ours: Seconds) -> String? {
         switch check {
         case .obey, .claim: return nil
-        case .strict: return proposed > ours ? "lifetime mismatch: peer proposed \(proposed)s, longer than our \(ours)s (proposal-check=strict)" : nil
-        case .exact: return proposed != ours ? "lifetime mismatch: peer proposed \(proposed)s, ours is \(ours)s (proposal-check=exact)" : nil
+        case .strict:
+            return proposed > ours ? "lifetime mismatch: peer proposed \(proposed), longer than our \(ours) (proposal-check=strict)" : nil
+        case .exact:
+            return proposed != ours ? "lifetime mismatch: peer proposed \(proposed), ours is \(ours) (proposal-check=exact)" : nil
         }
     }
 
     private func initiatorGotQuick2(_ sa: IKESA, _ q: QuickExchange, parsed: [ISAKMPCodec.Parsed], now: UInt64) throws {
         guard let keys = sa.keys else { return }
-        var proposals: [Proposal] = [], nonce: [UInt8]?, ke: [UInt8]?, responderLifetime: UInt64?
+        var proposals: [Proposal] = [], nonce: [UInt8]?, ke: [UInt8]?, responderLifetime: Seconds?
         for p in parsed {
             switch p.payload {
             case .sa(_, _, let props): proposals = props
@@ -289,7 +287,7 @@ extension IKEEngine {
             case .notification(_, _, let type, _, let data) where type == NotifyType.responderLifetime.rawValue:
                 var r = ByteReader(data)
                 if let attributes = try? ISAKMPCodec.attributes(&r), let d = attributes.first(where: { $0.type == Phase2Attribute.lifeDuration })?.integer {
-                    responderLifetime = d
+                    responderLifetime = Seconds(d)
                 }
             default: break
             }
@@ -317,7 +315,8 @@ extension IKEEngine {
         q.responderNonce = nonce
         q.outboundSPI = prop.spi.reduce(0) { $0 << 8 | UInt32($1) }
         var choice = match
-        choice.lifetime = responderLifetime.map { min($0, match.lifetime) } ?? min(c.lifetime, match.lifetime)
+        // The shorter of what the peer says (its answer or RESPONDER-LIFETIME) and what we offered.
+        choice.lifetime = min(responderLifetime ?? c.lifetime, match.lifetime).capped(at: .maximumLifetime)
         q.choice = choice
         q.lifetime = choice.lifetime
         if q.dh != nil {
@@ -350,16 +349,16 @@ extension IKEEngine {
                                     source: inbound ? sa.remote.address : sa.localAddress, destination: inbound ? sa.localAddress : sa.remote.address,
                                     tunnel: choice.mode.isTunnel, encryption: choice.proto == .esp ? choice.encryption : .null, integrity: choice.integrity,
                                     encryptionKey: km.slice(0..<encLength), integrityKey: km.slice(encLength..<length),
-                                    lifetimeSeconds: q.lifetime, lifetimeBytes: 0,
+                                    lifetime: q.lifetime, lifetimeBytes: 0,
                                     udpLocalPort: udp ? sa.localPort : nil, udpRemotePort: udp ? sa.remote.port : nil, pfs: q.dh != nil))
         }
         if q.policy.dynamic {
+            let isNew = generatedPolicies[q.policy.id] == nil
             generatedPolicies[q.policy.id] = q.policy
-            if q.policy.id == nextGeneratedID { nextGeneratedID += 1 }
             for i in out.indices { out[i].generatedPolicy = q.policy }
-            audit(.notice, "ike-generated-policy", "policy generated for the peer (generate-policy=yes)",
+            if isNew { audit(.notice, "ike-generated-policy", "policy generated for the peer (generate-policy=yes)",
                   [("policy", String(q.policy.id)), ("src-address", "\(IPv4Address.text(q.policy.source))/\(q.policy.sourceLength)"),
-                   ("dst-address", "\(IPv4Address.text(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)])
+                   ("dst-address", "\(IPv4Address.text(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)]) }
         }
         var ahSPIs: (inbound: UInt32, outbound: UInt32)?
         if let bundle = q.bundle, let ahChoice = bundle.choice {
@@ -371,7 +370,7 @@ extension IKEEngine {
                 out.append(NegotiatedSA(policyID: q.policy.id, inbound: inbound, proto: 51, spi: spi,
                                         source: inbound ? sa.remote.address : sa.localAddress, destination: inbound ? sa.localAddress : sa.remote.address,
                                         tunnel: false, encryption: .null, integrity: ahChoice.integrity,
-                                        encryptionKey: Secret([]), integrityKey: km, lifetimeSeconds: q.lifetime, lifetimeBytes: 0,
+                                        encryptionKey: Secret([]), integrityKey: km, lifetime: q.lifetime, lifetimeBytes: 0,
                                         udpLocalPort: nil, udpRemotePort: nil, pfs: q.dh != nil))
             }
             ahSPIs = (bundle.inboundSPI, bundle.outboundSPI)
@@ -383,7 +382,7 @@ extension IKEEngine {
         retryAt[q.policy.id] = nil
         audit(.notice, "ike-phase2-established", "phase 2 established: SAs installed",
               [("policy", String(q.policy.id)), ("peer", sa.remote.description), ("proposal", choice.description),
-               ("spi-in", String(q.inboundSPI, radix: 16)), ("spi-out", String(q.outboundSPI, radix: 16)), ("lifetime", "\(q.lifetime)s"),
+               ("spi-in", String(q.inboundSPI, radix: 16)), ("spi-out", String(q.outboundSPI, radix: 16)), ("lifetime", q.lifetime.description),
                ("mode", "\(choice.mode)")])
     }
 
@@ -397,7 +396,7 @@ extension IKEEngine {
         if let ah = c.ahSPIs { gone += [(spi: ah.inbound, proto: UInt8(51), destination: c.local), (spi: ah.outbound, proto: UInt8(51), destination: c.remote)] }
         actions.append(.remove(gone))
         guard sendDelete, let sa = sas[c.ikeKey], sa.state == .established, let keys = sa.keys else { return }
-        let mid = SecureRandom.uint32() | 1
+        let mid = newMessageID()
         let d = Payload.delete(doi: 1, protocolID: c.proto == 50 ? ProtocolID.esp.rawValue : ProtocolID.ah.rawValue, spiSize: 4, spis: [c.inboundSPI.bytes])
         guard let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([d]).body),
               let m = try? message(sa, exchange: .informational, messageID: mid, payloads: [.hash(hash), d],
@@ -438,10 +437,10 @@ extension IKEEngine {
                 }
             case .delete(_, let proto, _, _) where proto == ProtocolID.isakmp.rawValue:
                 audit(.notice, "ike-delete", "peer deleted the phase 1 SA", [("peer", from.description)])
-                sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = nil
+                removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address))
             case .notification(_, _, let type, _, let data):
                 if type == NotifyType.rUThere.rawValue, sa.state == .established, let keys = sa.keys {
-                    let mid = SecureRandom.uint32() | 1
+                    let mid = newMessageID()
                     let ack = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.rUThereAck.rawValue, spi: sa.cookies, data: data)
                     if let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([ack]).body),
                        let m = try? message(sa, exchange: .informational, messageID: mid, payloads: [.hash(hash), ack],
@@ -458,9 +457,10 @@ extension IKEEngine {
                     let failed = sa.pendingPolicies + sa.quick.values.map(\.policy.id)
                     failPolicies(failed, now: now)
                     sa.quick.removeAll()
-                    if sa.state != .established { sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)] = nil }
+                    if sa.state != .established { removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)) }
                 } else {
-                    audit(.informational, "ike-notify", "peer notified \(name)", [("peer", from.description)])
+                    audit(.informational, "ike-notify", "peer notified \(name)", [("peer", from.description)],
+                          limitedBy: "ike-notify")
                 }
             default:
                 break

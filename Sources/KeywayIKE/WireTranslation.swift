@@ -12,8 +12,8 @@ extension IKEConfiguration {
             var peer = IKEPeer(address: p.address.address.value, prefixLength: p.address.length, port: p.port, secret: Secret(p.secret),
                                exchangeMode: p.exchangeMode, natTraversal: p.natTraversal, generatePolicy: p.generatePolicy,
                                sendInitialContact: p.sendInitialContact, proposalCheck: p.proposalCheck, hash: p.hash,
-                               encryption: p.encryption, group: p.dhGroup, lifetime: p.lifetime, lifebytes: p.lifebytes)
-            peer.dpdInterval = p.dpdInterval
+                               encryption: p.encryption, group: p.dhGroup, lifetime: Seconds(p.lifetime), lifebytes: p.lifebytes)
+            peer.dpdInterval = Seconds(p.dpdInterval)
             peer.dpdMaximumFailures = Int(p.dpdMaximumFailures)
             if !p.certificateName.isEmpty {
                 guard let remote = try? Certificate(pemOrDER: p.remoteCertificate) else {
@@ -26,7 +26,7 @@ extension IKEConfiguration {
             peers.append(peer)
         }
         let d = c.defaultProposal
-        let template = ProposalTemplate(authAlgorithms: d.authAlgorithms, encAlgorithms: d.encAlgorithms, lifetime: d.lifetime, pfsGroup: d.pfsGroup)
+        let template = ProposalTemplate(authAlgorithms: d.authAlgorithms, encAlgorithms: d.encAlgorithms, lifetime: Seconds(d.lifetime), pfsGroup: d.pfsGroup)
         self.init(peers: peers, policies: c.policies.map(IKEPolicy.init), defaultProposal: template)
     }
 }
@@ -37,7 +37,7 @@ extension IKEPolicy {
         self.init(id: Int(p.id), source: s.source.address.value, sourceLength: s.source.length, sourcePort: s.sourcePort ?? 0,
                   destination: s.destination.address.value, destinationLength: s.destination.length, destinationPort: s.destinationPort ?? 0,
                   proto: s.proto, saSource: p.saSource.value, saDestination: p.saDestination.value, tunnel: p.tunnel, esp: p.esp, ah: p.ah,
-                  authAlgorithms: r.authAlgorithms, encAlgorithms: r.encAlgorithms, lifetime: r.lifetime, pfsGroup: r.pfsGroup)
+                  authAlgorithms: r.authAlgorithms, encAlgorithms: r.encAlgorithms, lifetime: Seconds(r.lifetime), pfsGroup: r.pfsGroup)
     }
 
     /// A generated policy as the datapath and the monitor know policies: below every configured one.
@@ -60,7 +60,7 @@ extension SAInstall {
                              source: IPv4Address(sa.source), destination: IPv4Address(sa.destination), tunnel: sa.tunnel,
                              encryption: sa.encryption, integrity: sa.integrity,
                              encryptionKey: sa.encryptionKey.withUnsafeBytes { Array($0) }, integrityKey: sa.integrityKey.withUnsafeBytes { Array($0) },
-                             lifetimeSeconds: sa.lifetimeSeconds)
+                             lifetimeSeconds: sa.lifetime.value)
             r.hardBytes = sa.lifetimeBytes
             r.udpLocalPort = sa.udpLocalPort ?? 0
             r.udpRemotePort = sa.udpRemotePort ?? 0

@@ -43,6 +43,8 @@ final class IKEBehavior: ChildBehavior {
             generation = config.generation
             let configuration = IKEConfiguration(config) { runtime.audit.event(.warning, msgID: "ike-config", $0) }
             perform(engine.configure(configuration, now: now), runtime)
+        case .hostAddresses(let addresses) where peer == .parent:
+            engine.setOwnAddresses(addresses.ipv4)
         case .acquire(let a) where peer == .datapath:
             perform(engine.acquire(policyID: Int(a.policyID), now: now), runtime)
         case .signReply(let reply) where peer == .monitor:
@@ -87,9 +89,11 @@ final class IKEBehavior: ChildBehavior {
             case .install(let sas):
                 installedPairs += 1
                 try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas)))
-            case .sign(let id, let certificate, let data):
-                let exchange = SigningExchange(initiatorCookie: Array(repeating: 0, count: 8), peer: .any, prf: .sha1, initiator: true)  // until the engine names it
-                if (try? runtime.links[.monitor]?.send(.signRequest(SignRequest(id: id, exchange: exchange, certificate: certificate, data: data)))) == nil {
+            case .announceSigning(let exchange, let certificate):
+                try? runtime.links[.monitor]?.send(.signAnnounce(SignAnnounce(exchange: exchange, certificate: certificate)))
+            case .sign(let id, let certificate, let data, let exchange):
+                let request = SignRequest(id: id, exchange: exchange, certificate: certificate, data: data)
+                if (try? runtime.links[.monitor]?.send(.signRequest(request))) == nil {
                     perform(engine.signed(id: id, signature: nil, now: now), runtime)
                 }
             case .remove(let entries):
@@ -103,8 +107,9 @@ final class IKEBehavior: ChildBehavior {
                 case .error: severity = .error
                 }
                 let fields = note.fields.map { ($0.name, $0.value) }
-                if note.level == .warning {
-                    runtime.audit.rateLimitedEvent(key: note.msgID + note.text, severity, msgID: note.msgID, note.text, fields)
+                // Fixed keys only (the engine's, never text a peer shaped): the limiter's buckets stay few.
+                if let key = note.rateLimitKey {
+                    runtime.audit.rateLimitedEvent(key: key, severity, msgID: note.msgID, note.text, fields)
                 } else {
                     runtime.audit.event(severity, msgID: note.msgID, note.text, fields)
                 }
@@ -112,9 +117,19 @@ final class IKEBehavior: ChildBehavior {
         }
     }
 
+    /// How unverified first messages are being handled (evictions and refusals show a flood).
+    private var responderCounters: [Counter] {
+        let load = engine.responderLoad
+        return [Counter(name: "responder-unverified", value: UInt64(load.unverified)),
+                Counter(name: "responder-verified-half-open", value: UInt64(load.verifiedHalfOpen)),
+                Counter(name: "responder-evicted", value: load.evicted), Counter(name: "responder-refused-busy", value: load.refusedBusy),
+                Counter(name: "responder-dh-refused", value: load.diffieHellmanRefused)]
+    }
+
     func counters() -> [Counter] {
         [Counter(name: "config-generation", value: generation), Counter(name: "datagrams-received", value: received),
          Counter(name: "datagrams-sent", value: sentCount), Counter(name: "sa-pairs-installed", value: installedPairs)]
+            + responderCounters
     }
 }
 

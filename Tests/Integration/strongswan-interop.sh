@@ -48,7 +48,7 @@ connections {
     $auth
     children {
       net {
-        local_ts = 10.2.0.0/24
+        local_ts = ${SW_LOCAL_TS:-10.2.0.0/24}
         remote_ts = 10.1.0.0/24
         esp_proposals = $2
         ${3:-rekey_time = 1500s
@@ -269,6 +269,21 @@ for check_mode in strict exact obey claim; do
   esac
   stop_strongswan
 done
+# The largest lifetime strongSwan 5.9 can propose: its IKEv1 SA payload carries 32 bits
+# (4294967295 s, some 136 years). Under obey Keyway takes it only up to one week, says so with
+# RESPONDER-LIFETIME, and neither keyway-ike nor keyway-datapath trips over it.
+kw /ip ipsec peer set 0 proposal-check=obey >/dev/null
+sleep 0.5
+DPPID=$(pgrep -P "$KWPID" -x keyway-datapath)
+start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024 "life_time = 4294967295s"
+check "huge lifetime, proposal-check=obey: accepted" initiate
+check "huge lifetime: Keyway took one week, not 136 years" audited "phase2-established.*lifetime=\"604800s\""
+sleep 1.2
+check "huge lifetime: installed-sa print shows the bounded lifetime" bash -c "$(declare -f kw); KW='$KW' BIN='$BIN' TMP='$TMP'; kw /ip ipsec installed-sa print | grep -q 'add-lifetime=5d14h24m/1w'"
+check "huge lifetime: Keyway's answer carried RESPONDER-LIFETIME" grep -q "parsed QUICK_MODE response.*N((24576))" "$TMP/sw/charon.log"
+check "huge lifetime: traffic flows" wait_until 10 ping_across
+check "huge lifetime: keyway-ike and keyway-datapath kept their pids" test "$(pgrep -P "$KWPID" -x keyway-ike) $(pgrep -P "$KWPID" -x keyway-datapath)" = "$IKEPID $DPPID"
+stop_strongswan
 kw /ip ipsec peer set 0 proposal-check=strict >/dev/null
 
 # Malformed ISAKMP at UDP 500: truncated, bad lengths, broken chains, huge attributes.
@@ -300,6 +315,30 @@ check "malformed ISAKMP: drops are audited" audited "ike-malformed"
 start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
 check "after every refusal and the garbage, the appliance still serves a correct peer" initiate
 check "and traffic flows" wait_until 10 ping_across
+stop_strongswan
+stop_keyway
+
+# generate-policy=yes within bounds: a peer whose traffic selectors claim 0.0.0.0/0 gets
+# INVALID-ID-INFORMATION and no policy; the same peer claiming its own LAN gets its `D` policy.
+echo "-- generate-policy bounds"
+cat >"$TMP/kw.rsc" <<CONF
+/ip ipsec peer add address=192.0.2.2/32 secret="$PSK" nat-traversal=yes hash-algorithm=sha1 enc-algorithm=aes-128 generate-policy=yes
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024
+CONF
+dynamic_policies() { kw /ip ipsec policy print | grep -cE '^ *[0-9]+ +D '; }
+check "generate-policy: Keyway starts (a generate-policy peer, no policy)" start_keyway
+SW_LOCAL_TS=0.0.0.0/0 start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
+check "generate-policy claiming 0.0.0.0/0: refused" not initiate
+check "generate-policy claiming 0.0.0.0/0: Keyway audits the reason" audited "ike-failed.*generate-policy refused: 0.0.0.0/0 is never generated"
+check "generate-policy claiming 0.0.0.0/0: strongSwan received INVALID-ID-INFORMATION" grep -q "received INVALID_ID_INFORMATION" "$TMP/sw/charon.log"
+sleep 1.2
+check "generate-policy claiming 0.0.0.0/0: no D policy in policy print" test "$(dynamic_policies)" = 0
+stop_strongswan
+start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
+check "generate-policy for the peer's own LAN: accepted" initiate
+check "generate-policy for the peer's own LAN: traffic flows" wait_until 10 ping_across
+sleep 1.2
+check "generate-policy for the peer's own LAN: a D policy in policy print" test "$(dynamic_policies)" = 1
 stop_strongswan
 stop_keyway
 

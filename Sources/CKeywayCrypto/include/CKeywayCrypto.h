@@ -43,6 +43,12 @@ int kw_random(uint8_t *out, size_t len);
 enum { KW_DH_OK = 1, KW_DH_ERROR = 0, KW_DH_BAD_PUBLIC = -1, KW_DH_BAD_LENGTH = -2, KW_DH_BAD_PRIVATE = -3 };
 // group: the IKE group number. priv may be NULL (generate). Returns NULL on error; *status says why.
 kw_dh *kw_dh_new(int group, const uint8_t *priv, size_t privlen, int *status);
+// Bytes of uniform random seed kw_dh_new_from_seed takes for `group` (0: unknown group).
+size_t kw_dh_seed_size(int group);
+// A key pair whose private value is derived from exactly kw_dh_seed_size(group) seed bytes, always
+// in range: MODP, an exponent of the group's private length with its top bit set; EC, seed mod
+// (order - 1) + 1 (the seed is 8 bytes longer than the order, so the bias is below 2^-64).
+kw_dh *kw_dh_new_from_seed(int group, const uint8_t *seed, size_t seedlen, int *status);
 void kw_dh_free(kw_dh *d);
 size_t kw_dh_public_size(const kw_dh *d);
 size_t kw_dh_secret_size(const kw_dh *d);
