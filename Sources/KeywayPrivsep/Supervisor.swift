@@ -77,11 +77,13 @@ public final class Supervisor {
     private var wire = WireCounters()
     private let startedAt = MonotonicClock.now()
     private var stopping = false
-    private lazy var network = HostNetwork(settings: settings, audit: audit)
+    private let network: HostNetwork
 
-    public init(settings: SupervisorSettings) {
+    /// `hostKernel` changes routes and firewall (keywayd passes KeywayHostNet's `KernelHost`).
+    public init(settings: SupervisorSettings, hostKernel: HostKernel) {
         self.settings = settings
         self.audit = AuditLog(appName: "keywayd", socket: nil, alsoStderr: true)
+        self.network = HostNetwork(settings: settings, audit: audit, kernel: hostKernel)
         for role in Role.children { children[role] = Child(role: role) }
     }
 
@@ -121,7 +123,7 @@ public final class Supervisor {
         try network.setUp(tunName: tunName)
         // Everything privileged is open: keep only what spawning sandboxed children (entering the
         // monitor's 0700 state directory, chroot, setuid/setgid, dropping their bounding set),
-        // signalling them and routing need.
+        // signalling them and routing (netlink, nftables) need.
         do { try Privileges.limitCapabilities(to: Self.keptCapabilities) } catch {
             throw SupervisorError("dropping keywayd's capabilities", error)
         }
@@ -219,9 +221,9 @@ public final class Supervisor {
                 if case .hello(let h) = envelope.message {
                     link.hello = h
                 } else if case .routeSet(let set) = envelope.message, link.peer == .datapath {
-                    network.applyRoutes(set)
+                    network.applyRoutes(set.prefixes.map { HostRoute(address: $0.address, prefixLength: $0.length, preferredSource: $0.source) })
                 } else if case .incomingFilter(let filter) = envelope.message, link.peer == .datapath {
-                    network.applyIncomingFilter(filter)
+                    network.applyIncomingCheck(filter.rules)
                 }
             }
         }

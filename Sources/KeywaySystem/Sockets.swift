@@ -164,6 +164,13 @@ public enum Tun {
     public static func setUp(name: String, mtu: Int32) throws(SystemError) {
         if kw_if_set_up(name, mtu) < 0 { throw SystemError.last("SIOCSIFFLAGS(\(name))") }
     }
+
+    /// The interface's index, which routes and link changes name it by.
+    public static func interfaceIndex(name: String) throws(SystemError) -> Int32 {
+        let index = kw_if_index(name)
+        if index <= 0 { throw SystemError.last("SIOCGIFINDEX(\(name))") }
+        return index
+    }
 }
 
 extension Sockets {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import KeywayHostNet
 import KeywayPrivsep
 import KeywaySystem
 
@@ -68,7 +69,7 @@ struct Keywayd: ParsableCommand {
         var settings = SupervisorSettings(executableDirectory: directory, user: identity, runDirectory: runDir,
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
         settings.configPath = config
-        let supervisor = Supervisor(settings: settings)
+        let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
         do { try supervisor.prepare() } catch {
             StandardStreams.error("keywayd: \(error)")
             throw ExitCode(1)
