@@ -43,6 +43,7 @@ public struct SupervisorSettings: Sendable {
 public struct SupervisorError: Error, CustomStringConvertible {
     public let description: String
     init(_ what: String, _ error: any Error) { description = "\(what): \(error)" }
+    init(_ error: UntrustedExecutable) { description = error.description }
 }
 
 /// keywayd's core: owns every privileged object, spawns and sandboxes the children, restarts
@@ -93,6 +94,13 @@ public final class Supervisor {
             signals = try SignalQueue()
         } catch { throw SupervisorError("signal handling", error) }
         if let log = connectSyslog() { audit.attach(socket: log) }
+        // Before anything changes and any child runs: each binary and every directory above it
+        // must be root's alone.
+        for role in Role.children {
+            let path = executablePath(role)
+            do { try ExecutableTrust.verify(path) } catch { throw SupervisorError(error) }
+            guard Files.isExecutable(path) else { throw SupervisorError("finding \(role)", SystemError(path, errno: .permissionDenied)) }
+        }
         let s = settings
         do {
             try Files.ensureDirectory(s.runDirectory, mode: 0o755)
@@ -116,10 +124,6 @@ public final class Supervisor {
                 udpNATT: try Sockets.udpBound(port: s.natTraversalPort, mark: s.bypassMark),
                 control: control)
         } catch { throw SupervisorError("opening privileged resources", error) }
-        for role in Role.children {
-            let path = executablePath(role)
-            guard Files.isExecutable(path) else { throw SupervisorError("finding \(role)", SystemError(path, errno: .noSuchFileOrDirectory)) }
-        }
         try network.setUp(tunName: tunName)
         // Everything privileged is open: keep only what spawning sandboxed children (entering the
         // monitor's 0700 state directory, chroot, setuid/setgid, dropping their bounding set),
@@ -236,6 +240,8 @@ public final class Supervisor {
         guard let child = children[role], let resources else { return }
         child.restartAt = nil
         do {
+            // Checked again before every start: the binary may have changed since the last one.
+            try ExecutableTrust.verify(executablePath(role))
             let (mine, theirs) = try SeqPacket.pair()
             let pid = try Processes.spawn(path: executablePath(role), arguments: [],
                                           environment: ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fd3: theirs)
@@ -281,8 +287,10 @@ public final class Supervisor {
             audit.event(.informational, msgID: "child-start", "started \(role)", [("role", role.description), ("pid", String(pid))])
         } catch {
             let now = MonotonicClock.now()
-            child.restartAt = child.policy.restartTime(startedAt: now, now: now)
-            audit.event(.error, msgID: "child-start", "could not start \(role): \(error)")
+            let at = child.policy.restartTime(startedAt: now, now: now)
+            child.restartAt = at
+            audit.event(.error, msgID: "child-start", "could not start \(role): \(error); trying again in \((at - now) / 1_000_000) ms",
+                        [("role", role.description)])
         }
     }
 

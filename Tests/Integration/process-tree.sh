@@ -78,6 +78,18 @@ sys.exit(0 if all(rows[k]["restarts"] == 1 for k in ["keyway-monitor", "keyway-i
 check "status counts one restart per child" restart_counts
 check "child restarts are audited" grep -q 'child-exit .*keyway-ike.*killed by signal 9' "$LOG"
 
+# The binary check is repeated before every start: a child binary that turned group-writable is
+# not started again (audited, with back-off) until it is safe once more.
+old=$(child_pid keyway-ike)
+chmod g+w "$BIN/keyway-ike"
+kill -KILL "$old"
+check "a child binary made group-writable is refused at restart, with the reason audited" wait_until 5 \
+  grep -q "could not start keyway-ike: refusing to execute $BIN/keyway-ike: it is writable by its group (mode 0775)" "$LOG"
+check "the refused child stays down" test -z "$(child_pid keyway-ike)"
+chmod g-w "$BIN/keyway-ike"
+ike_back() { local p; p=$(child_pid keyway-ike); [ -n "$p" ] && sandboxed "$p" "$RUN/empty" >/dev/null; }
+check "once the binary is safe again keyway-ike is started again" wait_until 10 ike_back
+
 # Bad input on the control socket: refused and counted; the monitor keeps serving.
 python3 - "$RUN/control.sock" <<'PY'
 import socket, struct, sys
@@ -117,5 +129,21 @@ check "every process wrote RFC 5424 audit lines" bash -c "for a in keywayd keywa
 out=$("$BIN/keywayd" --user keyway-no-such-user --run-dir "$TMP/r2" 2>&1); rc=$?
 check "missing user fails with how to create it" bash -c "[ $rc = 1 ] && grep -q useradd <<<'$out'"
 "$BIN/keywayd" --help >/dev/null 2>&1; check "--help exits 0" test $? = 0
+
+# Child binaries must be root's and writable by no one else, and so must every directory above
+# them: otherwise keywayd refuses before it changes anything or starts any child.
+refused_start() {  # refused_start DIR MESSAGE: keywayd from DIR exits 1 saying MESSAGE, no child started
+  local out rc
+  out=$(ip netns exec "$NS" "$1/keywayd" --foreground --config "$TMP/none.rsc" --run-dir "$TMP/r3" --state-dir "$TMP/s3" \
+        --syslog "$TMP/nolog" --tun kwtest1 2>&1); rc=$?
+  grep refusing <<<"$out" | sed 's/^/  /'
+  [ "$rc" = 1 ] && grep -qF "$2" <<<"$out" && ! grep -q child-start <<<"$out"
+}
+install_products "$TMP/gw"; chmod g+w "$TMP/gw/keyway-datapath"
+check "a group-writable child binary: keywayd exits 1 naming it, before any child runs" refused_start "$TMP/gw" \
+  "keywayd: refusing to execute $TMP/gw/keyway-datapath: it is writable by its group (mode 0775)"
+install_products "$TMP/ow/bin"; chmod 0757 "$TMP/ow"
+check "a child binary under a directory writable by others: keywayd exits 1 naming the directory" refused_start "$TMP/ow/bin" \
+  "directory $TMP/ow is writable by others (mode 0757)"
 
 summary
