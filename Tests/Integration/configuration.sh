@@ -87,4 +87,5 @@ check "no secret or key anywhere in the audit log" bash -c "! grep -q -e '$SECRE
 check "the store is private to the keyway user" bash -c "[ \"\$(stat -c '%U %a' '$STATE/config.rsc')\" = 'keyway 600' ] && [ \"\$(stat -c '%a' '$STATE')\" = 700 ]"
 
 userdel kwtest-reader 2>/dev/null; userdel kwtest-nobody 2>/dev/null
+check "no child was killed by its seccomp filter" not grep -F SIGSYS "$TMP/keywayd.out" "$LOG"
 summary

@@ -170,6 +170,7 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   # Routes, rule and table go through netlink and libnftables: nothing like `ip`'s or `nft`'s complaints.
   check "$label: keywayd's log holds no ip or nft messages" not grep -E 'RTNETLINK|^Error:|FIB table' "$TMP/site1.log" "$TMP/site2.log"
   check "$label: keywayd's log has no route or firewall failure" not grep -E 'could not|NOT enforced' "$TMP/site1.log" "$TMP/site2.log"
+  check "$label: no child was killed by its seccomp filter" not grep -F SIGSYS "$TMP/site1.log" "$TMP/site2.log"
 }
 
 run_case "AH tunnel, manual example" ah null sha1 tunnel

@@ -120,6 +120,7 @@ wait "$KPID"; rc=$?
 check "keywayd exits 0 on SIGTERM" test "$rc" = 0
 check "no process left in the namespace" test -z "$(ip netns pids "$NS")"
 check "control socket removed" test ! -e "$RUN/control.sock"
+check "no child was killed by its seccomp filter" not grep -F SIGSYS "$LOG" "$TMP/keywayd.out"
 check "every process wrote RFC 5424 audit lines" bash -c "for a in keywayd keyway-monitor keyway-ike keyway-datapath; do grep -qE \"^<[0-9]+>1 [0-9T:.-]+Z [^ ]+ \$a [0-9]+ \" '$LOG' || exit 1; done"
 
 # Command line: bad arguments exit 2; a missing user says how to create it.
