@@ -6,7 +6,8 @@ import KeywayWire
 /// What keywayd was told on its command line, resolved.
 public struct SupervisorSettings: Sendable {
     public var executableDirectory: String
-    public var user: UserIdentity
+    /// One unprivileged user per child.
+    public var users: RoleUsers
     public var runDirectory: String
     public var stateDirectory: String
     public var syslogPath: String
@@ -25,10 +26,10 @@ public struct SupervisorSettings: Sendable {
     public var ikePort: UInt16 = 500
     public var natTraversalPort: UInt16 = 4500
 
-    public init(executableDirectory: String, user: UserIdentity, runDirectory: String, stateDirectory: String,
+    public init(executableDirectory: String, users: RoleUsers, runDirectory: String, stateDirectory: String,
                 syslogPath: String, tunName: String) {
         self.executableDirectory = executableDirectory
-        self.user = user
+        self.users = users
         self.runDirectory = runDirectory
         self.stateDirectory = stateDirectory
         self.syslogPath = syslogPath
@@ -105,7 +106,8 @@ public final class Supervisor {
         do {
             try Files.ensureDirectory(s.runDirectory, mode: 0o755)
             try Files.ensureDirectory(s.emptyRoot, mode: 0o555)
-            try Files.ensureDirectory(s.stateDirectory, mode: 0o700, uid: s.user.uid, gid: s.user.gid)
+            // The configuration store is the monitor's alone.
+            try Files.ensureDirectory(s.stateDirectory, mode: 0o700, uid: s.users.monitor.uid, gid: s.users.monitor.gid)
         } catch { throw SupervisorError("preparing directories", error) }
         var tunName = ""
         do {
@@ -150,7 +152,7 @@ public final class Supervisor {
 
     /// Starts the children and supervises them until SIGTERM or SIGINT. Returns the exit status.
     public func run() -> Int32 {
-        audit.event(.notice, msgID: "start", "keywayd starting", [("tun", settings.tunName), ("user", settings.user.name)])
+        audit.event(.notice, msgID: "start", "keywayd starting", [("tun", settings.tunName), ("users", settings.users.all.map(\.name).joined(separator: " "))])
         for role in Role.children { spawn(role) }
         guard let signals else { return 1 }
         while !stopping {
@@ -237,7 +239,7 @@ public final class Supervisor {
 
     /// Spawns one child and hands it its descriptors, its links to running peers, and the sandbox order.
     private func spawn(_ role: Role) {
-        guard let child = children[role], let resources else { return }
+        guard let child = children[role], let resources, let user = settings.users[role] else { return }
         child.restartAt = nil
         do {
             // Checked again before every start: the binary may have changed since the last one.
@@ -283,7 +285,7 @@ public final class Supervisor {
                 try link.send(.peerRestarted(PeerRestarted(role: other, pid: UInt32(c.pid), restarts: c.policy.restarts)))
             }
             let root = role == .monitor ? settings.stateDirectory : settings.emptyRoot
-            try link.send(.enterSandbox(EnterSandbox(uid: settings.user.uid, gid: settings.user.gid, root: root)))
+            try link.send(.enterSandbox(EnterSandbox(uid: user.uid, gid: user.gid, root: root)))
             audit.event(.informational, msgID: "child-start", "started \(role)", [("role", role.description), ("pid", String(pid))])
         } catch {
             let now = MonotonicClock.now()

@@ -50,6 +50,24 @@ for role in keyway-monitor keyway-ike keyway-datapath; do
   check "$role is sandboxed (uid, caps, no_new_privs, seccomp, chroot)" sandboxed "$(child_pid $role)" "${ROOT[$role]}"
 done
 
+# One user per child (keywayd's default --user keyway: keyway-ike, keyway-datapath,
+# keyway-monitor): real, effective, saved and filesystem uid are all that user's.
+own_user() {  # own_user PID USER
+  local want; want=$(id -u "$2") || return 1
+  [ "$(status_field "$1" Uid)" = "$want $want $want $want" ] || { echo "  pid $1 Uid $(status_field "$1" Uid), want $2 ($want)"; return 1; }
+}
+for role in keyway-monitor keyway-ike keyway-datapath; do
+  check "$role runs as its own user $role" own_user "$(child_pid $role)" $role
+done
+check "the three children have three different uids" test "$(for r in keyway-monitor keyway-ike keyway-datapath; do status_field "$(child_pid $r)" Uid | cut -d' ' -f1; done | sort -u | wc -l)" = 3
+# The kernel lets a process signal only its own uid's processes: keyway-ike can reach itself,
+# not the datapath.
+as_ike() { setpriv --reuid=keyway-ike --regid=keyway-ike --clear-groups "$@"; }
+check "as keyway-ike, kill -0 of keyway-ike's pid succeeds" as_ike kill -0 "$(child_pid keyway-ike)"
+denied=$(as_ike kill -0 "$(child_pid keyway-datapath)" 2>&1); rc=$?
+echo "  as keyway-ike: kill -0 $(child_pid keyway-datapath): $denied"
+check "as keyway-ike, kill -0 of the datapath's pid fails (Operation not permitted)" bash -c "[ $rc != 0 ] && grep -q 'Operation not permitted' <<<'$denied'"
+
 status_json=$(ip netns exec "$NS" "$BIN/keyway" status --socket "$RUN/control.sock" --json)
 echo "  status: $status_json"
 pids_match() {
@@ -128,7 +146,11 @@ check "every process wrote RFC 5424 audit lines" bash -c "for a in keywayd keywa
 "$BIN/keywayd" --tun 'bad name' >/dev/null 2>&1; check "invalid --tun exits 2" test $? = 2
 "$BIN/keywayd" --state-dir relative >/dev/null 2>&1; check "relative --state-dir exits 2" test $? = 2
 out=$("$BIN/keywayd" --user keyway-no-such-user --run-dir "$TMP/r2" 2>&1); rc=$?
-check "missing user fails with how to create it" bash -c "[ $rc = 1 ] && grep -q useradd <<<'$out'"
+missing_users_named() {
+  [ "$rc" = 1 ] && grep -q useradd <<<"$out" &&
+    grep -qF "users 'keyway-no-such-user-ike', 'keyway-no-such-user-datapath', 'keyway-no-such-user-monitor' do not exist" <<<"$out"
+}
+check "missing users fail with their names and how to create them" missing_users_named
 "$BIN/keywayd" --help >/dev/null 2>&1; check "--help exits 0" test $? = 0
 
 # Child binaries must be root's and writable by no one else, and so must every directory above

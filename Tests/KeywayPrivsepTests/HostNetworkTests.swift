@@ -65,7 +65,7 @@ final class HostNetworkTests: XCTestCase {
     override func setUpWithError() throws {
         kernel = RecordingKernel()
         audit = try AuditCapture()
-        let settings = SupervisorSettings(executableDirectory: "/nonexistent", user: UserIdentity(name: "nobody", uid: 65534, gid: 65534), runDirectory: "/nonexistent",
+        let settings = SupervisorSettings(executableDirectory: "/nonexistent", users: RoleUsersTests.distinct, runDirectory: "/nonexistent",
                                           stateDirectory: "/nonexistent", syslogPath: "/nonexistent", tunName: "kwtun0")
         network = HostNetwork(settings: settings, audit: audit.log, kernel: kernel)
     }

@@ -10,11 +10,12 @@ final class SeccompKillTests: XCTestCase {
     static let roles = ["ike", "datapath", "monitor"]
 
     func run(_ role: String, _ probe: String) throws -> ExitStatus? {
-        let (_, dir) = try ChildHarness.requirements()
+        let kind: Role = role == "ike" ? .ike : role == "datapath" ? .datapath : .monitor
+        let (user, dir) = try ChildHarness.requirements(kind)
         let root = try ChildHarness.emptyRoot()
         let (keep, link) = try SeqPacket.pair()
         defer { keep.close() }
-        let pid = try Processes.spawn(path: dir + "/keyway-sandbox-check", arguments: [role, ChildHarness.user, root, probe],
+        let pid = try Processes.spawn(path: dir + "/keyway-sandbox-check", arguments: [role, user.name, root, probe],
                                       environment: ["SWIFT_BACKTRACE=enable=no"], fd3: link)
         return Processes.wait(pid: pid, timeoutMilliseconds: 10000)
     }
