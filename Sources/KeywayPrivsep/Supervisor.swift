@@ -25,6 +25,10 @@ public struct SupervisorSettings: Sendable {
     public var routeTable: UInt32 = 0x4b57
     public var ikePort: UInt16 = 500
     public var natTraversalPort: UInt16 = 4500
+    /// keywayd pings each child this often and restarts one that has not answered for
+    /// `unansweredPings` intervals.
+    public var pingInterval: UInt64 = 3_000_000_000
+    public var unansweredPings: UInt64 = 3
 
     public init(executableDirectory: String, users: RoleUsers, runDirectory: String, stateDirectory: String,
                 syslogPath: String, tunName: String) {
@@ -57,6 +61,7 @@ public final class Supervisor {
         var startedAt: UInt64 = 0
         var restartAt: UInt64?
         var policy = RestartPolicy()
+        var liveness: Liveness?
         init(role: Role) { self.role = role }
         var running: Bool { pid > 0 }
     }
@@ -79,6 +84,8 @@ public final class Supervisor {
     private var wire = WireCounters()
     private let startedAt = MonotonicClock.now()
     private var stopping = false
+    /// Counts spawns: each child instance pings with nonces of its own.
+    private var spawns: UInt64 = 0
     private let network: HostNetwork
 
     /// `hostKernel` changes routes and firewall (keywayd passes KeywayHostNet's `KernelHost`).
@@ -165,6 +172,7 @@ public final class Supervisor {
             }
             if !ready[0].isEmpty { handleSignals(signals.drain()) }
             for (i, link) in active.enumerated() where !ready[i + 1].isEmpty { serve(link) }
+            checkLiveness()
             restartDueChildren()
         }
         shutdown()
@@ -200,6 +208,7 @@ public final class Supervisor {
             let now = MonotonicClock.now()
             child.pid = 0
             child.link = nil
+            child.liveness = nil
             if stopping { continue }
             let at = child.policy.restartTime(startedAt: child.startedAt, now: now)
             child.restartAt = at
@@ -226,11 +235,36 @@ public final class Supervisor {
                 wire.accepted()
                 if case .hello(let h) = envelope.message {
                     link.hello = h
+                } else if case .pong(let pong) = envelope.message {
+                    children[link.peer]?.liveness?.answered(nonce: pong.nonce, now: MonotonicClock.now())
                 } else if case .routeSet(let set) = envelope.message, link.peer == .datapath {
                     network.applyRoutes(set.prefixes.map { HostRoute(address: $0.address, prefixLength: $0.length, preferredSource: $0.source) })
                 } else if case .incomingFilter(let filter) = envelope.message, link.peer == .datapath {
                     network.applyIncomingCheck(filter.rules)
                 }
+            }
+        }
+    }
+
+    /// Pings each running child once an interval; one that has stopped answering (stopped,
+    /// hung, spinning) is killed and so goes the normal restart path, with back-off.
+    private func checkLiveness() {
+        guard !stopping else { return }
+        let now = MonotonicClock.now()
+        for role in Role.children {
+            guard let child = children[role], child.running, var liveness = child.liveness else { continue }
+            let action = liveness.tick(now: now)
+            child.liveness = liveness
+            switch action {
+            case .wait: break
+            case .ping(let nonce):
+                // A full link is the child's problem too: its silence decides.
+                try? child.link?.send(.ping(Ping(nonce: nonce)))
+            case .unresponsive(let silent):
+                audit.event(.error, msgID: "child-unresponsive",
+                            "\(role) (pid \(child.pid)) stopped answering: no reply to pings for \(silent / 1_000_000) ms; killing it",
+                            [("role", role.description), ("pid", String(child.pid))])
+                Processes.signal(child.pid, SIGKILL)
             }
         }
     }
@@ -253,6 +287,9 @@ public final class Supervisor {
             child.pid = pid
             child.link = link
             child.startedAt = MonotonicClock.now()
+            spawns += 1
+            child.liveness = Liveness(startedAt: child.startedAt, interval: settings.pingInterval,
+                                      unansweredIntervals: settings.unansweredPings, firstNonce: spawns << 32)
             try link.send(.hello(Hello(role: .parent, pid: UInt32(getpid()), startedAt: startedAt, sandboxed: false)))
             for (kind, fd) in roleDescriptors(role, resources) {
                 try link.send(.fdGrant(FdGrant(kind: kind)), descriptors: [fd.raw])

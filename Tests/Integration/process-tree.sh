@@ -108,6 +108,19 @@ chmod g-w "$BIN/keyway-ike"
 ike_back() { local p; p=$(child_pid keyway-ike); [ -n "$p" ] && sandboxed "$p" "$RUN/empty" >/dev/null; }
 check "once the binary is safe again keyway-ike is started again" wait_until 10 ike_back
 
+# Liveness: keywayd pings every child every 3 s; one silent for 3 intervals (here: stopped) is
+# killed and restarted like any child that died.
+old=$(child_pid keyway-datapath)
+kill -STOP "$old"
+stopped_at=$SECONDS
+replaced() { local p; p=$(child_pid keyway-datapath); [ -n "$p" ] && [ "$p" != "$old" ] && sandboxed "$p" "$RUN/empty" >/dev/null; }
+check "a stopped keyway-datapath is replaced by a new pid within 20 s" wait_until 20 replaced
+echo "  replaced after $((SECONDS - stopped_at)) s"
+check "the replacement has the same sandbox and user" bash -c "$(declare -f status_field sandboxed own_user); sandboxed $(child_pid keyway-datapath) '$RUN/empty' && own_user $(child_pid keyway-datapath) keyway-datapath"
+check "keywayd's audit says the stopped child stopped answering" \
+  grep -q "child-unresponsive .*keyway-datapath (pid $old) stopped answering: no reply to pings for" "$LOG"
+check "the stopped process is gone" not kill -0 "$old"
+
 # Bad input on the control socket: refused and counted; the monitor keeps serving.
 python3 - "$RUN/control.sock" <<'PY'
 import socket, struct, sys
