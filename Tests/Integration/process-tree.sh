@@ -6,6 +6,10 @@ BIN=${BIN:?set BIN to the build products directory}
 . "$(dirname "$0")/lib.sh"
 
 NS=$(new_netns tree)
+# The namespace's own address (for the binding test) and, there only, every port bindable by
+# anyone: what keeps others off 500 and 4500 must be keywayd's sockets, not privilege.
+ip -n "$NS" addr add 203.0.113.1/32 dev lo
+ip netns exec "$NS" sysctl -qw net.ipv4.ip_unprivileged_port_start=0
 RUN=$TMP/run STATE=$TMP/state LOG=$TMP/syslog.txt
 start_syslog "$TMP/log.sock" "$LOG" || fail "syslog listener did not start"
 
@@ -40,6 +44,26 @@ sys.exit(0 if len(rows) == 4 and all(r["connected"] and r["pid"] > 0 for r in ro
 
 check "keywayd starts three children" wait_until 10 children_up
 check "children finish their handshakes" wait_until 10 hello_done
+# keywayd's UDP 500/4500 sockets carry no SO_REUSEADDR: no local user can bind beside them (and
+# so read IKE or ESP in UDP meant for keywayd), however they set their own socket.
+bind_as_nobody() {  # bind_as_nobody PORT: user nobody binds UDP PORT on 203.0.113.1 with SO_REUSEADDR
+  ip netns exec "$NS" setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("203.0.113.1", int(sys.argv[1])))
+except OSError as e:
+    print(e)
+    sys.exit(1)
+print("bound")' "$1"
+}
+check "user nobody can bind a free UDP port on the namespace's address (the probe works)" bind_as_nobody 4501
+out=$(bind_as_nobody 4500); echo "  nobody binding UDP 4500: $out"
+check "user nobody cannot bind UDP 4500 beside keywayd (address in use)" bash -c "grep -q 'Address already in use' <<<'$out'"
+out=$(bind_as_nobody 500); echo "  nobody binding UDP 500: $out"
+check "user nobody cannot bind UDP 500 beside keywayd, even with unprivileged ports" bash -c "grep -q 'Address already in use' <<<'$out'"
+
 # keywayd keeps only dac_read_search, kill, setgid, setuid, setpcap, net_admin and sys_chroot
 # (bits 2, 5-8, 12, 18).
 check "keywayd holds only the capabilities it still needs (bounding, permitted, effective)" bash -c "
@@ -151,6 +175,16 @@ wait "$KPID"; rc=$?
 check "keywayd exits 0 on SIGTERM" test "$rc" = 0
 check "no process left in the namespace" test -z "$(ip netns pids "$NS")"
 check "control socket removed" test ! -e "$RUN/control.sock"
+# Without SO_REUSEADDR nothing stops a clean restart: the sockets went with the old processes.
+ip netns exec "$NS" "$BIN/keywayd" --foreground --config "$TMP/none.rsc" --run-dir "$RUN" --state-dir "$STATE" \
+  --syslog "$TMP/log.sock" --tun kwtest0 >>"$TMP/keywayd.out" 2>&1 &
+KPID=$!
+PIDS+=($KPID)
+check "keywayd starts again in the same namespace (ports 500 and 4500 free again)" wait_until 10 children_up
+check "the restarted children finish their handshakes" wait_until 10 hello_done
+kill -TERM "$KPID"
+wait "$KPID"; rc=$?
+check "the restarted keywayd exits 0 on SIGTERM" test "$rc" = 0
 check "no child was killed by its seccomp filter" not grep -F SIGSYS "$LOG" "$TMP/keywayd.out"
 check "every process wrote RFC 5424 audit lines" bash -c "for a in keywayd keyway-monitor keyway-ike keyway-datapath; do grep -qE \"^<[0-9]+>1 [0-9T:.-]+Z [^ ]+ \$a [0-9]+ \" '$LOG' || exit 1; done"
 
