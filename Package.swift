@@ -83,6 +83,8 @@ let package = Package(
         .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
         .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto"]),
         .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
-        .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit", "KeywayHostNet"]),
+        .testTarget(name: "KeywayPrivsepTests", dependencies: [
+            "KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit", "KeywayHostNet",
+        ]),
     ]
 )

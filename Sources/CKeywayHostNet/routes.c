@@ -43,7 +43,9 @@ static void kw_put_route(struct nlmsghdr *nlh, const struct kw_rt_op *op, int re
         rtm->rtm_scope = RT_SCOPE_NOWHERE;
     }
     mnl_attr_put_u32(nlh, RTA_TABLE, op->table);
-    if (op->prefix_length > 0) mnl_attr_put_u32(nlh, RTA_DST, htonl(op->destination & kw_prefix_mask(op->prefix_length)));
+    if (op->prefix_length > 0) {
+        mnl_attr_put_u32(nlh, RTA_DST, htonl(op->destination & kw_prefix_mask(op->prefix_length)));
+    }
     if (op->ifindex > 0) mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)op->ifindex);
     if (replace && op->source != 0) mnl_attr_put_u32(nlh, RTA_PREFSRC, htonl(op->source));
 }

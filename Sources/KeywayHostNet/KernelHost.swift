@@ -73,7 +73,11 @@ public final class KernelHost: HostKernel {
             op.prefix_length = route.prefixLength
             op.ifindex = index ?? 0
         case .addRule(let mark, let table, let priority), .deleteRule(let mark, let table, let priority):
-            if case .addRule = change { op.kind = Int32(KW_RT_RULE_ADD.rawValue) } else { op.kind = Int32(KW_RT_RULE_DELETE.rawValue) }
+            if case .addRule = change {
+                op.kind = Int32(KW_RT_RULE_ADD.rawValue)
+            } else {
+                op.kind = Int32(KW_RT_RULE_DELETE.rawValue)
+            }
             op.mark = mark
             op.table = table
             op.priority = priority

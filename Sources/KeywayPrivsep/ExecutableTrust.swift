@@ -25,10 +25,14 @@ public enum ExecutableTrust {
 
     /// Checks `path` (absolute, as keywayd spawns it) and every directory above it, with lstat.
     public static func verify(_ path: String) throws(UntrustedExecutable) {
-        guard path.hasPrefix("/") else { throw UntrustedExecutable(executable: path, culprit: path, problem: "is not an absolute path") }
+        guard path.hasPrefix("/") else {
+            throw UntrustedExecutable(executable: path, culprit: path, problem: "is not an absolute path")
+        }
         var chain: [(String, Result<FileStatus, SystemError>)] = []
         for component in lineage(of: path) {
-            do { chain.append((component, .success(try Files.status(component)))) } catch { chain.append((component, .failure(error))) }
+            do { chain.append((component, .success(try Files.status(component)))) } catch {
+                chain.append((component, .failure(error)))
+            }
         }
         try check(executable: path, chain: chain)
     }
@@ -45,7 +49,8 @@ public enum ExecutableTrust {
     }
 
     /// The decision, from what lstat said about the file (first) and each directory above it.
-    static func check(executable: String, chain: [(String, Result<FileStatus, SystemError>)]) throws(UntrustedExecutable) {
+    static func check(executable: String,
+                      chain: [(String, Result<FileStatus, SystemError>)]) throws(UntrustedExecutable) {
         for (index, (path, result)) in chain.enumerated() {
             func refuse(_ problem: String) -> UntrustedExecutable {
                 UntrustedExecutable(executable: executable, culprit: path, problem: problem)

@@ -42,21 +42,32 @@ final class HostNetwork {
     /// nftables names: letters, digits and underscores.
     var filterTable: String { "keyway_" + String(tunName.map { $0.isLetter || $0.isNumber ? $0 : "_" }) }
     private var table: UInt32 { settings.routeTable }
-    private var rule: RoutingChange { .addRule(notMark: settings.bypassMark, table: table, priority: Self.rulePriority) }
-    private var ruleRemoval: RoutingChange { .deleteRule(notMark: settings.bypassMark, table: table, priority: Self.rulePriority) }
+    private var rule: RoutingChange {
+        .addRule(notMark: settings.bypassMark, table: table, priority: Self.rulePriority)
+    }
+    private var ruleRemoval: RoutingChange {
+        .deleteRule(notMark: settings.bypassMark, table: table, priority: Self.rulePriority)
+    }
 
     func setUp(tunName: String) throws(SupervisorError) {
         self.tunName = tunName
-        do { tunIndex = try kernel.interfaceIndex(tunName) } catch { throw SupervisorError("finding \(tunName)", error) }
+        do { tunIndex = try kernel.interfaceIndex(tunName) } catch {
+            throw SupervisorError("finding \(tunName)", error)
+        }
         // Unmarked packets (plaintext) consult Keyway's table first; marked ones (our ESP/AH/IKE)
         // never do. A rule left by a crashed run goes first, so that exactly one remains; at
         // start-up there is normally none, and that is no news.
         let answers = apply([ruleRemoval, rule, .setQueueLength(interfaceIndex: tunIndex, packets: Self.queueLength)])
-        if let e = answers[0].1, e != .noSuchFileOrDirectory { report(.warning, "could not remove a stale routing rule", e) }
-        if let e = answers[1].1 {
-            throw SupervisorError("adding the routing rule (not fwmark \(settings.bypassMark) table \(table))", SystemError("RTM_NEWRULE", errno: e))
+        if let e = answers[0].1, e != .noSuchFileOrDirectory {
+            report(.warning, "could not remove a stale routing rule", e)
         }
-        if let e = answers[2].1 { report(.warning, "could not set \(tunName)'s queue length to \(Self.queueLength)", e) }
+        if let e = answers[1].1 {
+            throw SupervisorError("adding the routing rule (not fwmark \(settings.bypassMark) table \(table))",
+                                  SystemError("RTM_NEWRULE", errno: e))
+        }
+        if let e = answers[2].1 {
+            report(.warning, "could not set \(tunName)'s queue length to \(Self.queueLength)", e)
+        }
         flushRoutes()
         // The incoming-check table is left alone: one that survived a crash keeps dropping until
         // the first new rule list replaces it (fail closed).
@@ -81,7 +92,8 @@ final class HostNetwork {
             }
             guard seen.insert(Destination(route)).inserted else { continue }
             guard wanted.count < Self.maximumRoutes else {
-                audit.event(.error, msgID: "route", "more than \(Self.maximumRoutes) routes wanted; the rest are not installed")
+                audit.event(.error, msgID: "route",
+                            "more than \(Self.maximumRoutes) routes wanted; the rest are not installed")
                 break
             }
             wanted.append((Destination(route), route.preferredSource))
@@ -100,7 +112,8 @@ final class HostNetwork {
                     installed[Destination(route)] = route.preferredSource
                 } else if let e = answer, route.preferredSource != 0 {
                     // A source that is not (yet) one of ours is refused by the kernel: the route goes in without it.
-                    report(.notice, "route \(route): preferred source \(Self.address(route.preferredSource)) refused; installing it without", e)
+                    let source = Self.address(route.preferredSource)
+                    report(.notice, "route \(route): preferred source \(source) refused; installing it without", e)
                     var plain = route
                     plain.preferredSource = 0
                     retry.append(.replaceRoute(plain, table: table, interfaceIndex: index))
@@ -123,7 +136,8 @@ final class HostNetwork {
             }
         }
         let list = installed.keys.sorted().map { Self.prefix($0.network, $0.length) }
-        audit.event(.informational, msgID: "route", "routes into \(tunName) updated", [("routes", list.joined(separator: " "))])
+        audit.event(.informational, msgID: "route", "routes into \(tunName) updated",
+                    [("routes", list.joined(separator: " "))])
     }
 
     /// What takes the kernel from `installed` to `wanted`: removals first, then the routes that
@@ -132,11 +146,12 @@ final class HostNetwork {
                              interfaceIndex: Int32) -> [RoutingChange] {
         let keep = Set(wanted.map(\.0))
         var changes: [RoutingChange] = installed.keys.filter { !keep.contains($0) }.sorted().map {
-            .deleteRoute(HostRoute(address: $0.network, prefixLength: $0.length), table: table, interfaceIndex: interfaceIndex)
+            .deleteRoute(HostRoute(address: $0.network, prefixLength: $0.length), table: table,
+                         interfaceIndex: interfaceIndex)
         }
         for (destination, source) in wanted where installed[destination] != source {
-            changes.append(.replaceRoute(HostRoute(address: destination.network, prefixLength: destination.length, preferredSource: source),
-                                         table: table, interfaceIndex: interfaceIndex))
+            let route = HostRoute(address: destination.network, prefixLength: destination.length, preferredSource: source)
+            changes.append(.replaceRoute(route, table: table, interfaceIndex: interfaceIndex))
         }
         return changes
     }
@@ -155,7 +170,11 @@ final class HostNetwork {
             var removed = 0
             for (change, answer) in apply(present.map { .deleteRoute($0, table: table, interfaceIndex: nil) }) {
                 guard case .deleteRoute(let route, _, _) = change else { continue }
-                if let e = answer, e != .noSuchProcess { report(.error, "could not remove route \(route) from table \(table)", e) } else { removed += 1 }
+                if let e = answer, e != .noSuchProcess {
+                    report(.error, "could not remove route \(route) from table \(table)", e)
+                } else {
+                    removed += 1
+                }
             }
             if removed == 0 { return }
         }
@@ -188,21 +207,25 @@ final class HostNetwork {
         if rules.isEmpty {
             if removeIncomingCheck() {
                 enforcedRules = []
-                audit.event(.informational, msgID: "incoming-check", "incoming policy check removed: no rule to enforce")
+                audit.event(.informational, msgID: "incoming-check",
+                            "incoming policy check removed: no rule to enforce")
             }
             return
         }
-        let script = Self.script(table: filterTable, tun: tunName, ikePorts: [settings.ikePort, settings.natTraversalPort], rules: rules)
+        let script = Self.script(table: filterTable, tun: tunName, ikePorts: [settings.ikePort, settings.natTraversalPort],
+                                 rules: rules)
         switch kernel.runNftables(script) {
         case .applied:
             enforcedRules = rules
             audit.event(.informational, msgID: "incoming-check", "incoming policy check updated",
                         [("rules", String(rules.count)), ("drops", String(rules.filter(\.drop).count))])
         case .refused(let messages):
-            audit.event(.error, msgID: "incoming-check", "nftables refused the incoming policy check; it is NOT enforced",
+            audit.event(.error, msgID: "incoming-check",
+                        "nftables refused the incoming policy check; it is NOT enforced",
                         [("table", filterTable), ("nftables", Self.oneLine(messages))])
         case .unavailable:
-            audit.event(.error, msgID: "incoming-check", "no nftables context: the incoming policy check is NOT enforced")
+            audit.event(.error, msgID: "incoming-check",
+                        "no nftables context: the incoming policy check is NOT enforced")
         }
     }
 
@@ -216,7 +239,8 @@ final class HostNetwork {
                         [("table", filterTable), ("nftables", Self.oneLine(messages))])
             return false
         case .unavailable:
-            audit.event(.error, msgID: "incoming-check", "no nftables context: the incoming-check table was not removed")
+            audit.event(.error, msgID: "incoming-check",
+                        "no nftables context: the incoming-check table was not removed")
             return false
         }
     }

@@ -63,12 +63,14 @@ public enum RoleUsersError: Error, Equatable, CustomStringConvertible {
             and \(n.monitor), one user each). Create them with
                 contrib/create-user.sh
             or  systemd-sysusers contrib/sysusers.d/keyway.conf
-            or, for each NAME,  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin NAME
+            or, for each NAME,
+                useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin NAME
             """
         case .root(let name):
             return "user '\(name)' has uid 0; the children must run unprivileged"
         case .sharedUID(let a, let b, let uid):
-            return "users '\(a)' and '\(b)' share uid \(uid); each child needs a uid of its own so that none can signal another"
+            return "users '\(a)' and '\(b)' share uid \(uid); "
+                + "each child needs a uid of its own so that none can signal another"
         }
     }
 }

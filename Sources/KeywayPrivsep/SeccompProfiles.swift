@@ -23,7 +23,9 @@ public enum SeccompProfiles {
     /// mprotect) must not hold PROT_EXEC, so injected bytes can never be made code.
     static let withoutExec: [SeccompRule.Condition] = [.maskedEquals(argument: 2, mask: UInt64(PROT_EXEC), value: 0)]
     /// fcntl's command (its second argument).
-    static func fcntlCommand(_ command: Int32) -> [SeccompRule.Condition] { [.equals(argument: 1, value: UInt64(command))] }
+    static func fcntlCommand(_ command: Int32) -> [SeccompRule.Condition] {
+        [.equals(argument: 1, value: UInt64(command))]
+    }
 
     /// What single-threaded Swift and our poll loop need in every child.
     static let common: [Entry] = [
@@ -37,8 +39,10 @@ public enum SeccompProfiles {
         .init(syscall: "sendto", reason: "syslog datagrams (send())"),
         // The only commands any child uses (Descriptor.setNonBlocking); not F_SETOWN, F_SETSIG,
         // F_DUPFD, locks or leases.
-        .init(syscall: "fcntl", when: fcntlCommand(F_GETFL), reason: "F_GETFL: reading flags before setting O_NONBLOCK on received descriptors"),
-        .init(syscall: "fcntl", when: fcntlCommand(F_SETFL), reason: "F_SETFL: O_NONBLOCK on received descriptors and links"),
+        .init(syscall: "fcntl", when: fcntlCommand(F_GETFL),
+              reason: "F_GETFL: reading flags before setting O_NONBLOCK on received descriptors"),
+        .init(syscall: "fcntl", when: fcntlCommand(F_SETFL),
+              reason: "F_SETFL: O_NONBLOCK on received descriptors and links"),
         .init(syscall: "mmap", when: withoutExec, reason: "malloc's large blocks and arenas, never executable"),
         .init(syscall: "munmap", reason: "malloc returning large blocks"),
         .init(syscall: "mremap", reason: "realloc of large blocks (array growth); keeps the old protection"),
@@ -93,5 +97,7 @@ public enum SeccompProfiles {
     }
 
     /// The role's filter, as installed.
-    public static func rules(for role: Role) -> [SeccompRule] { entries(for: role).map { SeccompRule($0.syscall, when: $0.conditions) } }
+    public static func rules(for role: Role) -> [SeccompRule] {
+        entries(for: role).map { SeccompRule($0.syscall, when: $0.conditions) }
+    }
 }

@@ -107,7 +107,9 @@ public final class Supervisor {
         for role in Role.children {
             let path = executablePath(role)
             do { try ExecutableTrust.verify(path) } catch { throw SupervisorError(error) }
-            guard Files.isExecutable(path) else { throw SupervisorError("finding \(role)", SystemError(path, errno: .permissionDenied)) }
+            guard Files.isExecutable(path) else {
+                throw SupervisorError("finding \(role)", SystemError(path, errno: .permissionDenied))
+            }
         }
         let s = settings
         do {
@@ -159,7 +161,8 @@ public final class Supervisor {
 
     /// Starts the children and supervises them until SIGTERM or SIGINT. Returns the exit status.
     public func run() -> Int32 {
-        audit.event(.notice, msgID: "start", "keywayd starting", [("tun", settings.tunName), ("users", settings.users.all.map(\.name).joined(separator: " "))])
+        audit.event(.notice, msgID: "start", "keywayd starting",
+                    [("tun", settings.tunName), ("users", settings.users.all.map(\.name).joined(separator: " "))])
         for role in Role.children { spawn(role) }
         guard let signals else { return 1 }
         while !stopping {
@@ -238,7 +241,9 @@ public final class Supervisor {
                 } else if case .pong(let pong) = envelope.message {
                     children[link.peer]?.liveness?.answered(nonce: pong.nonce, now: MonotonicClock.now())
                 } else if case .routeSet(let set) = envelope.message, link.peer == .datapath {
-                    network.applyRoutes(set.prefixes.map { HostRoute(address: $0.address, prefixLength: $0.length, preferredSource: $0.source) })
+                    network.applyRoutes(set.prefixes.map {
+                        HostRoute(address: $0.address, prefixLength: $0.length, preferredSource: $0.source)
+                    })
                 } else if case .incomingFilter(let filter) = envelope.message, link.peer == .datapath {
                     network.applyIncomingCheck(filter.rules)
                 }
@@ -262,7 +267,8 @@ public final class Supervisor {
                 try? child.link?.send(.ping(Ping(nonce: nonce)))
             case .unresponsive(let silent):
                 audit.event(.error, msgID: "child-unresponsive",
-                            "\(role) (pid \(child.pid)) stopped answering: no reply to pings for \(silent / 1_000_000) ms; killing it",
+                            "\(role) (pid \(child.pid)) stopped answering: no reply to pings for "
+                                + "\(silent / 1_000_000) ms; killing it",
                             [("role", role.description), ("pid", String(child.pid))])
                 Processes.signal(child.pid, SIGKILL)
             }
@@ -328,7 +334,8 @@ public final class Supervisor {
             let now = MonotonicClock.now()
             let at = child.policy.restartTime(startedAt: now, now: now)
             child.restartAt = at
-            audit.event(.error, msgID: "child-start", "could not start \(role): \(error); trying again in \((at - now) / 1_000_000) ms",
+            audit.event(.error, msgID: "child-start",
+                        "could not start \(role): \(error); trying again in \((at - now) / 1_000_000) ms",
                         [("role", role.description)])
         }
     }

@@ -22,7 +22,8 @@ guard args.count == 5,
       probes.contains(args[4]) || Seccomp.syscallNumber(args[4]) != nil,
       let mmap = Seccomp.syscallNumber("mmap"), let mprotect = Seccomp.syscallNumber("mprotect"),
       let munmap = Seccomp.syscallNumber("munmap"), let fcntl = Seccomp.syscallNumber("fcntl") else {
-    StandardStreams.error("usage: keyway-sandbox-check ike|datapath|monitor USER ROOT SYSCALL|\(probes.joined(separator: "|"))")
+    StandardStreams.error("usage: keyway-sandbox-check ike|datapath|monitor USER ROOT "
+                          + "SYSCALL|\(probes.joined(separator: "|"))")
     exit(2)
 }
 do {
@@ -53,7 +54,9 @@ case "allocations":
     for i in 0..<2_000_000 { grown.append(UInt64(i)) }
     var small: [[UInt8]] = []
     for i in 0..<10_000 { small.append([UInt8](repeating: UInt8(i & 255), count: 16 + i % 512)) }
-    if large.reduce(0, { $0 &+ Int($1) }) != (64 << 20) + 1 || grown.last != 1_999_999 || small.count != 10_000 { failures.append("contents") }
+    if large.reduce(0, { $0 &+ Int($1) }) != (64 << 20) + 1 || grown.last != 1_999_999 || small.count != 10_000 {
+        failures.append("contents")
+    }
     large = []
     small = []
     let address = Seccomp.rawSyscall(mmap, 0, page, Int(PROT_READ | PROT_WRITE), anonymous, -1, 0)
@@ -61,7 +64,9 @@ case "allocations":
     if Seccomp.rawSyscall(mprotect, address, page, Int(PROT_READ)) != 0 { failures.append("mprotect read-only") }
     if Seccomp.rawSyscall(munmap, address, page) != 0 { failures.append("munmap") }
     let flags = Seccomp.rawSyscall(fcntl, 3, Int(F_GETFL))
-    if flags < 0 || Seccomp.rawSyscall(fcntl, 3, Int(F_SETFL), flags | Int(O_NONBLOCK)) != 0 { failures.append("fcntl F_GETFL/F_SETFL") }
+    if flags < 0 || Seccomp.rawSyscall(fcntl, 3, Int(F_SETFL), flags | Int(O_NONBLOCK)) != 0 {
+        failures.append("fcntl F_GETFL/F_SETFL")
+    }
     if !failures.isEmpty { StandardStreams.error("allocations failed: \(failures.joined(separator: ", "))"); exit(4) }
     rc = 0
 default:

@@ -18,7 +18,8 @@ struct Keywayd: ParsableCommand {
     @Option(name: .customLong("run-dir"), help: "Runtime directory; the control socket is DIR/control.sock.")
     var runDir = "/run/keyway"
 
-    @Option(name: .long, help: "Base name of the unprivileged users the children run as, one each: NAME-ike, NAME-datapath, NAME-monitor.")
+    @Option(name: .long,
+            help: "Base name of the children's unprivileged users, one each: NAME-ike, NAME-datapath, NAME-monitor.")
     var user = "keyway"
 
     @Option(name: .long, help: "Name of the TUN device plaintext is routed into.")

@@ -62,7 +62,8 @@ check "user nobody can bind a free UDP port on the namespace's address (the prob
 out=$(bind_as_nobody 4500); echo "  nobody binding UDP 4500: $out"
 check "user nobody cannot bind UDP 4500 beside keywayd (address in use)" bash -c "grep -q 'Address already in use' <<<'$out'"
 out=$(bind_as_nobody 500); echo "  nobody binding UDP 500: $out"
-check "user nobody cannot bind UDP 500 beside keywayd, even with unprivileged ports" bash -c "grep -q 'Address already in use' <<<'$out'"
+check "user nobody cannot bind UDP 500 beside keywayd, even with unprivileged ports" \
+  bash -c "grep -q 'Address already in use' <<<'$out'"
 
 # keywayd keeps only dac_read_search, kill, setgid, setuid, setpcap, net_admin and sys_chroot
 # (bits 2, 5-8, 12, 18).
@@ -78,19 +79,22 @@ done
 # keyway-monitor): real, effective, saved and filesystem uid are all that user's.
 own_user() {  # own_user PID USER
   local want; want=$(id -u "$2") || return 1
-  [ "$(status_field "$1" Uid)" = "$want $want $want $want" ] || { echo "  pid $1 Uid $(status_field "$1" Uid), want $2 ($want)"; return 1; }
+  [ "$(status_field "$1" Uid)" = "$want $want $want $want" ] || {
+    echo "  pid $1 Uid $(status_field "$1" Uid), want $2 ($want)"; return 1; }
 }
 for role in keyway-monitor keyway-ike keyway-datapath; do
   check "$role runs as its own user $role" own_user "$(child_pid $role)" $role
 done
-check "the three children have three different uids" test "$(for r in keyway-monitor keyway-ike keyway-datapath; do status_field "$(child_pid $r)" Uid | cut -d' ' -f1; done | sort -u | wc -l)" = 3
+uids() { for r in keyway-monitor keyway-ike keyway-datapath; do status_field "$(child_pid $r)" Uid | cut -d' ' -f1; done; }
+check "the three children have three different uids" test "$(uids | sort -u | wc -l)" = 3
 # The kernel lets a process signal only its own uid's processes: keyway-ike can reach itself,
 # not the datapath.
 as_ike() { setpriv --reuid=keyway-ike --regid=keyway-ike --clear-groups "$@"; }
 check "as keyway-ike, kill -0 of keyway-ike's pid succeeds" as_ike kill -0 "$(child_pid keyway-ike)"
 denied=$(as_ike kill -0 "$(child_pid keyway-datapath)" 2>&1); rc=$?
 echo "  as keyway-ike: kill -0 $(child_pid keyway-datapath): $denied"
-check "as keyway-ike, kill -0 of the datapath's pid fails (Operation not permitted)" bash -c "[ $rc != 0 ] && grep -q 'Operation not permitted' <<<'$denied'"
+check "as keyway-ike, kill -0 of the datapath's pid fails (Operation not permitted)" \
+  bash -c "[ $rc != 0 ] && grep -q 'Operation not permitted' <<<'$denied'"
 
 status_json=$(ip netns exec "$NS" "$BIN/keyway" status --socket "$RUN/control.sock" --json)
 echo "  status: $status_json"
@@ -137,10 +141,14 @@ check "once the binary is safe again keyway-ike is started again" wait_until 10 
 old=$(child_pid keyway-datapath)
 kill -STOP "$old"
 stopped_at=$SECONDS
-replaced() { local p; p=$(child_pid keyway-datapath); [ -n "$p" ] && [ "$p" != "$old" ] && sandboxed "$p" "$RUN/empty" >/dev/null; }
+replaced() {
+  local p; p=$(child_pid keyway-datapath)
+  [ -n "$p" ] && [ "$p" != "$old" ] && sandboxed "$p" "$RUN/empty" >/dev/null
+}
 check "a stopped keyway-datapath is replaced by a new pid within 20 s" wait_until 20 replaced
 echo "  replaced after $((SECONDS - stopped_at)) s"
-check "the replacement has the same sandbox and user" bash -c "$(declare -f status_field sandboxed own_user); sandboxed $(child_pid keyway-datapath) '$RUN/empty' && own_user $(child_pid keyway-datapath) keyway-datapath"
+same_sandbox_and_user() { local p; p=$(child_pid keyway-datapath); sandboxed "$p" "$RUN/empty" && own_user "$p" keyway-datapath; }
+check "the replacement has the same sandbox and user" same_sandbox_and_user
 check "keywayd's audit says the stopped child stopped answering" \
   grep -q "child-unresponsive .*keyway-datapath (pid $old) stopped answering: no reply to pings for" "$LOG"
 check "the stopped process is gone" not kill -0 "$old"

@@ -26,7 +26,9 @@ final class ChildHarness {
     /// Skips unless run as root with the role's user present (CI and contrib/test.sh both are).
     static func requirements(_ role: Role) throws -> (UserIdentity, String) {
         guard Users.effectiveUID == 0 else { throw XCTSkip("needs root: run contrib/test.sh") }
-        guard let user = Users.lookup(user(for: role)) else { throw XCTSkip("needs the \(user(for: role)) user: contrib/create-user.sh") }
+        guard let user = Users.lookup(user(for: role)) else {
+            throw XCTSkip("needs the \(user(for: role)) user: contrib/create-user.sh")
+        }
         guard let dir = Files.executableDirectory() else { throw XCTSkip("cannot locate build products") }
         return (user, dir)
     }

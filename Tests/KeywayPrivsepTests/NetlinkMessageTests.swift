@@ -14,9 +14,11 @@ final class NetlinkMessageTests: XCTestCase {
     func u16(_ b: [UInt8], _ at: Int) -> UInt16 { UInt16(b[at]) | UInt16(b[at + 1]) << 8 }
     func u32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[at + $1]) << (8 * $1) } }
 
-    /// Splits a request into its netlink header, family header of `headerLength` bytes and attributes.
-    func parse(_ bytes: [UInt8]?, headerLength: Int, file: StaticString = #filePath, line: UInt = #line) throws -> Parsed {
-        let b = try XCTUnwrap(bytes, file: file, line: line)
+    /// The request for `change`, split into its netlink header, its family header of
+    /// `headerLength` bytes and its attributes.
+    func parse(_ change: RoutingChange, sequence: UInt32 = 1, headerLength: Int = 12,
+               file: StaticString = #filePath, line: UInt = #line) throws -> Parsed {
+        let b = try XCTUnwrap(KernelHost.message(for: change, sequence: sequence), file: file, line: line)
         XCTAssertEqual(Int(u32(b, 0)), b.count, "nlmsg_len", file: file, line: line)
         var p = Parsed(type: u16(b, 4), flags: u16(b, 6), sequence: u32(b, 8), header: Array(b[16..<16 + headerLength]))
         var at = 16 + headerLength
@@ -35,11 +37,12 @@ final class NetlinkMessageTests: XCTestCase {
 
     func testRouteReplaceIsALinkScopeUnicastRouteInOurTableViaTheDevice() throws {
         let route = HostRoute(address: 0xc000_0202, prefixLength: 32, preferredSource: 0xc000_0201)
-        let m = try parse(KernelHost.message(for: .replaceRoute(route, table: 19287, interfaceIndex: 7), sequence: 42), headerLength: 12)
+        let m = try parse(.replaceRoute(route, table: 19287, interfaceIndex: 7), sequence: 42)
         XCTAssertEqual(m.type, 24, "RTM_NEWROUTE")
         XCTAssertEqual(m.flags, request | ack | create | replace)
         XCTAssertEqual(m.sequence, 42)
-        // family AF_INET, dst_len 32, src_len, tos, table (19287 > 255: RT_TABLE_UNSPEC), RTPROT_BOOT, RT_SCOPE_LINK, RTN_UNICAST
+        // family AF_INET, dst_len 32, src_len, tos, table (19287 > 255: RT_TABLE_UNSPEC), RTPROT_BOOT,
+        // RT_SCOPE_LINK, RTN_UNICAST
         XCTAssertEqual(Array(m.header[0..<8]), [2, 32, 0, 0, 0, 3, 253, 1])
         XCTAssertEqual(m.attributes[15], le32(19287), "RTA_TABLE")
         XCTAssertEqual(m.attributes[1], [192, 0, 2, 2], "RTA_DST, network order")
@@ -50,42 +53,43 @@ final class NetlinkMessageTests: XCTestCase {
 
     func testRouteWithoutSourceHasNoPrefsrcAndHostBitsAreCleared() throws {
         let route = HostRoute(address: 0x0a02_0009, prefixLength: 24)
-        let m = try parse(KernelHost.message(for: .replaceRoute(route, table: 19287, interfaceIndex: 7), sequence: 1), headerLength: 12)
+        let m = try parse(.replaceRoute(route, table: 19287, interfaceIndex: 7), sequence: 1)
         XCTAssertEqual(m.attributes[1], [10, 2, 0, 0])
         XCTAssertNil(m.attributes[7])
     }
 
     func testRouteDeleteMatchesAnyScopeAndOptionallyAnyDevice() throws {
         let route = HostRoute(address: 0x0a02_0000, prefixLength: 24)
-        let m = try parse(KernelHost.message(for: .deleteRoute(route, table: 19287, interfaceIndex: nil), sequence: 9), headerLength: 12)
+        let m = try parse(.deleteRoute(route, table: 19287, interfaceIndex: nil), sequence: 9)
         XCTAssertEqual(m.type, 25, "RTM_DELROUTE")
         XCTAssertEqual(m.flags, request | ack)
         XCTAssertEqual(Array(m.header[0..<8]), [2, 24, 0, 0, 0, 0, 255, 0], "RT_SCOPE_NOWHERE, any protocol and type")
         XCTAssertEqual(m.attributes[15], le32(19287))
         XCTAssertNil(m.attributes[4], "no device: whatever it is")
-        let viaDevice = try parse(KernelHost.message(for: .deleteRoute(route, table: 19287, interfaceIndex: 3), sequence: 9), headerLength: 12)
+        let viaDevice = try parse(.deleteRoute(route, table: 19287, interfaceIndex: 3), sequence: 9)
         XCTAssertEqual(viaDevice.attributes[4], le32(3))
     }
 
     func testRuleIsNotFwmarkLookupTableAtPriority() throws {
-        let add = try parse(KernelHost.message(for: .addRule(notMark: 0x4b57, table: 19287, priority: 32000), sequence: 5), headerLength: 12)
+        let add = try parse(.addRule(notMark: 0x4b57, table: 19287, priority: 32000), sequence: 5)
         XCTAssertEqual(add.type, 32, "RTM_NEWRULE")
         XCTAssertEqual(add.flags, request | ack | create | excl)
-        // family, dst_len, src_len, tos, table (unspec: see FRA_TABLE), res1, res2, FR_ACT_TO_TBL; flags FIB_RULE_INVERT
+        // family, dst_len, src_len, tos, table (unspec: see FRA_TABLE), res1, res2, FR_ACT_TO_TBL;
+        // flags FIB_RULE_INVERT
         XCTAssertEqual(Array(add.header[0..<8]), [2, 0, 0, 0, 0, 0, 0, 1])
         XCTAssertEqual(u32(add.header, 8), 2)
         XCTAssertEqual(add.attributes[15], le32(19287), "FRA_TABLE")
         XCTAssertEqual(add.attributes[10], le32(0x4b57), "FRA_FWMARK")
         XCTAssertEqual(add.attributes[16], le32(0xffff_ffff), "FRA_FWMASK")
         XCTAssertEqual(add.attributes[6], le32(32000), "FRA_PRIORITY")
-        let delete = try parse(KernelHost.message(for: .deleteRule(notMark: 0x4b57, table: 19287, priority: 32000), sequence: 5), headerLength: 12)
+        let delete = try parse(.deleteRule(notMark: 0x4b57, table: 19287, priority: 32000), sequence: 5)
         XCTAssertEqual(delete.type, 33, "RTM_DELRULE")
         XCTAssertEqual(delete.flags, request | ack)
         XCTAssertEqual(delete.attributes, add.attributes)
     }
 
     func testQueueLengthIsALinkChangeByIndex() throws {
-        let m = try parse(KernelHost.message(for: .setQueueLength(interfaceIndex: 7, packets: 4096), sequence: 3), headerLength: 16)
+        let m = try parse(.setQueueLength(interfaceIndex: 7, packets: 4096), sequence: 3, headerLength: 16)
         XCTAssertEqual(m.type, 16, "RTM_NEWLINK")
         XCTAssertEqual(m.flags, request | ack, "changes an existing link, creates none")
         XCTAssertEqual(u32(m.header, 4), 7, "ifi_index")
@@ -93,8 +97,9 @@ final class NetlinkMessageTests: XCTestCase {
     }
 
     func testChangesThatCannotBeExpressedAreRefused() {
-        XCTAssertNil(KernelHost.message(for: .replaceRoute(HostRoute(address: 0, prefixLength: 33), table: 1, interfaceIndex: 7), sequence: 1))
-        XCTAssertNil(KernelHost.message(for: .replaceRoute(HostRoute(address: 0, prefixLength: 8), table: 1, interfaceIndex: 0), sequence: 1))
+        let overlong = HostRoute(address: 0, prefixLength: 33), plain = HostRoute(address: 0, prefixLength: 8)
+        XCTAssertNil(KernelHost.message(for: .replaceRoute(overlong, table: 1, interfaceIndex: 7), sequence: 1))
+        XCTAssertNil(KernelHost.message(for: .replaceRoute(plain, table: 1, interfaceIndex: 0), sequence: 1), "no device")
         XCTAssertNil(KernelHost.message(for: .setQueueLength(interfaceIndex: -1, packets: 1), sequence: 1))
     }
 }

@@ -27,7 +27,8 @@ final class RoleUsersTests: XCTestCase {
         XCTAssertThrowsError(try RoleUsers.resolve(base: "kw", lookup: lookup(["kw-datapath": (992, 992)]))) { error in
             XCTAssertEqual(error as? RoleUsersError, .missing(base: "kw", names: ["kw-ike", "kw-monitor"]))
             let text = "\(error)"
-            XCTAssertTrue(text.hasPrefix("users 'kw-ike', 'kw-monitor' do not exist (--user kw: the children run as kw-ike, kw-datapath and kw-monitor"), text)
+            XCTAssertTrue(text.hasPrefix("users 'kw-ike', 'kw-monitor' do not exist (--user kw: "
+                                         + "the children run as kw-ike, kw-datapath and kw-monitor"), text)
             XCTAssertTrue(text.contains("contrib/create-user.sh") && text.contains("useradd --system"), text)
         }
     }
@@ -44,7 +45,8 @@ final class RoleUsersTests: XCTestCase {
         XCTAssertThrowsError(try RoleUsers.resolve(base: "kw", lookup: lookup([
             "kw-ike": (991, 991), "kw-datapath": (992, 992), "kw-monitor": (991, 993),
         ]))) { error in
-            XCTAssertEqual("\(error)", "users 'kw-ike' and 'kw-monitor' share uid 991; each child needs a uid of its own so that none can signal another")
+            XCTAssertEqual("\(error)", "users 'kw-ike' and 'kw-monitor' share uid 991; "
+                                        + "each child needs a uid of its own so that none can signal another")
         }
     }
 }
