@@ -26,14 +26,20 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
-        // System libraries, found by pkg-config (Debian: libssl-dev, libcap-dev, libseccomp-dev).
+        // System libraries, found by pkg-config (Debian: libssl-dev, libcap-dev, libseccomp-dev,
+        // libmnl-dev, libnftables-dev).
         .systemLibrary(name: "CKeywayOpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CKeywayCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CKeywaySeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // keywayd only: rtnetlink messages (libmnl-dev) and nftables transactions (libnftables-dev).
+        .systemLibrary(name: "CKeywayMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        .systemLibrary(name: "CKeywayNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
         // What Swift cannot import: CMSG_* macros, TUNSETIFF, variadic prctl, GNU-only calls.
         .target(name: "CKeywayShim"),
         // OpenSSL glue: per-SA contexts, DH/ECDH in IKEv1 layouts, EC2N groups, RSA, X.509.
         .target(name: "CKeywayCrypto", dependencies: ["CKeywayOpenSSL"]),
+        // keywayd's routes, routing rule and firewall table: rtnetlink batches and libnftables.
+        .target(name: "CKeywayHostNet", dependencies: ["CKeywayMnl", "CKeywayNftables"]),
 
         // The thin syscall layer: the only Swift code that touches raw pointers.
         .target(name: "KeywaySystem", dependencies: [
@@ -64,9 +70,11 @@ let package = Package(
         .target(name: "KeywayAudit", dependencies: ["KeywaySystem", "KeywayVocabulary"]),
         // Spawning, sandboxing, seccomp profiles, supervision, and the child event loop.
         .target(name: "KeywayPrivsep", dependencies: ["KeywaySystem", "KeywayWire", "KeywayAudit", "KeywayTrust", "KeywayVocabulary"]),
+        // The kernel behind HostNetwork (a thin binding over CKeywayHostNet); keywayd alone links it.
+        .target(name: "KeywayHostNet", dependencies: ["CKeywayHostNet", "KeywayPrivsep", "KeywaySystem"]),
 
         .executableTarget(name: "keywayd", dependencies: [
-            "KeywayPrivsep",
+            "KeywayPrivsep", "KeywayHostNet",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep", "KeywayIKE", "KeywayCrypto", "KeywayAudit"]),
@@ -92,6 +100,8 @@ let package = Package(
         .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto", "KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
         .testTarget(name: "KeywayMonitorTests", dependencies: ["KeywayMonitor", "KeywayConfig", "KeywayWire", "KeywayVocabulary"]),
-        .testTarget(name: "KeywayPrivsepTests", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit"]),
+        .testTarget(name: "KeywayPrivsepTests", dependencies: [
+            "KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit", "KeywayHostNet", "KeywayTrust", "KeywayVocabulary",
+        ]),
     ]
 )

@@ -4,9 +4,10 @@
 set -euo pipefail
 packages=(
   libssl-dev libcap-dev libseccomp-dev pkg-config   # libcrypto, libcap, libseccomp (system-library targets)
+  libmnl-dev libnftables-dev                         # keywayd: rtnetlink (routes, rule) and the firewall table
   iproute2 procps psmisc python3                    # namespace tests: ip netns, pgrep, a syslog listener
   iputils-ping tcpdump python3-scapy                 # datapath tests: ping, captures, an independent ESP reader
-  nftables                                           # keywayd: the incoming policy check (a firewall table)
+  nftables                                           # namespace tests read keywayd's firewall table (nft list)
   openssl                                            # the interop tests make throwaway certificates
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins  # the independent IKEv1 peer (interop tests)
 )

@@ -242,4 +242,7 @@ void kw_stdout_line_buffered(void) {
     setvbuf(stderr, NULL, _IONBF, 0);
 }
 
-long kw_raw_syscall0(long nr) { return syscall(nr); }
+long kw_raw_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+    long rc = syscall(nr, a0, a1, a2, a3, a4, a5);
+    return rc == -1 ? -errno : rc;
+}

@@ -2,111 +2,265 @@ import KeywayAudit
 import KeywaySystem
 import KeywayTrust
 import KeywayVocabulary
+import SystemPackage
 
 /// keywayd's changes to the host's network configuration: the routing rule and table that send
 /// protected destinations into the TUN device, and the firewall table for the incoming policy
-/// check. Done with iproute2's `ip` and nftables' `nft`; all of it is undone at shutdown.
+/// check. Done through the kernel's own interfaces (`HostKernel`: rtnetlink batches and
+/// libnftables), never by running programs; every failure is audited with its errno or
+/// nftables' message. Routes and rule are undone at shutdown, the firewall table too.
 final class HostNetwork {
+    static let maximumRoutes = 4096
+    /// Before the main table's rule (32766).
+    static let rulePriority: UInt32 = 32000
+    /// A longer TUN queue absorbs a TCP window's burst while the datapath is busy.
+    static let queueLength: UInt32 = 4096
+
+    /// A route's identity in the kernel: its destination prefix (host bits cleared).
+    struct Destination: Hashable, Comparable {
+        let network: UInt32
+        let length: UInt8
+        init(_ route: KernelRoute) { network = route.network; length = route.prefixLength }
+        static func < (a: Destination, b: Destination) -> Bool { (a.network, a.length) < (b.network, b.length) }
+    }
+
     private let settings: SupervisorSettings
     private let audit: AuditLog
+    private let kernel: HostKernel
     private(set) var tunName = ""
-    /// Installed routes and their preferred source (empty: none).
-    private var routes: [String: String] = [:]
-    private var lastRules: [IncomingCheckRule]?
-    private lazy var ipTool: String? = Self.find("ip")
-    private lazy var nftTool: String? = Self.find("nft")
+    private(set) var tunIndex: Int32 = 0
+    /// Installed routes and the preferred source each really has (0: none).
+    private(set) var installed: [Destination: UInt32] = [:]
+    /// The rule list the firewall table holds; nil until the first one arrives.
+    private(set) var enforcedRules: [IncomingCheckRule]?
 
-    init(settings: SupervisorSettings, audit: AuditLog) {
+    init(settings: SupervisorSettings, audit: AuditLog, kernel: HostKernel) {
         self.settings = settings
         self.audit = audit
+        self.kernel = kernel
     }
 
-    private static func find(_ name: String) -> String? {
-        ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].map { $0 + name }.first(where: Files.isExecutable)
-    }
-
-    private var table: String { String(settings.routeTable) }
-    private var mark: String { String(settings.bypassMark) }
     /// nftables names: letters, digits and underscores.
     var filterTable: String { "keyway_" + String(tunName.map { $0.isLetter || $0.isNumber ? $0 : "_" }) }
-    private var filterPath: String { settings.runDirectory + "/incoming.nft" }
+    private var table: UInt32 { settings.routeTable }
+    private var rule: RoutingChange {
+        .addRule(notMark: settings.bypassMark, table: table, priority: Self.rulePriority)
+    }
+    private var ruleRemoval: RoutingChange {
+        .deleteRule(notMark: settings.bypassMark, table: table, priority: Self.rulePriority)
+    }
 
     func setUp(tunName: String) throws(SupervisorError) {
         self.tunName = tunName
-        guard ipTool != nil else { throw SupervisorError("finding the ip tool (iproute2)", SystemError("ip", errno: .noSuchFileOrDirectory)) }
-        // Unmarked packets (plaintext) consult Keyway's table first; marked ones (our ESP/AH/IKE) never do.
-        _ = ip(["rule", "del", "not", "fwmark", mark, "table", table])
-        guard ip(["rule", "add", "not", "fwmark", mark, "table", table, "priority", "32000"]) else {
-            throw SupervisorError("adding the routing rule", SystemError("ip rule", errno: .ioError))
+        do { tunIndex = try kernel.interfaceIndex(tunName) } catch {
+            throw SupervisorError("finding \(tunName)", error)
         }
-        _ = ip(["route", "flush", "table", table])
-        // A longer TUN queue absorbs a TCP window's burst while the datapath is busy.
-        _ = ip(["link", "set", "dev", tunName, "txqueuelen", "4096"])
-        if nftTool == nil {
-            audit.event(.error, msgID: "incoming-check", "nft (nftables) not found: the incoming policy check is NOT enforced")
+        // Unmarked packets (plaintext) consult Keyway's table first; marked ones (our ESP/AH/IKE)
+        // never do. A rule left by a crashed run goes first, so that exactly one remains; at
+        // start-up there is normally none, and that is no news.
+        let answers = apply([ruleRemoval, rule, .setQueueLength(interfaceIndex: tunIndex, packets: Self.queueLength)])
+        if let e = answers[0].1, e != .noSuchFileOrDirectory {
+            report(.warning, "could not remove a stale routing rule", e)
         }
-        // Start from no filter: a stale table from a crashed run would drop traffic no SA covers.
-        removeFilter()
+        if let e = answers[1].1 {
+            throw SupervisorError("adding the routing rule (not fwmark \(settings.bypassMark) table \(table))",
+                                  SystemError("RTM_NEWRULE", errno: e))
+        }
+        if let e = answers[2].1 {
+            report(.warning, "could not set \(tunName)'s queue length to \(Self.queueLength)", e)
+        }
+        flushRoutes()
+        // The incoming-check table is left alone: one that survived a crash keeps dropping until
+        // the first new rule list replaces it (fail closed).
     }
 
     func tearDown() {
-        _ = ip(["route", "flush", "table", table])
-        _ = ip(["rule", "del", "not", "fwmark", mark, "table", table])
-        removeFilter()
+        flushRoutes()
+        if let e = apply([ruleRemoval])[0].1 { report(.error, "could not remove the routing rule", e) }
+        _ = removeIncomingCheck()
     }
 
-    private func ip(_ arguments: [String]) -> Bool {
-        guard let tool = ipTool else { return false }
-        return Processes.run(tool, arguments) == .exited(0)
+    /// The whole set of routes wanted into the TUN device, in the order given: one batch removes
+    /// the routes no longer wanted and installs the new or changed ones; unchanged ones are not
+    /// touched. Only ever via our own TUN device, in our own table.
+    func applyRoutes(_ routes: [HostRoute]) {
+        applyRoutes(routes.map {
+            KernelRoute(address: $0.destination.address.value, prefixLength: UInt8($0.destination.length), preferredSource: $0.source?.value ?? 0)
+        })
     }
 
-    /// The whole wanted set: only ever via our own TUN device, in our own table. A route is
-    /// written again only when it is new or its preferred source changed.
-    func applyRoutes(_ list: [HostRoute]) {
-        var wanted: [String: String] = [:]
-        for r in list { wanted[r.destination.description] = r.source?.description ?? "" }
-        for r in Set(routes.keys).subtracting(wanted.keys) { _ = ip(["route", "del", r, "dev", tunName, "table", table]) }
-        for (r, source) in wanted where routes[r] != source {
-            let plain = ["route", "replace", r, "dev", tunName, "table", table]
-            // A source that is not (yet) one of ours is refused by the kernel: the route goes in without it.
-            if !(source.isEmpty ? ip(plain) : (ip(plain + ["src", source]) || ip(plain))) {
-                audit.event(.error, msgID: "route", "could not add route \(r) via \(tunName)")
+    func applyRoutes(_ routes: [KernelRoute]) {
+        var wanted: [(Destination, UInt32)] = []
+        var seen = Set<Destination>()
+        for route in routes {
+            guard route.prefixLength <= 32 else {
+                audit.event(.error, msgID: "route", "refused a route with prefix length \(route.prefixLength)")
+                continue
+            }
+            guard seen.insert(Destination(route)).inserted else { continue }
+            guard wanted.count < Self.maximumRoutes else {
+                audit.event(.error, msgID: "route",
+                            "more than \(Self.maximumRoutes) routes wanted; the rest are not installed")
+                break
+            }
+            wanted.append((Destination(route), route.preferredSource))
+        }
+        let changes = Self.routeChanges(installed: installed, wanted: wanted, table: table, interfaceIndex: tunIndex)
+        guard !changes.isEmpty else { return }
+        var retry: [RoutingChange] = []
+        for (change, answer) in apply(changes) {
+            switch change {
+            case .deleteRoute(let route, _, _):
+                installed[Destination(route)] = nil
+                // Already gone (its device went away): what we wanted.
+                if let e = answer, e != .noSuchProcess { report(.error, "could not remove route \(route)", e) }
+            case .replaceRoute(let route, let table, let index):
+                if answer == nil {
+                    installed[Destination(route)] = route.preferredSource
+                } else if let e = answer, route.preferredSource != 0 {
+                    // A source that is not (yet) one of ours is refused by the kernel: the route goes in without it.
+                    let source = Self.address(route.preferredSource)
+                    report(.notice, "route \(route): preferred source \(source) refused; installing it without", e)
+                    var plain = route
+                    plain.preferredSource = 0
+                    retry.append(.replaceRoute(plain, table: table, interfaceIndex: index))
+                } else if let e = answer {
+                    installed[Destination(route)] = nil
+                    report(.error, "could not add route \(route) via \(tunName)", e)
+                }
+            default: break
             }
         }
-        routes = wanted
-        audit.event(.informational, msgID: "route", "routes into \(tunName) updated", [("routes", routes.keys.sorted().joined(separator: " "))])
+        if !retry.isEmpty {
+            for (change, answer) in apply(retry) {
+                guard case .replaceRoute(let route, _, _) = change else { continue }
+                if let e = answer {
+                    installed[Destination(route)] = nil
+                    report(.error, "could not add route \(route) via \(tunName)", e)
+                } else {
+                    installed[Destination(route)] = 0
+                }
+            }
+        }
+        let list = installed.keys.sorted().map { Self.prefix($0.network, $0.length) }
+        audit.event(.informational, msgID: "route", "routes into \(tunName) updated",
+                    [("routes", list.joined(separator: " "))])
     }
 
-    /// Replaces the incoming-check table in one nftables transaction.
+    /// What takes the kernel from `installed` to `wanted`: removals first, then the routes that
+    /// are new or whose preferred source changed, in the order wanted.
+    static func routeChanges(installed: [Destination: UInt32], wanted: [(Destination, UInt32)], table: UInt32,
+                             interfaceIndex: Int32) -> [RoutingChange] {
+        let keep = Set(wanted.map(\.0))
+        var changes: [RoutingChange] = installed.keys.filter { !keep.contains($0) }.sorted().map {
+            .deleteRoute(KernelRoute(address: $0.network, prefixLength: $0.length), table: table,
+                         interfaceIndex: interfaceIndex)
+        }
+        for (destination, source) in wanted where installed[destination] != source {
+            let route = KernelRoute(address: destination.network, prefixLength: destination.length, preferredSource: source)
+            changes.append(.replaceRoute(route, table: table, interfaceIndex: interfaceIndex))
+        }
+        return changes
+    }
+
+    /// Removes every route in our table, whatever put it there (a crashed run, an operator).
+    private func flushRoutes() {
+        defer { installed = [:] }
+        // Bounded: each round removes what one listing returned.
+        for _ in 0..<8 {
+            let present: [KernelRoute]
+            do { present = try kernel.routes(inTable: table) } catch {
+                audit.event(.error, msgID: "route", "could not list the routes in table \(table): \(error)")
+                return
+            }
+            if present.isEmpty { return }
+            var removed = 0
+            for (change, answer) in apply(present.map { .deleteRoute($0, table: table, interfaceIndex: nil) }) {
+                guard case .deleteRoute(let route, _, _) = change else { continue }
+                if let e = answer, e != .noSuchProcess {
+                    report(.error, "could not remove route \(route) from table \(table)", e)
+                } else {
+                    removed += 1
+                }
+            }
+            if removed == 0 { return }
+        }
+    }
+
+    /// The kernel's answer to each change, one batch; a missing answer counts as EIO.
+    private func apply(_ changes: [RoutingChange]) -> [(RoutingChange, Errno?)] {
+        let answers = kernel.apply(changes)
+        return changes.enumerated().map { i, change in (change, i < answers.count ? answers[i] : .ioError) }
+    }
+
+    private func report(_ severity: Severity, _ what: String, _ error: Errno) {
+        audit.event(severity, msgID: "route", "\(what): \(error)", [("errno", String(error.rawValue))])
+    }
+
+    static func address(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)" }
+
+    static func prefix(_ address: UInt32, _ length: UInt8) -> String {
+        let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - Int(min(length, 32)))
+        let a = address & mask
+        return "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)/\(min(length, 32))"
+    }
+
+    /// The whole ordered rule list of the incoming policy check. It replaces the firewall table
+    /// in one nftables transaction (a refused one leaves the old table in place); an empty list
+    /// removes the table. A list equal to the enforced one changes nothing.
     func applyIncomingCheck(_ rules: [IncomingCheckRule]) {
-        guard rules != lastRules, let nft = nftTool else { return }
-        lastRules = rules
-        if rules.isEmpty { removeFilter(); return }
-        let script = Self.script(table: filterTable, tun: tunName, rules: rules)
-        do { try Files.writeAtomically(filterPath, Array(script.utf8), mode: 0o600) } catch {
-            audit.event(.error, msgID: "incoming-check", "could not write the nftables script: \(error)")
+        let rules = Array(rules.prefix(IncomingCheckPlan.maximumRules))
+        guard rules != enforcedRules else { return }
+        if rules.isEmpty {
+            if removeIncomingCheck() {
+                enforcedRules = []
+                audit.event(.informational, msgID: "incoming-check",
+                            "incoming policy check removed: no rule to enforce")
+            }
             return
         }
-        if Processes.run(nft, ["-f", filterPath]) == .exited(0) {
+        let script = Self.script(table: filterTable, tun: tunName, ikePorts: [settings.ikePort, settings.natTraversalPort],
+                                 rules: rules)
+        switch kernel.runNftables(script) {
+        case .applied:
+            enforcedRules = rules
             audit.event(.informational, msgID: "incoming-check", "incoming policy check updated",
                         [("rules", String(rules.count)), ("drops", String(rules.filter(\.drop).count))])
-        } else {
-            audit.event(.error, msgID: "incoming-check", "nft refused the incoming policy check; it is NOT enforced", [("table", filterTable)])
+        case .refused(let messages):
+            audit.event(.error, msgID: "incoming-check",
+                        "nftables refused the incoming policy check; it is NOT enforced",
+                        [("table", filterTable), ("nftables", Self.oneLine(messages))])
+        case .unavailable:
+            audit.event(.error, msgID: "incoming-check",
+                        "no nftables context: the incoming policy check is NOT enforced")
         }
     }
 
-    private func removeFilter() {
-        guard let nft = nftTool else { return }
+    /// Deletes the firewall table, whether or not it exists.
+    private func removeIncomingCheck() -> Bool {
         // Adding first makes the delete succeed whether or not the table existed.
-        let script = "table ip \(filterTable)\ndelete table ip \(filterTable)\n"
-        if (try? Files.writeAtomically(filterPath, Array(script.utf8), mode: 0o600)) != nil {
-            _ = Processes.run(nft, ["-f", filterPath])
+        switch kernel.runNftables("table ip \(filterTable)\ndelete table ip \(filterTable)\n") {
+        case .applied: return true
+        case .refused(let messages):
+            audit.event(.error, msgID: "incoming-check", "nftables refused to remove the incoming-check table",
+                        [("table", filterTable), ("nftables", Self.oneLine(messages))])
+            return false
+        case .unavailable:
+            audit.event(.error, msgID: "incoming-check",
+                        "no nftables context: the incoming-check table was not removed")
+            return false
         }
+    }
+
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+            .filter { !$0.isEmpty }.joined(separator: " | ")
     }
 
     /// Before routing: what came in through our TUN device was decrypted by us; ESP, AH and IKE
-    /// are never subject to the check (the manual exempts UDP 500); then the SPD's rules in order.
-    static func script(table: String, tun: String, rules: [IncomingCheckRule]) -> String {
+    /// addressed to this appliance are never subject to the check (the manual exempts UDP 500);
+    /// then the SPD's rules in order. Built from numbers only (and the TUN name keywayd chose).
+    static func script(table: String, tun: String, ikePorts: [UInt16], rules: [IncomingCheckRule]) -> String {
         var lines = [
             "table ip \(table)",
             "delete table ip \(table)",
@@ -114,18 +268,20 @@ final class HostNetwork {
             "  chain incoming {",
             "    type filter hook prerouting priority -150; policy accept;",
             "    iifname \"\(tun)\" accept",
-            "    meta l4proto { esp, ah } accept",
-            "    udp dport { 500, 4500 } accept",
+            // Only to our own addresses: ESP or "IKE" to a protected host behind us is plaintext
+            // like any other and gets checked.
+            "    fib daddr type local meta l4proto { 50, 51 } accept",
+            "    fib daddr type local udp dport { \(ikePorts.map(String.init).joined(separator: ", ")) } accept",
         ]
         for r in rules.prefix(IncomingCheckPlan.maximumRules) {
-            let sel = r.selector
-            var match = "ip saddr \(sel.source) ip daddr \(sel.destination)"
-            if let proto = sel.proto { match += " meta l4proto \(proto)" }
-            if sel.sourcePort != nil || sel.destinationPort != nil {
+            let selector = r.selector
+            var match = "ip saddr \(selector.source) ip daddr \(selector.destination)"
+            if let proto = selector.proto { match += " meta l4proto \(proto)" }
+            if selector.sourcePort != nil || selector.destinationPort != nil {
                 // Ports exist for TCP and UDP only; the SPD matches them the same way.
-                if sel.proto == nil { match += " meta l4proto { tcp, udp }" }
-                if let p = sel.sourcePort { match += " th sport \(p)" }
-                if let p = sel.destinationPort { match += " th dport \(p)" }
+                if selector.proto == nil { match += " meta l4proto { 6, 17 }" }
+                if let port = selector.sourcePort { match += " th sport \(port)" }
+                if let port = selector.destinationPort { match += " th dport \(port)" }
             }
             lines.append("    \(match) \(r.drop ? "counter drop" : "accept")")
         }

@@ -36,6 +36,6 @@ public enum Sandbox {
         // No execve can ever gain privileges again (setuid binaries, file capabilities).
         do { try Privileges.setNoNewPrivileges() } catch { throw .step("PR_SET_NO_NEW_PRIVS", error) }
         // From here on only the role's allowlist: any other syscall kills the process.
-        do { try Seccomp.install(allowing: SeccompProfiles.syscalls(for: role)) } catch { throw .seccomp(error) }
+        do { try Seccomp.install(SeccompProfiles.rules(for: role)) } catch { throw .seccomp(error) }
     }
 }

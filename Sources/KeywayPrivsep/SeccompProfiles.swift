@@ -1,11 +1,30 @@
+import Glibc
+import KeywaySystem
 import KeywayWire
 
-/// The seccomp allowlists, one per role, each syscall with the reason it is there.
-/// Anything not listed kills the process (SIGSYS). Keep these short: they are the sandbox.
+/// The seccomp allowlists, one per role, each syscall (and, where arguments are limited, each
+/// allowed form of it) with the reason it is there. Anything not listed kills the process
+/// (SIGSYS). Keep these short: they are the sandbox.
 public enum SeccompProfiles {
     public struct Entry: Sendable {
         public let syscall: String
+        /// All must hold; none: any arguments.
+        public let conditions: [SeccompRule.Condition]
         public let reason: String
+
+        init(syscall: String, when conditions: [SeccompRule.Condition] = [], reason: String) {
+            self.syscall = syscall
+            self.conditions = conditions
+            self.reason = reason
+        }
+    }
+
+    /// No executable memory after start-up: the protection argument (the third of mmap and
+    /// mprotect) must not hold PROT_EXEC, so injected bytes can never be made code.
+    static let withoutExec: [SeccompRule.Condition] = [.maskedEquals(argument: 2, mask: UInt64(PROT_EXEC), value: 0)]
+    /// fcntl's command (its second argument).
+    static func fcntlCommand(_ command: Int32) -> [SeccompRule.Condition] {
+        [.equals(argument: 1, value: UInt64(command))]
     }
 
     /// What single-threaded Swift and our poll loop need in every child.
@@ -18,11 +37,16 @@ public enum SeccompProfiles {
         .init(syscall: "recvmsg", reason: "messages and passed descriptors on the links"),
         .init(syscall: "sendmsg", reason: "messages on the links"),
         .init(syscall: "sendto", reason: "syslog datagrams (send())"),
-        .init(syscall: "fcntl", reason: "O_NONBLOCK on received descriptors"),
-        .init(syscall: "mmap", reason: "Swift runtime allocator"),
-        .init(syscall: "munmap", reason: "Swift runtime allocator"),
-        .init(syscall: "mremap", reason: "Swift runtime allocator (array growth)"),
-        .init(syscall: "mprotect", reason: "malloc arena setup"),
+        // The only commands any child uses (Descriptor.setNonBlocking); not F_SETOWN, F_SETSIG,
+        // F_DUPFD, locks or leases.
+        .init(syscall: "fcntl", when: fcntlCommand(F_GETFL),
+              reason: "F_GETFL: reading flags before setting O_NONBLOCK on received descriptors"),
+        .init(syscall: "fcntl", when: fcntlCommand(F_SETFL),
+              reason: "F_SETFL: O_NONBLOCK on received descriptors and links"),
+        .init(syscall: "mmap", when: withoutExec, reason: "malloc's large blocks and arenas, never executable"),
+        .init(syscall: "munmap", reason: "malloc returning large blocks"),
+        .init(syscall: "mremap", reason: "realloc of large blocks (array growth); keeps the old protection"),
+        .init(syscall: "mprotect", when: withoutExec, reason: "malloc arena setup and growth, never executable"),
         .init(syscall: "brk", reason: "malloc"),
         .init(syscall: "madvise", reason: "malloc returning memory"),
         .init(syscall: "futex", reason: "locks in the Swift runtime and the audit log mutex"),
@@ -72,5 +96,8 @@ public enum SeccompProfiles {
         }
     }
 
-    public static func syscalls(for role: Role) -> [String] { entries(for: role).map(\.syscall) }
+    /// The role's filter, as installed.
+    public static func rules(for role: Role) -> [SeccompRule] {
+        entries(for: role).map { SeccompRule($0.syscall, when: $0.conditions) }
+    }
 }

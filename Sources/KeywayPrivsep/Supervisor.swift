@@ -8,7 +8,8 @@ import KeywayWire
 /// What keywayd was told on its command line, resolved.
 public struct SupervisorSettings: Sendable {
     public var executableDirectory: String
-    public var user: UserIdentity
+    /// One unprivileged user per child.
+    public var users: RoleUsers
     public var runDirectory: String
     public var stateDirectory: String
     public var syslogPath: String
@@ -28,11 +29,15 @@ public struct SupervisorSettings: Sendable {
     public var routeTable: UInt32 = 0x4b57
     public var ikePort: UInt16 = 500
     public var natTraversalPort: UInt16 = 4500
+    /// keywayd pings each child this often and restarts one that has not answered for
+    /// `unansweredPings` intervals.
+    public var pingInterval: UInt64 = 3_000_000_000
+    public var unansweredPings: UInt64 = 3
 
-    public init(executableDirectory: String, user: UserIdentity, runDirectory: String, stateDirectory: String,
+    public init(executableDirectory: String, users: RoleUsers, runDirectory: String, stateDirectory: String,
                 syslogPath: String, tunName: String) {
         self.executableDirectory = executableDirectory
-        self.user = user
+        self.users = users
         self.runDirectory = runDirectory
         self.stateDirectory = stateDirectory
         self.syslogPath = syslogPath
@@ -47,6 +52,7 @@ public struct SupervisorSettings: Sendable {
 public struct SupervisorError: Error, CustomStringConvertible {
     public let description: String
     init(_ what: String, _ error: any Error) { description = "\(what): \(error)" }
+    init(_ error: UntrustedExecutable) { description = error.description }
 }
 
 /// keywayd's core: owns every privileged object, spawns and sandboxes the children, restarts
@@ -59,6 +65,7 @@ public final class Supervisor {
         var startedAt: UInt64 = 0
         var restartAt: UInt64?
         var policy = RestartPolicy()
+        var liveness: Liveness?
         init(role: Role) { self.role = role }
         var running: Bool { pid > 0 }
     }
@@ -88,16 +95,20 @@ public final class Supervisor {
     /// keyway-monitor's exit status when its configuration store is unusable (EX_CONFIG). Before
     /// any monitor said hello it means the appliance must not run: keywayd stops everything.
     public static let storeRefusedStatus: Int32 = 78
-    private lazy var network = HostNetwork(settings: settings, audit: audit)
+    /// Counts spawns: each child instance pings with nonces of its own.
+    private var spawns: UInt64 = 0
+    private let network: HostNetwork
     /// Routes and incoming-check rules, derived from the monitor's configuration alone.
     private var plan = HostPlan()
     /// Requests (and malformed or unexpected messages) refused, by the child that sent them.
     private var refusals: [Role: UInt64] = [:]
     private var lastAddressCheck: UInt64 = 0
 
-    public init(settings: SupervisorSettings) {
+    /// `hostKernel` changes routes and firewall (keywayd passes KeywayHostNet's `KernelHost`).
+    public init(settings: SupervisorSettings, hostKernel: HostKernel) {
         self.settings = settings
         self.audit = AuditLog(appName: "keywayd", socket: nil, alsoStderr: true)
+        self.network = HostNetwork(settings: settings, audit: audit, kernel: hostKernel)
         for role in Role.children { children[role] = Child(role: role) }
     }
 
@@ -107,11 +118,21 @@ public final class Supervisor {
             signals = try SignalQueue()
         } catch { throw SupervisorError("signal handling", error) }
         if let log = connectSyslog() { audit.attach(socket: log) }
+        // Before anything changes and any child runs: each binary and every directory above it
+        // must be root's alone.
+        for role in Role.children {
+            let path = executablePath(role)
+            do { try ExecutableTrust.verify(path) } catch { throw SupervisorError(error) }
+            guard Files.isExecutable(path) else {
+                throw SupervisorError("finding \(role)", SystemError(path, errno: .permissionDenied))
+            }
+        }
         let s = settings
         do {
             try Files.ensureDirectory(s.runDirectory, mode: 0o755)
             try Files.ensureDirectory(s.emptyRoot, mode: 0o555)
-            try Files.ensureDirectory(s.stateDirectory, mode: 0o700, uid: s.user.uid, gid: s.user.gid)
+            // The configuration store is the monitor's alone.
+            try Files.ensureDirectory(s.stateDirectory, mode: 0o700, uid: s.users.monitor.uid, gid: s.users.monitor.gid)
         } catch { throw SupervisorError("preparing directories", error) }
         var tunName = ""
         do {
@@ -130,14 +151,10 @@ public final class Supervisor {
                 udpNATT: try Sockets.udpBound(port: s.natTraversalPort, mark: s.bypassMark),
                 control: control)
         } catch { throw SupervisorError("opening privileged resources", error) }
-        for role in Role.children {
-            let path = executablePath(role)
-            guard Files.isExecutable(path) else { throw SupervisorError("finding \(role)", SystemError(path, errno: .noSuchFileOrDirectory)) }
-        }
         try network.setUp(tunName: tunName)
         // Everything privileged is open: keep only what spawning sandboxed children (entering the
         // monitor's 0700 state directory, chroot, setuid/setgid, dropping their bounding set),
-        // signalling them and routing need.
+        // signalling them and routing (netlink, nftables) need.
         do { try Privileges.limitCapabilities(to: Self.keptCapabilities) } catch {
             throw SupervisorError("dropping keywayd's capabilities", error)
         }
@@ -160,7 +177,8 @@ public final class Supervisor {
 
     /// Starts the children and supervises them until SIGTERM or SIGINT. Returns the exit status.
     public func run() -> Int32 {
-        audit.event(.notice, msgID: "start", "keywayd starting", [("tun", settings.tunName), ("user", settings.user.name)])
+        audit.event(.notice, msgID: "start", "keywayd starting",
+                    [("tun", settings.tunName), ("users", settings.users.all.map(\.name).joined(separator: " "))])
         for role in Role.children { spawn(role) }
         guard let signals else { return 1 }
         while !stopping {
@@ -173,6 +191,7 @@ public final class Supervisor {
             }
             if !ready[0].isEmpty { handleSignals(signals.drain()) }
             for (i, link) in active.enumerated() where !ready[i + 1].isEmpty { serve(link) }
+            checkLiveness()
             restartDueChildren()
             watchHostAddresses()
         }
@@ -209,6 +228,7 @@ public final class Supervisor {
             let now = MonotonicClock.now()
             child.pid = 0
             child.link = nil
+            child.liveness = nil
             if stopping { continue }
             if child.role == .monitor, status == .exited(Self.storeRefusedStatus), !monitorEverStarted {
                 refuseToRun()
@@ -258,6 +278,8 @@ public final class Supervisor {
                 case .hello(let h):
                     link.hello = h
                     if link.peer == .monitor { monitorEverStarted = true }
+                case .pong(let pong):
+                    children[link.peer]?.liveness?.answered(nonce: pong.nonce, now: MonotonicClock.now())
                 case .policyAuthority(let authority) where link.peer == .monitor: authorize(authority)
                 case .generatedPolicySet(let set) where link.peer == .datapath: offer(set)
                 default: break
@@ -265,6 +287,31 @@ public final class Supervisor {
             }
         }
     }
+
+    /// Pings each running child once an interval; one that has stopped answering (stopped,
+    /// hung, spinning) is killed and so goes the normal restart path, with back-off.
+    private func checkLiveness() {
+        guard !stopping else { return }
+        let now = MonotonicClock.now()
+        for role in Role.children {
+            guard let child = children[role], child.running, var liveness = child.liveness else { continue }
+            let action = liveness.tick(now: now)
+            child.liveness = liveness
+            switch action {
+            case .wait: break
+            case .ping(let nonce):
+                // A full link is the child's problem too: its silence decides.
+                try? child.link?.send(.ping(Ping(nonce: nonce)))
+            case .unresponsive(let silent):
+                audit.event(.error, msgID: "child-unresponsive",
+                            "\(role) (pid \(child.pid)) stopped answering: no reply to pings for "
+                                + "\(silent / 1_000_000) ms; killing it",
+                            [("role", role.description), ("pid", String(child.pid))])
+                Processes.signal(child.pid, SIGKILL)
+            }
+        }
+    }
+
 
     private func reject(_ error: WireError, from peer: Role) {
         wire.reject(error, from: peer, audit: audit)
@@ -318,9 +365,11 @@ public final class Supervisor {
 
     /// Spawns one child and hands it its descriptors, its links to running peers, and the sandbox order.
     private func spawn(_ role: Role) {
-        guard let child = children[role], let resources else { return }
+        guard let child = children[role], let resources, let user = settings.users[role] else { return }
         child.restartAt = nil
         do {
+            // Checked again before every start: the binary may have changed since the last one.
+            try ExecutableTrust.verify(executablePath(role))
             let (mine, theirs) = try SeqPacket.pair()
             let arguments = role == .monitor ? settings.monitorArguments : []
             let pid = try Processes.spawn(path: executablePath(role), arguments: arguments,
@@ -331,6 +380,9 @@ public final class Supervisor {
             child.pid = pid
             child.link = link
             child.startedAt = MonotonicClock.now()
+            spawns += 1
+            child.liveness = Liveness(startedAt: child.startedAt, interval: settings.pingInterval,
+                                      unansweredIntervals: settings.unansweredPings, firstNonce: spawns << 32)
             try link.send(.hello(Hello(role: .parent, pid: UInt32(getpid()), startedAt: startedAt, sandboxed: false)))
             for (kind, fd) in roleDescriptors(role, resources) {
                 try link.send(.fdGrant(FdGrant(kind: kind)), descriptors: [fd.raw])
@@ -363,7 +415,7 @@ public final class Supervisor {
                 try link.send(.peerRestarted(PeerRestarted(role: other, pid: UInt32(c.pid), restarts: c.policy.restarts)))
             }
             let root = role == .monitor ? settings.stateDirectory : settings.emptyRoot
-            try link.send(.enterSandbox(EnterSandbox(uid: settings.user.uid, gid: settings.user.gid, root: root)))
+            try link.send(.enterSandbox(EnterSandbox(uid: user.uid, gid: user.gid, root: root)))
             // Handed over once the child runs: what it checks generated policies against, and (to
             // a new monitor) what keywayd has refused so far.
             if role == .ike || role == .datapath { try link.send(.hostAddresses(hostAddresses())) }
@@ -371,8 +423,11 @@ public final class Supervisor {
             audit.event(.informational, msgID: "child-start", "started \(role)", [("role", role.description), ("pid", String(pid))])
         } catch {
             let now = MonotonicClock.now()
-            child.restartAt = child.policy.restartTime(startedAt: now, now: now)
-            audit.event(.error, msgID: "child-start", "could not start \(role): \(error)")
+            let at = child.policy.restartTime(startedAt: now, now: now)
+            child.restartAt = at
+            audit.event(.error, msgID: "child-start",
+                        "could not start \(role): \(error); trying again in \((at - now) / 1_000_000) ms",
+                        [("role", role.description)])
         }
     }
 

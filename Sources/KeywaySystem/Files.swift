@@ -81,3 +81,23 @@ extension Files {
         _ = try retryingEINTR("fsync(\(slash))") { fsync(dir.raw) }
     }
 }
+
+/// What `lstat` says about a path: its owner and mode (type and permission bits).
+public struct FileStatus: Sendable, Equatable {
+    public let uid: uid_t
+    public let mode: mode_t
+
+    public init(uid: uid_t, mode: mode_t) {
+        self.uid = uid
+        self.mode = mode
+    }
+}
+
+extension Files {
+    /// The entry itself, never what a symbolic link points to.
+    public static func status(_ path: String) throws(SystemError) -> FileStatus {
+        var st = stat()
+        _ = try retryingEINTR("lstat(\(path))") { lstat(path, &st) }
+        return FileStatus(uid: st.st_uid, mode: st.st_mode)
+    }
+}

@@ -7,6 +7,12 @@ public struct UserIdentity: Sendable, Equatable {
     public let name: String
     public let uid: uid_t
     public let gid: gid_t
+
+    public init(name: String, uid: uid_t, gid: gid_t) {
+        self.name = name
+        self.uid = uid
+        self.gid = gid
+    }
 }
 
 public enum Users {
@@ -94,7 +100,7 @@ public enum Privileges {
 
     /// keywayd after opening everything: keeps only `keep` in the bounding, permitted and
     /// effective sets (nothing inheritable or ambient). It stays uid 0, so what it spawns (the
-    /// children before they drop everything, `ip`, `nft`) gets exactly these.
+    /// children before they drop everything) gets exactly these.
     public enum Capability: Int32, Sendable, CaseIterable {
         case dacReadSearch = 2, kill = 5, setgid = 6, setuid = 7, setpcap = 8, netAdmin = 12, sysChroot = 18
     }

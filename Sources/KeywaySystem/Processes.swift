@@ -29,14 +29,6 @@ public enum Processes {
         return pid
     }
 
-    /// Runs a helper program to completion (at most `timeoutMilliseconds`), stdin and fd 3 on /dev/null.
-    public static func run(_ path: String, _ arguments: [String], timeoutMilliseconds: Int = 5000) -> ExitStatus? {
-        guard let null = try? Files.openReadOnly("/dev/null"), let pid = try? spawn(path: path, arguments: arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fd3: null) else {
-            return nil
-        }
-        return wait(pid: pid, timeoutMilliseconds: timeoutMilliseconds)
-    }
-
     /// Reaps every exited child without blocking.
     public static func reap() -> [(pid: pid_t, status: ExitStatus)] {
         var out: [(pid_t, ExitStatus)] = []

@@ -5,6 +5,9 @@ import SystemPackage
 /// Privileged and local sockets that keywayd opens before handing them to children.
 public enum Sockets {
     /// A UDP socket bound to INADDR_ANY:port, carrying `mark` (SO_MARK needs CAP_NET_ADMIN).
+    /// Deliberately without SO_REUSEADDR: with it, any local user could bind the same port on one
+    /// of our addresses (setting the option too) and read IKE or ESP in UDP meant for keywayd.
+    /// UDP has no TIME_WAIT, so a restarted keywayd binds again as soon as the old one is gone.
     public static func udpBound(port: UInt16, mark: UInt32) throws(SystemError) -> Descriptor {
         let fd = Descriptor(adopting: try retryingEINTR("socket(udp)") {
             socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -12,10 +15,6 @@ public enum Sockets {
         try setMark(fd, mark)
         // IKE needs to know which of our addresses a datagram came to.
         _ = try retryingEINTR("setsockopt(IP_PKTINFO)") { kw_enable_pktinfo(fd.raw) }
-        var one: Int32 = 1
-        _ = try retryingEINTR("setsockopt(SO_REUSEADDR)") {
-            setsockopt(fd.raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -163,6 +162,13 @@ public enum Tun {
 
     public static func setUp(name: String, mtu: Int32) throws(SystemError) {
         if kw_if_set_up(name, mtu) < 0 { throw SystemError.last("SIOCSIFFLAGS(\(name))") }
+    }
+
+    /// The interface's index, which routes and link changes name it by.
+    public static func interfaceIndex(name: String) throws(SystemError) -> Int32 {
+        let index = kw_if_index(name)
+        if index <= 0 { throw SystemError.last("SIOCGIFINDEX(\(name))") }
+        return index
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import KeywayHostNet
 import KeywayPrivsep
 import KeywaySystem
 
@@ -24,7 +25,8 @@ struct Keywayd: ParsableCommand {
     @Option(name: .customLong("run-dir"), help: "Runtime directory; the control socket is DIR/control.sock.")
     var runDir = "/run/keyway"
 
-    @Option(name: .long, help: "Unprivileged user the children run as.")
+    @Option(name: .long,
+            help: "Base name of the children's unprivileged users, one each: NAME-ike, NAME-datapath, NAME-monitor.")
     var user = "keyway"
 
     @Option(name: .long, help: "Name of the TUN device plaintext is routed into.")
@@ -56,17 +58,9 @@ struct Keywayd: ParsableCommand {
             StandardStreams.error("keywayd: must start as root (it opens the TUN device, raw sockets and port 500, then drops privileges in its children)")
             throw ExitCode(1)
         }
-        guard let identity = Users.lookup(user) else {
-            StandardStreams.error("""
-            keywayd: user '\(user)' does not exist. Create it with
-                contrib/create-user.sh
-            or  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \(user)
-            or  systemd-sysusers contrib/sysusers.d/keyway.conf
-            """)
-            throw ExitCode(1)
-        }
-        guard identity.uid != 0 else {
-            StandardStreams.error("keywayd: user '\(user)' has uid 0; the children must run unprivileged")
+        let users: RoleUsers
+        do { users = try RoleUsers.resolve(base: user, lookup: Users.lookup) } catch {
+            StandardStreams.error("keywayd: \(error)")
             throw ExitCode(1)
         }
         guard let directory = Files.executableDirectory() else {
@@ -76,11 +70,11 @@ struct Keywayd: ParsableCommand {
         if !Files.exists(config) {
             StandardStreams.error("keywayd: no configuration script at \(config); a stored configuration is used if there is one, else the appliance starts empty")
         }
-        var settings = SupervisorSettings(executableDirectory: directory, user: identity, runDirectory: runDir,
+        var settings = SupervisorSettings(executableDirectory: directory, users: users, runDirectory: runDir,
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
         settings.configPath = config
         settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
-        let supervisor = Supervisor(settings: settings)
+        let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
         do { try supervisor.prepare() } catch {
             StandardStreams.error("keywayd: \(error)")
             throw ExitCode(1)

@@ -37,7 +37,7 @@ impostor() {
   for b in keywayd keyway keyway-ike keyway-datapath keyway-monitor; do cp -p "$BIN/$b" "$dir/"; done
   cp -p "$BIN/keyway-impostor" "$dir/keyway-$role"
   mkdir -p "$TMP/r1/state/certificates"; cp "$pki"/* "$TMP/r1/state/certificates/"
-  chown -R keyway "$TMP/r1/state"; chmod 700 "$TMP/r1/state"
+  chown -R keyway-monitor "$TMP/r1/state"; chmod 700 "$TMP/r1/state"
   local saved=$BIN; BIN=$dir
   start_keywayd "$R1" r1
   BIN=$saved

@@ -259,7 +259,8 @@ stop_keywayd
 check "every change is audited with the caller's uid" bash -c "grep -c 'config-change .*uid=\"0\"' '$LOG' | awk '{ exit !(\$1 >= 6) }'"
 check "audit lines mask secrets" grep -q 'secret=\*\*\*' "$LOG"
 check "no secret or key anywhere in the audit log" bash -c "! grep -q -e '$SECRET' -e '$KEYHEX' -e '0102030405060708090a' '$LOG'"
-check "the store is private to the keyway user" bash -c "[ \"\$(stat -c '%U %a' '$STATE/config.rsc')\" = 'keyway 600' ] && [ \"\$(stat -c '%a' '$STATE')\" = 700 ]"
+check "the store is private to the keyway-monitor user" bash -c "[ \"\$(stat -c '%U %a' '$STATE/config.rsc')\" = 'keyway-monitor 600' ] && [ \"\$(stat -c '%U %a' '$STATE')\" = 'keyway-monitor 700' ]"
 
 userdel kwtest-reader 2>/dev/null; userdel kwtest-nobody 2>/dev/null
+check "no child was killed by its seccomp filter" not grep -F SIGSYS "$TMP/keywayd.out" "$LOG"
 summary

@@ -47,6 +47,11 @@ spoof_delivered() {  # spoof_delivered [SRC]: 20 plaintext UDP packets SRC -> 10
   wait "$l"
   grep -q 'received [1-9]' "$TMP/listen.out"
 }
+spoof() {  # spoof DST PORT: one plaintext UDP packet 10.1.0.1 -> DST:PORT straight onto R2's link
+  local mac; mac=$(ip -n "$R2" -o link show "kwv$$b" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+  ip netns exec "$R1" /usr/bin/python3 "$CHECK" plain "kwv$$a" "$mac" 10.1.0.1 "$1" "$2" >/dev/null 2>&1
+}
+drops_above() { [ "$(filter_drops)" -gt "$1" ]; }
 filter_drops() {  # packets the incoming-check table dropped on R2
   ip netns exec "$R2" nft list table ip keyway_kwtun0 2>/dev/null | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
 }
@@ -60,6 +65,14 @@ incoming_and_flush() {
   check "$label: incoming check: none of 20 plaintext packets from the protected subnet is delivered" not spoof_delivered
   check "$label: incoming check: the firewall counted the drops" test "$(filter_drops)" -ge 20
   check "$label: incoming check: plaintext from outside the protected subnet is delivered" spoof_delivered 192.0.2.1
+  # ESP, AH and IKE are exempt only when addressed to the appliance itself (fib daddr type local).
+  local drops; drops=$(filter_drops)
+  spoof 10.2.0.7 500
+  check "$label: incoming check: plaintext UDP 500 to a protected host behind the appliance is dropped" wait_until 3 drops_above "$drops"
+  drops=$(filter_drops)
+  spoof 10.2.0.1 500
+  sleep 1
+  check "$label: incoming check: UDP 500 to the appliance's own address is exempt" test "$(filter_drops)" = "$drops"
   check "$label: before flush installed-sa print shows two SAs" test "$($kw2 /ip ipsec installed-sa print | grep -cE '^ *[0-9]+ +E ')" = 2
   check "$label: installed-sa flush succeeds" $kw2 /ip ipsec installed-sa flush sa-type=esp
   check "$label: after flush installed-sa print shows no SA at once" test "$($kw2 /ip ipsec installed-sa print | grep -cE '^ *[0-9]+ +E ')" = 0
@@ -175,6 +188,10 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   stop site1; stop site2
   check "$label: routes and the rule are gone after shutdown" bash -c "! ip -n '$R1' rule | grep -q 0x4b57 && [ -z \"\$(ip -n '$R1' route show table 19287 2>/dev/null)\" ]"
   check "$label: the incoming-check firewall table is gone after shutdown" not ip netns exec "$R2" nft list table ip keyway_kwtun0
+  # Routes, rule and table go through netlink and libnftables: nothing like `ip`'s or `nft`'s complaints.
+  check "$label: keywayd's log holds no ip or nft messages" not grep -E 'RTNETLINK|^Error:|FIB table' "$TMP/site1.log" "$TMP/site2.log"
+  check "$label: keywayd's log has no route or firewall failure" not grep -E 'could not|NOT enforced' "$TMP/site1.log" "$TMP/site2.log"
+  check "$label: no child was killed by its seccomp filter" not grep -F SIGSYS "$TMP/site1.log" "$TMP/site2.log"
 }
 
 run_case "AH tunnel, manual example" ah null sha1 tunnel

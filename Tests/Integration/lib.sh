@@ -14,6 +14,22 @@ TMP=$(mktemp -d /tmp/keyway-it.XXXXXX)
 chmod 755 "$TMP"
 PIDS=()
 
+# keywayd executes only children that are root's and writable by no one else, as is every
+# directory above them: run copies from a root-owned 0755 directory (/tmp above it is root's and
+# sticky), so that where the checkout lives and who owns it never matter.
+PRODUCTS="keywayd keyway-ike keyway-datapath keyway-monitor keyway keyway-sandbox-check keyway-impostor"
+install_products() {  # install_products DIR: the build products in DIR (created root-owned 0755)
+  mkdir -p "$1" && chown root:root "$1" && chmod 0755 "$1" || return 1
+  local f
+  for f in $PRODUCTS; do
+    [ -e "$BIN/$f" ] && { install -o root -g root -m 0755 "$BIN/$f" "$1/$f" || return 1; }
+  done
+}
+if [ -n "${BIN:-}" ]; then
+  install_products "$TMP/bin" || { echo "FAIL - could not copy the build products to $TMP/bin"; exit 1; }
+  BIN=$TMP/bin
+fi
+
 # Namespaces are named kw<pid>-NAME; cleanup removes every one with this run's prefix (new_netns
 # runs inside $(...), a subshell, so it cannot record them in a variable).
 new_netns() {

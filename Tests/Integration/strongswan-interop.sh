@@ -21,7 +21,7 @@ start_keyway() {  # start_keyway: keywayd with $TMP/kw.rsc (and the certificates
   rm -rf "$TMP/kw"
   if [ -n "${KW_CERTS:-}" ]; then
     mkdir -p "$TMP/kw/state/certificates"; cp "$KW_CERTS"/* "$TMP/kw/state/certificates/"
-    chown -R keyway "$TMP/kw/state"; chmod 700 "$TMP/kw/state"
+    chown -R keyway-monitor "$TMP/kw/state"; chmod 700 "$TMP/kw/state"
   fi
   ip netns exec "$KW" "$BIN/keywayd" --foreground --config "$TMP/kw.rsc" --run-dir "$TMP/kw/run" \
     --state-dir "$TMP/kw/state" --syslog "$TMP/kw.syslog" --tun kwtun0 >"$TMP/kw.log" 2>&1 &

@@ -1,4 +1,5 @@
 import Glibc
+import KeywayPrivsep
 import KeywaySystem
 import KeywayWire
 import XCTest
@@ -6,17 +7,28 @@ import XCTest
 /// Plays keywayd for one real child executable: spawns it, passes descriptors, orders the
 /// sandbox, and then talks to it over the same link keywayd would use.
 final class ChildHarness {
-    static let user = "keyway"
+    /// keywayd's default `--user keyway`: each role has a user of its own.
+    static let users = RoleUsers.names(base: "keyway")
+
+    static func user(for role: Role) -> String {
+        switch role {
+        case .ike: return users.ike
+        case .datapath: return users.datapath
+        default: return users.monitor
+        }
+    }
 
     let pid: pid_t
     let link: Descriptor
     let syslog: Descriptor
     private var nextID: UInt32 = 1
 
-    /// Skips unless run as root with the keyway user present (CI and contrib/test.sh both are).
-    static func requirements() throws -> (UserIdentity, String) {
+    /// Skips unless run as root with the role's user present (CI and contrib/test.sh both are).
+    static func requirements(_ role: Role) throws -> (UserIdentity, String) {
         guard Users.effectiveUID == 0 else { throw XCTSkip("needs root: run contrib/test.sh") }
-        guard let user = Users.lookup(user) else { throw XCTSkip("needs the keyway user: contrib/create-user.sh") }
+        guard let user = Users.lookup(user(for: role)) else {
+            throw XCTSkip("needs the \(user(for: role)) user: contrib/create-user.sh")
+        }
         guard let dir = Files.executableDirectory() else { throw XCTSkip("cannot locate build products") }
         return (user, dir)
     }
@@ -30,7 +42,7 @@ final class ChildHarness {
     }
 
     init(role: Role, grants: [(DescriptorKind, Descriptor)]) throws {
-        let (user, dir) = try Self.requirements()
+        let (user, dir) = try Self.requirements(role)
         let (mine, theirs) = try SeqPacket.pair()
         let (logRead, logChild) = try Sockets.datagramPair()
         pid = try Processes.spawn(path: dir + "/" + role.description, arguments: [], environment: ["SWIFT_BACKTRACE=enable=no"], fd3: theirs)

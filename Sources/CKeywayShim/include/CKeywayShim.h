@@ -57,7 +57,8 @@ int kw_peercred(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
 int kw_set_mark(int sock, uint32_t mark);
 void kw_stdout_line_buffered(void);
 
-// A raw syscall number, for the seccomp check tool.
-long kw_raw_syscall0(long nr);
+// A raw syscall by number with six integer arguments, for the seccomp check tool. Returns the
+// result, or -errno.
+long kw_raw_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
 #endif
