@@ -29,28 +29,9 @@ public enum IKEAction: Sendable {
     case audit(IKEAudit)
 }
 
-public struct IKEAudit: Sendable, Equatable, CustomStringConvertible {
-    public enum Level: Sendable { case informational, notice, warning, error }
-    public var level: Level
-    public var msgID: String
-    public var text: String
-    public var fields: [Field]
-    /// Lines a datagram can cause are written at most a few per second under this key, which is
-    /// fixed text (the msgID or a constant), never built from what a peer sent; nil: always written.
-    public var rateLimitKey: String?
-
-    public struct Field: Sendable, Equatable {
-        public var name: String
-        public var value: String
-    }
-
-    init(_ level: Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = []) {
-        self.level = level; self.msgID = msgID; self.text = text
-        self.fields = fields.map { Field(name: $0.0, value: $0.1) }
-    }
-
-    public var description: String { text + fields.map { " \($0.name)=\($0.value)" }.joined() }
-}
+/// The engine's audit lines are the shared `AuditNote`: lines a datagram can cause carry a fixed
+/// rate-limit key (the msgID or a constant), never text built from what a peer sent.
+public typealias IKEAudit = AuditNote
 
 /// One row of `/ip ipsec remote-peers print`.
 public struct RemotePeerState: Sendable, Equatable {

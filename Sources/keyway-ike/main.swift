@@ -99,20 +99,8 @@ final class IKEBehavior: ChildBehavior {
             case .remove(let entries):
                 try? runtime.links[.datapath]?.send(.saRemove(SARemove(entries)))
             case .audit(let note):
-                let severity: Severity
-                switch note.level {
-                case .informational: severity = .informational
-                case .notice: severity = .notice
-                case .warning: severity = .warning
-                case .error: severity = .error
-                }
-                let fields = note.fields.map { ($0.name, $0.value) }
                 // Fixed keys only (the engine's, never text a peer shaped): the limiter's buckets stay few.
-                if let key = note.rateLimitKey {
-                    runtime.audit.rateLimitedEvent(key: key, severity, msgID: note.msgID, note.text, fields)
-                } else {
-                    runtime.audit.event(severity, msgID: note.msgID, note.text, fields)
-                }
+                runtime.audit.note(note)
             }
         }
     }
