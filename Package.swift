@@ -58,7 +58,9 @@ let package = Package(
         // (no OpenSSL: what needs it, such as DES availability, is passed in).
         .target(name: "KeywayConfig", dependencies: ["KeywayVocabulary"]),
         // SPD, SAD, ESP, AH, replay windows and lifetimes: the sans-IO datapath core.
-        .target(name: "KeywayDatapath", dependencies: ["KeywayCrypto", "KeywayVocabulary", "KeywayWire", "KeywayTrust"]),
+        .target(name: "KeywayDatapath", dependencies: [
+            "KeywayCrypto", "KeywayVocabulary", "KeywayWire", "KeywayTrust",
+        ]),
         // ISAKMP/IKEv1 (sans-IO): the message codec so far.
         .target(name: "KeywayIKE", dependencies: ["KeywayCrypto", "KeywayVocabulary", "KeywayTrust", "KeywayWire"]),
         // keyway-monitor's logic: what each process is told of the configuration, the live view
@@ -69,7 +71,9 @@ let package = Package(
         // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
         .target(name: "KeywayAudit", dependencies: ["KeywaySystem", "KeywayVocabulary"]),
         // Spawning, sandboxing, seccomp profiles, supervision, and the child event loop.
-        .target(name: "KeywayPrivsep", dependencies: ["KeywaySystem", "KeywayWire", "KeywayAudit", "KeywayTrust", "KeywayVocabulary"]),
+        .target(name: "KeywayPrivsep", dependencies: [
+            "KeywaySystem", "KeywayWire", "KeywayAudit", "KeywayTrust", "KeywayVocabulary",
+        ]),
         // The kernel behind HostNetwork (a thin binding over CKeywayHostNet); keywayd alone links it.
         .target(name: "KeywayHostNet", dependencies: ["CKeywayHostNet", "KeywayPrivsep", "KeywaySystem"]),
 
@@ -77,9 +81,13 @@ let package = Package(
             "KeywayPrivsep", "KeywayHostNet",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "keyway-ike", dependencies: ["KeywayPrivsep", "KeywayIKE", "KeywayCrypto", "KeywayAudit"]),
+        .executableTarget(name: "keyway-ike", dependencies: [
+            "KeywayPrivsep", "KeywayIKE", "KeywayCrypto", "KeywayAudit",
+        ]),
         .executableTarget(name: "keyway-datapath", dependencies: ["KeywayPrivsep", "KeywayDatapath", "KeywayCrypto"]),
-        .executableTarget(name: "keyway-monitor", dependencies: ["KeywayPrivsep", "KeywayConfig", "KeywayCrypto", "KeywayMonitor", "KeywayTrust"]),
+        .executableTarget(name: "keyway-monitor", dependencies: [
+            "KeywayPrivsep", "KeywayConfig", "KeywayCrypto", "KeywayMonitor", "KeywayTrust",
+        ]),
         .executableTarget(name: "keyway", dependencies: [
             "KeywaySystem", "KeywayWire", "KeywayConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -90,18 +98,25 @@ let package = Package(
 
         .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath"]),
         // Takes a child's place on its real links and plays it compromised (the tests use it).
-        .executableTarget(name: "keyway-impostor", dependencies: ["KeywayPrivsep", "KeywayWire", "KeywayVocabulary", "KeywaySystem"]),
+        .executableTarget(name: "keyway-impostor", dependencies: [
+            "KeywayPrivsep", "KeywayWire", "KeywayVocabulary", "KeywaySystem",
+        ]),
 
         .testTarget(name: "KeywayVocabularyTests", dependencies: ["KeywayVocabulary"]),
         .testTarget(name: "KeywayTrustTests", dependencies: ["KeywayTrust", "KeywayVocabulary", "KeywayWire"]),
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
         .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
-        .testTarget(name: "KeywayDatapathTests", dependencies: ["KeywayDatapath", "KeywayCrypto", "KeywayWire", "KeywayVocabulary"]),
+        .testTarget(name: "KeywayDatapathTests", dependencies: [
+            "KeywayDatapath", "KeywayCrypto", "KeywayWire", "KeywayVocabulary",
+        ]),
         .testTarget(name: "KeywayConfigTests", dependencies: ["KeywayConfig"]),
-        .testTarget(name: "KeywayMonitorTests", dependencies: ["KeywayMonitor", "KeywayConfig", "KeywayWire", "KeywayVocabulary"]),
+        .testTarget(name: "KeywayMonitorTests", dependencies: [
+            "KeywayMonitor", "KeywayConfig", "KeywayWire", "KeywayVocabulary",
+        ]),
         .testTarget(name: "KeywayPrivsepTests", dependencies: [
-            "KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit", "KeywayHostNet", "KeywayTrust", "KeywayVocabulary",
+            "KeywayPrivsep", "KeywayWire", "KeywaySystem", "KeywayAudit", "KeywayHostNet", "KeywayTrust",
+            "KeywayVocabulary",
         ]),
     ]
 )

@@ -44,9 +44,12 @@ for variant in "aes-128-gcm sha1" "aes-128 sha1"; do
   for s in a b; do
     here=192.0.2.1 there=192.0.2.2 mine=10.1.0.0/24 theirs=10.2.0.0/24
     [ $s = b ] && here=192.0.2.2 there=192.0.2.1 mine=10.2.0.0/24 theirs=10.1.0.0/24
-    printf '%s\n' "/ip ipsec proposal set default enc-algorithms=$enc auth-algorithms=$auth pfs-group=none lifetime=1h" \
-      "/ip ipsec peer add address=$there secret=bench-secret-0123 hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=modp2048" \
-      "/ip ipsec policy add src-address=$mine dst-address=$theirs tunnel=yes sa-src-address=$here sa-dst-address=$there" >"$TMP/$s.rsc"
+    printf '%s\n' \
+      "/ip ipsec proposal set default enc-algorithms=$enc auth-algorithms=$auth pfs-group=none lifetime=1h" \
+      "/ip ipsec peer add address=$there secret=bench-secret-0123 hash-algorithm=sha256 enc-algorithm=aes-128 \
+        dh-group=modp2048" \
+      "/ip ipsec policy add src-address=$mine dst-address=$theirs tunnel=yes \
+        sa-src-address=$here sa-dst-address=$there" >"$TMP/$s.rsc"
   done
   for s in a b; do
     ns=$A; [ $s = b ] && ns=$B

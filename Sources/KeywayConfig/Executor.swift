@@ -47,7 +47,8 @@ public struct Executor {
     /// (DES needs the legacy provider); this module itself links no crypto library.
     public var unavailability: @Sendable (EncryptionAlgorithm) -> String?
 
-    public init(runtime: RuntimeView = EmptyRuntime(), unavailability: @escaping @Sendable (EncryptionAlgorithm) -> String? = { _ in nil }) {
+    public init(runtime: RuntimeView = EmptyRuntime(),
+                unavailability: @escaping @Sendable (EncryptionAlgorithm) -> String? = { _ in nil }) {
         self.runtime = runtime
         self.unavailability = unavailability
     }
@@ -307,8 +308,9 @@ public struct Executor {
             }
             if case .choice("aggressive") = item.value("exchange-mode", in: s),
                case .choice("pre-shared-key") = item.value("auth-method", in: s) {
-                out.warnings.append("peer \(address): exchange-mode=aggressive with a pre-shared key sends a hash of the secret "
-                                    + "that anyone who sees it can crack offline: use main mode, or a long random secret")
+                out.warnings.append("peer \(address): exchange-mode=aggressive with a pre-shared key sends a hash "
+                                    + "of the secret that anyone who sees it can crack offline: "
+                                    + "use main mode, or a long random secret")
             }
             if case .choice(let e) = item.value("enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: e) {
                 if let why = unavailability(enc) { throw ConfigError(why, at: at) }
@@ -398,7 +400,8 @@ public struct Executor {
         return resolved
     }
 
-    private func resolving(_ condition: Condition, _ kind: MenuKind, _ session: Session) throws(ConfigError) -> Condition {
+    private func resolving(_ condition: Condition, _ kind: MenuKind,
+                           _ session: Session) throws(ConfigError) -> Condition {
         let schema = Schema.properties(kind)
         let names = schema.map(\.name) + Self.conditionFlags
         var out = condition
@@ -411,7 +414,8 @@ public struct Executor {
                 } else {
                     let candidates = names.filter { $0.hasPrefix(term.name) }
                     guard !term.name.isEmpty, let only = candidates.first else {
-                        throw ConfigError("unknown property '\(term.name)' in condition for /ip ipsec \(kindName(kind)): "
+                        throw ConfigError("unknown property '\(term.name)' in condition "
+                                          + "for /ip ipsec \(kindName(kind)): "
                                           + "expected one of \(names.joined(separator: ", "))", at: term.position)
                     }
                     guard candidates.count == 1 else {

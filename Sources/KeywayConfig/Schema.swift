@@ -165,7 +165,9 @@ public enum Schema {
             guard let a = AddressSpec.parse(text, defaultPort: port) else { return .failure(ValueError("expected an address such as 10.0.0.0/24 or 10.0.0.1/32:500")) }
             return .success(.address(a))
         case .ip:
-            guard let ip = IPv4Address(Substring(text)) else { return .failure(ValueError("expected an IPv4 address such as 192.0.2.1")) }
+            guard let ip = IPv4Address(Substring(text)) else {
+                return .failure(ValueError("expected an IPv4 address such as 192.0.2.1"))
+            }
             return .success(.ip(ip))
         case .choice(let options):
             guard let v = resolve(text, options) else { return .failure(ValueError("expected one of \(options.joined(separator: ", "))")) }
@@ -187,7 +189,8 @@ public enum Schema {
             let expected = "expected a whole number from \(range.lowerBound) to \(range.upperBound)"
             guard let n = Int64(text) else { return .failure(ValueError(expected)) }
             guard range.contains(n) else {
-                return .failure(ValueError(expected, nearest: .integer(min(max(n, range.lowerBound), range.upperBound))))
+                return .failure(ValueError(expected,
+                                           nearest: .integer(min(max(n, range.lowerBound), range.upperBound))))
             }
             return .success(.integer(n))
         case .duration(let bounds):

@@ -54,7 +54,8 @@ public final class DatapathController {
         applyPolicies()
         reinstall()
         note(.informational, "config", "datapath configuration applied",
-             [("generation", String(config.generation)), ("policies", String(config.bounds.policies.count)), ("sas", String(manual.count))])
+             [("generation", String(config.generation)), ("policies", String(config.bounds.policies.count)),
+              ("sas", String(manual.count))])
         return take()
     }
 
@@ -73,14 +74,16 @@ public final class DatapathController {
         let count = engine.flush(proto)
         dropUnusedGenerated()
         reinstall()
-        note(.notice, "sa-flush", "installed SAs flushed", [("sa-type", proto.map(\.description) ?? "all"), ("count", String(count))])
+        note(.notice, "sa-flush", "installed SAs flushed",
+             [("sa-type", proto.map(\.description) ?? "all"), ("count", String(count))])
         return take()
     }
 
     // MARK: from keyway-ike, checked
 
     public func install(_ request: SAInstall, now: UInt64) -> [DatapathEffect] {
-        let held = NegotiatedSARule.Held(generated: generatedPolicies, inboundSAs: inboundKeys, negotiatedCount: negotiated.count)
+        let held = NegotiatedSARule.Held(generated: generatedPolicies, inboundSAs: inboundKeys,
+                                         negotiatedCount: negotiated.count)
         if let refusal = NegotiatedSARule.refusal(request, bounds: bounds, ownAddresses: ownAddresses, held: held) {
             return refuse("SA install", refusal)
         }
@@ -101,7 +104,9 @@ public final class DatapathController {
 
     public func remove(_ request: SARemove) -> [DatapathEffect] {
         negotiated.removeAll { n in
-            request.entries.contains { $0.spi == n.record.spi && $0.proto == n.record.proto && $0.destination == n.record.destination }
+            request.entries.contains {
+                $0.spi == n.record.spi && $0.proto == n.record.proto && $0.destination == n.record.destination
+            }
         }
         dropUnusedGenerated()
         reinstall()
@@ -111,8 +116,8 @@ public final class DatapathController {
     /// keyway-ike asked for something the configuration does not allow: nothing changes.
     private func refuse(_ what: String, _ refusal: Refusal) -> [DatapathEffect] {
         refusedFromIKE += 1
-        note(.warning, "refused", "\(what) from keyway-ike refused: \(refusal.reason)", [("from", "keyway-ike"), ("reason", refusal.reason)],
-             rateLimitKey: "refused-ike")
+        note(.warning, "refused", "\(what) from keyway-ike refused: \(refusal.reason)",
+             [("from", "keyway-ike"), ("reason", refusal.reason)], rateLimitKey: "refused-ike")
         return take()
     }
 
@@ -130,7 +135,8 @@ public final class DatapathController {
             var status = SAStatus(spi: sa.spi, proto: sa.proto.rawValue, source: sa.source, destination: sa.destination,
                                   encryption: sa.esp?.encryption.rawValue ?? "none",
                                   integrity: sa.esp?.integrity.rawValue ?? sa.ah?.integrity.rawValue ?? "none",
-                                  state: sa.state.rawValue, ageSeconds: t &- sa.addTime, sinceFirstUse: sa.firstUse.map { t &- $0 } ?? 0,
+                                  state: sa.state.rawValue, ageSeconds: t &- sa.addTime,
+                                  sinceFirstUse: sa.firstUse.map { t &- $0 } ?? 0,
                                   used: sa.firstUse != nil, bytes: sa.bytes, replayWindow: sa.replay.size,
                                   softSeconds: sa.lifetime.softSeconds ?? 0, hardSeconds: sa.lifetime.hardSeconds ?? 0,
                                   softBytes: sa.lifetime.softBytes ?? 0, hardBytes: sa.lifetime.hardBytes ?? 0)
@@ -142,13 +148,16 @@ public final class DatapathController {
         }.sorted { ($0.destination, $0.spi) < ($1.destination, $1.spi) }
         let withSAs = Set(all.map(\.0.policyID))
         let policies = engine.policyCounters.map { id, c in
-            PolicyStatus(id: UInt32(id), inAccepted: c.inAccepted, inDropped: c.inDropped, inTransformed: c.inTransformed,
+            PolicyStatus(id: UInt32(id),
+                         inAccepted: c.inAccepted, inDropped: c.inDropped, inTransformed: c.inTransformed,
                          outAccepted: c.outAccepted, outDropped: c.outDropped, outTransformed: c.outTransformed,
                          established: withSAs.contains(UInt32(id)))
         } + withSAs.filter { engine.policyCounters[Int($0)] == nil }.map {
-            PolicyStatus(id: $0, inAccepted: 0, inDropped: 0, inTransformed: 0, outAccepted: 0, outDropped: 0, outTransformed: 0, established: true)
+            PolicyStatus(id: $0, inAccepted: 0, inDropped: 0, inTransformed: 0, outAccepted: 0, outDropped: 0,
+                         outTransformed: 0, established: true)
         }
-        return DatapathState(sas: sas, policies: policies, statistics: engine.statistics.map { Counter(name: $0.key, value: $0.value) },
+        return DatapathState(sas: sas, policies: policies,
+                             statistics: engine.statistics.map { Counter(name: $0.key, value: $0.value) },
                              refusedFromIKE: refusedFromIKE)
     }
 
@@ -164,12 +173,15 @@ public final class DatapathController {
     /// no longer allows goes (with the generated policies it was for).
     private func revalidate() {
         var kept: [PolicyRecord] = []
-        for p in generatedPolicies where NegotiatedSARule.generatedRefusal(p, bounds: bounds, ownAddresses: ownAddresses, held: kept) == nil {
+        for p in generatedPolicies
+        where NegotiatedSARule.generatedRefusal(p, bounds: bounds, ownAddresses: ownAddresses, held: kept) == nil {
             kept.append(p)
         }
         let before = (negotiated.count, generatedPolicies.count)
         generatedPolicies = kept
-        negotiated.removeAll { NegotiatedSARule.saRefusal($0.record, bounds: bounds, ownAddresses: ownAddresses, generated: kept) != nil }
+        negotiated.removeAll {
+            NegotiatedSARule.saRefusal($0.record, bounds: bounds, ownAddresses: ownAddresses, generated: kept) != nil
+        }
         dropUnusedGenerated()
         if before != (negotiated.count, generatedPolicies.count) {
             note(.notice, "sa-revalidate", "negotiated SAs the configuration no longer allows were removed",
@@ -198,11 +210,16 @@ public final class DatapathController {
     private func reinstall() {
         engine.removeAllSAs()
         for (record, sa) in manual.map({ ($0.key, $0.value) }) + negotiated.map({ ($0.record, $0.sa) }) {
-            if record.inbound { engine.installInbound(sa, policyID: Int(record.policyID)) } else { engine.installOutbound(sa, policyID: Int(record.policyID)) }
+            if record.inbound {
+                engine.installInbound(sa, policyID: Int(record.policyID))
+            } else {
+                engine.installOutbound(sa, policyID: Int(record.policyID))
+            }
         }
     }
 
-    private func note(_ level: AuditNote.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = [], rateLimitKey: String? = nil) {
+    private func note(_ level: AuditNote.Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = [],
+                      rateLimitKey: String? = nil) {
         effects.append(.audit(AuditNote(level, msgID, text, fields, rateLimitKey: rateLimitKey)))
     }
 
@@ -212,29 +229,37 @@ public final class DatapathController {
     /// number, which restarts under the same key after any restart (RFC 8221).
     static func makeSA(_ r: SARecord, now: UInt64) throws -> SecurityAssociation {
         func limit(_ v: UInt64) -> UInt64? { v == 0 ? nil : v }
-        let lifetime = Lifetime(hardSeconds: limit(r.lifetimeSeconds), hardBytes: limit(r.hardBytes), softSeconds: limit(r.softSeconds),
-                                softBytes: limit(r.softBytes), useHardSeconds: limit(r.useHardSeconds))
+        let lifetime = Lifetime(hardSeconds: limit(r.lifetimeSeconds), hardBytes: limit(r.hardBytes),
+                                softSeconds: limit(r.softSeconds), softBytes: limit(r.softBytes),
+                                useHardSeconds: limit(r.useHardSeconds))
         if r.proto == .ah {
-            return SecurityAssociation(spi: r.spi, proto: .ah, source: r.source.value, destination: r.destination.value, tunnel: r.tunnel,
-                                       ah: try AHTransform(integrity: r.integrity, key: Secret(r.integrityKey)), lifetime: lifetime,
-                                       replayWindow: r.replayWindow, initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
+            return SecurityAssociation(spi: r.spi, proto: .ah, source: r.source.value,
+                                       destination: r.destination.value, tunnel: r.tunnel,
+                                       ah: try AHTransform(integrity: r.integrity, key: Secret(r.integrityKey)),
+                                       lifetime: lifetime, replayWindow: r.replayWindow,
+                                       initialSequence: r.inbound ? 0 : r.initialSequence, now: now)
         }
         guard r.negotiated || !r.encryption.isCounterMode else {
-            throw CryptoError.unavailable(algorithm: r.encryption.rawValue, reason: "counter-mode ciphers are never manually keyed (RFC 8221)")
+            throw CryptoError.unavailable(algorithm: r.encryption.rawValue,
+                                          reason: "counter-mode ciphers are never manually keyed (RFC 8221)")
         }
-        let transform = try ESPTransform(encryption: r.encryption, encryptionKey: Secret(r.encryptionKey), integrity: r.integrity,
-                                         integrityKey: r.integrity == .null ? nil : Secret(r.integrityKey), encrypt: !r.inbound)
-        return SecurityAssociation(spi: r.spi, proto: .esp, source: r.source.value, destination: r.destination.value, tunnel: r.tunnel,
-                                   esp: transform, lifetime: lifetime, replayWindow: r.replayWindow,
+        let transform = try ESPTransform(encryption: r.encryption, encryptionKey: Secret(r.encryptionKey),
+                                         integrity: r.integrity,
+                                         integrityKey: r.integrity == .null ? nil : Secret(r.integrityKey),
+                                         encrypt: !r.inbound)
+        return SecurityAssociation(spi: r.spi, proto: .esp, source: r.source.value, destination: r.destination.value,
+                                   tunnel: r.tunnel, esp: transform, lifetime: lifetime, replayWindow: r.replayWindow,
                                    initialSequence: r.inbound ? 0 : r.initialSequence,
-                                   udpEncapsulation: r.udpRemotePort == 0 ? nil : (r.udpLocalPort, r.udpRemotePort), now: now)
+                                   udpEncapsulation: r.udpRemotePort == 0 ? nil : (r.udpLocalPort, r.udpRemotePort),
+                                   now: now)
     }
 }
 
 extension SecurityPolicy {
     /// The SPD's view of a policy record; `priority` orders it (generated ones sit below all).
     init(_ p: PolicyRecord, priority: Int) {
-        self.init(id: Int(p.id), selector: p.selector, action: p.action, level: p.level, useESP: p.esp, useAH: p.ah, tunnel: p.tunnel,
-                  saSource: p.saSource.value, saDestination: p.saDestination.value, priority: priority, dontFragment: p.dontFragment)
+        self.init(id: Int(p.id), selector: p.selector, action: p.action, level: p.level, useESP: p.esp, useAH: p.ah,
+                  tunnel: p.tunnel, saSource: p.saSource.value, saDestination: p.saDestination.value,
+                  priority: priority, dontFragment: p.dontFragment)
     }
 }

@@ -17,7 +17,8 @@ extension IKEEngine {
     /// installed. nil when the peer may not generate policies; throws INVALID-ID-INFORMATION, with
     /// the reason, when the rule or a bound refuses.
     func generatePolicy(_ sa: IKESA, initiatorID ci: (UInt32, Int, UInt8, UInt16),
-                        responderID cr: (UInt32, Int, UInt8, UInt16), proposals: [Proposal]) throws(NegotiationError) -> IKEPolicy? {
+                        responderID cr: (UInt32, Int, UInt8, UInt16),
+                        proposals: [Proposal]) throws(NegotiationError) -> IKEPolicy? {
         guard sa.peer.generatePolicy else { return nil }
         let tunnel = proposals.first?.transforms.first.flatMap { t -> Bool? in
             guard case .success(let c) = Phase2Choice.parse(t, proto: .esp) else { return nil }
@@ -39,7 +40,8 @@ extension IKEEngine {
         let peerAddress = IPv4Address(sa.remote.address)
         let generatingPeer = IPv4Prefix(sa.peer.address, length: sa.peer.prefixLength)
         let otherPeers = configuration.peers.map { IPv4Prefix($0.address, length: $0.prefixLength) }
-        if let reason = GeneratedPolicyRule.refusal(selector: selector, tunnel: tunnel, localAddress: IPv4Address(sa.localAddress),
+        if let reason = GeneratedPolicyRule.refusal(selector: selector, tunnel: tunnel,
+                                                    localAddress: IPv4Address(sa.localAddress),
                                                     peerAddress: peerAddress, generatingPeer: generatingPeer,
                                                     otherPeers: otherPeers, ownAddresses: ownAddresses) {
             throw .invalidID("generate-policy refused: \(reason)")
@@ -57,7 +59,8 @@ extension IKEEngine {
                              + " (at most \(GeneratedPolicyRule.maximumTotal))")
         }
         let t = configuration.defaultProposal
-        var p = IKEPolicy(id: takeGeneratedID(), source: ours.address.value, sourceLength: ours.length, sourcePort: cr.3,
+        var p = IKEPolicy(id: takeGeneratedID(),
+                          source: ours.address.value, sourceLength: ours.length, sourcePort: cr.3,
                           destination: theirs.address.value, destinationLength: theirs.length, destinationPort: ci.3,
                           proto: proto, saSource: sa.localAddress, saDestination: sa.remote.address, tunnel: tunnel,
                           authAlgorithms: t.authAlgorithms, encAlgorithms: t.encAlgorithms, lifetime: t.lifetime,

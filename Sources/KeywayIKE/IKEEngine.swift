@@ -137,7 +137,8 @@ public final class IKEEngine {
         let abandoned = unverified.expire(now: now, timeout: Self.halfOpenTimeout)
         if !abandoned.isEmpty {
             audit(.informational, "ike-abandoned",
-                  "\(abandoned.count) unverified phase 1 negotiations abandoned by their peers", limitedBy: "ike-abandoned")
+                  "\(abandoned.count) unverified phase 1 negotiations abandoned by their peers",
+                  limitedBy: "ike-abandoned")
         }
         for (key, sa) in sas {
             if step(&sa.retransmit, now: now) {
@@ -152,8 +153,8 @@ public final class IKEEngine {
                 failPolicies([q.policy.id], now: now)
             }
             for (id, q) in sa.quick where !q.initiator && now >= q.createdAt.saturatingAdd(Self.halfOpenTimeout) {
-                audit(.informational, "ike-abandoned", "phase 2 negotiation abandoned by the peer", [("peer", sa.remote.description)],
-                      limitedBy: "ike-abandoned")
+                audit(.informational, "ike-abandoned", "phase 2 negotiation abandoned by the peer",
+                      [("peer", sa.remote.description)], limitedBy: "ike-abandoned")
                 sa.quick[id] = nil
             }
             if sa.state != .established, !sa.initiator, now >= sa.createdAt.saturatingAdd(Self.halfOpenTimeout) {
@@ -183,8 +184,8 @@ public final class IKEEngine {
         // Rekey at 80% of the lifetime (the soft limit), so the new SA is in place before the old one dies.
         for i in children.indices where !children[i].rekeyStarted && children[i].initiator {
             let c = children[i]
-            if now >= c.installedAt.saturatingAdd(c.lifetime.eightyPercent.milliseconds), let policy = policy(c.policyID),
-               !policy.dynamic {
+            if now >= c.installedAt.saturatingAdd(c.lifetime.eightyPercent.milliseconds),
+               let policy = policy(c.policyID), !policy.dynamic {
                 children[i].rekeyStarted = true
                 audit(.informational, "ike-rekey", "rekeying phase 2 before its lifetime ends", [("policy", String(c.policyID))])
                 startNegotiation(policy, now: now)
@@ -242,7 +243,8 @@ public final class IKEEngine {
     public func remotePeers(now: UInt64) -> [RemotePeerState] {
         sas.values.sorted { $0.createdAt < $1.createdAt }.map { sa in
             RemotePeerState(local: sa.localAddress, remote: sa.remote, state: sa.state.rawValue, side: sa.initiator ? "initiator" : "responder",
-                            establishedSeconds: sa.establishedAt.map { now >= $0 ? (now - $0) / 1000 : 0 } ?? 0, natTraversal: sa.natDetected)
+                            establishedSeconds: sa.establishedAt.map { now >= $0 ? (now - $0) / 1000 : 0 } ?? 0,
+                            natTraversal: sa.natDetected)
         }
     }
 
@@ -357,7 +359,8 @@ public final class IKEEngine {
 
     func startNegotiation(_ policy: IKEPolicy, now: UInt64) {
         guard let peer = configuration.peer(for: policy.saDestination) else {
-            audit(.warning, "ike-no-peer", "no /ip ipsec peer matches the policy's sa-dst-address", [("policy", String(policy.id)), ("sa-dst-address", IPv4Address.text(policy.saDestination))])
+            audit(.warning, "ike-no-peer", "no /ip ipsec peer matches the policy's sa-dst-address",
+                  [("policy", String(policy.id)), ("sa-dst-address", IPv4Address.text(policy.saDestination))])
             failPolicies([policy.id], now: now)
             return
         }
@@ -371,7 +374,8 @@ public final class IKEEngine {
             return
         }
         guard peer.exchangeMode != .base else {
-            audit(.warning, "ike-refused", "exchange-mode=base is not supported; use main or aggressive", [("peer", IPv4Address.text(policy.saDestination))])
+            audit(.warning, "ike-refused", "exchange-mode=base is not supported; use main or aggressive",
+                  [("peer", IPv4Address.text(policy.saDestination))])
             failPolicies([policy.id], now: now)
             return
         }

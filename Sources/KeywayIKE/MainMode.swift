@@ -169,7 +169,8 @@ extension IKEEngine {
         send(bytes, sa: sa)
         sa.retransmit.arm(bytes, fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
         // Kept as unverified until the peer echoes our cookie; the oldest such give way.
-        let evicted = unverified.admit(sa, key: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address))
+        let evicted = unverified.admit(sa,
+                                       key: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address))
         if !evicted.isEmpty {
             load.evicted += UInt64(evicted.count)
             audit(.warning, "ike-busy", "unverified phase 1 negotiations gave way to newer first messages",
@@ -212,7 +213,9 @@ extension IKEEngine {
             }
         }
         guard let (proposal, transform, choice) = chosen else {
-            let error = NegotiationError.noProposal("peer offered \(offered.isEmpty ? "nothing usable" : offered.joined(separator: ", ")); peer \(IPv4Address.text(peer.address))/\(peer.prefixLength) has \(ours)")
+            let error = NegotiationError.noProposal(
+                "peer offered \(offered.isEmpty ? "nothing usable" : offered.joined(separator: ", ")); "
+                + "peer \(IPv4Address.text(peer.address))/\(peer.prefixLength) has \(ours)")
             fail(sa, error, now: now)
             return nil
         }
@@ -318,8 +321,8 @@ extension IKEEngine {
     /// Signature peers: tells the monitor, once, which exchange signatures will be asked for.
     func announceSigning(_ sa: IKESA) {
         guard let signature = sa.peer.signature, sa.signingExchange == nil else { return }
-        let exchange = SigningExchange(initiatorCookie: sa.initiatorCookie, peer: IPv4Address(sa.remote.address), prf: sa.choice.hash,
-                                       initiator: sa.initiator)
+        let exchange = SigningExchange(initiatorCookie: sa.initiatorCookie, peer: IPv4Address(sa.remote.address),
+                                       prf: sa.choice.hash, initiator: sa.initiator)
         sa.signingExchange = exchange
         actions.append(.announceSigning(exchange, certificate: signature.certificateName))
     }

@@ -21,14 +21,14 @@ extension IKEEngine {
             if proto == .esp {
                 for enc in policy.encAlgorithms {
                     for auth in enc.isAEAD ? [IntegrityAlgorithm.null] : policy.authAlgorithms {
-                        choices.append(Phase2Choice(proto: .esp, encryption: enc, integrity: auth, mode: mode, lifetime: lifetime,
-                                                    group: policy.pfsGroup))
+                        choices.append(Phase2Choice(proto: .esp, encryption: enc, integrity: auth, mode: mode,
+                                                    lifetime: lifetime, group: policy.pfsGroup))
                     }
                 }
             } else {
                 for auth in policy.authAlgorithms where auth != .null {
-                    choices.append(Phase2Choice(proto: .ah, encryption: .null, integrity: auth, mode: mode, lifetime: lifetime,
-                                                group: policy.pfsGroup))
+                    choices.append(Phase2Choice(proto: .ah, encryption: .null, integrity: auth, mode: mode,
+                                                lifetime: lifetime, group: policy.pfsGroup))
                 }
             }
             q.offered = choices
@@ -38,7 +38,8 @@ extension IKEEngine {
                 // A bundle: AH with the same proposal number as ESP means both (RFC 2408 4.2).
                 var bundle = QuickExchange.Bundle(inboundSPI: newSPI())
                 bundle.offered = policy.authAlgorithms.filter { $0 != .null }.map {
-                    Phase2Choice(proto: .ah, encryption: .null, integrity: $0, mode: mode, lifetime: lifetime, group: policy.pfsGroup)
+                    Phase2Choice(proto: .ah, encryption: .null, integrity: $0, mode: mode, lifetime: lifetime,
+                                 group: policy.pfsGroup)
                 }
                 proposals.append(Proposal(number: 1, protocolID: ProtocolID.ah.rawValue, spi: bundle.inboundSPI.bytes,
                                           transforms: bundle.offered.enumerated().compactMap { $0.element.transform(number: UInt8($0.offset + 1)) }))
@@ -123,7 +124,8 @@ extension IKEEngine {
                 // Even an authenticated peer gets only so many unfinished quick modes at once.
                 guard sa.quick.count < Self.maximumQuickModesPerPhase1 else {
                     load.refusedBusy += 1
-                    audit(.warning, "ike-busy", "too many unfinished quick modes with this peer; the new one is dropped",
+                    audit(.warning, "ike-busy",
+                          "too many unfinished quick modes with this peer; the new one is dropped",
                           [("peer", sa.remote.description)])
                     return
                 }
@@ -174,8 +176,10 @@ extension IKEEngine {
                 && (p.proto ?? 0) == ci.2 && p.destinationPort == ci.3 && p.sourcePort == cr.3
                 && (p.saDestination == sa.remote.address || sa.peer.contains(p.saDestination))
         })
-        guard let policy = try configured ?? generatePolicy(sa, initiatorID: ci, responderID: cr, proposals: proposals) else {
-            throw NegotiationError.invalidID("no policy for \(IPv4Address.text(cr.0))/\(cr.1) <=> \(IPv4Address.text(ci.0))/\(ci.1)")
+        guard let policy = try configured ?? generatePolicy(sa, initiatorID: ci, responderID: cr,
+                                                            proposals: proposals) else {
+            throw NegotiationError.invalidID("no policy for \(IPv4Address.text(cr.0))/\(cr.1) <=> "
+                                             + "\(IPv4Address.text(ci.0))/\(ci.1)")
         }
         let wantMode = encapsulation(sa, tunnel: policy.tunnel)
         let ourLifetime = policy.lifetime
@@ -253,8 +257,9 @@ extension IKEEngine {
         reply += ids
         if let life = responderLifetime {
             reply.append(.notification(doi: 1, protocolID: prop.protocolID, type: NotifyType.responderLifetime.rawValue, spi: q.inboundSPI.bytes,
-                                       data: ISAKMPCodec.encodeAttributes([Attribute(basic: Phase2Attribute.lifeType, UInt16(LifeType.seconds)),
-                                                                           Phase1Choice.duration(Phase2Attribute.lifeDuration, life.value)])))
+                                       data: ISAKMPCodec.encodeAttributes(
+                                           [Attribute(basic: Phase2Attribute.lifeType, UInt16(LifeType.seconds)),
+                                            Phase1Choice.duration(Phase2Attribute.lifeDuration, life.value)])))
         }
         let hash = try keys.hmacA(mid.bytes + nonce + ISAKMPCodec.encode(reply).body)
         let (bytes, last) = try message(sa, exchange: .quick, messageID: mid, payloads: [.hash(hash)] + reply, iv: q.iv)
@@ -270,9 +275,13 @@ extension IKEEngine {
         switch check {
         case .obey, .claim: return nil
         case .strict:
-            return proposed > ours ? "lifetime mismatch: peer proposed \(proposed), longer than our \(ours) (proposal-check=strict)" : nil
+            return proposed > ours
+                ? "lifetime mismatch: peer proposed \(proposed), longer than our \(ours) (proposal-check=strict)"
+                : nil
         case .exact:
-            return proposed != ours ? "lifetime mismatch: peer proposed \(proposed), ours is \(ours) (proposal-check=exact)" : nil
+            return proposed != ours
+                ? "lifetime mismatch: peer proposed \(proposed), ours is \(ours) (proposal-check=exact)"
+                : nil
         }
     }
 
@@ -357,8 +366,10 @@ extension IKEEngine {
             generatedPolicies[q.policy.id] = q.policy
             for i in out.indices { out[i].generatedPolicy = q.policy }
             if isNew { audit(.notice, "ike-generated-policy", "policy generated for the peer (generate-policy=yes)",
-                  [("policy", String(q.policy.id)), ("src-address", "\(IPv4Address.text(q.policy.source))/\(q.policy.sourceLength)"),
-                   ("dst-address", "\(IPv4Address.text(q.policy.destination))/\(q.policy.destinationLength)"), ("peer", sa.remote.description)]) }
+                  [("policy", String(q.policy.id)),
+                   ("src-address", "\(IPv4Address.text(q.policy.source))/\(q.policy.sourceLength)"),
+                   ("dst-address", "\(IPv4Address.text(q.policy.destination))/\(q.policy.destinationLength)"),
+                   ("peer", sa.remote.description)]) }
         }
         var ahSPIs: (inbound: UInt32, outbound: UInt32)?
         if let bundle = q.bundle, let ahChoice = bundle.choice {
@@ -370,8 +381,8 @@ extension IKEEngine {
                 out.append(NegotiatedSA(policyID: q.policy.id, inbound: inbound, proto: 51, spi: spi,
                                         source: inbound ? sa.remote.address : sa.localAddress, destination: inbound ? sa.localAddress : sa.remote.address,
                                         tunnel: false, encryption: .null, integrity: ahChoice.integrity,
-                                        encryptionKey: Secret([]), integrityKey: km, lifetime: q.lifetime, lifetimeBytes: 0,
-                                        udpLocalPort: nil, udpRemotePort: nil, pfs: q.dh != nil))
+                                        encryptionKey: Secret([]), integrityKey: km, lifetime: q.lifetime,
+                                        lifetimeBytes: 0, udpLocalPort: nil, udpRemotePort: nil, pfs: q.dh != nil))
             }
             ahSPIs = (bundle.inboundSPI, bundle.outboundSPI)
         }
@@ -382,8 +393,8 @@ extension IKEEngine {
         retryAt[q.policy.id] = nil
         audit(.notice, "ike-phase2-established", "phase 2 established: SAs installed",
               [("policy", String(q.policy.id)), ("peer", sa.remote.description), ("proposal", choice.description),
-               ("spi-in", String(q.inboundSPI, radix: 16)), ("spi-out", String(q.outboundSPI, radix: 16)), ("lifetime", q.lifetime.description),
-               ("mode", "\(choice.mode)")])
+               ("spi-in", String(q.inboundSPI, radix: 16)), ("spi-out", String(q.outboundSPI, radix: 16)),
+               ("lifetime", q.lifetime.description), ("mode", "\(choice.mode)")])
     }
 
     func removeChild(_ c: ChildSA, sendDelete: Bool, now: UInt64) {
@@ -457,7 +468,9 @@ extension IKEEngine {
                     let failed = sa.pendingPolicies + sa.quick.values.map(\.policy.id)
                     failPolicies(failed, now: now)
                     sa.quick.removeAll()
-                    if sa.state != .established { removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address)) }
+                    if sa.state != .established {
+                        removeSA(IKESAKey(initiatorCookie: sa.initiatorCookie, remote: from.address))
+                    }
                 } else {
                     audit(.informational, "ike-notify", "peer notified \(name)", [("peer", from.description)],
                           limitedBy: "ike-notify")

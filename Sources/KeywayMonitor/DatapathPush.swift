@@ -11,16 +11,19 @@ public enum DatapathPush {
     public static func bounds(_ config: Configuration) -> ConfigurationBounds {
         let policies = activePolicies(config).map { item, record in
             let manual = (item.value("manual-sa", in: Schema.policy).text ?? "none") != "none"
-            let proposal = manual ? nil : proposal(named: item.value("proposal", in: Schema.policy).text ?? "default", config)
+            let proposal = manual ? nil : proposal(named: item.value("proposal", in: Schema.policy).text ?? "default",
+                                                   config)
             return AllowedPolicy(policy: record, manual: manual, encryption: proposal.map(encryption) ?? [],
                                  integrity: proposal.map(integrity) ?? [])
         }
         let peers = config.peers.filter { !$0.disabled }.compactMap { item -> AllowedPeer? in
             guard case .address(let a) = item.value("address", in: Schema.peer) else { return nil }
-            return AllowedPeer(address: IPv4Prefix(a.address, length: a.prefixLength), generatePolicy: flag(item, "generate-policy"))
+            return AllowedPeer(address: IPv4Prefix(a.address, length: a.prefixLength),
+                               generatePolicy: flag(item, "generate-policy"))
         }
         let fallback = proposal(named: "default", config)
-        return ConfigurationBounds(policies: policies, peers: peers, generatedEncryption: fallback.map(encryption) ?? [.tripleDES],
+        return ConfigurationBounds(policies: policies, peers: peers,
+                                   generatedEncryption: fallback.map(encryption) ?? [.tripleDES],
                                    generatedIntegrity: fallback.map(integrity) ?? [.sha1])
     }
 
@@ -40,10 +43,13 @@ public enum DatapathPush {
         let s = Schema.policy
         return config.orderedPolicies.compactMap { item in
             guard !item.disabled, !item.dynamic, config.inactiveReason(item) == nil,
-                  case .address(let src) = item.value("src-address", in: s), case .address(let dst) = item.value("dst-address", in: s),
-                  case .ip(let saSrc) = item.value("sa-src-address", in: s), case .ip(let saDst) = item.value("sa-dst-address", in: s),
+                  case .address(let src) = item.value("src-address", in: s),
+                  case .address(let dst) = item.value("dst-address", in: s),
+                  case .ip(let saSrc) = item.value("sa-src-address", in: s),
+                  case .ip(let saDst) = item.value("sa-dst-address", in: s),
                   case .choices(let protocols) = item.value("ipsec-protocols", in: s),
-                  case .boolean(let tunnel) = item.value("tunnel", in: s), case .integer(let priority) = item.value("priority", in: s)
+                  case .boolean(let tunnel) = item.value("tunnel", in: s),
+                  case .integer(let priority) = item.value("priority", in: s)
             else { return nil }
             let selector = TrafficSelector(source: IPv4Prefix(src.address, length: src.prefixLength),
                                            destination: IPv4Prefix(dst.address, length: dst.prefixLength),
@@ -53,13 +59,16 @@ public enum DatapathPush {
                 id: UInt32(item.id), selector: selector,
                 action: PolicyAction(rawValue: item.value("action", in: s).text ?? "") ?? .encrypt,
                 level: PolicyLevel(rawValue: item.value("level", in: s).text ?? "") ?? .require,
-                esp: protocols.contains("esp"), ah: protocols.contains("ah"), tunnel: tunnel, saSource: saSrc, saDestination: saDst,
-                priority: Int32(clamping: priority), dontFragment: DontFragment(rawValue: item.value("dont-fragment", in: s).text ?? "") ?? .clear)
+                esp: protocols.contains("esp"), ah: protocols.contains("ah"), tunnel: tunnel,
+                saSource: saSrc, saDestination: saDst, priority: Int32(clamping: priority),
+                dontFragment: DontFragment(rawValue: item.value("dont-fragment", in: s).text ?? "") ?? .clear)
             return (item, record)
         }
     }
 
-    static func proposal(named name: String, _ config: Configuration) -> Item? { config.proposals.first { $0.name == name } }
+    static func proposal(named name: String, _ config: Configuration) -> Item? {
+        config.proposals.first { $0.name == name }
+    }
 
     static func encryption(_ proposal: Item) -> [EncryptionAlgorithm] {
         guard case .choices(let c) = proposal.value("enc-algorithms", in: Schema.proposal) else { return [] }
@@ -76,11 +85,13 @@ public enum DatapathPush {
     }
 
     /// Manual SPIs and keys are `incoming/outgoing` pairs; outbound runs local -> remote.
-    static func manualSAs(_ m: Item, policyID: UInt32, esp useESP: Bool, ah useAH: Bool, tunnel: Bool, local: IPv4Address,
-                          remote: IPv4Address) -> [SARecord] {
+    static func manualSAs(_ m: Item, policyID: UInt32, esp useESP: Bool, ah useAH: Bool, tunnel: Bool,
+                          local: IPv4Address, remote: IPv4Address) -> [SARecord] {
         let s = Schema.manualSA
         var out: [SARecord] = []
-        let lifetime: UInt64 = { if case .duration(let d) = m.value("lifetime", in: s) { return d } else { return 0 } }()
+        let lifetime: UInt64 = {
+            if case .duration(let d) = m.value("lifetime", in: s) { return d } else { return 0 }
+        }()
         func pair(_ name: String) -> (String, String) {
             if case .pair(let a, let b) = m.value(name, in: s) { return (a, b) } else { return ("", "") }
         }
@@ -89,17 +100,20 @@ public enum DatapathPush {
             let (spiIn, spiOut) = pair(esp ? "esp-spi" : "ah-spi")
             let (encIn, encOut) = esp ? pair("esp-enc-key") : ("", "")
             let (authIn, authOut) = pair(esp ? "esp-auth-key" : "ah-key")
-            let encryption = esp ? EncryptionAlgorithm(rawValue: m.value("esp-enc-algorithm", in: s).text ?? "3des") : .null
-            let integrity = IntegrityAlgorithm(rawValue: m.value(esp ? "esp-auth-algorithm" : "ah-algorithm", in: s).text ?? "sha1")
+            let encryption = esp
+                ? EncryptionAlgorithm(rawValue: m.value("esp-enc-algorithm", in: s).text ?? "3des") : .null
+            let integrity = IntegrityAlgorithm(
+                rawValue: m.value(esp ? "esp-auth-algorithm" : "ah-algorithm", in: s).text ?? "sha1")
             guard let encryption, let integrity else { continue }
             // With ESP in tunnel mode, AH protects the ESP packet in transport mode.
             let saTunnel = esp ? tunnel : (tunnel && !useESP)
             for (inbound, spi, enc, auth) in [(false, spiOut, encOut, authOut), (true, spiIn, encIn, authIn)] {
                 guard let number = Schema.parseSPI(spi), number != 0 else { continue }
                 out.append(SARecord(policyID: policyID, inbound: inbound, proto: proto, spi: number,
-                                    source: inbound ? remote : local, destination: inbound ? local : remote, tunnel: saTunnel,
-                                    encryption: encryption, integrity: integrity, encryptionKey: Hex.decode(enc) ?? [],
-                                    integrityKey: Hex.decode(auth) ?? [], lifetimeSeconds: lifetime))
+                                    source: inbound ? remote : local, destination: inbound ? local : remote,
+                                    tunnel: saTunnel, encryption: encryption, integrity: integrity,
+                                    encryptionKey: Hex.decode(enc) ?? [], integrityKey: Hex.decode(auth) ?? [],
+                                    lifetimeSeconds: lifetime))
             }
         }
         return out

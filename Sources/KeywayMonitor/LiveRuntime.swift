@@ -15,14 +15,18 @@ public struct LiveRuntime: RuntimeView {
     /// Sends the flush to keyway-datapath; false when it is not connected.
     public var requestFlush: (UInt8) -> Bool = { _ in false }
 
-    public static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> String { "\(spi)/\(proto)/\(destination)" }
+    public static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> String {
+        "\(spi)/\(proto)/\(destination)"
+    }
 
     public func installedSAs(showSensitive: Bool) -> [(flags: String, fields: [(String, String)])] {
         let now = UInt64(time(nil))
         return state.sas.map { sa in
             var fields: [(String, String)] = [
-                ("spi", String(sa.spi, radix: 16, uppercase: true)), ("src-address", ip(sa.source)), ("dst-address", ip(sa.destination)),
-                ("auth-algorithm", sa.integrity), ("enc-algorithm", sa.encryption), ("replay", String(sa.replayWindow / 8)), ("state", sa.state),
+                ("spi", String(sa.spi, radix: 16, uppercase: true)),
+                ("src-address", ip(sa.source)), ("dst-address", ip(sa.destination)),
+                ("auth-algorithm", sa.integrity), ("enc-algorithm", sa.encryption),
+                ("replay", String(sa.replayWindow / 8)), ("state", sa.state),
             ]
             let k = keys[Self.keyOf(spi: sa.spi, proto: sa.proto, destination: sa.destination)]
             let hex = { (b: [UInt8]) in "\"" + b.map { String(format2: $0) }.joined() + "\"" }
@@ -32,7 +36,8 @@ public struct LiveRuntime: RuntimeView {
                 ("addtime", clock(now - sa.ageSeconds)),
                 ("add-lifetime", "\(Duration.format(sa.softSeconds))/\(Duration.format(sa.hardSeconds))"),
                 ("usetime", sa.used ? clock(now - sa.sinceFirstUse) : "never"),
-                ("use-lifetime", "\(Duration.format(sa.useSoftSeconds))/\(Duration.format(sa.useHardSeconds))"), ("current-bytes", String(sa.bytes)), ("lifebytes", "\(sa.softBytes)/\(sa.hardBytes)"),
+                ("use-lifetime", "\(Duration.format(sa.useSoftSeconds))/\(Duration.format(sa.useHardSeconds))"),
+                ("current-bytes", String(sa.bytes)), ("lifebytes", "\(sa.softBytes)/\(sa.hardBytes)"),
             ]
             return ((sa.proto == 50 ? "E" : "A") + (sa.pfs ? "P" : ""), fields)
         }
@@ -42,8 +47,10 @@ public struct LiveRuntime: RuntimeView {
         ike.generatedPolicies.map { p in
             let s = p.selector
             var item = Item(id: Int(p.id), values: [
-                "src-address": .address(AddressSpec(address: s.source.address, prefixLength: s.source.length, port: s.sourcePort)),
-                "dst-address": .address(AddressSpec(address: s.destination.address, prefixLength: s.destination.length, port: s.destinationPort)),
+                "src-address": .address(AddressSpec(address: s.source.address, prefixLength: s.source.length,
+                                                    port: s.sourcePort)),
+                "dst-address": .address(AddressSpec(address: s.destination.address, prefixLength: s.destination.length,
+                                                    port: s.destinationPort)),
                 "sa-src-address": .ip(p.saSource), "sa-dst-address": .ip(p.saDestination),
                 "tunnel": .boolean(p.tunnel),
             ])
@@ -64,8 +71,10 @@ public struct LiveRuntime: RuntimeView {
         let p = state.policies.first { $0.id == UInt32(id) }
         let established = p?.established == true || ike.establishedPolicies.contains(UInt32(id))
         return [("ph2-state", established ? "established" : "no-phase2"),
-                ("in-accepted", String(p?.inAccepted ?? 0)), ("in-dropped", String(p?.inDropped ?? 0)), ("in-transformed", String(p?.inTransformed ?? 0)),
-                ("out-accepted", String(p?.outAccepted ?? 0)), ("out-dropped", String(p?.outDropped ?? 0)), ("out-transformed", String(p?.outTransformed ?? 0))]
+                ("in-accepted", String(p?.inAccepted ?? 0)), ("in-dropped", String(p?.inDropped ?? 0)),
+                ("in-transformed", String(p?.inTransformed ?? 0)),
+                ("out-accepted", String(p?.outAccepted ?? 0)), ("out-dropped", String(p?.outDropped ?? 0)),
+                ("out-transformed", String(p?.outTransformed ?? 0))]
     }
 
     public func statistics() -> [(String, UInt64)] {
@@ -91,7 +100,8 @@ public struct LiveRuntime: RuntimeView {
         gmtime_r(&t, &tm)
         let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(months[Int(tm.tm_mon) % 12])/\(two(tm.tm_mday))/\(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
+        return "\(months[Int(tm.tm_mon) % 12])/\(two(tm.tm_mday))/\(tm.tm_year + 1900) "
+            + "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
     }
 }
 

@@ -21,7 +21,8 @@ public struct SequenceMemory: Sendable {
         var out = config
         for i in out.sas.indices where !out.sas[i].inbound {
             let sa = out.sas[i]
-            guard let last = highest[LiveRuntime.keyOf(spi: sa.spi, proto: sa.proto.rawValue, destination: sa.destination.value)] else { continue }
+            guard let last = highest[LiveRuntime.keyOf(spi: sa.spi, proto: sa.proto.rawValue,
+                                                       destination: sa.destination.value)] else { continue }
             let (next, overflow) = last.addingReportingOverflow(Self.margin)
             out.sas[i].initialSequence = overflow ? .max : next
         }

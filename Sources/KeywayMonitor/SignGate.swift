@@ -37,7 +37,9 @@ public struct SignGate: Sendable {
 
     /// The enabled rsa-signature peers of the configuration.
     public static func signers(_ config: Configuration) -> [Signer] {
-        config.peers.filter { !$0.disabled && $0.value("auth-method", in: Schema.peer).text == "rsa-signature" }.compactMap { item in
+        config.peers.filter {
+            !$0.disabled && $0.value("auth-method", in: Schema.peer).text == "rsa-signature"
+        }.compactMap { item in
             guard case .address(let a) = item.value("address", in: Schema.peer),
                   let name = item.value("certificate", in: Schema.peer).text, name != "none" else { return nil }
             return Signer(address: IPv4Prefix(a.address, length: a.prefixLength), certificate: name)
@@ -47,7 +49,8 @@ public struct SignGate: Sendable {
     /// An exchange keyway-ike says will need a signature. `now` in milliseconds.
     public mutating func announce(_ a: SignAnnounce, signers: [Signer], now: UInt64) throws(Refusal) {
         announced = announced.filter { now < $0.value.at.saturatingAdd(Self.announcementLifetime) }
-        guard let signer = signers.filter({ $0.address.contains(a.exchange.peer) }).max(by: { $0.address.length < $1.address.length }),
+        guard let signer = signers.filter({ $0.address.contains(a.exchange.peer) })
+                                  .max(by: { $0.address.length < $1.address.length }),
               signer.certificate == a.certificate else {
             throw Refusal("no rsa-signature peer for \(a.exchange.peer) uses certificate \(a.certificate)")
         }
@@ -63,9 +66,12 @@ public struct SignGate: Sendable {
         guard var entry = announced[r.exchange], now < entry.at.saturatingAdd(Self.announcementLifetime) else {
             throw Refusal("signature for an exchange that was not announced")
         }
-        guard entry.certificate == r.certificate else { throw Refusal("certificate \(r.certificate) is not the one announced") }
+        guard entry.certificate == r.certificate else {
+            throw Refusal("certificate \(r.certificate) is not the one announced")
+        }
         guard r.data.count == r.exchange.prf.outputLength else {
-            throw Refusal("\(r.data.count) bytes to sign; a \(r.exchange.prf) phase 1 hash has \(r.exchange.prf.outputLength)")
+            throw Refusal("\(r.data.count) bytes to sign; "
+                          + "a \(r.exchange.prf) phase 1 hash has \(r.exchange.prf.outputLength)")
         }
         guard !entry.signed else { throw Refusal("this exchange was signed already") }
         refill(now: now)

@@ -85,7 +85,8 @@ final class HostNetwork {
     /// touched. Only ever via our own TUN device, in our own table.
     func applyRoutes(_ routes: [HostRoute]) {
         applyRoutes(routes.map {
-            KernelRoute(address: $0.destination.address.value, prefixLength: UInt8($0.destination.length), preferredSource: $0.source?.value ?? 0)
+            KernelRoute(address: $0.destination.address.value, prefixLength: UInt8($0.destination.length),
+                        preferredSource: $0.source?.value ?? 0)
         })
     }
 
@@ -157,7 +158,8 @@ final class HostNetwork {
                          interfaceIndex: interfaceIndex)
         }
         for (destination, source) in wanted where installed[destination] != source {
-            let route = KernelRoute(address: destination.network, prefixLength: destination.length, preferredSource: source)
+            let route = KernelRoute(address: destination.network, prefixLength: destination.length,
+                                    preferredSource: source)
             changes.append(.replaceRoute(route, table: table, interfaceIndex: interfaceIndex))
         }
         return changes
@@ -219,8 +221,8 @@ final class HostNetwork {
             }
             return
         }
-        let script = Self.script(table: filterTable, tun: tunName, ikePorts: [settings.ikePort, settings.natTraversalPort],
-                                 rules: rules)
+        let script = Self.script(table: filterTable, tun: tunName,
+                                 ikePorts: [settings.ikePort, settings.natTraversalPort], rules: rules)
         switch kernel.runNftables(script) {
         case .applied:
             enforcedRules = rules

@@ -245,7 +245,8 @@ public final class Supervisor {
     /// something the operator did not configure.
     private func refuseToRun() {
         let store = settings.stateDirectory + "/config.rsc"
-        audit.event(.critical, msgID: "stop", "keyway-monitor refused to start: the configuration store \(store) cannot be used")
+        audit.event(.critical, msgID: "stop",
+                    "keyway-monitor refused to start: the configuration store \(store) cannot be used")
         StandardStreams.error("""
         keywayd: the configuration store \(store) cannot be read or parsed
         (keyway-monitor's reason is above and in the audit log). Nothing is running.
@@ -330,7 +331,8 @@ public final class Supervisor {
             try plan.offer(set)
             applyPlan()
         } catch {
-            audit.rateLimitedEvent(key: "refused-datapath", .warning, msgID: "refused", "generated policies from keyway-datapath refused: \(error)",
+            audit.rateLimitedEvent(key: "refused-datapath", .warning, msgID: "refused",
+                                   "generated policies from keyway-datapath refused: \(error)",
                                    [("from", Role.datapath.description), ("reason", error.reason)])
             count(refusalFrom: .datapath)
         }

@@ -11,7 +11,9 @@ public enum Interfaces {
         var cursor: UnsafeMutablePointer<ifaddrs>? = first
         while let entry = cursor {
             if let sa = entry.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET) {
-                let value = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                let value = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    UInt32(bigEndian: $0.pointee.sin_addr.s_addr)
+                }
                 if !out.contains(value) { out.append(value) }
             }
             cursor = entry.pointee.ifa_next

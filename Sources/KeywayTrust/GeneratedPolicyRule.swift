@@ -13,8 +13,9 @@ public enum GeneratedPolicyRule {
     /// generated for the peer at `peerAddress`, negotiated from `localAddress`; nil when it may.
     /// `generatingPeer` is the address of the `/ip ipsec peer` entry that allowed it, `otherPeers`
     /// every other enabled peer entry's address, `ownAddresses` the appliance's own addresses.
-    public static func refusal(selector: TrafficSelector, tunnel: Bool, localAddress: IPv4Address, peerAddress: IPv4Address,
-                               generatingPeer: IPv4Prefix, otherPeers: [IPv4Prefix], ownAddresses: [IPv4Address]) -> String? {
+    public static func refusal(selector: TrafficSelector, tunnel: Bool, localAddress: IPv4Address,
+                               peerAddress: IPv4Address, generatingPeer: IPv4Prefix, otherPeers: [IPv4Prefix],
+                               ownAddresses: [IPv4Address]) -> String? {
         guard generatingPeer.contains(peerAddress) else {
             return "the peer \(peerAddress) is outside the peer entry \(generatingPeer)"
         }
@@ -24,7 +25,8 @@ public enum GeneratedPolicyRule {
         guard tunnel else {
             // Transport mode protects the two hosts only, as the manual's L2TP example needs.
             guard selector.source == .host(localAddress), selector.destination == .host(peerAddress) else {
-                return "transport mode is generated only between \(localAddress) and \(peerAddress) (claimed \(selector))"
+                return "transport mode is generated only between \(localAddress) and \(peerAddress) "
+                    + "(claimed \(selector))"
             }
             return nil
         }

@@ -16,7 +16,8 @@ public struct HostPlan: Sendable {
     public mutating func authorize(_ bounds: ConfigurationBounds) {
         self.bounds = bounds
         var kept: [PolicyRecord] = []
-        for p in generated where NegotiatedSARule.generatedRefusal(p, bounds: bounds, ownAddresses: ownAddresses, held: kept) == nil {
+        for p in generated
+        where NegotiatedSARule.generatedRefusal(p, bounds: bounds, ownAddresses: ownAddresses, held: kept) == nil {
             kept.append(p)
         }
         generated = kept
@@ -28,14 +29,18 @@ public struct HostPlan: Sendable {
             if set.policies.isEmpty { return }
             throw Refusal("generated policies before any configuration")
         }
-        if case .failure(let refusal) = HostRoutePlan.generated(set.policies, bounds: bounds, ownAddresses: ownAddresses) { throw refusal }
+        if case .failure(let refusal) = HostRoutePlan.generated(set.policies, bounds: bounds,
+                                                                ownAddresses: ownAddresses) {
+            throw refusal
+        }
         generated = set.policies
     }
 
     /// Every route into the TUN device: the configured policies' first, then the generated ones'.
     public var routes: [HostRoute] {
         guard let bounds else { return [] }
-        let generatedRoutes = (try? HostRoutePlan.generated(generated, bounds: bounds, ownAddresses: ownAddresses).get()) ?? []
+        let generatedRoutes = (try? HostRoutePlan.generated(generated, bounds: bounds,
+                                                            ownAddresses: ownAddresses).get()) ?? []
         return HostRoutePlan.deduplicated(HostRoutePlan.configured(bounds) + generatedRoutes)
     }
 

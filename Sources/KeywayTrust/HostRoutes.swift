@@ -8,7 +8,9 @@ public struct HostRoute: Hashable, Sendable, CustomStringConvertible {
     public var destination: IPv4Prefix
     public var source: IPv4Address?
 
-    public init(destination: IPv4Prefix, source: IPv4Address? = nil) { self.destination = destination; self.source = source }
+    public init(destination: IPv4Prefix, source: IPv4Address? = nil) {
+        self.destination = destination; self.source = source
+    }
 
     public var description: String { destination.description + (source.map { " src \($0)" } ?? "") }
 }
@@ -26,7 +28,8 @@ public enum HostRoutePlan {
                                  ownAddresses: [IPv4Address]) -> Result<[HostRoute], Refusal> {
         var accepted: [PolicyRecord] = []
         for p in policies {
-            if let why = NegotiatedSARule.generatedRefusal(p, bounds: bounds, ownAddresses: ownAddresses, held: accepted) {
+            if let why = NegotiatedSARule.generatedRefusal(p, bounds: bounds, ownAddresses: ownAddresses,
+                                                           held: accepted) {
                 return .failure(Refusal(why))
             }
             accepted.append(p)

@@ -31,14 +31,17 @@ public enum NegotiatedSARule {
     }
 
     /// Nil when the whole request may be installed; otherwise why not (nothing of it is).
-    public static func refusal(_ request: SAInstall, bounds: ConfigurationBounds, ownAddresses: [IPv4Address], held: Held) -> Refusal? {
+    public static func refusal(_ request: SAInstall, bounds: ConfigurationBounds, ownAddresses: [IPv4Address],
+                               held: Held) -> Refusal? {
         guard !request.sas.isEmpty else { return Refusal("an SA install without SAs") }
         guard held.negotiatedCount + request.sas.count <= maximumSAs else {
             return Refusal("more than \(maximumSAs) negotiated SAs")
         }
         var generated = held.generated
         for p in request.generatedPolicies {
-            if let why = generatedRefusal(p, bounds: bounds, ownAddresses: ownAddresses, held: generated) { return Refusal(why) }
+            if let why = generatedRefusal(p, bounds: bounds, ownAddresses: ownAddresses, held: generated) {
+                return Refusal(why)
+            }
             generated.append(p)
         }
         var newKeys = Set<InboundKey>()
@@ -49,7 +52,9 @@ public enum NegotiatedSARule {
                     return Refusal("SPI \(String(sa.spi, radix: 16)) for \(sa.destination) is already in use")
                 }
             }
-            if let why = saRefusal(sa, bounds: bounds, ownAddresses: ownAddresses, generated: generated) { return Refusal(why) }
+            if let why = saRefusal(sa, bounds: bounds, ownAddresses: ownAddresses, generated: generated) {
+                return Refusal(why)
+            }
         }
         return nil
     }
@@ -57,23 +62,31 @@ public enum NegotiatedSARule {
     /// Why a generated policy may not be added beside `held` (nil: it may).
     public static func generatedRefusal(_ p: PolicyRecord, bounds: ConfigurationBounds, ownAddresses: [IPv4Address],
                                  held: [PolicyRecord]) -> String? {
-        guard p.id >= firstGeneratedPolicyID else { return "generated policy \(p.id) uses a configured policy's number" }
+        guard p.id >= firstGeneratedPolicyID else {
+            return "generated policy \(p.id) uses a configured policy's number"
+        }
         guard !held.contains(where: { $0.id == p.id }) else { return "generated policy \(p.id) exists already" }
-        guard p.action == .encrypt, p.esp != p.ah else { return "a generated policy encrypts with ESP or AH, one of them" }
+        guard p.action == .encrypt, p.esp != p.ah else {
+            return "a generated policy encrypts with ESP or AH, one of them"
+        }
         guard let peer = bounds.peer(for: p.saDestination), peer.generatePolicy else {
             return "no peer with generate-policy=yes covers \(p.saDestination)"
         }
-        guard held.count < GeneratedPolicyRule.maximumTotal else { return "\(GeneratedPolicyRule.maximumTotal) generated policies exist already" }
+        guard held.count < GeneratedPolicyRule.maximumTotal else {
+            return "\(GeneratedPolicyRule.maximumTotal) generated policies exist already"
+        }
         guard held.filter({ $0.saDestination == p.saDestination }).count < GeneratedPolicyRule.maximumPerPeer else {
             return "peer \(p.saDestination) holds \(GeneratedPolicyRule.maximumPerPeer) generated policies already"
         }
         let others = bounds.peers.map(\.address).filter { $0 != peer.address }
-        return GeneratedPolicyRule.refusal(selector: p.selector, tunnel: p.tunnel, localAddress: p.saSource, peerAddress: p.saDestination,
-                                           generatingPeer: peer.address, otherPeers: others, ownAddresses: ownAddresses)
+        return GeneratedPolicyRule.refusal(selector: p.selector, tunnel: p.tunnel, localAddress: p.saSource,
+                                           peerAddress: p.saDestination, generatingPeer: peer.address,
+                                           otherPeers: others, ownAddresses: ownAddresses)
     }
 
     /// Why one negotiated SA may not exist under the configuration (nil: it may).
-    public static func saRefusal(_ sa: SARecord, bounds: ConfigurationBounds, ownAddresses: [IPv4Address], generated: [PolicyRecord]) -> String? {
+    public static func saRefusal(_ sa: SARecord, bounds: ConfigurationBounds, ownAddresses: [IPv4Address],
+                                 generated: [PolicyRecord]) -> String? {
         guard sa.negotiated else { return "IKE may not install manual SAs" }
         let policy: PolicyRecord, encryption: [EncryptionAlgorithm], integrity: [IntegrityAlgorithm]
         if let configured = bounds.policies.first(where: { $0.policy.id == sa.policyID }) {
@@ -86,9 +99,13 @@ public enum NegotiatedSARule {
             return "no policy \(sa.policyID) is configured or generated"
         }
         let ours = sa.inbound ? sa.destination : sa.source, theirs = sa.inbound ? sa.source : sa.destination
-        guard theirs == policy.saDestination else { return "SA for policy \(policy.id) goes to \(theirs), not its sa-dst-address" }
+        guard theirs == policy.saDestination else {
+            return "SA for policy \(policy.id) goes to \(theirs), not its sa-dst-address"
+        }
         if policy.saSource == .any {
-            guard ownAddresses.contains(ours) else { return "SA for policy \(policy.id) starts at \(ours), not an address of ours" }
+            guard ownAddresses.contains(ours) else {
+                return "SA for policy \(policy.id) starts at \(ours), not an address of ours"
+            }
         } else if ours != policy.saSource {
             return "SA for policy \(policy.id) starts at \(ours), not its sa-src-address"
         }
@@ -106,8 +123,12 @@ public enum NegotiatedSARule {
         case .ah:
             guard policy.ah else { return "policy \(policy.id) does not use AH" }
             // AH over an ESP tunnel protects the ESP packet in transport mode.
-            guard sa.tunnel == (policy.tunnel && !policy.esp) else { return "AH mode differs from policy \(policy.id)'s" }
-            guard sa.integrity != .null, integrity.contains(sa.integrity) else { return "\(sa.integrity) is not in policy \(policy.id)'s proposal" }
+            guard sa.tunnel == (policy.tunnel && !policy.esp) else {
+                return "AH mode differs from policy \(policy.id)'s"
+            }
+            guard sa.integrity != .null, integrity.contains(sa.integrity) else {
+                return "\(sa.integrity) is not in policy \(policy.id)'s proposal"
+            }
         }
         guard sa.spi >= 256 else { return "SPI \(sa.spi) is reserved" }
         guard sa.lifetimeSeconds > 0, Seconds(sa.lifetimeSeconds) <= .maximumLifetime else {

@@ -16,14 +16,18 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
         guard parts.count == 4 else { return nil }
         var v: UInt32 = 0
         for p in parts {
-            guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }), let b = UInt8(p) else { return nil }
+            guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }), let b = UInt8(p) else {
+                return nil
+            }
             v = v << 8 | UInt32(b)
         }
         value = v
     }
 
     /// Network byte order, as on the wire.
-    public var bytes: [UInt8] { [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
+    public var bytes: [UInt8] {
+        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
+    }
 
     public var description: String { "\(value >> 24).\(value >> 16 & 255).\(value >> 8 & 255).\(value & 255)" }
 
@@ -73,7 +77,8 @@ public struct IPv4Prefix: Hashable, Sendable, CustomStringConvertible {
         guard parts.count <= 2, let a = IPv4Address(parts[0]) else { return nil }
         var l = 32
         if parts.count == 2 {
-            guard parts[1].count <= 2, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(parts[1]), n <= 32 else { return nil }
+            guard parts[1].count <= 2, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let n = Int(parts[1]), n <= 32 else { return nil }
             l = n
         }
         self.init(a, length: l)
@@ -83,7 +88,9 @@ public struct IPv4Prefix: Hashable, Sendable, CustomStringConvertible {
     /// 0.0.0.0/0: every address.
     public static let all = IPv4Prefix(IPv4Address.any, length: 0)
 
-    public static func mask(_ length: Int) -> UInt32 { length <= 0 ? 0 : length >= 32 ? ~0 : ~UInt32(0) << UInt32(32 - length) }
+    public static func mask(_ length: Int) -> UInt32 {
+        length <= 0 ? 0 : length >= 32 ? ~0 : ~UInt32(0) << UInt32(32 - length)
+    }
     public var mask: UInt32 { Self.mask(length) }
     public var isAll: Bool { length == 0 }
 

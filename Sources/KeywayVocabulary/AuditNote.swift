@@ -16,7 +16,8 @@ public struct AuditNote: Equatable, Sendable, CustomStringConvertible {
     /// text built from what that party sent).
     public var rateLimitKey: String?
 
-    public init(_ level: Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = [], rateLimitKey: String? = nil) {
+    public init(_ level: Level, _ msgID: String, _ text: String, _ fields: [(String, String)] = [],
+                rateLimitKey: String? = nil) {
         self.level = level; self.msgID = msgID; self.text = text
         self.fields = fields.map { Field(name: $0.0, value: $0.1) }
         self.rateLimitKey = rateLimitKey

@@ -27,11 +27,13 @@ public struct TrafficSelector: Hashable, Sendable, CustomStringConvertible {
 
     /// The selector the peer's traffic under the same policy has: sides swapped.
     public var mirrored: TrafficSelector {
-        TrafficSelector(source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort, proto: proto)
+        TrafficSelector(source: destination, destination: source, sourcePort: destinationPort,
+                        destinationPort: sourcePort, proto: proto)
     }
 
     public var description: String {
         func side(_ p: IPv4Prefix, _ port: UInt16?) -> String { port.map { "\(p):\($0)" } ?? p.description }
-        return "\(side(source, sourcePort)) -> \(side(destination, destinationPort))" + (proto.map { " proto \($0)" } ?? "")
+        return "\(side(source, sourcePort)) -> \(side(destination, destinationPort))"
+            + (proto.map { " proto \($0)" } ?? "")
     }
 }

@@ -26,9 +26,9 @@ public struct SARecord: Sendable, Hashable {
 
     public static let maximumReplayWindow: UInt32 = 1 << 16
 
-    public init(policyID: UInt32, inbound: Bool, proto: IPsecProtocol, spi: UInt32, source: IPv4Address, destination: IPv4Address,
-                tunnel: Bool, encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm, encryptionKey: [UInt8],
-                integrityKey: [UInt8], lifetimeSeconds: UInt64) {
+    public init(policyID: UInt32, inbound: Bool, proto: IPsecProtocol, spi: UInt32, source: IPv4Address,
+                destination: IPv4Address, tunnel: Bool, encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm,
+                encryptionKey: [UInt8], integrityKey: [UInt8], lifetimeSeconds: UInt64) {
         self.policyID = policyID; self.inbound = inbound; self.proto = proto; self.spi = spi; self.source = source
         self.destination = destination; self.tunnel = tunnel; self.encryption = encryption; self.integrity = integrity
         self.encryptionKey = encryptionKey; self.integrityKey = integrityKey; self.lifetimeSeconds = lifetimeSeconds
@@ -39,10 +39,12 @@ public struct SARecord: Sendable, Hashable {
 
     /// Everything but the starting sequence number: an unchanged record keeps its SA.
     private var identity: [UInt64] {
-        [UInt64(policyID), inbound ? 1 : 0, UInt64(proto.rawValue), UInt64(spi), UInt64(source.value), UInt64(destination.value),
-         tunnel ? 1 : 0, UInt64(Self.index(encryption)), UInt64(Self.index(integrity)), lifetimeSeconds, softSeconds, hardBytes,
-         softBytes, useHardSeconds, UInt64(replayWindow), UInt64(udpLocalPort), UInt64(udpRemotePort), negotiated ? 1 : 0, pfs ? 1 : 0]
-            + [UInt64(encryptionKey.count)] + encryptionKey.map(UInt64.init) + [UInt64(integrityKey.count)] + integrityKey.map(UInt64.init)
+        [UInt64(policyID), inbound ? 1 : 0, UInt64(proto.rawValue), UInt64(spi), UInt64(source.value),
+         UInt64(destination.value), tunnel ? 1 : 0, UInt64(Self.index(encryption)), UInt64(Self.index(integrity)),
+         lifetimeSeconds, softSeconds, hardBytes, softBytes, useHardSeconds, UInt64(replayWindow),
+         UInt64(udpLocalPort), UInt64(udpRemotePort), negotiated ? 1 : 0, pfs ? 1 : 0]
+            + [UInt64(encryptionKey.count)] + encryptionKey.map(UInt64.init)
+            + [UInt64(integrityKey.count)] + integrityKey.map(UInt64.init)
     }
 
     private static func index<E: CaseIterable & Equatable>(_ v: E) -> Int {
@@ -50,17 +52,19 @@ public struct SARecord: Sendable, Hashable {
     }
 
     public func encode(to w: inout WireWriter) {
-        w.u32(policyID); w.bool(inbound); w.u8(proto.rawValue); w.u32(spi); w.address(source); w.address(destination); w.bool(tunnel)
-        w.choice(encryption); w.choice(integrity); w.data(encryptionKey); w.data(integrityKey); w.u64(lifetimeSeconds)
-        w.u64(softSeconds); w.u64(hardBytes); w.u64(softBytes); w.u64(useHardSeconds); w.u32(replayWindow)
-        w.u16(udpLocalPort); w.u16(udpRemotePort); w.bool(negotiated); w.bool(pfs)
+        w.u32(policyID); w.bool(inbound); w.u8(proto.rawValue); w.u32(spi); w.address(source); w.address(destination)
+        w.bool(tunnel); w.choice(encryption); w.choice(integrity); w.data(encryptionKey); w.data(integrityKey)
+        w.u64(lifetimeSeconds); w.u64(softSeconds); w.u64(hardBytes); w.u64(softBytes); w.u64(useHardSeconds)
+        w.u32(replayWindow); w.u16(udpLocalPort); w.u16(udpRemotePort); w.bool(negotiated); w.bool(pfs)
         w.u32(initialSequence)
     }
 
     public init(from r: inout WireReader) throws(WireError) {
-        policyID = try r.u32(); inbound = try r.bool("sa.inbound"); proto = try r.enumeration("sa.proto", IPsecProtocol.self)
+        policyID = try r.u32(); inbound = try r.bool("sa.inbound")
+        proto = try r.enumeration("sa.proto", IPsecProtocol.self)
         spi = try r.u32(); source = try r.address(); destination = try r.address(); tunnel = try r.bool("sa.tunnel")
-        encryption = try r.choice("sa.encryption", EncryptionAlgorithm.self); integrity = try r.choice("sa.integrity", IntegrityAlgorithm.self)
+        encryption = try r.choice("sa.encryption", EncryptionAlgorithm.self)
+        integrity = try r.choice("sa.integrity", IntegrityAlgorithm.self)
         encryptionKey = try r.data(limit: 64); integrityKey = try r.data(limit: 128); lifetimeSeconds = try r.u64()
         softSeconds = try r.u64(); hardBytes = try r.u64(); softBytes = try r.u64(); useHardSeconds = try r.u64(); replayWindow = try r.u32()
         udpLocalPort = try r.u16(); udpRemotePort = try r.u16(); negotiated = try r.bool("sa.negotiated"); pfs = try r.bool("sa.pfs")

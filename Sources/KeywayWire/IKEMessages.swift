@@ -28,8 +28,9 @@ public struct IKEPeerRecord: Sendable, Equatable {
 
     func encode(to w: inout WireWriter) {
         w.prefix(address); w.u16(port); w.data(secret); w.choice(exchangeMode); w.bool(natTraversal)
-        w.bool(generatePolicy); w.bool(sendInitialContact); w.choice(proposalCheck); w.choice(hash); w.choice(encryption)
-        w.choice(dhGroup); w.u64(lifetime); w.u64(lifebytes); w.u64(dpdInterval); w.u8(dpdMaximumFailures)
+        w.bool(generatePolicy); w.bool(sendInitialContact); w.choice(proposalCheck)
+        w.choice(hash); w.choice(encryption); w.choice(dhGroup)
+        w.u64(lifetime); w.u64(lifebytes); w.u64(dpdInterval); w.u8(dpdMaximumFailures)
         w.string(certificateName); w.data(localCertificate); w.data(remoteCertificate)
     }
 
@@ -39,7 +40,8 @@ public struct IKEPeerRecord: Sendable, Equatable {
         natTraversal = try r.bool("peer.nat-traversal"); generatePolicy = try r.bool("peer.generate-policy")
         sendInitialContact = try r.bool("peer.send-initial-contact")
         proposalCheck = try r.choice("peer.proposal-check", ProposalCheck.self)
-        hash = try r.choice("peer.hash", HashAlgorithm.self); encryption = try r.choice("peer.encryption", EncryptionAlgorithm.self)
+        hash = try r.choice("peer.hash", HashAlgorithm.self)
+        encryption = try r.choice("peer.encryption", EncryptionAlgorithm.self)
         dhGroup = try r.choice("peer.dh-group", DHGroup.self)
         lifetime = try r.u64(); lifebytes = try r.u64(); dpdInterval = try r.u64(); dpdMaximumFailures = try r.u8()
         certificateName = try r.string("peer.certificate", limit: 64)
@@ -54,8 +56,8 @@ public struct IKEPolicyRecord: Sendable, Equatable {
     public var lifetime: UInt64
     public var pfsGroup: DHGroup?
 
-    public init(policy: PolicyRecord, authAlgorithms: [IntegrityAlgorithm], encAlgorithms: [EncryptionAlgorithm], lifetime: UInt64,
-                pfsGroup: DHGroup?) {
+    public init(policy: PolicyRecord, authAlgorithms: [IntegrityAlgorithm], encAlgorithms: [EncryptionAlgorithm],
+                lifetime: UInt64, pfsGroup: DHGroup?) {
         self.policy = policy; self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms
         self.lifetime = lifetime; self.pfsGroup = pfsGroup
     }
@@ -99,7 +101,9 @@ public struct IKEConfig: WireMessage {
         generation = try r.u64()
         var ps: [IKEPeerRecord] = [], pols: [IKEPolicyRecord] = []
         for _ in 0..<(try r.count(limit: 1024)) { ps.append(try IKEPeerRecord(from: &r)) }
-        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) { pols.append(try IKEPolicyRecord(from: &r)) }
+        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) {
+            pols.append(try IKEPolicyRecord(from: &r))
+        }
         peers = ps; policies = pols
         defaultProposal = try IKEPolicyRecord(from: &r)
     }
@@ -129,7 +133,9 @@ public struct SARemove: WireMessage {
     public static let type = MessageType.saRemove
     public struct Entry: Sendable, Equatable {
         public var spi: UInt32, proto: IPsecProtocol, destination: IPv4Address
-        public init(spi: UInt32, proto: IPsecProtocol, destination: IPv4Address) { self.spi = spi; self.proto = proto; self.destination = destination }
+        public init(spi: UInt32, proto: IPsecProtocol, destination: IPv4Address) {
+            self.spi = spi; self.proto = proto; self.destination = destination
+        }
     }
     public var entries: [Entry]
     public init(entries: [Entry]) { self.entries = entries }
@@ -139,7 +145,8 @@ public struct SARemove: WireMessage {
     public init(from r: inout WireReader) throws(WireError) {
         var out: [Entry] = []
         for _ in 0..<(try r.count(limit: 1024)) {
-            out.append(Entry(spi: try r.u32(), proto: try r.enumeration("remove.proto", IPsecProtocol.self), destination: try r.address()))
+            out.append(Entry(spi: try r.u32(), proto: try r.enumeration("remove.proto", IPsecProtocol.self),
+                             destination: try r.address()))
         }
         entries = out
     }
@@ -164,9 +171,12 @@ public struct IKEDatagram: WireMessage {
     public init(source: IPv4Address, sourcePort: UInt16, destination: IPv4Address, payload: [UInt8]) {
         self.source = source; self.sourcePort = sourcePort; self.destination = destination; self.payload = payload
     }
-    public func encode(to w: inout WireWriter) { w.address(source); w.u16(sourcePort); w.address(destination); w.data(payload) }
+    public func encode(to w: inout WireWriter) {
+        w.address(source); w.u16(sourcePort); w.address(destination); w.data(payload)
+    }
     public init(from r: inout WireReader) throws(WireError) {
-        source = try r.address(); sourcePort = try r.u16(); destination = try r.address(); payload = try r.data(limit: 65_535)
+        source = try r.address(); sourcePort = try r.u16()
+        destination = try r.address(); payload = try r.data(limit: 65_535)
     }
 }
 
@@ -211,7 +221,9 @@ public struct IKEState: WireMessage {
         var ids: [UInt32] = []
         for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) { ids.append(try r.u32()) }
         var generated: [PolicyRecord] = []
-        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) { generated.append(try PolicyRecord(from: &r)) }
+        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) {
+            generated.append(try PolicyRecord(from: &r))
+        }
         peers = ps; establishedPolicies = ids; generatedPolicies = generated
     }
 }
@@ -233,8 +245,11 @@ public struct SigningExchange: Sendable, Hashable {
 
     init(from r: inout WireReader) throws(WireError) {
         initiatorCookie = try r.data(limit: 8)
-        guard initiatorCookie.count == 8 else { throw .invalidEnum(field: "exchange.cookie-length", value: UInt32(initiatorCookie.count)) }
-        peer = try r.address(); prf = try r.choice("exchange.prf", HashAlgorithm.self); initiator = try r.bool("exchange.initiator")
+        guard initiatorCookie.count == 8 else {
+            throw .invalidEnum(field: "exchange.cookie-length", value: UInt32(initiatorCookie.count))
+        }
+        peer = try r.address(); prf = try r.choice("exchange.prf", HashAlgorithm.self)
+        initiator = try r.bool("exchange.initiator")
     }
 }
 
@@ -244,7 +259,9 @@ public struct SignAnnounce: WireMessage {
     public static let type = MessageType.signAnnounce
     public var exchange: SigningExchange
     public var certificate: String
-    public init(exchange: SigningExchange, certificate: String) { self.exchange = exchange; self.certificate = certificate }
+    public init(exchange: SigningExchange, certificate: String) {
+        self.exchange = exchange; self.certificate = certificate
+    }
     public func encode(to w: inout WireWriter) { exchange.encode(to: &w); w.string(certificate) }
     public init(from r: inout WireReader) throws(WireError) {
         exchange = try SigningExchange(from: &r); certificate = try r.string("sign.certificate", limit: 64)
@@ -262,7 +279,9 @@ public struct SignRequest: WireMessage {
     public init(id: UInt64, exchange: SigningExchange, certificate: String, data: [UInt8]) {
         self.id = id; self.exchange = exchange; self.certificate = certificate; self.data = data
     }
-    public func encode(to w: inout WireWriter) { w.u64(id); exchange.encode(to: &w); w.string(certificate); w.data(data) }
+    public func encode(to w: inout WireWriter) {
+        w.u64(id); exchange.encode(to: &w); w.string(certificate); w.data(data)
+    }
     public init(from r: inout WireReader) throws(WireError) {
         id = try r.u64(); exchange = try SigningExchange(from: &r)
         certificate = try r.string("sign.certificate", limit: 64); data = try r.data(limit: 64)

@@ -182,7 +182,8 @@ public struct ProcessStatus: Sendable, Equatable {
     /// malformed, or not allowed on the channel).
     public var refused: UInt64 = 0
 
-    public init(role: Role, pid: UInt32, uptimeMilliseconds: UInt64, restarts: UInt32, sandboxed: Bool, connected: Bool, refused: UInt64 = 0) {
+    public init(role: Role, pid: UInt32, uptimeMilliseconds: UInt64, restarts: UInt32, sandboxed: Bool, connected: Bool,
+                refused: UInt64 = 0) {
         self.role = role; self.pid = pid; self.uptimeMilliseconds = uptimeMilliseconds
         self.restarts = restarts; self.sandboxed = sandboxed; self.connected = connected; self.refused = refused
     }
@@ -206,8 +207,8 @@ public struct StatusReply: WireMessage {
         for _ in 0..<n {
             out.append(ProcessStatus(role: try r.enumeration("status.role", Role.self), pid: try r.u32(),
                                      uptimeMilliseconds: try r.u64(), restarts: try r.u32(),
-                                     sandboxed: try r.bool("status.sandboxed"), connected: try r.bool("status.connected"),
-                                     refused: try r.u64()))
+                                     sandboxed: try r.bool("status.sandboxed"),
+                                     connected: try r.bool("status.connected"), refused: try r.u64()))
         }
         processes = out
     }

@@ -27,10 +27,12 @@ public struct PolicyRecord: Sendable, Equatable {
 
     init(from r: inout WireReader) throws(WireError) {
         id = try r.u32(); selector = try r.selector("policy")
-        action = try r.choice("policy.action", PolicyAction.self); level = try r.choice("policy.level", PolicyLevel.self)
+        action = try r.choice("policy.action", PolicyAction.self)
+        level = try r.choice("policy.level", PolicyLevel.self)
         esp = try r.bool("policy.esp"); ah = try r.bool("policy.ah"); tunnel = try r.bool("policy.tunnel")
         saSource = try r.address(); saDestination = try r.address()
-        priority = Int32(bitPattern: try r.u32()); dontFragment = try r.choice("policy.dont-fragment", DontFragment.self)
+        priority = Int32(bitPattern: try r.u32())
+        dontFragment = try r.choice("policy.dont-fragment", DontFragment.self)
     }
 }
 
@@ -42,11 +44,14 @@ public struct AllowedPolicy: Sendable, Equatable {
     public var encryption: [EncryptionAlgorithm]
     public var integrity: [IntegrityAlgorithm]
 
-    public init(policy: PolicyRecord, manual: Bool, encryption: [EncryptionAlgorithm], integrity: [IntegrityAlgorithm]) {
+    public init(policy: PolicyRecord, manual: Bool, encryption: [EncryptionAlgorithm],
+                integrity: [IntegrityAlgorithm]) {
         self.policy = policy; self.manual = manual; self.encryption = encryption; self.integrity = integrity
     }
 
-    func encode(to w: inout WireWriter) { policy.encode(to: &w); w.bool(manual); w.choices(encryption); w.choices(integrity) }
+    func encode(to w: inout WireWriter) {
+        policy.encode(to: &w); w.bool(manual); w.choices(encryption); w.choices(integrity)
+    }
 
     init(from r: inout WireReader) throws(WireError) {
         policy = try PolicyRecord(from: &r); manual = try r.bool("allowed.manual")
@@ -60,10 +65,14 @@ public struct AllowedPeer: Sendable, Equatable {
     public var address: IPv4Prefix
     public var generatePolicy: Bool
 
-    public init(address: IPv4Prefix, generatePolicy: Bool) { self.address = address; self.generatePolicy = generatePolicy }
+    public init(address: IPv4Prefix, generatePolicy: Bool) {
+        self.address = address; self.generatePolicy = generatePolicy
+    }
 
     func encode(to w: inout WireWriter) { w.prefix(address); w.bool(generatePolicy) }
-    init(from r: inout WireReader) throws(WireError) { address = try r.prefix("peer.address"); generatePolicy = try r.bool("peer.generate") }
+    init(from r: inout WireReader) throws(WireError) {
+        address = try r.prefix("peer.address"); generatePolicy = try r.bool("peer.generate")
+    }
 }
 
 /// What the configuration allows to exist. keyway-monitor, the one authority on configuration,
@@ -114,7 +123,9 @@ public struct PolicyAuthority: WireMessage {
 
     public init(generation: UInt64, bounds: ConfigurationBounds) { self.generation = generation; self.bounds = bounds }
     public func encode(to w: inout WireWriter) { w.u64(generation); bounds.encode(to: &w) }
-    public init(from r: inout WireReader) throws(WireError) { generation = try r.u64(); bounds = try ConfigurationBounds(from: &r) }
+    public init(from r: inout WireReader) throws(WireError) {
+        generation = try r.u64(); bounds = try ConfigurationBounds(from: &r)
+    }
 }
 
 /// keywayd to keyway-ike and keyway-datapath: the appliance's own addresses, which no generated
@@ -146,7 +157,9 @@ public struct GeneratedPolicySet: WireMessage {
     public func encode(to w: inout WireWriter) { w.count(policies.count); for p in policies { p.encode(to: &w) } }
     public init(from r: inout WireReader) throws(WireError) {
         var out: [PolicyRecord] = []
-        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) { out.append(try PolicyRecord(from: &r)) }
+        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) {
+            out.append(try PolicyRecord(from: &r))
+        }
         policies = out
     }
 }
@@ -164,7 +177,9 @@ public struct RefusalReport: WireMessage {
     }
     public init(from r: inout WireReader) throws(WireError) {
         var out: [Role: UInt64] = [:]
-        for _ in 0..<(try r.count(limit: Role.allCases.count)) { out[try r.enumeration("refusal.role", Role.self)] = try r.u64() }
+        for _ in 0..<(try r.count(limit: Role.allCases.count)) {
+            out[try r.enumeration("refusal.role", Role.self)] = try r.u64()
+        }
         refused = out
     }
 }

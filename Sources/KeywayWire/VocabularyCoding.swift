@@ -12,10 +12,14 @@ extension WireWriter {
     }
 
     public mutating func choice<E: CaseIterable & Equatable>(_ value: E) {
-        u8(UInt8(E.allCases.firstIndex(of: value).map { E.allCases.distance(from: E.allCases.startIndex, to: $0) } ?? 0))
+        u8(UInt8(E.allCases.firstIndex(of: value).map {
+            E.allCases.distance(from: E.allCases.startIndex, to: $0)
+        } ?? 0))
     }
 
-    public mutating func choices<E: CaseIterable & Equatable>(_ values: [E]) { count(values.count); for v in values { choice(v) } }
+    public mutating func choices<E: CaseIterable & Equatable>(_ values: [E]) {
+        count(values.count); for v in values { choice(v) }
+    }
 
     public mutating func ipAddress(_ a: IPAddress) {
         switch a {
@@ -41,7 +45,8 @@ extension WireReader {
         let destination = try prefix(field + ".destination"), destinationPort = try u16()
         let proto = try u8()
         return TrafficSelector(source: source, destination: destination, sourcePort: sourcePort == 0 ? nil : sourcePort,
-                               destinationPort: destinationPort == 0 ? nil : destinationPort, proto: proto == 255 ? nil : proto)
+                               destinationPort: destinationPort == 0 ? nil : destinationPort,
+                               proto: proto == 255 ? nil : proto)
     }
 
     public mutating func choice<E: CaseIterable>(_ field: String, _: E.Type) throws(WireError) -> E {

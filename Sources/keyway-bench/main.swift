@@ -157,8 +157,10 @@ if arguments.first == "datapath" {
     emit("# spd POLICIES TRIE_LOOKUPS/s LINEAR_LOOKUPS/s RATIO")
     for n in [10, 1000, 100_000] {
         let policies = (0..<n).map { i in
-            SecurityPolicy(id: i, selector: TrafficSelector(source: IPv4Prefix(0x0a00_0000, length: 8),
-                                                            destination: IPv4Prefix(UInt32(0xac00_0000) | UInt32(i) << 8, length: 24)),
+            SecurityPolicy(id: i,
+                           selector: TrafficSelector(source: IPv4Prefix(0x0a00_0000, length: 8),
+                                                     destination: IPv4Prefix(UInt32(0xac00_0000) | UInt32(i) << 8,
+                                                                             length: 24)),
                            action: .encrypt)
         }
         let spd = SPD(policies)
@@ -174,9 +176,13 @@ if arguments.first == "datapath" {
     emit("# esp TRANSFORM SIZE SEAL_PPS OPEN_PPS SEAL_Gbit/s OPEN_Gbit/s (engine: SPD lookup + ESP tunnel + inbound policy check)")
     for (name, enc, integ) in [("aes-128-gcm", EncryptionAlgorithm.aes128gcm, IntegrityAlgorithm.null), ("aes-128/sha1", .aes128, .sha1), ("3des/sha1", .tripleDES, .sha1)] {
         for size in [64, 512, 1400] {
-            let policy = SecurityPolicy(id: 1, selector: TrafficSelector(source: IPv4Prefix(0x0a01_0000, length: 24), destination: IPv4Prefix(0x0a02_0000, length: 24)),
+            let policy = SecurityPolicy(id: 1,
+                                        selector: TrafficSelector(source: IPv4Prefix(0x0a01_0000, length: 24),
+                                                                  destination: IPv4Prefix(0x0a02_0000, length: 24)),
                                         action: .encrypt, tunnel: true, saSource: 0xc000_0201, saDestination: 0xc000_0202)
-            let mirror = SecurityPolicy(id: 1, selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24), destination: IPv4Prefix(0x0a01_0000, length: 24)),
+            let mirror = SecurityPolicy(id: 1,
+                                        selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24),
+                                                                  destination: IPv4Prefix(0x0a01_0000, length: 24)),
                                         action: .encrypt, tunnel: true, saSource: 0xc000_0202, saDestination: 0xc000_0201)
             let tx = Datapath(policies: [policy]), rx = Datapath(policies: [mirror])
             let ek = Secret.random(count: enc.keyMaterialLength), ik = integ == .null ? nil : Secret.random(count: integ.keyLength)

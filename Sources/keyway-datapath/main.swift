@@ -87,7 +87,8 @@ final class DatapathBehavior: ChildBehavior {
             guard let (n, source, port, local) = Sockets.receiveUDP(held, into: &buffer), n > 0 else { return }
             if n == 1 && buffer[0] == 0xff { continue }  // NAT keepalive
             if n >= 4 && buffer[0] == 0 && buffer[1] == 0 && buffer[2] == 0 && buffer[3] == 0 {
-                let datagram = IKEDatagram(source: IPv4Address(source), sourcePort: port, destination: IPv4Address(local), payload: Array(buffer.prefix(n)))
+                let datagram = IKEDatagram(source: IPv4Address(source), sourcePort: port,
+                                           destination: IPv4Address(local), payload: Array(buffer.prefix(n)))
                 if let ike = runtime.links[.ike] { try? ike.send(.ikeDatagram(datagram)) }
                 continue
             }
@@ -136,7 +137,8 @@ final class DatapathBehavior: ChildBehavior {
         let effects: [DatapathEffect]
         switch envelope.message {
         case .datapathConfig(let config) where peer == .monitor: effects = control.configure(config, now: now)
-        case .flushSAs(let request) where peer == .monitor: effects = control.flush(IPsecProtocol(rawValue: request.proto))
+        case .flushSAs(let request) where peer == .monitor:
+            effects = control.flush(IPsecProtocol(rawValue: request.proto))
         case .hostAddresses(let addresses) where peer == .parent: effects = control.setHostAddresses(addresses)
         case .saInstall(let request) where peer == .ike: effects = control.install(request, now: now)
         case .saRemove(let request) where peer == .ike: effects = control.remove(request)
@@ -182,8 +184,10 @@ final class DatapathBehavior: ChildBehavior {
 
     func counters() -> [Counter] {
         engine.statistics.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) }
-            + [Counter(name: "config-generation", value: control.generation), Counter(name: "installed-sas", value: UInt64(control.installedCount)),
-               Counter(name: "send-failures", value: sendFailures), Counter(name: "refused-from-ike", value: control.refusedFromIKE)]
+            + [Counter(name: "config-generation", value: control.generation),
+               Counter(name: "installed-sas", value: UInt64(control.installedCount)),
+               Counter(name: "send-failures", value: sendFailures),
+               Counter(name: "refused-from-ike", value: control.refusedFromIKE)]
             + engine.policyCounters.sorted { $0.key < $1.key }.flatMap { id, c in
                 [("in-transformed", c.inTransformed), ("out-transformed", c.outTransformed), ("in-dropped", c.inDropped), ("out-dropped", c.outDropped)]
                     .map { Counter(name: "policy-\(id)-\($0.0)", value: $0.1) }

@@ -51,8 +51,8 @@ final class IKEBehavior: ChildBehavior {
             perform(engine.signed(id: reply.id, signature: reply.signature.isEmpty ? nil : reply.signature, now: now), runtime)
         case .ikeDatagram(let d) where peer == .datapath:
             received += 1
-            perform(engine.receive(d.payload, from: Endpoint(address: d.source.value, port: d.sourcePort), localPort: IKEEngine.natTPort,
-                                   localAddress: d.destination.value, now: now), runtime)
+            perform(engine.receive(d.payload, from: Endpoint(address: d.source.value, port: d.sourcePort),
+                                   localPort: IKEEngine.natTPort, localAddress: d.destination.value, now: now), runtime)
         default:
             break
         }
@@ -90,7 +90,8 @@ final class IKEBehavior: ChildBehavior {
                 installedPairs += 1
                 try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas)))
             case .announceSigning(let exchange, let certificate):
-                try? runtime.links[.monitor]?.send(.signAnnounce(SignAnnounce(exchange: exchange, certificate: certificate)))
+                try? runtime.links[.monitor]?.send(.signAnnounce(SignAnnounce(exchange: exchange,
+                                                                              certificate: certificate)))
             case .sign(let id, let certificate, let data, let exchange):
                 let request = SignRequest(id: id, exchange: exchange, certificate: certificate, data: data)
                 if (try? runtime.links[.monitor]?.send(.signRequest(request))) == nil {
@@ -110,7 +111,8 @@ final class IKEBehavior: ChildBehavior {
         let load = engine.responderLoad
         return [Counter(name: "responder-unverified", value: UInt64(load.unverified)),
                 Counter(name: "responder-verified-half-open", value: UInt64(load.verifiedHalfOpen)),
-                Counter(name: "responder-evicted", value: load.evicted), Counter(name: "responder-refused-busy", value: load.refusedBusy),
+                Counter(name: "responder-evicted", value: load.evicted),
+                Counter(name: "responder-refused-busy", value: load.refusedBusy),
                 Counter(name: "responder-dh-refused", value: load.diffieHellmanRefused)]
     }
 

@@ -43,7 +43,8 @@ final class Impostor: ChildBehavior {
         let now = MonotonicClock.now()
         let ready: Bool
         switch role {
-        case .ike: ready = ikeConfig != nil && runtime.links[.datapath]?.hello != nil && runtime.links[.monitor]?.hello != nil
+        case .ike:
+            ready = ikeConfig != nil && runtime.links[.datapath]?.hello != nil && runtime.links[.monitor]?.hello != nil
         case .datapath: ready = datapathConfig != nil
         default: ready = runtime.links[.datapath]?.hello != nil && runtime.links[.ike]?.hello != nil
         }
@@ -63,44 +64,53 @@ final class Impostor: ChildBehavior {
     // MARK: keyway-ike, compromised
 
     private func playIKE(_ runtime: ChildRuntime) -> Int {
-        guard let config = ikeConfig, let datapath = runtime.links[.datapath], let monitor = runtime.links[.monitor] else { return 0 }
+        guard let config = ikeConfig, let datapath = runtime.links[.datapath],
+              let monitor = runtime.links[.monitor] else { return 0 }
         let policy = config.policies.first?.policy
         let us = policy?.saSource ?? IPv4Address(0xc000_0201)
         let attacker = IPv4Address(0xcb00_71fe)
-        func sa(_ id: UInt32, inbound: Bool, spi: UInt32, from: IPv4Address, to: IPv4Address, lifetime: UInt64 = 1800) -> SARecord {
-            var r = SARecord(policyID: id, inbound: inbound, proto: .esp, spi: spi, source: from, destination: to, tunnel: true,
-                             encryption: .aes128, integrity: .sha1, encryptionKey: Array(repeating: 0x11, count: 16),
+        func sa(_ id: UInt32, inbound: Bool, spi: UInt32, from: IPv4Address, to: IPv4Address,
+                lifetime: UInt64 = 1800) -> SARecord {
+            var r = SARecord(policyID: id, inbound: inbound, proto: .esp, spi: spi, source: from, destination: to,
+                             tunnel: true, encryption: .aes128, integrity: .sha1,
+                             encryptionKey: Array(repeating: 0x11, count: 16),
                              integrityKey: Array(repeating: 0x22, count: 20), lifetimeSeconds: lifetime)
             r.negotiated = true
             return r
         }
-        let everything = PolicyRecord(id: 0x4000_0000, selector: TrafficSelector(source: .all, destination: .all), tunnel: true,
-                                      saSource: us, saDestination: attacker, priority: Int32.max)
+        let everything = PolicyRecord(id: 0x4000_0000, selector: TrafficSelector(source: .all, destination: .all),
+                                      tunnel: true, saSource: us, saDestination: attacker, priority: Int32.max)
         var requests: [SAInstall] = [
             // An SA for a policy nobody configured.
             SAInstall(sas: [sa(9999, inbound: false, spi: 0x7000_0001, from: us, to: attacker)]),
             // 0.0.0.0/0 at the top priority, tunnelled to an address of the attacker's choice.
             SAInstall(sas: [sa(everything.id, inbound: true, spi: 0x7000_0002, from: attacker, to: us),
-                            sa(everything.id, inbound: false, spi: 0x7000_0003, from: us, to: attacker)], generatedPolicies: [everything]),
+                            sa(everything.id, inbound: false, spi: 0x7000_0003, from: us, to: attacker)],
+                      generatedPolicies: [everything]),
         ]
         if let policy {
             // A configured policy's traffic, redirected to the attacker; and a lifetime of 2^64-1.
             requests.append(SAInstall(sas: [sa(policy.id, inbound: false, spi: 0x7000_0004, from: us, to: attacker)]))
-            requests.append(SAInstall(sas: [sa(policy.id, inbound: true, spi: 0x7000_0005, from: policy.saDestination, to: us, lifetime: .max),
-                                            sa(policy.id, inbound: false, spi: 0x7000_0006, from: us, to: policy.saDestination, lifetime: .max)]))
+            requests.append(SAInstall(sas: [
+                sa(policy.id, inbound: true, spi: 0x7000_0005, from: policy.saDestination, to: us, lifetime: .max),
+                sa(policy.id, inbound: false, spi: 0x7000_0006, from: us, to: policy.saDestination, lifetime: .max)]))
         }
         for r in requests { try? datapath.send(.saInstall(r)) }
         // Signatures: a DigestInfo of SHA-256 (a standard signature over any message), and one
         // for an exchange never announced.
         let signer = config.peers.first { !$0.certificateName.isEmpty }
-        let exchange = SigningExchange(initiatorCookie: Array(1...8), peer: signer?.address.address ?? attacker, prf: .sha256, initiator: true)
+        let exchange = SigningExchange(initiatorCookie: Array(1...8), peer: signer?.address.address ?? attacker,
+                                       prf: .sha256, initiator: true)
         let certificate = signer?.certificateName ?? "router1"
         try? monitor.send(.signAnnounce(SignAnnounce(exchange: exchange, certificate: certificate)))
-        let digestInfo: [UInt8] = [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20]
-        try? monitor.send(.signRequest(SignRequest(id: 1, exchange: exchange, certificate: certificate, data: digestInfo + Array(repeating: 0x5a, count: 32))))
+        let digestInfo: [UInt8] = [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                                   0x01, 0x05, 0x00, 0x04, 0x20]
+        try? monitor.send(.signRequest(SignRequest(id: 1, exchange: exchange, certificate: certificate,
+                                                   data: digestInfo + Array(repeating: 0x5a, count: 32))))
         var other = exchange
         other.initiatorCookie = Array(repeating: 9, count: 8)
-        try? monitor.send(.signRequest(SignRequest(id: 2, exchange: other, certificate: certificate, data: Array(repeating: 0x5a, count: 32))))
+        try? monitor.send(.signRequest(SignRequest(id: 2, exchange: other, certificate: certificate,
+                                                   data: Array(repeating: 0x5a, count: 32))))
         // Not on this channel at all: configuration and a flush, as if IKE were the monitor.
         try? datapath.send(.flushSAs(FlushSAs(proto: 0)))
         try? runtime.parent.send(.generatedPolicySet(GeneratedPolicySet(policies: [everything])))
@@ -114,31 +124,36 @@ final class Impostor: ChildBehavior {
         let us = config?.policies.first?.policy.saSource ?? IPv4Address(0xc000_0201)
         let peer = config?.peers.first(where: \.generatePolicy)?.address.address ?? IPv4Address(0xc633_6400)
         func generated(_ id: UInt32, _ destination: IPv4Prefix, to: IPv4Address) -> PolicyRecord {
-            PolicyRecord(id: id, selector: TrafficSelector(source: IPv4Prefix(0x0a01_0000, length: 24), destination: destination), tunnel: true,
-                         saSource: us, saDestination: to)
+            PolicyRecord(id: id, selector: TrafficSelector(source: IPv4Prefix(0x0a01_0000, length: 24),
+                                                           destination: destination),
+                         tunnel: true, saSource: us, saDestination: to)
         }
         let sets: [GeneratedPolicySet] = [
             // Everything into the TUN device: 0.0.0.0/0, as the host's own default route is.
             GeneratedPolicySet(policies: [generated(0x4000_0000, .all, to: peer)]),
             // The appliance's own network, and a prefix for a peer no generate-policy entry covers.
             GeneratedPolicySet(policies: [generated(0x4000_0001, .host(us), to: peer)]),
-            GeneratedPolicySet(policies: [generated(0x4000_0002, IPv4Prefix(0x0a63_0000, length: 16), to: IPv4Address(0x0808_0808))]),
+            GeneratedPolicySet(policies: [generated(0x4000_0002, IPv4Prefix(0x0a63_0000, length: 16),
+                                                    to: IPv4Address(0x0808_0808))]),
             // A configured policy's number, to move its route.
             GeneratedPolicySet(policies: [generated(1, IPv4Prefix(0x0a63_0000, length: 16), to: peer)]),
         ]
         for s in sets { try? runtime.parent.send(.generatedPolicySet(s)) }
         // What shapes keywayd's routes and firewall table comes from the monitor alone: an
         // authority that would drop an operator's SSH, sent by the datapath, is not even read.
-        let ssh = PolicyRecord(id: 1, selector: TrafficSelector(source: .all, destination: .all, destinationPort: 22, proto: 6), tunnel: true,
-                               saSource: us, saDestination: peer)
+        let ssh = PolicyRecord(id: 1, selector: TrafficSelector(source: .all, destination: .all,
+                                                                destinationPort: 22, proto: 6),
+                               tunnel: true, saSource: us, saDestination: peer)
         try? runtime.parent.send(.policyAuthority(PolicyAuthority(generation: 99, bounds: ConfigurationBounds(
-            policies: [AllowedPolicy(policy: ssh, manual: false, encryption: [.aes128], integrity: [.sha1])], peers: []))))
+            policies: [AllowedPolicy(policy: ssh, manual: false, encryption: [.aes128], integrity: [.sha1])],
+            peers: []))))
         // A prefix with host bits and a length of 33, straight onto the wire.
         var w = WireWriter()
         w.u16(1); w.u16(MessageType.generatedPolicySet.rawValue); w.u32(0); w.u32(0)
         var body = WireWriter()
         body.u16(1); body.u32(1); body.u32(0x0a01_0000); body.u8(33)
-        let frame = Array(w.bytes.prefix(4)) + [0, 0, 0, UInt8(body.bytes.count)] + Array(w.bytes.suffix(4)) + body.bytes
+        let frame = Array(w.bytes.prefix(4)) + [0, 0, 0, UInt8(body.bytes.count)] + Array(w.bytes.suffix(4))
+            + body.bytes
         try? SeqPacket.send(runtime.parent.socket, frame)
         return sets.count + 2
     }
@@ -147,12 +162,13 @@ final class Impostor: ChildBehavior {
 
     private func playMonitor(_ runtime: ChildRuntime) -> Int {
         // The monitor is the authority on configuration; what it may not do is speak out of turn.
-        let everything = PolicyRecord(id: 0x4000_0000, selector: TrafficSelector(source: .all, destination: .all), tunnel: true,
-                                      saSource: .any, saDestination: IPv4Address(0xcb00_71fe))
+        let everything = PolicyRecord(id: 0x4000_0000, selector: TrafficSelector(source: .all, destination: .all),
+                                      tunnel: true, saSource: .any, saDestination: IPv4Address(0xcb00_71fe))
         try? runtime.parent.send(.generatedPolicySet(GeneratedPolicySet(policies: [everything])))
         try? runtime.parent.send(.hostAddresses(HostAddresses(addresses: [])))
-        var sa = SARecord(policyID: 1, inbound: false, proto: .esp, spi: 0x7000_0001, source: .any, destination: IPv4Address(0xcb00_71fe),
-                          tunnel: true, encryption: .aes128, integrity: .sha1, encryptionKey: Array(repeating: 1, count: 16),
+        var sa = SARecord(policyID: 1, inbound: false, proto: .esp, spi: 0x7000_0001, source: .any,
+                          destination: IPv4Address(0xcb00_71fe), tunnel: true, encryption: .aes128, integrity: .sha1,
+                          encryptionKey: Array(repeating: 1, count: 16),
                           integrityKey: Array(repeating: 2, count: 20), lifetimeSeconds: 60)
         sa.negotiated = true
         try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas: [sa])))

@@ -111,7 +111,8 @@ final class ConfigStore {
             audit.event(.notice, msgID: "config-load", "configuration seeded from the --config script",
                         [("policies", String(config.policies.count)), ("peers", String(config.peers.count))])
         } catch {
-            audit.event(.critical, msgID: "config-load", "the --config script was not applied, nothing of it runs: \(error)")
+            audit.event(.critical, msgID: "config-load",
+                        "the --config script was not applied, nothing of it runs: \(error)")
         }
         return nil
     }
@@ -166,8 +167,8 @@ final class ConfigStore {
             do { try save(working) } catch {
                 audit.event(.critical, msgID: "config-save",
                             "could not save the configuration; the change was refused: \(error)")
-                return .failure(.notSaved("the configuration could not be saved to config.rsc in the state directory (\(error)); "
-                                          + "nothing was changed"))
+                return .failure(.notSaved("the configuration could not be saved to config.rsc "
+                                          + "in the state directory (\(error)); nothing was changed"))
             }
             config = working
         }

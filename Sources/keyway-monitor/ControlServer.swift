@@ -156,7 +156,8 @@ final class ControlServer {
                 refusedConnections += 1
                 if access == .noAccess {
                     runtime.audit.rateLimitedEvent(key: "control-denied", .warning, msgID: "control-denied",
-                                                   "control connection refused: not root, keyway or keyway-read", fields)
+                                                   "control connection refused: not root, keyway or keyway-read",
+                                                   fields)
                 } else {
                     runtime.audit.rateLimitedEvent(key: "control-limited", .warning, msgID: "control",
                                                    "control connection refused: \(reason)", fields)

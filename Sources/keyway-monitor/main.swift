@@ -79,7 +79,8 @@ final class MonitorBehavior: ChildBehavior {
     /// Peers (with secrets) and the policies IKE keys, to keyway-ike; it replaces what it had.
     func pushToIKE(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.ike] else { return }
-        let message = IKEPush.build(store.config, datapath: DatapathPush.build(store.config, generation: store.generation),
+        let message = IKEPush.build(store.config,
+                                    datapath: DatapathPush.build(store.config, generation: store.generation),
                                     generation: store.generation, certificates: lookUpCertificate)
         for reason in IKEPush.unsupported(store.config, certificates: lookUpCertificate) {
             runtime.audit.event(.warning, msgID: "ike-config", reason)
@@ -93,8 +94,10 @@ final class MonitorBehavior: ChildBehavior {
     func pushToDatapath(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.datapath] else { return }
         let message = sequences.continuing(DatapathPush.build(store.config, generation: store.generation))
-        store.live.keys = Dictionary(message.sas.map { (LiveRuntime.keyOf(spi: $0.spi, proto: $0.proto.rawValue, destination: $0.destination.value),
-                                                        ($0.encryptionKey, $0.integrityKey)) }, uniquingKeysWith: { a, _ in a })
+        store.live.keys = Dictionary(message.sas.map {
+            (LiveRuntime.keyOf(spi: $0.spi, proto: $0.proto.rawValue, destination: $0.destination.value),
+             ($0.encryptionKey, $0.integrityKey))
+        }, uniquingKeysWith: { a, _ in a })
         do { try link.send(.datapathConfig(message)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-datapath: \(error)")
         }
@@ -115,7 +118,10 @@ final class MonitorBehavior: ChildBehavior {
             control?.store?.live.ike = state
         case .signAnnounce(let announcement) where peer == .ike:
             guard let config = control?.store?.config else { return }
-            do { try signing.announce(announcement, signers: SignGate.signers(config), now: MonotonicClock.now() / 1_000_000) } catch {
+            do {
+                try signing.announce(announcement, signers: SignGate.signers(config),
+                                     now: MonotonicClock.now() / 1_000_000)
+            } catch {
                 refuseIKE("signing announcement", error, runtime)
             }
         case .signRequest(let request) where peer == .ike:
@@ -144,7 +150,8 @@ final class MonitorBehavior: ChildBehavior {
             try signing.authorize(request, now: MonotonicClock.now() / 1_000_000)
             signature = certificates.sign(request.data, certificate: request.certificate)
             if signature == nil {
-                runtime.audit.event(.error, msgID: "ike-sign", "could not sign for keyway-ike: no usable key", [("certificate", request.certificate)])
+                runtime.audit.event(.error, msgID: "ike-sign", "could not sign for keyway-ike: no usable key",
+                                    [("certificate", request.certificate)])
             } else {
                 runtime.audit.event(.informational, msgID: "ike-signed", "signed a phase 1 hash for keyway-ike",
                                     [("certificate", request.certificate), ("peer", request.exchange.peer.description)])
@@ -157,14 +164,17 @@ final class MonitorBehavior: ChildBehavior {
 
     private func refuseIKE(_ what: String, _ refusal: Refusal, _ runtime: ChildRuntime) {
         refusedFromIKE += 1
-        runtime.audit.rateLimitedEvent(key: "refused-ike", .warning, msgID: "refused", "\(what) from keyway-ike refused: \(refusal.reason)",
+        runtime.audit.rateLimitedEvent(key: "refused-ike", .warning, msgID: "refused",
+                                       "\(what) from keyway-ike refused: \(refusal.reason)",
                                        [("from", Role.ike.description), ("reason", refusal.reason)])
     }
 
     /// Everything the others refused from `role`: keywayd's report, the datapath's, this process's own.
     private func refused(_ role: Role, _ runtime: ChildRuntime) -> UInt64 {
         var n = (refusedByParent[role] ?? 0).saturatingAdd(runtime.wire.rejectedBySender[role] ?? 0)
-        if role == .ike { n = n.saturatingAdd(refusedFromIKE).saturatingAdd(control?.store?.live.state.refusedFromIKE ?? 0) }
+        if role == .ike {
+            n = n.saturatingAdd(refusedFromIKE).saturatingAdd(control?.store?.live.state.refusedFromIKE ?? 0)
+        }
         return n
     }
 
@@ -184,8 +194,10 @@ final class MonitorBehavior: ChildBehavior {
         }
         for role in Role.children {
             if role == runtime.role {
-                list.append(ProcessStatus(role: role, pid: UInt32(Processes.currentPID), uptimeMilliseconds: uptime(runtime.startedAt),
-                                          restarts: runtime.peerRestarts[role] ?? 0, sandboxed: runtime.sandboxIdentity != nil, connected: true,
+                list.append(ProcessStatus(role: role, pid: UInt32(Processes.currentPID),
+                                          uptimeMilliseconds: uptime(runtime.startedAt),
+                                          restarts: runtime.peerRestarts[role] ?? 0,
+                                          sandboxed: runtime.sandboxIdentity != nil, connected: true,
                                           refused: refused(role, runtime)))
                 continue
             }

@@ -181,7 +181,9 @@ final class Connection {
             }
             StandardStreams.error("keyway: the connection to keywayd had been closed (idle, or the monitor restarted); "
                                   + "reconnected")
-            do { return try exchange(message) } catch is Closed { throw ClientError("keywayd closed the connection again") }
+            do { return try exchange(message) } catch is Closed {
+                throw ClientError("keywayd closed the connection again")
+            }
         }
     }
 
@@ -189,17 +191,23 @@ final class Connection {
         guard case .statusReply(let reply) = try request(.statusRequest(StatusRequest())) else { throw ClientError("unexpected reply") }
         if json {
             let rows = reply.processes.map { p in
-                "{\"process\":\(jsonString(p.role.description)),\"pid\":\(p.pid),\"uptime-ms\":\(p.uptimeMilliseconds),\"restarts\":\(p.restarts),\"sandboxed\":\(p.sandboxed),\"connected\":\(p.connected),\"refused\":\(p.refused)}"
+                "{\"process\":\(jsonString(p.role.description)),\"pid\":\(p.pid),"
+                    + "\"uptime-ms\":\(p.uptimeMilliseconds),\"restarts\":\(p.restarts),"
+                    + "\"sandboxed\":\(p.sandboxed),\"connected\":\(p.connected),\"refused\":\(p.refused)}"
             }
             StandardStreams.output("[" + rows.joined(separator: ",") + "]")
             return
         }
-        var lines = ["Flags: S - sandboxed, D - disconnected", " #     " + pad("PROCESS", 17) + pad("PID", 8) + pad("UPTIME", 12) + pad("RESTARTS", 10) + "REFUSED"]
+        var lines = ["Flags: S - sandboxed, D - disconnected",
+                     " #     " + pad("PROCESS", 17) + pad("PID", 8) + pad("UPTIME", 12)
+                         + pad("RESTARTS", 10) + "REFUSED"]
         for (i, p) in reply.processes.enumerated() {
             let flags = (p.sandboxed ? "S" : " ") + (p.connected ? " " : "D")
             let index = String(i)
-            lines.append(String(repeating: " ", count: max(0, 2 - index.count)) + index + " " + flags + "  " + pad(p.role.description, 17)
-                         + pad(p.pid == 0 ? "-" : String(p.pid), 8) + pad(p.connected ? Duration.format(p.uptimeMilliseconds / 1000) : "-", 12) + pad(String(p.restarts), 10) + String(p.refused))
+            lines.append(String(repeating: " ", count: max(0, 2 - index.count)) + index + " " + flags + "  "
+                         + pad(p.role.description, 17) + pad(p.pid == 0 ? "-" : String(p.pid), 8)
+                         + pad(p.connected ? Duration.format(p.uptimeMilliseconds / 1000) : "-", 12)
+                         + pad(String(p.restarts), 10) + String(p.refused))
         }
         StandardStreams.output(lines.joined(separator: "\n"))
     }

@@ -15,11 +15,14 @@ ip -n "$R1" addr add 10.1.0.1/32 dev lo
 # A tunnel to 192.0.2.2 authenticated by certificate (so that signing is configured), and a
 # road-warrior range allowed to generate policies.
 pki=$TMP/pki; mkdir -p "$pki"
-openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=router1" -days 2 -keyout "$pki/router1.key" -out "$pki/router1.pem" 2>/dev/null
-openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=router2" -days 2 -keyout "$pki/router2.key" -out "$pki/router2.pem" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=router1" -days 2 \
+  -keyout "$pki/router1.key" -out "$pki/router1.pem" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=router2" -days 2 \
+  -keyout "$pki/router2.key" -out "$pki/router2.pem" 2>/dev/null
 cat >"$TMP/r1.rsc" <<'CONF'
 /ip ipsec proposal set default enc-algorithms=aes-128 auth-algorithms=sha1
-/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes \
+    sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
 /ip ipsec peer add address=192.0.2.2 auth-method=rsa-signature certificate=router1 remote-certificate=router2
 /ip ipsec peer add address=198.51.100.0/24 secret="road warriors" generate-policy=yes
 CONF
@@ -43,46 +46,64 @@ impostor() {
   BIN=$saved
   # The configured state first (routes, then the incoming-check table), so that "before" is complete.
   if [ "$role" != monitor ]; then
-    wait_until 10 ip -n "$R1" route show table 19287 dev kwtun0 && wait_until 10 ip netns exec "$R1" nft list table ip keyway_kwtun0
+    wait_until 10 ip -n "$R1" route show table 19287 dev kwtun0 &&
+      wait_until 10 ip netns exec "$R1" nft list table ip keyway_kwtun0
   fi
 }
 
 for role in ike datapath monitor; do
   echo "-- keyway-$role compromised"
   impostor "$role"
-  check "$role: keywayd starts with the impostor in keyway-$role's place" wait_until 10 grep -q "keyway-impostor (keyway-$role): started" "$TMP/r1.log"
+  check "$role: keywayd starts with the impostor in keyway-$role's place" \
+    wait_until 10 grep -q "keyway-impostor (keyway-$role): started" "$TMP/r1.log"
   before=$(host_state)
   if [ "$role" != monitor ]; then
     ike_pid=$(pid_of keyway-ike); dp_pid=$(pid_of keyway-datapath); mon_pid=$(pid_of keyway-monitor)
   fi
-  check "$role: the impostor sent its hostile requests" wait_until 20 grep -q "keyway-impostor (keyway-$role): done" "$TMP/r1.log"
+  check "$role: the impostor sent its hostile requests" \
+    wait_until 20 grep -q "keyway-impostor (keyway-$role): done" "$TMP/r1.log"
   sleep 2.5  # the receivers' state reaches the monitor once a second
   after=$(host_state)
   check "$role: the host's routes, rules and nftables state are byte-for-byte the same" test "$before" = "$after"
   [ "$before" = "$after" ] || diff <(echo "$before") <(echo "$after")
   case $role in
   ike)
-    check "ike: SA installs refused and audited by keyway-datapath" grep -q "SA install from keyway-ike refused" "$TMP/r1.log"
+    check "ike: SA installs refused and audited by keyway-datapath" \
+      grep -q "SA install from keyway-ike refused" "$TMP/r1.log"
     check "ike: the DigestInfo signing request refused and audited by keyway-monitor" \
       grep -q "signing request from keyway-ike refused: 51 bytes to sign" "$TMP/r1.log"
-    check "ike: the unannounced signing request refused" grep -q "signing request from keyway-ike refused: signature for an exchange that was not announced" "$TMP/r1.log"
+    check "ike: the unannounced signing request refused" \
+      grep -q "signing request from keyway-ike refused: signature for an exchange that was not announced" \
+        "$TMP/r1.log"
     check "ike: the monitor never signed" not grep -q "ike-signed" "$TMP/r1.log"
     check "ike: nothing installed" test "$(kw "$R1" r1 /ip ipsec installed-sa print count-only)" = 0
-    check "ike: no dynamic policy appeared" not bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' r1 /ip ipsec policy print | grep -qE '^ *[0-9]+ +D'"
-    check "ike: a flush sent as if by the monitor was dropped by the datapath" grep -q "dropped message from keyway-ike: .*FlushSAs" "$TMP/r1.log"
-    check "ike: keyway status counts 8 refusals from keyway-ike (4 SA installs, 2 signing requests, 2 off the channel)" \
+    check "ike: no dynamic policy appeared" not bash -c \
+      "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' r1 /ip ipsec policy print | grep -qE '^ *[0-9]+ +D'"
+    check "ike: a flush sent as if by the monitor was dropped by the datapath" \
+      grep -q "dropped message from keyway-ike: .*FlushSAs" "$TMP/r1.log"
+    check \
+      "ike: keyway status counts 8 refusals from keyway-ike (4 SA installs, 2 signing requests, 2 off the channel)" \
       test "$(refused_of keyway-ike)" -ge 8
-    check "ike: the datapath and the monitor are the same processes" test "$(pid_of keyway-datapath)/$(pid_of keyway-monitor)" = "$dp_pid/$mon_pid" ;;
+    check "ike: the datapath and the monitor are the same processes" \
+      test "$(pid_of keyway-datapath)/$(pid_of keyway-monitor)" = "$dp_pid/$mon_pid" ;;
   datapath)
-    check "datapath: generated policies refused and audited by keywayd" grep -q "generated policies from keyway-datapath refused" "$TMP/r1.log"
-    check "datapath: its firewall rules (a policy authority) dropped unread" grep -q "dropped message from keyway-datapath: .*PolicyAuthority" "$TMP/r1.log"
-    check "datapath: a /33 prefix dropped as malformed" grep -q "dropped message from keyway-datapath: .*invalid" "$TMP/r1.log"
-    check "datapath: keyway status counts at least 6 refusals from keyway-datapath" test "$(refused_of keyway-datapath)" -ge 6
-    check "datapath: no route but the configured one" test "$(ip -n "$R1" route show table 19287 | xargs)" = "10.2.0.0/24 dev kwtun0 scope link"
-    check "datapath: keyway-ike and keyway-monitor are the same processes" test "$(pid_of keyway-ike)/$(pid_of keyway-monitor)" = "$ike_pid/$mon_pid" ;;
+    check "datapath: generated policies refused and audited by keywayd" \
+      grep -q "generated policies from keyway-datapath refused" "$TMP/r1.log"
+    check "datapath: its firewall rules (a policy authority) dropped unread" \
+      grep -q "dropped message from keyway-datapath: .*PolicyAuthority" "$TMP/r1.log"
+    check "datapath: a /33 prefix dropped as malformed" \
+      grep -q "dropped message from keyway-datapath: .*invalid" "$TMP/r1.log"
+    check "datapath: keyway status counts at least 6 refusals from keyway-datapath" \
+      test "$(refused_of keyway-datapath)" -ge 6
+    check "datapath: no route but the configured one" \
+      test "$(ip -n "$R1" route show table 19287 | xargs)" = "10.2.0.0/24 dev kwtun0 scope link"
+    check "datapath: keyway-ike and keyway-monitor are the same processes" \
+      test "$(pid_of keyway-ike)/$(pid_of keyway-monitor)" = "$ike_pid/$mon_pid" ;;
   monitor)
-    check "monitor: keywayd dropped what the monitor may not send it" grep -q "dropped message from keyway-monitor: .*GeneratedPolicySet" "$TMP/r1.log"
-    check "monitor: the datapath dropped an SA install from the monitor" grep -q "dropped message from keyway-monitor: .*SAInstall" "$TMP/r1.log"
+    check "monitor: keywayd dropped what the monitor may not send it" \
+      grep -q "dropped message from keyway-monitor: .*GeneratedPolicySet" "$TMP/r1.log"
+    check "monitor: the datapath dropped an SA install from the monitor" \
+      grep -q "dropped message from keyway-monitor: .*SAInstall" "$TMP/r1.log"
     check "monitor: no route appeared" test -z "$(ip -n "$R1" route show table 19287 2>/dev/null)" ;;
   esac
   check "$role: keywayd keeps running" kill -0 "${PIDS[-1]}"

@@ -38,8 +38,10 @@ policy_counter() {  # sum of datapath.policy-*-NAME
   ip netns exec "$1" "$BIN/keyway" --socket "$TMP/$2/run/control.sock" counters | awk -F= -v k="$3" '$1 ~ "^datapath.policy-.*-" k "$" { v += $2 } END { print v + 0 }'
 }
 
-spoof_delivered() {  # spoof_delivered [SRC]: 20 plaintext UDP packets SRC -> 10.2.0.1 put straight on R2's link: did any arrive?
-  local src=${1:-10.1.0.1} mac; mac=$(ip -n "$R2" -o link show "kwv$$b" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+# spoof_delivered [SRC]: 20 plaintext UDP packets SRC -> 10.2.0.1 put straight on R2's link: did any arrive?
+spoof_delivered() {
+  local src=${1:-10.1.0.1} mac
+  mac=$(ip -n "$R2" -o link show "kwv$$b" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
   ip netns exec "$R2" /usr/bin/python3 "$CHECK" listen 10.2.0.1 7777 2 >"$TMP/listen.out" 2>&1 &
   local l=$!
   sleep 0.5
@@ -61,14 +63,17 @@ filter_drops() {  # packets the incoming-check table dropped on R2
 # datapath restart, while plaintext no policy covers passes.
 incoming_and_flush() {
   local label=$1 kw2="ip netns exec $R2 $BIN/keyway --socket $TMP/site2/run/control.sock"
-  ip netns exec "$R2" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 "net.ipv4.conf.kwv$$b.rp_filter=0"
-  check "$label: incoming check: none of 20 plaintext packets from the protected subnet is delivered" not spoof_delivered
+  ip netns exec "$R2" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    "net.ipv4.conf.kwv$$b.rp_filter=0"
+  check "$label: incoming check: none of 20 plaintext packets from the protected subnet is delivered" \
+    not spoof_delivered
   check "$label: incoming check: the firewall counted the drops" test "$(filter_drops)" -ge 20
   check "$label: incoming check: plaintext from outside the protected subnet is delivered" spoof_delivered 192.0.2.1
   # ESP, AH and IKE are exempt only when addressed to the appliance itself (fib daddr type local).
   local drops; drops=$(filter_drops)
   spoof 10.2.0.7 500
-  check "$label: incoming check: plaintext UDP 500 to a protected host behind the appliance is dropped" wait_until 3 drops_above "$drops"
+  check "$label: incoming check: plaintext UDP 500 to a protected host behind the appliance is dropped" \
+    wait_until 3 drops_above "$drops"
   drops=$(filter_drops)
   spoof 10.2.0.1 500
   sleep 1
@@ -85,19 +90,24 @@ incoming_and_flush() {
   local dp; dp=$(pgrep -P "$PID_site2" -x keyway-datapath)
   kill -STOP "$dp"; kill -KILL "$dp"
   check "$label: while site 2's datapath restarts, covered plaintext is still dropped" not spoof_delivered
-  check "$label: site 2's restarted datapath carries the tunnel again" wait_until 8 ip netns exec "$R1" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1
+  check "$label: site 2's restarted datapath carries the tunnel again" \
+    wait_until 8 ip netns exec "$R1" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1
   check "$label: and covered plaintext is still dropped" not spoof_delivered
 }
 
 # Site 2 alone, its peer silent: an IKE-keyed require policy that never got SAs still keeps the
 # peer's subnet from sending plaintext; the same policy with level=use lets it through.
 no_sa_yet() {
-  printf '%s\n%s\n' "/ip ipsec policy add src-address=10.2.0.0/24 dst-address=10.1.0.0/24 tunnel=yes sa-src-address=192.0.2.2 sa-dst-address=192.0.2.1" \
+  printf '%s\n%s\n' \
+    "/ip ipsec policy add src-address=10.2.0.0/24 dst-address=10.1.0.0/24 tunnel=yes \
+      sa-src-address=192.0.2.2 sa-dst-address=192.0.2.1" \
     "/ip ipsec peer add address=192.0.2.1 secret=nobody-answers" >"$TMP/site2.rsc"
   echo "-- incoming check before any SA"
   check "no SA: site 2 starts (site 1 does not run Keyway)" start "$R2" site2
-  ip netns exec "$R2" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 "net.ipv4.conf.kwv$$b.rp_filter=0"
-  check "no SA: the firewall table is in place before any negotiation" ip netns exec "$R2" nft list table ip keyway_kwtun0
+  ip netns exec "$R2" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    "net.ipv4.conf.kwv$$b.rp_filter=0"
+  check "no SA: the firewall table is in place before any negotiation" \
+    ip netns exec "$R2" nft list table ip keyway_kwtun0
   check "no SA: none of 20 plaintext packets from the protected subnet is delivered" not spoof_delivered
   check "no SA: plaintext from outside it is delivered" spoof_delivered 192.0.2.1
   local kw2="ip netns exec $R2 $BIN/keyway --socket $TMP/site2/run/control.sock"
@@ -189,8 +199,10 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
   check "$label: routes and the rule are gone after shutdown" bash -c "! ip -n '$R1' rule | grep -q 0x4b57 && [ -z \"\$(ip -n '$R1' route show table 19287 2>/dev/null)\" ]"
   check "$label: the incoming-check firewall table is gone after shutdown" not ip netns exec "$R2" nft list table ip keyway_kwtun0
   # Routes, rule and table go through netlink and libnftables: nothing like `ip`'s or `nft`'s complaints.
-  check "$label: keywayd's log holds no ip or nft messages" not grep -E 'RTNETLINK|^Error:|FIB table' "$TMP/site1.log" "$TMP/site2.log"
-  check "$label: keywayd's log has no route or firewall failure" not grep -E 'could not|NOT enforced' "$TMP/site1.log" "$TMP/site2.log"
+  check "$label: keywayd's log holds no ip or nft messages" \
+    not grep -E 'RTNETLINK|^Error:|FIB table' "$TMP/site1.log" "$TMP/site2.log"
+  check "$label: keywayd's log has no route or firewall failure" \
+    not grep -E 'could not|NOT enforced' "$TMP/site1.log" "$TMP/site2.log"
   check "$label: no child was killed by its seccomp filter" not grep -F SIGSYS "$TMP/site1.log" "$TMP/site2.log"
 }
 

@@ -15,7 +15,8 @@ RATE=${RATE:-2000}      # per second
 two_routers f
 for r in 1 2; do
   cat >"$TMP/router$r.rsc" <<CONF
-/ip ipsec peer add address=192.0.2.$((3 - r)) secret="flood-test-secret" hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp1024
+/ip ipsec peer add address=192.0.2.$((3 - r)) secret="flood-test-secret" \
+    hash-algorithm=sha1 enc-algorithm=aes-128 dh-group=modp1024
 /ip ipsec policy add sa-src-address=192.0.2.$r sa-dst-address=192.0.2.$((3 - r)) action=encrypt
 CONF
 done
@@ -63,7 +64,8 @@ PIDS+=($FLOODER)
 sleep 1.5   # well past the old 256 slots: the flood is under way
 check "the flood is still running when the real peer starts" kill -0 "$FLOODER"
 started=$SECONDS
-check "the real peer establishes and pings across within 10 s, during the flood" wait_until 10 ip netns exec "$R2" ping -c 1 -W 1 192.0.2.1
+check "the real peer establishes and pings across within 10 s, during the flood" \
+  wait_until 10 ip netns exec "$R2" ping -c 1 -W 1 192.0.2.1
 echo "  established after $((SECONDS - started)) s"
 check "... while the flood was still running" kill -0 "$FLOODER"
 wait "$FLOODER"
@@ -76,9 +78,16 @@ answered=$(tcpdump -nr "$TMP/cap.pcap" 'src host 192.0.2.1 and src port 500' 2>/
 echo "  on the appliance's link: $arrived IKE datagrams from 192.0.2.2, $answered answers from keyway-ike"
 check "at least 5,000 spoofed first messages reached the appliance" test "$arrived" -ge 5000
 check "and keyway-ike answered at least 5,000 of them (it was not simply deaf)" test "$answered" -ge 5000
-check "the appliance audited unverified negotiations giving way (its table was full)" grep -q "ike-busy.*gave way" "$TMP/router1.log"
-check "both routers show the same SA pair" bash -c "a=\$($(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' router1 /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | sort | tr '\n' ' '); b=\$($(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R2' router2 /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | sort | tr '\n' ' '); [ -n \"\$a\" ] && [ \"\$a\" = \"\$b\" ]"
-check "keyway-ike and keyway-datapath on the appliance kept their pids" test "$(pgrep -P "${PIDS[0]}" -x keyway-ike) $(pgrep -P "${PIDS[0]}" -x keyway-datapath)" = "$IKEPID $DPPID"
+check "the appliance audited unverified negotiations giving way (its table was full)" \
+  grep -q "ike-busy.*gave way" "$TMP/router1.log"
+check "both routers show the same SA pair" bash -c "\
+  a=\$($(declare -f kw); BIN='$BIN' TMP='$TMP'; \
+    kw '$R1' router1 /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | sort | tr '\n' ' '); \
+  b=\$($(declare -f kw); BIN='$BIN' TMP='$TMP'; \
+    kw '$R2' router2 /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | sort | tr '\n' ' '); \
+  [ -n \"\$a\" ] && [ \"\$a\" = \"\$b\" ]"
+check "keyway-ike and keyway-datapath on the appliance kept their pids" \
+  test "$(pgrep -P "${PIDS[0]}" -x keyway-ike) $(pgrep -P "${PIDS[0]}" -x keyway-datapath)" = "$IKEPID $DPPID"
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$IKEPID/status")
 echo "  keyway-ike resident memory after the flood: ${rss:-?} kB"
 check "keyway-ike's memory stayed bounded (under 128 MB)" test "${rss:-999999}" -lt 131072

@@ -71,5 +71,6 @@ check "AH+ESP: the packets between the routers are AH around ESP" bash -c "tcpdu
 check "AH+ESP: nothing between the LANs in the clear" test "$(tcpdump -nr "$TMP/bundle.pcap" 'net 10.0.0.0/8' 2>/dev/null | wc -l)" = 0
 sleep 1.2
 check "AH+ESP: installed-sa print shows two AH and two ESP SAs" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; out=\$(kw '$R1' bundle1 /ip ipsec installed-sa print); [ \$(grep -cE '^ *[0-9]+ +AP? ' <<<\"\$out\") = 2 ] && [ \$(grep -cE '^ *[0-9]+ +EP? ' <<<\"\$out\") = 2 ]"
-check "no child was killed by its seccomp filter" not grep -F SIGSYS "$TMP/router1.log" "$TMP/router2.log" "$TMP/bundle1.log" "$TMP/bundle2.log"
+check "no child was killed by its seccomp filter" \
+  not grep -F SIGSYS "$TMP/router1.log" "$TMP/router2.log" "$TMP/bundle1.log" "$TMP/bundle2.log"
 summary

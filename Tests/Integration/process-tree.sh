@@ -60,7 +60,8 @@ print("bound")' "$1"
 }
 check "user nobody can bind a free UDP port on the namespace's address (the probe works)" bind_as_nobody 4501
 out=$(bind_as_nobody 4500); echo "  nobody binding UDP 4500: $out"
-check "user nobody cannot bind UDP 4500 beside keywayd (address in use)" bash -c "grep -q 'Address already in use' <<<'$out'"
+check "user nobody cannot bind UDP 4500 beside keywayd (address in use)" \
+  bash -c "grep -q 'Address already in use' <<<'$out'"
 out=$(bind_as_nobody 500); echo "  nobody binding UDP 500: $out"
 check "user nobody cannot bind UDP 500 beside keywayd, even with unprivileged ports" \
   bash -c "grep -q 'Address already in use' <<<'$out'"
@@ -85,7 +86,9 @@ own_user() {  # own_user PID USER
 for role in keyway-monitor keyway-ike keyway-datapath; do
   check "$role runs as its own user $role" own_user "$(child_pid $role)" $role
 done
-uids() { for r in keyway-monitor keyway-ike keyway-datapath; do status_field "$(child_pid $r)" Uid | cut -d' ' -f1; done; }
+uids() {
+  for r in keyway-monitor keyway-ike keyway-datapath; do status_field "$(child_pid $r)" Uid | cut -d' ' -f1; done
+}
 check "the three children have three different uids" test "$(uids | sort -u | wc -l)" = 3
 # The kernel lets a process signal only its own uid's processes: keyway-ike can reach itself,
 # not the datapath.
@@ -129,8 +132,8 @@ check "child restarts are audited" grep -q 'child-exit .*keyway-ike.*killed by s
 old=$(child_pid keyway-ike)
 chmod g+w "$BIN/keyway-ike"
 kill -KILL "$old"
-check "a child binary made group-writable is refused at restart, with the reason audited" wait_until 5 \
-  grep -q "could not start keyway-ike: refusing to execute $BIN/keyway-ike: it is writable by its group (mode 0775)" "$LOG"
+check "a child binary made group-writable is refused at restart, with the reason audited" wait_until 5 grep -q \
+  "could not start keyway-ike: refusing to execute $BIN/keyway-ike: it is writable by its group (mode 0775)" "$LOG"
 check "the refused child stays down" test -z "$(child_pid keyway-ike)"
 chmod g-w "$BIN/keyway-ike"
 ike_back() { local p; p=$(child_pid keyway-ike); [ -n "$p" ] && sandboxed "$p" "$RUN/empty" >/dev/null; }
@@ -147,7 +150,10 @@ replaced() {
 }
 check "a stopped keyway-datapath is replaced by a new pid within 20 s" wait_until 20 replaced
 echo "  replaced after $((SECONDS - stopped_at)) s"
-same_sandbox_and_user() { local p; p=$(child_pid keyway-datapath); sandboxed "$p" "$RUN/empty" && own_user "$p" keyway-datapath; }
+same_sandbox_and_user() {
+  local p; p=$(child_pid keyway-datapath)
+  sandboxed "$p" "$RUN/empty" && own_user "$p" keyway-datapath
+}
 check "the replacement has the same sandbox and user" same_sandbox_and_user
 check "keywayd's audit says the stopped child stopped answering" \
   grep -q "child-unresponsive .*keyway-datapath (pid $old) stopped answering: no reply to pings for" "$LOG"
@@ -203,7 +209,9 @@ check "every process wrote RFC 5424 audit lines" bash -c "for a in keywayd keywa
 out=$("$BIN/keywayd" --user keyway-no-such-user --run-dir "$TMP/r2" 2>&1); rc=$?
 missing_users_named() {
   [ "$rc" = 1 ] && grep -q useradd <<<"$out" &&
-    grep -qF "users 'keyway-no-such-user-ike', 'keyway-no-such-user-datapath', 'keyway-no-such-user-monitor' do not exist" <<<"$out"
+    grep -qF \
+      "users 'keyway-no-such-user-ike', 'keyway-no-such-user-datapath', 'keyway-no-such-user-monitor' do not exist" \
+      <<<"$out"
 }
 check "missing users fail with their names and how to create them" missing_users_named
 "$BIN/keywayd" --help >/dev/null 2>&1; check "--help exits 0" test $? = 0
@@ -212,8 +220,8 @@ check "missing users fail with their names and how to create them" missing_users
 # them: otherwise keywayd refuses before it changes anything or starts any child.
 refused_start() {  # refused_start DIR MESSAGE: keywayd from DIR exits 1 saying MESSAGE, no child started
   local out rc
-  out=$(ip netns exec "$NS" "$1/keywayd" --foreground --config "$TMP/none.rsc" --run-dir "$TMP/r3" --state-dir "$TMP/s3" \
-        --syslog "$TMP/nolog" --tun kwtest1 2>&1); rc=$?
+  out=$(ip netns exec "$NS" "$1/keywayd" --foreground --config "$TMP/none.rsc" --run-dir "$TMP/r3" \
+        --state-dir "$TMP/s3" --syslog "$TMP/nolog" --tun kwtest1 2>&1); rc=$?
   grep refusing <<<"$out" | sed 's/^/  /'
   [ "$rc" = 1 ] && grep -qF "$2" <<<"$out" && ! grep -q child-start <<<"$out"
 }
@@ -221,7 +229,7 @@ install_products "$TMP/gw"; chmod g+w "$TMP/gw/keyway-datapath"
 check "a group-writable child binary: keywayd exits 1 naming it, before any child runs" refused_start "$TMP/gw" \
   "keywayd: refusing to execute $TMP/gw/keyway-datapath: it is writable by its group (mode 0775)"
 install_products "$TMP/ow/bin"; chmod 0757 "$TMP/ow"
-check "a child binary under a directory writable by others: keywayd exits 1 naming the directory" refused_start "$TMP/ow/bin" \
-  "directory $TMP/ow is writable by others (mode 0757)"
+check "a child binary under a directory writable by others: keywayd exits 1 naming the directory" \
+  refused_start "$TMP/ow/bin" "directory $TMP/ow is writable by others (mode 0757)"
 
 summary

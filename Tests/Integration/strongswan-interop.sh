@@ -279,10 +279,14 @@ start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024 "life_time = 42949672
 check "huge lifetime, proposal-check=obey: accepted" initiate
 check "huge lifetime: Keyway took one week, not 136 years" audited "phase2-established.*lifetime=\"604800s\""
 sleep 1.2
-check "huge lifetime: installed-sa print shows the bounded lifetime" bash -c "$(declare -f kw); KW='$KW' BIN='$BIN' TMP='$TMP'; kw /ip ipsec installed-sa print | grep -q 'add-lifetime=5d14h24m/1w'"
-check "huge lifetime: Keyway's answer carried RESPONDER-LIFETIME" grep -q "parsed QUICK_MODE response.*N((24576))" "$TMP/sw/charon.log"
+check "huge lifetime: installed-sa print shows the bounded lifetime" \
+  bash -c "$(declare -f kw); KW='$KW' BIN='$BIN' TMP='$TMP'; \
+    kw /ip ipsec installed-sa print | grep -q 'add-lifetime=5d14h24m/1w'"
+check "huge lifetime: Keyway's answer carried RESPONDER-LIFETIME" \
+  grep -q "parsed QUICK_MODE response.*N((24576))" "$TMP/sw/charon.log"
 check "huge lifetime: traffic flows" wait_until 10 ping_across
-check "huge lifetime: keyway-ike and keyway-datapath kept their pids" test "$(pgrep -P "$KWPID" -x keyway-ike) $(pgrep -P "$KWPID" -x keyway-datapath)" = "$IKEPID $DPPID"
+check "huge lifetime: keyway-ike and keyway-datapath kept their pids" \
+  test "$(pgrep -P "$KWPID" -x keyway-ike) $(pgrep -P "$KWPID" -x keyway-datapath)" = "$IKEPID $DPPID"
 stop_strongswan
 kw /ip ipsec peer set 0 proposal-check=strict >/dev/null
 
@@ -322,15 +326,18 @@ stop_keyway
 # INVALID-ID-INFORMATION and no policy; the same peer claiming its own LAN gets its `D` policy.
 echo "-- generate-policy bounds"
 cat >"$TMP/kw.rsc" <<CONF
-/ip ipsec peer add address=192.0.2.2/32 secret="$PSK" nat-traversal=yes hash-algorithm=sha1 enc-algorithm=aes-128 generate-policy=yes
+/ip ipsec peer add address=192.0.2.2/32 secret="$PSK" nat-traversal=yes \
+    hash-algorithm=sha1 enc-algorithm=aes-128 generate-policy=yes
 /ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024
 CONF
 dynamic_policies() { kw /ip ipsec policy print | grep -cE '^ *[0-9]+ +D '; }
 check "generate-policy: Keyway starts (a generate-policy peer, no policy)" start_keyway
 SW_LOCAL_TS=0.0.0.0/0 start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
 check "generate-policy claiming 0.0.0.0/0: refused" not initiate
-check "generate-policy claiming 0.0.0.0/0: Keyway audits the reason" audited "ike-failed.*generate-policy refused: 0.0.0.0/0 is never generated"
-check "generate-policy claiming 0.0.0.0/0: strongSwan received INVALID-ID-INFORMATION" grep -q "received INVALID_ID_INFORMATION" "$TMP/sw/charon.log"
+check "generate-policy claiming 0.0.0.0/0: Keyway audits the reason" \
+  audited "ike-failed.*generate-policy refused: 0.0.0.0/0 is never generated"
+check "generate-policy claiming 0.0.0.0/0: strongSwan received INVALID-ID-INFORMATION" \
+  grep -q "received INVALID_ID_INFORMATION" "$TMP/sw/charon.log"
 sleep 1.2
 check "generate-policy claiming 0.0.0.0/0: no D policy in policy print" test "$(dynamic_policies)" = 0
 stop_strongswan

@@ -39,7 +39,8 @@ final class ConditionBoundsTests: XCTestCase {
 
     func testTermsUpToTheBoundWork() throws {
         var c = try console()
-        let ands = Array(repeating: "address=192.0.2.1/32:500", count: Condition.maximumTerms).joined(separator: " and ")
+        let ands = Array(repeating: "address=192.0.2.1/32:500", count: Condition.maximumTerms)
+            .joined(separator: " and ")
         XCTAssertEqual(try c.run("/ip ipsec peer print count-only where \(ands)").text, "1\n")
         let ors = (0..<Condition.maximumTerms).map { "address=192.0.2.\($0 + 1)" }.joined(separator: " or ")
         XCTAssertEqual(try c.run("/ip ipsec peer print count-only where \(ors)").text, "2\n")
@@ -52,17 +53,22 @@ final class ConditionBoundsTests: XCTestCase {
         let prefix = "/ip ipsec peer print where "
         let terms = Array(repeating: "disabled", count: Condition.maximumTerms + 1)
         let e = c.error(prefix + terms.joined(separator: " and "))
-        XCTAssertEqual(e?.message, "condition too long: at most \(Condition.maximumTerms) terms (name=value or a flag) in one condition")
-        XCTAssertEqual(e?.position, SourcePosition(line: 1, column: prefix.count + 1 + Condition.maximumTerms * "disabled and ".count))
+        XCTAssertEqual(e?.message, "condition too long: at most \(Condition.maximumTerms) terms "
+                                   + "(name=value or a flag) in one condition")
+        XCTAssertEqual(e?.position,
+                       SourcePosition(line: 1,
+                                      column: prefix.count + 1 + Condition.maximumTerms * "disabled and ".count))
         // Inside [find] too, and with `or`.
         let find = "/ip ipsec peer remove [find " + terms.joined(separator: " or ") + "]"
-        XCTAssertEqual(c.error(find)?.message, "condition too long: at most \(Condition.maximumTerms) terms (name=value or a flag) in one condition")
+        XCTAssertEqual(c.error(find)?.message, "condition too long: at most \(Condition.maximumTerms) terms "
+                                               + "(name=value or a flag) in one condition")
     }
 
     func testHundredThousandTermChainsFailCleanlyAndFast() throws {
         var c = try console()
         for joiner in [" and ", " or ", " "] {
-            let text = "/ip ipsec peer print where " + Array(repeating: "disabled", count: 100_000).joined(separator: joiner)
+            let text = "/ip ipsec peer print where "
+                + Array(repeating: "disabled", count: 100_000).joined(separator: joiner)
             let start = Date()
             XCTAssertEqual(c.error(text)?.message.hasPrefix("condition too long"), true, joiner)
             XCTAssertLessThan(Date().timeIntervalSince(start), 5, joiner)
@@ -72,16 +78,20 @@ final class ConditionBoundsTests: XCTestCase {
     func testNestedBracketsFailCleanly() throws {
         var c = try console()
         let text = "/ip ipsec peer remove " + String(repeating: "[find ", count: 100_000)
-        XCTAssertEqual(c.error(text)?.message, "expected a condition (name=value, name!=value, or a flag such as disabled)")
-        XCTAssertEqual(c.error("/ip ipsec peer remove [find [find disabled]]")?.position, SourcePosition(line: 1, column: 29))
+        XCTAssertEqual(c.error(text)?.message,
+                       "expected a condition (name=value, name!=value, or a flag such as disabled)")
+        XCTAssertEqual(c.error("/ip ipsec peer remove [find [find disabled]]")?.position,
+                       SourcePosition(line: 1, column: 29))
         XCTAssertEqual(c.config.peers.count, 2)
     }
 
     /// `and` binds tighter than `or`, and `not` only the term after it (as before the flat form).
     func testPrecedenceIsUnchanged() throws {
         var c = try console()
-        XCTAssertEqual(try c.run("/ip ipsec peer print count-only where disabled and address=192.0.2.1 or address=192.0.2.1").text, "1\n")
-        XCTAssertEqual(try c.run("/ip ipsec peer print count-only where not disabled and address=192.0.2.2").text, "0\n")
+        XCTAssertEqual(try c.run("/ip ipsec peer print count-only where disabled and address=192.0.2.1 "
+                                 + "or address=192.0.2.1").text, "1\n")
+        XCTAssertEqual(try c.run("/ip ipsec peer print count-only where not disabled and address=192.0.2.2").text,
+                       "0\n")
         XCTAssertEqual(try c.run("/ip ipsec peer print count-only where not disabled or address=192.0.2.2").text, "2\n")
         XCTAssertEqual(try c.run("/ip ipsec peer print count-only where !address!=192.0.2.2").text, "1\n")
     }

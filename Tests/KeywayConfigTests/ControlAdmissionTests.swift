@@ -4,7 +4,8 @@ import XCTest
 /// The control socket's admission and idle policy, with time passed in.
 final class ControlAdmissionTests: XCTestCase {
     static let second: UInt64 = 1_000_000_000
-    let limits = ControlAdmission.Limits(capacity: 10, perUID: 3, reservedForAdministrators: 2, idleTimeout: 60 * ControlAdmissionTests.second)
+    let limits = ControlAdmission.Limits(capacity: 10, perUID: 3, reservedForAdministrators: 2,
+                                         idleTimeout: 60 * ControlAdmissionTests.second)
 
     func testCallersWithoutAccessAreRefusedAndNeverCounted() {
         var a = ControlAdmission(limits: limits)
@@ -20,9 +21,12 @@ final class ControlAdmissionTests: XCTestCase {
         var a = ControlAdmission(limits: limits)
         for fd in Int32(0)..<3 { XCTAssertEqual(a.admit(fd, uid: 1000, access: .reader, now: 0), .admit) }
         XCTAssertEqual(a.admit(3, uid: 1000, access: .reader, now: 0),
-                       .refuse("too many control connections from uid 1000 (at most 3 at once); close one and try again"))
+                       .refuse("too many control connections from uid 1000 (at most 3 at once); "
+                               + "close one and try again"))
         XCTAssertEqual(a.admit(4, uid: 1001, access: .administrator, now: 0), .admit, "another uid is not affected")
-        for fd in Int32(5)..<10 { XCTAssertEqual(a.admit(fd, uid: 0, access: .administrator, now: 0), .admit, "root has no per-uid limit") }
+        for fd in Int32(5)..<10 {
+            XCTAssertEqual(a.admit(fd, uid: 0, access: .administrator, now: 0), .admit, "root has no per-uid limit")
+        }
         // Closing one makes room for that uid again.
         a.remove(0)
         XCTAssertEqual(a.admit(11, uid: 1000, access: .reader, now: 0), .admit)
@@ -40,15 +44,18 @@ final class ControlAdmissionTests: XCTestCase {
         }
         XCTAssertEqual(a.count, limits.capacity - limits.reservedForAdministrators)
         XCTAssertEqual(a.admit(fd, uid: 2011, access: .reader, now: 0),
-                       .refuse("too many control connections from read-only operators; the other 2 are kept for administrators"))
+                       .refuse("too many control connections from read-only operators; "
+                               + "the other 2 are kept for administrators"))
         // Root and a keyway member still get in, up to the capacity.
         XCTAssertEqual(a.admit(fd + 1, uid: 0, access: .administrator, now: 0), .admit)
         XCTAssertEqual(a.admit(fd + 2, uid: 1500, access: .administrator, now: 0), .admit)
-        XCTAssertEqual(a.admit(fd + 3, uid: 0, access: .administrator, now: 0), .refuse("too many control connections (10 at once); try again later"))
+        XCTAssertEqual(a.admit(fd + 3, uid: 0, access: .administrator, now: 0),
+                       .refuse("too many control connections (10 at once); try again later"))
     }
 
     func testAtLeastOneSlotIsAlwaysKept() {
-        let tiny = ControlAdmission.Limits(capacity: 4, perUID: 10, reservedForAdministrators: 0, idleTimeout: Self.second)
+        let tiny = ControlAdmission.Limits(capacity: 4, perUID: 10, reservedForAdministrators: 0,
+                                           idleTimeout: Self.second)
         XCTAssertEqual(tiny.reservedForAdministrators, 1)
         var a = ControlAdmission(limits: tiny)
         for fd in Int32(0)..<10 { _ = a.admit(fd, uid: 3000 + UInt32(fd), access: .reader, now: 0) }

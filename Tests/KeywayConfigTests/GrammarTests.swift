@@ -130,9 +130,9 @@ final class GrammarTests: XCTestCase {
             ("/ip ipsec policy print frob", "unknown print option 'frob': expected detail, stats, count-only, show-sensitive or where", 1, 24),
             ("/ip ipsec manual-sa add name=m esp-enc-algorithm=aes-128 esp-enc-key=0011", "esp-enc-key has 2 bytes; aes-128 needs 16", 1, 21),
             ("/ip ipsec manual-sa add name=m esp-enc-algorithm=aes-128-gcm esp-enc-key=00112233445566778899aabbccddeeff",
-             "esp-enc-algorithm=aes-128-gcm is a counter-mode cipher, which manual keys cannot use: its IV is the sequence number, "
-                + "which restarts at 1 under the same key after any restart (RFC 8221); use a CBC cipher such as aes-128, "
-                + "or let IKE key the policy", 1, 21),
+             "esp-enc-algorithm=aes-128-gcm is a counter-mode cipher, which manual keys cannot use: "
+                + "its IV is the sequence number, which restarts at 1 under the same key after any restart "
+                + "(RFC 8221); use a CBC cipher such as aes-128, or let IKE key the policy", 1, 21),
             ("/ip ipsec manual-sa add name=m ah-key=zz", "invalid value for ah-key: expected a hex key, or incoming/outgoing keys separated by '/'", 1, 32),
             ("/ip ipsec peer add auth-method=rsa-signature", "auth-method=rsa-signature needs certificate= and remote-certificate=", 1, 16),
         ]

@@ -30,8 +30,8 @@ final class SafetyRulesTests: XCTestCase {
 
     func testAggressiveModeWithAPreSharedKeyIsAcceptedWithAWarning() throws {
         var c = Console()
-        let warning = "peer 192.0.2.1/32:500: exchange-mode=aggressive with a pre-shared key sends a hash of the secret "
-            + "that anyone who sees it can crack offline: use main mode, or a long random secret"
+        let warning = "peer 192.0.2.1/32:500: exchange-mode=aggressive with a pre-shared key sends a hash "
+            + "of the secret that anyone who sees it can crack offline: use main mode, or a long random secret"
         let added = try c.run("/ip ipsec peer add address=192.0.2.1 secret=x dh-group=modp2048 hash-algorithm=sha256 "
                               + "enc-algorithm=aes-128 exchange-mode=aggressive")
         XCTAssertEqual(added.warnings, [warning])
@@ -45,17 +45,22 @@ final class SafetyRulesTests: XCTestCase {
     func testManualSAsRefuseEveryCounterModeCipher() throws {
         var c = Console()
         let counterMode = EncryptionAlgorithm.allCases.filter(\.isCounterMode)
-        XCTAssertEqual(Set(counterMode.map(\.rawValue)), ["aes-128-ctr", "aes-192-ctr", "aes-256-ctr", "aes-128-gcm", "aes-256-gcm"])
+        XCTAssertEqual(Set(counterMode.map(\.rawValue)),
+                       ["aes-128-ctr", "aes-192-ctr", "aes-256-ctr", "aes-128-gcm", "aes-256-gcm"])
         for algorithm in counterMode {
             let key = String(repeating: "ab", count: algorithm.keyMaterialLength)
-            let e = c.error("/ip ipsec manual-sa add name=m esp-spi=0x200 esp-enc-algorithm=\(algorithm.rawValue) esp-enc-key=\(key)")
-            XCTAssertTrue(e?.message.hasPrefix("esp-enc-algorithm=\(algorithm.rawValue) is a counter-mode cipher, which manual keys cannot use") ?? false,
+            let e = c.error("/ip ipsec manual-sa add name=m esp-spi=0x200 "
+                            + "esp-enc-algorithm=\(algorithm.rawValue) esp-enc-key=\(key)")
+            XCTAssertTrue(e?.message.hasPrefix("esp-enc-algorithm=\(algorithm.rawValue) is a counter-mode cipher, "
+                                               + "which manual keys cannot use") ?? false,
                           "\(algorithm): \(String(describing: e))")
             XCTAssertTrue(e?.message.contains("RFC 8221") ?? false)
         }
         XCTAssertEqual(c.config.manualSAs.count, 0)
-        try c.run("/ip ipsec manual-sa add name=m esp-spi=0x200 esp-enc-algorithm=aes-256 esp-enc-key=\(String(repeating: "ab", count: 32))")
-        XCTAssertNotNil(c.error("/ip ipsec manual-sa set m esp-enc-algorithm=aes-256-gcm esp-enc-key=\(String(repeating: "ab", count: 36))"))
+        try c.run("/ip ipsec manual-sa add name=m esp-spi=0x200 esp-enc-algorithm=aes-256 "
+                  + "esp-enc-key=\(String(repeating: "ab", count: 32))")
+        XCTAssertNotNil(c.error("/ip ipsec manual-sa set m esp-enc-algorithm=aes-256-gcm "
+                                + "esp-enc-key=\(String(repeating: "ab", count: 36))"))
         XCTAssertEqual(c.config.manualSAs[0].values["esp-enc-algorithm"], .choice("aes-256"))
         // Proposals (keyed by IKE, a fresh key per SA) keep them.
         try c.run("/ip ipsec proposal add name=gcm enc-algorithms=aes-128-gcm,aes-256-ctr auth-algorithms=sha1")
@@ -105,19 +110,25 @@ final class SafetyRulesTests: XCTestCase {
 
     // MARK: - a store written before these rules
 
+    // A backslash at a line's end joins it to the next in Swift, not in the store: the store's
+    // lines and columns stay those the repairs below name.
     static let oldStore = """
     /ip ipsec proposal
     set [ find default=yes ] lifetime=2w
     /ip ipsec manual-sa
-    add name=gcm ah-key="abcdef" ah-spi=0x400/0x401 esp-enc-algorithm=aes-128-gcm esp-enc-key="feffe9928665731c6d6a8f9467308308cafebabe" esp-spi=0x200/0x201 lifetime=30d
+    add name=gcm ah-key="abcdef" ah-spi=0x400/0x401 esp-enc-algorithm=aes-128-gcm \
+    esp-enc-key="feffe9928665731c6d6a8f9467308308cafebabe" esp-spi=0x200/0x201 lifetime=30d
     add name=cbc esp-enc-algorithm=aes-128 esp-enc-key="0123456789abcdef0123456789abcdef" esp-spi=0x300/0x301
     /ip ipsec peer
     add address=192.0.2.1/32:500 dpd-interval=1s lifebytes=9223372036854775807
     add address=192.0.2.2/32:500 secret="fine" dpd-interval=2h
     /ip ipsec policy
-    add src-address=10.1.0.0/24:any dst-address=10.2.0.0/24:any tunnel=yes sa-src-address=192.0.2.9 sa-dst-address=192.0.2.1 manual-sa=gcm
-    add src-address=10.3.0.0/24:any dst-address=10.4.0.0/24:any tunnel=yes sa-src-address=192.0.2.9 sa-dst-address=192.0.2.1 manual-sa=cbc
-    add src-address=10.5.0.0/24:any dst-address=10.6.0.0/24:any tunnel=yes sa-src-address=192.0.2.9 sa-dst-address=192.0.2.1 manual-sa=gcm ipsec-protocols=ah
+    add src-address=10.1.0.0/24:any dst-address=10.2.0.0/24:any tunnel=yes sa-src-address=192.0.2.9 \
+    sa-dst-address=192.0.2.1 manual-sa=gcm
+    add src-address=10.3.0.0/24:any dst-address=10.4.0.0/24:any tunnel=yes sa-src-address=192.0.2.9 \
+    sa-dst-address=192.0.2.1 manual-sa=cbc
+    add src-address=10.5.0.0/24:any dst-address=10.6.0.0/24:any tunnel=yes sa-src-address=192.0.2.9 \
+    sa-dst-address=192.0.2.1 manual-sa=gcm ipsec-protocols=ah
     """
 
     private func loadOldStore() throws -> (Configuration, CommandOutput) {
@@ -150,9 +161,13 @@ final class SafetyRulesTests: XCTestCase {
             $0.hasPrefix("line 4, column 1: manual-sa gcm: esp-enc-algorithm=aes-128-gcm is a counter-mode cipher")
                 && $0.hasSuffix("the policies that use it are inactive until it changes")
         }, "\(out.repairs)")
-        XCTAssertTrue(out.repairs.contains("line 7, column 1: peer 192.0.2.1/32:500: auth-method=pre-shared-key with an empty "
-                                           + "secret: set secret= (a long random one); it is left out of IKE until then"), "\(out.repairs)")
-        XCTAssertTrue(out.repairs.contains { $0.contains("dpd-interval=1s is out of range") && $0.hasSuffix("clamped to 2s") })
+        XCTAssertTrue(out.repairs.contains("line 7, column 1: peer 192.0.2.1/32:500: "
+                                           + "auth-method=pre-shared-key with an empty secret: set secret= "
+                                           + "(a long random one); it is left out of IKE until then"),
+                      "\(out.repairs)")
+        XCTAssertTrue(out.repairs.contains {
+            $0.contains("dpd-interval=1s is out of range") && $0.hasSuffix("clamped to 2s")
+        })
         XCTAssertTrue(out.repairs.contains { $0.contains("lifebytes=9223372036854775807 is out of range") })
         XCTAssertFalse(out.repairs.joined().contains("feffe99"), "no key in a repair line")
     }
@@ -160,12 +175,14 @@ final class SafetyRulesTests: XCTestCase {
     func testAnOldCounterModeManualSAMakesThePoliciesUsingItForESPInactive() throws {
         var (config, _) = try loadOldStore()
         let reasons = config.policies.map { config.inactiveReason($0) }
-        XCTAssertTrue(reasons[0]?.hasPrefix("manual-sa gcm: esp-enc-algorithm=aes-128-gcm is a counter-mode cipher") ?? false, "\(reasons)")
+        XCTAssertTrue(reasons[0]?.hasPrefix("manual-sa gcm: esp-enc-algorithm=aes-128-gcm "
+                                            + "is a counter-mode cipher") ?? false, "\(reasons)")
         XCTAssertNil(reasons[1])
         XCTAssertNil(reasons[2], "an AH-only policy never uses the cipher")
         var c = Console(config: config)
         let detail = try c.run("/ip ipsec policy print detail where inactive").text
-        XCTAssertTrue(detail.contains("inactive-reason=\"manual-sa gcm: esp-enc-algorithm=aes-128-gcm is a counter-mode cipher"), detail)
+        XCTAssertTrue(detail.contains("inactive-reason=\"manual-sa gcm: esp-enc-algorithm=aes-128-gcm "
+                                      + "is a counter-mode cipher"), detail)
         XCTAssertTrue(detail.contains(" 0  I ") || detail.contains(" 0 I "), detail)
         // Changing the cipher makes it usable again; the refusal names why until then.
         XCTAssertNotNil(c.error("/ip ipsec manual-sa set gcm lifetime=1h"))
@@ -176,12 +193,14 @@ final class SafetyRulesTests: XCTestCase {
 
     func testAnOldEmptySecretPeerIsMarkedUnusable() throws {
         let (config, _) = try loadOldStore()
-        XCTAssertEqual(config.peerUnusableReason(config.peers[0]), "auth-method=pre-shared-key with an empty secret: set secret= (a long random one)")
+        XCTAssertEqual(config.peerUnusableReason(config.peers[0]),
+                       "auth-method=pre-shared-key with an empty secret: set secret= (a long random one)")
         XCTAssertNil(config.peerUnusableReason(config.peers[1]))
         var c = Console(config: config)
         let plain = try c.run("/ip ipsec peer print").text
         XCTAssertTrue(plain.hasPrefix("Flags: X - disabled, I - inactive\n 0 I "), plain)
-        XCTAssertTrue(try c.run("/ip ipsec peer print detail").text.contains("inactive-reason=\"auth-method=pre-shared-key with an empty secret"))
+        XCTAssertTrue(try c.run("/ip ipsec peer print detail").text.contains(
+            "inactive-reason=\"auth-method=pre-shared-key with an empty secret"))
         XCTAssertEqual(try c.run("/ip ipsec peer print count-only where inactive").text, "1\n")
         XCTAssertEqual(try c.run("/ip ipsec peer print count-only where !inactive").text, "1\n")
         // Any set must give it a secret; with one it is usable.
@@ -209,8 +228,10 @@ final class SafetyRulesTests: XCTestCase {
         var session = Session(canModify: true, mayShowSensitive: true)
         var executor = Executor()
         executor.source = .store
-        XCTAssertThrowsError(try executor.run("/ip ipsec peer add address=banana secret=x", on: &config, session: &session))
-        XCTAssertThrowsError(try executor.run("/ip ipsec proposal set default lifetime=5x", on: &config, session: &session))
+        XCTAssertThrowsError(try executor.run("/ip ipsec peer add address=banana secret=x", on: &config,
+                                              session: &session))
+        XCTAssertThrowsError(try executor.run("/ip ipsec proposal set default lifetime=5x", on: &config,
+                                              session: &session))
         XCTAssertEqual(config, Configuration())
     }
 }

@@ -8,12 +8,15 @@ final class DiffieHellmanSeedTests: XCTestCase {
             let n = DiffieHellman.seedLength(group: group)
             XCTAssertGreaterThan(n, 0, group.name)
             let seed = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ group.rawValue) }
-            let one = try DiffieHellman(group: group, seed: Secret(seed)), again = try DiffieHellman(group: group, seed: Secret(seed))
+            let one = try DiffieHellman(group: group, seed: Secret(seed)),
+                again = try DiffieHellman(group: group, seed: Secret(seed))
             XCTAssertEqual(one.publicValue, again.publicValue, "\(group.name): the same seed, the same keys")
             var other = seed; other[n - 1] ^= 1
-            XCTAssertNotEqual(try DiffieHellman(group: group, seed: Secret(other)).publicValue, one.publicValue, group.name)
+            XCTAssertNotEqual(try DiffieHellman(group: group, seed: Secret(other)).publicValue, one.publicValue,
+                              group.name)
             let peer = try DiffieHellman(group: group)
-            XCTAssertEqual(try one.sharedSecret(with: peer.publicValue), try peer.sharedSecret(with: one.publicValue), group.name)
+            XCTAssertEqual(try one.sharedSecret(with: peer.publicValue), try peer.sharedSecret(with: one.publicValue),
+                           group.name)
         }
     }
 
@@ -26,7 +29,8 @@ final class DiffieHellmanSeedTests: XCTestCase {
             let expected: [UInt8]
             if group.kind == .modp {
                 // The private exponent lengths (twice each group's strength, at least 256 bits).
-                let bits = [DHGroup.modp2048: 320, .modp3072: 420, .modp4096: 480, .modp6144: 540, .modp8192: 620][group, default: 256]
+                let bits = [DHGroup.modp2048: 320, .modp3072: 420, .modp4096: 480, .modp6144: 540,
+                            .modp8192: 620][group, default: 256]
                 XCTAssertEqual(n, (bits + 7) / 8, group.name)
                 var x = [UInt8](repeating: 0, count: (bits + 7) / 8)
                 x[0] = 1 << UInt8((bits - 1) % 8)
@@ -37,14 +41,16 @@ final class DiffieHellmanSeedTests: XCTestCase {
             XCTAssertEqual(zero.publicValue, expected, group.name)
             let ones = try DiffieHellman(group: group, seed: Secret([UInt8](repeating: 0xff, count: n)))
             let peer = try DiffieHellman(group: group)
-            XCTAssertEqual(try ones.sharedSecret(with: peer.publicValue), try peer.sharedSecret(with: ones.publicValue), group.name)
+            XCTAssertEqual(try ones.sharedSecret(with: peer.publicValue), try peer.sharedSecret(with: ones.publicValue),
+                           group.name)
         }
     }
 
     func testASeedOfTheWrongLengthIsRefused() {
         let n = DiffieHellman.seedLength(group: .modp2048)
         for length in [0, n - 1, n + 1] {
-            XCTAssertThrowsError(try DiffieHellman(group: .modp2048, seed: Secret([UInt8](repeating: 7, count: length)))) { error in
+            XCTAssertThrowsError(try DiffieHellman(group: .modp2048,
+                                                   seed: Secret([UInt8](repeating: 7, count: length)))) { error in
                 guard case CryptoError.badLength = error else { return XCTFail("\(error)") }
             }
         }

@@ -10,27 +10,33 @@ final class DatapathControllerTests: XCTestCase {
     let us = IPv4Address(0xc000_0201), peer = IPv4Address(0xc000_0202), warrior = IPv4Address(0xc633_6407)
 
     var tunnel: PolicyRecord {
-        PolicyRecord(id: 1, selector: TrafficSelector(source: prefix("10.1.0.0/24"), destination: prefix("10.2.0.0/24")),
+        PolicyRecord(id: 1,
+                     selector: TrafficSelector(source: prefix("10.1.0.0/24"), destination: prefix("10.2.0.0/24")),
                      tunnel: true, saSource: us, saDestination: peer)
     }
 
     func bounds(policies: [PolicyRecord]? = nil) -> ConfigurationBounds {
-        ConfigurationBounds(policies: (policies ?? [tunnel]).map { AllowedPolicy(policy: $0, manual: false, encryption: [.aes128], integrity: [.sha1]) },
+        ConfigurationBounds(policies: (policies ?? [tunnel]).map {
+                                AllowedPolicy(policy: $0, manual: false, encryption: [.aes128], integrity: [.sha1])
+                            },
                             peers: [AllowedPeer(address: .host(peer), generatePolicy: false),
                                     AllowedPeer(address: IPv4Prefix(0xc633_6400, length: 24), generatePolicy: true)],
                             generatedEncryption: [.aes128], generatedIntegrity: [.sha1])
     }
 
     func sa(_ p: PolicyRecord, inbound: Bool, spi: UInt32, lifetime: UInt64 = 1800) -> SARecord {
-        var r = SARecord(policyID: p.id, inbound: inbound, proto: .esp, spi: spi, source: inbound ? p.saDestination : p.saSource,
-                         destination: inbound ? p.saSource : p.saDestination, tunnel: p.tunnel, encryption: .aes128, integrity: .sha1,
-                         encryptionKey: Array(repeating: 7, count: 16), integrityKey: Array(repeating: 9, count: 20), lifetimeSeconds: lifetime)
+        var r = SARecord(policyID: p.id, inbound: inbound, proto: .esp, spi: spi,
+                         source: inbound ? p.saDestination : p.saSource,
+                         destination: inbound ? p.saSource : p.saDestination, tunnel: p.tunnel,
+                         encryption: .aes128, integrity: .sha1, encryptionKey: Array(repeating: 7, count: 16),
+                         integrityKey: Array(repeating: 9, count: 20), lifetimeSeconds: lifetime)
         r.negotiated = true
         return r
     }
 
     func icmp(_ src: String, _ dst: String) -> [UInt8] {
-        var p: [UInt8] = [0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0] + [UInt8](repeating: 0, count: 8) + [8, 0, 0, 0, 0, 1, 0, 1]
+        var p: [UInt8] = [0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0] + [UInt8](repeating: 0, count: 8)
+            + [8, 0, 0, 0, 0, 1, 0, 1]
         for (i, b) in withUnsafeBytes(of: ip(src).bigEndian, Array.init).enumerated() { p[12 + i] = b }
         for (i, b) in withUnsafeBytes(of: ip(dst).bigEndian, Array.init).enumerated() { p[16 + i] = b }
         IPv4Header.setChecksum(&p, headerAt: 0, length: 20)
@@ -45,7 +51,8 @@ final class DatapathControllerTests: XCTestCase {
         let c = DatapathController()
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: []), now: 0)
         XCTAssertEqual(c.engine.processOutbound(icmp("10.1.0.5", "10.2.0.7"), now: 1), .acquire(policyID: 1))
-        let effects = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]), now: 1)
+        let effects = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000),
+                                                sa(tunnel, inbound: false, spi: 0x2000)]), now: 1)
         XCTAssertEqual(refusals(effects), [])
         XCTAssertEqual(c.installedCount, 2)
         guard case .send(_, let destination) = c.engine.processOutbound(icmp("10.1.0.5", "10.2.0.7"), now: 2) else {
@@ -57,20 +64,22 @@ final class DatapathControllerTests: XCTestCase {
     func testHostileInstallsChangeNothingAndAreCountedAndAudited() {
         let c = DatapathController()
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: []), now: 0)
-        var everything = PolicyRecord(id: 0x4000_0000, selector: TrafficSelector(source: .all, destination: .all), tunnel: true,
-                                      saSource: us, saDestination: warrior, priority: Int32.max)
+        var everything = PolicyRecord(id: 0x4000_0000, selector: TrafficSelector(source: .all, destination: .all),
+                                      tunnel: true, saSource: us, saDestination: warrior, priority: Int32.max)
         var redirected = sa(tunnel, inbound: false, spi: 0x2000)
         redirected.destination = IPv4Address(0x0808_0808)
         let hostile: [SAInstall] = [
             SAInstall(sas: [{ var r = sa(tunnel, inbound: true, spi: 0x1000); r.policyID = 77; return r }()]),
-            SAInstall(sas: [sa(everything, inbound: true, spi: 0x3000), sa(everything, inbound: false, spi: 0x3001)], generatedPolicies: [everything]),
+            SAInstall(sas: [sa(everything, inbound: true, spi: 0x3000), sa(everything, inbound: false, spi: 0x3001)],
+                      generatedPolicies: [everything]),
             SAInstall(sas: [redirected]),
             SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000, lifetime: .max)]),
         ]
         for request in hostile {
             let effects = c.install(request, now: 1)
             XCTAssertEqual(refusals(effects).count, 1, "\(request)")
-            XCTAssertFalse(effects.contains { if case .generatedPolicies = $0 { return true } else { return false } }, "nothing for keywayd to route")
+            XCTAssertFalse(effects.contains { if case .generatedPolicies = $0 { return true } else { return false } },
+                           "nothing for keywayd to route")
         }
         XCTAssertEqual(c.refusedFromIKE, UInt64(hostile.count))
         XCTAssertEqual(c.installedCount, 0)
@@ -78,7 +87,8 @@ final class DatapathControllerTests: XCTestCase {
         XCTAssertEqual(c.engine.spd.policies.map(\.id), [1], "no policy was added above (or below) the configured one")
         XCTAssertEqual(c.state(now: 2).refusedFromIKE, UInt64(hostile.count))
         everything.priority = 0
-        XCTAssertEqual(c.engine.processOutbound(icmp("10.9.9.9", "8.8.8.8"), now: 2), .pass, "traffic outside every policy stays untouched")
+        XCTAssertEqual(c.engine.processOutbound(icmp("10.9.9.9", "8.8.8.8"), now: 2), .pass,
+                       "traffic outside every policy stays untouched")
     }
 
     func testAnSPIHeldByAManualSACannotBeTakenOver() {
@@ -97,22 +107,33 @@ final class DatapathControllerTests: XCTestCase {
         let c = DatapathController()
         var gcm = sa(tunnel, inbound: false, spi: 0x1000)
         gcm.negotiated = false
-        gcm.encryption = .aes128gcm; gcm.integrity = .null; gcm.encryptionKey = Array(repeating: 1, count: 20); gcm.integrityKey = []
+        gcm.encryption = .aes128gcm; gcm.integrity = .null
+        gcm.encryptionKey = Array(repeating: 1, count: 20); gcm.integrityKey = []
         let effects = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: [gcm]), now: 0)
         XCTAssertEqual(c.installedCount, 0)
-        XCTAssertTrue(effects.contains { if case .audit(let n) = $0 { return n.msgID == "sa-install" && n.text.contains("RFC 8221") } else { return false } })
+        XCTAssertTrue(effects.contains {
+            if case .audit(let n) = $0 {
+                return n.msgID == "sa-install" && n.text.contains("RFC 8221")
+            } else {
+                return false
+            }
+        })
     }
 
     func testGeneratedPoliciesComeAndGoWithTheirSAsAndReachKeywayd() {
         let c = DatapathController()
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: []), now: 0)
-        let generated = PolicyRecord(id: 0x4000_0000, selector: TrafficSelector(source: .host(us), destination: .host(warrior)),
+        let generated = PolicyRecord(id: 0x4000_0000,
+                                     selector: TrafficSelector(source: .host(us), destination: .host(warrior)),
                                      tunnel: false, saSource: us, saDestination: warrior, priority: Int32.min)
-        let effects = c.install(SAInstall(sas: [sa(generated, inbound: true, spi: 0x5000), sa(generated, inbound: false, spi: 0x5001)],
+        let effects = c.install(SAInstall(sas: [sa(generated, inbound: true, spi: 0x5000),
+                                                sa(generated, inbound: false, spi: 0x5001)],
                                           generatedPolicies: [generated]), now: 1)
         XCTAssertTrue(effects.contains(.generatedPolicies(GeneratedPolicySet(policies: [generated]))))
-        XCTAssertEqual(c.engine.spd.policies.map(\.id), [1, 0x4000_0000], "generated policies sit below every configured one")
-        let gone = c.remove(SARemove(entries: [.init(spi: 0x5000, proto: .esp, destination: us), .init(spi: 0x5001, proto: .esp, destination: warrior)]))
+        XCTAssertEqual(c.engine.spd.policies.map(\.id), [1, 0x4000_0000],
+                       "generated policies sit below every configured one")
+        let gone = c.remove(SARemove(entries: [.init(spi: 0x5000, proto: .esp, destination: us),
+                                               .init(spi: 0x5001, proto: .esp, destination: warrior)]))
         XCTAssertTrue(gone.contains(.generatedPolicies(GeneratedPolicySet(policies: []))))
         XCTAssertEqual(c.generatedPolicies, [])
     }
@@ -120,7 +141,8 @@ final class DatapathControllerTests: XCTestCase {
     func testAConfigurationChangeTakesAwayWhatItNoLongerAllows() {
         let c = DatapathController()
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: []), now: 0)
-        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]), now: 1)
+        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]),
+                      now: 1)
         XCTAssertEqual(c.installedCount, 2)
         var moved = tunnel
         moved.saDestination = IPv4Address(0xc000_0209)

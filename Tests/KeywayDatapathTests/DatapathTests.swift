@@ -108,7 +108,8 @@ final class DatapathTests: XCTestCase {
     }
 
     func testDontFragmentClearInheritSet() throws {
-        for (mode, innerDF, expected) in [(DontFragment.clear, true, false), (.inherit, true, true), (.inherit, false, false), (.set, false, true)] {
+        for (mode, innerDF, expected) in [(DontFragment.clear, true, false), (.inherit, true, true),
+                                          (.inherit, false, false), (.set, false, true)] {
             var p = policy("10.1.0.0/24", "10.2.0.0/24", saSrc: "1.0.0.1", saDst: "1.0.0.2")
             p.dontFragment = mode
             let dp = Datapath(policies: [p])

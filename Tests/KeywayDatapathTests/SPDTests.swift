@@ -45,15 +45,19 @@ final class SPDTests: XCTestCase {
         var list: [SecurityPolicy] = []
         for i in 0..<500 {
             let len = Int.random(in: 0...32, using: &rng)
-            let sel = TrafficSelector(source: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFF00_0000, length: Int.random(in: 0...8, using: &rng)),
-                                      destination: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFFFF_0000 | UInt32(i & 3), length: len),
-                                      proto: Bool.random(using: &rng) ? nil : UInt8.random(in: 1...3, using: &rng))
+            let sel = TrafficSelector(
+                source: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFF00_0000,
+                                   length: Int.random(in: 0...8, using: &rng)),
+                destination: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFFFF_0000 | UInt32(i & 3),
+                                        length: len),
+                proto: Bool.random(using: &rng) ? nil : UInt8.random(in: 1...3, using: &rng))
             list.append(SecurityPolicy(id: i, selector: sel, action: .encrypt, priority: Int.random(in: 0...3, using: &rng)))
         }
         let spd = SPD(list)
         for _ in 0..<5000 {
             let pick = list[Int.random(in: 0..<list.count, using: &rng)].selector.destination
-            let d = pick.address.value | (UInt32.random(in: 0...UInt32.max, using: &rng) & ~(pick.length == 0 ? 0 : ~UInt32(0) << UInt32(32 - pick.length)))
+            let d = pick.address.value | (UInt32.random(in: 0...UInt32.max, using: &rng)
+                                          & ~(pick.length == 0 ? 0 : ~UInt32(0) << UInt32(32 - pick.length)))
             let s = UInt32.random(in: 0...UInt32.max, using: &rng)
             let p = UInt8.random(in: 1...3, using: &rng)
             let linear = spd.policies.first { $0.selector.matches(source: s, destination: d, proto: p, ports: nil) }

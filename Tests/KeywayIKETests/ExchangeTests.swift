@@ -110,7 +110,8 @@ final class ExchangeTests: XCTestCase {
     func testLifetimeMismatchUnderEachProposalCheck() throws {
         // The initiator proposes 3600 s; the responder's policy says 1800 s.
         for (check, installs, expected) in [(IKEPeer.ProposalCheck.obey, true, UInt64(3_600)), (.claim, true, 1_800), (.strict, false, 0), (.exact, false, 0)] {
-            let left = IKEEngine(configuration: configuration(local: a, remote: b, policy: { $0.lifetime = Seconds(3_600) }))
+            let left = IKEEngine(configuration: configuration(local: a, remote: b,
+                                                              policy: { $0.lifetime = Seconds(3_600) }))
             let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.proposalCheck = check }))
             let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
             XCTAssertEqual(p.installed[a] != nil, installs, "\(check)")

@@ -19,14 +19,15 @@ extension ExchangeTests {
             IKEPeer(address: Self.otherPeer.address.value, prefixLength: 24, secret: Secret(Array("other".utf8))),
         ]))
         router1.setOwnAddresses([Self.ownLAN, IPv4Address(b)])
-        let router2 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b, secret: secret)], policies: policies))
+        let router2 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b, secret: secret)],
+                                                                policies: policies))
         return (router1, router2)
     }
 
     func tunnel(_ id: Int, _ theirs: String, _ ours: String, tunnel: Bool = true) -> IKEPolicy {
         let t = IPv4Prefix(theirs) ?? .all, o = IPv4Prefix(ours) ?? .all
-        return IKEPolicy(id: id, source: t.address.value, sourceLength: t.length, destination: o.address.value, destinationLength: o.length,
-                         saSource: a, saDestination: b, tunnel: tunnel)
+        return IKEPolicy(id: id, source: t.address.value, sourceLength: t.length, destination: o.address.value,
+                         destinationLength: o.length, saSource: a, saDestination: b, tunnel: tunnel)
     }
 
     func testEachThingAGeneratePolicyPeerMayNotClaimIsRefusedWithTheReason() throws {
@@ -47,13 +48,16 @@ extension ExchangeTests {
             XCTAssertNil(p.installed[a], label)
             XCTAssertTrue(router1.generatedPolicies.isEmpty, label)
             let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
-            XCTAssertTrue(failure?.text.contains("generate-policy refused: ") ?? false, "\(label): \(failure?.text ?? "no audit")")
+            XCTAssertTrue(failure?.text.contains("generate-policy refused: ") ?? false,
+                          "\(label): \(failure?.text ?? "no audit")")
             XCTAssertTrue(failure?.text.contains(reason) ?? false, "\(label): \(failure?.text ?? "no audit")")
             XCTAssertEqual(failure?.fields.first { $0.name == "notify" }?.value, "INVALID-ID-INFORMATION", label)
-            XCTAssertEqual(p.audits[a]?.first { $0.msgID == "ike-peer-refused" }?.text, "peer refused the negotiation: INVALID-ID-INFORMATION", label)
+            XCTAssertEqual(p.audits[a]?.first { $0.msgID == "ike-peer-refused" }?.text,
+                           "peer refused the negotiation: INVALID-ID-INFORMATION", label)
         }
         // What the rule allows still works: a tunnel between two LANs, and transport between the hosts.
-        for policy in [tunnel(1, "10.1.0.0/24", "10.2.0.0/24"), tunnel(1, "192.0.2.1/32", "192.0.2.2/32", tunnel: false)] {
+        for policy in [tunnel(1, "10.1.0.0/24", "10.2.0.0/24"),
+                       tunnel(1, "192.0.2.1/32", "192.0.2.2/32", tunnel: false)] {
             let (router1, router2) = generating([policy])
             let p = run(router2, router1, start: router2.acquire(policyID: 1, now: 1_000))
             XCTAssertNotNil(p.installed[b]?.first?.generatedPolicy, "\(policy)")
@@ -72,7 +76,8 @@ extension ExchangeTests {
         }
         XCTAssertEqual(router1.generatedPolicies.count, limit)
         XCTAssertEqual(refusals.count, 1)
-        XCTAssertTrue(refusals.first?.text.contains("peer 192.0.2.1 already has \(limit) generated policies") ?? false, refusals.first?.text ?? "")
+        XCTAssertTrue(refusals.first?.text.contains("peer 192.0.2.1 already has \(limit) generated policies") ?? false,
+                      refusals.first?.text ?? "")
         XCTAssertEqual(Set(router1.generatedPolicies.keys).count, limit, "each its own id")
     }
 
@@ -89,7 +94,8 @@ extension ExchangeTests {
         let p = run(router2, router1, start: router2.acquire(policyID: 1, now: 1_000))
         XCTAssertNil(p.installed[b])
         let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
-        XCTAssertTrue(failure?.text.contains("\(GeneratedPolicyRule.maximumTotal) generated policies exist") ?? false, failure?.text ?? "")
+        XCTAssertTrue(failure?.text.contains("\(GeneratedPolicyRule.maximumTotal) generated policies exist") ?? false,
+                      failure?.text ?? "")
         XCTAssertEqual(failure?.fields.first { $0.name == "notify" }?.value, "INVALID-ID-INFORMATION")
     }
 

@@ -29,8 +29,10 @@ extension ExchangeTests {
         let set: (inout IKEPeer) -> Void = { $0.group = group; $0.natTraversal = true }
         let policy: (inout IKEPolicy) -> Void = { $0.pfsGroup = pfs }
         let leftRandom = SeededRandom(seed), rightRandom = SeededRandom(seed ^ 0x5a5a_5a5a)
-        let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: set, policy: policy), random: leftRandom.bytes)
-        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: set, policy: policy), random: rightRandom.bytes)
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: set, policy: policy),
+                             random: leftRandom.bytes)
+        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: set, policy: policy),
+                              random: rightRandom.bytes)
         var wire: [[UInt8]] = [], keys: [[UInt8]] = []
         var queue = left.acquire(policyID: 1, now: 5_000).map { (a, $0) }
         var steps = 0
@@ -41,10 +43,13 @@ extension ExchangeTests {
             case .send(let m, let port, let to):
                 wire.append(m)
                 let target = to.address == a ? left : right
-                queue += target.receive(m, from: Endpoint(address: origin, port: port), localPort: to.port, localAddress: to.address, now: 5_000)
+                queue += target.receive(m, from: Endpoint(address: origin, port: port), localPort: to.port,
+                                        localAddress: to.address, now: 5_000)
                     .map { (to.address, $0) }
             case .install(let sas):
-                keys += sas.map { $0.encryptionKey.withUnsafeBytes { Array($0) } + $0.integrityKey.withUnsafeBytes { Array($0) } }
+                keys += sas.map {
+                    $0.encryptionKey.withUnsafeBytes { Array($0) } + $0.integrityKey.withUnsafeBytes { Array($0) }
+                }
             default: break
             }
         }
@@ -57,7 +62,8 @@ extension ExchangeTests {
     func testTheSameSeedsAndClockGiveByteIdenticalExchangesAndAnotherSeedDoesNot() throws {
         for (group, pfs) in [(DHGroup.modp1024, DHGroup.modp2048), (.ecp256, .ec2n155)] {
             let first = datagrams(seed: 1, group: group, pfs: pfs), again = datagrams(seed: 1, group: group, pfs: pfs)
-            XCTAssertEqual(first.wire.count, 12, "\(group.name): main mode (6), quick mode with PFS (3), rekey, R-U-THERE, Delete")
+            XCTAssertEqual(first.wire.count, 12,
+                           "\(group.name): main mode (6), quick mode with PFS (3), rekey, R-U-THERE, Delete")
             XCTAssertEqual(first.keys.count, 4, "\(group.name): both sides installed a pair")
             XCTAssertEqual(first.wire, again.wire, "\(group.name): byte for byte")
             XCTAssertEqual(first.keys, again.keys)

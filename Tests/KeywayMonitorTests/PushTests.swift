@@ -18,10 +18,12 @@ final class PushTests: XCTestCase {
     /ip ipsec proposal set default enc-algorithms=aes-128,aes-256 auth-algorithms=sha256
     /ip ipsec manual-sa add name=m1 esp-enc-algorithm=aes-128 esp-auth-algorithm=sha1 esp-spi=0x200/0x201 \\
         esp-enc-key=000102030405060708090a0b0c0d0e0f esp-auth-key=000102030405060708090a0b0c0d0e0f10111213
-    /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
-    /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.3.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=203.0.113.5 \\
-        manual-sa=m1 level=use priority=4
-    /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.4.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2 disabled=yes
+    /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 \\
+        sa-dst-address=192.0.2.2
+    /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.3.0.0/24 tunnel=yes sa-src-address=192.0.2.1 \\
+        sa-dst-address=203.0.113.5 manual-sa=m1 level=use priority=4
+    /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.4.0.0/24 tunnel=yes sa-src-address=192.0.2.1 \\
+        sa-dst-address=192.0.2.2 disabled=yes
     /ip ipsec peer add address=192.0.2.2 secret=abc
     /ip ipsec peer add address=198.51.100.0/24 secret=def generate-policy=yes
     /ip ipsec peer add address=203.0.113.9 secret=ghi disabled=yes
@@ -29,7 +31,8 @@ final class PushTests: XCTestCase {
 
     func testBoundsNameActivePoliciesTheirKeyingAndThePeers() throws {
         let bounds = DatapathPush.bounds(try configuration(twoSites))
-        XCTAssertEqual(bounds.policies.map(\.policy.selector.destination.description), ["10.2.0.0/24", "10.3.0.0/24"], "the disabled one is left out")
+        XCTAssertEqual(bounds.policies.map(\.policy.selector.destination.description), ["10.2.0.0/24", "10.3.0.0/24"],
+                       "the disabled one is left out")
         XCTAssertEqual(bounds.policies[0].manual, false)
         XCTAssertEqual(bounds.policies[0].encryption, [.aes128, .aes256])
         XCTAssertEqual(bounds.policies[0].integrity, [.sha256])
@@ -48,7 +51,8 @@ final class PushTests: XCTestCase {
         XCTAssertEqual(datapath.sas.map(\.inbound), [false, true])
         XCTAssertEqual(datapath.sas[0].destination, IPv4Address(0xcb00_7105))
         XCTAssertFalse(datapath.sas.contains(where: \.negotiated))
-        let ike = IKEPush.build(config, datapath: datapath, generation: 7, certificates: { name in throw PushTestError.noCertificate(name) })
+        let ike = IKEPush.build(config, datapath: datapath, generation: 7,
+                                certificates: { name in throw PushTestError.noCertificate(name) })
         XCTAssertEqual(ike.policies.map(\.policy.id), [datapath.bounds.policies[0].policy.id])
         XCTAssertEqual(ike.peers.map(\.address.description), ["192.0.2.2/32", "198.51.100.0/24"])
         XCTAssertEqual(ike.peers[1].generatePolicy, true)
@@ -57,7 +61,8 @@ final class PushTests: XCTestCase {
     func testARestartedDatapathContinuesBeyondTheSequenceNumbersSent() throws {
         let datapath = DatapathPush.build(try configuration(twoSites), generation: 1)
         var memory = SequenceMemory()
-        var status = SAStatus(spi: 0x201, proto: 50, source: 0xc000_0201, destination: 0xcb00_7105, encryption: "aes-128", integrity: "sha1",
+        var status = SAStatus(spi: 0x201, proto: 50, source: 0xc000_0201, destination: 0xcb00_7105,
+                              encryption: "aes-128", integrity: "sha1",
                               state: "mature", ageSeconds: 1, sinceFirstUse: 1, used: true, bytes: 1, replayWindow: 32,
                               softSeconds: 0, hardSeconds: 0, softBytes: 0, hardBytes: 0)
         status.sequence = 1000

@@ -67,8 +67,9 @@ final class HostNetworkTests: XCTestCase {
     override func setUpWithError() throws {
         kernel = RecordingKernel()
         audit = try AuditCapture()
-        let settings = SupervisorSettings(executableDirectory: "/nonexistent", users: RoleUsersTests.distinct, runDirectory: "/nonexistent",
-                                          stateDirectory: "/nonexistent", syslogPath: "/nonexistent", tunName: "kwtun0")
+        let settings = SupervisorSettings(executableDirectory: "/nonexistent", users: RoleUsersTests.distinct,
+                                          runDirectory: "/nonexistent", stateDirectory: "/nonexistent",
+                                          syslogPath: "/nonexistent", tunName: "kwtun0")
         network = HostNetwork(settings: settings, audit: audit.log, kernel: kernel)
     }
 
@@ -85,8 +86,8 @@ final class HostNetworkTests: XCTestCase {
         kernel.tableRoutes = [stale]
         try network.setUp(tunName: "kwtun0")
         XCTAssertEqual(kernel.batches, [
-            [.deleteRule(notMark: mark, table: table, priority: 32000), .addRule(notMark: mark, table: table, priority: 32000),
-             .setQueueLength(interfaceIndex: 7, packets: 4096)],
+            [.deleteRule(notMark: mark, table: table, priority: 32000),
+             .addRule(notMark: mark, table: table, priority: 32000), .setQueueLength(interfaceIndex: 7, packets: 4096)],
             [.deleteRoute(stale, table: table, interfaceIndex: nil)],
         ])
         XCTAssertEqual(try audit.lines(), [], "a rule that does not exist at start-up is no news")
@@ -108,11 +109,13 @@ final class HostNetworkTests: XCTestCase {
         kernel.batches = []
         let a = route(0x0a02_0000, 24), b = route(0xc000_0202, 32, source: 0xc000_0201), c = route(0x0a03_0000, 16)
         network.applyRoutes([a, b])
-        XCTAssertEqual(kernel.batches, [[.replaceRoute(a, table: table, interfaceIndex: 7), .replaceRoute(b, table: table, interfaceIndex: 7)]])
+        XCTAssertEqual(kernel.batches, [[.replaceRoute(a, table: table, interfaceIndex: 7),
+                                         .replaceRoute(b, table: table, interfaceIndex: 7)]])
         let b2 = route(0xc000_0202, 32, source: 0xc000_0203)
         network.applyRoutes([b2, c])
         XCTAssertEqual(kernel.batches.count, 2)
-        XCTAssertEqual(kernel.batches[1], [.deleteRoute(a, table: table, interfaceIndex: 7), .replaceRoute(b2, table: table, interfaceIndex: 7),
+        XCTAssertEqual(kernel.batches[1], [.deleteRoute(a, table: table, interfaceIndex: 7),
+                                           .replaceRoute(b2, table: table, interfaceIndex: 7),
                                            .replaceRoute(c, table: table, interfaceIndex: 7)])
         network.applyRoutes([c, b2])
         XCTAssertEqual(kernel.batches.count, 2, "an unchanged set sends nothing")
@@ -136,7 +139,9 @@ final class HostNetworkTests: XCTestCase {
         let a = route(0x0a02_0000, 24)
         network.applyRoutes([a])
         let lines = try audit.lines()
-        XCTAssertTrue(lines.contains { $0.contains("could not add route 10.2.0.0/24 via kwtun0") && $0.contains("errno=\"\(ENETUNREACH)\"") }, "\(lines)")
+        XCTAssertTrue(lines.contains {
+            $0.contains("could not add route 10.2.0.0/24 via kwtun0") && $0.contains("errno=\"\(ENETUNREACH)\"")
+        }, "\(lines)")
         XCTAssertEqual(network.installed, [:])
         kernel.answer = { _ in nil }
         network.applyRoutes([a])
@@ -174,7 +179,9 @@ final class HostNetworkTests: XCTestCase {
 
     func testIncomingCheckIsReplacedOnlyWhenTheListChangesAndAnEmptyListDeletesTheTable() throws {
         try network.setUp(tunName: "kwtun0")
-        let rules = [IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24), destination: IPv4Prefix(0x0a01_0000, length: 24)), drop: true)]
+        let rules = [IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24),
+                                                                 destination: IPv4Prefix(0x0a01_0000, length: 24)),
+                                       drop: true)]
         network.applyIncomingCheck(rules)
         network.applyIncomingCheck(rules)
         XCTAssertEqual(kernel.scripts.count, 1)
@@ -194,12 +201,18 @@ final class HostNetworkTests: XCTestCase {
 
     func testARefusedScriptIsAuditedWithNftablesOwnWordsAndTriedAgain() throws {
         try network.setUp(tunName: "kwtun0")
-        kernel.nftables = .refused("Error: Could not process rule: No such file or directory\ntable ip keyway_kwtun0 {\n      ^^^^^\n")
-        let rules = [IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0, length: 0), destination: IPv4Prefix(0x0a01_0000, length: 16), destinationPort: 53, proto: 17), drop: true)]
+        kernel.nftables = .refused("Error: Could not process rule: No such file or directory\n"
+                                   + "table ip keyway_kwtun0 {\n      ^^^^^\n")
+        let rules = [IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0, length: 0),
+                                                                 destination: IPv4Prefix(0x0a01_0000, length: 16),
+                                                                 destinationPort: 53, proto: 17),
+                                       drop: true)]
         network.applyIncomingCheck(rules)
         let lines = try audit.lines()
         XCTAssertTrue(lines.contains {
-            $0.contains("NOT enforced") && $0.contains("nftables=\"Error: Could not process rule: No such file or directory | table ip keyway_kwtun0 { | ^^^^^\"")
+            $0.contains("NOT enforced")
+                && $0.contains("nftables=\"Error: Could not process rule: No such file or directory "
+                               + "| table ip keyway_kwtun0 { | ^^^^^\"")
         }, "\(lines)")
         XCTAssertNil(network.enforcedRules)
         kernel.nftables = .applied
@@ -222,9 +235,17 @@ final class HostNetworkTests: XCTestCase {
 
     func testIncomingCheckScriptReplacesTheTableAtomicallyAndKeepsTheSPDOrder() {
         let rules: [IncomingCheckRule] = [
-            IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24), destination: IPv4Prefix(0x0a01_0009, length: 32)), drop: false),
-            IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24), destination: IPv4Prefix(0x0a01_00ff, length: 24), sourcePort: 80, proto: 6), drop: true),
-            IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0, length: 0), destination: IPv4Prefix(0x0a01_0000, length: 16), destinationPort: 53), drop: true),
+            IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24),
+                                                        destination: IPv4Prefix(0x0a01_0009, length: 32)),
+                              drop: false),
+            IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24),
+                                                        destination: IPv4Prefix(0x0a01_00ff, length: 24),
+                                                        sourcePort: 80, proto: 6),
+                              drop: true),
+            IncomingCheckRule(selector: TrafficSelector(source: IPv4Prefix(0, length: 0),
+                                                        destination: IPv4Prefix(0x0a01_0000, length: 16),
+                                                        destinationPort: 53),
+                              drop: true),
         ]
         let lines = HostNetwork.script(table: "keyway_kwtun0", tun: "kwtun0", ikePorts: [500, 4500], rules: rules)
             .split(separator: "\n").map(String.init)

@@ -33,7 +33,8 @@ final class LivenessTests: XCTestCase {
         let t0: UInt64 = 100 * second
         var actions: [Liveness.Action] = []
         for s in 1...12 { actions.append(l.tick(now: t0 + UInt64(s) * second)) }
-        XCTAssertEqual(actions.filter { if case .ping = $0 { return true } else { return false } }.count, 2, "pings at 3 s and 6 s")
+        XCTAssertEqual(actions.filter { if case .ping = $0 { return true } else { return false } }.count, 2,
+                       "pings at 3 s and 6 s")
         XCTAssertEqual(actions[8], .unresponsive(silentFor: 9 * second), "given up at 9 s")
         XCTAssertEqual(Array(actions[9...]), [.wait, .wait, .wait], "once")
         XCTAssertTrue(l.givenUp)

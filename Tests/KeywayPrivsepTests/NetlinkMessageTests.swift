@@ -99,7 +99,8 @@ final class NetlinkMessageTests: XCTestCase {
     func testChangesThatCannotBeExpressedAreRefused() {
         let overlong = KernelRoute(address: 0, prefixLength: 33), plain = KernelRoute(address: 0, prefixLength: 8)
         XCTAssertNil(KernelHost.message(for: .replaceRoute(overlong, table: 1, interfaceIndex: 7), sequence: 1))
-        XCTAssertNil(KernelHost.message(for: .replaceRoute(plain, table: 1, interfaceIndex: 0), sequence: 1), "no device")
+        XCTAssertNil(KernelHost.message(for: .replaceRoute(plain, table: 1, interfaceIndex: 0), sequence: 1),
+                     "no device")
         XCTAssertNil(KernelHost.message(for: .setQueueLength(interfaceIndex: -1, packets: 1), sequence: 1))
     }
 }

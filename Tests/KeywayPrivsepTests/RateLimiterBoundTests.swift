@@ -9,7 +9,8 @@ final class RateLimiterBoundTests: XCTestCase {
     func testAFloodOfDistinctKeysKeepsAtMostTheBound() {
         var limiter = RateLimiter(burst: 2, perSecond: 1, maximumKeys: 64)
         for i in 0..<100_000 {
-            XCTAssertTrue(limiter.admit("key-\(i)", nowNanoseconds: t0 + UInt64(i)).admitted, "a new key starts with a full bucket")
+            XCTAssertTrue(limiter.admit("key-\(i)", nowNanoseconds: t0 + UInt64(i)).admitted,
+                          "a new key starts with a full bucket")
             XCTAssertLessThanOrEqual(limiter.keyCount, 64)
         }
         XCTAssertEqual(limiter.keyCount, 64)
@@ -30,7 +31,8 @@ final class RateLimiterBoundTests: XCTestCase {
         XCTAssertTrue(limiter.admit("b", nowNanoseconds: t0).admitted)
         XCTAssertTrue(limiter.admit("c", nowNanoseconds: t0).admitted)
         XCTAssertFalse(limiter.admit("a", nowNanoseconds: t0).admitted, "a used again: now the most recent")
-        XCTAssertTrue(limiter.admit("d", nowNanoseconds: t0).admitted, "d takes b's place (b is the least recently used)")
+        XCTAssertTrue(limiter.admit("d", nowNanoseconds: t0).admitted,
+                      "d takes b's place (b is the least recently used)")
         XCTAssertEqual(limiter.keyCount, 3)
         XCTAssertFalse(limiter.admit("a", nowNanoseconds: t0).admitted, "a kept its spent bucket")
         XCTAssertFalse(limiter.admit("c", nowNanoseconds: t0).admitted, "c kept its spent bucket")

@@ -60,7 +60,8 @@ final class SeccompKillTests: XCTestCase {
             }
             let rules = SeccompProfiles.rules(for: role)
             XCTAssertEqual(rules.filter { $0.syscall == "fcntl" }.map(\.conditions),
-                           [[.equals(argument: 1, value: UInt64(F_GETFL))], [.equals(argument: 1, value: UInt64(F_SETFL))]])
+                           [[.equals(argument: 1, value: UInt64(F_GETFL))],
+                            [.equals(argument: 1, value: UInt64(F_SETFL))]])
             for name in ["mmap", "mprotect"] {
                 XCTAssertEqual(rules.filter { $0.syscall == name }.map(\.conditions),
                                [[.maskedEquals(argument: 2, mask: UInt64(PROT_EXEC), value: 0)]], "\(role) \(name)")

@@ -11,11 +11,14 @@ enum Site {
 
     static func prefix(_ text: String) -> IPv4Prefix { IPv4Prefix(text) ?? .all }
 
-    static let tunnel = PolicyRecord(id: 1, selector: TrafficSelector(source: prefix("10.1.0.0/24"), destination: prefix("10.2.0.0/24")),
+    static let tunnel = PolicyRecord(id: 1, selector: TrafficSelector(source: prefix("10.1.0.0/24"),
+                                                                      destination: prefix("10.2.0.0/24")),
                                      tunnel: true, saSource: us, saDestination: peer)
-    static let manual = PolicyRecord(id: 2, selector: TrafficSelector(source: prefix("10.1.0.0/24"), destination: prefix("10.3.0.0/24")),
+    static let manual = PolicyRecord(id: 2, selector: TrafficSelector(source: prefix("10.1.0.0/24"),
+                                                                      destination: prefix("10.3.0.0/24")),
                                      tunnel: true, saSource: us, saDestination: other)
-    static let optional = PolicyRecord(id: 3, selector: TrafficSelector(source: prefix("10.1.0.0/24"), destination: prefix("10.4.0.0/24")),
+    static let optional = PolicyRecord(id: 3, selector: TrafficSelector(source: prefix("10.1.0.0/24"),
+                                                                        destination: prefix("10.4.0.0/24")),
                                        level: .use, tunnel: true, saSource: us, saDestination: peer)
 
     static let bounds = ConfigurationBounds(
@@ -28,10 +31,12 @@ enum Site {
         generatedEncryption: [.tripleDES], generatedIntegrity: [.sha1])
 
     /// One direction of an SA for `policy`, as IKE would key it.
-    static func sa(_ policy: PolicyRecord, inbound: Bool, spi: UInt32 = 0x1000, encryption: EncryptionAlgorithm = .aes128,
+    static func sa(_ policy: PolicyRecord, inbound: Bool, spi: UInt32 = 0x1000,
+                   encryption: EncryptionAlgorithm = .aes128,
                    integrity: IntegrityAlgorithm = .sha1, lifetime: UInt64 = 1800) -> SARecord {
         var r = SARecord(policyID: policy.id, inbound: inbound, proto: .esp, spi: spi,
-                         source: inbound ? policy.saDestination : policy.saSource, destination: inbound ? policy.saSource : policy.saDestination,
+                         source: inbound ? policy.saDestination : policy.saSource,
+                         destination: inbound ? policy.saSource : policy.saDestination,
                          tunnel: policy.tunnel, encryption: encryption, integrity: integrity,
                          encryptionKey: Array(repeating: 1, count: encryption.keyMaterialLength),
                          integrityKey: Array(repeating: 2, count: integrity.keyLength), lifetimeSeconds: lifetime)
@@ -41,8 +46,10 @@ enum Site {
 
     /// Both directions; generated policies (ids from 0x4000_0000) with the default proposal's 3DES.
     static func pair(_ policy: PolicyRecord, spi: UInt32 = 0x1000) -> [SARecord] {
-        let encryption: EncryptionAlgorithm = policy.id >= NegotiatedSARule.firstGeneratedPolicyID ? .tripleDES : .aes128
-        return [sa(policy, inbound: true, spi: spi, encryption: encryption), sa(policy, inbound: false, spi: spi + 1, encryption: encryption)]
+        let encryption: EncryptionAlgorithm = policy.id >= NegotiatedSARule.firstGeneratedPolicyID
+            ? .tripleDES : .aes128
+        return [sa(policy, inbound: true, spi: spi, encryption: encryption),
+                sa(policy, inbound: false, spi: spi + 1, encryption: encryption)]
     }
 
     /// A transport policy generate-policy would make for the road warrior.

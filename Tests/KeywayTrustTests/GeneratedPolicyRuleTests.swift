@@ -12,8 +12,8 @@ final class GeneratedPolicyRuleTests: XCTestCase {
     }
 
     func refusal(_ s: TrafficSelector, tunnel: Bool, others: [IPv4Prefix] = [], own: [IPv4Address] = []) -> String? {
-        GeneratedPolicyRule.refusal(selector: s, tunnel: tunnel, localAddress: local, peerAddress: peer, generatingPeer: roadWarriors,
-                                    otherPeers: others, ownAddresses: own)
+        GeneratedPolicyRule.refusal(selector: s, tunnel: tunnel, localAddress: local, peerAddress: peer,
+                                    generatingPeer: roadWarriors, otherPeers: others, ownAddresses: own)
     }
 
     func testTransportModeOnlyBetweenTheTwoEndpoints() throws {
@@ -30,8 +30,10 @@ final class GeneratedPolicyRuleTests: XCTestCase {
 
     func testTunnelSideMayNotCoverOurAddressesOrAnotherPeers() throws {
         XCTAssertNil(refusal(try selector("10.1.0.0/24", "10.9.0.0/24"), tunnel: true))
-        XCTAssertNotNil(refusal(try selector("10.1.0.0/24", "192.0.0.0/8"), tunnel: true), "covers the local SA address")
-        XCTAssertNotNil(refusal(try selector("10.1.0.0/24", "10.1.0.0/16"), tunnel: true, own: [IPv4Address(0x0a01_0001)]),
+        XCTAssertNotNil(refusal(try selector("10.1.0.0/24", "192.0.0.0/8"), tunnel: true),
+                        "covers the local SA address")
+        XCTAssertNotNil(refusal(try selector("10.1.0.0/24", "10.1.0.0/16"), tunnel: true,
+                                own: [IPv4Address(0x0a01_0001)]),
                         "covers an address of the appliance's LAN")
         let site = IPv4Prefix(0xcb00_7105, length: 32)   // 203.0.113.5, another configured peer
         XCTAssertNotNil(refusal(try selector("10.1.0.0/24", "203.0.113.0/24"), tunnel: true, others: [site]))
@@ -40,8 +42,9 @@ final class GeneratedPolicyRuleTests: XCTestCase {
     }
 
     func testThePeerMustBeInsideItsEntry() throws {
-        let outside = GeneratedPolicyRule.refusal(selector: try selector("10.1.0.0/24", "10.9.0.0/24"), tunnel: true, localAddress: local,
-                                                  peerAddress: IPv4Address(0xc633_6402), generatingPeer: roadWarriors,
+        let outside = GeneratedPolicyRule.refusal(selector: try selector("10.1.0.0/24", "10.9.0.0/24"), tunnel: true,
+                                                  localAddress: local, peerAddress: IPv4Address(0xc633_6402),
+                                                  generatingPeer: roadWarriors,
                                                   otherPeers: [], ownAddresses: [])
         XCTAssertNotNil(outside)
     }

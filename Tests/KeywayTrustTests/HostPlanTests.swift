@@ -13,9 +13,11 @@ final class HostPlanTests: XCTestCase {
         plan.authorize(Site.bounds)
         XCTAssertEqual(plan.routes.map(\.description), ["10.2.0.0/24", "10.3.0.0/24", "10.4.0.0/24"])
         var transport = Site.bounds
-        transport.policies = [AllowedPolicy(policy: PolicyRecord(id: 9, selector: TrafficSelector(source: .host(Site.us), destination: .host(Site.peer)),
-                                                                 tunnel: false, saSource: Site.us, saDestination: Site.peer),
-                                            manual: false, encryption: [.aes128], integrity: [.sha1])]
+        transport.policies = [AllowedPolicy(
+            policy: PolicyRecord(id: 9,
+                                 selector: TrafficSelector(source: .host(Site.us), destination: .host(Site.peer)),
+                                 tunnel: false, saSource: Site.us, saDestination: Site.peer),
+            manual: false, encryption: [.aes128], integrity: [.sha1])]
         plan.authorize(transport)
         XCTAssertEqual(plan.routes, [HostRoute(destination: .host(Site.peer), source: Site.us)])
     }
@@ -46,16 +48,20 @@ final class HostPlanTests: XCTestCase {
 
     func testIncomingCheckFailsClosedForRequireAndUniqueAndFollowsSPDOrder() {
         var bounds = Site.bounds
-        let bypass = PolicyRecord(id: 7, selector: TrafficSelector(source: Site.prefix("10.1.0.9/32"), destination: Site.prefix("10.2.0.0/24")),
+        let bypass = PolicyRecord(id: 7, selector: TrafficSelector(source: Site.prefix("10.1.0.9/32"),
+                                                                   destination: Site.prefix("10.2.0.0/24")),
                                   action: .none, tunnel: false, saSource: .any, saDestination: .any, priority: 10)
         bounds.policies.append(AllowedPolicy(policy: bypass, manual: false, encryption: [], integrity: []))
         let rules = IncomingCheckPlan.rules(bounds)
-        XCTAssertEqual(rules.map(\.drop), [false, true, true], "the bypass first (priority 10), then the two require policies")
+        XCTAssertEqual(rules.map(\.drop), [false, true, true],
+                       "the bypass first (priority 10), then the two require policies")
         XCTAssertEqual(rules[0].selector, bypass.selector.mirrored)
         XCTAssertEqual(rules[1].selector.source, Site.prefix("10.2.0.0/24"), "mirrored: the peer's side is the source")
-        XCTAssertFalse(rules.contains { $0.selector.source == Site.prefix("10.4.0.0/24") }, "level=use stays permissive and trails")
+        XCTAssertFalse(rules.contains { $0.selector.source == Site.prefix("10.4.0.0/24") },
+                       "level=use stays permissive and trails")
         var unique = Site.bounds
-        unique.policies = [AllowedPolicy(policy: { var p = Site.tunnel; p.level = .unique; return p }(), manual: false, encryption: [], integrity: [])]
+        unique.policies = [AllowedPolicy(policy: { var p = Site.tunnel; p.level = .unique; return p }(), manual: false,
+                                         encryption: [], integrity: [])]
         XCTAssertEqual(IncomingCheckPlan.rules(unique).map(\.drop), [true])
         XCTAssertEqual(IncomingCheckPlan.rules(ConfigurationBounds(policies: [], peers: [])), [])
     }

@@ -37,10 +37,11 @@ final class AddressTests: XCTestCase {
     }
 
     func testSelectorMirrorsAndMatchesPorts() throws {
-        let s = TrafficSelector(source: try XCTUnwrap(IPv4Prefix("10.1.0.0/24")), destination: try XCTUnwrap(IPv4Prefix("10.2.0.0/24")),
-                                destinationPort: 80, proto: 6)
+        let s = TrafficSelector(source: try XCTUnwrap(IPv4Prefix("10.1.0.0/24")),
+                                destination: try XCTUnwrap(IPv4Prefix("10.2.0.0/24")), destinationPort: 80, proto: 6)
         XCTAssertTrue(s.matches(source: 0x0a01_0005, destination: 0x0a02_0009, proto: 6, ports: (1234, 80)))
-        XCTAssertFalse(s.matches(source: 0x0a01_0005, destination: 0x0a02_0009, proto: 6, ports: nil), "a port needs known ports")
+        XCTAssertFalse(s.matches(source: 0x0a01_0005, destination: 0x0a02_0009, proto: 6, ports: nil),
+                       "a port needs known ports")
         XCTAssertFalse(s.matches(source: 0x0a01_0005, destination: 0x0a02_0009, proto: 17, ports: (1234, 80)))
         XCTAssertEqual(s.mirrored.source, s.destination)
         XCTAssertEqual(s.mirrored.sourcePort, 80)

@@ -51,8 +51,10 @@ final class ChannelPolicyTests: XCTestCase {
     func testOnlyTheMonitorSaysWhatMayExist() {
         for sender in Role.allCases where sender != .monitor {
             for receiver in Role.allCases {
-                XCTAssertFalse(ChannelPolicy.accepts(.policyAuthority, from: sender, to: receiver), "\(sender)->\(receiver)")
-                XCTAssertFalse(ChannelPolicy.accepts(.datapathConfig, from: sender, to: receiver), "\(sender)->\(receiver)")
+                XCTAssertFalse(ChannelPolicy.accepts(.policyAuthority, from: sender, to: receiver),
+                               "\(sender)->\(receiver)")
+                XCTAssertFalse(ChannelPolicy.accepts(.datapathConfig, from: sender, to: receiver),
+                               "\(sender)->\(receiver)")
                 XCTAssertFalse(ChannelPolicy.accepts(.ikeConfig, from: sender, to: receiver), "\(sender)->\(receiver)")
             }
         }

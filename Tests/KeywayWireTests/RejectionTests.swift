@@ -67,16 +67,20 @@ final class RejectionTests: XCTestCase {
         assertRejects(bool, .invalidEnum(field: "hello.sandboxed", value: 2))
         assertRejects(header(type: 20, length: 1) + [17], .invalidEnum(field: "flush.proto", value: 17))
         // A /33 prefix, host bits beyond the prefix, and a replay window beyond what the datapath allocates.
-        var set = Frame.encode(.generatedPolicySet(GeneratedPolicySet(policies: [samplePolicy(id: 0x4000_0000, tunnel: true)])))
+        var set = Frame.encode(.generatedPolicySet(GeneratedPolicySet(
+            policies: [samplePolicy(id: 0x4000_0000, tunnel: true)])))
         let sourceLength = 12 + 2 + 4 + 4
         set[sourceLength] = 33
         assertRejects(set, .invalidEnum(field: "policy.source.length", value: 33))
         set[sourceLength] = 8
         assertRejects(set, .invalidEnum(field: "policy.source.host-bits", value: 0x0a010000))
-        var record = SARecord(policyID: 1, inbound: true, proto: .esp, spi: 1, source: a(1), destination: a(2), tunnel: true,
-                              encryption: .aes128, integrity: .sha1, encryptionKey: [], integrityKey: [], lifetimeSeconds: 0)
+        var record = SARecord(policyID: 1, inbound: true, proto: .esp, spi: 1, source: a(1), destination: a(2),
+                              tunnel: true, encryption: .aes128, integrity: .sha1, encryptionKey: [], integrityKey: [],
+                              lifetimeSeconds: 0)
         record.replayWindow = 1 << 20
-        let config = Frame.encode(.datapathConfig(DatapathConfig(generation: 1, bounds: ConfigurationBounds(policies: [], peers: []), sas: [record])))
+        let config = Frame.encode(.datapathConfig(DatapathConfig(generation: 1,
+                                                                 bounds: ConfigurationBounds(policies: [], peers: []),
+                                                                 sas: [record])))
         assertRejects(config, .invalidEnum(field: "sa.replay-window", value: 1 << 20))
         // An algorithm or IPsec protocol number that does not exist.
         var bad = Frame.encode(.saRemove(SARemove(entries: [.init(spi: 1, proto: .esp, destination: a(2))])))

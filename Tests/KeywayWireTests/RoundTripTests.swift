@@ -24,36 +24,41 @@ let samples: [Message] = [
     .consoleReply(ConsoleReply(ok: false, output: "line 1, column 3: ...", warnings: ["dh-group=modp768 is weak"], promptPath: "ip ipsec")),
     .accessPolicy(AccessPolicy(adminGIDs: [995], adminUIDs: [1000, 1001], readGIDs: [996], readUIDs: [])),
     .datapathConfig(DatapathConfig(generation: 3, bounds: sampleBounds, sas: [
-        SARecord(policyID: 2, inbound: false, proto: .esp, spi: 0x100, source: a(0xc0000201), destination: a(0xc0000202), tunnel: true,
-                 encryption: .aes128, integrity: .sha1, encryptionKey: Array(0..<16), integrityKey: Array(0..<20), lifetimeSeconds: 0),
+        SARecord(policyID: 2, inbound: false, proto: .esp, spi: 0x100, source: a(0xc0000201),
+                 destination: a(0xc0000202), tunnel: true, encryption: .aes128, integrity: .sha1,
+                 encryptionKey: Array(0..<16), integrityKey: Array(0..<20), lifetimeSeconds: 0),
     ])),
     .generatedPolicySet(GeneratedPolicySet(policies: [samplePolicy(id: 0x4000_0000, tunnel: false)])),
     .datapathState(DatapathState(sas: [SAStatus(spi: 0x200, proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
                                                 state: "mature", ageSeconds: 12, sinceFirstUse: 3, used: true, bytes: 4096, replayWindow: 32,
                                                 softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0)],
-                                 policies: [PolicyStatus(id: 3, inAccepted: 0, inDropped: 1, inTransformed: 2, outAccepted: 3, outDropped: 4,
-                                                         outTransformed: 5, established: true)],
+                                 policies: [PolicyStatus(id: 3, inAccepted: 0, inDropped: 1, inTransformed: 2,
+                                                         outAccepted: 3, outDropped: 4, outTransformed: 5,
+                                                         established: true)],
                                  statistics: [Counter(name: "in-no-states", value: 7)], refusedFromIKE: 2)),
     .flushSAs(FlushSAs(proto: 51)),
     .policyAuthority(PolicyAuthority(generation: 5, bounds: sampleBounds)),
     .ikeConfig(IKEConfig(generation: 4, peers: [
-        IKEPeerRecord(address: IPv4Prefix(0xc0000202, length: 32), port: 500, secret: Array("secret".utf8), exchangeMode: .aggressive,
-                      natTraversal: true, generatePolicy: false, sendInitialContact: true, proposalCheck: .claim, hash: .sha1,
-                      encryption: .aes128, dhGroup: .modp2048, lifetime: 86_400, lifebytes: 0),
+        IKEPeerRecord(address: IPv4Prefix(0xc0000202, length: 32), port: 500, secret: Array("secret".utf8),
+                      exchangeMode: .aggressive, natTraversal: true, generatePolicy: false, sendInitialContact: true,
+                      proposalCheck: .claim, hash: .sha1, encryption: .aes128, dhGroup: .modp2048, lifetime: 86_400,
+                      lifebytes: 0),
     ], policies: [
-        IKEPolicyRecord(policy: samplePolicy(id: 2, tunnel: true), authAlgorithms: [.sha1, .md5], encAlgorithms: [.aes128], lifetime: 1_800,
-                        pfsGroup: .modp1024),
-    ], defaultProposal: IKEPolicyRecord(policy: samplePolicy(id: 0, tunnel: false), authAlgorithms: [.sha1], encAlgorithms: [.tripleDES],
-                                        lifetime: 1_800, pfsGroup: nil))),
+        IKEPolicyRecord(policy: samplePolicy(id: 2, tunnel: true), authAlgorithms: [.sha1, .md5],
+                        encAlgorithms: [.aes128], lifetime: 1_800, pfsGroup: .modp1024),
+    ], defaultProposal: IKEPolicyRecord(policy: samplePolicy(id: 0, tunnel: false), authAlgorithms: [.sha1],
+                                        encAlgorithms: [.tripleDES], lifetime: 1_800, pfsGroup: nil))),
     .saInstall(SAInstall(sas: [{
-        var r = SARecord(policyID: 2, inbound: true, proto: .esp, spi: 0xabcdef01, source: a(0xc0000202), destination: a(0xc0000201), tunnel: true,
-                         encryption: .aes128gcm, integrity: .null, encryptionKey: Array(0..<20), integrityKey: [], lifetimeSeconds: 1_800)
+        var r = SARecord(policyID: 2, inbound: true, proto: .esp, spi: 0xabcdef01, source: a(0xc0000202),
+                         destination: a(0xc0000201), tunnel: true, encryption: .aes128gcm, integrity: .null,
+                         encryptionKey: Array(0..<20), integrityKey: [], lifetimeSeconds: 1_800)
         r.udpLocalPort = 4500; r.udpRemotePort = 4500; r.negotiated = true; r.pfs = true
         return r
     }()], generatedPolicies: [samplePolicy(id: 0x4000_0000, tunnel: false)])),
     .saRemove(SARemove(entries: [.init(spi: 0xabcdef01, proto: .esp, destination: a(0xc0000201))])),
     .acquire(Acquire(policyID: 7)),
-    .ikeDatagram(IKEDatagram(source: a(0xc0000202), sourcePort: 4500, destination: a(0xc0000201), payload: [0, 0, 0, 0, 1, 2, 3])),
+    .ikeDatagram(IKEDatagram(source: a(0xc0000202), sourcePort: 4500, destination: a(0xc0000201),
+                             payload: [0, 0, 0, 0, 1, 2, 3])),
     .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
                                              establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3],
                        generatedPolicies: [samplePolicy(id: 0x4000_0001, tunnel: false)])),
@@ -69,14 +74,16 @@ func a(_ v: UInt32) -> IPv4Address { IPv4Address(v) }
 let sampleExchange = SigningExchange(initiatorCookie: Array(1...8), peer: a(0xc0000202), prf: .sha256, initiator: false)
 
 func samplePolicy(id: UInt32, tunnel: Bool) -> PolicyRecord {
-    PolicyRecord(id: id, selector: TrafficSelector(source: IPv4Prefix(0x0a010000, length: 24), destination: IPv4Prefix(0x0a020000, length: 24),
+    PolicyRecord(id: id, selector: TrafficSelector(source: IPv4Prefix(0x0a010000, length: 24),
+                                                   destination: IPv4Prefix(0x0a020000, length: 24),
                                                    destinationPort: 80, proto: 6),
-                 action: .encrypt, level: .unique, esp: true, ah: false, tunnel: tunnel, saSource: a(0xc0000201), saDestination: a(0xc0000202),
-                 priority: -5, dontFragment: .inherit)
+                 action: .encrypt, level: .unique, esp: true, ah: false, tunnel: tunnel,
+                 saSource: a(0xc0000201), saDestination: a(0xc0000202), priority: -5, dontFragment: .inherit)
 }
 
 let sampleBounds = ConfigurationBounds(
-    policies: [AllowedPolicy(policy: samplePolicy(id: 2, tunnel: true), manual: false, encryption: [.aes128, .aes256gcm], integrity: [.sha256]),
+    policies: [AllowedPolicy(policy: samplePolicy(id: 2, tunnel: true), manual: false,
+                             encryption: [.aes128, .aes256gcm], integrity: [.sha256]),
                AllowedPolicy(policy: samplePolicy(id: 3, tunnel: false), manual: true, encryption: [], integrity: [])],
     peers: [AllowedPeer(address: IPv4Prefix(0xc0000200, length: 24), generatePolicy: true)],
     generatedEncryption: [.tripleDES], generatedIntegrity: [.sha1])

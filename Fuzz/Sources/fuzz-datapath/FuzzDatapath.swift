@@ -18,21 +18,25 @@ func transform(_ e: EncryptionAlgorithm, _ i: IntegrityAlgorithm, encrypt: Bool)
 nonisolated(unsafe) let engine: Datapath = {
     let policy = SecurityPolicy(id: 1, selector: TrafficSelector(source: IPv4Prefix(0x0a01_0000, length: 24),
                                                                  destination: IPv4Prefix(0x0a02_0000, length: 24)),
-                                action: .encrypt, useESP: true, useAH: false, tunnel: true, saSource: us, saDestination: peer)
+                                action: .encrypt, useESP: true, useAH: false, tunnel: true, saSource: us,
+                                saDestination: peer)
     let d = Datapath(policies: [policy])
-    for (spi, e, i, udp) in [(UInt32(0x200), EncryptionAlgorithm.aes128, IntegrityAlgorithm.sha1, false), (0x300, .aes128gcm, .null, false),
-                             (0x400, .aes128, .sha1, true)] {
+    for (spi, e, i, udp) in [(UInt32(0x200), EncryptionAlgorithm.aes128, IntegrityAlgorithm.sha1, false),
+                             (0x300, .aes128gcm, .null, false), (0x400, .aes128, .sha1, true)] {
         guard let t = transform(e, i, encrypt: false) else { continue }
         d.installInbound(SecurityAssociation(spi: spi, proto: .esp, source: peer, destination: us, tunnel: true, esp: t,
-                                             replayWindow: 64, udpEncapsulation: udp ? (4500, 4500) : nil, now: 0), policyID: 1)
+                                             replayWindow: 64, udpEncapsulation: udp ? (4500, 4500) : nil, now: 0),
+                         policyID: 1)
     }
     if let ah = try? AHTransform(integrity: .sha1, key: Secret(key20)) {
-        d.installInbound(SecurityAssociation(spi: 0x100, proto: .ah, source: peer, destination: us, tunnel: true, ah: ah, now: 0), policyID: 1)
+        d.installInbound(SecurityAssociation(spi: 0x100, proto: .ah, source: peer, destination: us, tunnel: true,
+                                             ah: ah, now: 0), policyID: 1)
     }
     return d
 }()
 nonisolated(unsafe) let sealers: [UInt32: ESPTransform] = [0x200: transform(.aes128, .sha1, encrypt: true),
-                                                            0x300: transform(.aes128gcm, .null, encrypt: true)].compactMapValues { $0 }
+                                                            0x300: transform(.aes128gcm, .null, encrypt: true)]
+    .compactMapValues { $0 }
 nonisolated(unsafe) var sequence: UInt32 = 0
 nonisolated(unsafe) var clock: UInt64 = 0
 
@@ -47,8 +51,8 @@ func sealed(_ body: [UInt8], spi: UInt32, seq: UInt32) -> [UInt8]? {
     let total = 20 + espLength
     guard total <= 65_535 else { return nil }
     var out = [UInt8](repeating: 0, count: total)
-    IPv4Header.write(into: &out, at: 0, tos: 0, totalLength: total, identification: 1, flagsAndOffset: 0, ttl: 64, proto: 50,
-                     source: peer, destination: us)
+    IPv4Header.write(into: &out, at: 0, tos: 0, totalLength: total, identification: 1, flagsAndOffset: 0, ttl: 64,
+                     proto: 50, source: peer, destination: us)
     out.replaceSubrange(20..<24, with: IPv4Address(spi).bytes)
     out.replaceSubrange(24..<28, with: IPv4Address(seq).bytes)
     out.replaceSubrange((28 + t.ivLength)..<(28 + t.ivLength + payload.count), with: payload)
