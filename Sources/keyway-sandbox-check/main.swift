@@ -48,13 +48,13 @@ case "fcntl-setown":
 case "allocations":
     var failures: [String] = []
     // Large blocks come from mmap, small ones from brk; growth goes through mremap.
-    var large = [UInt8](repeating: 1, count: 64 << 20)
+    var large = [UInt8](repeating: 1, count: 8 << 20)
     large[large.count - 1] = 2
     var grown: [UInt64] = []
-    for i in 0..<2_000_000 { grown.append(UInt64(i)) }
+    for i in 0..<200_000 { grown.append(UInt64(i)) }
     var small: [[UInt8]] = []
     for i in 0..<10_000 { small.append([UInt8](repeating: UInt8(i & 255), count: 16 + i % 512)) }
-    if large.reduce(0, { $0 &+ Int($1) }) != (64 << 20) + 1 || grown.last != 1_999_999 || small.count != 10_000 {
+    if large.reduce(0, { $0 &+ Int($1) }) != (8 << 20) + 1 || grown.last != 199_999 || small.count != 10_000 {
         failures.append("contents")
     }
     large = []

@@ -17,7 +17,7 @@ final class SeccompKillTests: XCTestCase {
         defer { keep.close() }
         let pid = try Processes.spawn(path: dir + "/keyway-sandbox-check", arguments: [role, user.name, root, probe],
                                       environment: ["SWIFT_BACKTRACE=enable=no"], fd3: link)
-        return Processes.wait(pid: pid, timeoutMilliseconds: 10000)
+        return Processes.wait(pid: pid, timeoutMilliseconds: 30_000)
     }
 
     func testForbiddenSyscallsKillEachRole() throws {
