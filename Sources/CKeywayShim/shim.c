@@ -45,6 +45,29 @@ ssize_t kw_recv_udp(int fd, void *buf, size_t cap, uint32_t *src, uint16_t *spor
     return n;
 }
 
+ssize_t kw_send_udp_from(int fd, const void *buf, size_t len, uint32_t src, uint32_t dst, uint16_t dport) {
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(dport), .sin_addr.s_addr = htonl(dst) };
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    union { char buf[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr align; } control;
+    struct msghdr msg = { .msg_name = &to, .msg_namelen = sizeof(to), .msg_iov = &iov, .msg_iovlen = 1 };
+    if (src != 0) {
+        memset(&control, 0, sizeof(control));
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof(control.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        struct in_pktinfo info;
+        memset(&info, 0, sizeof(info));
+        info.ipi_spec_dst.s_addr = htonl(src);
+        memcpy(CMSG_DATA(c), &info, sizeof(info));
+    }
+    ssize_t n;
+    do { n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n;
+}
+
 int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, int count) {
     if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
     struct mmsghdr msgs[KW_MAX_BATCH];

@@ -29,7 +29,7 @@ extension IKEEngine {
             let (bytes, _) = try message(sa, exchange: .aggressive, messageID: 0, payloads: payloads, iv: nil)
             sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: remote.address)] = sa
             send(bytes, sa: sa)
-            sa.retransmit.arm(bytes, fromPort: sa.localPort, to: remote, now: now, waiting: true)
+            sa.retransmit.arm(bytes, fromPort: sa.localPort, source: sa.localAddress, to: remote, now: now, waiting: true)
             audit(.informational, "ike-start", "phase 1 negotiation started (aggressive mode)", [("peer", remote.description), ("proposal", sa.choice.description)])
         } catch {
             audit(.error, "ike-failed", "cannot build aggressive mode message 1: \(error)")

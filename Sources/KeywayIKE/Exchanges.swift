@@ -127,6 +127,8 @@ struct Retransmission {
 
     var message: [UInt8]?
     var fromPort: UInt16 = 500
+    /// Our address it leaves from (0: the kernel's choice).
+    var source: UInt32 = 0
     var to: Endpoint?
     var nextAt: UInt64 = 0
     var interval: UInt64 = firstInterval
@@ -134,8 +136,8 @@ struct Retransmission {
     /// Responders only answer: their last message goes out again when the peer repeats itself.
     var waiting = false
 
-    mutating func arm(_ message: [UInt8], fromPort: UInt16, to: Endpoint, now: UInt64, waiting: Bool) {
-        self.message = message; self.fromPort = fromPort; self.to = to; self.waiting = waiting
+    mutating func arm(_ message: [UInt8], fromPort: UInt16, source: UInt32, to: Endpoint, now: UInt64, waiting: Bool) {
+        self.message = message; self.fromPort = fromPort; self.source = source; self.to = to; self.waiting = waiting
         interval = Self.firstInterval
         nextAt = now.saturatingAdd(interval)
         sent = 1

@@ -166,7 +166,7 @@ public final class IKEEngine {
             if sa.state == .established, sa.natDetected, sa.localPort == Self.natTPort,
                now >= (lastKeepalive[key] ?? sa.establishedAt ?? now).saturatingAdd(Self.keepaliveInterval) {
                 lastKeepalive[key] = now
-                actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote))
+                actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote, source: sa.localAddress))
             }
             if sa.state == .established, deadPeer(sa, now: now) {
                 audit(.warning, "ike-dpd", "peer did not answer \(sa.peer.dpdMaximumFailures) dead peer detection requests: its SAs are removed",
@@ -223,7 +223,7 @@ public final class IKEEngine {
     private func step(_ r: inout Retransmission, now: UInt64) -> Bool {
         guard r.waiting, let message = r.message, let to = r.to, now >= r.nextAt else { return false }
         if r.sent >= Retransmission.tries { return true }
-        actions.append(.send(message, fromPort: r.fromPort, to: to))
+        actions.append(.send(message, fromPort: r.fromPort, to: to, source: r.source))
         r.sent += 1
         r.interval *= 2
         r.nextAt = now.saturatingAdd(r.interval)
@@ -309,7 +309,7 @@ public final class IKEEngine {
 
     func send(_ message: [UInt8], sa: IKESA) {
         let datagram = sa.localPort == Self.natTPort ? [0, 0, 0, 0] + message : message
-        actions.append(.send(datagram, fromPort: sa.localPort, to: sa.remote))
+        actions.append(.send(datagram, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
     }
 
     func framed(_ message: [UInt8], sa: IKESA) -> [UInt8] {
@@ -395,7 +395,7 @@ public final class IKEEngine {
             let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: payloads, iv: nil)
             sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: remote.address)] = sa
             send(bytes, sa: sa)
-            sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: remote, now: now, waiting: true)
+            sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: remote, now: now, waiting: true)
             audit(.informational, "ike-start", "phase 1 negotiation started (main mode)", [("peer", remote.description), ("proposal", sa.choice.description)])
         } catch {
             audit(.error, "ike-failed", "cannot build main mode message 1: \(error)")

@@ -13,8 +13,9 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
 /// What the engine asks its process to do.
 public enum IKEAction: Sendable {
     /// Send this UDP payload from our port (500 or 4500) to `to`. On 4500 the non-ESP marker is
-    /// already in front.
-    case send([UInt8], fromPort: UInt16, to: Endpoint)
+    /// already in front. `source`: our address the exchange uses (the one the peer sent to), which
+    /// the datagram must leave from on a multihomed host; 0 leaves the choice to the kernel.
+    case send([UInt8], fromPort: UInt16, to: Endpoint, source: UInt32 = 0)
     /// Install both directions of a new child SA.
     case install([NegotiatedSA])
     /// Remove child SAs (by SPI and the address the SA's packets go to).

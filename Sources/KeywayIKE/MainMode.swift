@@ -29,7 +29,7 @@ extension IKEEngine {
         }
         // A repeated message: the peer lost our answer.
         if datagram == sa.lastReceived, let last = sa.retransmit.message, let to = sa.retransmit.to {
-            actions.append(.send(last, fromPort: sa.retransmit.fromPort, to: to))
+            actions.append(.send(last, fromPort: sa.retransmit.fromPort, to: to, source: sa.retransmit.source))
             return
         }
         if sa.initiator {
@@ -167,7 +167,7 @@ extension IKEEngine {
         let (bytes, _) = try message(sa, exchange: exchange, messageID: 0, payloads: payloads, iv: nil)
         sa.lastReceived = datagram
         send(bytes, sa: sa)
-        sa.retransmit.arm(bytes, fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+        sa.retransmit.arm(bytes, fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: false)
         // Kept as unverified until the peer echoes our cookie; the oldest such give way.
         let evicted = unverified.admit(sa,
                                        key: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address))
@@ -284,7 +284,7 @@ extension IKEEngine {
         // flood the monitor's table of announced exchanges.
         announceSigning(sa)
         send(bytes, sa: sa)
-        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: false)
     }
 
     private func responderGotID(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
@@ -313,7 +313,7 @@ extension IKEEngine {
             let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID] + proof, iv: sa.iv)
             sa.iv = lastBlock
             self.send(bytes, sa: sa)
-            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: false)
             self.established(sa, now: now)
         }
     }
@@ -399,7 +399,7 @@ extension IKEEngine {
         let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: keyExchangePayloads(sa), iv: nil)
         sa.state = .sentKE
         send(bytes, sa: sa)
-        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: true)
+        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: true)
     }
 
     private func initiatorGotKE(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
@@ -427,7 +427,7 @@ extension IKEEngine {
             let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID] + proof + contact, iv: sa.iv)
             sa.iv = lastBlock
             self.send(bytes, sa: sa)
-            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: true)
+            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: true)
         }
     }
 

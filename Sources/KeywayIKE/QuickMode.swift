@@ -54,7 +54,7 @@ extension IKEEngine {
             q.iv = last
             sa.quick[mid] = q
             send(bytes, sa: sa)
-            q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: true)
+            q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: true)
             audit(.informational, "ike-phase2-start", "phase 2 negotiation started", [("policy", String(policy.id)), ("peer", sa.remote.description),
                                                                                      ("proposal", choices.map(\.description).joined(separator: ","))])
         } catch {
@@ -105,7 +105,7 @@ extension IKEEngine {
         guard header.flags & ISAKMPHeader.encryptedFlag != 0, header.messageID != 0 else { throw NegotiationError.malformed("quick mode not encrypted") }
         let mid = header.messageID
         if let q = sa.quick[mid], datagram == q.lastReceived, let last = q.retransmit.message, let to = q.retransmit.to {
-            actions.append(.send(last, fromPort: q.retransmit.fromPort, to: to))
+            actions.append(.send(last, fromPort: q.retransmit.fromPort, to: to, source: q.retransmit.source))
             return
         }
         let existing = sa.quick[mid]
@@ -267,7 +267,7 @@ extension IKEEngine {
         q.lastReceived = datagram
         sa.quick[mid] = q
         send(bytes, sa: sa)
-        q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, to: sa.remote, now: now, waiting: false)
+        q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: false)
     }
 
     /// `proposal-check`, as the manual describes it; nil when the proposed lifetime is acceptable.

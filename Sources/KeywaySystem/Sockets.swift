@@ -200,6 +200,17 @@ extension Sockets {
         return n == bytes.count - offset
     }
 
+    /// Sends one UDP datagram (`bytes` from `offset` on) to `address`:`port` from our address
+    /// `source` (IP_PKTINFO; 0: the kernel picks by route). False when the kernel refused it.
+    public static func sendUDP(_ fd: Descriptor, _ bytes: [UInt8], from offset: Int = 0, source: UInt32,
+                               to address: UInt32, port: UInt16) -> Bool {
+        guard offset >= 0, offset <= bytes.count else { return false }
+        let n = bytes.withUnsafeBytes { p in
+            kw_send_udp_from(fd.raw, p.baseAddress.map { $0 + offset }, p.count - offset, source, address, port)
+        }
+        return n == bytes.count - offset
+    }
+
     /// A non-blocking receive on a UDP socket with IP_PKTINFO: byte count, the sender and the
     /// local address the datagram was sent to (0 if the kernel did not say), or nil.
     public static func receiveUDP(_ fd: Descriptor, into buffer: inout [UInt8]) -> (count: Int, source: UInt32, port: UInt16, destination: UInt32)? {

@@ -58,7 +58,9 @@ final class DatapathBehavior: ChildBehavior {
                     if !queue.append(outer, to: destination) { sendFailures += 1 }
                 }
             case .sendUDP(let packet, let offset, let destination, let port):
-                if let held, !Sockets.send(held, packet, from: offset, to: destination, port: port) { sendFailures += 1 }
+                // From the SA's own address (the outer header's source), as IKE answers: multihomed hosts.
+                if let held, !Sockets.sendUDP(held, packet, from: offset, source: IPv4Header.u32(packet, 12),
+                                              to: destination, port: port) { sendFailures += 1 }
             case .pass, .drop:
                 // Plaintext routed into the TUN device is never sent on unprotected.
                 break

@@ -83,9 +83,12 @@ final class IKEBehavior: ChildBehavior {
     private func perform(_ actions: [IKEAction], _ runtime: ChildRuntime) {
         for action in actions {
             switch action {
-            case .send(let bytes, let port, let to):
+            case .send(let bytes, let port, let to, let source):
+                // From the address the peer used: a multihomed responder must not answer from another.
                 let socket = port == IKEEngine.natTPort ? udp4500 : udp500
-                if let socket, Sockets.send(socket, bytes, to: to.address, port: to.port) { sentCount += 1 }
+                if let socket, Sockets.sendUDP(socket, bytes, source: source, to: to.address, port: to.port) {
+                    sentCount += 1
+                }
             case .install(let sas):
                 installedPairs += 1
                 try? runtime.links[.datapath]?.send(.saInstall(SAInstall(sas)))

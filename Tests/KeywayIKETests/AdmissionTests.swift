@@ -25,7 +25,7 @@ final class AdmissionTests: XCTestCase {
     }
 
     static func sent(_ actions: [IKEAction]) -> [[UInt8]] {
-        actions.compactMap { if case .send(let m, _, _) = $0 { return m } else { return nil } }
+        actions.compactMap { if case .send(let m, _, _, _) = $0 { return m } else { return nil } }
     }
 
     /// A first message like `template` with fresh initiator cookies (number `i`), optionally
@@ -79,7 +79,7 @@ final class AdmissionTests: XCTestCase {
             for m in toResponder {
                 for action in responder.receive(m, from: Endpoint(address: a, port: 500), localPort: 500,
                                                 localAddress: b, now: 1_000) {
-                    if case .send(let bytes, _, let to) = action, to.address == a { toInitiator.append(bytes) }
+                    if case .send(let bytes, _, let to, _) = action, to.address == a { toInitiator.append(bytes) }
                     if case .install(let sas) = action { installed[b, default: 0] += sas.count }
                 }
             }
@@ -287,7 +287,7 @@ extension AdmissionTests {
         var queue = left.acquire(policyID: 1, now: 1_000).map { (a, $0) }, established: [IKEAudit] = []
         while !queue.isEmpty {
             let (origin, action) = queue.removeFirst()
-            if case .send(let m, _, let to) = action {
+            if case .send(let m, _, let to, _) = action {
                 queue += (to.address == a ? left : right).receive(m, from: Endpoint(address: origin, port: 500),
                                                                   localPort: 500, now: 1_000)
                     .map { (to.address, $0) }
@@ -323,7 +323,7 @@ extension ExchangeTests {
         var busy = 0
         for p in policies.dropFirst() {
             for action in left.acquire(policyID: p.id, now: 2_000) {
-                guard case .send(let m, _, _) = action else { continue }
+                guard case .send(let m, _, _, _) = action else { continue }
                 for r in right.receive(m, from: Endpoint(address: a, port: 500), localPort: 500, localAddress: b,
                                        now: 2_000) {
                     if case .audit(let n) = r, n.msgID == "ike-busy" { busy += 1 }

@@ -36,7 +36,7 @@ final class ExchangeTests: XCTestCase {
             steps += 1
             let (origin, action) = queue.removeFirst()
             switch action {
-            case .send(let bytes, let port, let to):
+            case .send(let bytes, let port, let to, _):
                 pair.sent += 1
                 let target = to.address == a ? left : right
                 let from = Endpoint(address: origin, port: port)
@@ -133,12 +133,12 @@ final class ExchangeTests: XCTestCase {
     func testUnansweredMainModeRetransmitsWithBackoffThenFails() {
         let left = IKEEngine(configuration: configuration(local: a, remote: b))
         let first = left.acquire(policyID: 1, now: 0)
-        guard case .send(let msg, _, _)? = first.first(where: { if case .send = $0 { return true } else { return false } }) else { return XCTFail("no message 1") }
+        guard case .send(let msg, _, _, _)? = first.first(where: { if case .send = $0 { return true } else { return false } }) else { return XCTFail("no message 1") }
         var resent: [UInt64] = []
         var failed = false
         for t in stride(from: UInt64(0), through: 120_000, by: 500) {
             for action in left.tick(now: t) {
-                if case .send(let again, _, _) = action { XCTAssertEqual(again, msg); resent.append(t) }
+                if case .send(let again, _, _, _) = action { XCTAssertEqual(again, msg); resent.append(t) }
                 if case .audit(let note) = action, note.msgID == "ike-timeout" { failed = true }
             }
             if failed { break }
@@ -180,7 +180,7 @@ extension ExchangeTests {
         _ = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         // No NAT between two engines back to back: no float, no keepalives.
         let actions = left.tick(now: 30_000)
-        XCTAssertFalse(actions.contains { if case .send([0xff], _, _) = $0 { return true } else { return false } })
+        XCTAssertFalse(actions.contains { if case .send([0xff], _, _, _) = $0 { return true } else { return false } })
     }
 }
 

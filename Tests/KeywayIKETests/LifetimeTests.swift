@@ -66,7 +66,7 @@ extension ExchangeTests {
             var installedHere: [NegotiatedSA] = []
             for _ in 0..<30 where !queue.isEmpty {
                 let (origin, action) = queue.removeFirst()
-                guard case .send(let m, _, let to) = action else {
+                guard case .send(let m, _, let to, _) = action else {
                     if case .install(let sas) = action, origin == a { installedHere += sas }
                     continue
                 }

@@ -40,7 +40,7 @@ extension ExchangeTests {
             steps += 1
             let (origin, action) = queue.removeFirst()
             switch action {
-            case .send(let m, let port, let to):
+            case .send(let m, let port, let to, _):
                 wire.append(m)
                 let target = to.address == a ? left : right
                 queue += target.receive(m, from: Endpoint(address: origin, port: port), localPort: to.port,
@@ -55,7 +55,7 @@ extension ExchangeTests {
         }
         // Half an hour later the tick draws randomness too: the rekey's quick mode (message ID,
         // SPI, nonce, PFS key), an R-U-THERE (DPD sequence number) and the old pair's Delete.
-        for action in left.tick(now: 5_000 + 1_800_000) { if case .send(let m, _, _) = action { wire.append(m) } }
+        for action in left.tick(now: 5_000 + 1_800_000) { if case .send(let m, _, _, _) = action { wire.append(m) } }
         return (wire, keys)
     }
 

@@ -29,7 +29,7 @@ extension ExchangeTests {
             let (origin, action) = queue.removeFirst()
             let engine = origin == a ? left : right
             switch action {
-            case .send(let m, let port, let to):
+            case .send(let m, let port, let to, _):
                 if log.firstCookie.isEmpty { log.firstCookie = Array(m.prefix(8)) }
                 queue += (to.address == a ? left : right).receive(m, from: Endpoint(address: origin, port: port),
                                                                   localPort: to.port, localAddress: to.address,
@@ -76,18 +76,18 @@ extension ExchangeTests {
         let left = IKEEngine(configuration: configuration(local: a, remote: b, secret: "", peer: try rsa("a", "b")))
         let right = IKEEngine(configuration: configuration(local: b, remote: a, secret: "", peer: try rsa("b", "a")))
         let first = try XCTUnwrap(left.acquire(policyID: 1, now: 1_000).compactMap {
-            if case .send(let m, _, _) = $0 { return m } else { return nil }
+            if case .send(let m, _, _, _) = $0 { return m } else { return nil }
         }.first)
         let answer = right.receive(first, from: Endpoint(address: a, port: 500), localPort: 500, localAddress: b,
                                    now: 1_000)
         XCTAssertFalse(answer.contains { if case .announceSigning = $0 { return true } else { return false } },
                        "not on message 1")
         let second = try XCTUnwrap(answer.compactMap {
-            if case .send(let m, _, _) = $0 { return m } else { return nil }
+            if case .send(let m, _, _, _) = $0 { return m } else { return nil }
         }.first)
         let third = try XCTUnwrap(left.receive(second, from: Endpoint(address: b, port: 500), localPort: 500,
                                                localAddress: a, now: 1_001)
-            .compactMap { if case .send(let m, _, _) = $0 { return m } else { return nil } }.first)
+            .compactMap { if case .send(let m, _, _, _) = $0 { return m } else { return nil } }.first)
         let fourth = right.receive(third, from: Endpoint(address: a, port: 500), localPort: 500, localAddress: b,
                                    now: 1_002)
         let announcements = fourth.compactMap {
@@ -104,7 +104,7 @@ extension ExchangeTests {
             let (origin, action) = queue.removeFirst()
             if case .announceSigning = action { announced += 1 }
             if case .install = action { installed += 1 }
-            if case .send(let m, _, let to) = action {
+            if case .send(let m, _, let to, _) = action {
                 queue += (to.address == a ? l : r).receive(m, from: Endpoint(address: origin, port: 500),
                                                            localPort: 500, now: 1_000)
                     .map { (to.address, $0) }

@@ -25,6 +25,10 @@ int kw_send_batch(int fd, const void *const *slots, const size_t *lengths, const
 // address it was sent to, all in host order. Returns the length, or -1 with errno.
 ssize_t kw_recv_udp(int fd, void *buf, size_t cap, uint32_t *src, uint16_t *sport, uint32_t *dst);
 int kw_enable_pktinfo(int fd);
+// One UDP datagram to dst:dport (host order) without blocking. A non-zero src (host order) goes
+// in an IP_PKTINFO control message as ipi_spec_dst: the datagram leaves from that local address
+// (a multihomed responder answers from the address the peer used). Returns the length sent, or -1.
+ssize_t kw_send_udp_from(int fd, const void *buf, size_t len, uint32_t src, uint32_t dst, uint16_t dport);
 
 int kw_tun_open(const char *name, char *actual_name_out /* IFNAMSIZ */);
 int kw_if_set_up(const char *name, int mtu);
