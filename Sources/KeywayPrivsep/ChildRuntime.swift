@@ -99,7 +99,7 @@ public final class ChildRuntime {
         for _ in 0..<64 {
             switch parent.receive(as: role, wait: true) {
             case .closed: fail("keywayd closed the link before start-up finished")
-            case .idle: continue
+            case .idle, .partial: continue
             case .rejected(let error): reject(error, from: .parent)
             case .message(let envelope, let descriptors):
                 wire.accepted()
@@ -155,10 +155,13 @@ public final class ChildRuntime {
         while true {
             let linkList = [parent] + links.values.sorted { $0.peer.rawValue < $1.peer.rawValue }
             let own = behavior.pollInterests()
-            let interests = linkList.map { (fd: $0.socket.raw, events: PollEvents.readable) } + own
+            // A link with pages or messages waiting for room is watched for room as well.
+            let interests = linkList.map { (fd: $0.socket.raw, events: $0.hasPending ? [.readable, .writable] : .readable) }
+                + own
             let ready: [PollEvents]
             do { ready = try Poll.wait(interests, timeoutMilliseconds: 1000) } catch { fail("poll: \(error)") }
             for (i, link) in linkList.enumerated() where !ready[i].isEmpty {
+                if link.hasPending, !ready[i].intersection([.writable, .error, .hangup]).isEmpty { drain(link) }
                 serve(link)
             }
             for (j, interest) in own.enumerated() where !ready[linkList.count + j].isEmpty {
@@ -168,10 +171,18 @@ public final class ChildRuntime {
         }
     }
 
+    /// Sends what waits on a link; a broken link is noticed by its next read.
+    private func drain(_ link: Link) {
+        do { try link.flush() } catch {
+            audit.event(.warning, msgID: "link", "sending to \(link.peer) failed: \(error)")
+        }
+    }
+
     private func serve(_ link: Link) {
         for _ in 0..<Self.batchPerWakeup {
             switch link.receive(as: role) {
             case .idle: return
+            case .partial: continue
             case .closed:
                 if link.peer == .parent {
                     audit.event(.error, msgID: "link", "keywayd went away; exiting")

@@ -183,14 +183,20 @@ public final class Supervisor {
         guard let signals else { return 1 }
         while !stopping {
             let active = Role.children.compactMap { children[$0]?.link }
-            let interests = [(fd: signals.descriptor.raw, events: PollEvents.readable)] + active.map { (fd: $0.socket.raw, events: PollEvents.readable) }
+            let interests = [(fd: signals.descriptor.raw, events: PollEvents.readable)]
+                + active.map { (fd: $0.socket.raw, events: $0.hasPending ? [.readable, .writable] : .readable) }
             let ready: [PollEvents]
             do { ready = try Poll.wait(interests, timeoutMilliseconds: millisecondsToNextRestart()) } catch {
                 audit.event(.critical, msgID: "fatal", "poll failed: \(error)")
                 break
             }
             if !ready[0].isEmpty { handleSignals(signals.drain()) }
-            for (i, link) in active.enumerated() where !ready[i + 1].isEmpty { serve(link) }
+            for (i, link) in active.enumerated() where !ready[i + 1].isEmpty {
+                if link.hasPending, !ready[i + 1].intersection([.writable, .error, .hangup]).isEmpty {
+                    try? link.flush()
+                }
+                serve(link)
+            }
             checkLiveness()
             restartDueChildren()
             watchHostAddresses()
@@ -272,6 +278,7 @@ public final class Supervisor {
             switch link.receive(as: .parent) {
             // A closed link is reaped through SIGCHLD.
             case .idle, .closed: return
+            case .partial: continue
             case .rejected(let error): reject(error, from: link.peer)
             case .message(let envelope, _):
                 wire.accepted()

@@ -7,7 +7,7 @@ public enum GeneratedPolicyRule {
     /// Generated policies one remote peer address may hold at once.
     public static let maximumPerPeer = 16
     /// Generated policies in all.
-    public static let maximumTotal = 1024
+    public static let maximumTotal = ScaleLimits.generatedPolicies
 
     /// Why a policy with `selector` (our side as source, the peer's side as destination) may not be
     /// generated for the peer at `peerAddress`, negotiated from `localAddress`; nil when it may.

@@ -7,7 +7,7 @@ import KeywayWire
 /// compromised keyway-ike can disturb the SAs of configured policies, nothing more.
 public enum NegotiatedSARule {
     /// Negotiated SAs the datapath holds at most (both directions, AH and ESP).
-    public static let maximumSAs = 8192
+    public static let maximumSAs = ScaleLimits.negotiatedSAs
     /// Generated policy ids never meet configured ones (the monitor numbers those from 1).
     public static let firstGeneratedPolicyID: UInt32 = 0x4000_0000
 

@@ -33,7 +33,11 @@ public enum ChannelPolicy {
         }
     }
 
+    /// `.page` is accepted where some message that may be paged is; each page's own type is then
+    /// checked against this table too (Frame.decode), so a page never carries what the channel refuses.
     public static func accepts(_ type: MessageType, from sender: Role, to receiver: Role) -> Bool {
-        allowed(from: sender, to: receiver).contains(type)
+        let allowed = allowed(from: sender, to: receiver)
+        if type == .page { return allowed.contains { Paging.maximumBytes($0) != nil } }
+        return allowed.contains(type)
     }
 }

@@ -13,6 +13,8 @@ public struct WireWriter: Sendable {
     public mutating func data(_ v: [UInt8]) { u32(UInt32(v.count)); bytes.append(contentsOf: v) }
     public mutating func string(_ v: String) { data(Array(v.utf8)) }
     public mutating func count(_ n: Int) { u16(UInt16(clamping: n)) }
+    /// A count of a list that grows with the configuration (beyond what 16 bits hold).
+    public mutating func count32(_ n: Int) { u32(UInt32(clamping: n)) }
 }
 
 /// Reads fields in declared order; every read is bounds-checked and throws a typed error.
@@ -78,6 +80,14 @@ public struct WireReader: Sendable {
     /// An array count, checked against its limit before anything is allocated.
     public mutating func count(limit: Int) throws(WireError) -> Int {
         let n = Int(try u16())
+        guard n <= limit else { throw .overlongLength(declared: n, limit: limit) }
+        return n
+    }
+
+    /// A u32 array count (lists that grow with the configuration), checked against its limit
+    /// before anything is allocated.
+    public mutating func count32(limit: Int) throws(WireError) -> Int {
+        let n = Int(try u32())
         guard n <= limit else { throw .overlongLength(declared: n, limit: limit) }
         return n
     }

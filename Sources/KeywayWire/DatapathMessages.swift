@@ -90,13 +90,13 @@ public struct DatapathConfig: WireMessage {
     public func encode(to w: inout WireWriter) {
         w.u64(generation)
         bounds.encode(to: &w)
-        w.count(sas.count); for s in sas { s.encode(to: &w) }
+        w.count32(sas.count); for s in sas { s.encode(to: &w) }
     }
     public init(from r: inout WireReader) throws(WireError) {
         generation = try r.u64()
         bounds = try ConfigurationBounds(from: &r)
         var ss: [SARecord] = []
-        for _ in 0..<(try r.count(limit: 2 * ConfigurationBounds.maximumPolicies)) { ss.append(try SARecord(from: &r)) }
+        for _ in 0..<(try r.count32(limit: ScaleLimits.manualSARecords)) { ss.append(try SARecord(from: &r)) }
         sas = ss
     }
 }
@@ -175,8 +175,8 @@ public struct DatapathState: WireMessage {
         self.sas = sas; self.policies = policies; self.statistics = statistics; self.refusedFromIKE = refusedFromIKE
     }
     public func encode(to w: inout WireWriter) {
-        w.count(sas.count); for s in sas { s.encode(to: &w) }
-        w.count(policies.count)
+        w.count32(sas.count); for s in sas { s.encode(to: &w) }
+        w.count32(policies.count)
         for p in policies {
             w.u32(p.id)
             for v in [p.inAccepted, p.inDropped, p.inTransformed, p.outAccepted, p.outDropped, p.outTransformed] { w.u64(v) }
@@ -187,9 +187,9 @@ public struct DatapathState: WireMessage {
     }
     public init(from r: inout WireReader) throws(WireError) {
         var ss: [SAStatus] = []
-        for _ in 0..<(try r.count(limit: 2 * ConfigurationBounds.maximumPolicies)) { ss.append(try SAStatus(from: &r)) }
+        for _ in 0..<(try r.count32(limit: ScaleLimits.installedSAs)) { ss.append(try SAStatus(from: &r)) }
         var ps: [PolicyStatus] = []
-        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) {
+        for _ in 0..<(try r.count32(limit: ScaleLimits.policies + ScaleLimits.generatedPolicies)) {
             let id = try r.u32()
             ps.append(PolicyStatus(id: id, inAccepted: try r.u64(), inDropped: try r.u64(), inTransformed: try r.u64(),
                                    outAccepted: try r.u64(), outDropped: try r.u64(), outTransformed: try r.u64(),

@@ -92,18 +92,18 @@ public struct IKEConfig: WireMessage {
 
     public func encode(to w: inout WireWriter) {
         w.u64(generation)
-        w.count(peers.count); for p in peers { p.encode(to: &w) }
-        w.count(policies.count); for p in policies { p.encode(to: &w) }
+        w.count32(peers.count); for p in peers { p.encode(to: &w) }
+        w.count32(policies.count); for p in policies { p.encode(to: &w) }
         defaultProposal.encode(to: &w)
     }
 
     public init(from r: inout WireReader) throws(WireError) {
         generation = try r.u64()
         var ps: [IKEPeerRecord] = [], pols: [IKEPolicyRecord] = []
-        for _ in 0..<(try r.count(limit: 1024)) { ps.append(try IKEPeerRecord(from: &r)) }
-        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) {
-            pols.append(try IKEPolicyRecord(from: &r))
-        }
+        for _ in 0..<(try r.count32(limit: ScaleLimits.peers)) { ps.append(try IKEPeerRecord(from: &r)) }
+        let n = try r.count32(limit: ScaleLimits.policies)
+        pols.reserveCapacity(n)
+        for _ in 0..<n { pols.append(try IKEPolicyRecord(from: &r)) }
         peers = ps; policies = pols
         defaultProposal = try IKEPolicyRecord(from: &r)
     }
@@ -204,24 +204,26 @@ public struct IKEState: WireMessage {
     }
 
     public func encode(to w: inout WireWriter) {
-        w.count(peers.count)
+        w.count32(peers.count)
         for p in peers {
             w.u32(p.local); w.u32(p.remote); w.u16(p.remotePort); w.string(p.state); w.string(p.side); w.u64(p.establishedSeconds); w.bool(p.natTraversal)
         }
-        w.count(establishedPolicies.count); for id in establishedPolicies { w.u32(id) }
-        w.count(generatedPolicies.count); for p in generatedPolicies { p.encode(to: &w) }
+        w.count32(establishedPolicies.count); for id in establishedPolicies { w.u32(id) }
+        w.count32(generatedPolicies.count); for p in generatedPolicies { p.encode(to: &w) }
     }
 
     public init(from r: inout WireReader) throws(WireError) {
         var ps: [Peer] = []
-        for _ in 0..<(try r.count(limit: 4096)) {
+        for _ in 0..<(try r.count32(limit: ScaleLimits.phase1SAs)) {
             ps.append(Peer(local: try r.u32(), remote: try r.u32(), remotePort: try r.u16(), state: try r.string("peer.state", limit: 32),
                            side: try r.string("peer.side", limit: 16), establishedSeconds: try r.u64(), natTraversal: try r.bool("peer.nat-t")))
         }
         var ids: [UInt32] = []
-        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) { ids.append(try r.u32()) }
+        for _ in 0..<(try r.count32(limit: ScaleLimits.policies + ScaleLimits.generatedPolicies)) {
+            ids.append(try r.u32())
+        }
         var generated: [PolicyRecord] = []
-        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) {
+        for _ in 0..<(try r.count32(limit: ScaleLimits.generatedPolicies)) {
             generated.append(try PolicyRecord(from: &r))
         }
         peers = ps; establishedPolicies = ids; generatedPolicies = generated

@@ -32,6 +32,8 @@ public enum Message: Sendable, Equatable {
     case hostAddresses(HostAddresses)
     case refusalReport(RefusalReport)
     case signAnnounce(SignAnnounce)
+    /// One page of a message too large for one datagram (Paging.swift); Link reassembles them.
+    case page(Page)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -69,6 +71,7 @@ public enum Message: Sendable, Equatable {
         case .hostAddresses(let m): return m
         case .refusalReport(let m): return m
         case .signAnnounce(let m): return m
+        case .page(let m): return m
         }
     }
 
@@ -108,6 +111,7 @@ public enum Message: Sendable, Equatable {
         case .hostAddresses: return .hostAddresses(try HostAddresses(from: &r))
         case .refusalReport: return .refusalReport(try RefusalReport(from: &r))
         case .signAnnounce: return .signAnnounce(try SignAnnounce(from: &r))
+        case .page: return .page(try Page(from: &r))
         }
     }
 }

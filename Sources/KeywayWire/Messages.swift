@@ -1,3 +1,5 @@
+import KeywayVocabulary
+
 /// One value type per message; `Message` is the closed set of them.
 public protocol WireMessage: Sendable, Equatable {
     static var type: MessageType { get }
@@ -38,6 +40,7 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case hostAddresses = 30
     case refusalReport = 31
     case signAnnounce = 32
+    case page = 33
 
     public var description: String {
         switch self {
@@ -73,6 +76,7 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .hostAddresses: return "HostAddresses"
         case .refusalReport: return "RefusalReport"
         case .signAnnounce: return "SignAnnounce"
+        case .page: return "Page"
         }
     }
 }
@@ -229,18 +233,19 @@ public struct Counter: Sendable, Equatable {
 
 public struct CounterReply: WireMessage {
     public static let type = MessageType.counterReply
-    public static let maximumCounters = 1024
+    /// The datapath names four counters per policy that saw traffic, besides its own.
+    public static let maximumCounters = 4 * (ScaleLimits.policies + ScaleLimits.generatedPolicies) + 1024
     public var role: Role
     public var counters: [Counter]
     public init(role: Role, counters: [Counter]) { self.role = role; self.counters = counters }
     public func encode(to w: inout WireWriter) {
         w.u8(role.rawValue)
-        w.count(counters.count)
+        w.count32(counters.count)
         for c in counters { w.string(c.name); w.u64(c.value) }
     }
     public init(from r: inout WireReader) throws(WireError) {
         role = try r.enumeration("counters.role", Role.self)
-        let n = try r.count(limit: Self.maximumCounters)
+        let n = try r.count32(limit: Self.maximumCounters)
         var out: [Counter] = []
         for _ in 0..<n { out.append(Counter(name: try r.string("counter.name", limit: 128), value: try r.u64())) }
         counters = out
@@ -259,7 +264,8 @@ public struct ErrorReply: WireMessage {
 /// RouterOS console input from `keyway`: one line, or a whole script run as one transaction.
 public struct ConsoleCommand: WireMessage {
     public static let type = MessageType.consoleCommand
-    public static let maximumText = 60_000
+    /// A whole script runs as one transaction: long ones travel paged (Paging.swift).
+    public static let maximumText = 32 << 20
     public var text: String
     public var json: Bool
     public init(text: String, json: Bool) { self.text = text; self.json = json }
@@ -273,6 +279,8 @@ public struct ConsoleCommand: WireMessage {
 /// The console's answer: output (or the error, with its line and column), and the new prompt path.
 public struct ConsoleReply: WireMessage {
     public static let type = MessageType.consoleReply
+    /// A printout of every policy, SA or setting (paged).
+    public static let maximumOutput = 120 << 20
     public var ok: Bool
     public var output: String
     public var warnings: [String]
@@ -288,7 +296,7 @@ public struct ConsoleReply: WireMessage {
     }
     public init(from r: inout WireReader) throws(WireError) {
         ok = try r.bool("console.ok")
-        output = try r.string("console.output", limit: 60_000)
+        output = try r.string("console.output", limit: Self.maximumOutput)
         let n = try r.count(limit: 256)
         var list: [String] = []
         for _ in 0..<n { list.append(try r.string("console.warning", limit: 1024)) }

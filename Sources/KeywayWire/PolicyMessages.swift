@@ -78,19 +78,38 @@ public struct AllowedPeer: Sendable, Equatable {
 /// What the configuration allows to exist. keyway-monitor, the one authority on configuration,
 /// sends it to keywayd and keyway-datapath, which check every other process's requests against it.
 public struct ConfigurationBounds: Sendable, Equatable {
-    public static let maximumPolicies = 4096
-    public static let maximumPeers = 1024
+    public static let maximumPolicies = ScaleLimits.policies
+    public static let maximumPeers = ScaleLimits.peers
     /// The active configured policies, in configured order.
-    public var policies: [AllowedPolicy]
+    public var policies: [AllowedPolicy] { didSet { index = Self.index(policies) } }
     public var peers: [AllowedPeer]
     /// What generated policies are keyed with (the `default` proposal).
     public var generatedEncryption: [EncryptionAlgorithm]
     public var generatedIntegrity: [IntegrityAlgorithm]
+    /// Position of each policy by id (the first, should ids repeat): checks look policies up per
+    /// SA, and a linear search per SA over 100,000 policies would not do.
+    private var index: [UInt32: Int]
 
     public init(policies: [AllowedPolicy], peers: [AllowedPeer], generatedEncryption: [EncryptionAlgorithm] = [],
                 generatedIntegrity: [IntegrityAlgorithm] = []) {
         self.policies = policies; self.peers = peers
         self.generatedEncryption = generatedEncryption; self.generatedIntegrity = generatedIntegrity
+        index = Self.index(policies)
+    }
+
+    private static func index(_ policies: [AllowedPolicy]) -> [UInt32: Int] {
+        var out: [UInt32: Int] = [:]
+        out.reserveCapacity(policies.count)
+        for (i, p) in policies.enumerated() where out[p.policy.id] == nil { out[p.policy.id] = i }
+        return out
+    }
+
+    /// The configured policy with this id.
+    public func policy(id: UInt32) -> AllowedPolicy? { index[id].map { policies[$0] } }
+
+    public static func == (a: ConfigurationBounds, b: ConfigurationBounds) -> Bool {
+        a.policies == b.policies && a.peers == b.peers && a.generatedEncryption == b.generatedEncryption
+            && a.generatedIntegrity == b.generatedIntegrity
     }
 
     /// The peer entry IKE would use for `address`: the most specific one containing it.
@@ -99,18 +118,21 @@ public struct ConfigurationBounds: Sendable, Equatable {
     }
 
     func encode(to w: inout WireWriter) {
-        w.count(policies.count); for p in policies { p.encode(to: &w) }
-        w.count(peers.count); for p in peers { p.encode(to: &w) }
+        w.count32(policies.count); for p in policies { p.encode(to: &w) }
+        w.count32(peers.count); for p in peers { p.encode(to: &w) }
         w.choices(generatedEncryption); w.choices(generatedIntegrity)
     }
 
     init(from r: inout WireReader) throws(WireError) {
         var ps: [AllowedPolicy] = [], peerList: [AllowedPeer] = []
-        for _ in 0..<(try r.count(limit: Self.maximumPolicies)) { ps.append(try AllowedPolicy(from: &r)) }
-        for _ in 0..<(try r.count(limit: Self.maximumPeers)) { peerList.append(try AllowedPeer(from: &r)) }
+        let n = try r.count32(limit: Self.maximumPolicies)
+        ps.reserveCapacity(n)
+        for _ in 0..<n { ps.append(try AllowedPolicy(from: &r)) }
+        for _ in 0..<(try r.count32(limit: Self.maximumPeers)) { peerList.append(try AllowedPeer(from: &r)) }
         policies = ps; peers = peerList
         generatedEncryption = try r.choices("bounds.generated-encryption", EncryptionAlgorithm.self)
         generatedIntegrity = try r.choices("bounds.generated-integrity", IntegrityAlgorithm.self)
+        index = Self.index(ps)
     }
 }
 
@@ -154,10 +176,10 @@ public struct GeneratedPolicySet: WireMessage {
     public var policies: [PolicyRecord]
 
     public init(policies: [PolicyRecord]) { self.policies = policies }
-    public func encode(to w: inout WireWriter) { w.count(policies.count); for p in policies { p.encode(to: &w) } }
+    public func encode(to w: inout WireWriter) { w.count32(policies.count); for p in policies { p.encode(to: &w) } }
     public init(from r: inout WireReader) throws(WireError) {
         var out: [PolicyRecord] = []
-        for _ in 0..<(try r.count(limit: ConfigurationBounds.maximumPolicies)) {
+        for _ in 0..<(try r.count32(limit: ScaleLimits.generatedPolicies)) {
             out.append(try PolicyRecord(from: &r))
         }
         policies = out

@@ -16,6 +16,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case notAllowed(type: MessageType, from: Role, to: Role)
     /// The socket layer cut the datagram or its descriptors.
     case truncatedDatagram
+    /// A page out of order, of another message than the one being assembled, or inconsistent
+    /// with it: the message being assembled is dropped with it.
+    case unexpectedPage(String)
 
     /// A stable short name, used for counters and audit MSGIDs.
     public var kind: String {
@@ -30,6 +33,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidText: return "invalid-text"
         case .notAllowed: return "not-allowed"
         case .truncatedDatagram: return "truncated-datagram"
+        case .unexpectedPage: return "unexpected-page"
         }
     }
 
@@ -45,6 +49,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidText(let f): return "invalid UTF-8 in \(f)"
         case .notAllowed(let t, let from, let to): return "\(t) is not accepted by \(to) from \(from)"
         case .truncatedDatagram: return "datagram or its descriptors were truncated"
+        case .unexpectedPage(let why): return "unexpected page: \(why)"
         }
     }
 }

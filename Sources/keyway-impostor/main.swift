@@ -149,9 +149,9 @@ final class Impostor: ChildBehavior {
             peers: []))))
         // A prefix with host bits and a length of 33, straight onto the wire.
         var w = WireWriter()
-        w.u16(1); w.u16(MessageType.generatedPolicySet.rawValue); w.u32(0); w.u32(0)
+        w.u16(FrameHeader.currentVersion); w.u16(MessageType.generatedPolicySet.rawValue); w.u32(0); w.u32(0)
         var body = WireWriter()
-        body.u16(1); body.u32(1); body.u32(0x0a01_0000); body.u8(33)
+        body.count32(1); body.u32(1); body.u32(0x0a01_0000); body.u8(33)
         let frame = Array(w.bytes.prefix(4)) + [0, 0, 0, UInt8(body.bytes.count)] + Array(w.bytes.suffix(4))
             + body.bytes
         try? SeqPacket.send(runtime.parent.socket, frame)

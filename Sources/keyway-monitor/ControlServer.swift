@@ -16,8 +16,17 @@ final class ControlServer {
             self.link = Link(peer: .client, socket: socket)
             self.credentials = credentials
             self.session = session
+            // Only administrators change things: a read-only operator's script has no need of 32 MiB.
+            if !session.canModify { link.assembler.limits[.consoleCommand] = Self.readerScriptLimit }
         }
+        static let readerScriptLimit = 1 << 20
     }
+
+    /// Replies waiting for their clients to read them, in all and for read-only operators: a
+    /// reply that would go beyond is refused with a reason (printouts of 100,000 policies run to
+    /// tens of megabytes, and a client that does not read holds what it asked for).
+    static let pendingReplyLimit = 256 << 20
+    static let readerPendingReplyLimit = 96 << 20
 
     /// Client counter requests waiting for the datapath's counters: request id -> client socket.
     var pendingCounters: [UInt32: (fd: Int32, clientRequest: UInt32)] = [:]
@@ -36,21 +45,45 @@ final class ControlServer {
 
     init(listener: Descriptor) { self.listener = listener }
 
+    /// A client whose last reply still waits is not read from until the reply has gone: one
+    /// answer at a time per connection, however fast it asks.
     func pollInterests() -> [(fd: Int32, events: PollEvents)] {
-        [(fd: listener.raw, events: .readable)] + clients.keys.sorted().map { (fd: $0, events: .readable) }
+        [(fd: listener.raw, events: .readable)] + clients.keys.sorted().map { fd in
+            (fd: fd, events: clients[fd]?.link.hasPending == true ? .writable : .readable)
+        }
     }
 
     /// `now`: the loop's monotonic clock, in nanoseconds.
     func handleReady(fd: Int32, now: UInt64, runtime: ChildRuntime, status: () -> StatusReply) {
         if fd == listener.raw { acceptClients(runtime, now: now); return }
         guard let client = clients[fd] else { return }
-        for _ in 0..<16 where clients[fd] === client {
+        if client.link.hasPending {
+            admission.activity(fd, now: now)
+            do { try client.link.flush() } catch { drop(fd) }
+            return
+        }
+        // Pages of a long script count one each; the answer comes when the script is whole.
+        for _ in 0..<64 where clients[fd] === client && !client.link.hasPending {
             let input = client.link.receive(as: .monitor)
             if case .idle = input { return }
             if case .closed = input { drop(fd); return }
             admission.activity(fd, now: now)
             switch input {
-            case .rejected(let error): runtime.reject(error, from: .client)
+            case .rejected(let error):
+                runtime.reject(error, from: .client)
+                // A script over the caller's limit, or pages out of order: the rest of it would
+                // be refused page by page. Say why once and close.
+                switch error {
+                case .overlongLength, .unexpectedPage:
+                    try? SeqPacket.send(client.socket, Frame.encode(.errorReply(ErrorReply(
+                        reason: "request refused: \(error)"
+                            + (client.session.canModify ? "" : " (read-only operators send at most 1 MiB)"))),
+                                                                    requestID: 1))
+                    drop(fd)
+                    return
+                default: break
+                }
+            case .partial: continue
             case .message(let envelope, _):
                 runtime.wire.accepted()
                 answer(envelope, client: client, runtime: runtime, status: status)
@@ -78,9 +111,20 @@ final class ControlServer {
         case .consoleCommand(let c): reply = .consoleReply(console(c, client: client, runtime: runtime))
         default: reply = .errorReply(ErrorReply(reason: "\(envelope.message.type) is not a request"))
         }
-        do { try SeqPacket.send(client.socket, Frame.encode(reply, requestID: envelope.requestID)) } catch {
-            drop(client.socket.raw)
+        send(reply, requestID: envelope.requestID, to: client)
+    }
+
+    /// Replies go through the client's link (paged when large, queued while it reads); one that
+    /// would hold more memory than the limits allow is refused with the reason instead.
+    private func send(_ reply: Message, requestID: UInt32, to client: Client) {
+        var message = reply
+        let waiting = clients.values.reduce(0) { $0 + $1.link.pendingBytes }
+        let readersWaiting = clients.values.filter { !$0.session.canModify }.reduce(0) { $0 + $1.link.pendingBytes }
+        if waiting > Self.pendingReplyLimit || (!client.session.canModify && readersWaiting > Self.readerPendingReplyLimit) {
+            message = .errorReply(ErrorReply(reason: "the monitor is busy sending \(waiting >> 20) MiB of replies "
+                                              + "to other clients; try again shortly"))
         }
+        do { try client.link.send(message, requestID: requestID) } catch { drop(client.socket.raw) }
     }
 
     /// Closes connections that have been silent for the idle timeout.
@@ -104,7 +148,7 @@ final class ControlServer {
     func datapathCounters(_ reply: CounterReply, requestID: UInt32, runtime: ChildRuntime) {
         guard let pending = pendingCounters.removeValue(forKey: requestID), let client = clients[pending.fd] else { return }
         let merged = runtime.allCounters() + reply.counters.map { Counter(name: "datapath." + $0.name, value: $0.value) }
-        try? SeqPacket.send(client.socket, Frame.encode(.counterReply(CounterReply(role: .monitor, counters: merged)), requestID: pending.clientRequest))
+        send(.counterReply(CounterReply(role: .monitor, counters: merged)), requestID: pending.clientRequest, to: client)
     }
 
     /// One console exchange: run, audit each change (secrets masked), answer.

@@ -25,12 +25,15 @@ struct KeywayClient: ParsableCommand {
     @Option(name: .short, help: "Run a script file as one transaction.")
     var file: String?
 
+    @Option(name: .long, help: "Seconds to wait for keywayd's answer (and for each further page of it).")
+    var timeout = 60
+
     @Argument(parsing: .captureForPassthrough, help: "A RouterOS command, e.g. /ip ipsec policy print")
     var command: [String] = []
 
     func run() throws {
         // Options may also follow the command (`keyway status --json`): RouterOS words never start with "--".
-        var socket = self.socket, json = self.json, file = self.file
+        var socket = self.socket, json = self.json, file = self.file, timeout = self.timeout
         var command: [String] = []
         var words = self.command.makeIterator()
         while let w = words.next() {
@@ -38,10 +41,14 @@ struct KeywayClient: ParsableCommand {
             case "--socket": guard let v = words.next() else { throw ClientError("--socket needs a path") }; socket = v
             case "--json": json = true
             case "-f": guard let v = words.next() else { throw ClientError("-f needs a file") }; file = v
+            case "--timeout":
+                guard let v = words.next().flatMap({ Int($0) }), v > 0 else { throw ClientError("--timeout needs seconds") }
+                timeout = v
             default: command.append(w)
             }
         }
         let connection = try Connection(path: socket)
+        connection.timeoutMilliseconds = timeout * 1000
         if let file {
             guard let text = try? Files.readAll(file) else { throw ClientError("cannot read \(file)") }
             try connection.runScript(String(decoding: text, as: UTF8.self), json: json)
@@ -113,23 +120,38 @@ final class Connection {
         }
     }
 
+    /// How long to wait for the monitor's answer to begin, and for each further page of it.
+    var timeoutMilliseconds = 60_000
+
     /// One request and its answer. A refused connection carries its reason and is already closed
-    /// when the request goes out: what is waiting is read before a failure is reported.
+    /// when the request goes out: what is waiting is read before a failure is reported. A long
+    /// script goes out in pages, and a long answer comes back in pages (Paging.swift).
     func exchange(_ message: Message) throws -> Message {
         var sent = true
-        do { try SeqPacket.send(fd, Frame.encode(message, requestID: 1)) } catch { sent = false }
-        let ready = try Poll.wait([(fd: fd.raw, events: .readable)], timeoutMilliseconds: 15000)
-        guard let first = ready.first, !first.isEmpty else { throw ClientError("keywayd did not answer within 15 s") }
-        var received = try? SeqPacket.receive(fd, dontWait: false)
-        if case .datagram = received {} else {
-            // Linux reports a reset (the monitor closed with our request unread) before the
-            // datagrams still queued: the refusal's reason may be right behind it.
-            received = try? SeqPacket.receive(fd, dontWait: true)
+        for frame in Paging.frames(message, requestID: 1, stream: 1) {
+            do { try SeqPacket.send(fd, frame) } catch { sent = false; break }
         }
-        guard case .datagram(let d) = received, !d.truncated else { throw Closed(requestSent: sent) }
-        let envelope = try Frame.decode(d.bytes, from: .monitor, to: .client)
-        if case .errorReply(let e) = envelope.message { throw ClientError(e.reason) }
-        return envelope.message
+        var assembler = PageAssembler()
+        while true {
+            let ready = try Poll.wait([(fd: fd.raw, events: .readable)], timeoutMilliseconds: timeoutMilliseconds)
+            guard let first = ready.first, !first.isEmpty else {
+                throw ClientError("keywayd did not answer within \(timeoutMilliseconds / 1000) s")
+            }
+            var received = try? SeqPacket.receive(fd, dontWait: false)
+            if case .datagram = received {} else {
+                // Linux reports a reset (the monitor closed with our request unread) before the
+                // datagrams still queued: the refusal's reason may be right behind it.
+                received = try? SeqPacket.receive(fd, dontWait: true)
+            }
+            guard case .datagram(let d) = received, !d.truncated else { throw Closed(requestSent: sent) }
+            var envelope = try Frame.decode(d.bytes, from: .monitor, to: .client)
+            if case .page(let page) = envelope.message {
+                guard let whole = try assembler.accept(page, requestID: envelope.requestID) else { continue }
+                envelope = whole
+            }
+            if case .errorReply(let e) = envelope.message { throw ClientError(e.reason) }
+            return envelope.message
+        }
     }
 
     func runScript(_ text: String, json: Bool) throws {

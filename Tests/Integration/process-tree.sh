@@ -162,8 +162,8 @@ check "the stopped process is gone" not kill -0 "$old"
 # Bad input on the control socket: refused and counted; the monitor keeps serving.
 python3 - "$RUN/control.sock" <<'PY'
 import socket, struct, sys
-bad = [b"\x00\x01\x00", struct.pack(">HHII", 1, 999, 0, 0), struct.pack(">HHII", 1, 9, 0, 0) + b"\xee",
-       struct.pack(">HHII", 1, 3, 4, 0) + b"\x00\x00\x00\x01", struct.pack(">HHII", 1, 7, 8, 0) + b"\x00\x01"]
+bad = [b"\x00\x02\x00", struct.pack(">HHII", 2, 999, 0, 0), struct.pack(">HHII", 2, 9, 0, 0) + b"\xee",
+       struct.pack(">HHII", 2, 3, 4, 0) + b"\x00\x00\x00\x01", struct.pack(">HHII", 2, 7, 8, 0) + b"\x00\x01"]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(sys.argv[1])
 for b in bad: s.send(b)

@@ -18,12 +18,12 @@ final class ChildWireRejectionTests: XCTestCase {
 
         let ping = Frame.encode(.ping(Ping(nonce: 1)))
         let bad: [(String, [UInt8])] = [
-            ("truncated-header", [0, 1, 0]),
-            ("unknown-type", [0, 1, 0x03, 0xE7, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ("truncated-header", [0, 2, 0]),
+            ("unknown-type", [0, 2, 0x03, 0xE7, 0, 0, 0, 0, 0, 0, 0, 0]),
             ("wrong-version", [0, 9] + Array(ping.dropFirst(2))),
             ("short-body", Array(ping.dropLast(2))),
             ("trailing-bytes", Frame.encode(.shutdown(Shutdown())) + [0xEE]),
-            ("invalid-enum", [0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0xFF]),
+            ("invalid-enum", [0, 2, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0xFF]),
             ("not-allowed", Frame.encode(.statusReply(StatusReply(processes: [])))),
             ("not-allowed", Frame.encode(.reloadConfig(ReloadConfig()))),
         ]

@@ -42,7 +42,7 @@ final class ChannelPolicyTests: XCTestCase {
     func testAllowlistIsCheckedBeforeTheBodyIsParsed() {
         // An EnterSandbox from a client with a malformed body is refused for its type alone.
         var w = WireWriter()
-        w.u16(1); w.u16(MessageType.enterSandbox.rawValue); w.u32(4); w.u32(0); w.u32(1)
+        w.u16(FrameHeader.currentVersion); w.u16(MessageType.enterSandbox.rawValue); w.u32(4); w.u32(0); w.u32(1)
         XCTAssertThrowsError(try Frame.decode(w.bytes, from: .client, to: .monitor)) { error in
             XCTAssertEqual(error as? WireError, .notAllowed(type: .enterSandbox, from: .client, to: .monitor))
         }

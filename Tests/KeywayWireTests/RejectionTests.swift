@@ -9,7 +9,7 @@ final class RejectionTests: XCTestCase {
         }
     }
 
-    func header(version: UInt16 = 1, type: UInt16, length: UInt32, id: UInt32 = 0) -> [UInt8] {
+    func header(version: UInt16 = FrameHeader.currentVersion, type: UInt16, length: UInt32, id: UInt32 = 0) -> [UInt8] {
         var w = WireWriter()
         w.u16(version); w.u16(type); w.u32(length); w.u32(id)
         return w.bytes
@@ -21,7 +21,8 @@ final class RejectionTests: XCTestCase {
     }
 
     func testWrongVersion() {
-        assertRejects(header(version: 2, type: 7, length: 8) + [UInt8](repeating: 0, count: 8), .wrongVersion(2))
+        // Version 1 counted lists in 16 bits and knew no pages: its messages would be misread.
+        assertRejects(header(version: 1, type: 7, length: 8) + [UInt8](repeating: 0, count: 8), .wrongVersion(1))
     }
 
     func testUnknownType() {
@@ -69,7 +70,7 @@ final class RejectionTests: XCTestCase {
         // A /33 prefix, host bits beyond the prefix, and a replay window beyond what the datapath allocates.
         var set = Frame.encode(.generatedPolicySet(GeneratedPolicySet(
             policies: [samplePolicy(id: 0x4000_0000, tunnel: true)])))
-        let sourceLength = 12 + 2 + 4 + 4
+        let sourceLength = 12 + 4 + 4 + 4
         set[sourceLength] = 33
         assertRejects(set, .invalidEnum(field: "policy.source.length", value: 33))
         set[sourceLength] = 8
@@ -119,7 +120,110 @@ final class RejectionTests: XCTestCase {
     func testEachErrorHasADistinctKind() {
         let errors: [WireError] = [.truncatedHeader(received: 0), .wrongVersion(0), .unknownType(0), .shortBody(needed: 0, remaining: 0),
                                    .overlongLength(declared: 0, limit: 0), .invalidEnum(field: "", value: 0), .trailingBytes(count: 0),
-                                   .invalidText(field: ""), .notAllowed(type: .ping, from: .client, to: .ike), .truncatedDatagram]
+                                   .invalidText(field: ""), .notAllowed(type: .ping, from: .client, to: .ike), .truncatedDatagram,
+                                   .unexpectedPage("")]
         XCTAssertEqual(Set(errors.map(\.kind)).count, errors.count)
+    }
+
+    // MARK: pages
+
+    func page(stream: UInt32 = 1, type: MessageType = .datapathState, index: UInt32, count: UInt32 = 2,
+              total: Int = Page.chunkCapacity + 100, chunk: Int? = nil) -> Page {
+        let length = chunk ?? (index + 1 < count ? Page.chunkCapacity : total - Int(count - 1) * Page.chunkCapacity)
+        return Page(stream: stream, pagedType: type, index: index, count: count, totalLength: UInt32(total),
+                    chunk: Array(repeating: 0, count: max(0, length)))
+    }
+
+    func testPagesSplitExactlyAsPagingSplits() {
+        // Only types that grow with the configuration are paged.
+        assertRejects(Frame.encode(.page(page(type: .ping, index: 0))), .invalidEnum(field: "page.type", value: 7))
+        assertRejects(Frame.encode(.page(page(type: .page, index: 0))), .invalidEnum(field: "page.type", value: 33))
+        // Over the type's limit, declared before anything is kept.
+        let limit = Paging.maximumBytes(.generatedPolicySet) ?? 0
+        let over = limit + 1
+        assertRejects(Frame.encode(.page(page(type: .generatedPolicySet, index: 0, count: UInt32(Paging.pageCount(over)),
+                                              total: over))),
+                      .overlongLength(declared: over, limit: limit))
+        // A body that fits one frame travels as one frame.
+        assertRejects(Frame.encode(.page(page(index: 0, count: 1, total: 100, chunk: 100))),
+                      .invalidEnum(field: "page.total", value: 100))
+        assertRejects(Frame.encode(.page(page(index: 0, count: 3))), .invalidEnum(field: "page.count", value: 3))
+        assertRejects(Frame.encode(.page(page(index: 2))), .invalidEnum(field: "page.index", value: 2))
+        assertRejects(Frame.encode(.page(page(index: 0, chunk: 100))), .invalidEnum(field: "page.chunk-length", value: 100))
+        assertRejects(Frame.encode(.page(page(index: 1, chunk: 101))), .invalidEnum(field: "page.chunk-length", value: 101))
+    }
+
+    func testAPageIsAllowedOnlyWhereTheMessageItCarriesIs() {
+        // A client may not send state, the datapath no console command, paged or not.
+        for (type, from, to) in [(MessageType.datapathState, Role.client, Role.monitor),
+                                 (.consoleCommand, .datapath, .monitor), (.datapathConfig, .datapath, .monitor)] {
+            XCTAssertThrowsError(try Frame.decode(Frame.encode(.page(page(type: type, index: 0))), from: from, to: to)) {
+                XCTAssertEqual($0 as? WireError, .notAllowed(type: type, from: from, to: to))
+            }
+        }
+        // keyway-ike sends the datapath nothing that may be paged: no page at all.
+        XCTAssertThrowsError(try Frame.decode(Frame.encode(.page(page(type: .datapathConfig, index: 0))),
+                                              from: .ike, to: .datapath)) {
+            XCTAssertEqual($0 as? WireError, .notAllowed(type: .page, from: .ike, to: .datapath))
+        }
+        // keyway-ike sends keywayd nothing that may be paged, so no page at all.
+        XCTAssertFalse(ChannelPolicy.accepts(.page, from: .ike, to: .parent))
+        XCTAssertTrue(ChannelPolicy.accepts(.page, from: .monitor, to: .datapath))
+    }
+
+    func assertAssemblerRefuses(_ pages: [Page], _ expected: WireError, limits: [MessageType: Int] = [:],
+                                file: StaticString = #filePath, line: UInt = #line) {
+        var assembler = PageAssembler()
+        assembler.limits = limits
+        var thrown: WireError?
+        for p in pages {
+            do { _ = try assembler.accept(p, requestID: 0) } catch { thrown = error; break }
+        }
+        XCTAssertEqual(thrown, expected, file: file, line: line)
+        XCTAssertEqual(assembler.heldBytes, 0, "nothing of a refused message is kept", file: file, line: line)
+    }
+
+    func testTheAssemblerTakesPagesOnlyInOrderFromOneStream() {
+        assertAssemblerRefuses([page(index: 1)], .unexpectedPage("page 1 of DatapathState without its first"))
+        assertAssemblerRefuses([page(stream: 1, index: 0), page(stream: 2, index: 1)],
+                               .unexpectedPage("page 1 of DatapathState (stream 2) while page 1 of DatapathState "
+                                               + "(stream 1) was due"))
+        assertAssemblerRefuses([page(type: .datapathState, index: 0), page(type: .counterReply, index: 1)],
+                               .unexpectedPage("page 1 of CounterReply (stream 1) while page 1 of DatapathState "
+                                               + "(stream 1) was due"))
+        let three = Page.chunkCapacity * 2 + 5
+        assertAssemblerRefuses([page(index: 0, count: 3, total: three), page(index: 2, count: 3, total: three)],
+                               .unexpectedPage("page 2 of DatapathState (stream 1) while page 1 of DatapathState "
+                                               + "(stream 1) was due"))
+        // A tighter limit the receiver set (read-only operators' scripts).
+        assertAssemblerRefuses([page(type: .consoleCommand, index: 0)],
+                               .overlongLength(declared: Page.chunkCapacity + 100, limit: 1 << 16),
+                               limits: [.consoleCommand: 1 << 16])
+    }
+
+    func testAMessageLeftUnfinishedIsRefusedAndTheNextOneStillAssembles() throws {
+        var assembler = PageAssembler()
+        XCTAssertNil(try assembler.accept(page(stream: 1, index: 0), requestID: 0))
+        XCTAssertThrowsError(try assembler.accept(page(stream: 2, index: 0), requestID: 0)) {
+            XCTAssertEqual($0 as? WireError, .unexpectedPage("DatapathState (stream 1) ended after page 1 of 2"))
+        }
+        XCTAssertEqual(assembler.heldBytes, Page.chunkCapacity, "the new message's first page is kept")
+    }
+
+    func testAnAssembledBodyIsDecodedAsStrictlyAsOneFrame() {
+        // A DatapathState body with bytes left over after its last field, paged.
+        var w = WireWriter()
+        DatapathState(sas: [], policies: [], statistics: []).encode(to: &w)
+        let body = w.bytes + [UInt8](repeating: 0xAA, count: Page.chunkCapacity)
+        let pages = (0..<2).map { i in
+            Page(stream: 1, pagedType: .datapathState, index: UInt32(i), count: 2, totalLength: UInt32(body.count),
+                 chunk: Array(body[(i * Page.chunkCapacity)..<min(body.count, (i + 1) * Page.chunkCapacity)]))
+        }
+        assertAssemblerRefuses(pages, .trailingBytes(count: Page.chunkCapacity))
+        // A count beyond its limit is refused before anything is allocated for it.
+        var counts = WireWriter()
+        counts.u32(UInt32(ScaleLimits.installedSAs + 1))
+        assertRejects(header(type: MessageType.datapathState.rawValue, length: 4) + counts.bytes,
+                      .overlongLength(declared: ScaleLimits.installedSAs + 1, limit: ScaleLimits.installedSAs))
     }
 }

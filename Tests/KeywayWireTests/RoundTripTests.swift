@@ -67,6 +67,9 @@ let samples: [Message] = [
     .signReply(SignReply(id: 9, signature: Array(repeating: 0xab, count: 256))),
     .hostAddresses(HostAddresses(addresses: [.v4(a(0xc0000201)), .v4(a(0x7f000001))])),
     .refusalReport(RefusalReport(refused: [.datapath: 3, .ike: 1])),
+    // The last page of a two-page DatapathState (Paging.swift): what is left after one full page.
+    .page(Page(stream: 7, pagedType: .datapathState, index: 1, count: 2, totalLength: UInt32(Page.chunkCapacity + 100),
+               chunk: Array(repeating: 0x5a, count: 100))),
 ]
 
 func a(_ v: UInt32) -> IPv4Address { IPv4Address(v) }
@@ -104,7 +107,7 @@ final class RoundTripTests: XCTestCase {
 
     func testHeaderIsBigEndianAndDeclaresBodyLength() {
         let bytes = Frame.encode(.ping(Ping(nonce: 1)), requestID: 0x0a0b0c0d)
-        XCTAssertEqual(Array(bytes.prefix(12)), [0, 1, 0, 7, 0, 0, 0, 8, 0x0a, 0x0b, 0x0c, 0x0d])
+        XCTAssertEqual(Array(bytes.prefix(12)), [0, 2, 0, 7, 0, 0, 0, 8, 0x0a, 0x0b, 0x0c, 0x0d])
         XCTAssertEqual(bytes.count, 20)
     }
 
@@ -117,5 +120,93 @@ final class RoundTripTests: XCTestCase {
             let m = Message.fdGrant(FdGrant(kind: kind))
             XCTAssertEqual(try Frame.decode(Frame.encode(m)).message, m)
         }
+    }
+
+    /// Every page through a channel and an assembler, as Link does; the whole message out.
+    func carry(_ message: Message, from sender: Role = .monitor, to receiver: Role = .datapath,
+               requestID: UInt32 = 0) throws -> (pages: Int, envelope: Envelope?) {
+        let frames = Paging.frames(message, requestID: requestID, stream: 42)
+        var assembler = PageAssembler()
+        var whole: Envelope?
+        for (i, frame) in frames.enumerated() {
+            XCTAssertLessThanOrEqual(frame.count, FrameHeader.size + FrameHeader.maximumBody, "every page fits a datagram")
+            let envelope = try Frame.decode(frame, from: sender, to: receiver)
+            guard case .page(let page) = envelope.message else { return (1, envelope) }
+            let out = try assembler.accept(page, requestID: envelope.requestID)
+            XCTAssertEqual(out == nil, i + 1 < frames.count, "whole only after the last page")
+            whole = out
+        }
+        return (frames.count, whole)
+    }
+
+    /// The goal's scale (issue 11): 100,000 policies and 20,000 manual SAs in one configuration push,
+    /// and every other message that grows with the configuration, beyond one datagram and back whole.
+    func testConfigurationsAndReportsAtScaleTravelInPagesAndComeBackWhole() throws {
+        let policies: [AllowedPolicy] = (0..<100_000).map(scalePolicy)
+        let peers: [AllowedPeer] = (0..<500).map {
+            AllowedPeer(address: IPv4Prefix(0xc612_0000 + UInt32($0), length: 32), generatePolicy: false)
+        }
+        let bounds = ConfigurationBounds(policies: policies, peers: peers)
+        let sas: [SARecord] = (0..<20_000).map(scaleSA)
+        let config = Message.datapathConfig(DatapathConfig(generation: 9, bounds: bounds, sas: sas))
+        let carried = try carry(config)
+        XCTAssertGreaterThan(carried.pages, 50)
+        XCTAssertEqual(carried.envelope?.message, config)
+        let authority = Message.policyAuthority(PolicyAuthority(generation: 9, bounds: bounds))
+        XCTAssertEqual(try carry(authority, to: .parent).envelope?.message, authority)
+
+        let ike = Message.ikeConfig(IKEConfig(generation: 9, peers: [], policies: policies.map {
+            IKEPolicyRecord(policy: $0.policy, authAlgorithms: [.sha1], encAlgorithms: [.aes128], lifetime: 1_800,
+                            pfsGroup: nil)
+        }, defaultProposal: IKEPolicyRecord(policy: samplePolicy(id: 0, tunnel: false), authAlgorithms: [.sha1],
+                                            encAlgorithms: [.tripleDES], lifetime: 1_800, pfsGroup: nil)))
+        XCTAssertEqual(try carry(ike, to: .ike).envelope?.message, ike)
+
+        let state = Message.datapathState(DatapathState(sas: (0..<20_000).map {
+            SAStatus(spi: UInt32($0), proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
+                     state: "mature", ageSeconds: 1, sinceFirstUse: 0, used: false, bytes: 0, replayWindow: 32,
+                     softSeconds: 0, hardSeconds: 0, softBytes: 0, hardBytes: 0)
+        }, policies: (0..<100_000).map {
+            PolicyStatus(id: UInt32($0 + 1), inAccepted: 0, inDropped: 0, inTransformed: 1, outAccepted: 0, outDropped: 0,
+                         outTransformed: 2, established: true)
+        }, statistics: []))
+        XCTAssertEqual(try carry(state, from: .datapath, to: .monitor).envelope?.message, state)
+        let ikeState = Message.ikeState(IKEState(peers: [], establishedPolicies: (1...100_000).map { UInt32($0) }))
+        XCTAssertEqual(try carry(ikeState, from: .ike, to: .monitor).envelope?.message, ikeState)
+
+        // The console: a script of 100,000 lines in, a printout of them out, with their request id.
+        let script = Message.consoleCommand(ConsoleCommand(text: String(repeating: "/ip ipsec policy add tunnel=yes\n",
+                                                                        count: 100_000), json: false))
+        XCTAssertEqual(try carry(script, from: .client, to: .monitor).envelope?.message, script)
+        let printout = Message.consoleReply(ConsoleReply(ok: true, output: String(repeating: "x", count: 30 << 20),
+                                                         warnings: [], promptPath: ""))
+        let reply = try carry(printout, from: .monitor, to: .client, requestID: 77)
+        XCTAssertEqual(reply.envelope?.message, printout)
+        XCTAssertEqual(reply.envelope?.requestID, 77)
+        let counters = Message.counterReply(CounterReply(role: .datapath, counters: (0..<200_000).map {
+            Counter(name: "policy-\($0)-out-transformed", value: UInt64($0))
+        }))
+        XCTAssertEqual(try carry(counters, from: .datapath, to: .monitor).envelope?.message, counters)
+    }
+
+    func scalePolicy(_ i: Int) -> AllowedPolicy {
+        let selector = TrafficSelector(source: IPv4Prefix(0x0a00_0000 | UInt32(i) << 8, length: 24),
+                                       destination: IPv4Prefix(0xac00_0000 | UInt32(i) << 8, length: 24))
+        let record = PolicyRecord(id: UInt32(i + 1), selector: selector, tunnel: true, saSource: a(0xc000_0201),
+                                  saDestination: a(0xc612_0000 + UInt32(i % 500)))
+        let manual = i < 10_000
+        return AllowedPolicy(policy: record, manual: manual, encryption: manual ? [] : [.aes128], integrity: [.sha1])
+    }
+
+    func scaleSA(_ i: Int) -> SARecord {
+        SARecord(policyID: UInt32(i / 2 + 1), inbound: i % 2 == 1, proto: .esp, spi: UInt32(0x1000 + i),
+                 source: a(0xc000_0201), destination: a(0xc612_0000), tunnel: true, encryption: .aes128,
+                 integrity: .sha1, encryptionKey: Array(repeating: UInt8(i & 0xff), count: 16),
+                 integrityKey: Array(repeating: 7, count: 20), lifetimeSeconds: 0)
+    }
+
+    func testAMessageThatFitsOneDatagramIsNeverPaged() {
+        let frames = Paging.frames(samples[0], requestID: 3, stream: 1)
+        XCTAssertEqual(frames, [Frame.encode(samples[0], requestID: 3)])
     }
 }
