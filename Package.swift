@@ -96,7 +96,7 @@ let package = Package(
         // that a forbidden syscall kills the process.
         .executableTarget(name: "keyway-sandbox-check", dependencies: ["KeywayPrivsep"]),
 
-        .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath"]),
+        .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath", "KeywayIKE"]),
         // Takes a child's place on its real links and plays it compromised (the tests use it).
         .executableTarget(name: "keyway-impostor", dependencies: [
             "KeywayPrivsep", "KeywayWire", "KeywayVocabulary", "KeywaySystem",

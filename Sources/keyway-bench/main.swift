@@ -2,6 +2,7 @@ import KeywayVocabulary
 import Foundation
 import KeywayCrypto
 import KeywayDatapath
+import KeywayIKE
 
 // keyway-bench crypto [--seconds S] [--runs N]
 // One line per figure: NAME SIZE KEYWAY_MB/s OPENSSL_MB/s RATIO DIRECTION (DH: ops/s instead of MB/s).
@@ -10,8 +11,8 @@ import KeywayDatapath
 
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-guard arguments.first == "crypto" || arguments.first == "datapath" else {
-    FileHandle.standardError.write(Data("usage: keyway-bench crypto|datapath [--seconds S] [--runs N]\n".utf8))
+guard ["crypto", "datapath", "ike"].contains(arguments.first ?? "") else {
+    FileHandle.standardError.write(Data("usage: keyway-bench crypto|datapath|ike [--seconds S] [--runs N]\n".utf8))
     exit(2)
 }
 @MainActor func option(_ name: String, _ fallback: Double) -> Double {
@@ -151,11 +152,52 @@ for group in DHGroup.allCases {
 
 }
 
+/// `--spd-sizes 100000` measures only those sizes (for profiling one of them).
+let spdSizes: [Int] = {
+    guard let i = arguments.firstIndex(of: "--spd-sizes"), i + 1 < arguments.count else { return [10, 1000, 100_000] }
+    return arguments[i + 1].split(separator: ",").compactMap { Int($0) }
+}()
+
+/// Probes per SPD measurement: random destinations, each inside one of the configured policies.
+let spdProbeCount = Int(option("--spd-probes", 4096))
+
+/// SPD lookups per second: the whole probe list, again and again, until `window` seconds pass.
+nonisolated func spdRate(_ spd: SPD, _ probes: [(UInt32, UInt32)], window: Double) -> Double {
+    var found = 0, count = 0
+    let start = now()
+    var elapsed = 0.0
+    repeat {
+        for p in probes where spd.lookup(source: p.0, destination: p.1, proto: 6, ports: nil) != nil { found &+= 1 }
+        count += probes.count
+        elapsed = now() - start
+    } while elapsed < window
+    if found != count { emit("# spd: \(count - found) probes found no policy") }
+    return Double(count) / elapsed
+}
+
+/// The same with a linear scan in precedence order (what the SPD must agree with).
+nonisolated func linearRate(_ spd: SPD, _ probes: [(UInt32, UInt32)], window: Double) -> Double {
+    let policies = spd.policies
+    var found = 0, count = 0
+    let start = now()
+    var elapsed = 0.0
+    repeat {
+        for p in probes where policies.first(where: {
+            $0.selector.matches(source: p.0, destination: p.1, proto: 6, ports: nil)
+        }) != nil { found &+= 1 }
+        count += probes.count
+        elapsed = now() - start
+    } while elapsed < window
+    return Double(count) / elapsed
+}
+
 if arguments.first == "datapath" {
     var rng = SystemRandomNumberGenerator()
     emit("# keyway-bench datapath \(Date()) window=\(window)s runs=\(runs) (median)")
-    emit("# spd POLICIES TRIE_LOOKUPS/s LINEAR_LOOKUPS/s RATIO")
-    for n in [10, 1000, 100_000] {
+    emit("# spd-lookup POLICIES LOOKUPS_PER_S (SPD.lookup over \(spdProbeCount) random packets, "
+         + "each to a configured policy)")
+    var figures: [Int: Double] = [:]
+    for n in spdSizes {
         let policies = (0..<n).map { i in
             SecurityPolicy(id: i,
                            selector: TrafficSelector(source: IPv4Prefix(0x0a00_0000, length: 8),
@@ -164,15 +206,20 @@ if arguments.first == "datapath" {
                            action: .encrypt)
         }
         let spd = SPD(policies)
-        let probes = (0..<4096).map { _ in (UInt32(0x0a00_0000) | UInt32.random(in: 0...0xffffff, using: &rng),
-                                            UInt32(0xac00_0000) | UInt32.random(in: 0..<UInt32(max(n, 1)) << 8, using: &rng)) }
-        var i = 0
-        var found = 0
-        let trie = median((0..<runs).map { _ in rate { let p = probes[i & 4095]; i &+= 1; if spd.lookup(source: p.0, destination: p.1, proto: 6, ports: nil) != nil { found &+= 1 } } })
-        let linear = median((0..<runs).map { _ in rate { let p = probes[i & 4095]; i &+= 1
-            if spd.policies.first(where: { $0.selector.matches(source: p.0, destination: p.1, proto: 6, ports: nil) }) != nil { found &+= 1 } } })
-        emit("spd \(n) \(fmt(trie)) \(fmt(linear)) \(String(format: "%.1f", trie / linear))")
+        let probes = (0..<spdProbeCount).map { _ in
+            (UInt32(0x0a00_0000) | UInt32.random(in: 0...0xffffff, using: &rng),
+             UInt32(0xac00_0000) | UInt32.random(in: 0..<UInt32(max(n, 1)) << 8, using: &rng))
+        }
+        let lookups = median((0..<runs).map { _ in spdRate(spd, probes, window: window) })
+        figures[n] = lookups
+        emit("spd-lookup \(n) \(fmt(lookups))")
+        let linear = median((0..<runs).map { _ in linearRate(spd, Array(probes.prefix(256)), window: window) })
+        emit("# spd-linear \(n) \(fmt(linear)) (a linear scan over the same policies, for comparison)")
     }
+    if let small = figures[10], let large = figures[100_000] {
+        emit("# spd-lookup ratio 100000/10: \(String(format: "%.2f", large / small))")
+    }
+    if arguments.contains("--spd-only") { exit(0) }
     emit("# esp TRANSFORM SIZE SEAL_PPS OPEN_PPS SEAL_Gbit/s OPEN_Gbit/s (engine: SPD lookup + ESP tunnel + inbound policy check)")
     for (name, enc, integ) in [("aes-128-gcm", EncryptionAlgorithm.aes128gcm, IntegrityAlgorithm.null), ("aes-128/sha1", .aes128, .sha1), ("3des/sha1", .tripleDES, .sha1)] {
         for size in [64, 512, 1400] {
@@ -218,4 +265,22 @@ if arguments.first == "datapath" {
             emit("esp \(name) \(size) \(fmt(seal)) \(fmt(open)) \(String(format: "%.2f", seal * Double(size) * 8 / 1e9)) \(String(format: "%.2f", open * Double(size) * 8 / 1e9))")
         }
     }
+}
+
+if arguments.first == "ike" {
+    let setups = max(1, Int(option("--setups", 500)))
+    emit("# keyway-bench ike \(Date()) setups=\(setups) runs=\(runs) (median)")
+    emit("# two IKEv1 engines back to back in this process: main mode PSK aes-128/sha1/modp2048, quick mode")
+    emit("# without PFS; one initiator with SETUPS peers, one responder answering for all of their addresses")
+    emit("# ike-setups SETUPS_PER_S DH_BOUND_PER_S RATIO")
+    var ratios: [(Double, Double)] = []
+    for _ in 0..<runs {
+        let bound = diffieHellmanBound(group: .modp2048, window: window)
+        switch ikeSetupRate(setups: setups) {
+        case .success(let rate): ratios.append((rate, bound))
+        case .failure(let error): emit("# ike-setups error: \(error)"); exit(1)
+        }
+    }
+    let rate = median(ratios.map(\.0)), bound = median(ratios.map(\.1))
+    emit("ike-setups \(fmt(rate)) \(fmt(bound)) \(String(format: "%.2f", rate / bound))")
 }

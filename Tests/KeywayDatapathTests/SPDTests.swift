@@ -39,29 +39,68 @@ final class SPDTests: XCTestCase {
         XCTAssertNil(spd.lookupInbound(source: ip("10.1.0.5"), destination: ip("10.2.0.5"), proto: 6, ports: (1000, 80)))
     }
 
-    /// The trie must agree with a plain linear scan on every packet.
-    func testTrieAgreesWithALinearScan() {
-        var rng = SystemRandomNumberGenerator()
-        var list: [SecurityPolicy] = []
-        for i in 0..<500 {
-            let len = Int.random(in: 0...32, using: &rng)
-            let sel = TrafficSelector(
-                source: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFF00_0000,
-                                   length: Int.random(in: 0...8, using: &rng)),
-                destination: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng) & 0xFFFF_0000 | UInt32(i & 3),
-                                        length: len),
-                proto: Bool.random(using: &rng) ? nil : UInt8.random(in: 1...3, using: &rng))
-            list.append(SecurityPolicy(id: i, selector: sel, action: .encrypt, priority: Int.random(in: 0...3, using: &rng)))
+    /// The hashed SPD must agree with a plain linear scan in precedence order on every packet: many
+    /// prefix lengths, destinations shared by several policies (the slot's overflow list), ports
+    /// and protocols, priorities, and ids and priorities beyond 32 bits (generated policies sit
+    /// below Int32.min).
+    func testLookupAgreesWithALinearScan() {
+        var rng = SeededGenerator(seed: 0x5eed_0011)
+        for round in 0..<4 {
+            var list: [SecurityPolicy] = []
+            let count = [50, 500, 3000, 20_000][round]
+            for i in 0..<count {
+                // Few distinct destinations in the small rounds, so that many policies share one.
+                let len = Int.random(in: 0...32, using: &rng)
+                let base = UInt32.random(in: 0...UInt32.max, using: &rng) & (round < 2 ? 0xFF00_0000 : 0xFFFF_FF00)
+                let sport: UInt16? = Int.random(in: 0..<6, using: &rng) == 0 ? UInt16.random(in: 1...4, using: &rng) : nil
+                let dport: UInt16? = Int.random(in: 0..<6, using: &rng) == 0 ? UInt16.random(in: 1...4, using: &rng) : nil
+                let sel = TrafficSelector(
+                    source: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng), length: Int.random(in: 0...16, using: &rng)),
+                    destination: IPv4Prefix(base | UInt32(i & 3), length: len), sourcePort: sport, destinationPort: dport,
+                    proto: Bool.random(using: &rng) ? nil : UInt8.random(in: 1...3, using: &rng) * 3 + 3)
+                let wide = Int.random(in: 0..<10, using: &rng) == 0
+                list.append(SecurityPolicy(id: wide ? Int(Int32.max) + i : i, selector: sel,
+                                           action: [.encrypt, .discard, .none][i % 3],
+                                           level: [.require, .use, .unique][i % 3], useESP: i % 2 == 0,
+                                           useAH: i % 5 == 0, tunnel: i % 3 == 0, saSource: UInt32(i), saDestination: ~UInt32(i),
+                                           priority: wide ? Int(Int32.min) - 1 - i : Int.random(in: -2...3, using: &rng),
+                                           dontFragment: [.clear, .inherit, .set][i % 3]))
+            }
+            let spd = SPD(list)
+            let ordered = spd.policies
+            XCTAssertEqual(ordered.count, list.count)
+            for _ in 0..<4000 {
+                let pick = list[Int.random(in: 0..<list.count, using: &rng)].selector.destination
+                let d = pick.address.value | (UInt32.random(in: 0...UInt32.max, using: &rng) & ~IPv4Prefix.mask(pick.length))
+                let s = UInt32.random(in: 0...UInt32.max, using: &rng)
+                let p = UInt8.random(in: 1...3, using: &rng) * 3 + 3
+                let ports: (UInt16, UInt16)? = Bool.random(using: &rng)
+                    ? (UInt16.random(in: 1...4, using: &rng), UInt16.random(in: 1...4, using: &rng)) : nil
+                let linear = ordered.first { $0.selector.matches(source: s, destination: d, proto: p, ports: ports) }
+                XCTAssertEqual(spd.lookup(source: s, destination: d, proto: p, ports: ports), linear,
+                               "round \(round): \(IPv4Address.text(s)) -> \(IPv4Address.text(d)) proto \(p)")
+                let inbound = ordered.first {
+                    $0.selector.matches(source: d, destination: s, proto: p, ports: ports.map { ($0.1, $0.0) })
+                }
+                XCTAssertEqual(spd.lookupInbound(source: s, destination: d, proto: p, ports: ports), inbound)
+            }
         }
-        let spd = SPD(list)
-        for _ in 0..<5000 {
-            let pick = list[Int.random(in: 0..<list.count, using: &rng)].selector.destination
-            let d = pick.address.value | (UInt32.random(in: 0...UInt32.max, using: &rng)
-                                          & ~(pick.length == 0 ? 0 : ~UInt32(0) << UInt32(32 - pick.length)))
-            let s = UInt32.random(in: 0...UInt32.max, using: &rng)
-            let p = UInt8.random(in: 1...3, using: &rng)
-            let linear = spd.policies.first { $0.selector.matches(source: s, destination: d, proto: p, ports: nil) }
-            XCTAssertEqual(spd.lookup(source: s, destination: d, proto: p, ports: nil)?.id, linear?.id)
-        }
+    }
+
+    func testAnEmptySPDMatchesNothing() {
+        XCTAssertNil(SPD([]).lookup(source: 1, destination: 2, proto: 6, ports: nil))
+    }
+}
+
+/// splitmix64: the same policies and packets on every run, so a failure can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
