@@ -10,7 +10,8 @@ import SystemPackage
 /// libnftables), never by running programs; every failure is audited with its errno or
 /// nftables' message. Routes and rule are undone at shutdown, the firewall table too.
 final class HostNetwork {
-    static let maximumRoutes = 4096
+    /// Configured policies and generated ones: one route each at most.
+    static let maximumRoutes = ScaleLimits.policies + ScaleLimits.generatedPolicies
     /// Before the main table's rule (32766).
     static let rulePriority: UInt32 = 32000
     /// A longer TUN queue absorbs a TCP window's burst while the datapath is busy.
@@ -143,9 +144,11 @@ final class HostNetwork {
                 }
             }
         }
-        let list = installed.keys.sorted().map { Self.prefix($0.network, $0.length) }
+        // The first few by name (an audit line is no place for 100,000 prefixes), and how many.
+        let list = installed.keys.sorted().prefix(16).map { Self.prefix($0.network, $0.length) }
         audit.event(.informational, msgID: "route", "routes into \(tunName) updated",
-                    [("routes", list.joined(separator: " "))])
+                    [("count", String(installed.count)),
+                     ("routes", list.joined(separator: " ") + (installed.count > list.count ? " ..." : ""))])
     }
 
     /// What takes the kernel from `installed` to `wanted`: removals first, then the routes that
@@ -211,7 +214,6 @@ final class HostNetwork {
     /// in one nftables transaction (a refused one leaves the old table in place); an empty list
     /// removes the table. A list equal to the enforced one changes nothing.
     func applyIncomingCheck(_ rules: [IncomingCheckRule]) {
-        let rules = Array(rules.prefix(IncomingCheckPlan.maximumRules))
         guard rules != enforcedRules else { return }
         if rules.isEmpty {
             if removeIncomingCheck() {
@@ -262,11 +264,17 @@ final class HostNetwork {
     /// Before routing: what came in through our TUN device was decrypted by us; ESP, AH and IKE
     /// addressed to this appliance are never subject to the check (the manual exempts UDP 500);
     /// then the SPD's rules in order. Built from numbers only (and the TUN name keywayd chose).
+    /// Consecutive rules with the same verdict form a group whose order does not matter (the
+    /// first that matches gives the same verdict as any other would); a large group becomes one
+    /// or two concatenated-interval sets looked up by one rule each, so 100,000 policies cost a
+    /// packet a few lookups instead of 100,000 comparisons (IncomingCheckSets).
     static func script(table: String, tun: String, ikePorts: [UInt16], rules: [IncomingCheckRule]) -> String {
         var lines = [
             "table ip \(table)",
             "delete table ip \(table)",
             "table ip \(table) {",
+        ]
+        var chain = [
             "  chain incoming {",
             "    type filter hook prerouting priority -150; policy accept;",
             "    iifname \"\(tun)\" accept",
@@ -275,19 +283,130 @@ final class HostNetwork {
             "    fib daddr type local meta l4proto { 50, 51 } accept",
             "    fib daddr type local udp dport { \(ikePorts.map(String.init).joined(separator: ", ")) } accept",
         ]
-        for r in rules.prefix(IncomingCheckPlan.maximumRules) {
-            let selector = r.selector
-            var match = "ip saddr \(selector.source) ip daddr \(selector.destination)"
-            if let proto = selector.proto { match += " meta l4proto \(proto)" }
-            if selector.sourcePort != nil || selector.destinationPort != nil {
-                // Ports exist for TCP and UDP only; the SPD matches them the same way.
-                if selector.proto == nil { match += " meta l4proto { 6, 17 }" }
-                if let port = selector.sourcePort { match += " th sport \(port)" }
-                if let port = selector.destinationPort { match += " th dport \(port)" }
+        var start = 0
+        var group = 0
+        while start < rules.count {
+            var end = start + 1
+            while end < rules.count, rules[end].drop == rules[start].drop { end += 1 }
+            let verdict = rules[start].drop ? "counter drop" : "accept"
+            let members = rules[start..<end]
+            if members.count < IncomingCheckSets.minimumSetSize {
+                chain += members.map { "    \(Self.match($0.selector)) \(verdict)" }
+            } else {
+                group += 1
+                let sets = IncomingCheckSets(members.map(\.selector))
+                if !sets.plain.isEmpty {
+                    let name = "g\(group)"
+                    lines.append("  set \(name) { type ipv4_addr . ipv4_addr . inet_proto; flags interval; elements = {")
+                    lines += sets.plain.map { "    \($0)," }
+                    lines += ["  } }"]
+                    chain.append("    ip saddr . ip daddr . meta l4proto @\(name) \(verdict)")
+                }
+                if !sets.ported.isEmpty {
+                    let name = "g\(group)p"
+                    lines.append("  set \(name) { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service; "
+                                 + "flags interval; elements = {")
+                    lines += sets.ported.map { "    \($0)," }
+                    lines += ["  } }"]
+                    chain.append("    ip saddr . ip daddr . meta l4proto . th sport . th dport @\(name) \(verdict)")
+                }
+                chain += sets.overlapping.map { "    \(Self.match($0)) \(verdict)" }
             }
-            lines.append("    \(match) \(r.drop ? "counter drop" : "accept")")
+            start = end
         }
-        lines += ["  }", "}", ""]
+        lines += chain + ["  }", "}", ""]
         return lines.joined(separator: "\n")
+    }
+
+    /// One rule's match, as the SPD matches: ports exist for TCP and UDP only.
+    static func match(_ selector: TrafficSelector) -> String {
+        var match = "ip saddr \(selector.source) ip daddr \(selector.destination)"
+        if let proto = selector.proto { match += " meta l4proto \(proto)" }
+        if selector.sourcePort != nil || selector.destinationPort != nil {
+            if selector.proto == nil { match += " meta l4proto { 6, 17 }" }
+            if let port = selector.sourcePort { match += " th sport \(port)" }
+            if let port = selector.destinationPort { match += " th dport \(port)" }
+        }
+        return match
+    }
+}
+
+/// A group of same-verdict incoming-check selectors as nftables set elements: without ports
+/// (`source . destination . protocol`, any protocol being 0-255) and with them (`... . sport .
+/// dport`, any port being 0-65535, "any protocol" with ports being TCP and UDP). nftables refuses
+/// overlapping elements in one set, so an element that might overlap one already placed stays a
+/// rule of its own (`overlapping`), which the same verdict makes equivalent. The check is
+/// conservative and fast: elements can overlap only if their destinations nest, so only the
+/// element's own destination and its ancestors are looked up, and a destination that contains
+/// an earlier one is never put in a set.
+struct IncomingCheckSets {
+    /// Below this, a group stays plain rules (small configurations read as before).
+    static let minimumSetSize = 8
+
+    private(set) var plain: [String] = []
+    private(set) var ported: [String] = []
+    private(set) var overlapping: [TrafficSelector] = []
+
+    private struct Element {
+        var source: IPv4Prefix
+        var proto: UInt8?
+        var ports: (UInt16?, UInt16?)?
+    }
+    private struct Key: Hashable { var address: UInt32; var length: Int }
+
+    init(_ selectors: [TrafficSelector]) {
+        var placed: [Key: [Element]] = [:]
+        // Every proper ancestor of a placed destination: a destination found here contains one.
+        var ancestors: Set<Key> = []
+        for s in selectors {
+            let d = s.destination
+            let hasPorts = s.sourcePort != nil || s.destinationPort != nil
+            let element = Element(source: s.source, proto: s.proto,
+                                  ports: hasPorts ? (s.sourcePort, s.destinationPort) : nil)
+            let own = Key(address: d.address.value, length: d.length)
+            var conflict = ancestors.contains(own)
+            if !conflict {
+                for length in 0...d.length {
+                    let key = Key(address: d.address.value & IPv4Prefix.mask(length), length: length)
+                    if placed[key]?.contains(where: { Self.overlap($0, element) }) == true { conflict = true; break }
+                }
+            }
+            if conflict {
+                overlapping.append(s)
+                continue
+            }
+            placed[own, default: []].append(element)
+            for length in 0..<d.length {
+                ancestors.insert(Key(address: d.address.value & IPv4Prefix.mask(length), length: length))
+            }
+            let addresses = "\(s.source) . \(d)"
+            if hasPorts {
+                for proto in s.proto.map({ [$0] }) ?? [6, 17] {
+                    ported.append("\(addresses) . \(proto) . \(Self.port(s.sourcePort)) . \(Self.port(s.destinationPort))")
+                }
+            } else {
+                plain.append("\(addresses) . \(s.proto.map(String.init) ?? "0-255")")
+            }
+        }
+    }
+
+    private static func port(_ p: UInt16?) -> String { p.map(String.init) ?? "0-65535" }
+
+    /// Whether two elements of one set could meet (their destinations already nest).
+    private static func overlap(_ a: Element, _ b: Element) -> Bool {
+        let shorter = min(a.source.length, b.source.length)
+        guard a.source.address.value & IPv4Prefix.mask(shorter) == b.source.address.value & IPv4Prefix.mask(shorter)
+        else { return false }
+        if let p = a.proto, let q = b.proto, p != q { return false }
+        switch (a.ports, b.ports) {
+        case (nil, nil): return true
+        case (let x?, let y?):
+            if let p = x.0, let q = y.0, p != q { return false }
+            if let p = x.1, let q = y.1, p != q { return false }
+            return true
+        default:
+            // One in the set without ports, the other in the set with them: different sets.
+            return false
+        }
     }
 }

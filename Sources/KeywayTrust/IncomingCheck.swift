@@ -16,13 +16,11 @@ public struct IncomingCheckRule: Hashable, Sendable {
 /// keywayd from the configured policies alone, in SPD precedence order, so the firewall's first
 /// match is the SPD's first match.
 public enum IncomingCheckPlan {
-    public static let maximumRules = 4096
-
     public static func rules(_ bounds: ConfigurationBounds) -> [IncomingCheckRule] {
         let ordered = bounds.policies.map(\.policy).enumerated().sorted { a, b in
             a.element.priority != b.element.priority ? a.element.priority > b.element.priority : a.offset < b.offset
         }.map(\.element)
-        var rules = ordered.prefix(maximumRules).map { p in
+        var rules = ordered.map { p in
             IncomingCheckRule(selector: p.selector.mirrored, drop: p.action == .encrypt && p.level != .use)
         }
         // Rules after the last drop could change nothing.

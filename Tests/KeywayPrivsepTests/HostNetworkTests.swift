@@ -262,4 +262,42 @@ final class HostNetworkTests: XCTestCase {
             "}", "}",
         ])
     }
+
+    /// 100,000 policies as rules one after another would cost every packet 100,000 comparisons: a
+    /// large group of same-verdict rules becomes set lookups, in the SPD's order between groups,
+    /// and what might overlap an element already placed (nftables refuses that) stays a rule.
+    func testLargeGroupsOfRulesBecomeSetsInSPDOrder() {
+        func selector(_ i: Int, ports: Bool = false) -> TrafficSelector {
+            TrafficSelector(source: IPv4Prefix(0x0afa_0000, length: 16),
+                            destination: IPv4Prefix(0x0a00_0000 + UInt32(4 * i), length: 30),
+                            destinationPort: ports ? 80 : nil)
+        }
+        var rules = (0..<100).map { IncomingCheckRule(selector: selector($0), drop: true) }
+        rules += (0..<3).map { IncomingCheckRule(selector: selector($0, ports: true), drop: true) }
+        // Overlapping: the same destination again, and a destination containing earlier ones.
+        rules.append(IncomingCheckRule(selector: selector(5), drop: true))
+        rules.append(IncomingCheckRule(selector: TrafficSelector(source: .all, destination: IPv4Prefix(0x0a00_0000, length: 8)),
+                                       drop: true))
+        // Then a small accept group, and more drops (a group of their own, after it).
+        rules.append(IncomingCheckRule(selector: selector(500), drop: false))
+        rules += (1_000..<1_010).map { IncomingCheckRule(selector: selector($0), drop: true) }
+        let lines = HostNetwork.script(table: "keyway_kwtun0", tun: "kwtun0", ikePorts: [500, 4500], rules: rules)
+            .split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        XCTAssertEqual(lines.filter { $0.hasPrefix("set g1 ") }.count, 1)
+        XCTAssertTrue(lines.contains("10.250.0.0/16 . 10.0.0.4/30 . 0-255,"), "a plain element")
+        XCTAssertTrue(lines.contains("10.250.0.0/16 . 10.0.0.4/30 . 6 . 0-65535 . 80,"), "ports: TCP")
+        XCTAssertTrue(lines.contains("10.250.0.0/16 . 10.0.0.4/30 . 17 . 0-65535 . 80,"), "ports: UDP")
+        XCTAssertEqual(lines.filter { $0.hasSuffix(". 0-255,") }.count, 110, "100 + 10 plain elements, none twice")
+        let chain = Array(lines.drop { $0 != "chain incoming {" })
+        XCTAssertEqual(Array(chain.suffix(8)), [
+            "ip saddr . ip daddr . meta l4proto @g1 counter drop",
+            "ip saddr . ip daddr . meta l4proto . th sport . th dport @g1p counter drop",
+            "ip saddr 10.250.0.0/16 ip daddr 10.0.0.20/30 counter drop",
+            "ip saddr 0.0.0.0/0 ip daddr 10.0.0.0/8 counter drop",
+            "ip saddr 10.250.0.0/16 ip daddr 10.0.7.208/30 accept",
+            "ip saddr . ip daddr . meta l4proto @g2 counter drop",
+            "}", "}",
+        ])
+    }
 }
+
