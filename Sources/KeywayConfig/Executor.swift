@@ -119,6 +119,16 @@ public struct Executor {
         }
     }
 
+    static func limit(_ kind: MenuKind) -> Int? {
+        switch kind {
+        case .policy: return ScaleLimits.policies
+        case .peer: return ScaleLimits.peers
+        case .manualSA: return ScaleLimits.manualSAs
+        case .proposal: return 1024
+        default: return nil
+        }
+    }
+
     private func verbs(for menu: MenuTree) -> [String] {
         switch menu.kind {
         case .policy?, .peer?, .manualSA?, .proposal?: return ["add", "set", "remove", "enable", "disable", "print", "export"]
@@ -154,16 +164,18 @@ public struct Executor {
         }
         if kind == .proposal || kind == .manualSA {
             guard let name = item.name, !name.isEmpty else { throw ConfigError("add needs name=", at: cmd.verbPosition) }
-            if config.items(kind).contains(where: { $0.name == name }) {
+            if config.item(named: name, in: kind) != nil {
                 throw ConfigError("a \(kindName(kind)) named \(name) already exists: use set", at: cmd.verbPosition)
             }
         }
         item.values = canonical(item.values, schema)
         try validate(item, kind, config, cmd.verbPosition, &out)
+        // What the other processes are sized for (ScaleLimits): beyond it nothing could be pushed.
+        if let limit = Self.limit(kind), config.items(kind).count >= limit {
+            throw ConfigError("too many \(kindName(kind)) items: at most \(limit)", at: cmd.verbPosition)
+        }
         config.nextID += 1
-        var list = config.items(kind)
-        list.append(item)
-        config.setItems(kind, list)
+        config.append(item, to: kind)
         out.changes.append(auditText(cmd, kind, verb: "add"))
     }
 
@@ -171,8 +183,9 @@ public struct Executor {
         let schema = Schema.properties(kind)
         let ids = try selectItems(cmd, kind, config, session)
         var list = config.items(kind)
+        let positions = Dictionary(list.enumerated().map { ($0.element.id, $0.offset) }, uniquingKeysWith: { a, _ in a })
         for id in ids {
-            guard let index = list.firstIndex(where: { $0.id == id }) else { continue }
+            guard let index = positions[id] else { continue }
             var item = list[index]
             for arg in cmd.named {
                 if try applyFlag(arg, to: &item) { continue }
@@ -195,7 +208,7 @@ public struct Executor {
     }
 
     private func remove(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: inout Configuration, _ session: Session, _ out: inout CommandOutput) throws(ConfigError) {
-        let ids = try selectItems(cmd, kind, config, session)
+        let ids = Set(try selectItems(cmd, kind, config, session))
         let list = config.items(kind)
         if list.contains(where: { ids.contains($0.id) && $0.builtIn }) {
             throw ConfigError("the built-in proposal default cannot be removed (it can be changed with set)", at: cmd.verbPosition)
@@ -208,7 +221,7 @@ public struct Executor {
     }
 
     private func enable(_ cmd: ParsedCommand, _ kind: MenuKind, _ on: Bool, _ config: inout Configuration, _ session: Session, _ out: inout CommandOutput) throws(ConfigError) {
-        let ids = try selectItems(cmd, kind, config, session)
+        let ids = Set(try selectItems(cmd, kind, config, session))
         config.setItems(kind, config.items(kind).map { var i = $0; if ids.contains(i.id) { i.disabled = !on }; return i })
         out.changes.append(auditText(cmd, kind, verb: on ? "enable" : "disable"))
     }

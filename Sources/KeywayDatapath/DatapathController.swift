@@ -29,6 +29,9 @@ public final class DatapathController {
     private var negotiated: [(record: SARecord, sa: SecurityAssociation)] = []
     /// At the bottom of the SPD, below every configured policy; each goes with its last SA.
     public private(set) var generatedPolicies: [PolicyRecord] = []
+    /// Our addresses some inbound SA is for: a dropped packet's audit line depends on it, once per
+    /// packet, so it must not cost a search through 20,000 SAs.
+    private var inboundDestinations: Set<UInt32> = []
     private var effects: [DatapathEffect] = []
 
     public init(engine: Datapath = Datapath(policies: [])) { self.engine = engine }
@@ -98,7 +101,8 @@ public final class DatapathController {
             applyPolicies()
         }
         negotiated += made
-        reinstall()
+        // Installed after all the others, as reinstall() would: the newest outbound SA of a policy wins.
+        for (record, sa) in made { install(record, sa) }
         return take()
     }
 
@@ -124,10 +128,7 @@ public final class DatapathController {
     // MARK: state
 
     /// Whether an ESP/AH packet for `destination` could be ours (worth an audit line when dropped).
-    public func holdsInboundSA(for destination: UInt32) -> Bool {
-        manual.keys.contains { $0.inbound && $0.destination.value == destination }
-            || negotiated.contains { $0.record.inbound && $0.record.destination.value == destination }
-    }
+    public func holdsInboundSA(for destination: UInt32) -> Bool { inboundDestinations.contains(destination) }
 
     public func state(now t: UInt64) -> DatapathState {
         let all = manual.map { ($0.key, $0.value) } + negotiated.map { ($0.record, $0.sa) }
@@ -209,12 +210,18 @@ public final class DatapathController {
 
     private func reinstall() {
         engine.removeAllSAs()
+        inboundDestinations = []
         for (record, sa) in manual.map({ ($0.key, $0.value) }) + negotiated.map({ ($0.record, $0.sa) }) {
-            if record.inbound {
-                engine.installInbound(sa, policyID: Int(record.policyID))
-            } else {
-                engine.installOutbound(sa, policyID: Int(record.policyID))
-            }
+            install(record, sa)
+        }
+    }
+
+    private func install(_ record: SARecord, _ sa: SecurityAssociation) {
+        if record.inbound {
+            engine.installInbound(sa, policyID: Int(record.policyID))
+            inboundDestinations.insert(record.destination.value)
+        } else {
+            engine.installOutbound(sa, policyID: Int(record.policyID))
         }
     }
 

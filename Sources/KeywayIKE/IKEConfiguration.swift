@@ -97,11 +97,26 @@ public struct ProposalTemplate: Sendable, Equatable {
 
 public struct IKEConfiguration: Sendable {
     public var peers: [IKEPeer]
-    public var policies: [IKEPolicy]
+    public var policies: [IKEPolicy] { didSet { index = Self.index(policies) } }
     public var defaultProposal: ProposalTemplate
+    /// Position of each policy by id: the engine looks policies up per SA and per second, and a
+    /// search through 100,000 of them each time would not do.
+    private var index: [Int: Int] = [:]
+
     public init(peers: [IKEPeer] = [], policies: [IKEPolicy] = [], defaultProposal: ProposalTemplate = ProposalTemplate()) {
         self.peers = peers; self.policies = policies; self.defaultProposal = defaultProposal
+        index = Self.index(policies)
     }
+
+    private static func index(_ policies: [IKEPolicy]) -> [Int: Int] {
+        var out: [Int: Int] = [:]
+        out.reserveCapacity(policies.count)
+        for (i, p) in policies.enumerated() where out[p.id] == nil { out[p.id] = i }
+        return out
+    }
+
+    /// The configured policy with this id.
+    public func policy(id: Int) -> IKEPolicy? { index[id].map { policies[$0] } }
 
     /// The most specific peer whose address contains `ip` (the manual's peer matching).
     func peer(for ip: UInt32) -> IKEPeer? {

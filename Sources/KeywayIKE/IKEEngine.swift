@@ -71,8 +71,8 @@ public final class IKEEngine {
         self.configuration = configuration
         let kept = children.filter { child in
             if generatedPolicies[child.policyID] != nil { return true }
-            guard let before = old.policies.first(where: { $0.id == child.policyID }) else { return false }
-            return configuration.policies.contains(before)
+            guard let before = old.policy(id: child.policyID) else { return false }
+            return configuration.policy(id: child.policyID) == before
         }
         let gone = children.filter { c in !kept.contains { $0.inboundSPI == c.inboundSPI && $0.remote == c.remote } }
         for c in gone { removeChild(c, sendDelete: true, now: now) }
@@ -95,7 +95,7 @@ public final class IKEEngine {
 
     /// The datapath dropped a packet for a policy without SAs.
     public func acquire(policyID: Int, now: UInt64) -> [IKEAction] {
-        guard let policy = configuration.policies.first(where: { $0.id == policyID }) else { return [] }
+        guard let policy = configuration.policy(id: policyID) else { return [] }
         if let retry = retryAt[policyID], retry.at > now { return [] }
         startNegotiation(policy, now: now)
         return take()
@@ -248,11 +248,15 @@ public final class IKEEngine {
         }
     }
 
-    func policy(_ id: Int) -> IKEPolicy? { configuration.policies.first { $0.id == id } ?? generatedPolicies[id] }
+    func policy(_ id: Int) -> IKEPolicy? { configuration.policy(id: id) ?? generatedPolicies[id] }
 
     public func phase2(policyID: Int) -> PolicyPhase2 {
         children.contains { $0.policyID == policyID } ? .established : .noPhase2
     }
+
+    /// Policies with an established phase 2 (configured and generated), ascending: what `phase2`
+    /// answers for each, in one pass over the child SAs.
+    public var establishedPolicyIDs: [Int] { Set(children.map(\.policyID)).sorted() }
 
     /// The responder's admission so far (see ResponderAdmission.swift).
     public var responderLoad: ResponderLoad {

@@ -466,7 +466,7 @@ extension IKEEngine {
         let pending = sa.pendingPolicies
         sa.pendingPolicies = []
         for id in pending {
-            if let policy = configuration.policies.first(where: { $0.id == id }) { startQuickMode(sa, policy: policy, now: now) }
+            if let policy = configuration.policy(id: id) { startQuickMode(sa, policy: policy, now: now) }
         }
     }
 

@@ -31,7 +31,7 @@ public enum DatapathPush {
         var sas: [SARecord] = []
         for (item, record) in activePolicies(config) where record.action == .encrypt {
             guard let name = item.value("manual-sa", in: Schema.policy).text, name != "none",
-                  let manual = config.manualSAs.first(where: { $0.name == name }) else { continue }
+                  let manual = config.item(named: name, in: .manualSA) else { continue }
             sas += manualSAs(manual, policyID: record.id, esp: record.esp, ah: record.ah, tunnel: record.tunnel,
                              local: record.saSource, remote: record.saDestination)
         }
@@ -67,7 +67,7 @@ public enum DatapathPush {
     }
 
     static func proposal(named name: String, _ config: Configuration) -> Item? {
-        config.proposals.first { $0.name == name }
+        config.item(named: name, in: .proposal)
     }
 
     static func encryption(_ proposal: Item) -> [EncryptionAlgorithm] {

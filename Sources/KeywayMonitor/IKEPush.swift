@@ -95,11 +95,22 @@ public enum IKEPush {
                                    lifetime: lifetime, pfsGroup: DHGroup(name: pfs))
         }
         var policies: [IKEPolicyRecord] = []
+        let items = Dictionary(config.policies.map { (UInt32($0.id), $0) }, uniquingKeysWith: { a, _ in a })
+        // Most policies share a few proposals: each proposal's record part is made once.
+        var made: [String: IKEPolicyRecord] = [:]
         for allowed in datapath.bounds.policies where allowed.policy.action == .encrypt && !allowed.manual {
-            guard let item = config.policies.first(where: { UInt32($0.id) == allowed.policy.id }),
-                  let proposal = DatapathPush.proposal(
-                      named: item.value("proposal", in: Schema.policy).text ?? "default", config) else { continue }
-            policies.append(proposalRecord(proposal, policy: allowed.policy))
+            guard let item = items[allowed.policy.id] else { continue }
+            let name = item.value("proposal", in: Schema.policy).text ?? "default"
+            var record: IKEPolicyRecord
+            if let known = made[name] {
+                record = known
+            } else {
+                guard let proposal = DatapathPush.proposal(named: name, config) else { continue }
+                record = proposalRecord(proposal, policy: allowed.policy)
+                made[name] = record
+            }
+            record.policy = allowed.policy
+            policies.append(record)
         }
         // Generated policies (peer generate-policy=yes) negotiate with the default proposal.
         let empty = PolicyRecord(id: 0, selector: TrafficSelector(source: .all, destination: .all), tunnel: false,

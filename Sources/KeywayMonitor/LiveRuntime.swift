@@ -8,15 +8,28 @@ import KeywayWire
 public struct LiveRuntime: RuntimeView {
     public init() {}
 
-    public var state = DatapathState(sas: [], policies: [], statistics: [])
-    public var ike = IKEState(peers: [], establishedPolicies: [])
+    public var state = DatapathState(sas: [], policies: [], statistics: []) {
+        didSet { policyIndex = Dictionary(state.policies.enumerated().map { ($0.element.id, $0.offset) },
+                                          uniquingKeysWith: { a, _ in a }) }
+    }
+    public var ike = IKEState(peers: [], establishedPolicies: []) {
+        didSet { establishedByIKE = Set(ike.establishedPolicies) }
+    }
     /// Keys by (SPI, protocol, destination), from the configuration.
-    public var keys: [String: (encryption: [UInt8], integrity: [UInt8])] = [:]
+    public var keys: [SAKey: (encryption: [UInt8], integrity: [UInt8])] = [:]
     /// Sends the flush to keyway-datapath; false when it is not connected.
     public var requestFlush: (UInt8) -> Bool = { _ in false }
+    /// `print stats` asks per policy: 100,000 of them must not each search the reports.
+    private var policyIndex: [UInt32: Int] = [:]
+    private var establishedByIKE: Set<UInt32> = []
 
-    public static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> String {
-        "\(spi)/\(proto)/\(destination)"
+    /// An SA as the datapath and the configuration both name it.
+    public struct SAKey: Hashable, Sendable {
+        public var spi: UInt32, proto: UInt8, destination: UInt32
+    }
+
+    public static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> SAKey {
+        SAKey(spi: spi, proto: proto, destination: destination)
     }
 
     public func installedSAs(showSensitive: Bool) -> [(flags: String, fields: [(String, String)])] {
@@ -68,8 +81,8 @@ public struct LiveRuntime: RuntimeView {
     }
 
     public func policyStats(id: Int) -> [(String, String)] {
-        let p = state.policies.first { $0.id == UInt32(id) }
-        let established = p?.established == true || ike.establishedPolicies.contains(UInt32(id))
+        let p = UInt32(exactly: id).flatMap { policyIndex[$0] }.map { state.policies[$0] }
+        let established = p?.established == true || UInt32(exactly: id).map(establishedByIKE.contains) == true
         return [("ph2-state", established ? "established" : "no-phase2"),
                 ("in-accepted", String(p?.inAccepted ?? 0)), ("in-dropped", String(p?.inDropped ?? 0)),
                 ("in-transformed", String(p?.inTransformed ?? 0)),

@@ -5,7 +5,7 @@ import KeywayWire
 /// most a second old) by more than a second's worth of packets.
 public struct SequenceMemory: Sendable {
     public static let margin: UInt32 = 4_000_000
-    private var highest: [String: UInt32] = [:]
+    private var highest: [LiveRuntime.SAKey: UInt32] = [:]
 
     public init() {}
 

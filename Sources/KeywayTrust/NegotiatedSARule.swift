@@ -89,7 +89,7 @@ public enum NegotiatedSARule {
                                  generated: [PolicyRecord]) -> String? {
         guard sa.negotiated else { return "IKE may not install manual SAs" }
         let policy: PolicyRecord, encryption: [EncryptionAlgorithm], integrity: [IntegrityAlgorithm]
-        if let configured = bounds.policies.first(where: { $0.policy.id == sa.policyID }) {
+        if let configured = bounds.policy(id: sa.policyID) {
             guard !configured.manual else { return "policy \(sa.policyID) is keyed by a manual-sa, not by IKE" }
             guard configured.policy.action == .encrypt else { return "policy \(sa.policyID) does not encrypt" }
             (policy, encryption, integrity) = (configured.policy, configured.encryption, configured.integrity)

@@ -177,12 +177,19 @@ final class DatapathBehavior: ChildBehavior {
                                     [("spi", String(spi, radix: 16)), ("protocol", proto == .esp ? "esp" : "ah")])
             }
         }
-        guard let link = runtime.links[.monitor] else { return }
+        guard let link = runtime.links[.monitor], t >= lastReport.saturatingAdd(reportInterval) else { return }
+        lastReport = t
         var state = control.state(now: t)
         // What keyway-ike sent that was not even a request this channel allows counts too.
         state.refusedFromIKE = state.refusedFromIKE.saturatingAdd(runtime.wire.rejectedBySender[.ike] ?? 0)
+        // Once a second, or less often when the report is large (about a MiB a second at most:
+        // 20,000 SAs are reported every few seconds), so that reporting never crowds out packets.
+        reportInterval = 1 + UInt64((state.sas.count * 160 + state.policies.count * 56) >> 20)
         try? link.send(.datapathState(state))
     }
+
+    private var lastReport: UInt64 = 0
+    private var reportInterval: UInt64 = 1
 
     func counters() -> [Counter] {
         engine.statistics.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) }

@@ -74,8 +74,7 @@ final class IKEBehavior: ChildBehavior {
             IKEState.Peer(local: $0.local, remote: $0.remote.address, remotePort: $0.remote.port, state: $0.state, side: $0.side,
                           establishedSeconds: $0.establishedSeconds, natTraversal: $0.natTraversal)
         }
-        let all = engine.configuration.policies + engine.generatedPolicies.values.sorted { $0.id < $1.id }
-        let established = all.filter { engine.phase2(policyID: $0.id) == .established }.map { UInt32($0.id) }
+        let established = engine.establishedPolicyIDs.map { UInt32($0) }
         let generated = engine.generatedPolicies.values.sorted { $0.id < $1.id }.map(\.record)
         try? runtime.links[.monitor]?.send(.ikeState(IKEState(peers: peers, establishedPolicies: established, generatedPolicies: generated)))
     }
