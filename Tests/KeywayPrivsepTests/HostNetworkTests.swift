@@ -284,6 +284,10 @@ final class HostNetworkTests: XCTestCase {
         let lines = HostNetwork.script(table: "keyway_kwtun0", tun: "kwtun0", ikePorts: [500, 4500], rules: rules)
             .split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
         XCTAssertEqual(lines.filter { $0.hasPrefix("set g1 ") }.count, 1)
+        // Mirrored policies often share one destination (our LAN) and differ in source: no overlap.
+        let mirrored = (0..<50).map { IncomingCheckRule(selector: selector($0).mirrored, drop: true) }
+        let sets = HostNetwork.script(table: "t", tun: "kwtun0", ikePorts: [500], rules: mirrored)
+        XCTAssertEqual(sets.split(separator: "\n").filter { $0.hasSuffix(". 0-255,") }.count, 50)
         XCTAssertTrue(lines.contains("10.250.0.0/16 . 10.0.0.4/30 . 0-255,"), "a plain element")
         XCTAssertTrue(lines.contains("10.250.0.0/16 . 10.0.0.4/30 . 6 . 0-65535 . 80,"), "ports: TCP")
         XCTAssertTrue(lines.contains("10.250.0.0/16 . 10.0.0.4/30 . 17 . 0-65535 . 80,"), "ports: UDP")
