@@ -19,6 +19,11 @@ public struct Item: Equatable, Sendable {
         return schema.first { $0.name == name }?.defaultValue ?? .text("")
     }
 
+    /// The same, with the menu's defaults looked up by name (for loops over many items).
+    public func value(_ name: String, of kind: MenuKind) -> Value {
+        values[name] ?? Schema.defaults(kind)[name] ?? .text("")
+    }
+
     public var name: String? { values["name"]?.text }
 }
 
@@ -101,30 +106,29 @@ public struct Configuration: Equatable, Sendable {
 
     /// Why a policy cannot be used, or nil when it can.
     public func inactiveReason(_ p: Item) -> String? {
-        let s = Schema.policy
-        guard case .choice("encrypt") = p.value("action", in: s) else { return nil }
-        let manual = p.value("manual-sa", in: s).text ?? "none"
+        guard case .choice("encrypt") = p.value("action", of: .policy) else { return nil }
+        let manual = p.value("manual-sa", of: .policy).text ?? "none"
         if manual != "none" {
             guard let m = item(named: manual, in: .manualSA) else { return "manual-sa \(manual) does not exist" }
-            if case .choices(let protos) = p.value("ipsec-protocols", in: s), protos.contains("esp"),
+            if case .choices(let protos) = p.value("ipsec-protocols", of: .policy), protos.contains("esp"),
                let why = Self.manualCipherRefusal(m) {
                 return "manual-sa \(manual): \(why)"
             }
-            if case .choices(let protos) = p.value("ipsec-protocols", in: s) {
+            if case .choices(let protos) = p.value("ipsec-protocols", of: .policy) {
                 for proto in protos {
-                    if case .pair(let a, let b) = m.value("\(proto)-spi", in: Schema.manualSA), a == "0" || b == "0" {
+                    if case .pair(let a, let b) = m.value("\(proto)-spi", of: .manualSA), a == "0" || b == "0" {
                         return "manual-sa \(manual) has no \(proto)-spi for ipsec-protocols=\(proto)"
                     }
                 }
             }
         } else {
-            let proposal = p.value("proposal", in: s).text ?? "default"
+            let proposal = p.value("proposal", of: .policy).text ?? "default"
             if item(named: proposal, in: .proposal) == nil { return "proposal \(proposal) does not exist" }
         }
-        guard case .ip(let saSrc) = p.value("sa-src-address", in: s), case .ip(let saDst) = p.value("sa-dst-address", in: s) else { return nil }
+        guard case .ip(let saSrc) = p.value("sa-src-address", of: .policy), case .ip(let saDst) = p.value("sa-dst-address", of: .policy) else { return nil }
         if saDst == .any { return "sa-dst-address is not set" }
-        if case .boolean(false) = p.value("tunnel", in: s),
-           case .address(let src) = p.value("src-address", in: s), case .address(let dst) = p.value("dst-address", in: s) {
+        if case .boolean(false) = p.value("tunnel", of: .policy),
+           case .address(let src) = p.value("src-address", of: .policy), case .address(let dst) = p.value("dst-address", of: .policy) {
             if src.address != saSrc || src.prefixLength != 32 || dst.address != saDst || dst.prefixLength != 32 {
                 return "transport mode protects only traffic between the SA addresses: src-address must be \(saSrc)/32 and dst-address \(saDst)/32 (use tunnel=yes for networks)"
             }

@@ -46,6 +46,9 @@ public struct Executor {
     /// Why this build cannot use an algorithm (nil: it can). The monitor passes OpenSSL's answer
     /// (DES needs the legacy provider); this module itself links no crypto library.
     public var unavailability: @Sendable (EncryptionAlgorithm) -> String?
+    /// Called now and then during long work (a script of 100,000 commands, a printout of as many
+    /// items): the monitor answers keywayd's pings from it, so that it is not taken for hung.
+    public var progress: () -> Void = {}
 
     public init(runtime: RuntimeView = EmptyRuntime(),
                 unavailability: @escaping @Sendable (EncryptionAlgorithm) -> String? = { _ in nil }) {
@@ -54,11 +57,12 @@ public struct Executor {
     }
 
     public mutating func run(_ script: String, on config: inout Configuration, session: inout Session) throws(ConfigError) -> CommandOutput {
-        let commands = try Parser.parse(script, path: session.path)
+        let commands = try Parser.parse(script, path: session.path, progress: progress)
         var working = config
         var workingSession = session
         var output = CommandOutput()
-        for command in commands {
+        for (i, command) in commands.enumerated() {
+            if i % 512 == 511 { progress() }
             try execute(command, &working, &workingSession, &output)
         }
         config = working

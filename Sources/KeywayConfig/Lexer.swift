@@ -24,8 +24,19 @@ public struct Lexer {
     private var atLineStart = true
     private var continued = false
 
+    /// Called now and then on long input (a script of 100,000 commands): see Executor.progress.
+    private let progress: () -> Void
+
     /// CRLF is one Swift Character; scripts written on Windows must lex like any other.
-    public init(_ text: String) { chars = text.map { $0 == "\r\n" ? "\n" : $0 } }
+    public init(_ text: String, progress: @escaping () -> Void = {}) {
+        self.progress = progress
+        var n = 0
+        chars = text.map {
+            n += 1
+            if n & 0x7ffff == 0 { progress() }
+            return $0 == "\r\n" ? "\n" : $0
+        }
+    }
 
     private var position: SourcePosition { SourcePosition(line: line, column: column) }
     private func peek(_ offset: Int = 0) -> Character? { index + offset < chars.count ? chars[index + offset] : nil }
@@ -45,7 +56,10 @@ public struct Lexer {
 
     public mutating func tokenize() throws(ConfigError) -> [Token] {
         var tokens: [Token] = []
+        var steps = 0
         while let c = peek() {
+            steps += 1
+            if steps & 0x1ffff == 0 { progress() }
             if atLineStart {
                 atLineStart = false
                 skipBlanks()

@@ -82,15 +82,18 @@ public struct Parser {
     private let prompts: [Lexer.Prompt]
 
     /// `path` is the console's current menu; a line holding only a path moves it for the lines after.
-    public static func parse(_ text: String, path: [String] = []) throws(ConfigError) -> [ParsedCommand] {
-        var lexer = Lexer(text)
+    public static func parse(_ text: String, path: [String] = [],
+                             progress: @escaping () -> Void = {}) throws(ConfigError) -> [ParsedCommand] {
+        var lexer = Lexer(text, progress: progress)
         let tokens = try lexer.tokenize()
         var parser = Parser(tokens: tokens, prompts: lexer.prompts, end: lexer.endPosition, context: path)
+        parser.progress = progress
         return try parser.commands()
     }
 
     private let endPosition: SourcePosition
     private var context: [String]
+    private var progress: () -> Void = {}
 
     init(tokens: [Token], prompts: [Lexer.Prompt], end: SourcePosition, context: [String]) {
         self.tokens = tokens
@@ -106,6 +109,7 @@ public struct Parser {
         while let t = current {
             if t.kind == .endOfCommand { i += 1; continue }
             out.append(try command())
+            if out.count & 0xfff == 0 { progress() }
         }
         return out
     }

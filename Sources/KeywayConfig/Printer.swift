@@ -30,7 +30,8 @@ extension Executor {
         case .policy, .peer, .proposal, .manualSA:
             let schema = Schema.properties(kind)
             let items = (kind == .policy ? config.orderedPolicies + runtime.generatedPolicies() : config.items(kind)).filter { matches($0, cmd.condition, kind, config) }
-            for item in items {
+            for (i, item) in items.enumerated() {
+                if i % 2048 == 2047 { progress() }
                 var flags = item.disabled ? "X" : ""
                 var fields: [(String, String)] = []
                 switch kind {

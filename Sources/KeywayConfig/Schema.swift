@@ -145,6 +145,25 @@ public enum Schema {
         PropertySpec("lifetime", .duration(.lifetime), .duration(0)),
     ]
 
+    /// Defaults by name, per menu: most values of an item are defaults (they are not stored), and
+    /// a search of the schema per value costs 100,000 policies seconds.
+    static let policyDefaults = defaults(policy), peerDefaults = defaults(peer)
+    static let proposalDefaults = defaults(proposal), manualSADefaults = defaults(manualSA)
+
+    static func defaults(_ schema: [PropertySpec]) -> [String: Value] {
+        Dictionary(schema.map { ($0.name, $0.defaultValue) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    static func defaults(_ kind: MenuKind) -> [String: Value] {
+        switch kind {
+        case .policy: return policyDefaults
+        case .peer: return peerDefaults
+        case .proposal: return proposalDefaults
+        case .manualSA: return manualSADefaults
+        default: return [:]
+        }
+    }
+
     public static func properties(_ kind: MenuKind) -> [PropertySpec] {
         switch kind {
         case .policy: return policy

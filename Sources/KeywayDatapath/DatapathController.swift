@@ -41,20 +41,25 @@ public final class DatapathController {
     // MARK: from the monitor and keywayd
 
     /// The monitor's whole configuration. Negotiated SAs and generated policies it no longer allows go.
-    public func configure(_ config: DatapathConfig, now: UInt64) -> [DatapathEffect] {
+    /// `progress` is called now and then while 20,000 SAs are keyed (the process answers keywayd's
+    /// pings from it).
+    public func configure(_ config: DatapathConfig, now: UInt64, progress: () -> Void = {}) -> [DatapathEffect] {
         generation = config.generation
         bounds = config.bounds
         revalidate()
         var next: [SARecord: SecurityAssociation] = [:]
         flushed.formIntersection(config.sas)
-        for record in config.sas where !flushed.contains(record) {
+        for (i, record) in config.sas.enumerated() where !flushed.contains(record) {
+            if i % 1024 == 1023 { progress() }
             if let existing = manual[record] { next[record] = existing; continue }
             do { next[record] = try Self.makeSA(record, now: now) } catch {
                 note(.error, "sa-install", "SA not installed: \(error)", [("spi", String(record.spi, radix: 16))])
             }
         }
         manual = next
+        progress()
         applyPolicies()
+        progress()
         reinstall()
         note(.informational, "config", "datapath configuration applied",
              [("generation", String(config.generation)), ("policies", String(config.bounds.policies.count)),

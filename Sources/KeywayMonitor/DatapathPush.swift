@@ -9,12 +9,22 @@ public enum DatapathPush {
     /// The active policies with how each is keyed, every enabled peer, and what generated
     /// policies are keyed with (the `default` proposal).
     public static func bounds(_ config: Configuration) -> ConfigurationBounds {
-        let policies = activePolicies(config).map { item, record in
-            let manual = (item.value("manual-sa", in: Schema.policy).text ?? "none") != "none"
-            let proposal = manual ? nil : proposal(named: item.value("proposal", in: Schema.policy).text ?? "default",
-                                                   config)
-            return AllowedPolicy(policy: record, manual: manual, encryption: proposal.map(encryption) ?? [],
-                                 integrity: proposal.map(integrity) ?? [])
+        bounds(config, active: activePolicies(config))
+    }
+
+    static func bounds(_ config: Configuration, active: [(Item, PolicyRecord)]) -> ConfigurationBounds {
+        // Policies share a few proposals: each one's algorithms are read once.
+        var algorithms: [String: ([EncryptionAlgorithm], [IntegrityAlgorithm])] = [:]
+        let policies = active.map { item, record in
+            let manual = (item.value("manual-sa", of: .policy).text ?? "none") != "none"
+            guard !manual else { return AllowedPolicy(policy: record, manual: true, encryption: [], integrity: []) }
+            let name = item.value("proposal", of: .policy).text ?? "default"
+            if algorithms[name] == nil {
+                let p = proposal(named: name, config)
+                algorithms[name] = (p.map(encryption) ?? [], p.map(integrity) ?? [])
+            }
+            let (encryption, integrity) = algorithms[name] ?? ([], [])
+            return AllowedPolicy(policy: record, manual: false, encryption: encryption, integrity: integrity)
         }
         let peers = config.peers.filter { !$0.disabled }.compactMap { item -> AllowedPeer? in
             guard case .address(let a) = item.value("address", in: Schema.peer) else { return nil }
@@ -27,41 +37,43 @@ public enum DatapathPush {
                                    generatedIntegrity: fallback.map(integrity) ?? [.sha1])
     }
 
+    /// Everything the datapath is told, what may exist (`bounds`) included: built once per change
+    /// and shared by the pushes to keywayd, the datapath and keyway-ike.
     public static func build(_ config: Configuration, generation: UInt64) -> DatapathConfig {
+        let active = activePolicies(config)
         var sas: [SARecord] = []
-        for (item, record) in activePolicies(config) where record.action == .encrypt {
-            guard let name = item.value("manual-sa", in: Schema.policy).text, name != "none",
+        for (item, record) in active where record.action == .encrypt {
+            guard let name = item.value("manual-sa", of: .policy).text, name != "none",
                   let manual = config.item(named: name, in: .manualSA) else { continue }
             sas += manualSAs(manual, policyID: record.id, esp: record.esp, ah: record.ah, tunnel: record.tunnel,
                              local: record.saSource, remote: record.saDestination)
         }
-        return DatapathConfig(generation: generation, bounds: bounds(config), sas: sas)
+        return DatapathConfig(generation: generation, bounds: bounds(config, active: active), sas: sas)
     }
 
     /// Enabled, active policies in configured order, as records.
     static func activePolicies(_ config: Configuration) -> [(Item, PolicyRecord)] {
-        let s = Schema.policy
         return config.orderedPolicies.compactMap { item in
             guard !item.disabled, !item.dynamic, config.inactiveReason(item) == nil,
-                  case .address(let src) = item.value("src-address", in: s),
-                  case .address(let dst) = item.value("dst-address", in: s),
-                  case .ip(let saSrc) = item.value("sa-src-address", in: s),
-                  case .ip(let saDst) = item.value("sa-dst-address", in: s),
-                  case .choices(let protocols) = item.value("ipsec-protocols", in: s),
-                  case .boolean(let tunnel) = item.value("tunnel", in: s),
-                  case .integer(let priority) = item.value("priority", in: s)
+                  case .address(let src) = item.value("src-address", of: .policy),
+                  case .address(let dst) = item.value("dst-address", of: .policy),
+                  case .ip(let saSrc) = item.value("sa-src-address", of: .policy),
+                  case .ip(let saDst) = item.value("sa-dst-address", of: .policy),
+                  case .choices(let protocols) = item.value("ipsec-protocols", of: .policy),
+                  case .boolean(let tunnel) = item.value("tunnel", of: .policy),
+                  case .integer(let priority) = item.value("priority", of: .policy)
             else { return nil }
             let selector = TrafficSelector(source: IPv4Prefix(src.address, length: src.prefixLength),
                                            destination: IPv4Prefix(dst.address, length: dst.prefixLength),
                                            sourcePort: src.port, destinationPort: dst.port,
-                                           proto: Schema.protocolNumber(item.value("protocol", in: s).text ?? "all"))
+                                           proto: Schema.protocolNumber(item.value("protocol", of: .policy).text ?? "all"))
             let record = PolicyRecord(
                 id: UInt32(item.id), selector: selector,
-                action: PolicyAction(rawValue: item.value("action", in: s).text ?? "") ?? .encrypt,
-                level: PolicyLevel(rawValue: item.value("level", in: s).text ?? "") ?? .require,
+                action: PolicyAction(rawValue: item.value("action", of: .policy).text ?? "") ?? .encrypt,
+                level: PolicyLevel(rawValue: item.value("level", of: .policy).text ?? "") ?? .require,
                 esp: protocols.contains("esp"), ah: protocols.contains("ah"), tunnel: tunnel,
                 saSource: saSrc, saDestination: saDst, priority: Int32(clamping: priority),
-                dontFragment: DontFragment(rawValue: item.value("dont-fragment", in: s).text ?? "") ?? .clear)
+                dontFragment: DontFragment(rawValue: item.value("dont-fragment", of: .policy).text ?? "") ?? .clear)
             return (item, record)
         }
     }

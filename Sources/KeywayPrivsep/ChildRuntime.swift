@@ -50,6 +50,9 @@ public final class ChildRuntime {
     private let behavior: ChildBehavior
     /// Role messages that arrived before the sandbox; handed to the behavior once it started.
     private var early: [Envelope] = []
+    /// What keywayd sent while `keepAlive` answered its pings in the middle of long work.
+    private var deferred: [(Envelope, [Descriptor])] = []
+    private var lastKeepAlive: UInt64 = 0
 
     /// A message budget per link per wake-up, so one noisy peer cannot starve the others.
     static let batchPerWakeup = 64
@@ -153,6 +156,7 @@ public final class ChildRuntime {
     private func loop() -> Never {
         try? parent.socket.setNonBlocking()
         while true {
+            dispatchDeferred()
             let linkList = [parent] + links.values.sorted { $0.peer.rawValue < $1.peer.rawValue }
             let own = behavior.pollInterests()
             // A link with pages or messages waiting for room is watched for room as well.
@@ -178,7 +182,45 @@ public final class ChildRuntime {
         }
     }
 
+    /// For long work inside one turn of the loop (a 100,000-policy transaction in a debug build
+    /// takes longer than keywayd's patience): answers keywayd's pings so that it does not take the
+    /// child for hung, and keeps every other message it sent for the loop, in order. Cheap enough
+    /// to call often: it reads the link at most every 200 ms.
+    public func keepAlive() {
+        let now = MonotonicClock.now()
+        guard sandboxIdentity != nil, now >= lastKeepAlive + 200_000_000 else { return }
+        lastKeepAlive = now
+        for _ in 0..<Self.batchPerWakeup {
+            switch parent.receive(as: role) {
+            case .idle: return
+            case .partial: continue
+            case .closed:
+                audit.event(.error, msgID: "link", "keywayd went away; exiting")
+                exit(1)
+            case .rejected(let error):
+                reject(error, from: .parent)
+            case .message(let envelope, let descriptors):
+                wire.accepted()
+                // A ping stands alone: answered now, whatever else waits.
+                if case .ping(let p) = envelope.message {
+                    try? parent.send(.pong(Pong(nonce: p.nonce)), requestID: envelope.requestID)
+                } else {
+                    deferred.append((envelope, descriptors))
+                }
+            }
+        }
+    }
+
+    /// What keepAlive kept, in the order keywayd sent it.
+    private func dispatchDeferred() {
+        while !deferred.isEmpty {
+            let (envelope, descriptors) = deferred.removeFirst()
+            dispatch(envelope, from: parent, descriptors: descriptors)
+        }
+    }
+
     private func serve(_ link: Link) {
+        if link === parent { dispatchDeferred() }
         for _ in 0..<Self.batchPerWakeup {
             switch link.receive(as: role) {
             case .idle: return

@@ -138,7 +138,8 @@ final class DatapathBehavior: ChildBehavior {
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {
         let effects: [DatapathEffect]
         switch envelope.message {
-        case .datapathConfig(let config) where peer == .monitor: effects = control.configure(config, now: now)
+        case .datapathConfig(let config) where peer == .monitor:
+            effects = control.configure(config, now: now, progress: { runtime.keepAlive() })
         case .flushSAs(let request) where peer == .monitor:
             effects = control.flush(IPsecProtocol(rawValue: request.proto))
         case .hostAddresses(let addresses) where peer == .parent: effects = control.setHostAddresses(addresses)

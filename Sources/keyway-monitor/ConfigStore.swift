@@ -13,6 +13,9 @@ final class ConfigStore {
     static let lastGoodPath = "/config.last-good.rsc"
     /// Where an unusable store is kept when the operator chose to start without it.
     static let unusablePath = "/config.unusable.rsc"
+    /// A store or --config script of the largest configuration the console accepts (ScaleLimits:
+    /// 100,000 policies, 10,000 peers and manual SAs, with their keys) is some 20 MB.
+    static let maximumBytes = 64 << 20
 
     /// What to do when `config.rsc` exists but cannot be read or parsed (keywayd --on-bad-store).
     enum BadStorePolicy: String, CaseIterable {
@@ -61,6 +64,8 @@ final class ConfigStore {
     })
     /// Live datapath state for installed-sa, policy stats and statistics printouts.
     var live = LiveRuntime()
+    /// Called during long work (see Executor.progress).
+    var keepAlive: () -> Void = {} { didSet { executor.progress = keepAlive } }
 
     init(audit: AuditLog) { self.audit = audit }
 
@@ -104,7 +109,7 @@ final class ConfigStore {
             return nil
         }
         do {
-            let seeded = try parse(Files.readAll(seed), source: .operatorInput, name: "the --config script")
+            let seeded = try parse(Files.readAll(seed, limit: Self.maximumBytes), source: .operatorInput, name: "the --config script")
             try save(seeded)
             config = seeded
             saveLastGood()
@@ -131,7 +136,7 @@ final class ConfigStore {
 
     private func read(_ path: String) -> Result<Configuration, StoreError> {
         do {
-            return .success(try parse(Files.readAll(path), source: .store, name: path))
+            return .success(try parse(Files.readAll(path, limit: Self.maximumBytes), source: .store, name: path))
         } catch {
             audit.event(.error, msgID: "config-load", "\(path): \(error)")
             return .failure(StoreError("\(error)"))
@@ -163,6 +168,7 @@ final class ConfigStore {
         do { out = try executor.run(text, on: &working, session: &session) } catch {
             return .failure(.command(error))
         }
+        keepAlive()
         if working != config {
             do { try save(working) } catch {
                 audit.event(.critical, msgID: "config-save",
@@ -171,6 +177,7 @@ final class ConfigStore {
                                           + "in the state directory (\(error)); nothing was changed"))
             }
             config = working
+            keepAlive()
         }
         if out.changed { onChange?() }
         return .success(out)
@@ -195,7 +202,7 @@ final class ConfigStore {
     /// The operator's unusable file is not lost when the store is rewritten: kept beside it.
     private func keepUnusableStore() {
         do {
-            try Files.writeAtomically(Self.unusablePath, Files.readAll(Self.path))
+            try Files.writeAtomically(Self.unusablePath, Files.readAll(Self.path, limit: Self.maximumBytes))
             audit.event(.notice, msgID: "config-load", "the unusable store is kept as config.unusable.rsc")
         } catch {
             audit.event(.error, msgID: "config-load",

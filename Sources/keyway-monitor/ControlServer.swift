@@ -157,7 +157,8 @@ final class ControlServer {
         let uid = String(client.credentials.uid)
         switch store.run(command.text, session: &client.session) {
         case .success(let out):
-            for change in out.changes {
+            for (i, change) in out.changes.enumerated() {
+                if i % 512 == 511 { runtime.keepAlive() }
                 runtime.audit.event(.notice, msgID: "config-change", "configuration changed", [("uid", uid), ("command", change)])
             }
             // What the operator was warned about (weak choices, aggressive mode with a PSK) is on record too.

@@ -23,6 +23,8 @@ final class MonitorBehavior: ChildBehavior {
     /// monitor with a status keywayd recognises as "never started".
     func prepare(runtime: ChildRuntime) {
         let store = ConfigStore(audit: runtime.audit)
+        // A store of 100,000 policies takes a debug build longer to load than keywayd's patience.
+        store.keepAlive = { [weak runtime] in runtime?.keepAlive() }
         if let refusal = store.load(seed: runtime.granted[.configScript], onBadStore: onBadStore) {
             StandardStreams.error("keyway-monitor: \(refusal)")
             runtime.audit.event(.critical, msgID: "config-load", "refusing to start: \(refusal)")
@@ -33,6 +35,7 @@ final class MonitorBehavior: ChildBehavior {
 
     func start(runtime: ChildRuntime) {
         guard let store = loaded else { return }
+        store.keepAlive = { [weak runtime] in runtime?.keepAlive() }
         store.onChange = { [weak self, weak store] in
             guard let store else { return }
             self?.pushAll(store, runtime)
@@ -64,13 +67,27 @@ final class MonitorBehavior: ChildBehavior {
         if peer == .ike { pushToIKE(store, runtime) }
     }
 
+    /// What the datapath is told of the current configuration (what may exist included), built
+    /// once per generation: keywayd, the datapath and keyway-ike are all told from it.
+    private var built: DatapathConfig?
+
+    private func datapathConfig(_ store: ConfigStore) -> DatapathConfig {
+        if let built, built.generation == store.generation { return built }
+        let made = DatapathPush.build(store.config, generation: store.generation)
+        built = made
+        return made
+    }
+
     /// keywayd first (it derives routes and the incoming check from what may exist), then the others.
     func pushAll(_ store: ConfigStore, _ runtime: ChildRuntime) {
-        let authority = PolicyAuthority(generation: store.generation, bounds: DatapathPush.bounds(store.config))
+        let authority = PolicyAuthority(generation: store.generation, bounds: datapathConfig(store).bounds)
+        runtime.keepAlive()
         do { try runtime.parent.send(.policyAuthority(authority)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not tell keywayd what the configuration allows: \(error)")
         }
+        runtime.keepAlive()
         pushToDatapath(store, runtime)
+        runtime.keepAlive()
         pushToIKE(store, runtime)
     }
 
@@ -79,12 +96,12 @@ final class MonitorBehavior: ChildBehavior {
     /// Peers (with secrets) and the policies IKE keys, to keyway-ike; it replaces what it had.
     func pushToIKE(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.ike] else { return }
-        let message = IKEPush.build(store.config,
-                                    datapath: DatapathPush.build(store.config, generation: store.generation),
-                                    generation: store.generation, certificates: lookUpCertificate)
+        let message = IKEPush.build(store.config, datapath: datapathConfig(store), generation: store.generation,
+                                    certificates: lookUpCertificate)
         for reason in IKEPush.unsupported(store.config, certificates: lookUpCertificate) {
             runtime.audit.event(.warning, msgID: "ike-config", reason)
         }
+        runtime.keepAlive()
         do { try link.send(.ikeConfig(message)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-ike: \(error)")
         }
@@ -93,11 +110,12 @@ final class MonitorBehavior: ChildBehavior {
     /// Policies and manual SAs (keys included) to keyway-datapath; it replaces what it had.
     func pushToDatapath(_ store: ConfigStore, _ runtime: ChildRuntime) {
         guard let link = runtime.links[.datapath] else { return }
-        let message = sequences.continuing(DatapathPush.build(store.config, generation: store.generation))
+        let message = sequences.continuing(datapathConfig(store))
         store.live.keys = Dictionary(message.sas.map {
             (LiveRuntime.keyOf(spi: $0.spi, proto: $0.proto.rawValue, destination: $0.destination.value),
              ($0.encryptionKey, $0.integrityKey))
         }, uniquingKeysWith: { a, _ in a })
+        runtime.keepAlive()
         do { try link.send(.datapathConfig(message)) } catch {
             runtime.audit.event(.error, msgID: "push", "could not push the configuration to keyway-datapath: \(error)")
         }

@@ -50,7 +50,9 @@ struct KeywayClient: ParsableCommand {
         let connection = try Connection(path: socket)
         connection.timeoutMilliseconds = timeout * 1000
         if let file {
-            guard let text = try? Files.readAll(file) else { throw ClientError("cannot read \(file)") }
+            guard let text = try? Files.readAll(file, limit: ConsoleCommand.maximumText) else {
+                throw ClientError("cannot read \(file) (at most \(ConsoleCommand.maximumText >> 20) MiB)")
+            }
             try connection.runScript(String(decoding: text, as: UTF8.self), json: json)
         } else if command == ["status"] {
             try connection.status(json: json)
