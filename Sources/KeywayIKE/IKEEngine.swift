@@ -19,8 +19,9 @@ public final class IKEEngine {
     /// Phase 1 negotiations we answered but that never finished are forgotten after this long.
     /// How many may wait, and which give way, is in ResponderAdmission.swift.
     public static let halfOpenTimeout: UInt64 = 60_000
-    /// Negotiations whose peer echoed our cookie but did not finish: at most this many per peer
-    /// address and in all. Beyond that new ones are refused (busy), never displacing these.
+    /// Negotiations whose peer echoed our cookie but did not finish: at most this many per pair of
+    /// addresses (the peer's and ours it wrote to: a multihomed peer of ours holds one phase 1 per
+    /// address of ours) and in all. Beyond that new ones are refused (busy), never displacing these.
     public static let maximumVerifiedHalfOpenPerAddress = 8
     public static let maximumVerifiedHalfOpen = 512
     /// First messages longer than this get no state (a real one is a few hundred bytes).
@@ -33,7 +34,7 @@ public final class IKEEngine {
     public static let maximumQuickModesPerPhase1 = 32
 
     var unverified = UnverifiedResponders()
-    var verifiedHalfOpen: [UInt32: Int] = [:]
+    var verifiedHalfOpen: [UInt64: Int] = [:]
     var verifiedHalfOpenTotal = 0
     var mainModeDiffieHellman = TokenBucket(capacity: IKEEngine.mainModeDiffieHellmanRate.burst,
                                             perSecond: IKEEngine.mainModeDiffieHellmanRate.perSecond)
@@ -300,15 +301,30 @@ public final class IKEEngine {
     func removeSA(_ key: IKESAKey) {
         if unverified.remove(key) != nil { return }
         guard let sa = sas.removeValue(forKey: key) else { return }
-        if sa.verified, sa.state != .established { releaseVerifiedSlot(sa.remote.address) }
+        if sa.verified, sa.state != .established { releaseVerifiedSlot(sa) }
         lastKeepalive[key] = nil
         if !pendingSignatures.isEmpty { pendingSignatures = pendingSignatures.filter { $0.value.0 != key } }
     }
 
-    func releaseVerifiedSlot(_ address: UInt32) {
+    func releaseVerifiedSlot(_ sa: IKESA) {
         verifiedHalfOpenTotal -= 1
-        let n = (verifiedHalfOpen[address] ?? 1) - 1
-        verifiedHalfOpen[address] = n > 0 ? n : nil
+        let pair = Self.addressPair(sa)
+        let n = (verifiedHalfOpen[pair] ?? 1) - 1
+        verifiedHalfOpen[pair] = n > 0 ? n : nil
+    }
+
+    /// The peer's address and ours, as one key.
+    static func addressPair(_ sa: IKESA) -> UInt64 { UInt64(sa.remote.address) << 32 | UInt64(sa.localAddress) }
+
+    /// Whether `other` runs between the same two addresses as `sa` (an unknown local address, 0,
+    /// matches any): a peer's INITIAL-CONTACT speaks for the address it wrote to, nothing else.
+    static func sameAddresses(_ other: IKESA, _ sa: IKESA) -> Bool {
+        other.remote.address == sa.remote.address
+            && (other.localAddress == sa.localAddress || other.localAddress == 0 || sa.localAddress == 0)
+    }
+
+    static func sameAddresses(_ child: ChildSA, _ sa: IKESA) -> Bool {
+        child.remote == sa.remote.address && (child.local == sa.localAddress || child.local == 0 || sa.localAddress == 0)
     }
 
     func send(_ message: [UInt8], sa: IKESA) {

@@ -74,11 +74,11 @@ extension IKEEngine {
     }
 
     /// Moves a responder negotiation whose peer echoed our cookie out of the unverified table,
-    /// unless its address or everyone already has as many such negotiations as allowed.
+    /// unless its pair of addresses or everyone already has as many such negotiations as allowed.
     func verify(_ sa: IKESA, key: IKESAKey) -> Bool {
-        let address = sa.remote.address
+        let pair = Self.addressPair(sa)
         guard verifiedHalfOpenTotal < Self.maximumVerifiedHalfOpen,
-              verifiedHalfOpen[address, default: 0] < Self.maximumVerifiedHalfOpenPerAddress else {
+              verifiedHalfOpen[pair, default: 0] < Self.maximumVerifiedHalfOpenPerAddress else {
             load.refusedBusy += 1
             audit(.warning, "ike-busy", "too many unfinished phase 1 negotiations with verified peers; this one waits",
                   [("peer", sa.remote.description)])
@@ -87,7 +87,7 @@ extension IKEEngine {
         unverified.remove(key)
         sa.verified = true
         sas[key] = sa
-        verifiedHalfOpen[address, default: 0] += 1
+        verifiedHalfOpen[pair, default: 0] += 1
         verifiedHalfOpenTotal += 1
         return true
     }
@@ -416,10 +416,12 @@ extension IKEEngine {
         let hashI = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
                                                 ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: ISAKMPCodec.encodeData(ourID))
         var contact: [Payload] = []
-        // INITIAL-CONTACT tells the peer to drop everything it holds from us: only when we hold
-        // nothing with it either (a new phase 1 after the old one expired must not cut live SAs).
-        if sa.peer.sendInitialContact && !sas.values.contains(where: { $0 !== sa && $0.remote.address == sa.remote.address && $0.state == .established })
-            && !children.contains(where: { $0.remote == sa.remote.address }) {
+        // INITIAL-CONTACT tells the peer to drop everything it holds from us between these two
+        // addresses: only when we hold nothing there either (a new phase 1 after the old one
+        // expired must not cut live SAs).
+        if sa.peer.sendInitialContact
+            && !sas.values.contains(where: { $0 !== sa && Self.sameAddresses($0, sa) && $0.state == .established })
+            && !children.contains(where: { Self.sameAddresses($0, sa) }) {
             contact.append(.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.initialContact.rawValue, spi: sa.cookies, data: []))
         }
         sa.state = .sentID
@@ -450,17 +452,18 @@ extension IKEEngine {
     }
 
     func established(_ sa: IKESA, now: UInt64) {
-        if sa.verified, sa.state != .established { releaseVerifiedSlot(sa.remote.address) }
+        if sa.verified, sa.state != .established { releaseVerifiedSlot(sa) }
         sa.state = .established
         sa.establishedAt = now
         sa.lastHeard = now
         audit(.notice, "ike-established", "phase 1 established", [("peer", sa.remote.description), ("side", sa.initiator ? "initiator" : "responder"),
                                                                    ("proposal", sa.choice.description), ("nat-t", sa.natDetected ? "yes" : "no")])
         if sa.peerSentInitialContact {
-            // The peer starts afresh: what we hold from its previous life is stale.
-            let stale = sas.filter { $0.value !== sa && $0.value.remote.address == sa.remote.address }
+            // The peer starts afresh: what we hold from its previous life is stale. A multihomed
+            // appliance of ours is as many peers to it as it has addresses: only this pair's go.
+            let stale = sas.filter { $0.value !== sa && Self.sameAddresses($0.value, sa) }
             for (k, _) in stale { removeSA(k) }
-            for c in children where c.remote == sa.remote.address { removeChild(c, sendDelete: false, now: now) }
+            for c in children where Self.sameAddresses(c, sa) { removeChild(c, sendDelete: false, now: now) }
             if !stale.isEmpty { audit(.notice, "ike-initial-contact", "peer restarted: its old SAs were dropped", [("peer", sa.remote.description)]) }
         }
         let pending = sa.pendingPolicies

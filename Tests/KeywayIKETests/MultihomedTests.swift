@@ -51,4 +51,48 @@ final class MultihomedTests: XCTestCase {
         XCTAssertEqual(Set(sources[secondary] ?? []), [secondary], "every answer from the address the peer used")
         XCTAssertEqual(Set(sources[a] ?? []), [a], "the initiator sends from its policy's sa-src-address")
     }
+
+    /// One initiator address, many of the responder's (a hub whose far appliance answers for many
+    /// peers): each phase 1 is a first contact between its own two addresses, so neither its
+    /// INITIAL-CONTACT nor the bound on unfinished negotiations per address may cut the others.
+    func testManyPhase1FromOneAddressToSeveralOfOursAllSucceed() throws {
+        let n = IKEEngine.maximumVerifiedHalfOpenPerAddress + 4
+        let secret = Secret(Array("keyway-test".utf8))
+        let ours = (0..<n).map { secondary + UInt32($0) }
+        let left = IKEEngine(configuration: IKEConfiguration(
+            peers: ours.map { IKEPeer(address: $0, secret: secret, hash: .sha1, encryption: .aes128, group: .modp2048) },
+            policies: ours.enumerated().map { i, address in
+                IKEPolicy(id: i + 1, source: 0x0a01_0001, sourceLength: 32, destination: 0x0a02_0001 + UInt32(i),
+                          destinationLength: 32, saSource: a, saDestination: address, tunnel: true,
+                          authAlgorithms: [.sha1], encAlgorithms: [.aes128])
+            }))
+        let right = IKEEngine(configuration: IKEConfiguration(
+            peers: [IKEPeer(address: a, secret: secret, hash: .sha1, encryption: .aes128, group: .modp2048)],
+            policies: ours.enumerated().map { i, address in
+                IKEPolicy(id: i + 1, source: 0x0a02_0001 + UInt32(i), sourceLength: 32, destination: 0x0a01_0001,
+                          destinationLength: 32, saSource: address, saDestination: a, tunnel: true,
+                          authAlgorithms: [.sha1], encAlgorithms: [.aes128])
+            }))
+        // Every negotiation starts at once, and their messages interleave.
+        var queue: [(from: UInt32, IKEAction)] = []
+        for i in 0..<n { queue += left.acquire(policyID: i + 1, now: 1_000).map { (a, $0) } }
+        var installed = 0, removed = 0, steps = 0
+        while !queue.isEmpty, steps < 100 * n {
+            steps += 1
+            let (origin, action) = queue.removeFirst()
+            switch action {
+            case .send(let bytes, let port, let to, let source):
+                let target = to.address == a ? left : right
+                queue += target.receive(bytes, from: Endpoint(address: source == 0 ? origin : source, port: port),
+                                        localPort: to.port, localAddress: to.address, now: 1_000)
+                    .map { (to.address, $0) }
+            case .install(let sas): installed += sas.count
+            case .remove(let sas): removed += sas.count
+            default: break
+            }
+        }
+        XCTAssertEqual(installed, 4 * n, "both sides keyed every pair")
+        XCTAssertEqual(removed, 0, "no INITIAL-CONTACT removed another pair's SAs")
+        XCTAssertEqual(right.responderLoad.refusedBusy, 0, "no negotiation had to wait for a slot")
+    }
 }
