@@ -27,7 +27,9 @@ public final class IKEEngine {
     /// First messages longer than this get no state (a real one is a few hundred bytes).
     public static let maximumFirstMessage = 4096
     /// Diffie-Hellman for unauthenticated peers, per exchange kind: burst and rate per second.
-    public static let mainModeDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (64, 64)
+    /// Main mode's burst covers a few seconds: peers that started together (an appliance's 500
+    /// tunnels after a restart) retransmit together, and each burst gets only what the bucket holds.
+    public static let mainModeDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (256, 64)
     public static let aggressiveDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (16, 16)
     /// Quick modes a peer may leave unfinished on one phase 1 (ours wait at most one per policy);
     /// a responder's unanswered one goes after `halfOpenTimeout`.

@@ -191,12 +191,13 @@ final class AdmissionTests: XCTestCase {
     /// when their initiators retransmit after the bucket refilled.
     func testMainModeMessage3BeyondTheDiffieHellmanBudgetWaitsForItsRetransmission() throws {
         let peers = Int(IKEEngine.mainModeDiffieHellmanRate.burst) + 6
-        let responderPeer = IKEPeer(address: 0xc000_0200, prefixLength: 24, secret: Secret(Array("admission".utf8)),
+        // More peers than a /24 holds: 198.18.0.0/15.
+        let responderPeer = IKEPeer(address: 0xc612_0000, prefixLength: 15, secret: Secret(Array("admission".utf8)),
                                     hash: .sha1, encryption: .aes128, group: .modp1024)
         let responder = IKEEngine(configuration: IKEConfiguration(peers: [responderPeer]))
         var thirds: [(UInt32, [UInt8])] = []
         for i in 0..<peers {
-            let address = 0xc000_0210 + UInt32(i)
+            let address = 0xc612_0010 + UInt32(i)
             let peer = IKEPeer(address: b, secret: Secret(Array("admission".utf8)), hash: .sha1, encryption: .aes128,
                                group: .modp1024)
             let policy = IKEPolicy(id: 1, source: address, sourceLength: 32, destination: b, destinationLength: 32,
