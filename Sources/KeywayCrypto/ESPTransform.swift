@@ -19,9 +19,11 @@ public final class ESPTransform {
     private let mac: MACContext?
     private var salt: [UInt8]
     private var nonce = [UInt8](repeating: 0, count: 16)
-    /// CBC IVs come from a pool refilled from the CSPRNG: one RAND_bytes call per 256 packets.
-    private var ivPool = [UInt8](repeating: 0, count: 4096)
-    private var ivPoolUsed = 4096
+    /// CBC IVs come from a pool refilled from the CSPRNG: one RAND_bytes call per 64 packets.
+    /// Made on the first seal: an inbound SA never needs it, and an idle one should cost little.
+    private var ivPool: [UInt8] = []
+    private var ivPoolUsed = 0
+    static let ivPoolSize = 1024
 
     /// `encryptionKey` is the keying material: cipher key, then salt for CTR and GCM.
     public init(encryption: EncryptionAlgorithm, encryptionKey: Secret, integrity: IntegrityAlgorithm, integrityKey: Secret?, encrypt: Bool) throws(CryptoError) {
@@ -156,6 +158,10 @@ public final class ESPTransform {
     }
 
     private func takeRandomIV(into iv: UnsafeMutablePointer<UInt8>) -> Bool {
+        if ivPool.isEmpty {
+            ivPool = [UInt8](repeating: 0, count: Self.ivPoolSize)
+            ivPoolUsed = ivPool.count
+        }
         if ivPoolUsed + ivLength > ivPool.count {
             let ok = ivPool.withUnsafeMutableBufferPointer { kw_random($0.baseAddress, $0.count) == 1 }
             guard ok else { return false }
