@@ -31,6 +31,8 @@ public final class IKEEngine {
     /// tunnels after a restart) retransmit together, and each burst gets only what the bucket holds.
     public static let mainModeDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (256, 64)
     public static let aggressiveDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (16, 16)
+    /// Acquisitions for a policy this soon after its SAs were installed crossed them on the way.
+    static let installRace: UInt64 = 2_000
     /// Quick modes a peer may leave unfinished on one phase 1 (ours wait at most one per policy);
     /// a responder's unanswered one goes after `halfOpenTimeout`.
     public static let maximumQuickModesPerPhase1 = 32
@@ -100,6 +102,10 @@ public final class IKEEngine {
     public func acquire(policyID: Int, now: UInt64) -> [IKEAction] {
         guard let policy = configuration.policy(id: policyID) else { return [] }
         if let retry = retryAt[policyID], retry.at > now { return [] }
+        // The datapath asked before the SAs just negotiated reached it: no second pair.
+        if children.contains(where: { $0.policyID == policyID && now < $0.installedAt.saturatingAdd(Self.installRace) }) {
+            return []
+        }
         startNegotiation(policy, now: now)
         return take()
     }
@@ -386,8 +392,12 @@ public final class IKEEngine {
             failPolicies([policy.id], now: now)
             return
         }
-        // A phase 1 with that peer already under way or done carries the quick mode.
-        if let sa = sas.values.first(where: { $0.remote.address == policy.saDestination }) {
+        // A phase 1 with that peer already under way or done carries the quick mode: one between
+        // the policy's two addresses (a multihomed appliance has one per address of ours).
+        if let sa = sas.values.first(where: {
+            $0.remote.address == policy.saDestination
+                && ($0.localAddress == policy.saSource || $0.localAddress == 0 || policy.saSource == 0)
+        }) {
             if sa.state == .established {
                 if !sa.quick.values.contains(where: { $0.policy.id == policy.id }) { startQuickMode(sa, policy: policy, now: now) }
             } else if !sa.pendingPolicies.contains(policy.id) {

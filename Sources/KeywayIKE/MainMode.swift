@@ -262,6 +262,8 @@ extension IKEEngine {
         do { shared = try dh.sharedSecret(with: peerKE) } catch {
             throw NegotiationError.malformed("peer's \(sa.choice.group.name) public value refused: \(error)")
         }
+        // The private value has done its work: gone now (forward secrecy, and some 2 KiB a peer).
+        sa.dh = nil
         sa.keys = try Phase1Keys(preSharedKey: sa.peer.signature == nil ? sa.peer.secret : nil, choice: sa.choice, initiatorNonce: sa.initiatorNonce,
                                  responderNonce: sa.responderNonce, sharedSecret: shared,
                                  initiatorCookie: sa.initiatorCookie, responderCookie: sa.responderCookie)
@@ -455,6 +457,10 @@ extension IKEEngine {
         if sa.verified, sa.state != .established { releaseVerifiedSlot(sa) }
         sa.state = .established
         sa.establishedAt = now
+        // What only the exchange's hashes covered is not needed again: a phase 1 that lasts a day
+        // should not carry its public values, nonces and bodies (about 1 KiB).
+        sa.initiatorKE = []; sa.responderKE = []; sa.initiatorNonce = []; sa.responderNonce = []
+        sa.initiatorSABody = []; sa.initiatorIDBody = []
         sa.lastHeard = now
         audit(.notice, "ike-established", "phase 1 established", [("peer", sa.remote.description), ("side", sa.initiator ? "initiator" : "responder"),
                                                                    ("proposal", sa.choice.description), ("nat-t", sa.natDetected ? "yes" : "no")])

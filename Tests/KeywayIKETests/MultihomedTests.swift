@@ -50,6 +50,10 @@ final class MultihomedTests: XCTestCase {
         XCTAssertEqual(sources[secondary]?.count, 4, "main mode messages 2, 4, 6 and quick mode message 2")
         XCTAssertEqual(Set(sources[secondary] ?? []), [secondary], "every answer from the address the peer used")
         XCTAssertEqual(Set(sources[a] ?? []), [a], "the initiator sends from its policy's sa-src-address")
+        // The datapath asked again before the new SAs reached it: that starts nothing. Later it would.
+        let sends = { (actions: [IKEAction]) in actions.filter { if case .send = $0 { return true } else { return false } } }
+        XCTAssertTrue(sends(left.acquire(policyID: 1, now: 1_500)).isEmpty, "an acquisition crossing the installation")
+        XCTAssertEqual(sends(left.acquire(policyID: 1, now: 1_000 + IKEEngine.installRace)).count, 1, "a later one")
     }
 
     /// One initiator address, many of the responder's (a hub whose far appliance answers for many
