@@ -108,8 +108,9 @@ PY
 figure "$(cat "$TMP/pings.out") s (all tunnels pinged at once; wall $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
 check "every one of the $PEERS tunnels answered a ping within 60 s" grep -q "^answered $PEERS of $PEERS " "$TMP/pings.out"
 sleep 2
-check "near: the datapath holds $SAS SAs" \
-  wait_until 10 bash -c "[ \"\$(ip netns exec '$R1' '$BIN/keyway' --socket '$TMP/near/run/control.sock' /ip ipsec installed-sa print count-only)\" = $SAS ]"
+installed() { kw "$R1" near /ip ipsec installed-sa print count-only; }
+check "near: the datapath holds $SAS SAs" wait_until 10 bash -c "[ \"\$($(declare -f kw installed); BIN='$BIN' TMP='$TMP' R1='$R1' installed)\" = $SAS ]"
+[ "$(installed)" = "$SAS" ] || echo "# installed-sa print count-only: $(installed)"
 check "near: $PEERS phase 1 SAs established" \
   bash -c "[ \$(ip netns exec '$R1' '$BIN/keyway' --socket '$TMP/near/run/control.sock' /ip ipsec remote-peers print | grep -c 'state=established') = $PEERS ]"
 
