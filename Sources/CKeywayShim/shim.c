@@ -127,12 +127,16 @@ ssize_t kw_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, 
     return n;
 }
 
-int kw_tun_open(const char *name, char *actual_name_out) {
+int kw_tun_open(const char *name, char *actual_name_out) { return kw_tun_open_vnet(name, actual_name_out, 0); }
+
+int kw_tun_set_offload(int fd, unsigned flags) { return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags); }
+
+int kw_tun_open_vnet(const char *name, char *actual_name_out, int vnet_header) {
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
     if (fd < 0) return -1;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet_header ? IFF_VNET_HDR : 0);
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); errno = e; return -1; }
     if (actual_name_out) { memcpy(actual_name_out, ifr.ifr_name, IFNAMSIZ); actual_name_out[IFNAMSIZ - 1] = 0; }

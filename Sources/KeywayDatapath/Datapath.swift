@@ -21,6 +21,25 @@ public final class Datapath {
         case drop(counter: String)
     }
 
+    /// What to do with a packet processed in place in a buffer: where the result lies.
+    public enum OutboundAction: Equatable {
+        /// Send `buffer[start..<start+length]`, a whole outer packet, to `destination` on the raw
+        /// socket of `proto` (50 ESP, 51 AH).
+        case send(start: Int, length: Int, destination: UInt32, proto: UInt8)
+        /// Send `buffer[start..<start+length]`, an ESP packet without its IP header, in UDP to
+        /// `destination`:`port` (RFC 3948); the kernel writes the IP and UDP headers.
+        case sendUDP(start: Int, length: Int, destination: UInt32, port: UInt16)
+        case pass
+        case drop(counter: String)
+        case acquire(policyID: Int)
+    }
+
+    public enum InboundAction: Equatable {
+        /// Write `buffer[start..<start+length]`, the inner packet, to the TUN device.
+        case deliver(start: Int, length: Int)
+        case drop(counter: String)
+    }
+
     public struct PolicyCounters: Equatable, Sendable {
         public var inAccepted: UInt64 = 0, inDropped: UInt64 = 0, inTransformed: UInt64 = 0
         public var outAccepted: UInt64 = 0, outDropped: UInt64 = 0, outTransformed: UInt64 = 0
@@ -95,11 +114,13 @@ public final class Datapath {
 
     // MARK: outbound (plaintext from the TUN device)
 
-    public func processOutbound(_ packet: [UInt8], now: UInt64) -> Outbound {
-        guard let ip = try? IPv4Header(packet) else { count("out-errors"); return .drop(counter: "out-errors") }
-        let ports = ip.ports(in: packet)
+    /// Applies the SPD to the packet at `buffer[start..<start+length]` and, where it says so,
+    /// seals it in place (the buffer keeps PacketRoom's headroom and tailroom around it).
+    public func processOutbound(_ buffer: inout [UInt8], start: Int, length: Int, now: UInt64) -> OutboundAction {
+        guard let ip = try? IPv4Header(buffer, at: start, length: length) else { count("out-errors"); return .drop(counter: "out-errors") }
+        let ports = ip.ports(in: buffer, at: start)
         // IKE's own traffic is never subject to the SPD.
-        if ip.proto == 17, let (s, d) = ports, [500, 4500].contains(s) || [500, 4500].contains(d) { return .pass }
+        if ip.proto == 17, let (s, d) = ports, s == 500 || s == 4500 || d == 500 || d == 4500 { return .pass }
         guard let policy = spd.lookup(source: ip.source, destination: ip.destination, proto: ip.proto, ports: ports) else { return .pass }
         switch policy.action {
         case .none:
@@ -124,96 +145,133 @@ public final class Datapath {
             count("out-no-states")
             return .acquire(policyID: policy.id)
         }
-        var out = packet
         let df: Bool
         switch policy.dontFragment {
         case .clear: df = false
         case .inherit: df = ip.dontFragment
         case .set: df = true
         }
+        var span = (start: start, length: ip.totalLength)
         do {
             if let esp, policy.useESP {
-                out = try ESPCodec.encapsulate(out, sa: esp, dontFragment: df)
-                note(esp.account(bytes: packet.count, now: now), esp)
+                span = try ESPCodec.seal(&buffer, start: span.start, length: span.length, sa: esp, dontFragment: df)
+                note(esp.account(bytes: ip.totalLength, now: now), esp)
             }
             if let ah, policy.useAH {
                 // AH after ESP; with ESP in tunnel mode the AH is applied in transport mode over it.
-                out = try AHCodec.encapsulate(out, sa: ah, dontFragment: df)
-                note(ah.account(bytes: packet.count, now: now), ah)
+                span = try AHCodec.seal(&buffer, start: span.start, length: span.length, sa: ah, dontFragment: df)
+                note(ah.account(bytes: ip.totalLength, now: now), ah)
             }
         } catch {
             policyCounters[policy.id, default: PolicyCounters()].outDropped += 1
-            count(error == .sequenceExhausted ? "out-state-sequence-errors" : "out-errors")
-            return .drop(counter: error == .sequenceExhausted ? "out-state-sequence-errors" : "out-errors")
+            let counter = error == .sequenceExhausted ? "out-state-sequence-errors" : "out-errors"
+            count(counter)
+            return .drop(counter: counter)
         }
         policyCounters[policy.id, default: PolicyCounters()].outTransformed += 1
         // The outer header says where it goes: the peer in tunnel mode, the host itself in transport mode.
-        let destination = IPv4Header.u32(out, 16)
+        let destination = IPv4Header.u32(buffer, span.start + 16)
         if let udp = esp?.udpEncapsulation, policy.useESP, !policy.useAH {
-            return .sendUDP(out, offset: Int(out[0] & 0x0f) * 4, destination: destination, port: udp.remote)
+            let headerLength = Int(buffer[span.start] & 0x0f) * 4
+            return .sendUDP(start: span.start + headerLength, length: span.length - headerLength, destination: destination, port: udp.remote)
         }
-        return .send(out, destination: destination)
+        return .send(start: span.start, length: span.length, destination: destination, proto: policy.useAH ? 51 : 50)
+    }
+
+    /// `processOutbound` on a packet of its own (tests and slow paths; the process works in place).
+    public func processOutbound(_ packet: [UInt8], now: UInt64) -> Outbound {
+        var buffer = [UInt8](repeating: 0, count: PacketRoom.headroom + packet.count + PacketRoom.tailroom)
+        for i in packet.indices { buffer[PacketRoom.headroom + i] = packet[i] }
+        switch processOutbound(&buffer, start: PacketRoom.headroom, length: packet.count, now: now) {
+        case .send(let s, let n, let destination, _): return .send(Array(buffer[s..<(s + n)]), destination: destination)
+        case .sendUDP(let s, let n, let destination, let port):
+            // The whole outer packet, its ESP part from `offset` (the IP header is just before it).
+            let headerStart = s - 20
+            return .sendUDP(Array(buffer[headerStart..<(s + n)]), offset: s - headerStart, destination: destination, port: port)
+        case .pass: return .pass
+        case .drop(let counter): return .drop(counter: counter)
+        case .acquire(let id): return .acquire(policyID: id)
+        }
     }
 
     // MARK: inbound (ESP/AH from the raw sockets)
 
-    /// Takes the packet over: a caller that passes a fresh array has it decrypted in place.
-    public func processInbound(_ packet: consuming [UInt8], now: UInt64) -> Inbound {
-        var current = consume packet
+    /// Opens the ESP/AH packet at `buffer[start..<start+length]` in place and checks the inner
+    /// packet against its SA's policy.
+    public func processInbound(_ buffer: inout [UInt8], start: Int, length: Int, now: UInt64) -> InboundAction {
+        var span = (start: start, length: length)
         var policyID: Int?
         // At most AH then ESP: a bundle is never deeper than two.
         for _ in 0..<2 {
-            guard let ip = try? IPv4Header(current) else { return drop("in-header-errors") }
+            guard let ip = try? IPv4Header(buffer, at: span.start, length: span.length) else { return dropIn("in-header-errors") }
             guard ip.proto == 50 || ip.proto == 51 else { break }
-            guard ip.totalLength >= ip.headerLength + 12 else { return drop("in-header-errors") }
-            let spiOffset = ip.headerLength + (ip.proto == 50 ? 0 : 4)
-            let spi = IPv4Header.u32(current, spiOffset)
-            guard let entry = inbound[SAKey(destination: ip.destination, proto: ip.proto, spi: spi)] else { return drop("in-no-states") }
-            guard entry.sa.state != .dead else { return drop("in-state-expired") }
+            guard ip.totalLength >= ip.headerLength + 12 else { return dropIn("in-header-errors") }
+            let spiOffset = span.start + ip.headerLength + (ip.proto == 50 ? 0 : 4)
+            let spi = IPv4Header.u32(buffer, spiOffset)
+            guard let entry = inbound[SAKey(destination: ip.destination, proto: ip.proto, spi: spi)] else { return dropIn("in-no-states") }
+            guard entry.sa.state != .dead else { return dropIn("in-state-expired") }
             do {
                 if ip.proto == 50 {
-                    current = try ESPCodec.decapsulate(&current, sa: entry.sa)
+                    span = try ESPCodec.open(&buffer, start: span.start, length: span.length, sa: entry.sa)
                 } else {
-                    current = try AHCodec.decapsulate(current, sa: entry.sa)
+                    span = try AHCodec.open(&buffer, start: span.start, length: span.length, sa: entry.sa)
                 }
             } catch {
                 if let p = policyID ?? Optional(entry.policyID) { policyCounters[p, default: PolicyCounters()].inDropped += 1 }
-                return drop(error.counter)
+                return dropIn(error.counter)
             }
-            note(entry.sa.account(bytes: current.count, now: now), entry.sa)
+            note(entry.sa.account(bytes: span.length, now: now), entry.sa)
             policyID = entry.policyID
         }
-        guard let policyID else { return drop("in-no-states") }
+        guard let policyID else { return dropIn("in-no-states") }
         // The decrypted packet must match the policy its SA belongs to (mirrored), or it is dropped.
-        guard let inner = try? IPv4Header(current) else { return drop("in-header-errors") }
-        let matched = spd.lookupInbound(source: inner.source, destination: inner.destination, proto: inner.proto, ports: inner.ports(in: current))
+        guard let inner = try? IPv4Header(buffer, at: span.start, length: span.length) else { return dropIn("in-header-errors") }
+        let matched = spd.lookupInbound(source: inner.source, destination: inner.destination, proto: inner.proto,
+                                        ports: inner.ports(in: buffer, at: span.start))
         guard matched?.id == policyID else {
             policyCounters[policyID, default: PolicyCounters()].inDropped += 1
-            return drop("in-policy-blocked")
+            return dropIn("in-policy-blocked")
         }
         policyCounters[policyID, default: PolicyCounters()].inTransformed += 1
-        return .deliver(current)
+        return .deliver(start: span.start, length: span.length)
     }
 
-    /// ESP that arrived in UDP (after the non-ESP marker check): found by SPI, then handled as if
-    /// it had come in an IP packet from `source` to the SA's own address.
+    /// ESP that arrived in UDP at `buffer[start..<start+length]` (after the non-ESP marker check):
+    /// found by SPI, then handled as if it had come in an IP packet from `source` to the SA's own
+    /// address. The 20 bytes before `start` take that header.
+    public func processInboundUDP(_ buffer: inout [UInt8], start: Int, length: Int, source: UInt32, now: UInt64) -> InboundAction {
+        guard length >= 8, start >= 20 else { return dropIn("in-header-errors") }
+        let spi = IPv4Header.u32(buffer, start)
+        guard let key = udpInbound[spi], let entry = inbound[key] else { return dropIn("in-no-states") }
+        let total = 20 + length
+        guard total <= 65_535 else { return dropIn("in-header-errors") }
+        IPv4Header.write(into: &buffer, at: start - 20, tos: 0, totalLength: total, identification: 0, flagsAndOffset: 0, ttl: 64,
+                         proto: 50, source: source, destination: entry.sa.destination)
+        return processInbound(&buffer, start: start - 20, length: total, now: now)
+    }
+
+    /// `processInbound` on a packet of its own (tests and slow paths).
+    public func processInbound(_ packet: consuming [UInt8], now: UInt64) -> Inbound {
+        var buffer = consume packet
+        switch processInbound(&buffer, start: 0, length: buffer.count, now: now) {
+        case .deliver(let s, let n): return .deliver(Array(buffer[s..<(s + n)]))
+        case .drop(let counter): return .drop(counter: counter)
+        }
+    }
+
+    /// `processInboundUDP` on a payload of its own (tests and slow paths).
     public func processInboundUDP(_ payload: ArraySlice<UInt8>, source: UInt32, now: UInt64) -> Inbound {
-        guard payload.count >= 8 else { return drop("in-header-errors") }
-        let s = payload.startIndex
-        let spi = UInt32(payload[s]) << 24 | UInt32(payload[s + 1]) << 16 | UInt32(payload[s + 2]) << 8 | UInt32(payload[s + 3])
-        guard let key = udpInbound[spi], let entry = inbound[key] else { return drop("in-no-states") }
-        let total = 20 + payload.count
-        guard total <= 65_535 else { return drop("in-header-errors") }
-        // One allocation: the header, then the payload straight from the receive buffer.
-        var packet: [UInt8] = []
-        packet.reserveCapacity(total)
-        packet += [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 0, 0, 0, 64, 50, 0, 0]
-        packet += [UInt8(source >> 24), UInt8(source >> 16 & 0xff), UInt8(source >> 8 & 0xff), UInt8(source & 0xff)]
-        let d = entry.sa.destination
-        packet += [UInt8(d >> 24), UInt8(d >> 16 & 0xff), UInt8(d >> 8 & 0xff), UInt8(d & 0xff)]
-        IPv4Header.setChecksum(&packet, headerAt: 0, length: 20)
-        packet += payload
-        return processInbound(packet, now: now)
+        var buffer = [UInt8](repeating: 0, count: 20 + payload.count)
+        for (i, b) in payload.enumerated() { buffer[20 + i] = b }
+        switch processInboundUDP(&buffer, start: 20, length: payload.count, source: source, now: now) {
+        case .deliver(let s, let n): return .deliver(Array(buffer[s..<(s + n)]))
+        case .drop(let counter): return .drop(counter: counter)
+        }
+    }
+
+    private func dropIn(_ counter: String) -> InboundAction {
+        count(counter)
+        return .drop(counter: counter)
     }
 
     private func drop(_ counter: String) -> Inbound {

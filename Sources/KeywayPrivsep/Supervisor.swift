@@ -22,6 +22,8 @@ public struct SupervisorSettings: Sendable {
     public var adminGroup = "keyway"
     public var readOnlyGroup = "keyway-read"
     public var tunMTU: Int32 = 1400
+    /// Open the TUN device with virtio-net headers and TSO/checksum offloads where the kernel has them.
+    public var tunOffloads = true
     /// Outer packets carry this mark so that the routes into the TUN device never catch them.
     public var bypassMark: UInt32 = 0x4b57
     /// The routing table for protected destinations (into the TUN device); packets without
@@ -72,6 +74,8 @@ public final class Supervisor {
 
     struct Resources {
         var tun: Descriptor
+        /// The offloads the TUN device has on (empty: a plain device).
+        var tunOffloads: [String]
         var rawESP: Descriptor
         var rawAH: Descriptor
         var udpIKE: Descriptor
@@ -136,7 +140,13 @@ public final class Supervisor {
         } catch { throw SupervisorError("preparing directories", error) }
         var tunName = ""
         do {
-            let (tun, name) = try Tun.open(name: s.tunName)
+            var (tun, name, offloads): (Descriptor, String, [String])
+            if s.tunOffloads {
+                (tun, name, offloads) = try Tun.openWithOffloads(name: s.tunName)
+            } else {
+                (tun, name) = try Tun.open(name: s.tunName)
+                offloads = []
+            }
             // Router solicitations and link-local chatter would only be dropped by the datapath.
             try? Files.writeSmall("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "1\n")
             try Tun.setUp(name: name, mtu: s.tunMTU)
@@ -144,7 +154,7 @@ public final class Supervisor {
             let control = try Sockets.unixListener(path: s.controlSocketPath, mode: 0o666, group: nil)
             try control.setNonBlocking()
             resources = Resources(
-                tun: tun,
+                tun: tun, tunOffloads: offloads,
                 rawESP: try Sockets.raw(protocol: 50, mark: s.bypassMark),
                 rawAH: try Sockets.raw(protocol: 51, mark: s.bypassMark),
                 udpIKE: try Sockets.udpBound(port: s.ikePort, mark: s.bypassMark),
@@ -447,7 +457,8 @@ public final class Supervisor {
         case .monitor: return [(.control, r.control)]
         // keyway-ike only sends on 4500; the datapath reads it and hands IKE its share.
         case .ike: return [(.udp500, r.udpIKE), (.udp4500, r.udpNATT)]
-        case .datapath: return [(.tun, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH), (.udp4500, r.udpNATT)]
+        case .datapath:
+            return [(r.tunOffloads.isEmpty ? .tun : .tunWithOffloads, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH), (.udp4500, r.udpNATT)]
         case .parent, .client: return []
         }
     }

@@ -37,6 +37,9 @@ size_t kw_digest(const char *name, const uint8_t *data, size_t len, uint8_t *out
 
 int kw_memcmp(const void *a, const void *b, size_t len);
 void kw_cleanse(void *p, size_t len);
+// The Internet checksum's folded one's complement sum of p[0..<len] plus `initial` (which is
+// added as one more big-endian word sum), in host order; the checksum is its complement.
+uint16_t kw_inet_sum(const uint8_t *p, size_t len, uint32_t initial);
 int kw_random(uint8_t *out, size_t len);
 
 // Diffie-Hellman over MODP, ECP and EC2N groups, public values in IKEv1's KE layout.

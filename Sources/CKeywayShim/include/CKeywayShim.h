@@ -27,6 +27,16 @@ ssize_t kw_recv_udp(int fd, void *buf, size_t cap, uint32_t *src, uint16_t *spor
 int kw_enable_pktinfo(int fd);
 
 int kw_tun_open(const char *name, char *actual_name_out /* IFNAMSIZ */);
+// With vnet_header, every read and write carries a 10-byte virtio_net_hdr (IFF_VNET_HDR).
+int kw_tun_open_vnet(const char *name, char *actual_name_out /* IFNAMSIZ */, int vnet_header);
+// TUNSETOFFLOAD: what the kernel may hand us unsegmented or with partial checksums.
+#define KW_TUN_F_CSUM 0x01
+#define KW_TUN_F_TSO4 0x02
+#define KW_TUN_F_TSO6 0x04
+#define KW_TUN_F_TSO_ECN 0x08
+#define KW_TUN_F_USO4 0x20
+#define KW_TUN_F_USO6 0x40
+int kw_tun_set_offload(int fd, unsigned flags);
 int kw_if_set_up(const char *name, int mtu);
 int kw_if_index(const char *name);
 

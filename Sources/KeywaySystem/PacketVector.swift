@@ -1,0 +1,141 @@
+import CKeywayShim
+import Glibc
+
+/// recvmmsg and sendmmsg straight into and out of a caller's packet buffer (a PacketPool's
+/// bytes): one system call moves up to `capacity` packets, nothing is copied, and nothing is
+/// allocated per call (the pointer and length arrays are kept).
+public final class PacketVector {
+    public let capacity: Int
+    private var pointers: [UnsafeMutableRawPointer?]
+    private var sizes: [Int]
+    private var lengths: [Int]
+    private var starts: [Int]
+    private var addresses: [UInt32]
+    private var ports: [UInt16]
+    /// Packets received, or queued for sending.
+    public private(set) var count = 0
+
+    public init(capacity: Int) {
+        self.capacity = max(1, min(capacity, Int(KW_MAX_BATCH)))
+        pointers = Array(repeating: nil, count: self.capacity)
+        sizes = Array(repeating: 0, count: self.capacity)
+        lengths = Array(repeating: 0, count: self.capacity)
+        starts = Array(repeating: 0, count: self.capacity)
+        addresses = Array(repeating: 0, count: self.capacity)
+        ports = Array(repeating: 0, count: self.capacity)
+    }
+
+    /// Non-blocking recvmmsg into `buffer` at `slotStarts[i]`, at most `room` bytes each: how
+    /// many arrived (0 when none was waiting). `length(i)` and `start(i)` say where each lies.
+    public func receive(from fd: Descriptor, into buffer: inout [UInt8], slotStarts: [Int], room: Int) -> Int {
+        let n = min(capacity, slotStarts.count)
+        for i in 0..<n where slotStarts[i] < 0 || slotStarts[i] + room > buffer.count { count = 0; return 0 }
+        let received = buffer.withUnsafeMutableBytes { raw -> Int32 in
+            guard let base = raw.baseAddress else { return -1 }
+            for i in 0..<n { pointers[i] = base + slotStarts[i]; sizes[i] = room; starts[i] = slotStarts[i] }
+            return pointers.withUnsafeBufferPointer { p in
+                sizes.withUnsafeBufferPointer { s in
+                    lengths.withUnsafeMutableBufferPointer { l in
+                        p.baseAddress.map { pb in
+                            UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: n) {
+                                kw_recv_batch(fd.raw, $0, s.baseAddress, l.baseAddress, Int32(n))
+                            }
+                        } ?? -1
+                    }
+                }
+            }
+        }
+        count = received > 0 ? Int(received) : 0
+        return count
+    }
+
+    public func start(_ i: Int) -> Int { i >= 0 && i < count ? starts[i] : 0 }
+    public func length(_ i: Int) -> Int { i >= 0 && i < count ? lengths[i] : 0 }
+
+    /// Queues `buffer[start..<start+length]` for `destination`:`port`; false when full.
+    public func append(start: Int, length: Int, to destination: UInt32, port: UInt16 = 0) -> Bool {
+        guard count < capacity, start >= 0, length >= 0 else { return false }
+        starts[count] = start; lengths[count] = length
+        addresses[count] = destination.bigEndian; ports[count] = port.bigEndian
+        count += 1
+        return true
+    }
+
+    /// sendmmsg of everything queued from `buffer`; returns how many packets the kernel refused.
+    /// A full socket buffer drops the rest rather than blocking the datapath; a packet refused for
+    /// its own sake (no route) is skipped so it does not hold back the others.
+    @discardableResult
+    public func send(on fd: Descriptor, from buffer: [UInt8]) -> Int {
+        defer { count = 0 }
+        for i in 0..<count where starts[i] + lengths[i] > buffer.count { return count }
+        var sent = 0, refused = 0
+        buffer.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            for i in 0..<count { pointers[i] = UnsafeMutableRawPointer(mutating: base + starts[i]) }
+            for _ in 0..<(2 * capacity) where sent + refused < count {
+                let first = sent + refused
+                let n = pointers.withUnsafeBufferPointer { p in
+                    lengths.withUnsafeBufferPointer { l in
+                        addresses.withUnsafeBufferPointer { a in
+                            ports.withUnsafeBufferPointer { o -> Int32 in
+                                guard let pb = p.baseAddress, let lb = l.baseAddress, let ab = a.baseAddress, let ob = o.baseAddress else { return -1 }
+                                return UnsafeRawPointer(pb + first).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: count - first) {
+                                    kw_send_batch(fd.raw, $0, lb + first, ab + first, ob + first, Int32(count - first))
+                                }
+                            }
+                        }
+                    }
+                }
+                if n > 0 { sent += Int(n); continue }
+                if errno == EAGAIN || errno == ENOBUFS { break }
+                refused += 1
+            }
+        }
+        return count - sent
+    }
+}
+
+extension Tun {
+    /// Opens the TUN device with virtio-net headers and asks for checksum and TCP segmentation
+    /// offloads; nil offloads when the kernel refuses them (the device is then opened plainly).
+    public static func openWithOffloads(name: String) throws(SystemError) -> (Descriptor, String, offloads: [String]) {
+        var actual = [CChar](repeating: 0, count: 16)
+        let fd = kw_tun_open_vnet(name, &actual, 1)
+        if fd >= 0 {
+            // IPv4 only: the datapath carries no IPv6 yet, so TSO6 super-packets would only be dropped.
+            let wanted = UInt32(KW_TUN_F_CSUM | KW_TUN_F_TSO4)
+            if kw_tun_set_offload(fd, wanted) == 0 {
+                let realName = String(decoding: actual.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                return (Descriptor(adopting: fd), realName, ["csum", "tso4", "gro"])
+            }
+            close(fd)
+        }
+        let (plain, realName) = try open(name: name)
+        return (plain, realName, [])
+    }
+}
+
+extension PacketIO {
+    /// One non-blocking read into `buffer[offset...]`, at most `maximum` bytes; nil when nothing waits.
+    public static func read(_ fd: Descriptor, into buffer: inout [UInt8], at offset: Int, maximum: Int) -> Int? {
+        guard offset >= 0, maximum > 0, offset + maximum <= buffer.count else { return nil }
+        let n = buffer.withUnsafeMutableBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return -1 }
+            return Glibc.read(fd.raw, base + offset, maximum)
+        }
+        return n >= 0 ? n : nil
+    }
+
+    /// One write of `buffer[offset..<offset+count]`; false when the kernel refused it.
+    public static func write(_ fd: Descriptor, _ buffer: [UInt8], at offset: Int, count: Int) -> Bool {
+        guard offset >= 0, count >= 0, offset + count <= buffer.count else { return false }
+        let n = buffer.withUnsafeBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return -1 }
+            return Glibc.write(fd.raw, base + offset, count)
+        }
+        return n == count
+    }
+}
+
+/// Reads and writes of whole packets on descriptors (TUN).
+public enum PacketIO {}
