@@ -19,6 +19,8 @@ public final class DatapathController {
     public private(set) var generation: UInt64 = 0
     /// Requests from keyway-ike refused because the configuration does not allow them.
     public private(set) var refusedFromIKE: UInt64 = 0
+    /// The TUN device's offloads (what `keyway status` shows).
+    public var offloads: [String] = []
     private var bounds = ConfigurationBounds(policies: [], peers: [])
     private var ownAddresses: [IPv4Address] = []
     /// Manual SAs by the record that made them: an unchanged record keeps its SA (and its sequence numbers).
@@ -156,9 +158,11 @@ public final class DatapathController {
             PolicyStatus(id: $0, inAccepted: 0, inDropped: 0, inTransformed: 0, outAccepted: 0, outDropped: 0,
                          outTransformed: 0, established: true)
         }
-        return DatapathState(sas: sas, policies: policies,
-                             statistics: engine.statistics.map { Counter(name: $0.key, value: $0.value) },
-                             refusedFromIKE: refusedFromIKE)
+        var state = DatapathState(sas: sas, policies: policies,
+                                  statistics: engine.statistics.map { Counter(name: $0.key, value: $0.value) },
+                                  refusedFromIKE: refusedFromIKE)
+        state.offloads = offloads
+        return state
     }
 
     // MARK: helpers

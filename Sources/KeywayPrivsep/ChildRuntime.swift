@@ -220,7 +220,7 @@ public final class ChildRuntime {
     /// Dropped, counted and audited (at a bounded rate); the process keeps running.
     public func reject(_ error: WireError, from peer: Role) { wire.reject(error, from: peer, audit: audit) }
 
-    func fail(_ message: String) -> Never {
+    public func fail(_ message: String) -> Never {
         StandardStreams.error("\(role): \(message)")
         audit.event(.critical, msgID: "fatal", message)
         exit(1)

@@ -12,6 +12,8 @@ public final class PacketVector {
     private var starts: [Int]
     private var addresses: [UInt32]
     private var ports: [UInt16]
+    private var locals: [UInt32]
+    private var segmentSizes: [UInt16]
     /// Packets received, or queued for sending.
     public private(set) var count = 0
 
@@ -23,6 +25,8 @@ public final class PacketVector {
         starts = Array(repeating: 0, count: self.capacity)
         addresses = Array(repeating: 0, count: self.capacity)
         ports = Array(repeating: 0, count: self.capacity)
+        locals = Array(repeating: 0, count: self.capacity)
+        segmentSizes = Array(repeating: 0, count: self.capacity)
     }
 
     /// Non-blocking recvmmsg into `buffer` at `slotStarts[i]`, at most `room` bytes each: how
@@ -49,6 +53,76 @@ public final class PacketVector {
         return count
     }
 
+    /// recvmmsg on a UDP socket (IP_PKTINFO on): as `receive`, and `source(i)`, `sourcePort(i)`
+    /// and `local(i)` say who sent each datagram and to which of our addresses.
+    public func receiveUDP(from fd: Descriptor, into buffer: inout [UInt8], slotStarts: [Int], room: Int) -> Int {
+        let n = min(capacity, slotStarts.count)
+        for i in 0..<n where slotStarts[i] < 0 || slotStarts[i] + room > buffer.count { count = 0; return 0 }
+        let received = buffer.withUnsafeMutableBytes { raw -> Int32 in
+            guard let base = raw.baseAddress else { return -1 }
+            for i in 0..<n { pointers[i] = base + slotStarts[i]; sizes[i] = room; starts[i] = slotStarts[i] }
+            return pointers.withUnsafeBufferPointer { p in
+                sizes.withUnsafeBufferPointer { s in
+                    lengths.withUnsafeMutableBufferPointer { l in
+                        addresses.withUnsafeMutableBufferPointer { a in
+                            ports.withUnsafeMutableBufferPointer { o in
+                                locals.withUnsafeMutableBufferPointer { loc in
+                                    p.baseAddress.map { pb in
+                                        UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: n) {
+                                            kw_recv_udp_batch(fd.raw, $0, s.baseAddress, l.baseAddress, a.baseAddress, o.baseAddress,
+                                                              loc.baseAddress, Int32(n))
+                                        }
+                                    } ?? -1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        count = received > 0 ? Int(received) : 0
+        return count
+    }
+
+    /// As `receiveUDP`, on a socket with UDP_GRO: `segmentSize(i)` tells how the kernel joined
+    /// consecutive datagrams into datagram i (each that long but the last; 0: a single one).
+    public func receiveUDPCoalesced(from fd: Descriptor, into buffer: inout [UInt8], slotStarts: [Int], room: Int) -> Int {
+        let n = min(capacity, slotStarts.count)
+        for i in 0..<n where slotStarts[i] < 0 || slotStarts[i] + room > buffer.count { count = 0; return 0 }
+        let received = buffer.withUnsafeMutableBytes { raw -> Int32 in
+            guard let base = raw.baseAddress else { return -1 }
+            for i in 0..<n { pointers[i] = base + slotStarts[i]; sizes[i] = room; starts[i] = slotStarts[i] }
+            return pointers.withUnsafeBufferPointer { p in
+                sizes.withUnsafeBufferPointer { s in
+                    lengths.withUnsafeMutableBufferPointer { l in
+                        addresses.withUnsafeMutableBufferPointer { a in
+                            ports.withUnsafeMutableBufferPointer { o in
+                                locals.withUnsafeMutableBufferPointer { loc in
+                                    segmentSizes.withUnsafeMutableBufferPointer { g in
+                                        p.baseAddress.map { pb in
+                                            UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: n) {
+                                                kw_recv_udp_gro(fd.raw, $0, s.baseAddress, l.baseAddress, a.baseAddress, o.baseAddress,
+                                                                loc.baseAddress, g.baseAddress, Int32(n))
+                                            }
+                                        } ?? -1
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        count = received > 0 ? Int(received) : 0
+        return count
+    }
+
+    public func segmentSize(_ i: Int) -> Int { i >= 0 && i < count ? Int(segmentSizes[i]) : 0 }
+
+    public func source(_ i: Int) -> UInt32 { i >= 0 && i < count ? addresses[i] : 0 }
+    public func sourcePort(_ i: Int) -> UInt16 { i >= 0 && i < count ? ports[i] : 0 }
+    public func local(_ i: Int) -> UInt32 { i >= 0 && i < count ? locals[i] : 0 }
+
     public func start(_ i: Int) -> Int { i >= 0 && i < count ? starts[i] : 0 }
     public func length(_ i: Int) -> Int { i >= 0 && i < count ? lengths[i] : 0 }
 
@@ -59,6 +133,38 @@ public final class PacketVector {
         addresses[count] = destination.bigEndian; ports[count] = port.bigEndian
         count += 1
         return true
+    }
+
+    /// As `send`, on a UDP socket with segmentation offload: consecutive packets to one destination
+    /// of one size go as one message the kernel cuts apart (UDP_SEGMENT).
+    @discardableResult
+    public func sendSegmented(on fd: Descriptor, from buffer: [UInt8]) -> Int {
+        defer { count = 0 }
+        for i in 0..<count where starts[i] + lengths[i] > buffer.count { return count }
+        var sent = 0
+        buffer.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            for i in 0..<count { pointers[i] = UnsafeMutableRawPointer(mutating: base + starts[i]) }
+            for _ in 0..<(2 * capacity) where sent < count {
+                var packets: Int32 = 0
+                let n = pointers.withUnsafeBufferPointer { p in
+                    lengths.withUnsafeBufferPointer { l in
+                        addresses.withUnsafeBufferPointer { a in
+                            ports.withUnsafeBufferPointer { o -> Int32 in
+                                guard let pb = p.baseAddress, let lb = l.baseAddress, let ab = a.baseAddress, let ob = o.baseAddress else { return -1 }
+                                return UnsafeRawPointer(pb + sent).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: count - sent) {
+                                    kw_send_udp_segmented(fd.raw, $0, lb + sent, ab + sent, ob + sent, Int32(count - sent), &packets)
+                                }
+                            }
+                        }
+                    }
+                }
+                if n > 0 { sent += Int(packets); continue }
+                // A full buffer drops the rest; a refused message (EIO: the path cannot segment) also ends the batch.
+                break
+            }
+        }
+        return count - sent
     }
 
     /// sendmmsg of everything queued from `buffer`; returns how many packets the kernel refused.

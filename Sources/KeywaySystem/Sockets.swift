@@ -27,6 +27,10 @@ public enum Sockets {
         return fd
     }
 
+    /// Asks the kernel to join consecutive datagrams of one flow into one read (UDP_GRO); false
+    /// when it cannot (each datagram is then read on its own).
+    public static func enableReceiveCoalescing(_ fd: Descriptor) -> Bool { kw_enable_udp_gro(fd.raw) == 0 }
+
     /// A raw IPv4 socket for one IP protocol (50 ESP, 51 AH), carrying `mark`.
     public static func raw(protocol proto: Int32, mark: UInt32) throws(SystemError) -> Descriptor {
         let fd = Descriptor(adopting: try retryingEINTR("socket(raw \(proto))") {

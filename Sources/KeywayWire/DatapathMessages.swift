@@ -170,6 +170,8 @@ public struct DatapathState: WireMessage {
     public var statistics: [Counter]
     /// Requests from keyway-ike the datapath refused (checked against the configuration).
     public var refusedFromIKE: UInt64 = 0
+    /// The TUN device's offloads in use ("csum", "tso4", "gro"); empty: none.
+    public var offloads: [String] = []
 
     public init(sas: [SAStatus], policies: [PolicyStatus], statistics: [Counter], refusedFromIKE: UInt64 = 0) {
         self.sas = sas; self.policies = policies; self.statistics = statistics; self.refusedFromIKE = refusedFromIKE
@@ -184,6 +186,7 @@ public struct DatapathState: WireMessage {
         }
         w.count(statistics.count); for c in statistics { w.string(c.name); w.u64(c.value) }
         w.u64(refusedFromIKE)
+        w.count(offloads.count); for o in offloads { w.string(o) }
     }
     public init(from r: inout WireReader) throws(WireError) {
         var ss: [SAStatus] = []
@@ -199,6 +202,9 @@ public struct DatapathState: WireMessage {
         for _ in 0..<(try r.count(limit: 256)) { cs.append(Counter(name: try r.string("statistic", limit: 64), value: try r.u64())) }
         sas = ss; policies = ps; statistics = cs
         refusedFromIKE = try r.u64()
+        var list: [String] = []
+        for _ in 0..<(try r.count(limit: 16)) { list.append(try r.string("datapath.offload", limit: 16)) }
+        offloads = list
     }
 }
 

@@ -193,13 +193,18 @@ public struct StatusReply: WireMessage {
     public static let type = MessageType.statusReply
     public static let maximumProcesses = 16
     public var processes: [ProcessStatus]
-    public init(processes: [ProcessStatus]) { self.processes = processes }
+    /// The TUN device's offloads in use, as the datapath reported them.
+    public var offloads: [String] = []
+    public init(processes: [ProcessStatus], offloads: [String] = []) {
+        self.processes = processes; self.offloads = offloads
+    }
     public func encode(to w: inout WireWriter) {
         w.count(processes.count)
         for p in processes {
             w.u8(p.role.rawValue); w.u32(p.pid); w.u64(p.uptimeMilliseconds); w.u32(p.restarts)
             w.bool(p.sandboxed); w.bool(p.connected); w.u64(p.refused)
         }
+        w.count(offloads.count); for o in offloads { w.string(o) }
     }
     public init(from r: inout WireReader) throws(WireError) {
         let n = try r.count(limit: Self.maximumProcesses)
@@ -211,6 +216,9 @@ public struct StatusReply: WireMessage {
                                      connected: try r.bool("status.connected"), refused: try r.u64()))
         }
         processes = out
+        var list: [String] = []
+        for _ in 0..<(try r.count(limit: 16)) { list.append(try r.string("status.offload", limit: 16)) }
+        offloads = list
     }
 }
 

@@ -207,7 +207,7 @@ final class MonitorBehavior: ChildBehavior {
                                       restarts: runtime.peerRestarts[role] ?? 0, sandboxed: hello?.sandboxed ?? false,
                                       connected: link != nil && hello != nil, refused: refused(role, runtime)))
         }
-        return StatusReply(processes: list)
+        return StatusReply(processes: list, offloads: control?.store?.live.state.offloads ?? [])
     }
 }
 

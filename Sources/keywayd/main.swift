@@ -5,6 +5,10 @@ import KeywayPrivsep
 import KeywaySystem
 
 /// What keyway-monitor does when the configuration store exists but cannot be read or parsed.
+enum Switch: String, ExpressibleByArgument, CaseIterable {
+    case on, off
+}
+
 enum BadStorePolicy: String, ExpressibleByArgument, CaseIterable {
     case refuse
     case lastGood = "last-good"
@@ -38,6 +42,10 @@ struct Keywayd: ParsableCommand {
     @Option(name: .customLong("on-bad-store"),
             help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
     var onBadStore = BadStorePolicy.refuse
+
+    @Option(name: .customLong("tun-offloads"),
+            help: "Open the TUN device with virtio-net headers and TSO/checksum offloads where the kernel allows (on|off).")
+    var tunOffloads = Switch.on
 
     @Flag(name: .long, help: "Stay in the foreground (keywayd never daemonizes; systemd supervises it).")
     var foreground = false
@@ -74,6 +82,7 @@ struct Keywayd: ParsableCommand {
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
         settings.configPath = config
         settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
+        settings.tunOffloads = tunOffloads == .on
         let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
         do { try supervisor.prepare() } catch {
             StandardStreams.error("keywayd: \(error)")

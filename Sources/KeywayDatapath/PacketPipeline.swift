@@ -1,0 +1,100 @@
+import KeywayCrypto
+
+/// The datapath's packet work between the system calls, in batches and in place (sans-IO): where
+/// the next TUN read goes, what each read becomes (segments sealed for the wire), and what each
+/// packet from the network becomes (decrypted, coalesced for the TUN device). The process owns
+/// the descriptors and moves the bytes; this owns the buffers and decides.
+public final class PacketPipeline {
+    public let engine: Datapath
+    /// TUN reads and the segments split from them.
+    public var outbound: PacketPool
+    /// Packets from the network, decrypted in place.
+    public var inbound: PacketPool
+    public private(set) var coalescer = TCPCoalescer()
+    /// The TUN device carries virtio-net headers (offloads on).
+    public let offloads: Bool
+    private var lengths: [Int]
+    private var nextSlot = 0
+    /// A read may become this many segments (64 KiB at the smallest MSS a sane path has).
+    static let segmentsPerRead = 48
+
+    public init(engine: Datapath, offloads: Bool, slots: Int = 96, receiveSlots: Int = 64) {
+        self.engine = engine
+        self.offloads = offloads
+        outbound = PacketPool(slotCount: slots, packetCapacity: VirtioNetHeader.size + 65_535)
+        inbound = PacketPool(slotCount: receiveSlots, packetCapacity: 65_535)
+        receiveStarts = inbound.starts
+        lengths = [Int](repeating: 0, count: slots)
+    }
+
+    // MARK: outbound
+
+    /// Where the next TUN read goes (its virtio-net header first, when offloads are on) and how
+    /// much it may hold; nil when the queued sends must go out first to free the slots.
+    public func nextRead() -> (offset: Int, maximum: Int)? {
+        guard nextSlot + 1 + Self.segmentsPerRead <= outbound.slotCount else { return nil }
+        let header = offloads ? VirtioNetHeader.size : 0
+        return (outbound.start(nextSlot) - header, header + 65_535)
+    }
+
+    /// The read of `length` bytes landed where `nextRead` said: each packet it holds goes
+    /// through the SPD and is sealed in place; `visit` gets each decision (spans in `outbound`).
+    public func processRead(length: Int, now: UInt64, visit: (Datapath.OutboundAction) -> Void) {
+        guard let slots = TunRead.prepare(&outbound, slot: nextSlot, readLength: length, vnet: offloads, lengths: &lengths) else {
+            visit(.drop(counter: "out-errors"))
+            return
+        }
+        for slot in slots {
+            visit(engine.processOutbound(&outbound.bytes, start: outbound.start(slot), length: lengths[slot], now: now))
+        }
+        nextSlot = slots.upperBound
+    }
+
+    /// The queued sends went out: every outbound slot is free again.
+    public func sendsFlushed() { nextSlot = 0 }
+
+    // MARK: inbound
+
+    /// What to write to the TUN device: `count` bytes from `offset` of the buffer handed over
+    /// with it (the virtio-net header included when offloads are on). The buffer is lent for the
+    /// call only: the pipeline is using it.
+    public struct TunWrite: Equatable {
+        public let offset: Int
+        public let count: Int
+    }
+
+    /// Receive slots' starts, for a batch receive.
+    public let receiveStarts: [Int]
+
+    /// Opens the packet at `inbound.bytes[start..<start+length]` (from a raw ESP/AH socket, or
+    /// ESP in UDP from `udpSource`) and hands what is to be written to `write`; call
+    /// `finishInbound` once the batch is done (coalesced packets go out then).
+    public func processInbound(start: Int, length: Int, udpSource: UInt32? = nil, now: UInt64,
+                               write: (TunWrite, [UInt8]) -> Void, dropped: (String) -> Void) {
+        let action = udpSource.map { engine.processInboundUDP(&inbound.bytes, start: start, length: length, source: $0, now: now) }
+            ?? engine.processInbound(&inbound.bytes, start: start, length: length, now: now)
+        switch action {
+        case .drop(let counter): dropped(counter)
+        case .deliver(let s, let n):
+            guard offloads else { return write(TunWrite(offset: s, count: n), inbound.bytes) }
+            coalescer.offer(&inbound, start: s, length: n) { w, pool, output in Self.emit(w, &pool, output, write) }
+        }
+    }
+
+    /// The end of a batch from the network: what the coalescer still holds goes out.
+    public func finishInbound(write: (TunWrite, [UInt8]) -> Void) {
+        guard offloads else { return }
+        coalescer.flush(&inbound) { w, pool, output in Self.emit(w, &pool, output, write) }
+    }
+
+    private static func emit(_ w: TCPCoalescer.Write, _ pool: inout PacketPool, _ output: [UInt8], _ write: (TunWrite, [UInt8]) -> Void) {
+        switch w {
+        case .pool(let s, let n):
+            // A packet alone: a zero header in the room before it (its outer headers were there).
+            VirtioNetHeader().write(into: &pool.bytes, at: s - VirtioNetHeader.size)
+            write(TunWrite(offset: s - VirtioNetHeader.size, count: n + VirtioNetHeader.size), pool.bytes)
+        case .coalesced(let s, let n):
+            write(TunWrite(offset: s - VirtioNetHeader.size, count: n + VirtioNetHeader.size), output)
+        }
+    }
+}
