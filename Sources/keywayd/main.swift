@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import KeywayAudit
 import KeywayHostNet
 import KeywayPrivsep
 import KeywaySystem
@@ -32,8 +33,12 @@ struct Keywayd: ParsableCommand {
     @Option(name: .long, help: "Name of the TUN device plaintext is routed into.")
     var tun = "ipsec0"
 
-    @Option(name: .long, help: "Syslog socket for audit lines.")
+    @Option(name: .long, help: "Syslog socket for audit lines (every process's, written by keywayd).")
     var syslog = "/dev/log"
+
+    @Option(name: .customLong("syslog-format"),
+            help: "local: syslog(3)'s format, which /dev/log's parsers (rsyslog, journald) read; rfc5424: for a listener that parses RFC 5424.")
+    var syslogFormat = SyslogFormat.local
 
     @Option(name: .customLong("on-bad-store"),
             help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
@@ -73,6 +78,7 @@ struct Keywayd: ParsableCommand {
         var settings = SupervisorSettings(executableDirectory: directory, users: users, runDirectory: runDir,
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
         settings.configPath = config
+        settings.syslogFormat = syslogFormat
         settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
         let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
         do { try supervisor.prepare() } catch {
@@ -83,6 +89,8 @@ struct Keywayd: ParsableCommand {
         throw ExitCode(status)
     }
 }
+
+extension SyslogFormat: ExpressibleByArgument {}
 
 // Bad arguments exit 2 (not ArgumentParser's 64), as scripts and systemd units expect.
 do {
