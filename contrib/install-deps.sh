@@ -9,6 +9,9 @@ packages=(
   iputils-ping tcpdump python3-scapy                 # datapath tests: ping, captures, an independent ESP reader
   nftables                                           # namespace tests read keywayd's firewall table (nft list)
   openssl                                            # the interop tests make throwaway certificates
+  libedit-dev                                        # the keyway console's line editor
+  rsyslog                                            # audit tests: a real syslog daemon with its stock imuxsock input
+  dpkg-dev lintian man-db groff-base fakeroot        # the Debian package: build, check, man -l
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins  # the independent IKEv1 peer (interop tests)
 )
 missing=()

@@ -288,7 +288,8 @@ public final class Supervisor {
                         forMonitor = relay.recent
                     }
                 case .auditEvent(let event):
-                    relayEvent(event, from: link.peer, pid: UInt32(clamping: children[link.peer]?.pid ?? 0))
+                    // A child's last words may be read after it was reaped: the link remembers its pid.
+                    relayEvent(event, from: link.peer, pid: link.processID)
                 case .pong(let pong):
                     children[link.peer]?.liveness?.answered(nonce: pong.nonce, now: MonotonicClock.now())
                 case .policyAuthority(let authority) where link.peer == .monitor: authorize(authority)
@@ -426,6 +427,7 @@ public final class Supervisor {
             theirs.close()
             try mine.setNonBlocking()
             let link = Link(peer: role, socket: mine)
+            link.processID = UInt32(clamping: pid)
             child.pid = pid
             child.link = link
             child.startedAt = MonotonicClock.now()

@@ -44,6 +44,10 @@ struct Keywayd: ParsableCommand {
             help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
     var onBadStore = BadStorePolicy.refuse
 
+    @Option(name: .customLong("children-dir"),
+            help: "Where keyway-ike, keyway-datapath and keyway-monitor are (default: ../libexec/keyway beside keywayd's directory if it holds them, as the package installs them; else keywayd's own directory).")
+    var childrenDir: String?
+
     @Flag(name: .long, help: "Stay in the foreground (keywayd never daemonizes; systemd supervises it).")
     var foreground = false
 
@@ -51,7 +55,8 @@ struct Keywayd: ParsableCommand {
         guard !tun.isEmpty, tun.utf8.count < 16, tun.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
             throw ValidationError("--tun '\(tun)': an interface name is 1 to 15 letters, digits, '-', '_' or '.'")
         }
-        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog), ("--config", config)] {
+        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog), ("--config", config),
+                             ("--children-dir", childrenDir ?? "/")] {
             guard path.hasPrefix("/") else { throw ValidationError("\(flag) '\(path)': give an absolute path") }
         }
         guard stateDir != "/", runDir != "/" else { throw ValidationError("--state-dir and --run-dir cannot be /") }
@@ -68,10 +73,11 @@ struct Keywayd: ParsableCommand {
             StandardStreams.error("keywayd: \(error)")
             throw ExitCode(1)
         }
-        guard let directory = Files.executableDirectory() else {
+        guard let own = Files.executableDirectory() else {
             StandardStreams.error("keywayd: cannot find its own directory (/proc/self/exe)")
             throw ExitCode(1)
         }
+        let directory = childrenDir ?? ChildrenDirectory.choose(keywaydDirectory: own, exists: Files.exists)
         if !Files.exists(config) {
             StandardStreams.error("keywayd: no configuration script at \(config); a stored configuration is used if there is one, else the appliance starts empty")
         }
