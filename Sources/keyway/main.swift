@@ -128,7 +128,8 @@ struct KeywayClient: ParsableCommand {
     static func quoteForConsole(_ arg: String) -> String {
         if arg.hasPrefix("[find") && arg.hasSuffix("]") { return arg }
         let special: Set<Character> = [" ", "\t", ";", "#", "\"", "\\", "[", "]", "$", "?"]
-        if let eq = arg.firstIndex(of: "="), eq != arg.startIndex {
+        // `name=value`, and a condition's `name~text`: only the value is quoted.
+        if let eq = arg.firstIndex(where: { $0 == "=" || $0 == "~" }), eq != arg.startIndex {
             let value = String(arg[arg.index(after: eq)...])
             guard value.isEmpty || value.contains(where: { special.contains($0) }) else { return arg }
             return String(arg[...eq]) + Schema.quote(value)
