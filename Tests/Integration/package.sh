@@ -53,11 +53,14 @@ check "the unit's exposure is 3.0 or below" \
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' /lib/systemd/system/keywayd.service | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
 NS=$(new_netns pkg)
 start_syslog "$TMP/log.sock" "$TMP/syslog.txt"
-ip netns exec "$NS" setpriv --bounding-set=-all,"$caps" --no-new-privs /usr/sbin/keywayd --foreground \
+# Traced, to compare every system call keywayd and its children make with the unit's filter.
+ip netns exec "$NS" strace -f -qq -o "$TMP/strace.txt" \
+  setpriv --bounding-set=-all,"$caps" --no-new-privs /usr/sbin/keywayd --foreground \
   --syslog "$TMP/log.sock" >"$TMP/keywayd.out" 2>&1 &
-KPID=$!; PIDS+=($KPID)
+TRACER=$!; PIDS+=($TRACER)
 check "installed keywayd starts under the unit's capability bounding set ($caps)" \
-  wait_until 15 ip netns exec "$NS" /usr/bin/keyway ping
+  wait_until 30 ip netns exec "$NS" /usr/bin/keyway ping
+KPID=$(pgrep -P "$TRACER" -x keywayd)
 check "its three children run sandboxed, from /usr/libexec/keyway" bash -c "
   [ \"\$(ip netns exec '$NS' /usr/bin/keyway status | grep -cE '^ *[0-9]+ S +keyway-(ike|datapath|monitor) ')\" = 3 ] &&
   for c in keyway-ike keyway-datapath keyway-monitor; do
@@ -66,8 +69,35 @@ check "a change is stored in /var/lib/keyway and audited" bash -c "
   ip netns exec '$NS' /usr/bin/keyway /ip ipsec proposal add name=packaged pfs-group=modp2048 &&
   grep -q packaged /var/lib/keyway/config.rsc"
 check "the audit reached syslog" wait_until 5 grep -q 'keyway-monitor\[[0-9]*\]: config-change .*name=packaged' "$TMP/syslog.txt"
-kill -TERM "$KPID"; wait "$KPID"
-check "it stops cleanly" test $? = 0
+ip netns exec "$NS" /usr/bin/keyway /log print >/dev/null
+kill -TERM "$KPID"; wait "$TRACER"
+check "it stops cleanly" bash -c "! grep -q SIGSYS '$TMP/keywayd.out' && grep -q 'keywayd stopped' '$TMP/syslog.txt'"
+systemd-analyze syscall-filter >"$TMP/sets.txt" 2>/dev/null
+check "every system call keywayd and its children made is one the unit's SystemCallFilter allows" python3 - \
+  "$TMP/sets.txt" /lib/systemd/system/keywayd.service "$TMP/strace.txt" <<'PY'
+import re, sys
+sets, unit, trace = sys.argv[1:4]
+groups, current = {}, None
+for line in open(sets):
+    if line.startswith("@"): current = line.split()[0]; groups[current] = []
+    elif current and line.strip() and not line.strip().startswith("#"): groups[current].append(line.split()[0])
+def expand(name, seen=()):
+    if not name.startswith("@"): return {name}
+    return set().union(*[expand(n, seen + (name,)) for n in groups.get(name, []) if n not in seen]) if name not in seen else set()
+allowed = None
+for line in open(unit):
+    if not line.startswith("SystemCallFilter="): continue
+    value = line.split("=", 1)[1].strip()
+    deny = value.startswith("~")
+    names = set().union(*[expand(n) for n in value.lstrip("~").split()])
+    if allowed is None: allowed = names if not deny else None
+    elif deny: allowed -= names
+    else: allowed |= names
+used = {m.group(1) for m in (re.match(r"^\d+\s+([a-z0-9_]+)\(", l) for l in open(trace)) if m}
+missing = sorted(used - allowed)
+print(f"  {len(used)} distinct system calls made; not allowed by the unit: {missing or 'none'}")
+sys.exit(1 if missing or not used else 0)
+PY
 
 # One namespace suite against the installed binaries.
 KEYWAY_INSTALLED=1 BIN=/usr timeout 900 bash "$ROOT/Tests/Integration/configuration.sh" >"$TMP/configuration.txt" 2>&1
