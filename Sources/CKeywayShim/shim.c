@@ -361,6 +361,25 @@ int kw_signalfd_open(void) {
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+int kw_interrupt_open(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+void kw_interrupt_close(int fd) {
+    sigset_t set;
+    struct signalfd_siginfo si;
+    /* A Ctrl-C that came while watching is consumed here, not delivered once unblocked. */
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {}
+    close(fd);
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 int kw_signalfd_read(int fd) {
     struct signalfd_siginfo si;
     ssize_t n = read(fd, &si, sizeof(si));
@@ -379,6 +398,16 @@ int kw_peercred(int sock, pid_t *pid, uid_t *uid, gid_t *gid) {
     if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
     *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
     return 0;
+}
+
+int kw_peergroups(int sock, gid_t *groups, int capacity) {
+    socklen_t len = (socklen_t)(capacity * (int)sizeof(gid_t));
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+        /* ERANGE: len now says how much room the list needs. */
+        if (errno == ERANGE) return -(int)(len / sizeof(gid_t)) - 1;
+        return -1;
+    }
+    return (int)(len / sizeof(gid_t));
 }
 
 int kw_set_mark(int sock, uint32_t mark) {

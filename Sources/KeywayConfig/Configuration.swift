@@ -129,10 +129,13 @@ public protocol RuntimeView {
     mutating func flush(saType: String) -> Int
     /// Policies IKE generated (peer generate-policy=yes): printed after the configured ones, flag D.
     func generatedPolicies() -> [Item]
+    /// Recent audit events of every process, oldest first (`/log`).
+    func logEntries() -> [LogEntry]
 }
 
 extension RuntimeView {
     public func generatedPolicies() -> [Item] { [] }
+    public func logEntries() -> [LogEntry] { [] }
 }
 
 /// What a freshly started appliance shows before the datapath and IKE report anything.

@@ -28,6 +28,8 @@ public struct CommandOutput: Sendable {
     public var repairs: [String] = []
     /// One line per change, secrets masked: what the audit log records.
     public var changes: [String] = []
+    /// `/log print follow`: the connection keeps receiving matching events after this answer.
+    public var follow: LogFollow?
     public var changed: Bool { !changes.isEmpty }
 }
 
@@ -119,11 +121,14 @@ public struct Executor {
         }
     }
 
-    private func verbs(for menu: MenuTree) -> [String] {
+    private func verbs(for menu: MenuTree) -> [String] { Self.verbs(for: menu) }
+
+    /// The commands a menu takes.
+    public static func verbs(for menu: MenuTree) -> [String] {
         switch menu.kind {
         case .policy?, .peer?, .manualSA?, .proposal?: return ["add", "set", "remove", "enable", "disable", "print", "export"]
         case .installedSA?: return ["print", "flush"]
-        case .remotePeers?, .statistics?: return ["print"]
+        case .remotePeers?, .statistics?, .log?: return ["print"]
         case .unmanagedFirewall?: return []
         case nil: return menu.name == "ipsec" || menu.name.isEmpty || menu.name == "ip" ? ["export"] : []
         }
@@ -384,6 +389,11 @@ public struct Executor {
     /// either: a count of matches answers "is the secret X?" as surely as a printout would.
     private func resolvingConditions(_ cmd: ParsedCommand, _ kind: MenuKind?,
                                      _ session: Session) throws(ConfigError) -> ParsedCommand {
+        if kind == .log, let c = cmd.condition {
+            var resolved = cmd
+            resolved.condition = try LogView.resolving(c)
+            return resolved
+        }
         guard let kind, !Schema.properties(kind).isEmpty else { return cmd }
         var resolved = cmd
         if let c = cmd.condition { resolved.condition = try resolving(c, kind, session) }
@@ -465,7 +475,10 @@ public struct Executor {
         default:
             guard let spec = schema.first(where: { $0.name == name }) else { return term.negated }
             let actual = item.value(spec.name, in: schema)
-            if case .success(let parsed) = Schema.parse(expected, for: spec) { v = parsed == actual } else {
+            // Only administrators may name a sensitive property at all (resolving refuses others).
+            if term.contains {
+                v = Schema.format(actual, spec, showSensitive: true).lowercased().contains(expected.lowercased())
+            } else if case .success(let parsed) = Schema.parse(expected, for: spec) { v = parsed == actual } else {
                 v = Schema.format(actual, spec, showSensitive: false) == expected
             }
         }
@@ -482,6 +495,7 @@ public struct Executor {
         case .remotePeers: return "remote-peers"
         case .statistics: return "statistics"
         case .unmanagedFirewall: return "firewall"
+        case .log: return "log"
         }
     }
 

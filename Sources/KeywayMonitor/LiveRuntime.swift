@@ -14,6 +14,10 @@ public struct LiveRuntime: RuntimeView {
     public var keys: [String: (encryption: [UInt8], integrity: [UInt8])] = [:]
     /// Sends the flush to keyway-datapath; false when it is not connected.
     public var requestFlush: (UInt8) -> Bool = { _ in false }
+    /// Every process's recent audit events, for /log.
+    public var events = EventLog()
+
+    public func logEntries() -> [LogEntry] { events.entries }
 
     public static func keyOf(spi: UInt32, proto: UInt8, destination: UInt32) -> String {
         "\(spi)/\(proto)/\(destination)"

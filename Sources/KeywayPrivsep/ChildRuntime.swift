@@ -58,7 +58,8 @@ public final class ChildRuntime {
         self.role = role
         self.behavior = behavior
         self.parent = Link(peer: .parent, socket: parentSocket)
-        self.audit = AuditLog(appName: role.description, socket: nil)
+        // Audit events go to keywayd on this same link: it attributes them and writes syslog.
+        self.audit = AuditLog(appName: role.description, output: LinkAuditOutput(socket: parentSocket.raw))
     }
 
     /// Entry point of every child executable. Never returns.
@@ -76,7 +77,6 @@ public final class ChildRuntime {
         if !missing.isEmpty {
             fail("start-up: keywayd did not pass \(missing.map(\.description).sorted().joined(separator: ", "))")
         }
-        if let log = granted.removeValue(forKey: .syslog) { audit.attach(socket: log) }
         behavior.beforeSandbox()
         do {
             try Sandbox.enter(role: role, uid: sandbox.uid, gid: sandbox.gid, root: sandbox.root)
@@ -165,6 +165,7 @@ public final class ChildRuntime {
                 behavior.handleReady(fd: interest.fd, events: ready[linkList.count + j], runtime: self)
             }
             behavior.tick(runtime: self)
+            audit.flush()
         }
     }
 

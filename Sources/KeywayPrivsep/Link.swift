@@ -8,6 +8,9 @@ public final class Link {
     public let socket: Descriptor
     /// What the peer said about itself, once it has.
     public var hello: Hello?
+    /// The pid keywayd spawned on the other end (0: not known here). Audit events are attributed
+    /// by it, never by what the peer says.
+    public var processID: UInt32 = 0
 
     public init(peer: Role, socket: Descriptor) {
         self.peer = peer

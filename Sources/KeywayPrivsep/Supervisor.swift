@@ -13,6 +13,8 @@ public struct SupervisorSettings: Sendable {
     public var runDirectory: String
     public var stateDirectory: String
     public var syslogPath: String
+    /// How audit lines are written there: syslog(3)'s format (what /dev/log's parsers expect) or RFC 5424.
+    public var syslogFormat = SyslogFormat.local
     public var tunName: String
     /// The --config script: seeds an empty configuration store.
     public var configPath: String?
@@ -88,7 +90,16 @@ public final class Supervisor {
     private var resources: Resources?
     private var children: [Role: Child] = [:]
     private var signals: SignalQueue?
-    private var syslogMissingReported = false
+    /// keywayd's own audit events, drained by its loop into the same path as the children's.
+    private let ownEvents = CollectingAuditOutput()
+    /// Every process's events: attributed, rate-limited, kept for a new monitor's /log.
+    private var relay = AuditRelay()
+    private let syslog: SyslogSink
+    /// Records the monitor has not taken yet (its link was full, or it is starting).
+    private var forMonitor: [AuditRecord] = []
+    /// The operator groups' ids as last sent to the monitor (re-read every few seconds).
+    private var lastAccess: AccessPolicy?
+    private var lastGroupCheck: UInt64 = 0
     private var wire = WireCounters()
     private let startedAt = MonotonicClock.now()
     private var stopping = false
@@ -111,7 +122,8 @@ public final class Supervisor {
     /// `hostKernel` changes routes and firewall (keywayd passes KeywayHostNet's `KernelHost`).
     public init(settings: SupervisorSettings, hostKernel: HostKernel) {
         self.settings = settings
-        self.audit = AuditLog(appName: "keywayd", socket: nil, alsoStderr: true)
+        self.audit = AuditLog(appName: "keywayd", output: ownEvents)
+        self.syslog = SyslogSink(path: settings.syslogPath, format: settings.syslogFormat)
         self.network = HostNetwork(settings: settings, audit: audit, kernel: hostKernel)
         for role in Role.children { children[role] = Child(role: role) }
     }
@@ -121,7 +133,6 @@ public final class Supervisor {
         do {
             signals = try SignalQueue()
         } catch { throw SupervisorError("signal handling", error) }
-        if let log = connectSyslog() { audit.attach(socket: log) }
         // Before anything changes and any child runs: each binary and every directory above it
         // must be root's alone.
         for role in Role.children {
@@ -174,22 +185,12 @@ public final class Supervisor {
 
     func executablePath(_ role: Role) -> String { settings.executableDirectory + "/" + role.description }
 
-    /// A fresh syslog connection per process, so a child cannot speak for another. Reported once if absent.
-    private func connectSyslog() -> Descriptor? {
-        do { return try Sockets.unixDatagramConnected(path: settings.syslogPath) } catch {
-            if !syslogMissingReported {
-                syslogMissingReported = true
-                StandardStreams.error("keywayd: nothing listens at \(settings.syslogPath) (\(error.errno)); running on, audit goes to stderr")
-            }
-            return nil
-        }
-    }
-
     /// Starts the children and supervises them until SIGTERM or SIGINT. Returns the exit status.
     public func run() -> Int32 {
         audit.event(.notice, msgID: "start", "keywayd starting",
                     [("tun", settings.tunName), ("users", settings.users.all.map(\.name).joined(separator: " "))])
         for role in Role.children { spawn(role) }
+        pumpAudit()
         guard let signals else { return 1 }
         while !stopping {
             let active = Role.children.compactMap { children[$0]?.link }
@@ -204,8 +205,11 @@ public final class Supervisor {
             checkLiveness()
             restartDueChildren()
             watchHostAddresses()
+            watchGroups()
+            pumpAudit()
         }
         shutdown()
+        pumpAudit()
         return exitStatus
     }
 
@@ -225,7 +229,7 @@ public final class Supervisor {
                 stopping = true
             case SIGHUP:
                 audit.event(.notice, msgID: "reload", "SIGHUP: asking keyway-monitor to reload the configuration")
-                try? children[.monitor]?.link?.send(.accessPolicy(accessPolicy()))
+                sendAccessPolicy()
                 try? children[.monitor]?.link?.send(.reloadConfig(ReloadConfig()))
             default: break
             }
@@ -288,7 +292,14 @@ public final class Supervisor {
                 switch envelope.message {
                 case .hello(let h):
                     link.hello = h
-                    if link.peer == .monitor { monitorEverStarted = true }
+                    if link.peer == .monitor {
+                        monitorEverStarted = true
+                        // A new monitor's /log starts with what happened before it.
+                        forMonitor = relay.recent
+                    }
+                case .auditEvent(let event):
+                    // A child's last words may be read after it was reaped: the link remembers its pid.
+                    relayEvent(event, from: link.peer, pid: link.processID)
                 case .pong(let pong):
                     children[link.peer]?.liveness?.answered(nonce: pong.nonce, now: MonotonicClock.now())
                 case .policyAuthority(let authority) where link.peer == .monitor: authorize(authority)
@@ -296,6 +307,43 @@ public final class Supervisor {
                 default: break
                 }
             }
+        }
+    }
+
+    /// One event, attributed by the link it came on (role, the pid keywayd spawned), never by a
+    /// field the sender wrote; then to syslog and to the monitor's /log.
+    private func relayEvent(_ event: AuditEvent, from role: Role, pid: UInt32) {
+        let records = relay.accept(event, from: role, pid: pid, parentPID: UInt32(getpid()),
+                                   epochMicroseconds: UInt64(clamping: WallClock.nowMicroseconds()),
+                                   monotonicNanoseconds: MonotonicClock.now())
+        for record in records {
+            syslog.submit(record)
+            if children[.monitor]?.link?.hello != nil {
+                forMonitor.append(record)
+                if forMonitor.count > AuditRelay.recentCapacity { forMonitor.removeFirst() }
+            }
+        }
+    }
+
+    /// keywayd's own events join the others'; syslog gets what waits (reconnecting after a
+    /// restart of the daemon); the monitor gets what it has not.
+    private func pumpAudit() {
+        let me = UInt32(getpid())
+        for event in ownEvents.drain() { relayEvent(event, from: .parent, pid: me) }
+        audit.flush()
+        if let lost = syslog.pump(now: MonotonicClock.now()), lost > 0 {
+            audit.event(.warning, msgID: "audit-lost",
+                        "\(lost) audit lines were lost while syslog at \(settings.syslogPath) was unreachable "
+                            + "(at most \(syslog.capacity) wait)", [("lost", String(lost))])
+            for event in ownEvents.drain() { relayEvent(event, from: .parent, pid: me) }
+            syslog.pump(now: MonotonicClock.now())
+        }
+        guard let link = children[.monitor]?.link, link.hello != nil else { return }
+        while !forMonitor.isEmpty {
+            let batch = Array(forMonitor.prefix(AuditRecords.maximumRecords))
+            // A full link: the rest waits for the next wake-up.
+            guard (try? link.send(.auditRecords(AuditRecords(records: batch)))) != nil else { return }
+            forMonitor.removeFirst(batch.count)
         }
     }
 
@@ -389,6 +437,7 @@ public final class Supervisor {
             theirs.close()
             try mine.setNonBlocking()
             let link = Link(peer: role, socket: mine)
+            link.processID = UInt32(clamping: pid)
             child.pid = pid
             child.link = link
             child.startedAt = MonotonicClock.now()
@@ -404,9 +453,10 @@ public final class Supervisor {
                 if let path = settings.configPath, Files.exists(path), let script = try? Files.openReadOnly(path) {
                     try link.send(.fdGrant(FdGrant(kind: .configScript)), descriptors: [script.raw])
                 }
-                try link.send(.accessPolicy(accessPolicy()))
+                let access = accessPolicy()
+                lastAccess = access
+                try link.send(.accessPolicy(access))
             }
-            if let log = connectSyslog() { try link.send(.fdGrant(FdGrant(kind: .syslog)), descriptors: [log.raw]) }
             for peerRole in role.peers {
                 guard let peer = children[peerRole], let peerLink = peer.link, let toPeer = DescriptorKind.link(to: peerRole),
                       let toNew = DescriptorKind.link(to: role) else { continue }
@@ -443,12 +493,24 @@ public final class Supervisor {
         }
     }
 
-    /// Group memberships resolved here, where /etc/group is readable.
+    /// The operator groups' ids, resolved here, where /etc/group is readable. Membership is the
+    /// monitor's to read from each connection (SO_PEERGROUPS), so it never goes stale.
     func accessPolicy() -> AccessPolicy {
-        let admin = Users.group(settings.adminGroup)
-        let reader = Users.group(settings.readOnlyGroup)
-        return AccessPolicy(adminGIDs: admin.map { [UInt32($0.gid)] } ?? [], adminUIDs: admin?.members.map { UInt32($0) } ?? [],
-                            readGIDs: reader.map { [UInt32($0.gid)] } ?? [], readUIDs: reader?.members.map { UInt32($0) } ?? [])
+        AccessPolicy(adminGIDs: Users.groupID(settings.adminGroup).map { [UInt32($0)] } ?? [],
+                     readGIDs: Users.groupID(settings.readOnlyGroup).map { [UInt32($0)] } ?? [])
+    }
+
+    private func sendAccessPolicy() {
+        let access = accessPolicy()
+        if (try? children[.monitor]?.link?.send(.accessPolicy(access))) != nil { lastAccess = access }
+    }
+
+    /// Every few seconds: a group created (or re-created) since start reaches the monitor without a signal.
+    private func watchGroups() {
+        let now = MonotonicClock.now()
+        guard now >= lastGroupCheck + 5_000_000_000 else { return }
+        lastGroupCheck = now
+        if accessPolicy() != lastAccess { sendAccessPolicy() }
     }
 
     /// Each role gets only what it needs (SECURITY.md's table).

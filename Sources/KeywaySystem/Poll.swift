@@ -32,3 +32,21 @@ public enum MonotonicClock {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }
+
+public enum WallClock {
+    /// Microseconds since the epoch (CLOCK_REALTIME).
+    public static func nowMicroseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
+    }
+
+    /// The local time zone's offset from UTC at `epochSeconds`, in seconds (0 where no time zone
+    /// file can be read, as in a chroot).
+    public static func utcOffset(atEpochSeconds epochSeconds: Int64) -> Int64 {
+        var t = time_t(epochSeconds)
+        var tm = Glibc.tm()
+        guard localtime_r(&t, &tm) != nil else { return 0 }
+        return Int64(tm.tm_gmtoff)
+    }
+}

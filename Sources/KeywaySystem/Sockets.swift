@@ -130,6 +130,39 @@ public enum Sockets {
         return PeerCredentials(pid: pid, uid: uid, gid: gid)
     }
 
+    /// The supplementary groups of the process that connected (SO_PEERGROUPS), as they were
+    /// when it called connect(): what /etc/group says of it now, not when keywayd started.
+    public static func peerGroups(_ fd: Descriptor) throws(SystemError) -> [UInt32] {
+        var capacity = 64
+        for _ in 0..<3 {
+            var groups = [gid_t](repeating: 0, count: capacity)
+            let n = groups.withUnsafeMutableBufferPointer { kw_peergroups(fd.raw, $0.baseAddress, Int32(capacity)) }
+            if n >= 0 { return groups.prefix(Int(n)).map { UInt32($0) } }
+            guard n < -1, Glibc.errno == ERANGE else { throw SystemError.last("getsockopt(SO_PEERGROUPS)") }
+            // NGROUPS_MAX is 65536.
+            capacity = min(65_536, Int(-n - 1))
+        }
+        throw SystemError("getsockopt(SO_PEERGROUPS)", errno: .outOfRange)
+    }
+
+    /// What one datagram write did.
+    public enum DatagramOutcome: Sendable, Equatable {
+        case sent
+        /// The receiver's queue is full: try the same socket again later.
+        case wouldBlock
+        /// The receiver is gone (restarted, or never there): connect again.
+        case failed(Int32)
+    }
+
+    public static func sendDatagramOutcome(fd: Int32, _ bytes: [UInt8]) -> DatagramOutcome {
+        let n = bytes.withUnsafeBytes { p in
+            Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+        }
+        if n == bytes.count { return .sent }
+        let e = n < 0 ? Glibc.errno : EMSGSIZE
+        return e == EAGAIN || e == ENOBUFS || e == EINTR ? .wouldBlock : .failed(e)
+    }
+
     /// Writes one datagram; a full or absent receiver is reported, never fatal.
     public static func sendDatagram(_ fd: Descriptor, _ bytes: [UInt8]) -> Bool { sendDatagram(fd: fd.raw, bytes) }
 

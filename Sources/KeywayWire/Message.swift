@@ -32,6 +32,9 @@ public enum Message: Sendable, Equatable {
     case hostAddresses(HostAddresses)
     case refusalReport(RefusalReport)
     case signAnnounce(SignAnnounce)
+    case auditEvent(AuditEvent)
+    case auditRecords(AuditRecords)
+    case consoleOutput(ConsoleOutput)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -69,6 +72,9 @@ public enum Message: Sendable, Equatable {
         case .hostAddresses(let m): return m
         case .refusalReport(let m): return m
         case .signAnnounce(let m): return m
+        case .auditEvent(let m): return m
+        case .auditRecords(let m): return m
+        case .consoleOutput(let m): return m
         }
     }
 
@@ -108,6 +114,9 @@ public enum Message: Sendable, Equatable {
         case .hostAddresses: return .hostAddresses(try HostAddresses(from: &r))
         case .refusalReport: return .refusalReport(try RefusalReport(from: &r))
         case .signAnnounce: return .signAnnounce(try SignAnnounce(from: &r))
+        case .auditEvent: return .auditEvent(try AuditEvent(from: &r))
+        case .auditRecords: return .auditRecords(try AuditRecords(from: &r))
+        case .consoleOutput: return .consoleOutput(try ConsoleOutput(from: &r))
         }
     }
 }

@@ -128,6 +128,10 @@ final class MonitorBehavior: ChildBehavior {
             sign(request, runtime)
         case .refusalReport(let report) where peer == .parent:
             refusedByParent = report.refused
+        case .auditRecords(let batch) where peer == .parent:
+            guard let store = control?.store ?? loaded else { return }
+            let added = store.live.events.append(batch.records, secrets: EventLog.secrets(of: store.config))
+            control?.publish(added)
         case .counterReply(let reply) where peer == .datapath:
             control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import KeywayAudit
 import KeywayHostNet
 import KeywayPrivsep
 import KeywaySystem
@@ -36,16 +37,25 @@ struct Keywayd: ParsableCommand {
     @Option(name: .long, help: "Name of the TUN device plaintext is routed into.")
     var tun = "ipsec0"
 
-    @Option(name: .long, help: "Syslog socket for audit lines.")
+    @Option(name: .long, help: "Syslog socket for audit lines (every process's, written by keywayd).")
     var syslog = "/dev/log"
+
+    @Option(name: .customLong("syslog-format"),
+            help: "local: syslog(3)'s format, which /dev/log's parsers (rsyslog, journald) read; rfc5424: for a listener that parses RFC 5424.")
+    var syslogFormat = SyslogFormat.local
 
     @Option(name: .customLong("on-bad-store"),
             help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
     var onBadStore = BadStorePolicy.refuse
 
     @Option(name: .customLong("tun-offloads"),
-            help: "Open the TUN device with virtio-net headers and TSO/checksum offloads where the kernel allows (on|off).")
+            help: ArgumentHelp("Open the TUN device with virtio-net headers and TSO/checksum offloads where the "
+                + "kernel allows (on|off)."))
     var tunOffloads = Switch.on
+
+    @Option(name: .customLong("children-dir"),
+            help: "Where keyway-ike, keyway-datapath and keyway-monitor are (default: ../libexec/keyway beside keywayd's directory if it holds them, as the package installs them; else keywayd's own directory).")
+    var childrenDir: String?
 
     @Flag(name: .long, help: "Stay in the foreground (keywayd never daemonizes; systemd supervises it).")
     var foreground = false
@@ -54,7 +64,8 @@ struct Keywayd: ParsableCommand {
         guard !tun.isEmpty, tun.utf8.count < 16, tun.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
             throw ValidationError("--tun '\(tun)': an interface name is 1 to 15 letters, digits, '-', '_' or '.'")
         }
-        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog), ("--config", config)] {
+        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog), ("--config", config),
+                             ("--children-dir", childrenDir ?? "/")] {
             guard path.hasPrefix("/") else { throw ValidationError("\(flag) '\(path)': give an absolute path") }
         }
         guard stateDir != "/", runDir != "/" else { throw ValidationError("--state-dir and --run-dir cannot be /") }
@@ -71,16 +82,18 @@ struct Keywayd: ParsableCommand {
             StandardStreams.error("keywayd: \(error)")
             throw ExitCode(1)
         }
-        guard let directory = Files.executableDirectory() else {
+        guard let own = Files.executableDirectory() else {
             StandardStreams.error("keywayd: cannot find its own directory (/proc/self/exe)")
             throw ExitCode(1)
         }
+        let directory = childrenDir ?? ChildrenDirectory.choose(keywaydDirectory: own, exists: Files.exists)
         if !Files.exists(config) {
             StandardStreams.error("keywayd: no configuration script at \(config); a stored configuration is used if there is one, else the appliance starts empty")
         }
         var settings = SupervisorSettings(executableDirectory: directory, users: users, runDirectory: runDir,
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
         settings.configPath = config
+        settings.syslogFormat = syslogFormat
         settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
         settings.tunOffloads = tunOffloads == .on
         let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
@@ -92,6 +105,8 @@ struct Keywayd: ParsableCommand {
         throw ExitCode(status)
     }
 }
+
+extension SyslogFormat: ExpressibleByArgument {}
 
 // Bad arguments exit 2 (not ArgumentParser's 64), as scripts and systemd units expect.
 do {

@@ -167,7 +167,7 @@ CONF
   sleep 1.2
   check "rsa, $initiator initiates: both sides show the same SA pair" wait_until 3 spis_match
   check "rsa, $initiator initiates: strongSwan authenticated Keyway by its certificate" grep -q "authentication of '192.0.2.1'.*successful\|authentication of '192.0.2.1' with RSA" "$TMP/sw/charon.log"
-  check "rsa, $initiator initiates: keyway-monitor signed for keyway-ike (which never reads the key)" grep -q "keyway-monitor .* ike-signed .*certificate=\"kw\"" "$TMP/kw.log"
+  check "rsa, $initiator initiates: keyway-monitor signed for keyway-ike (which never reads the key)" grep -q "keyway-monitor\[[0-9]*\]: ike-signed .*certificate=\"kw\"" "$TMP/kw.log"
   stop_keyway; stop_strongswan
 done
 KW_CERTS=""; SW_AUTH=""

@@ -123,3 +123,49 @@ final class RejectionTests: XCTestCase {
         XCTAssertEqual(Set(errors.map(\.kind)).count, errors.count)
     }
 }
+
+final class AuditMessageBoundsTests: XCTestCase {
+    func testAnAuditEventBeyondItsBoundsIsRefused() {
+        var w = WireWriter()
+        w.u8(8); w.string("x"); w.string("t"); w.count(0)
+        var reader = WireReader(w.bytes)
+        XCTAssertThrowsError(try AuditEvent(from: &reader)) { error in
+            XCTAssertEqual(error as? WireError, .invalidEnum(field: "audit.severity", value: 8))
+        }
+        let long = AuditEvent(severity: 3, msgID: "m", text: String(repeating: "a", count: AuditEvent.maximumText + 1),
+                              parameters: [])
+        XCTAssertThrowsError(try Frame.decode(Frame.encode(.auditEvent(long)), from: .ike, to: .parent))
+        let many = AuditEvent(severity: 3, msgID: "m", text: "t",
+                              parameters: Array(repeating: AuditParameter("k", "v"), count: AuditEvent.maximumParameters + 1))
+        XCTAssertThrowsError(try Frame.decode(Frame.encode(.auditEvent(many)), from: .ike, to: .parent))
+    }
+
+    func testBoundedCutsLongEventsToWholeCharactersAndThenDecodes() throws {
+        let event = AuditEvent(severity: 9, msgID: String(repeating: "m", count: 40),
+                               text: String(repeating: "é", count: 2000),
+                               parameters: Array(repeating: AuditParameter("k", String(repeating: "v", count: 2000)),
+                                                 count: 20)).bounded()
+        XCTAssertEqual(event.severity, 7)
+        XCTAssertEqual(event.msgID.utf8.count, AuditEvent.maximumMsgID)
+        XCTAssertEqual(event.text.utf8.count, AuditEvent.maximumText)
+        XCTAssertTrue(event.text.allSatisfy { $0 == "é" })
+        XCTAssertEqual(event.parameters.count, AuditEvent.maximumParameters)
+        let decoded = try Frame.decode(Frame.encode(.auditEvent(event)), from: .datapath, to: .parent)
+        XCTAssertEqual(decoded.message, .auditEvent(event))
+    }
+
+    func testConsoleOutputPiecesFitAndJoinBackWhole() {
+        let line = "dec/01/2026 08:48:01 ipsec,error keyway-ike: ünïcode \u{1F512} line\n"
+        let text = String(repeating: line, count: 3000)
+        let pieces = ConsoleOutput.pieces(text, maximumBytes: 4000)
+        XCTAssertGreaterThan(pieces.count, 1)
+        XCTAssertTrue(pieces.allSatisfy { $0.utf8.count <= 4000 })
+        XCTAssertTrue(pieces.dropLast().allSatisfy { $0.hasSuffix("\n") }, "cut after whole lines")
+        XCTAssertEqual(pieces.joined(), text)
+        XCTAssertEqual(ConsoleOutput.pieces(""), [""])
+        let oneLong = String(repeating: "é", count: 5000)
+        let cut = ConsoleOutput.pieces(oneLong, maximumBytes: 1001)
+        XCTAssertTrue(cut.allSatisfy { $0.utf8.count <= 1001 })
+        XCTAssertEqual(cut.joined(), oneLong)
+    }
+}

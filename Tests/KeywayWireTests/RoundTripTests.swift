@@ -22,7 +22,7 @@ let samples: [Message] = [
     .errorReply(ErrorReply(reason: "no such item")),
     .consoleCommand(ConsoleCommand(text: "/ip ipsec policy print", json: true)),
     .consoleReply(ConsoleReply(ok: false, output: "line 1, column 3: ...", warnings: ["dh-group=modp768 is weak"], promptPath: "ip ipsec")),
-    .accessPolicy(AccessPolicy(adminGIDs: [995], adminUIDs: [1000, 1001], readGIDs: [996], readUIDs: [])),
+    .accessPolicy(AccessPolicy(adminGIDs: [995], readGIDs: [996])),
     .datapathConfig(DatapathConfig(generation: 3, bounds: sampleBounds, sas: [
         SARecord(policyID: 2, inbound: false, proto: .esp, spi: 0x100, source: a(0xc0000201),
                  destination: a(0xc0000202), tunnel: true, encryption: .aes128, integrity: .sha1,
@@ -67,6 +67,12 @@ let samples: [Message] = [
     .signReply(SignReply(id: 9, signature: Array(repeating: 0xab, count: 256))),
     .hostAddresses(HostAddresses(addresses: [.v4(a(0xc0000201)), .v4(a(0x7f000001))])),
     .refusalReport(RefusalReport(refused: [.datapath: 3, .ike: 1])),
+    .auditEvent(AuditEvent(severity: 4, msgID: "refused", text: "phase 1 refused: ü",
+                           parameters: [AuditParameter("peer", "192.0.2.2"), AuditParameter("reason", "a\"b")])),
+    .auditRecords(AuditRecords(records: [AuditRecord(sequence: 7, epochMicroseconds: 1_764_374_400_123_456, role: .ike,
+                                                     pid: 4242, event: AuditEvent(severity: 6, msgID: "start",
+                                                                                  text: "sandboxed", parameters: []))])),
+    .consoleOutput(ConsoleOutput(text: " 0 dec/01/2026 08:48:01 system,info keywayd: started\n", following: true)),
 ]
 
 func a(_ v: UInt32) -> IPv4Address { IPv4Address(v) }

@@ -73,11 +73,17 @@ pid_t kw_spawn(const char *path, char *const argv[], char *const envp[], int fd3
 int kw_signalfd_open(void);
 // Returns the signal number read, 0 if none is pending, -1 on error.
 int kw_signalfd_read(int fd);
+/* SIGINT as a readable descriptor (blocked meanwhile), and back to normal. */
+int kw_interrupt_open(void);
+void kw_interrupt_close(int fd);
 // Ignores SIGPIPE: a peer closing its socket must be an EPIPE, never a death.
 void kw_ignore_sigpipe(void);
 
 int kw_accept_nonblocking(int listener);
 int kw_peercred(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
+/* The peer's supplementary groups (SO_PEERGROUPS): their count; -1 with errno on failure;
+   -(needed + 1) with errno ERANGE when `capacity` is too small. */
+int kw_peergroups(int sock, gid_t *groups, int capacity);
 int kw_set_mark(int sock, uint32_t mark);
 void kw_stdout_line_buffered(void);
 
