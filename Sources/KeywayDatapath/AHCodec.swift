@@ -12,7 +12,8 @@ public enum AHCodec {
     /// or the inner one moved back, and the AH header go into the headroom). Returns where the
     /// outer packet now lies.
     public static func seal(_ buffer: inout [UInt8], start: Int, length: Int, sa: SecurityAssociation, ttl: UInt8 = 64,
-                            dontFragment: Bool = false) throws(DatapathDrop) -> (start: Int, length: Int) {
+                            dontFragment: Bool = false,
+                            identification chosen: UInt16? = nil) throws(DatapathDrop) -> (start: Int, length: Int) {
         guard let ah = sa.ah else { throw .noState }
         let ip: IPv4Header
         do { ip = try IPv4Header(buffer, at: start, length: length) } catch { throw .header }
@@ -27,7 +28,8 @@ public enum AHCodec {
         guard let seq = sa.nextSequence() else { throw .sequenceExhausted }
         // The kernel fills a zero IP ID in on raw sends (IP_HDRINCL) after the ICV was computed,
         // and AH protects the ID: never send 0 (a DF packet's ID means nothing else).
-        let identification = ip.identification != 0 ? ip.identification : UInt16(truncatingIfNeeded: seq) | (seq & 0xffff == 0 ? 1 : 0)
+        let identification = chosen.flatMap { $0 == 0 ? nil : $0 }
+            ?? (ip.identification != 0 ? ip.identification : UInt16(truncatingIfNeeded: seq) | (seq & 0xffff == 0 ? 1 : 0))
         if sa.tunnel {
             IPv4Header.write(into: &buffer, at: outerStart, tos: ip.tos, totalLength: total, identification: identification,
                              flagsAndOffset: dontFragment ? 0x4000 : 0, ttl: ttl, proto: 51, source: sa.source, destination: sa.destination)

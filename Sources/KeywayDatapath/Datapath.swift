@@ -13,6 +13,11 @@ public final class Datapath {
         case drop(counter: String)
         /// Dropped, and IKE is asked for SAs for this policy.
         case acquire(policyID: Int)
+        /// Several outer packets for one inner packet (fragments, or sealed pieces), in order.
+        case sendRun([[UInt8]], destination: UInt32)
+        /// Too big for the path with DF: dropped; `icmp` is the "fragmentation needed" for its
+        /// sender (nil when none may be sent), naming `mtu`.
+        case tooBig(icmp: [UInt8]?, mtu: Int)
     }
 
     public enum Inbound: Equatable {
@@ -32,6 +37,16 @@ public final class Datapath {
         case pass
         case drop(counter: String)
         case acquire(policyID: Int)
+        /// Several outer packets for one inner packet, each to `destination` on the raw socket of
+        /// `proto`: the fragments of its outer packet (RFC 791: `dont-fragment` left DF clear and
+        /// it exceeds the path), or the sealed pieces of the inner packet split first (DF set on
+        /// the outer packets, clear on the inner one).
+        case sendRun(PacketRun, destination: UInt32, proto: UInt8)
+        /// The packet must not be fragmented (DF) and does not fit the SA's path: dropped
+        /// (`out-frag-needed`). `buffer[icmpStart..<icmpStart+icmpLength]` is an ICMP
+        /// "fragmentation needed" naming `mtu` for its sender, to write to the TUN device (length
+        /// 0: none, rate-limited or not allowed).
+        case tooBig(icmpStart: Int, icmpLength: Int, mtu: Int)
     }
 
     public enum InboundAction: Equatable {
@@ -56,9 +71,21 @@ public final class Datapath {
     }
 
     public private(set) var spd: SPD
-    public private(set) var statistics: [String: UInt64] = [:]
-    public private(set) var policyCounters: [Int: PolicyCounters] = [:]
-    private var outbound: [Int: (esp: SecurityAssociation?, ah: SecurityAssociation?)] = [:]
+    public internal(set) var statistics: [String: UInt64] = [:]
+    public internal(set) var policyCounters: [Int: PolicyCounters] = [:]
+    private(set) var outbound: [Int: (esp: SecurityAssociation?, ah: SecurityAssociation?)] = [:]
+    /// Outbound SAs by what an ICMP error quotes of them (PathMTUDiscovery.swift).
+    private(set) var outboundByKey: [SAKey: SecurityAssociation] = [:]
+    /// Our addresses that outbound SAs start at: an ICMP quoting another is not about us.
+    private(set) var outboundSources: Set<UInt32> = []
+    /// What each outer path allows (keywayd's local MTUs, validated ICMP).
+    public internal(set) var paths = PathMTUTable()
+    /// `tcp-mss` per policy; a policy not named clamps to its path.
+    public var tcpMSS: [Int: TCPMSSClamp] = [:]
+    var icmpLimit = ICMPRateLimit()
+    /// The identification of outer headers Keyway writes without DF: never an inner packet's,
+    /// which another inner host may repeat (a router may fragment them, and reassembly goes by it).
+    private var identification: UInt16 = 0
     private var inbound: [SAKey: (sa: SecurityAssociation, policyID: Int)] = [:]
     /// ESP-in-UDP arrives without our address in hand: such SAs are found by SPI.
     private var udpInbound: [UInt32: SAKey] = [:]
@@ -72,6 +99,8 @@ public final class Datapath {
         var pair = outbound[policyID] ?? (nil, nil)
         if sa.proto == .esp { pair.esp = sa } else { pair.ah = sa }
         outbound[policyID] = pair
+        outboundByKey[SAKey(destination: sa.destination, proto: sa.proto.rawValue, spi: sa.spi)] = sa
+        outboundSources.insert(sa.source)
     }
 
     public func installInbound(_ sa: SecurityAssociation, policyID: Int) {
@@ -82,6 +111,8 @@ public final class Datapath {
 
     public func removeAllSAs() {
         outbound.removeAll()
+        outboundByKey.removeAll()
+        outboundSources.removeAll()
         inbound.removeAll()
         udpInbound.removeAll()
     }
@@ -101,14 +132,21 @@ public final class Datapath {
         outbound = outbound.mapValues { pair in
             (type == nil || type == .esp ? nil : pair.esp, type == nil || type == .ah ? nil : pair.ah)
         }
+        outboundByKey = outboundByKey.filter { type != nil && $0.value.proto != type }
+        outboundSources = Set(outboundByKey.values.map(\.source))
         return before - installedSAs.count
     }
 
     public func takeEvents() -> [Event] { defer { events.removeAll() }; return events }
 
-    private func count(_ name: String) { statistics[name, default: 0] += 1 }
+    func count(_ name: String) { statistics[name, default: 0] += 1 }
 
-    private func note(_ e: SecurityAssociation.Event?, _ sa: SecurityAssociation) {
+    func nextIdentification() -> UInt16 {
+        identification = identification == .max ? 1 : identification + 1
+        return identification
+    }
+
+    func note(_ e: SecurityAssociation.Event?, _ sa: SecurityAssociation) {
         if let e { events.append(.expire(spi: sa.spi, proto: sa.proto, hard: e == .hard)) }
     }
 
@@ -116,7 +154,10 @@ public final class Datapath {
 
     /// Applies the SPD to the packet at `buffer[start..<start+length]` and, where it says so,
     /// seals it in place (the buffer keeps PacketRoom's headroom and tailroom around it).
-    public func processOutbound(_ buffer: inout [UInt8], start: Int, length: Int, now: UInt64) -> OutboundAction {
+    /// `capacity` bytes from `start` on are the packet's to use (fragments go after it); nil:
+    /// the rest of the buffer.
+    public func processOutbound(_ buffer: inout [UInt8], start: Int, length: Int, capacity: Int? = nil,
+                                now: UInt64) -> OutboundAction {
         guard let ip = try? IPv4Header(buffer, at: start, length: length) else { count("out-errors"); return .drop(counter: "out-errors") }
         let ports = ip.ports(in: buffer, at: start)
         // IKE's own traffic is never subject to the SPD.
@@ -145,42 +186,79 @@ public final class Datapath {
             count("out-no-states")
             return .acquire(policyID: policy.id)
         }
+        // Tunnel mode writes the outer header as dont-fragment says; transport mode keeps the host's.
         let df: Bool
         switch policy.dontFragment {
+        case _ where !policy.tunnel: df = ip.dontFragment
         case .clear: df = false
         case .inherit: df = ip.dontFragment
         case .set: df = true
         }
-        var span = (start: start, length: ip.totalLength)
+        // The path (PathMTUDiscovery.swift): a SYN's MSS is clamped to it; what does not fit is
+        // fragmented, split or refused as dont-fragment says. ESP in UDP without DF is the
+        // kernel's to fragment (the socket never sets DF).
+        let path = pathFit(policy: policy, esp: esp, ah: ah, now: now)
+        if ip.proto == 6 { clampMSS(&buffer, start: start, header: ip, policyID: policy.id, path: path) }
+        let udp = policy.useESP && !policy.useAH ? esp?.udpEncapsulation : nil
+        if path.overhead.outerLength(inner: ip.totalLength, innerHeaderLength: ip.headerLength) > path.mtu, udp == nil || df {
+            return oversize(&buffer, start: start, header: ip, policy: policy, esp: esp, ah: ah, outerDF: df, path: path,
+                            capacity: capacity ?? buffer.count - start, now: now)
+        }
+        let span: (start: Int, length: Int)
         do {
-            if let esp, policy.useESP {
-                span = try ESPCodec.seal(&buffer, start: span.start, length: span.length, sa: esp, dontFragment: df)
-                note(esp.account(bytes: ip.totalLength, now: now), esp)
-            }
-            if let ah, policy.useAH {
-                // AH after ESP; with ESP in tunnel mode the AH is applied in transport mode over it.
-                span = try AHCodec.seal(&buffer, start: span.start, length: span.length, sa: ah, dontFragment: df)
-                note(ah.account(bytes: ip.totalLength, now: now), ah)
-            }
+            span = try seal(&buffer, start: start, header: ip, policy: policy, esp: esp, ah: ah, outerDF: df,
+                            identification: policy.tunnel && !df ? nextIdentification() : nil, now: now)
         } catch {
-            policyCounters[policy.id, default: PolicyCounters()].outDropped += 1
-            let counter = error == .sequenceExhausted ? "out-state-sequence-errors" : "out-errors"
-            count(counter)
-            return .drop(counter: counter)
+            return sealFailed(error, policyID: policy.id)
         }
         policyCounters[policy.id, default: PolicyCounters()].outTransformed += 1
         // The outer header says where it goes: the peer in tunnel mode, the host itself in transport mode.
         let destination = IPv4Header.u32(buffer, span.start + 16)
-        if let udp = esp?.udpEncapsulation, policy.useESP, !policy.useAH {
+        if let udp {
+            // DF on ESP in UDP: the raw socket carries it with a UDP header of ours (the UDP socket never sets DF).
+            if df, let wrapped = wrapInUDP(&buffer, span, ports: udp) {
+                return .send(start: wrapped.start, length: wrapped.length, destination: destination, proto: 50)
+            }
             let headerLength = Int(buffer[span.start] & 0x0f) * 4
             return .sendUDP(start: span.start + headerLength, length: span.length - headerLength, destination: destination, port: udp.remote)
         }
         return .send(start: span.start, length: span.length, destination: destination, proto: policy.useAH ? 51 : 50)
     }
 
-    /// `processOutbound` on a packet of its own (tests and slow paths; the process works in place).
+    /// ESP, then AH (over ESP in transport mode), in place; each SA accounts the inner bytes.
+    /// The first header Keyway writes takes `identification` when given.
+    func seal(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SecurityPolicy, esp: SecurityAssociation?,
+              ah: SecurityAssociation?, outerDF: Bool, identification: UInt16?,
+              now: UInt64) throws(DatapathDrop) -> (start: Int, length: Int) {
+        var span = (start: start, length: ip.totalLength)
+        var chosen = identification
+        if let esp, policy.useESP {
+            span = try ESPCodec.seal(&buffer, start: span.start, length: span.length, sa: esp, dontFragment: outerDF,
+                                     identification: chosen)
+            chosen = nil
+            note(esp.account(bytes: ip.totalLength, now: now), esp)
+        }
+        if let ah, policy.useAH {
+            // AH after ESP; with ESP in tunnel mode the AH is applied in transport mode over it.
+            span = try AHCodec.seal(&buffer, start: span.start, length: span.length, sa: ah, dontFragment: outerDF,
+                                    identification: chosen)
+            note(ah.account(bytes: ip.totalLength, now: now), ah)
+        }
+        return span
+    }
+
+    func sealFailed(_ error: DatapathDrop, policyID: Int) -> OutboundAction {
+        policyCounters[policyID, default: PolicyCounters()].outDropped += 1
+        let counter = error == .sequenceExhausted ? "out-state-sequence-errors" : "out-errors"
+        count(counter)
+        return .drop(counter: counter)
+    }
+
+    /// `processOutbound` on a packet of its own (tests and slow paths; the process works in place),
+    /// with room after it for fragments.
     public func processOutbound(_ packet: [UInt8], now: UInt64) -> Outbound {
-        var buffer = [UInt8](repeating: 0, count: PacketRoom.headroom + packet.count + PacketRoom.tailroom)
+        let room = max(PacketRoom.tailroom, 4 * packet.count + 4 * (PacketRoom.headroom + PacketRoom.tailroom))
+        var buffer = [UInt8](repeating: 0, count: PacketRoom.headroom + packet.count + room)
         for i in packet.indices { buffer[PacketRoom.headroom + i] = packet[i] }
         switch processOutbound(&buffer, start: PacketRoom.headroom, length: packet.count, now: now) {
         case .send(let s, let n, let destination, _): return .send(Array(buffer[s..<(s + n)]), destination: destination)
@@ -191,6 +269,10 @@ public final class Datapath {
         case .pass: return .pass
         case .drop(let counter): return .drop(counter: counter)
         case .acquire(let id): return .acquire(policyID: id)
+        case .sendRun(let run, let destination, _):
+            return .sendRun((0..<run.count).map { Array(buffer[run.start($0)..<(run.start($0) + run.length($0))]) },
+                            destination: destination)
+        case .tooBig(let s, let n, let mtu): return .tooBig(icmp: n > 0 ? Array(buffer[s..<(s + n)]) : nil, mtu: mtu)
         }
     }
 
@@ -232,6 +314,8 @@ public final class Datapath {
             policyCounters[policyID, default: PolicyCounters()].inDropped += 1
             return dropIn("in-policy-blocked")
         }
+        // A SYN from the far side learns what our path toward it carries (PathMTUDiscovery.swift).
+        if inner.proto == 6 { clampInboundMSS(&buffer, start: span.start, header: inner, policyID: policyID, now: now) }
         policyCounters[policyID, default: PolicyCounters()].inTransformed += 1
         return .deliver(start: span.start, length: span.length)
     }

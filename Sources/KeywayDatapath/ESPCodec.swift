@@ -39,9 +39,12 @@ public enum ESPCodec {
 
     /// Seals the IPv4 packet at `buffer[start..<start+length]` in place. Transport mode moves the
     /// inner header back into the headroom (its protocol becomes 50); tunnel mode writes a new
-    /// header from the SA's addresses there. Returns where the outer packet now lies.
+    /// header from the SA's addresses there. Returns where the outer packet now lies. An outer
+    /// header Keyway writes takes `identification` when given (one that may be fragmented must
+    /// not reuse an inner packet's), else the inner packet's.
     public static func seal(_ buffer: inout [UInt8], start: Int, length: Int, sa: SecurityAssociation, explicitIV: [UInt8]? = nil,
-                            ttl: UInt8 = 64, dontFragment: Bool = false) throws(DatapathDrop) -> (start: Int, length: Int) {
+                            ttl: UInt8 = 64, dontFragment: Bool = false,
+                            identification: UInt16? = nil) throws(DatapathDrop) -> (start: Int, length: Int) {
         guard let esp = sa.esp else { throw .noState }
         let ip: IPv4Header
         do { ip = try IPv4Header(buffer, at: start, length: length) } catch { throw .header }
@@ -58,11 +61,13 @@ public enum ESPCodec {
         guard let seq = sa.nextSequence() else { throw .sequenceExhausted }
         if sa.tunnel {
             IPv4Header.write(into: &buffer, at: outerStart, tos: ip.tos, totalLength: outerHeader + espLength,
-                             identification: ip.identification, flagsAndOffset: dontFragment ? 0x4000 : 0, ttl: ttl, proto: 50,
+                             identification: identification ?? ip.identification, flagsAndOffset: dontFragment ? 0x4000 : 0,
+                             ttl: ttl, proto: 50,
                              source: sa.source, destination: sa.destination)
         } else {
             for i in 0..<ip.headerLength { buffer[outerStart + i] = buffer[start + i] }
             IPv4Header.put16(&buffer, outerStart + 2, UInt16(truncatingIfNeeded: outerHeader + espLength))
+            if let identification { IPv4Header.put16(&buffer, outerStart + 4, identification) }
             buffer[outerStart + 9] = 50
             IPv4Header.setChecksum(&buffer, headerAt: outerStart, length: ip.headerLength)
         }

@@ -14,6 +14,8 @@ public struct QuotedPacket: Equatable, Sendable {
     public var sourcePort: UInt16 = 0, destinationPort: UInt16 = 0
     public var spi: UInt32
     public var sequence: UInt32
+    /// Routers send "fragmentation needed" only for packets with DF.
+    public var dontFragment = false
 
     public var family: AddressFamily { destination.family }
     /// The IPsec protocol of the SA it was sent under.
@@ -95,6 +97,7 @@ public struct FragmentationNeeded: Equatable, Sendable {
         let proto = b[q + 9]
         guard proto == 50 || proto == 51 || proto == 17 else { throw .notIPsec }
         let fragmentOffset = IPv4Header.u16(b, q + 6) & 0x1fff
+        let dontFragment = IPv4Header.u16(b, q + 6) & 0x4000 != 0
         let source = IPAddress.v4(IPv4Address(IPv4Header.u32(b, q + 12)))
         let destination = IPAddress.v4(IPv4Address(IPv4Header.u32(b, q + 16)))
         let p = q + ihl, available = end - p
@@ -103,13 +106,13 @@ public struct FragmentationNeeded: Equatable, Sendable {
             guard fragmentOffset == 0 else { throw .fragmentQuoted }
             guard available >= 8 else { throw .quoteTooShort }
             return QuotedPacket(source: source, destination: destination, totalLength: total, proto: 50,
-                                spi: IPv4Header.u32(b, p), sequence: IPv4Header.u32(b, p + 4))
+                                spi: IPv4Header.u32(b, p), sequence: IPv4Header.u32(b, p + 4), dontFragment: dontFragment)
         case 51:
             guard fragmentOffset == 0 else { throw .fragmentQuoted }
             // Next header, length and reserved, then SPI and sequence number.
             guard available >= 12 else { throw .quoteTooShort }
             return QuotedPacket(source: source, destination: destination, totalLength: total, proto: 51,
-                                spi: IPv4Header.u32(b, p + 4), sequence: IPv4Header.u32(b, p + 8))
+                                spi: IPv4Header.u32(b, p + 4), sequence: IPv4Header.u32(b, p + 8), dontFragment: dontFragment)
         default:
             guard available >= 4 else { throw .notIPsec }
             let sourcePort = IPv4Header.u16(b, p), destinationPort = IPv4Header.u16(b, p + 2)
@@ -120,7 +123,7 @@ public struct FragmentationNeeded: Equatable, Sendable {
             guard spi != 0 else { throw .ikeQuoted }
             return QuotedPacket(source: source, destination: destination, totalLength: total, proto: 17,
                                 sourcePort: sourcePort, destinationPort: destinationPort, spi: spi,
-                                sequence: IPv4Header.u32(b, p + 12))
+                                sequence: IPv4Header.u32(b, p + 12), dontFragment: dontFragment)
         }
     }
 }

@@ -45,7 +45,8 @@ public final class PacketPipeline {
             return
         }
         for slot in slots {
-            visit(engine.processOutbound(&outbound.bytes, start: outbound.start(slot), length: lengths[slot], now: now))
+            visit(engine.processOutbound(&outbound.bytes, start: outbound.start(slot), length: lengths[slot],
+                                         capacity: outbound.packetCapacity + PacketRoom.tailroom, now: now))
         }
         nextSlot = slots.upperBound
     }

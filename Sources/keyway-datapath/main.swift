@@ -67,14 +67,39 @@ final class DatapathBehavior: ChildBehavior {
                     if !(proto == 51 ? ahOut : espOut).append(start: start, length: length, to: destination) { sendFailures += 1 }
                 case .sendUDP(let start, let length, let destination, let port):
                     if !udpOut.append(start: start, length: length, to: destination, port: port) { sendFailures += 1 }
+                case .sendRun(let run, let destination, let proto):
+                    for i in 0..<run.count { queue(proto == 51 ? ahOut : espOut, run.start(i), run.length(i), destination) }
+                case .tooBig(let icmpStart, let icmpLength, let mtu):
+                    tooBig(icmpStart, icmpLength, mtu: mtu, runtime)
                 case .pass, .drop:
                     // Plaintext routed into the TUN device is never sent on unprotected.
-                    break
+                    if case .drop("out-frag-errors") = action { tooBig(0, 0, mtu: 0, runtime) }
                 case .acquire(let policyID):
                     acquire(policyID, runtime)
                 }
             }
         }
+    }
+
+    /// Queues a sealed packet; a full vector goes out first (a run of fragments may not fit what is left).
+    private func queue(_ vector: PacketVector, _ start: Int, _ length: Int, _ destination: UInt32) {
+        if vector.append(start: start, length: length, to: destination) { return }
+        if let socket = vector === ahOut ? rawAH : rawESP, let pipeline {
+            sendFailures += UInt64(vector.send(on: socket, from: pipeline.outbound.bytes))
+        }
+        if !vector.append(start: start, length: length, to: destination) { sendFailures += 1 }
+    }
+
+    /// A packet too big for its SA's path: the ICMP for its sender goes back into the TUN device,
+    /// and the drop is audited (rate-limited; counted as out-frag-needed or out-frag-errors).
+    private func tooBig(_ start: Int, _ length: Int, mtu: Int, _ runtime: ChildRuntime) {
+        if length > 0, let pipeline, let write = pipeline.replyWrite(start: start, length: length) {
+            writeTun(write, pipeline.outbound.bytes)
+        }
+        runtime.audit.rateLimitedEvent(key: "too-big", .notice, msgID: "packet-too-big",
+                                       mtu > 0 ? "packet with DF too big for the SA's path: dropped, sender told"
+                                           : "packet too big for the SA's path could not be fragmented: dropped",
+                                       [("mtu", String(mtu))])
     }
 
     private var lastAcquire: [Int: UInt64] = [:]

@@ -141,6 +141,8 @@ final class OffloadTests: XCTestCase {
         let mirrored = SecurityPolicy(id: 1, selector: policy.selector.mirrored, action: .encrypt, tunnel: true, saSource: 0xc000_0202,
                                       saDestination: 0xc000_0201)
         let sender = Datapath(policies: [policy]), receiver = Datapath(policies: [mirrored])
+        // Jumbo frames between the two: 1448-byte segments are sealed whole (fragmentation is PathMTUTests').
+        sender.setLocalPaths(defaultMTU: 9000, paths: [])
         sender.installOutbound(SecurityAssociation(spi: 0x300, proto: .esp, source: 0xc000_0201, destination: 0xc000_0202, tunnel: true,
                                                    esp: try ESPTransform(encryption: .aes128gcm, encryptionKey: key, integrity: .null,
                                                                          integrityKey: nil, encrypt: true), now: 0), policyID: 1)

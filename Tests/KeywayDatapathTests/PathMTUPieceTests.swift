@@ -134,7 +134,8 @@ final class ICMPErrorTests: XCTestCase {
         XCTAssertEqual(report.reporter, Packets.v4("192.0.2.254"))
         XCTAssertEqual(report.nextHopMTU, 1280)
         XCTAssertEqual(report.quoted, QuotedPacket(source: Packets.v4("192.0.2.1"), destination: Packets.v4("198.51.100.2"),
-                                                   totalLength: 1500, proto: 50, spi: 0x1234, sequence: 7))
+                                                   totalLength: 1500, proto: 50, spi: 0x1234, sequence: 7,
+                                                   dontFragment: true))
         let minimal = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280, quote: espQuote(body: 8))
         XCTAssertEqual(try FragmentationNeeded(minimal, start: 0, length: minimal.count).quoted.sequence, 7,
                        "RFC 792's eight bytes hold ESP's SPI and sequence number")
