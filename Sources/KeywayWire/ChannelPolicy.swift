@@ -7,8 +7,10 @@ public enum ChannelPolicy {
     public static func allowed(from sender: Role, to receiver: Role) -> Set<MessageType> {
         switch (sender, receiver) {
         // The parent configures and supervises; only the monitor reloads configuration.
-        // It tells IKE and the datapath the appliance's own addresses (no generated policy may cover them).
-        case (.parent, .ike), (.parent, .datapath): return fromParentToChild.union([.hostAddresses])
+        // It tells IKE and the datapath the appliance's own addresses (no generated policy may cover them),
+        // and the datapath the MTU of the interface toward each peer.
+        case (.parent, .ike): return fromParentToChild.union([.hostAddresses])
+        case (.parent, .datapath): return fromParentToChild.union([.hostAddresses, .outerPaths])
         case (.parent, .monitor):
             return fromParentToChild.union([.reloadConfig, .accessPolicy, .refusalReport, .auditRecords])
         // It hands the monitor every process's attributed audit events, for /log.

@@ -35,6 +35,7 @@ public enum Message: Sendable, Equatable {
     case auditEvent(AuditEvent)
     case auditRecords(AuditRecords)
     case consoleOutput(ConsoleOutput)
+    case outerPaths(OuterPaths)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -75,6 +76,7 @@ public enum Message: Sendable, Equatable {
         case .auditEvent(let m): return m
         case .auditRecords(let m): return m
         case .consoleOutput(let m): return m
+        case .outerPaths(let m): return m
         }
     }
 
@@ -117,6 +119,7 @@ public enum Message: Sendable, Equatable {
         case .auditEvent: return .auditEvent(try AuditEvent(from: &r))
         case .auditRecords: return .auditRecords(try AuditRecords(from: &r))
         case .consoleOutput: return .consoleOutput(try ConsoleOutput(from: &r))
+        case .outerPaths: return .outerPaths(try OuterPaths(from: &r))
         }
     }
 }

@@ -41,6 +41,7 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case auditEvent = 33
     case auditRecords = 34
     case consoleOutput = 35
+    case outerPaths = 36
 
     public var description: String {
         switch self {
@@ -79,6 +80,7 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .auditEvent: return "AuditEvent"
         case .auditRecords: return "AuditRecords"
         case .consoleOutput: return "ConsoleOutput"
+        case .outerPaths: return "OuterPaths"
         }
     }
 }

@@ -38,6 +38,8 @@ public enum DescriptorKind: UInt8, Sendable, CaseIterable, CustomStringConvertib
     case configScript
     /// The TUN device opened with virtio-net headers, checksum and TCP segmentation offloads on.
     case tunWithOffloads
+    /// A raw ICMP socket that passes only "destination unreachable": path MTU discovery.
+    case rawICMP
 
     public static func link(to role: Role) -> DescriptorKind? {
         switch role {
@@ -71,6 +73,7 @@ public enum DescriptorKind: UInt8, Sendable, CaseIterable, CustomStringConvertib
         case .rawAH: return "raw AH socket"
         case .control: return "control socket"
         case .configScript: return "configuration script"
+        case .rawICMP: return "raw ICMP socket"
         }
     }
 }

@@ -83,6 +83,16 @@ final class ChannelPolicyTests: XCTestCase {
         XCTAssertTrue(ChannelPolicy.accepts(.consoleOutput, from: .monitor, to: .client))
     }
 
+    func testOnlyKeywaydTellsTheDatapathItsOuterPaths() {
+        // The MTU toward a peer comes from routes only keywayd reads: no child may claim one.
+        for sender in Role.allCases {
+            for receiver in Role.allCases {
+                XCTAssertEqual(ChannelPolicy.accepts(.outerPaths, from: sender, to: receiver),
+                               sender == .parent && receiver == .datapath, "\(sender)->\(receiver)")
+            }
+        }
+    }
+
     func testChildrenPeersAreSymmetric() {
         for role in Role.children {
             for peer in role.peers { XCTAssertTrue(peer.peers.contains(role), "\(role)<->\(peer)") }

@@ -91,6 +91,44 @@ final class RejectionTests: XCTestCase {
         assertRejects(peer, .invalidEnum(field: "host-address.family", value: 6))
     }
 
+    func testPathValuesOutsideTheirBoundsAreRefused() {
+        // An MTU below IPv4's minimum, wherever it sits.
+        var paths = Frame.encode(.outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(2)), mtu: 1280)],
+                                                        tunMTU: 1214)))
+        paths[12] = 0; paths[13] = 67
+        assertRejects(paths, .invalidEnum(field: "outer-paths.default", value: 67))
+        var path = Frame.encode(.outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(2)), mtu: 1280)],
+                                                       tunMTU: 1214)))
+        path[path.count - 2] = 0; path[path.count - 1] = 0
+        assertRejects(path, .invalidEnum(field: "outer-paths.mtu", value: 0))
+        var tooMany = WireWriter()
+        tooMany.u16(1500); tooMany.u16(1400); tooMany.u16(UInt16(OuterPaths.maximumPaths + 1))
+        assertRejects(header(type: MessageType.outerPaths.rawValue, length: UInt32(tooMany.bytes.count)) + tooMany.bytes,
+                      .overlongLength(declared: OuterPaths.maximumPaths + 1, limit: OuterPaths.maximumPaths))
+        // An SA overhead no transform has, a path MTU below the minimum.
+        func state(overhead: UInt16, pathMTU: UInt16) -> [UInt8] {
+            var sa = SAStatus(spi: 1, proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
+                              state: "mature", ageSeconds: 0, sinceFirstUse: 0, used: false, bytes: 0, replayWindow: 32,
+                              softSeconds: 0, hardSeconds: 0, softBytes: 0, hardBytes: 0)
+            sa.overhead = overhead; sa.pathMTU = pathMTU
+            return Frame.encode(.datapathState(DatapathState(sas: [sa], policies: [], statistics: [])))
+        }
+        assertRejects(state(overhead: 513, pathMTU: 1500), .invalidEnum(field: "sa.overhead", value: 513))
+        assertRejects(state(overhead: 62, pathMTU: 67), .invalidEnum(field: "sa.path-mtu", value: 67))
+        // tcp-mss: an unknown kind, a value with "off", a value below what TCP needs.
+        for (kind, value) in [(UInt8(3), UInt16(0)), (1, 1200), (2, 87), (2, 65_496)] {
+            var policy = Frame.encode(.generatedPolicySet(GeneratedPolicySet(policies: [samplePolicy(id: 0x4000_0000,
+                                                                                                    tunnel: true)])))
+            policy[policy.count - 3] = kind
+            policy[policy.count - 2] = UInt8(value >> 8); policy[policy.count - 1] = UInt8(value & 0xff)
+            assertRejects(policy, .invalidEnum(field: "policy.tcp-mss", value: UInt32(kind) << 16 | UInt32(value)))
+        }
+        var bounds = Frame.encode(.policyAuthority(PolicyAuthority(generation: 1, bounds: ConfigurationBounds(
+            policies: [], peers: [AllowedPeer(address: IPv4Prefix(0xc0000200, length: 24), generatePolicy: false)]))))
+        bounds[bounds.count - 5] = 2
+        assertRejects(bounds, .invalidEnum(field: "peer.nat-traversal", value: 2))
+    }
+
     func testTrailingBytesAfterDeclaredBody() {
         assertRejects(Frame.encode(.shutdown(Shutdown())) + [0xAA], .trailingBytes(count: 1))
     }

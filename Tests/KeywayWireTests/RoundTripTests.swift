@@ -31,7 +31,8 @@ let samples: [Message] = [
     .generatedPolicySet(GeneratedPolicySet(policies: [samplePolicy(id: 0x4000_0000, tunnel: false)])),
     .datapathState(DatapathState(sas: [SAStatus(spi: 0x200, proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
                                                 state: "mature", ageSeconds: 12, sinceFirstUse: 3, used: true, bytes: 4096, replayWindow: 32,
-                                                softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0)],
+                                                softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0,
+                                                overhead: 62, pathMTU: 1280)],
                                  policies: [PolicyStatus(id: 3, inAccepted: 0, inDropped: 1, inTransformed: 2,
                                                          outAccepted: 3, outDropped: 4, outTransformed: 5,
                                                          established: true)],
@@ -73,6 +74,7 @@ let samples: [Message] = [
                                                      pid: 4242, event: AuditEvent(severity: 6, msgID: "start",
                                                                                   text: "sandboxed", parameters: []))])),
     .consoleOutput(ConsoleOutput(text: " 0 dec/01/2026 08:48:01 system,info keywayd: started\n", following: true)),
+    .outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(0xc0000202)), mtu: 1280)], tunMTU: 1214)),
 ]
 
 func a(_ v: UInt32) -> IPv4Address { IPv4Address(v) }
@@ -84,14 +86,15 @@ func samplePolicy(id: UInt32, tunnel: Bool) -> PolicyRecord {
                                                    destination: IPv4Prefix(0x0a020000, length: 24),
                                                    destinationPort: 80, proto: 6),
                  action: .encrypt, level: .unique, esp: true, ah: false, tunnel: tunnel,
-                 saSource: a(0xc0000201), saDestination: a(0xc0000202), priority: -5, dontFragment: .inherit)
+                 saSource: a(0xc0000201), saDestination: a(0xc0000202), priority: -5, dontFragment: .inherit,
+                 tcpMSS: id == 2 ? .atMost(1200) : id == 3 ? .off : .clampToPathMTU)
 }
 
 let sampleBounds = ConfigurationBounds(
     policies: [AllowedPolicy(policy: samplePolicy(id: 2, tunnel: true), manual: false,
                              encryption: [.aes128, .aes256gcm], integrity: [.sha256]),
                AllowedPolicy(policy: samplePolicy(id: 3, tunnel: false), manual: true, encryption: [], integrity: [])],
-    peers: [AllowedPeer(address: IPv4Prefix(0xc0000200, length: 24), generatePolicy: true)],
+    peers: [AllowedPeer(address: IPv4Prefix(0xc0000200, length: 24), generatePolicy: true, natTraversal: true)],
     generatedEncryption: [.tripleDES], generatedIntegrity: [.sha1])
 
 final class RoundTripTests: XCTestCase {
