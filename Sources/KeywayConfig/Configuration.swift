@@ -157,5 +157,8 @@ public enum Statistics {
                                "in-state-invalid", "in-template-mismatches", "in-no-policies", "in-policy-blocked", "in-policy-errors",
                                "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states", "out-state-protocol-errors",
                                "out-state-mode-errors", "out-state-sequence-errors", "out-state-expired", "out-policy-blocked",
-                               "out-policy-dead", "out-policy-errors"]
+                               "out-policy-dead", "out-policy-errors",
+                               // Keyway's, for paths smaller than the packets (README, Paths with a smaller MTU).
+                               "out-frag-needed", "out-frag-errors", "out-fragmented", "out-prefragmented", "mss-clamped",
+                               "icmp-frag-needed-sent", "icmp-frag-needed-limited", "pmtu-lowered", "pmtu-icmp-refused"]
 }

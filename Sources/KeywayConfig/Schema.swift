@@ -15,6 +15,8 @@ public enum PropertyType: Sendable {
     case hexKeyPair
     case spiPair
     case ipProtocol
+    /// Keyway's `tcp-mss`: clamp-to-pmtu, off, or an MSS (stored as the text).
+    case tcpMSS
 }
 
 public struct PropertySpec: Sendable {
@@ -101,6 +103,8 @@ public enum Schema {
         PropertySpec("manual-sa", .reference(.manualSA, allowsNone: true), .text("none")),
         PropertySpec("priority", .integer(-2_147_483_648...2_147_483_647), .integer(0)),
         PropertySpec("dont-fragment", .choice(["clear", "inherit", "set"]), .choice("clear"), inPrint: false),
+        // Keyway's extension (routeros-semantics.md): RouterOS users add firewall change-mss rules by hand.
+        PropertySpec("tcp-mss", .tcpMSS, .choice("clamp-to-pmtu"), inPrint: false),
     ]
 
     public static let peer: [PropertySpec] = [
@@ -226,6 +230,14 @@ public enum Schema {
             }
             guard let incoming = spis.first else { return .failure(ValueError("expected an SPI")) }
             return .success(.pair(incoming, spis.last ?? incoming))
+        case .tcpMSS:
+            let expected = "expected clamp-to-pmtu, off, or an MSS from \(TCPMSSClamp.smallest) to 65495"
+            if let word = resolve(text, ["clamp-to-pmtu", "off"]) { return .success(.choice(word)) }
+            guard let n = Int(text), text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .failure(ValueError(expected)) }
+            guard TCPMSSClamp(String(n)) != nil else {
+                return .failure(ValueError(expected, nearest: .choice(String(min(max(n, Int(TCPMSSClamp.smallest)), 65_495)))))
+            }
+            return .success(.choice(String(n)))
         case .ipProtocol:
             if let n = Int(text), (0...255).contains(n) { return .success(.choice(String(n))) }
             guard let v = resolve(text, Array(protocolNames.keys).sorted()) else { return .failure(ValueError("expected a protocol name (all, tcp, udp, icmp, ...) or number 0-255")) }

@@ -61,6 +61,20 @@ public final class DatapathController {
         return take()
     }
 
+    /// keywayd's look-up of the interfaces toward each peer (only keywayd reads routes).
+    public func setOuterPaths(_ message: OuterPaths) -> [DatapathEffect] {
+        engine.setLocalPaths(defaultMTU: Int(message.defaultMTU),
+                             paths: message.paths.map { ($0.destination, Int($0.mtu)) })
+        tunMTU = message.tunMTU
+        note(.informational, "outer-paths", "outer path MTUs from keywayd",
+             [("default", String(message.defaultMTU)), ("paths", String(message.paths.count)),
+              ("tun-mtu", String(message.tunMTU))])
+        return take()
+    }
+
+    /// The TUN device's MTU as keywayd set it (0: not told yet).
+    public private(set) var tunMTU: UInt16 = 0
+
     /// keywayd's list of the appliance's own addresses (no generated policy may cover them).
     public func setHostAddresses(_ message: HostAddresses) -> [DatapathEffect] {
         ownAddresses = message.ipv4
@@ -146,6 +160,10 @@ public final class DatapathController {
             status.useSoftSeconds = sa.lifetime.useSoftSeconds ?? 0
             status.useHardSeconds = sa.lifetime.useHardSeconds ?? 0
             status.sequence = record.inbound ? 0 : sa.sequence
+            // What the SA adds at its path's size; the path itself only for outbound SAs.
+            let mtu = engine.paths.mtu(toward: .v4(IPv4Address(sa.destination)), now: t)
+            status.overhead = UInt16(clamping: min(Int(SAStatus.maximumOverhead), sa.ipsecOverhead.overhead(at: mtu)))
+            status.pathMTU = record.inbound ? 0 : UInt16(clamping: mtu)
             return status
         }.sorted { ($0.destination, $0.spi) < ($1.destination, $1.spi) }
         let withSAs = Set(all.map(\.0.policyID))
@@ -208,6 +226,8 @@ public final class DatapathController {
         let configured = bounds.policies.map { SecurityPolicy($0.policy, priority: Int($0.policy.priority)) }
         let generated = generatedPolicies.map { SecurityPolicy($0, priority: Int(Int32.min) - 1) }
         engine.replacePolicies(configured + generated)
+        engine.tcpMSS = Dictionary((bounds.policies.map(\.policy) + generatedPolicies).map { (Int($0.id), $0.tcpMSS) },
+                                   uniquingKeysWith: { first, _ in first })
         effects.append(.generatedPolicies(GeneratedPolicySet(policies: generatedPolicies)))
     }
 

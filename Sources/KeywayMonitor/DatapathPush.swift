@@ -10,16 +10,22 @@ public enum DatapathPush {
     /// policies are keyed with (the `default` proposal).
     public static func bounds(_ config: Configuration) -> ConfigurationBounds {
         let policies = activePolicies(config).map { item, record in
-            let manual = (item.value("manual-sa", in: Schema.policy).text ?? "none") != "none"
-            let proposal = manual ? nil : proposal(named: item.value("proposal", in: Schema.policy).text ?? "default",
-                                                   config)
-            return AllowedPolicy(policy: record, manual: manual, encryption: proposal.map(encryption) ?? [],
+            let manualName = item.value("manual-sa", in: Schema.policy).text ?? "none"
+            let manual = manualName != "none"
+            if manual {
+                // A manual-sa's algorithms (keywayd sizes the TUN MTU by them; IKE never keys these).
+                let m = config.manualSAs.first { $0.name == manualName }
+                return AllowedPolicy(policy: record, manual: true, encryption: m.map(manualEncryption) ?? [],
+                                     integrity: m.map(manualIntegrity) ?? [])
+            }
+            let proposal = proposal(named: item.value("proposal", in: Schema.policy).text ?? "default", config)
+            return AllowedPolicy(policy: record, manual: false, encryption: proposal.map(encryption) ?? [],
                                  integrity: proposal.map(integrity) ?? [])
         }
         let peers = config.peers.filter { !$0.disabled }.compactMap { item -> AllowedPeer? in
             guard case .address(let a) = item.value("address", in: Schema.peer) else { return nil }
             return AllowedPeer(address: IPv4Prefix(a.address, length: a.prefixLength),
-                               generatePolicy: flag(item, "generate-policy"))
+                               generatePolicy: flag(item, "generate-policy"), natTraversal: flag(item, "nat-traversal"))
         }
         let fallback = proposal(named: "default", config)
         return ConfigurationBounds(policies: policies, peers: peers,
@@ -61,7 +67,8 @@ public enum DatapathPush {
                 level: PolicyLevel(rawValue: item.value("level", in: s).text ?? "") ?? .require,
                 esp: protocols.contains("esp"), ah: protocols.contains("ah"), tunnel: tunnel,
                 saSource: saSrc, saDestination: saDst, priority: Int32(clamping: priority),
-                dontFragment: DontFragment(rawValue: item.value("dont-fragment", in: s).text ?? "") ?? .clear)
+                dontFragment: DontFragment(rawValue: item.value("dont-fragment", in: s).text ?? "") ?? .clear,
+                tcpMSS: TCPMSSClamp(item.value("tcp-mss", in: s).text ?? "") ?? .clampToPathMTU)
             return (item, record)
         }
     }
@@ -78,6 +85,16 @@ public enum DatapathPush {
     static func integrity(_ proposal: Item) -> [IntegrityAlgorithm] {
         guard case .choices(let c) = proposal.value("auth-algorithms", in: Schema.proposal) else { return [] }
         return c.compactMap(IntegrityAlgorithm.init(rawValue:))
+    }
+
+    static func manualEncryption(_ m: Item) -> [EncryptionAlgorithm] {
+        [EncryptionAlgorithm(rawValue: m.value("esp-enc-algorithm", in: Schema.manualSA).text ?? "")].compactMap { $0 }
+    }
+
+    static func manualIntegrity(_ m: Item) -> [IntegrityAlgorithm] {
+        ["esp-auth-algorithm", "ah-algorithm"].compactMap {
+            IntegrityAlgorithm(rawValue: m.value($0, in: Schema.manualSA).text ?? "")
+        }
     }
 
     static func flag(_ item: Item, _ name: String) -> Bool {

@@ -42,7 +42,10 @@ public struct LiveRuntime: RuntimeView {
                 ("usetime", sa.used ? clock(now - sa.sinceFirstUse) : "never"),
                 ("use-lifetime", "\(Duration.format(sa.useSoftSeconds))/\(Duration.format(sa.useHardSeconds))"),
                 ("current-bytes", String(sa.bytes)), ("lifebytes", "\(sa.softBytes)/\(sa.hardBytes)"),
+                // Keyway's: what IPsec adds at the path's size, and (outbound) the path MTU now.
+                ("overhead", String(sa.overhead)),
             ]
+            if sa.pathMTU > 0 { fields.append(("path-mtu", String(sa.pathMTU))) }
             return ((sa.proto == 50 ? "E" : "A") + (sa.pfs ? "P" : ""), fields)
         }
     }

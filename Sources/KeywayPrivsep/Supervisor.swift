@@ -23,7 +23,10 @@ public struct SupervisorSettings: Sendable {
     /// Operators who may change the configuration, and those who may only look.
     public var adminGroup = "keyway"
     public var readOnlyGroup = "keyway-read"
+    /// The TUN device's MTU until keywayd has looked up the outer interfaces (OuterPathWatch).
     public var tunMTU: Int32 = 1400
+    /// `--tun-mtu N`: a TUN MTU the operator fixed; nil: it follows the outer interfaces.
+    public var fixedTunMTU: Int32?
     /// Open the TUN device with virtio-net headers and TSO/checksum offloads where the kernel has them.
     public var tunOffloads = true
     /// Outer packets carry this mark so that the routes into the TUN device never catch them.
@@ -83,6 +86,8 @@ public final class Supervisor {
         var udpIKE: Descriptor
         var udpNATT: Descriptor
         var control: Descriptor
+        /// ICMP "destination unreachable" for the datapath's path MTU discovery (nil: could not open).
+        var icmp: Descriptor?
     }
 
     public let settings: SupervisorSettings
@@ -118,6 +123,8 @@ public final class Supervisor {
     /// Requests (and malformed or unexpected messages) refused, by the child that sent them.
     private var refusals: [Role: UInt64] = [:]
     private var lastAddressCheck: UInt64 = 0
+    /// The MTU toward each peer, the TUN MTU that follows, what the datapath was told.
+    private let outerPaths: OuterPathWatch
 
     /// `hostKernel` changes routes and firewall (keywayd passes KeywayHostNet's `KernelHost`).
     public init(settings: SupervisorSettings, hostKernel: HostKernel) {
@@ -125,6 +132,9 @@ public final class Supervisor {
         self.audit = AuditLog(appName: "keywayd", output: ownEvents)
         self.syslog = SyslogSink(path: settings.syslogPath, format: settings.syslogFormat)
         self.network = HostNetwork(settings: settings, audit: audit, kernel: hostKernel)
+        self.outerPaths = OuterPathWatch(kernel: hostKernel, audit: audit, mark: settings.bypassMark,
+                                         initialTunMTU: Int(settings.fixedTunMTU ?? settings.tunMTU),
+                                         fixedTunMTU: settings.fixedTunMTU.map(Int.init))
         for role in Role.children { children[role] = Child(role: role) }
     }
 
@@ -160,7 +170,7 @@ public final class Supervisor {
             }
             // Router solicitations and link-local chatter would only be dropped by the datapath.
             try? Files.writeSmall("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "1\n")
-            try Tun.setUp(name: name, mtu: s.tunMTU)
+            try Tun.setUp(name: name, mtu: s.fixedTunMTU ?? s.tunMTU)
             tunName = name
             let control = try Sockets.unixListener(path: s.controlSocketPath, mode: 0o666, group: nil)
             try control.setNonBlocking()
@@ -170,7 +180,10 @@ public final class Supervisor {
                 rawAH: try Sockets.raw(protocol: 51, mark: s.bypassMark),
                 udpIKE: try Sockets.udpBound(port: s.ikePort, mark: s.bypassMark),
                 udpNATT: try Sockets.udpBound(port: s.natTraversalPort, mark: s.bypassMark),
-                control: control)
+                control: control, icmp: try? Sockets.rawICMPErrors())
+            if resources?.icmp == nil {
+                audit.event(.warning, msgID: "path-mtu", "no raw ICMP socket: paths shrink only to the interfaces' MTU")
+            }
         } catch { throw SupervisorError("opening privileged resources", error) }
         try network.setUp(tunName: tunName)
         // Everything privileged is open: keep only what spawning sandboxed children (entering the
@@ -399,6 +412,14 @@ public final class Supervisor {
     private func applyPlan() {
         network.applyRoutes(plan.routes)
         if let rules = plan.incomingRules { network.applyIncomingCheck(rules) }
+        refreshOuterPaths()
+    }
+
+    /// The interfaces toward the peers, the TUN MTU: the datapath hears of any change.
+    private func refreshOuterPaths() {
+        guard let bounds = plan.bounds,
+              let message = outerPaths.refresh(bounds: bounds, generated: plan.generated, tunIndex: network.tunIndex) else { return }
+        try? children[.datapath]?.link?.send(.outerPaths(message))
     }
 
     private func count(refusalFrom role: Role) {
@@ -415,6 +436,8 @@ public final class Supervisor {
         let now = MonotonicClock.now()
         guard now >= lastAddressCheck + 5_000_000_000 else { return }
         lastAddressCheck = now
+        // An interface's MTU may have changed too.
+        refreshOuterPaths()
         let current = hostAddresses()
         let addresses = current.ipv4
         guard addresses != plan.ownAddresses else { return }
@@ -481,6 +504,7 @@ public final class Supervisor {
             // Handed over once the child runs: what it checks generated policies against, and (to
             // a new monitor) what keywayd has refused so far.
             if role == .ike || role == .datapath { try link.send(.hostAddresses(hostAddresses())) }
+            if role == .datapath, let paths = outerPaths.lastMessage { try link.send(.outerPaths(paths)) }
             if role == .monitor, !refusals.isEmpty { try link.send(.refusalReport(RefusalReport(refused: refusals))) }
             audit.event(.informational, msgID: "child-start", "started \(role)", [("role", role.description), ("pid", String(pid))])
         } catch {
@@ -521,6 +545,7 @@ public final class Supervisor {
         case .ike: return [(.udp500, r.udpIKE), (.udp4500, r.udpNATT)]
         case .datapath:
             return [(r.tunOffloads.isEmpty ? .tun : .tunWithOffloads, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH), (.udp4500, r.udpNATT)]
+                + (r.icmp.map { [(.rawICMP, $0)] } ?? [])
         case .parent, .client: return []
         }
     }

@@ -13,6 +13,7 @@ public enum Sockets {
             socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         })
         try setMark(fd, mark)
+        try setNeverDontFragment(fd)
         // IKE needs to know which of our addresses a datagram came to.
         _ = try retryingEINTR("setsockopt(IP_PKTINFO)") { kw_enable_pktinfo(fd.raw) }
         var addr = sockaddr_in()
@@ -38,9 +39,39 @@ public enum Sockets {
         })
         try setMark(fd, mark)
         try setHeaderIncluded(fd)
+        try setNeverDontFragment(fd)
         // Bursts of a TCP window arrive faster than one loop turn drains them: without room the
         // kernel drops them and TCP backs off. FORCE ignores rmem_max (needs CAP_NET_ADMIN).
         try setBufferSizes(fd, bytes: 8 << 20)
+        return fd
+    }
+
+    /// IP_PMTUDISC_OMIT (linux/in.h; not in Glibc's module): the kernel never sets DF on what this
+    /// socket sends, fragments at the interface MTU what exceeds it, and takes no path MTU from
+    /// ICMP for it — a forged "fragmentation needed" cannot shrink Keyway's paths in the kernel
+    /// either. On raw sockets with IP_HDRINCL our own header (its DF bit) is sent as it is.
+    public static func setNeverDontFragment(_ fd: Descriptor) throws(SystemError) {
+        var omit: Int32 = 5
+        _ = try retryingEINTR("setsockopt(IP_MTU_DISCOVER)") {
+            setsockopt(fd.raw, Int32(IPPROTO_IP), IP_MTU_DISCOVER, &omit, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    /// A raw ICMP socket that receives only "destination unreachable" (ICMP_FILTER drops every
+    /// other type in the kernel): the datapath reads fragmentation-needed from it. Receive only.
+    public static func rawICMPErrors() throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(raw icmp)") {
+            socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_ICMP))
+        })
+        // SOL_RAW, ICMP_FILTER (linux/icmp.h): a bit set drops that type; only type 3 passes.
+        var filter: UInt32 = ~(UInt32(1) << 3)
+        _ = try retryingEINTR("setsockopt(ICMP_FILTER)") {
+            setsockopt(fd.raw, 255, 1, &filter, socklen_t(MemoryLayout<UInt32>.size))
+        }
+        var size: Int32 = 1 << 20
+        _ = try retryingEINTR("setsockopt(SO_RCVBUF)") {
+            setsockopt(fd.raw, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         return fd
     }
 

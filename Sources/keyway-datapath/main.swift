@@ -14,6 +14,8 @@ final class DatapathBehavior: ChildBehavior {
     private var rawESP: Descriptor?
     private var rawAH: Descriptor?
     private var held: Descriptor?
+    /// ICMP "destination unreachable" for path MTU discovery (optional: without it, paths only shrink to the interface).
+    private var icmp: Descriptor?
     /// The SPD and SAD as the monitor and keyway-ike shape them, every request from IKE checked.
     private let control = DatapathController()
     private var engine: Datapath { control.engine }
@@ -37,19 +39,21 @@ final class DatapathBehavior: ChildBehavior {
         rawESP = runtime.granted[.rawESP]
         rawAH = runtime.granted[.rawAH]
         held = runtime.granted[.udp4500]
-        for fd in [tun, rawESP, rawAH, held].compactMap({ $0 }) { try? fd.setNonBlocking() }
+        icmp = runtime.granted[.rawICMP]
+        for fd in [tun, rawESP, rawAH, held, icmp].compactMap({ $0 }) { try? fd.setNonBlocking() }
         pipeline = PacketPipeline(engine: control.engine, offloads: offloads)
         control.offloads = offloads ? ["csum", "tso4", "gro"] : []
     }
 
     func pollInterests() -> [(fd: Int32, events: PollEvents)] {
-        [tun, rawESP, rawAH, held].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
+        [tun, rawESP, rawAH, held, icmp].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
     }
 
     private var now: UInt64 { MonotonicClock.now() / 1_000_000_000 }
 
     func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
         if fd == tun?.raw { outbound(runtime) } else if fd == rawESP?.raw || fd == rawAH?.raw { inbound(fd, runtime) } else if fd == held?.raw { udpInbound(runtime) }
+        else if fd == icmp?.raw { icmpInbound(runtime) }
     }
 
     /// TUN reads, each split, sealed in place and queued; one sendmmsg per socket for the lot.
@@ -184,6 +188,27 @@ final class DatapathBehavior: ChildBehavior {
 
     private func isForUs(_ destination: UInt32) -> Bool { control.holdsInboundSA(for: destination) }
 
+    private var icmpBuffer = [UInt8](repeating: 0, count: 2048)
+
+    /// ICMP errors from the network (untrusted): a validated "fragmentation needed" lowers a path.
+    private func icmpInbound(_ runtime: ChildRuntime) {
+        guard let icmp else { return }
+        for _ in 0..<64 {
+            guard let n = Sockets.receive(icmp, into: &icmpBuffer) else { return }
+            switch engine.processICMP(icmpBuffer, start: 0, length: n, now: now) {
+            case .lowered(let destination, let mtu, let reporter, let spi):
+                runtime.audit.rateLimitedEvent(key: "pmtu", .notice, msgID: "path-mtu", "path MTU lowered by ICMP",
+                                               [("destination", destination.description), ("mtu", String(mtu)),
+                                                ("reporter", reporter.description), ("spi", String(spi, radix: 16))])
+            case .refused(let reason, let reporter):
+                runtime.audit.rateLimitedEvent(key: "pmtu-refused", .warning, msgID: "path-mtu",
+                                               "ICMP fragmentation-needed refused: \(reason)",
+                                               [("reason", reason), ("reporter", reporter?.description ?? "-")])
+            case .unchanged, .ignored: break
+            }
+        }
+    }
+
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {
         let effects: [DatapathEffect]
         switch envelope.message {
@@ -191,6 +216,7 @@ final class DatapathBehavior: ChildBehavior {
         case .flushSAs(let request) where peer == .monitor:
             effects = control.flush(IPsecProtocol(rawValue: request.proto))
         case .hostAddresses(let addresses) where peer == .parent: effects = control.setHostAddresses(addresses)
+        case .outerPaths(let paths) where peer == .parent: effects = control.setOuterPaths(paths)
         case .saInstall(let request) where peer == .ike: effects = control.install(request, now: now)
         case .saRemove(let request) where peer == .ike: effects = control.remove(request)
         default: return
@@ -220,6 +246,7 @@ final class DatapathBehavior: ChildBehavior {
         guard t != lastState else { return }
         lastState = t
         engine.tick(now: t)
+        engine.agePaths(now: t)
         for event in engine.takeEvents() {
             if case .expire(let spi, let proto, let hard) = event {
                 runtime.audit.event(.notice, msgID: "sa-expire", "\(hard ? "hard" : "soft") lifetime reached",
@@ -239,7 +266,8 @@ final class DatapathBehavior: ChildBehavior {
                Counter(name: "installed-sas", value: UInt64(control.installedCount)),
                Counter(name: "send-failures", value: sendFailures), Counter(name: "tun-write-failures", value: tunWriteFailures),
                Counter(name: "coalesced-segments", value: pipeline?.coalescer.coalescedSegments ?? 0),
-               Counter(name: "refused-from-ike", value: control.refusedFromIKE)]
+               Counter(name: "refused-from-ike", value: control.refusedFromIKE),
+               Counter(name: "tun-mtu", value: UInt64(control.tunMTU))]
             + engine.policyCounters.sorted { $0.key < $1.key }.flatMap { id, c in
                 [("in-transformed", c.inTransformed), ("out-transformed", c.outTransformed), ("in-dropped", c.inDropped), ("out-dropped", c.outDropped)]
                     .map { Counter(name: "policy-\(id)-\($0.0)", value: $0.1) }

@@ -53,6 +53,11 @@ struct Keywayd: ParsableCommand {
                 + "kernel allows (on|off)."))
     var tunOffloads = Switch.on
 
+    @Option(name: .customLong("tun-mtu"),
+            help: ArgumentHelp("The TUN device's MTU: auto (the outer interfaces' MTU less the largest overhead of the "
+                + "configured transforms) or a number from 576 to 65535."))
+    var tunMTU = "auto"
+
     @Option(name: .customLong("children-dir"),
             help: "Where keyway-ike, keyway-datapath and keyway-monitor are (default: ../libexec/keyway beside keywayd's directory if it holds them, as the package installs them; else keywayd's own directory).")
     var childrenDir: String?
@@ -69,6 +74,9 @@ struct Keywayd: ParsableCommand {
             guard path.hasPrefix("/") else { throw ValidationError("\(flag) '\(path)': give an absolute path") }
         }
         guard stateDir != "/", runDir != "/" else { throw ValidationError("--state-dir and --run-dir cannot be /") }
+        guard tunMTU == "auto" || fixedTunMTU != nil else {
+            throw ValidationError("--tun-mtu '\(tunMTU)': give auto or a number from 576 to 65535")
+        }
     }
 
     func run() throws {
@@ -96,6 +104,7 @@ struct Keywayd: ParsableCommand {
         settings.syslogFormat = syslogFormat
         settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
         settings.tunOffloads = tunOffloads == .on
+        settings.fixedTunMTU = fixedTunMTU
         let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
         do { try supervisor.prepare() } catch {
             StandardStreams.error("keywayd: \(error)")
@@ -103,6 +112,15 @@ struct Keywayd: ParsableCommand {
         }
         let status = supervisor.run()
         throw ExitCode(status)
+    }
+}
+
+extension Keywayd {
+    /// `--tun-mtu N`, nil for auto or anything out of range (validate refuses that).
+    var fixedTunMTU: Int32? {
+        guard tunMTU.count <= 5, tunMTU.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int32(tunMTU),
+              (576...65_535).contains(n) else { return nil }
+        return n
     }
 }
 

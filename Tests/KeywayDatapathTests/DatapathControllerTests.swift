@@ -61,6 +61,27 @@ final class DatapathControllerTests: XCTestCase {
         XCTAssertEqual(destination, peer.value)
     }
 
+    func testOuterPathsAndTheTcpMSSSettingReachTheEngineAndTheState() throws {
+        let c = DatapathController()
+        var clamped = tunnel
+        clamped.tcpMSS = .atMost(1100)
+        _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(policies: [clamped]), sas: []), now: 0)
+        XCTAssertEqual(c.engine.tcpMSS[1], .atMost(1100))
+        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]), now: 1)
+        let effects = c.setOuterPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(peer), mtu: 1280)],
+                                                 tunMTU: 1214))
+        XCTAssertEqual(effects.count, 1, "audited")
+        XCTAssertEqual(c.tunMTU, 1214)
+        XCTAssertEqual(c.engine.paths.mtu(toward: .v4(peer), now: 2), 1280)
+        let state = c.state(now: 2)
+        let outbound = try XCTUnwrap(state.sas.first { $0.spi == 0x2000 })
+        let inbound = try XCTUnwrap(state.sas.first { $0.spi == 0x1000 })
+        XCTAssertEqual(outbound.pathMTU, 1280)
+        XCTAssertEqual(outbound.overhead, 66, "aes-128/sha1 tunnel: 1280 carries 1214")
+        XCTAssertEqual(inbound.pathMTU, 0, "an inbound SA's path is the peer's to know")
+        XCTAssertGreaterThan(inbound.overhead, 0)
+    }
+
     func testHostileInstallsChangeNothingAndAreCountedAndAudited() {
         let c = DatapathController()
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: []), now: 0)

@@ -44,6 +44,32 @@ final class PushTests: XCTestCase {
         XCTAssertEqual(bounds.generatedEncryption, [.aes128, .aes256], "generated policies use the default proposal")
     }
 
+    func testBoundsCarryTcpMSSNATTraversalAndAManualSAsAlgorithms() throws {
+        let config = try configuration(twoSites + "\n/ip ipsec policy set 0 tcp-mss=1200\n/ip ipsec policy set 1 tcp-mss=off\n"
+                                       + "/ip ipsec peer set 0 nat-traversal=yes")
+        let bounds = DatapathPush.bounds(config)
+        XCTAssertEqual(bounds.policies.map(\.policy.tcpMSS), [.atMost(1200), .off])
+        XCTAssertEqual(bounds.peers.map(\.natTraversal), [true, false])
+        XCTAssertEqual(bounds.policies[1].encryption, [.aes128], "manual-sa m1's, for keywayd's TUN MTU")
+        XCTAssertEqual(bounds.policies[1].integrity, [.sha1, .sha1], "its ESP and AH algorithms")
+        XCTAssertEqual(DatapathPush.bounds(try configuration(twoSites)).policies[0].policy.tcpMSS, .clampToPathMTU)
+    }
+
+    func testInstalledSAPrintShowsOverheadAndTheOutboundPathMTU() {
+        var live = LiveRuntime()
+        func status(_ spi: UInt32, pathMTU: UInt16) -> SAStatus {
+            SAStatus(spi: spi, proto: 50, source: 0xc000_0201, destination: 0xc000_0202, encryption: "aes-128",
+                     integrity: "sha1", state: "mature", ageSeconds: 1, sinceFirstUse: 0, used: false, bytes: 0,
+                     replayWindow: 32, softSeconds: 0, hardSeconds: 0, softBytes: 0, hardBytes: 0, overhead: 66,
+                     pathMTU: pathMTU)
+        }
+        live.state = DatapathState(sas: [status(0x100, pathMTU: 1280), status(0x101, pathMTU: 0)], policies: [],
+                                   statistics: [])
+        let rows = live.installedSAs(showSensitive: false).map { Dictionary($0.fields, uniquingKeysWith: { a, _ in a }) }
+        XCTAssertEqual(rows.map { $0["overhead"] }, ["66", "66"])
+        XCTAssertEqual(rows.map { $0["path-mtu"] }, ["1280", nil], "an inbound SA's path is the peer's to know")
+    }
+
     func testDatapathGetsManualSAsBothWaysAndIKEOnlyTheOthers() throws {
         let config = try configuration(twoSites)
         let datapath = DatapathPush.build(config, generation: 7)

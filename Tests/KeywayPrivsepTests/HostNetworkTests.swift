@@ -33,6 +33,17 @@ final class RecordingKernel: HostKernel {
     }
 
     func interfaceIndex(_ name: String) throws(SystemError) -> Int32 { 7 }
+
+    /// The MTU toward each destination (missing: no route); every look-up is recorded.
+    var pathMTUs: [UInt32: Int] = [:]
+    var lookups: [[UInt32]] = []
+
+    func pathMTUs(toward destinations: [UInt32], mark: UInt32) -> [Result<Int, SystemError>] {
+        lookups.append(destinations)
+        return destinations.map { d in
+            pathMTUs[d].map { .success($0) } ?? .failure(SystemError("RTM_GETROUTE", errno: .networkUnreachable))
+        }
+    }
 }
 
 /// The audit events a HostNetwork writes, as keywayd's loop would collect them, one line each.
