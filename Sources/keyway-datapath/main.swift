@@ -195,17 +195,7 @@ final class DatapathBehavior: ChildBehavior {
         guard let icmp else { return }
         for _ in 0..<64 {
             guard let n = Sockets.receive(icmp, into: &icmpBuffer) else { return }
-            switch engine.processICMP(icmpBuffer, start: 0, length: n, now: now) {
-            case .lowered(let destination, let mtu, let reporter, let spi):
-                runtime.audit.rateLimitedEvent(key: "pmtu", .notice, msgID: "path-mtu", "path MTU lowered by ICMP",
-                                               [("destination", destination.description), ("mtu", String(mtu)),
-                                                ("reporter", reporter.description), ("spi", String(spi, radix: 16))])
-            case .refused(let reason, let reporter):
-                runtime.audit.rateLimitedEvent(key: "pmtu-refused", .warning, msgID: "path-mtu",
-                                               "ICMP fragmentation-needed refused: \(reason)",
-                                               [("reason", reason), ("reporter", reporter?.description ?? "-")])
-            case .unchanged, .ignored: break
-            }
+            perform(control.icmp(icmpBuffer, start: 0, length: n, now: now), runtime)
         }
     }
 
