@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Helpers for path-mtu.sh (independent of Keyway's code).
 
-mtu_tools.py sweep DST FIRST LAST        ICMP echoes of every payload size FIRST..LAST (as ping -s),
-                                         without DF; prints "answered A of N (first try F) missing ..."
+mtu_tools.py sweep DST FIRST LAST [SRC]  ICMP echoes of every payload size FIRST..LAST (as ping -s),
+                                         without DF, from SRC if given; prints
+                                         "answered A of N (first try F) missing ..."
 mtu_tools.py serve ADDR PORT BYTES FILE SECONDS
                                          accepts one TCP connection, writes "COUNT SHA256" to FILE
 mtu_tools.py send SRC DST PORT BYTES [CHUNK PAUSE]
@@ -38,8 +39,10 @@ def checksum(data):
     return ~s & 0xFFFF
 
 
-def sweep(dst, first, last):
+def sweep(dst, first, last, src=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    if src:
+        s.bind((src, 0))
     s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     ident = os.getpid() & 0xFFFF
@@ -141,7 +144,7 @@ def forge(pcap, src, dst, reporter, to, mtu, edit):
 def main(argv):
     cmd = argv[1]
     if cmd == "sweep":
-        return sweep(argv[2], int(argv[3]), int(argv[4]))
+        return sweep(argv[2], int(argv[3]), int(argv[4]), argv[5] if len(argv) > 5 else None)
     if cmd == "serve":
         return serve(argv[2], int(argv[3]), int(argv[4]), argv[5], float(argv[6]))
     if cmd == "send":
