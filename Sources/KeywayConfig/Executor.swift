@@ -311,6 +311,11 @@ public struct Executor {
                 }
                 out.repairs.append("\(at): peer \(address): \(why); it is left out of IKE until then")
             }
+            if case .boolean(true) = item.value("force-udp-encapsulation", in: s),
+               case .boolean(false) = item.value("nat-traversal", in: s) {
+                throw ConfigError("force-udp-encapsulation=yes needs nat-traversal=yes: ESP goes in UDP only "
+                                  + "with a peer that agreed to NAT traversal", at: at)
+            }
             if case .choice("aggressive") = item.value("exchange-mode", in: s),
                case .choice("pre-shared-key") = item.value("auth-method", in: s) {
                 out.warnings.append("peer \(address): exchange-mode=aggressive with a pre-shared key sends a hash "

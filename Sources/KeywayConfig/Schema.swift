@@ -113,6 +113,8 @@ public enum Schema {
         PropertySpec("exchange-mode", .choice(["main", "aggressive", "base"]), .choice("main")),
         PropertySpec("send-initial-contact", .boolean, .boolean(true)),
         PropertySpec("nat-traversal", .boolean, .boolean(false)),
+        // Keyway extension (strongSwan's encap=yes): ESP in UDP even where no NAT is detected.
+        PropertySpec("force-udp-encapsulation", .boolean, .boolean(false), inPrint: false),
         PropertySpec("proposal-check", .choice(["claim", "exact", "obey", "strict"]), .choice("strict")),
         PropertySpec("hash-algorithm", .choice(["md5", "sha1", "sha256", "sha384", "sha512"]), .choice("md5")),
         PropertySpec("enc-algorithm", .choice(["des", "3des", "aes-128", "aes-192", "aes-256"]), .choice("3des")),

@@ -81,6 +81,28 @@ public final class PacketPipeline {
         }
     }
 
+    /// A datagram from UDP 4500 at `inbound.bytes[start..<start+length]`: when the kernel joined
+    /// several of the sender's (UDP GRO, `segmentSize` > 0) they lie back to back, each that long
+    /// but the last. NAT keepalives end here; IKE (behind the non-ESP marker) goes to `ike` as a
+    /// span of `inbound.bytes`; ESP is opened as `processInbound` does.
+    public func processUDP(start: Int, length: Int, segmentSize: Int, source: UInt32, now: UInt64,
+                           ike: (_ start: Int, _ length: Int) -> Void,
+                           write: (TunWrite, [UInt8]) -> Void, dropped: (String) -> Void) {
+        guard start >= 0, length > 0, start + length <= inbound.bytes.count else { return }
+        let size = segmentSize > 0 ? min(segmentSize, length) : length
+        var offset = 0
+        for _ in 0...(length / size) where offset < length {
+            let s = start + offset, n = min(size, length - offset)
+            offset += n
+            if n == 1 && inbound.bytes[s] == 0xff { continue }
+            if n >= 4 && IPv4Header.u32(inbound.bytes, s) == 0 {
+                ike(s, n)
+                continue
+            }
+            processInbound(start: s, length: n, udpSource: source, now: now, write: write, dropped: dropped)
+        }
+    }
+
     /// The end of a batch from the network: what the coalescer still holds goes out.
     public func finishInbound(write: (TunWrite, [UInt8]) -> Void) {
         guard offloads else { return }

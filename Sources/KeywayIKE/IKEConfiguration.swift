@@ -30,6 +30,9 @@ public struct IKEPeer: Sendable {
     /// stays in the monitor, which signs by `certificateName`) and the peer's, which its
     /// signature must verify with.
     public var signature: SignatureAuthentication?
+    /// force-udp-encapsulation: our NAT discovery hash claims a NAT in front of us, so both ends
+    /// float to port 4500 and put ESP in UDP (as strongSwan's encap=yes does).
+    public var forceUDPEncapsulation = false
 
     public init(address: UInt32, prefixLength: Int = 32, port: UInt16 = 500, secret: Secret, exchangeMode: ExchangeMode = .main,
                 natTraversal: Bool = false, generatePolicy: Bool = false, sendInitialContact: Bool = true,

@@ -16,6 +16,7 @@ extension IKEConfiguration {
                                lifetime: Seconds(p.lifetime), lifebytes: p.lifebytes)
             peer.dpdInterval = Seconds(p.dpdInterval)
             peer.dpdMaximumFailures = Int(p.dpdMaximumFailures)
+            peer.forceUDPEncapsulation = p.forceUDPEncapsulation
             if !p.certificateName.isEmpty {
                 guard let remote = try? Certificate(pemOrDER: p.remoteCertificate) else {
                     report("peer \(p.address) skipped: its remote-certificate does not parse")

@@ -76,6 +76,7 @@ public enum IKEPush {
                 lifetime: seconds("lifetime", 86_400), lifebytes: lifebytes)
             record.dpdInterval = seconds("dpd-interval", 120)
             record.dpdMaximumFailures = failures
+            record.forceUDPEncapsulation = DatapathPush.flag(item, "force-udp-encapsulation")
             if let (name, mine, theirs) = signature {
                 record.certificateName = name; record.localCertificate = mine; record.remoteCertificate = theirs
             }

@@ -16,6 +16,8 @@ public struct IKEPeerRecord: Sendable, Equatable {
     /// auth-method=rsa-signature: the certificate's name (the monitor signs with its key), our
     /// certificate and the peer's (DER). Empty: pre-shared key.
     public var certificateName = "", localCertificate: [UInt8] = [], remoteCertificate: [UInt8] = []
+    /// force-udp-encapsulation (a Keyway extension): ESP in UDP even without a NAT between us.
+    public var forceUDPEncapsulation = false
 
     public init(address: IPv4Prefix, port: UInt16, secret: [UInt8], exchangeMode: ExchangeMode, natTraversal: Bool,
                 generatePolicy: Bool, sendInitialContact: Bool, proposalCheck: ProposalCheck, hash: HashAlgorithm,
@@ -32,6 +34,7 @@ public struct IKEPeerRecord: Sendable, Equatable {
         w.choice(hash); w.choice(encryption); w.choice(dhGroup)
         w.u64(lifetime); w.u64(lifebytes); w.u64(dpdInterval); w.u8(dpdMaximumFailures)
         w.string(certificateName); w.data(localCertificate); w.data(remoteCertificate)
+        w.bool(forceUDPEncapsulation)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -46,6 +49,7 @@ public struct IKEPeerRecord: Sendable, Equatable {
         lifetime = try r.u64(); lifebytes = try r.u64(); dpdInterval = try r.u64(); dpdMaximumFailures = try r.u8()
         certificateName = try r.string("peer.certificate", limit: 64)
         localCertificate = try r.data(limit: 16_384); remoteCertificate = try r.data(limit: 16_384)
+        forceUDPEncapsulation = try r.bool("peer.force-udp-encapsulation")
     }
 }
 

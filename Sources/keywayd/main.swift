@@ -48,10 +48,10 @@ struct Keywayd: ParsableCommand {
             help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
     var onBadStore = BadStorePolicy.refuse
 
-    @Option(name: .customLong("tun-offloads"),
-            help: ArgumentHelp("Open the TUN device with virtio-net headers and TSO/checksum offloads where the "
-                + "kernel allows (on|off)."))
-    var tunOffloads = Switch.on
+    @Option(name: .customLong("offloads"),
+            help: ArgumentHelp("Segmentation and receive offloads (on|off): the TUN device with virtio-net headers, "
+                + "TSO and checksum offloads, and UDP GSO/GRO for ESP in UDP, where the kernel allows them."))
+    var offloads = Switch.on
 
     @Option(name: .customLong("children-dir"),
             help: "Where keyway-ike, keyway-datapath and keyway-monitor are (default: ../libexec/keyway beside keywayd's directory if it holds them, as the package installs them; else keywayd's own directory).")
@@ -95,7 +95,7 @@ struct Keywayd: ParsableCommand {
         settings.configPath = config
         settings.syslogFormat = syslogFormat
         settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
-        settings.tunOffloads = tunOffloads == .on
+        settings.tunOffloads = offloads == .on
         let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
         do { try supervisor.prepare() } catch {
             StandardStreams.error("keywayd: \(error)")
