@@ -14,6 +14,10 @@ public final class PacketPipeline {
     /// The TUN device carries virtio-net headers (offloads on).
     public let offloads: Bool
     private var lengths: [Int]
+    /// Segments split from TSO super-packets read from the TUN device.
+    public private(set) var splitSegments: UInt64 = 0
+    /// UDP datagrams that held several of the sender's (UDP GRO).
+    public private(set) var joinedDatagrams: UInt64 = 0
     private var nextSlot = 0
     /// A read may become this many segments (64 KiB at the smallest MSS a sane path has).
     static let segmentsPerRead = 48
@@ -44,6 +48,7 @@ public final class PacketPipeline {
             visit(.drop(counter: "out-errors"))
             return
         }
+        if slots.count > 1 { splitSegments &+= UInt64(slots.count) }
         for slot in slots {
             visit(engine.processOutbound(&outbound.bytes, start: outbound.start(slot), length: lengths[slot], now: now))
         }
@@ -90,6 +95,7 @@ public final class PacketPipeline {
                            write: (TunWrite, [UInt8]) -> Void, dropped: (String) -> Void) {
         guard start >= 0, length > 0, start + length <= inbound.bytes.count else { return }
         let size = segmentSize > 0 ? min(segmentSize, length) : length
+        if size < length { joinedDatagrams &+= 1 }
         var offset = 0
         for _ in 0...(length / size) where offset < length {
             let s = start + offset, n = min(size, length - offset)

@@ -148,6 +148,8 @@ public final class PacketVector {
     public struct UDPSendResult: Equatable {
         public var refused: Int
         public var segmentationRefused: Bool
+        /// Messages the kernel took (fewer than the packets when it segments them).
+        public var messages: Int
     }
 
     /// sendmmsg on a UDP socket, each datagram from the source it was queued with (IP_PKTINFO).
@@ -157,9 +159,9 @@ public final class PacketVector {
     public func sendUDP(on fd: Descriptor, from buffer: [UInt8], segmenting: Bool) -> UDPSendResult {
         defer { count = 0 }
         for i in 0..<count where starts[i] + lengths[i] > buffer.count {
-            return UDPSendResult(refused: count, segmentationRefused: false)
+            return UDPSendResult(refused: count, segmentationRefused: false, messages: 0)
         }
-        var sent = 0, refused = 0, segmentationRefused = false
+        var sent = 0, refused = 0, segmentationRefused = false, messages = 0
         buffer.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return }
             for i in 0..<count { pointers[i] = UnsafeMutableRawPointer(mutating: base + starts[i]) }
@@ -168,14 +170,14 @@ public final class PacketVector {
                 var packets: Int32 = 0
                 let segment: Int32 = segmenting && !segmentationRefused ? 1 : 0
                 let n = sendVector(fd, first: first, segment: segment, packets: &packets)
-                if n > 0 { sent += Int(packets); continue }
+                if n > 0 { sent += Int(packets); messages += Int(n); continue }
                 if errno == EAGAIN || errno == ENOBUFS { break }
                 // EIO: the device cannot segment; the same packets go again one by one.
                 if segment == 1 && errno == EIO { segmentationRefused = true; continue }
                 refused += 1
             }
         }
-        return UDPSendResult(refused: count - sent, segmentationRefused: segmentationRefused)
+        return UDPSendResult(refused: count - sent, segmentationRefused: segmentationRefused, messages: messages)
     }
 
     private func sendVector(_ fd: Descriptor, first: Int, segment: Int32, packets: inout Int32) -> Int32 {

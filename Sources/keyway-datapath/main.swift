@@ -28,6 +28,7 @@ final class DatapathBehavior: ChildBehavior {
     /// ESP in UDP of one size to one peer goes as one message the kernel cuts apart (UDP GSO),
     /// until the kernel refuses it.
     private var udpSegmentation = false
+    private var udpMessages: UInt64 = 0, udpPackets: UInt64 = 0
     /// TUN reads (and network batches) per wake-up: the links to the other processes are never starved.
     static let batch = 64
 
@@ -103,8 +104,10 @@ final class DatapathBehavior: ChildBehavior {
         if espOut.count > 0, let rawESP { sendFailures += UInt64(espOut.send(on: rawESP, from: bytes)) }
         if ahOut.count > 0, let rawAH { sendFailures += UInt64(ahOut.send(on: rawAH, from: bytes)) }
         if udpOut.count > 0, let held {
+            udpPackets &+= UInt64(udpOut.count)
             let result = udpOut.sendUDP(on: held, from: bytes, segmenting: udpSegmentation)
             sendFailures += UInt64(result.refused)
+            udpMessages &+= UInt64(result.messages)
             if result.segmentationRefused {
                 udpSegmentation = false
                 reportOffloads()
@@ -234,6 +237,10 @@ final class DatapathBehavior: ChildBehavior {
                Counter(name: "installed-sas", value: UInt64(control.installedCount)),
                Counter(name: "send-failures", value: sendFailures), Counter(name: "tun-write-failures", value: tunWriteFailures),
                Counter(name: "coalesced-segments", value: pipeline?.coalescer.coalescedSegments ?? 0),
+               Counter(name: "tso-split-segments", value: pipeline?.splitSegments ?? 0),
+               Counter(name: "udp-joined-datagrams", value: pipeline?.joinedDatagrams ?? 0),
+               Counter(name: "udp-sent-packets", value: udpPackets),
+               Counter(name: "udp-sent-messages", value: udpMessages),
                Counter(name: "refused-from-ike", value: control.refusedFromIKE)]
             + engine.policyCounters.sorted { $0.key < $1.key }.flatMap { id, c in
                 [("in-transformed", c.inTransformed), ("out-transformed", c.outTransformed), ("in-dropped", c.inDropped), ("out-dropped", c.outDropped)]
