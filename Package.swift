@@ -101,7 +101,11 @@ let package = Package(
         // that a forbidden syscall kills the process.
         .executableTarget(name: "keyway-sandbox-check", dependencies: ["KeywayPrivsep"]),
 
-        .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath"]),
+        // Replaces malloc for the process that links it: keyway-bench alone.
+        .target(name: "CKeywayAllocationCount"),
+        .executableTarget(name: "keyway-bench", dependencies: [
+            "KeywayCrypto", "KeywayDatapath", "KeywayVocabulary", "CKeywayAllocationCount",
+        ]),
         // Takes a child's place on its real links and plays it compromised (the tests use it).
         .executableTarget(name: "keyway-impostor", dependencies: [
             "KeywayPrivsep", "KeywayWire", "KeywayVocabulary", "KeywaySystem",
