@@ -14,5 +14,7 @@ let package = Package(
         .executableTarget(name: "fuzz-ike", dependencies: [.product(name: "KeywayIKE", package: "keyway"), .product(name: "KeywayCrypto", package: "keyway")]),
         .executableTarget(name: "fuzz-datapath", dependencies: [.product(name: "KeywayDatapath", package: "keyway"),
                                                                 .product(name: "KeywayCrypto", package: "keyway")]),
+        .executableTarget(name: "fuzz-offloads", dependencies: [.product(name: "KeywayDatapath", package: "keyway"),
+                                                                .product(name: "KeywayCrypto", package: "keyway")]),
     ]
 )
