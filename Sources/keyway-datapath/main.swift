@@ -42,15 +42,16 @@ final class DatapathBehavior: ChildBehavior {
         rawAH = runtime.granted[.rawAH]
         held = runtime.granted[.udp4500]
         for fd in [tun, rawESP, rawAH, held].compactMap({ $0 }) { try? fd.setNonBlocking() }
+        interests = [tun, rawESP, rawAH, held].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
         pipeline = PacketPipeline(engine: control.engine, offloads: offloads)
         // keywayd turns UDP GRO on with the TUN offloads; segmentation (UDP GSO) is ours to try.
         udpSegmentation = offloads
         reportOffloads()
     }
 
-    func pollInterests() -> [(fd: Int32, events: PollEvents)] {
-        [tun, rawESP, rawAH, held].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
-    }
+    /// Made once at start: the loop asks every turn.
+    private var interests: [(fd: Int32, events: PollEvents)] = []
+    func pollInterests() -> [(fd: Int32, events: PollEvents)] { interests }
 
     private var now: UInt64 { MonotonicClock.now() / 1_000_000_000 }
 
@@ -146,12 +147,12 @@ final class DatapathBehavior: ChildBehavior {
                     let datagram = IKEDatagram(source: IPv4Address(source), sourcePort: port,
                                                destination: IPv4Address(local), payload: payload)
                     if let ike = runtime.links[.ike] { try? ike.send(.ikeDatagram(datagram)) }
-                }, write: writeTun) { counter in
+                }, write: { self.writeTun($0, $1) }) { counter in
                     runtime.audit.rateLimitedEvent(key: "ipsec-drop", .warning, msgID: "ipsec-drop",
                                                    "inbound ESP-in-UDP dropped", [("reason", counter)])
                 }
             }
-            pipeline.finishInbound(write: writeTun)
+            pipeline.finishInbound(write: { self.writeTun($0, $1) })
             if n < received.capacity { return }
         }
     }
@@ -166,7 +167,7 @@ final class DatapathBehavior: ChildBehavior {
             for i in 0..<n {
                 let start = received.start(i), length = received.length(i)
                 let destination = length >= 20 ? IPv4Header.u32(pipeline.inbound.bytes, start + 16) : 0
-                pipeline.processInbound(start: start, length: length, now: t, write: writeTun) { counter in
+                pipeline.processInbound(start: start, length: length, now: t, write: { self.writeTun($0, $1) }) { counter in
                     // Every raw socket sees all ESP/AH for this host: an unknown SPI aimed at an address
                     // we hold no SA for is someone else's traffic, counted but not worth an audit line.
                     if counter != "in-no-states" || isForUs(destination) {
@@ -175,7 +176,7 @@ final class DatapathBehavior: ChildBehavior {
                     }
                 }
             }
-            pipeline.finishInbound(write: writeTun)
+            pipeline.finishInbound(write: { self.writeTun($0, $1) })
             if n < received.capacity { return }
         }
     }

@@ -59,8 +59,8 @@ print(len(data), hashlib.sha256(data).hexdigest())
   [ -s "$TMP/rx" ] && [ "$(cat "$TMP/tx")" = "$(cat "$TMP/rx")" ]
 }
 
-capture() { ip netns exec "$R2" timeout 60 tcpdump -s 0 -ni "$V2" -w "$TMP/$1.pcap" -U 2>/dev/null & CAP=$!; sleep 1; }
-end_capture() { sleep 0.5; kill "$CAP" 2>/dev/null; wait "$CAP" 2>/dev/null; }
+capture() { ip netns exec "$R2" timeout 60 tcpdump -B 32768 -s 0 -ni "$V2" -w "$TMP/$1.pcap" -U 2>/dev/null & CAP=$!; sleep 1; }
+end_capture() { sleep 1.5; kill "$CAP" 2>/dev/null; wait "$CAP" 2>/dev/null; }
 
 # verified LABEL PCAP SPI ENC ENCKEY AUTH AUTHKEY: scapy's count line for that SPI.
 verify() {
