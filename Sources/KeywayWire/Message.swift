@@ -32,6 +32,8 @@ public enum Message: Sendable, Equatable {
     case hostAddresses(HostAddresses)
     case refusalReport(RefusalReport)
     case signAnnounce(SignAnnounce)
+    case ikev2SignRequest(IKEv2SignRequest)
+    case ikev2SignReply(IKEv2SignReply)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -69,6 +71,8 @@ public enum Message: Sendable, Equatable {
         case .hostAddresses(let m): return m
         case .refusalReport(let m): return m
         case .signAnnounce(let m): return m
+        case .ikev2SignRequest(let m): return m
+        case .ikev2SignReply(let m): return m
         }
     }
 
@@ -108,6 +112,8 @@ public enum Message: Sendable, Equatable {
         case .hostAddresses: return .hostAddresses(try HostAddresses(from: &r))
         case .refusalReport: return .refusalReport(try RefusalReport(from: &r))
         case .signAnnounce: return .signAnnounce(try SignAnnounce(from: &r))
+        case .ikev2SignRequest: return .ikev2SignRequest(try IKEv2SignRequest(from: &r))
+        case .ikev2SignReply: return .ikev2SignReply(try IKEv2SignReply(from: &r))
         }
     }
 }

@@ -38,6 +38,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case hostAddresses = 30
     case refusalReport = 31
     case signAnnounce = 32
+    case ikev2SignRequest = 33
+    case ikev2SignReply = 34
 
     public var description: String {
         switch self {
@@ -73,6 +75,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .hostAddresses: return "HostAddresses"
         case .refusalReport: return "RefusalReport"
         case .signAnnounce: return "SignAnnounce"
+        case .ikev2SignRequest: return "IKEv2SignRequest"
+        case .ikev2SignReply: return "IKEv2SignReply"
         }
     }
 }
