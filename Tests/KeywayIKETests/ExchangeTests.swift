@@ -42,7 +42,7 @@ final class ExchangeTests: XCTestCase {
                 let from = Endpoint(address: origin, port: port)
                 queue += target.receive(bytes, from: from, localPort: to.port, localAddress: to.address, now: now).map { (to.address, $0) }
             case .install(let sas): pair.installed[origin, default: []] += sas
-            case .announceSigning: break
+            case .announceSigning, .signIKEv2: break
             case .sign(let id, let name, let data, _):
                 // The monitor's part: sign with the key of the named certificate.
                 let engine = origin == a ? left : right

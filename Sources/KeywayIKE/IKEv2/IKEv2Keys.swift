@@ -92,9 +92,11 @@ final class SKProtection {
         message += [firstInner, 0]
         message.put16(UInt16(truncatingIfNeeded: skLength))
         if let fragment { message.put16(fragment.number); message.put16(fragment.total) }
+        // RFC 5282 5.1: the associated data runs to the end of the SK header, before the IV.
+        let aad = message
         message += iv
         if let aead {
-            let tag = try aead.seal(&plain, nonce: salt + iv, aad: message)
+            let tag = try aead.seal(&plain, nonce: salt + iv, aad: aad)
             message += plain + tag
         } else if let cipher, let mac {
             try cipher.run(&plain, iv: iv, encrypt: true)
