@@ -1,4 +1,5 @@
 import KeywayCrypto
+import KeywayMonitor
 import KeywayVocabulary
 import KeywayWire
 @testable import KeywayIKE
@@ -22,6 +23,9 @@ final class IKEv2Net {
     var drop: ((UInt32, [UInt8]) -> Bool)?
     /// Keys the "monitor" signs with, by certificate name.
     var keys: [String: String] = ["a": Credentials.keyA, "b": Credentials.keyB, "ec": Credentials.keyEC]
+    /// Each side's monitor gate, fed with its configuration's signature peers.
+    var gates: [UInt32: SignGate] = [:]
+    var refusedByGate: [UInt32: [String]] = [:]
 
     init(left: IKEConfiguration, right: IKEConfiguration, seed: UInt64? = nil) {
         if let seed {
@@ -59,26 +63,41 @@ final class IKEv2Net {
         case .install(let sas): installed[origin, default: []].append(sas)
         case .remove(let list): removed[origin, default: []] += list
         case .audit(let note): audits[origin, default: []].append(note)
-        case .announceSigning(let exchange, _): announced[origin, default: []].append(exchange)
+        case .announceSigning(let exchange, let certificate):
+            announced[origin, default: []].append(exchange)
+            var gate = gates[origin] ?? SignGate()
+            do { try gate.announce(SignAnnounce(exchange: exchange, certificate: certificate), signers: signers(origin), now: now) }
+            catch { refusedByGate[origin, default: []].append(error.reason) }
+            gates[origin] = gate
         case .sign: break
         case .signIKEv2(let r):
             signRequests[origin, default: []].append(r)
-            let (scheme, signature) = sign(r)
+            let (scheme, signature) = sign(r, origin)
             add(origin, service(origin).signedIKEv2(id: r.id, scheme: scheme, signature: signature, now: now))
         }
     }
 
-    /// The monitor's part: the octets from the parts, a scheme from the key and the method.
-    func sign(_ r: IKEv2SignRequest) -> (SignatureScheme?, [UInt8]) {
-        guard let pem = keys[r.certificate], let key = try? PrivateKey(pemOrDER: Array(pem.utf8)) else { return (nil, []) }
-        let scheme: SignatureScheme
-        switch (r.method, key.kind) {
-        case (1, .rsa): scheme = .rsaPKCS1SHA1
-        case (14, .rsa): scheme = .rsaPSSSHA256
-        case (14, .ec): scheme = .ecdsaSHA256
-        default: return (nil, [])
+    /// What the monitor would derive from each side's configuration.
+    func signers(_ origin: UInt32) -> [SignGate.Signer] {
+        service(origin).configuration.peers.compactMap { p in
+            p.signature.map { SignGate.Signer(address: IPv4Prefix(p.address, length: p.prefixLength),
+                                              certificate: $0.certificateName, ikeVersion: p.exchangeMode == .ike2 ? 2 : 1) }
         }
-        guard let sig = try? key.sign(r.message + r.nonce + r.macedID, scheme: scheme) else { return (nil, []) }
+    }
+
+    /// The monitor's part, as keyway-monitor does it: the gate joins the octets from the checked
+    /// parts, the scheme comes from the key, the method and the peer's hashes.
+    func sign(_ r: IKEv2SignRequest, _ origin: UInt32) -> (SignatureScheme?, [UInt8]) {
+        var gate = gates[origin] ?? SignGate()
+        defer { gates[origin] = gate }
+        let octets: [UInt8]
+        do { octets = try gate.authorize(r, now: now) } catch {
+            refusedByGate[origin, default: []].append(error.reason)
+            return (nil, [])
+        }
+        guard let pem = keys[r.certificate], let key = try? PrivateKey(pemOrDER: Array(pem.utf8)),
+              let scheme = SignGate.scheme(method: r.method, key: key.kind, peerHashes: r.peerHashes),
+              let sig = try? key.sign(octets, scheme: scheme) else { return (nil, []) }
         return (scheme, sig)
     }
 
