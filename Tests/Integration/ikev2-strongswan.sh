@@ -57,6 +57,7 @@ connections {
         ${3:-rekey_time = 1500s
         life_time = 1800s}
       }
+      ${SW_MORE_CHILDREN:-}
     }
   }
 }
@@ -116,6 +117,73 @@ for who in keyway strongswan; do
   interop "PSK aes-128/sha256/modp2048, aes-128/sha1 child, $who initiates" $who \
     "hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=modp2048" "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=none" \
     aes128-sha256-modp2048 aes128-sha1
+  interop "PSK aes-256/sha384/ecp384, aes-256-gcm child, $who initiates" $who \
+    "hash-algorithm=sha384 enc-algorithm=aes-256 dh-group=ecp384" "enc-algorithms=aes-256-gcm pfs-group=none" \
+    aes256-sha384-ecp384 aes256gcm16
+  interop "AES-GCM and curve25519 for the IKE SA (RFC 5282, RFC 8031), $who initiates" $who \
+    "hash-algorithm=sha256 enc-algorithm=aes-128-gcm dh-group=curve25519" "auth-algorithms=sha256 enc-algorithms=aes-128 pfs-group=none" \
+    aes128gcm16-prfsha256-curve25519 aes128-sha256
 done
+
+# PFS on CREATE_CHILD_SA: a second policy is keyed by CREATE_CHILD_SA with a KE payload (the first
+# child, in IKE_AUTH, takes its keys from the IKE SA's exchange).
+ip -n "$KW" addr add 10.1.1.1/32 dev lo
+ip -n "$SW" addr add 10.2.1.1/32 dev lo
+SW_MORE_CHILDREN='net2 {
+        local_ts = 10.2.1.0/24
+        remote_ts = 10.1.1.0/24
+        esp_proposals = aes128-sha1-modp2048
+      }'
+for who in keyway strongswan; do
+  label="PFS (modp2048) on CREATE_CHILD_SA, $who initiates"
+  echo "-- $label"
+  failed_before=$FAILED
+  write_kw "hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=modp2048" \
+    "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp2048"
+  echo "/ip ipsec policy add src-address=10.1.1.0/24 dst-address=10.2.1.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2" >>"$TMP/kw.rsc"
+  check "$label: strongSwan starts" start_strongswan aes128-sha256-modp2048 aes128-sha1-modp2048
+  check "$label: Keyway starts" start_keyway
+  if [ "$who" = strongswan ]; then
+    check "$label: strongSwan initiates the first child" initiate
+    check "$label: and the second (CREATE_CHILD_SA)" \
+      bash -c "timeout 30 '$PEER' swanctl '$TMP/sw' --initiate --child net2 --timeout 20 >/dev/null 2>&1"
+  fi
+  check "$label: ping across the first policy" wait_until 15 ping_across
+  check "$label: ping across the second policy" wait_until 15 ip netns exec "$KW" ping -c 1 -W 1 -I 10.1.1.1 10.2.1.1
+  check "$label: the CREATE_CHILD_SA carried a KE payload" \
+    grep -qE "(parsed|generating) CREATE_CHILD_SA request [0-9]+ \[.*KE" "$TMP/sw/charon.log"
+  sleep 1.2
+  check "$label: both sides show the same two SA pairs" wait_until 3 spis_match
+  check "$label: installed-sa print flags the CREATE_CHILD_SA pair P (pfs)" \
+    test "$(kw /ip ipsec installed-sa print | grep -c ' EP \| PE ')" -ge 2
+  [ "$FAILED" -gt "$failed_before" ] && show_logs
+  stop_keyway; stop_strongswan
+done
+SW_MORE_CHILDREN=""
+
+# INVALID_KE_PAYLOAD: the initiator's KE is for a group the responder does not want; the
+# responder names its group and the initiator repeats IKE_SA_INIT with it.
+echo "-- INVALID_KE_PAYLOAD, strongSwan initiates"
+write_kw "hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=ecp256" "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=none"
+check "invalid KE, strongSwan initiates: strongSwan starts" start_strongswan aes128-sha256-modp2048-ecp256 aes128-sha1
+check "invalid KE, strongSwan initiates: Keyway starts" start_keyway
+check "invalid KE, strongSwan initiates: strongSwan initiates and succeeds" initiate
+check "invalid KE, strongSwan initiates: Keyway asked for ecp256" \
+  grep -q "peer didn't accept DH group MODP_2048, it requested ECP_256" "$TMP/sw/charon.log"
+check "invalid KE, strongSwan initiates: ping across" wait_until 15 ping_across
+sleep 1.2
+check "invalid KE, strongSwan initiates: the same SA pair on both" wait_until 3 spis_match
+stop_keyway; stop_strongswan
+echo "-- INVALID_KE_PAYLOAD, Keyway initiates"
+write_kw "hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=ecp256,modp2048" "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=none"
+check "invalid KE, Keyway initiates: strongSwan starts" start_strongswan aes128-sha256-modp2048 aes128-sha1
+check "invalid KE, Keyway initiates: Keyway starts" start_keyway
+check "invalid KE, Keyway initiates: ping across" wait_until 15 ping_across
+check "invalid KE, Keyway initiates: strongSwan asked for modp2048" \
+  grep -q "DH group ECP_256 unacceptable, requesting MODP_2048" "$TMP/sw/charon.log"
+check "invalid KE, Keyway initiates: Keyway audited the retry" grep -q "ike-invalid-ke.*wants group modp2048" "$TMP/kw.log"
+sleep 1.2
+check "invalid KE, Keyway initiates: the same SA pair on both" wait_until 3 spis_match
+stop_keyway; stop_strongswan
 
 summary
