@@ -186,4 +186,63 @@ sleep 1.2
 check "invalid KE, Keyway initiates: the same SA pair on both" wait_until 3 spis_match
 stop_keyway; stop_strongswan
 
+# RSA certificates: a throwaway CA signs both sides' certificates (each with its address as
+# subjectAltName); Keyway pins strongSwan's certificate, and keyway-monitor signs for keyway-ike.
+rsa_certificates() {
+  local d=$TMP/pki; mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=Keyway test CA" -days 2 -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  for side in kw:192.0.2.1 sw:192.0.2.2; do
+    local n=${side%%:*} ip=${side#*:}
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$n" -keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null
+    printf 'subjectAltName=IP:%s\n' "$ip" >"$d/$n.ext"
+    openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 -extfile "$d/$n.ext" -out "$d/$n.pem" 2>/dev/null
+  done
+  mkdir -p "$TMP/kwcerts"; cp "$d/kw.pem" "$d/kw.key" "$d/sw.pem" "$TMP/kwcerts/"
+  [ -s "$d/kw.pem" ] && [ -s "$d/sw.pem" ]
+}
+check "rsa: test certificates made (openssl)" rsa_certificates
+sw_rsa_files() { mkdir -p "$TMP/sw/x509ca" "$TMP/sw/x509" "$TMP/sw/private"; cp "$TMP/pki/ca.pem" "$TMP/sw/x509ca/"; cp "$TMP/pki/sw.pem" "$TMP/sw/x509/"; cp "$TMP/pki/sw.key" "$TMP/sw/private/"; }
+KW_CERTS=$TMP/kwcerts
+SW_AUTH="local { auth = pubkey
+      certs = sw.pem
+      id = 192.0.2.2 }
+    remote { auth = pubkey
+      id = 192.0.2.1 }"
+rsa_case() {  # rsa_case LABEL INITIATOR
+  local label=$1 initiator=$2
+  echo "-- $label"
+  local failed_before=$FAILED
+  cat >"$TMP/kw.rsc" <<CONF
+/ip ipsec peer add address=192.0.2.2/32 exchange-mode=ike2 auth-method=rsa-signature certificate=kw remote-certificate=sw nat-traversal=yes hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=modp2048
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=none
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
+CONF
+  SW_CONN_EXTRA="send_cert = always" STRONGSWAN_PREPARE=sw_rsa_files \
+    check "$label: strongSwan starts" start_strongswan aes128-sha256-modp2048 aes128-sha1
+  check "$label: Keyway starts" start_keyway
+  [ "$initiator" = strongswan ] && check "$label: strongSwan initiates and Keyway answers" initiate
+  check "$label: ping across" wait_until 15 ping_across
+  sleep 1.2
+  check "$label: both sides show the same SA pair" wait_until 3 spis_match
+  check "$label: strongSwan verified Keyway's RFC 7427 signature (RSA-PSS) and certificate" \
+    grep -q "authentication of '192.0.2.1' with RSA_EMSA_PSS_SHA2_256_SALT_32 successful" "$TMP/sw/charon.log"
+  check "$label: keyway-monitor signed for keyway-ike (which never reads the key)" \
+    grep -q "keyway-monitor .* ike-signed .*certificate=\"kw\".*scheme=\"rsa-pss-sha256\"" "$TMP/kw.log"
+  [ "$FAILED" -gt "$failed_before" ] && show_logs
+  stop_keyway; stop_strongswan
+}
+rsa_case "RSA certificates, Keyway initiates" keyway
+rsa_case "RSA certificates, strongSwan initiates" strongswan
+
+# RFC 7383: strongSwan fragments everything above 500 bytes, so its IKE_AUTH with a certificate
+# arrives in pieces; Keyway's own IKE_AUTH with its certificate exceeds 1280 bytes and goes in
+# fragments too.
+CHARON_EXTRA="fragment_size = 500" rsa_case "fragmentation forced by strongSwan, strongSwan initiates" strongswan
+check "fragmentation: strongSwan sent its IKE_AUTH in fragments" \
+  grep -q "splitting IKE message .* into [0-9]* fragments" "$TMP/sw/charon.log"
+check "fragmentation: Keyway reassembled them" grep -q "ike-fragments.*reassembled an IKEv2 message" "$TMP/kw.log"
+check "fragmentation: strongSwan reassembled Keyway's fragmented answer" \
+  grep -q "IKE_AUTH response 1 \[ EF(1/[0-9]*) \]" "$TMP/sw/charon.log"
+KW_CERTS=""; SW_AUTH=""
+
 summary

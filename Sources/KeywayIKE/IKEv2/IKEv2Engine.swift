@@ -342,6 +342,8 @@ public final class IKEv2Engine {
         sa.fragments = nil
         var whole: [UInt8] = []
         for n in 1...b.total { whole += b.parts[n] ?? [] }
+        audit(.informational, "ike-fragments", "reassembled an IKEv2 message from \(b.total) fragments (RFC 7383)",
+              [("peer", sa.remote.description), ("bytes", String(whole.count))], limitedBy: "ike-fragments")
         return try IKEv2Codec.decodeInner(first: b.firstInner, body: whole)
     }
 
