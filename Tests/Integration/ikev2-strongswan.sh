@@ -245,4 +245,99 @@ check "fragmentation: strongSwan reassembled Keyway's fragmented answer" \
   grep -q "IKE_AUTH response 1 \[ EF(1/[0-9]*) \]" "$TMP/sw/charon.log"
 KW_CERTS=""; SW_AUTH=""
 
+# Refusals, all answered by one running Keyway, which then still serves a correct peer; a COOKIE
+# under load; malformed IKEv2 at both ports.
+echo "-- refusals, COOKIE and malformed datagrams"
+write_kw "hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=modp2048" "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=none"
+start_syslog "$TMP/kw.syslog" "$TMP/audit.log"
+sleep 0.3
+check "refusals: Keyway starts" start_keyway
+IKEPID=$(pgrep -P "$KWPID" -x keyway-ike)
+audited() { wait_until 5 grep -q "$1" "$TMP/audit.log"; }
+sw_got() { wait_until 5 grep -q "$1" "$TMP/sw/charon.log"; }
+
+PSK_SAVED=$PSK; PSK=not-the-same-secret
+start_strongswan aes128-sha256-modp2048 aes128-sha1
+check "wrong PSK: the negotiation fails" not initiate
+check "wrong PSK: audit names the reason" audited "ike-failed.*AUTH does not match: the pre-shared keys differ"
+check "wrong PSK: strongSwan received AUTHENTICATION_FAILED" sw_got "received AUTHENTICATION_FAILED notify error"
+stop_strongswan; PSK=$PSK_SAVED
+
+start_strongswan aes256-sha512-modp4096 aes128-sha1
+check "IKE proposal mismatch: the negotiation fails" not initiate
+check "IKE proposal mismatch: audit names both proposals" \
+  audited "peer offered aes-256/prf-sha512/sha512/modp4096; peer 192.0.2.2/32 has aes-128/sha256/modp2048"
+check "IKE proposal mismatch: strongSwan received NO_PROPOSAL_CHOSEN" sw_got "received NO_PROPOSAL_CHOSEN notify error"
+stop_strongswan
+
+start_strongswan aes128-sha256-modp2048 3des-md5
+check "child proposal mismatch: no child SA" not initiate
+check "child proposal mismatch: audit names both proposals" \
+  audited "child SA negotiation failed: peer offered esp 3des/md5; policy [0-9]* has aes-128/sha1/no pfs"
+check "child proposal mismatch: strongSwan received NO_PROPOSAL_CHOSEN" sw_got "received NO_PROPOSAL_CHOSEN notify"
+stop_strongswan
+
+SW_LOCAL_TS=10.9.0.0/24 start_strongswan aes128-sha256-modp2048 aes128-sha1
+check "traffic selectors outside the policy: no child SA" not initiate
+check "traffic selectors outside the policy: audit names them" \
+  audited "child SA negotiation failed: peer proposed 10.1.0.0/24 <=> 10.9.0.0/24; policy [0-9]* 10.1.0.0/24 <=> 10.2.0.0/24"
+check "traffic selectors outside the policy: strongSwan received TS_UNACCEPTABLE" sw_got "received TS_UNACCEPTABLE notify"
+stop_strongswan
+
+# COOKIE (RFC 7296 2.6): IKE_SA_INITs from the peer's address that never go on fill Keyway's
+# half-open table up to its threshold (10); from then on an IKE_SA_INIT gets a COOKIE and no state.
+start_strongswan aes128-sha256-modp2048 aes128-sha1
+ip netns exec "$SW" /usr/bin/python3 - <<'PY'
+import os, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.0.2.2", 0))
+def payload(next_type, data): return struct.pack("!BBH", next_type, 0, len(data) + 4) + data
+def transform(last, ttype, tid, attr=b""): return struct.pack("!BBHBBH", 0 if last else 3, 0, 8 + len(attr), ttype, 0, tid) + attr
+ts = transform(0, 1, 12, struct.pack("!HH", 0x800e, 128)) + transform(0, 2, 5) + transform(0, 3, 12) + transform(1, 4, 14)
+proposal = struct.pack("!BBHBBBB", 0, 0, 8 + len(ts), 1, 1, 0, 4) + ts
+for i in range(12):
+    ke = struct.pack("!HH", 14, 0) + bytes([0x7f]) + os.urandom(255)
+    body = payload(34, proposal) + payload(40, ke) + payload(0, os.urandom(32))
+    header = os.urandom(8) + b"\0" * 8 + struct.pack("!BBBBII", 33, 0x20, 34, 0x08, 0, 28 + len(body))
+    s.sendto(header + body, ("192.0.2.1", 500))
+PY
+check "cookie: the half-open IKE SAs reached the threshold" \
+  wait_until 5 bash -c "$(declare -f kw); KW='$KW' BIN='$BIN' TMP='$TMP'; kw /ip ipsec remote-peers print | grep -c sa-init-answered | grep -q 10"
+check "cookie: strongSwan initiates and succeeds" initiate
+check "cookie: Keyway answered with a COOKIE" sw_got "parsed IKE_SA_INIT response 0 \[ N(COOKIE) \]"
+check "cookie: strongSwan repeated IKE_SA_INIT with it" sw_got "generating IKE_SA_INIT request 0 \[ N(COOKIE) SA KE No"
+check "cookie: Keyway audited the cookie" audited "ike-cookie"
+check "cookie: ping across" wait_until 15 ping_across
+stop_strongswan
+
+# Malformed IKEv2 at UDP 500 and 4500 (after the non-ESP marker): truncated, lying lengths, broken
+# chains, critical unknown payloads, garbage in SK, random bytes.
+ip netns exec "$SW" /usr/bin/python3 - <<'PY'
+import os, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def hdr(next_payload, exch, length, flags=0x08, spir=b"\0" * 8, mid=0):
+    return os.urandom(8) + spir + struct.pack("!BBBBII", next_payload, 0x20, exch, flags, mid, length)
+bad = [b"", b"\x01", os.urandom(27), hdr(33, 34, 1000), hdr(33, 34, 28)[:-1]]
+bad.append(hdr(33, 34, 28 + 4) + struct.pack("!BBH", 0, 0, 200))            # payload longer than the message
+bad.append(hdr(99, 34, 28 + 8) + struct.pack("!BBHI", 0, 0x80, 8, 0))       # critical unknown payload
+bad.append(hdr(33, 34, 28 + 8) + struct.pack("!BBHBBBB", 0, 0, 8, 0, 0, 0, 200))  # proposal claims 200 transforms
+bad.append(hdr(46, 35, 28 + 60, spir=os.urandom(8), mid=1) + struct.pack("!BBH", 35, 0, 60) + os.urandom(56))
+bad.append(hdr(53, 35, 28 + 64, spir=os.urandom(8), mid=1) + struct.pack("!BBHHH", 35, 0, 64, 9, 2) + os.urandom(56))
+bad.append(hdr(44, 34, 28 + 8) + struct.pack("!BBHBBBB", 0, 0, 8, 255, 0, 0, 0))  # 255 selectors announced
+bad += [os.urandom(n) for n in (28, 60, 300, 1400)]
+for b in bad * 5:
+    s.sendto(b, ("192.0.2.1", 500))
+    s.sendto(b"\0\0\0\0" + b, ("192.0.2.1", 4500))
+print("sent", len(bad) * 10)
+PY
+sleep 1
+check "malformed IKEv2: keyway-ike is still the same process" test "$(pgrep -P "$KWPID" -x keyway-ike)" = "$IKEPID"
+check "malformed IKEv2: drops are audited" audited "ike-malformed.*IKEv2 message dropped"
+
+start_strongswan aes128-sha256-modp2048 aes128-sha1
+check "after every refusal and the garbage, the appliance still serves a correct peer" initiate
+check "and traffic flows" wait_until 10 ping_across
+stop_strongswan
+stop_keyway
+
 summary
