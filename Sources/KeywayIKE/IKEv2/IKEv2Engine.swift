@@ -33,7 +33,8 @@ public final class IKEv2Engine {
     static let firstRetransmit: UInt64 = 2_000
     static let maximumTries = 5
     /// Largest datagram we send before fragmenting (RFC 7383 suggests staying near 1280 bytes).
-    public static let fragmentLimit = 1_280
+    public static let defaultFragmentLimit = 1_280
+    var fragmentLimit = IKEv2Engine.defaultFragmentLimit
     /// Requests waiting for the window, per IKE SA (a peer cannot make this grow: only we queue).
     static let maximumQueued = 64
     /// Children a peer may create per IKE SA, and in all (beyond: NO_ADDITIONAL_SAS).
@@ -401,12 +402,12 @@ public final class IKEv2Engine {
         let marker = sa.localPort == Self.natTPort ? 4 : 0
         let whole = IKEv2Header.size + 4 + inner.count + out.overhead() + marker
         do {
-            if !sa.peerFragmentation || whole <= Self.fragmentLimit {
+            if !sa.peerFragmentation || whole <= fragmentLimit {
                 let m = try out.seal(header: header, plaintextPayloads: [], firstInner: first, fragment: nil, inner: inner,
                                      iv: iv(out))
                 return [framed(m, sa)]
             }
-            let room = Self.fragmentLimit - IKEv2Header.size - 8 - out.overhead() - marker
+            let room = fragmentLimit - IKEv2Header.size - 8 - out.overhead() - marker
             let chunk = max(64, room - room % max(1, out.blockSize))
             let pieces = stride(from: 0, to: inner.count, by: chunk).map { Array(inner[$0..<min($0 + chunk, inner.count)]) }
             guard pieces.count <= Int(IKEv2Codec.maximumFragments) else { return nil }

@@ -272,6 +272,7 @@ extension IKEv2Engine {
             answerInit(spiI: spiI, to: from, localPort: localPort, .invalidSyntax, data: [])
             return
         }
+        admission.rotate(now: now, random: random)
         let returnedCookie = cookie.map { admission.valid($0, nonce: nonce, address: from.address, initiatorSPI: spiI) } ?? false
         if admission.needsCookie && !returnedCookie {
             admission.cookiesSent += 1
