@@ -12,6 +12,8 @@ let package = Package(
         .executableTarget(name: "fuzz-config", dependencies: [.product(name: "KeywayConfig", package: "keyway")]),
         .executableTarget(name: "fuzz-isakmp", dependencies: [.product(name: "KeywayIKE", package: "keyway")]),
         .executableTarget(name: "fuzz-ikev2", dependencies: [.product(name: "KeywayIKE", package: "keyway")]),
+        .executableTarget(name: "fuzz-ike2", dependencies: [.product(name: "KeywayIKE", package: "keyway"),
+                                                            .product(name: "KeywayCrypto", package: "keyway")]),
         .executableTarget(name: "fuzz-ike", dependencies: [.product(name: "KeywayIKE", package: "keyway"), .product(name: "KeywayCrypto", package: "keyway")]),
         .executableTarget(name: "fuzz-datapath", dependencies: [.product(name: "KeywayDatapath", package: "keyway"),
                                                                 .product(name: "KeywayCrypto", package: "keyway")]),
