@@ -329,6 +329,10 @@ public struct Executor {
                     throw ConfigError("dh-group=curve25519 needs exchange-mode=ike2 (RFC 8031 defines it for IKEv2)",
                                       at: at)
                 }
+                for g in groups where ike2 && g.hasPrefix("ec2n") {
+                    out.warnings.append("dh-group=\(g) has no IKEv2 number (IANA reserves 3 and 4): only another Keyway "
+                                        + "will agree to it over ike2")
+                }
                 if !ike2, groups.count > 1 {
                     out.warnings.append("peer \(address): exchange-mode=\(item.value("exchange-mode", in: s).text ?? "main") "
                                         + "proposes only the first dh-group (\(groups[0])); ike2 offers them all")

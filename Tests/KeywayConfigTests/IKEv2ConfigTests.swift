@@ -72,6 +72,12 @@ final class IKEv2ConfigTests: XCTestCase {
         XCTAssertTrue(try c.run("/ip ipsec peer print").text.contains("dh-group=modp2048,ecp256"))
     }
 
+    func testEC2NOverIKEv2IsAcceptedWithAWarning() throws {
+        var c = Console()
+        let out = try c.run("/ip ipsec peer add address=192.0.2.2 secret=x exchange-mode=ike2 dh-group=ec2n185")
+        XCTAssertTrue(out.warnings.contains { $0.contains("dh-group=ec2n185 has no IKEv2 number") }, "\(out.warnings)")
+    }
+
     func testTheManualsPeerLinesStillParseWithTheirSingleGroup() throws {
         var c = Console()
         try c.run("/ip ipsec peer add address=10.0.0.147/32 secret=gwejimezyfopmekun generate-policy=no "

@@ -274,8 +274,9 @@ extension IKEv2Engine {
             refuse(.malformed("\(error)"))
             return
         }
-        // Authenticated: no longer a half-open SA.
+        // Authenticated: no longer a half-open SA, and no longer an IKE_SA_INIT to answer again.
         admission.release(sa)
+        answered[AnsweredKey(initiatorSPI: sa.remoteSPI, address: sa.remote.address)] = nil
         var childPayloads: [IKEv2Payload] = []
         var install: ((UInt64) -> Void)?
         if let proposals, let tsi, let tsr {

@@ -497,10 +497,8 @@ public final class IKEv2Engine {
     /// Forgets an IKE SA (its children stay unless removed separately).
     func removeSA(_ sa: IKEv2SA) {
         guard sas.removeValue(forKey: sa.localSPI) != nil else { return }
-        if sa.state == .initAnswered || !sa.originalInitiator && sa.establishedAt == nil {
-            admission.release(sa)
-        }
-        answered = answered.filter { $0.value != sa.localSPI }
+        admission.release(sa)
+        if !sa.originalInitiator { answered[AnsweredKey(initiatorSPI: sa.remoteSPI, address: sa.remote.address)] = nil }
         if !pendingSignatures.isEmpty { pendingSignatures = pendingSignatures.filter { $0.value.spi != sa.localSPI } }
     }
 
