@@ -22,7 +22,10 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-for n in $A $B $C; do ip netns del $n 2>/dev/null || true; ip netns add $n; ip -n $n link set lo up; ip netns exec $n sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
+for n in $A $B $C; do
+  ip netns del $n 2>/dev/null || true; ip netns add $n; ip -n $n link set lo up
+  ip netns exec $n sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+done
 ip link add kwdemo1 netns $A type veth peer name kwdemo2 netns $B
 ip -n $A addr add 192.0.2.1/24 dev kwdemo1; ip -n $A link set kwdemo1 up; ip -n $A addr add 10.1.0.1/32 dev lo
 ip -n $B addr add 192.0.2.2/24 dev kwdemo2; ip -n $B link set kwdemo2 up; ip -n $B addr add 10.2.0.1/32 dev lo

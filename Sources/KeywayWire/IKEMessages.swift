@@ -220,8 +220,8 @@ public struct IKEState: WireMessage {
     public func encode(to w: inout WireWriter) {
         w.count(peers.count)
         for p in peers {
-            w.u32(p.local); w.u32(p.remote); w.u16(p.remotePort); w.string(p.state); w.string(p.side); w.u64(p.establishedSeconds); w.bool(p.natTraversal)
-            w.u8(p.version)
+            w.u32(p.local); w.u32(p.remote); w.u16(p.remotePort); w.string(p.state); w.string(p.side)
+            w.u64(p.establishedSeconds); w.bool(p.natTraversal); w.u8(p.version)
         }
         w.count(establishedPolicies.count); for id in establishedPolicies { w.u32(id) }
         w.count(generatedPolicies.count); for p in generatedPolicies { p.encode(to: &w) }
@@ -230,10 +230,13 @@ public struct IKEState: WireMessage {
     public init(from r: inout WireReader) throws(WireError) {
         var ps: [Peer] = []
         for _ in 0..<(try r.count(limit: 4096)) {
-            var p = Peer(local: try r.u32(), remote: try r.u32(), remotePort: try r.u16(), state: try r.string("peer.state", limit: 32),
-                         side: try r.string("peer.side", limit: 16), establishedSeconds: try r.u64(), natTraversal: try r.bool("peer.nat-t"))
+            var p = Peer(local: try r.u32(), remote: try r.u32(), remotePort: try r.u16(),
+                         state: try r.string("peer.state", limit: 32), side: try r.string("peer.side", limit: 16),
+                         establishedSeconds: try r.u64(), natTraversal: try r.bool("peer.nat-t"))
             p.version = try r.u8()
-            guard p.version == 1 || p.version == 2 else { throw .invalidEnum(field: "peer.version", value: UInt32(p.version)) }
+            guard p.version == 1 || p.version == 2 else {
+                throw .invalidEnum(field: "peer.version", value: UInt32(p.version))
+            }
             ps.append(p)
         }
         var ids: [UInt32] = []

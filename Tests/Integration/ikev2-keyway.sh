@@ -39,7 +39,8 @@ check "transport: ten more pings, none lost" ip netns exec "$R1" ping -q -c 10 -
 check "transport: a 300 kB TCP transfer between the routers arrives intact" tcp_transfer "$R1" "$R2" 192.0.2.1 192.0.2.2
 sleep 0.5; kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
 check "transport: the link carried IKEv2 (IKE_SA_INIT and IKE_AUTH on UDP 500)" \
-  bash -c "tcpdump -nr '$TMP/t.pcap' 'udp port 500' 2>/dev/null | grep -q 'parent_sa ikev2_init' && tcpdump -nr '$TMP/t.pcap' 'udp port 500' 2>/dev/null | grep -q 'ikev2_auth'"
+  bash -c "tcpdump -nr '$TMP/t.pcap' 'udp port 500' 2>/dev/null | grep -q 'parent_sa ikev2_init' \
+    && tcpdump -nr '$TMP/t.pcap' 'udp port 500' 2>/dev/null | grep -q 'ikev2_auth'"
 check "transport: the link carried ESP" test "$(tcpdump -nr "$TMP/t.pcap" esp 2>/dev/null | wc -l)" -gt 20
 check "transport: not one plaintext ICMP or TCP packet between the routers" \
   test "$(tcpdump -nr "$TMP/t.pcap" 'icmp or tcp' 2>/dev/null | wc -l)" = 0
@@ -167,11 +168,14 @@ check "mixed: router 3 starts a negotiation of its own too (its SAs exist alread
   ip netns exec "$R3" ping -q -c 3 -i 0.2 -W 1 -I 10.3.0.1 10.1.0.1
 sleep 1.2
 check "mixed: remote-peers print on router 1 shows an IKEv1 and an IKEv2 SA" \
-  bash -c "$(declare -f kw shows); BIN='$BIN' TMP='$TMP'; shows '$R1' x1 '\"remote-address\":\"192.0.2.2\"[^}]*\"ike-version\":\"1\"' --json /ip ipsec remote-peers print && shows '$R1' x1 '\"remote-address\":\"198.51.100.2\"[^}]*\"ike-version\":\"2\"' --json /ip ipsec remote-peers print"
+  bash -c "$(declare -f kw shows); BIN='$BIN' TMP='$TMP'; \
+    shows '$R1' x1 '\"remote-address\":\"192.0.2.2\"[^}]*\"ike-version\":\"1\"' --json /ip ipsec remote-peers print && \
+    shows '$R1' x1 '\"remote-address\":\"198.51.100.2\"[^}]*\"ike-version\":\"2\"' --json /ip ipsec remote-peers print"
 check "mixed: router 1 holds four SAs (two pairs)" \
   bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; [ \$(kw '$R1' x1 /ip ipsec installed-sa print | grep -c 'spi=') = 4 ]"
 check "mixed: the IKEv2 SA is AES-GCM with curve25519, the IKEv1 one 3DES" \
-  bash -c "grep -q 'ike-established .*peer=\"198.51.100.2:500\".*proposal=\"aes-256-gcm/prf-sha256/curve25519\"' '$TMP/x1.log' && grep -q 'ike-established .*peer=\"192.0.2.2:500\".*proposal=\"3des/md5/modp1024\"' '$TMP/x1.log'"
+  bash -c "grep -q 'ike-established .*peer=\"198.51.100.2:500\".*proposal=\"aes-256-gcm/prf-sha256/curve25519\"' '$TMP/x1.log' \
+    && grep -q 'ike-established .*peer=\"192.0.2.2:500\".*proposal=\"3des/md5/modp1024\"' '$TMP/x1.log'"
 stop_all
 
 # --- A flood of forged IKE_SA_INITs with the real peer's own address and port, while the real

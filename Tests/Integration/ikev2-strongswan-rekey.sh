@@ -71,7 +71,10 @@ initiate() { timeout 30 "$PEER" swanctl "$TMP/sw" --initiate --child net --timeo
 ping_across() { ip netns exec "$KW" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1; }
 
 # The SPIs each side shows (both directions of each pair), lower case without leading zeros, sorted.
-sw_spis() { sw --list-sas 2>/dev/null | awk '$1 == "in" || $1 == "out" { gsub(",", "", $2); sub(/^0+/, "", $2); print tolower($2) }' | sort | tr '\n' ' '; }
+sw_spis() {
+  sw --list-sas 2>/dev/null | awk '$1 == "in" || $1 == "out" { gsub(",", "", $2); sub(/^0+/, "", $2); print tolower($2) }' \
+    | sort | tr '\n' ' '
+}
 kw_spis() { kw /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | cut -d= -f2 | tr 'A-F' 'a-f' | sort | tr '\n' ' '; }
 spis_match() { [ -n "$(sw_spis)" ] && [ "$(sw_spis)" = "$(kw_spis)" ]; }
 sw_ikev2() { sw --list-sas 2>/dev/null | grep -q "IKEv2"; }

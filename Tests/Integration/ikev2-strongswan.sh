@@ -73,7 +73,10 @@ initiate() { timeout 30 "$PEER" swanctl "$TMP/sw" --initiate --child net --timeo
 ping_across() { ip netns exec "$KW" ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1; }
 
 # The SPIs each side shows (both directions of each pair), lower case without leading zeros, sorted.
-sw_spis() { sw --list-sas 2>/dev/null | awk '$1 == "in" || $1 == "out" { gsub(",", "", $2); sub(/^0+/, "", $2); print tolower($2) }' | sort | tr '\n' ' '; }
+sw_spis() {
+  sw --list-sas 2>/dev/null | awk '$1 == "in" || $1 == "out" { gsub(",", "", $2); sub(/^0+/, "", $2); print tolower($2) }' \
+    | sort | tr '\n' ' '
+}
 kw_spis() { kw /ip ipsec installed-sa print | grep -o 'spi=[0-9A-F]*' | cut -d= -f2 | tr 'A-F' 'a-f' | sort | tr '\n' ' '; }
 spis_match() { [ -n "$(sw_spis)" ] && [ "$(sw_spis)" = "$(kw_spis)" ]; }
 sw_ikev2() { sw --list-sas 2>/dev/null | grep -q "IKEv2"; }
@@ -140,7 +143,8 @@ for who in keyway strongswan; do
   failed_before=$FAILED
   write_kw "hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=modp2048" \
     "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp2048"
-  echo "/ip ipsec policy add src-address=10.1.1.0/24 dst-address=10.2.1.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2" >>"$TMP/kw.rsc"
+  echo "/ip ipsec policy add src-address=10.1.1.0/24 dst-address=10.2.1.0/24 tunnel=yes sa-src-address=192.0.2.1 \\
+    sa-dst-address=192.0.2.2" >>"$TMP/kw.rsc"
   check "$label: strongSwan starts" start_strongswan aes128-sha256-modp2048 aes128-sha1-modp2048
   check "$label: Keyway starts" start_keyway
   if [ "$who" = strongswan ]; then
@@ -195,13 +199,17 @@ rsa_certificates() {
     local n=${side%%:*} ip=${side#*:}
     openssl req -newkey rsa:2048 -nodes -subj "/CN=$n" -keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null
     printf 'subjectAltName=IP:%s\n' "$ip" >"$d/$n.ext"
-    openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 -extfile "$d/$n.ext" -out "$d/$n.pem" 2>/dev/null
+    openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 -extfile "$d/$n.ext" \
+      -out "$d/$n.pem" 2>/dev/null
   done
   mkdir -p "$TMP/kwcerts"; cp "$d/kw.pem" "$d/kw.key" "$d/sw.pem" "$TMP/kwcerts/"
   [ -s "$d/kw.pem" ] && [ -s "$d/sw.pem" ]
 }
 check "rsa: test certificates made (openssl)" rsa_certificates
-sw_rsa_files() { mkdir -p "$TMP/sw/x509ca" "$TMP/sw/x509" "$TMP/sw/private"; cp "$TMP/pki/ca.pem" "$TMP/sw/x509ca/"; cp "$TMP/pki/sw.pem" "$TMP/sw/x509/"; cp "$TMP/pki/sw.key" "$TMP/sw/private/"; }
+sw_rsa_files() {
+  mkdir -p "$TMP/sw/x509ca" "$TMP/sw/x509" "$TMP/sw/private"
+  cp "$TMP/pki/ca.pem" "$TMP/sw/x509ca/"; cp "$TMP/pki/sw.pem" "$TMP/sw/x509/"; cp "$TMP/pki/sw.key" "$TMP/sw/private/"
+}
 KW_CERTS=$TMP/kwcerts
 SW_AUTH="local { auth = pubkey
       certs = sw.pem
@@ -213,7 +221,8 @@ rsa_case() {  # rsa_case LABEL INITIATOR
   echo "-- $label"
   local failed_before=$FAILED
   cat >"$TMP/kw.rsc" <<CONF
-/ip ipsec peer add address=192.0.2.2/32 exchange-mode=ike2 auth-method=rsa-signature certificate=kw remote-certificate=sw nat-traversal=yes hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=modp2048
+/ip ipsec peer add address=192.0.2.2/32 exchange-mode=ike2 auth-method=rsa-signature certificate=kw \\
+    remote-certificate=sw nat-traversal=yes hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=modp2048
 /ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=none
 /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
 CONF
@@ -302,7 +311,8 @@ for i in range(12):
     s.sendto(header + body, ("192.0.2.1", 500))
 PY
 check "cookie: the half-open IKE SAs reached the threshold" \
-  wait_until 5 bash -c "$(declare -f kw); KW='$KW' BIN='$BIN' TMP='$TMP'; kw /ip ipsec remote-peers print | grep -c sa-init-answered | grep -q 10"
+  wait_until 5 bash -c "$(declare -f kw); KW='$KW' BIN='$BIN' TMP='$TMP'; \
+    kw /ip ipsec remote-peers print | grep -c sa-init-answered | grep -q 10"
 check "cookie: strongSwan initiates and succeeds" initiate
 check "cookie: Keyway answered with a COOKIE" sw_got "parsed IKE_SA_INIT response 0 \[ N(COOKIE) \]"
 check "cookie: strongSwan repeated IKE_SA_INIT with it" sw_got "generating IKE_SA_INIT request 0 \[ N(COOKIE) SA KE No"

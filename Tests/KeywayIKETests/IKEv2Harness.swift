@@ -66,8 +66,12 @@ final class IKEv2Net {
         case .announceSigning(let exchange, let certificate):
             announced[origin, default: []].append(exchange)
             var gate = gates[origin] ?? SignGate()
-            do { try gate.announce(SignAnnounce(exchange: exchange, certificate: certificate), signers: signers(origin), now: now) }
-            catch { refusedByGate[origin, default: []].append(error.reason) }
+            do {
+                try gate.announce(SignAnnounce(exchange: exchange, certificate: certificate), signers: signers(origin),
+                                  now: now)
+            } catch {
+                refusedByGate[origin, default: []].append(error.reason)
+            }
             gates[origin] = gate
         case .sign: break
         case .signIKEv2(let r):

@@ -42,7 +42,8 @@ extension IKEv2Engine {
         case IKEv2IDType.derASN1DN: return "dn:0x" + Hex.encode(Array(data.prefix(32)))
         default: prefix = "type-\(type):"
         }
-        if data.count <= 64, data.allSatisfy({ $0 > 0x20 && $0 < 0x7f }), let text = String(validating: data, as: UTF8.self) {
+        if data.count <= 64, data.allSatisfy({ $0 > 0x20 && $0 < 0x7f }),
+           let text = String(validating: data, as: UTF8.self) {
             return prefix + text
         }
         return prefix + "0x" + Hex.encode(Array(data.prefix(32)))
@@ -53,7 +54,8 @@ extension IKEv2Engine {
     /// AUTH for our side. A pre-shared key proves itself at once; for a signature the monitor signs
     /// the octets these parts make (IKE never holds the private key), and `then` runs on its answer.
     func authenticate(_ sa: IKEv2SA, message: [UInt8], nonce: [UInt8], macedID: [UInt8], now: UInt64,
-                      then: @escaping ([IKEv2Payload], UInt64) -> Void, failed: @escaping (NegotiationError, UInt64) -> Void) {
+                      then: @escaping ([IKEv2Payload], UInt64) -> Void,
+                      failed: @escaping (NegotiationError, UInt64) -> Void) {
         guard let suite = sa.suite else { return }
         guard let signature = sa.peer.signature else {
             do {
@@ -82,7 +84,10 @@ extension IKEv2Engine {
                 return
             }
             if method == .rsaSignature {
-                guard scheme == .rsaPKCS1SHA1 else { failed(.authentication("the monitor signed with \(scheme.rawValue) for auth method 1"), now); return }
+                guard scheme == .rsaPKCS1SHA1 else {
+                    failed(.authentication("the monitor signed with \(scheme.rawValue) for auth method 1"), now)
+                    return
+                }
                 then([certificate, .authentication(method: method.rawValue, data: sig)], now)
             } else {
                 then([certificate, .authentication(method: method.rawValue,
@@ -198,8 +203,8 @@ extension IKEv2Engine {
         }
         do {
             guard identityAccepted(sa.peer.remoteID, type: idType, data: idData) else {
-                throw NegotiationError.authentication("the peer identified as \(describeIdentity(type: idType, data: idData)); "
-                                                      + "remote-id=\(sa.peer.remoteID)")
+                let who = describeIdentity(type: idType, data: idData)
+                throw NegotiationError.authentication("the peer identified as \(who); remote-id=\(sa.peer.remoteID)")
             }
             guard let keys = sa.keys else { return }
             let octets = sa.initResponse + sa.initiatorNonce + (try keys.macedID(initiator: false, idBody: idr.body))
@@ -257,13 +262,14 @@ extension IKEv2Engine {
             self.removeSA(sa)
         }
         guard let idi, let auth, case .identification(_, let idType, let idData) = idi.payload, let keys = sa.keys else {
-            refuse(.authentication(eap ? "EAP is not supported: the initiator sent no AUTH" : "IKE_AUTH without IDi and AUTH"))
+            refuse(.authentication(eap ? "EAP is not supported: the initiator sent no AUTH"
+                                       : "IKE_AUTH without IDi and AUTH"))
             return
         }
         do {
             guard identityAccepted(sa.peer.remoteID, type: idType, data: idData) else {
-                throw NegotiationError.authentication("the peer identified as \(describeIdentity(type: idType, data: idData)); "
-                                                      + "remote-id=\(sa.peer.remoteID)")
+                let who = describeIdentity(type: idType, data: idData)
+                throw NegotiationError.authentication("the peer identified as \(who); remote-id=\(sa.peer.remoteID)")
             }
             let octets = sa.initRequest + sa.responderNonce + (try keys.macedID(initiator: true, idBody: idi.body))
             try verifyPeer(sa, method: auth.0, data: auth.1, certificates: certificates, octets: octets)

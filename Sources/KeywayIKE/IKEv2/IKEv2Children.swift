@@ -55,7 +55,9 @@ extension IKEv2Engine {
                                     type: IKEv2Notify.rekeySA.rawValue, spi: rekeying.bytes, data: []))
         }
         payloads += [.sa(policy.childProposals(spi: neg.inboundSPI, withGroup: neg.group)), .nonce(neg.nonce)]
-        if let dh = neg.dh, let g = neg.group { payloads.append(.keyExchange(group: UInt16(g.rawValue), data: dh.publicValue)) }
+        if let dh = neg.dh, let g = neg.group {
+            payloads.append(.keyExchange(group: UInt16(g.rawValue), data: dh.publicValue))
+        }
         payloads += [.trafficSelectors(initiator: true, [policy.sourceRange.payload]),
                      .trafficSelectors(initiator: false, [policy.destinationRange.payload])]
         if !policy.tunnel {
@@ -99,7 +101,9 @@ extension IKEv2Engine {
             if let old = neg.rekeying {
                 markChild(old, remote: sa.remote.address) { $0.rekeying = false }
                 // The peer is deleting it, or never had it: a new one for the policy, not another rekey.
-                if error == IKEv2Notify.childSANotFound.rawValue { markChild(old, remote: sa.remote.address) { $0.replaced = true } }
+                if error == IKEv2Notify.childSANotFound.rawValue {
+                    markChild(old, remote: sa.remote.address) { $0.replaced = true }
+                }
             }
             return
         }
@@ -227,7 +231,8 @@ extension IKEv2Engine {
         if let rekeying {
             guard let p = policy(rekeying.policyID),
                   p.fits(initiatorSide: initiatorSide, responderSide: responderSide) else {
-                throw NegotiationError.tsUnacceptable("the rekey's traffic selectors no longer cover policy \(rekeying.policyID)")
+                throw NegotiationError.tsUnacceptable("the rekey's traffic selectors no longer cover policy "
+                                                      + "\(rekeying.policyID)")
             }
             return p
         }
@@ -255,7 +260,9 @@ extension IKEv2Engine {
             p.dynamic = true
             return p
         }
-        let configured = candidates.map { "policy \($0.id) \(describe([$0.sourceRange])) <=> \(describe([$0.destinationRange]))" }
+        let configured = candidates.map {
+            "policy \($0.id) \(describe([$0.sourceRange])) <=> \(describe([$0.destinationRange]))"
+        }
         throw NegotiationError.tsUnacceptable("peer proposed \(proposed); "
                                               + (configured.isEmpty ? "no policy names this peer"
                                                                     : configured.joined(separator: ", ")))

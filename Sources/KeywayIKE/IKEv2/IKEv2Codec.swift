@@ -381,7 +381,9 @@ extension ByteReader {
 }
 
 extension Array where Element == UInt8 {
-    mutating func put64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { append(UInt8((v >> UInt64(s)) & 0xff)) } }
+    mutating func put64(_ v: UInt64) {
+        for s in stride(from: 56, through: 0, by: -8) { append(UInt8((v >> UInt64(s)) & 0xff)) }
+    }
 }
 
 extension UInt64 {

@@ -293,7 +293,7 @@ public final class IKEv2Engine {
             followPeer(sa, from: from, localPort: localPort)
             sa.peerNextRequestID &+= 1
             sa.lastResponse = []
-            try handleRequest(sa, exchange, h.messageID, inner, now: now)
+            handleRequest(sa, exchange, h.messageID, inner, now: now)
             pump(sa, now: now)
         }
     }
@@ -308,7 +308,8 @@ public final class IKEv2Engine {
     func unprotect(_ sa: IKEv2SA, _ m: IKEv2Codec.Message, _ datagram: [UInt8],
                    now: UInt64) throws -> [IKEv2Codec.Parsed]? {
         guard let encrypted = m.encrypted, let incoming = sa.incoming else {
-            throw NegotiationError.malformed("\(IKEv2Exchange(rawValue: m.header.exchange).map { "\($0)" } ?? "a message") without an encrypted payload")
+            let name = IKEv2Exchange(rawValue: m.header.exchange).map { "\($0)" } ?? "a message"
+            throw NegotiationError.malformed("\(name) without an encrypted payload")
         }
         let plain: [UInt8]
         do { plain = try incoming.open(datagram, encrypted) } catch {

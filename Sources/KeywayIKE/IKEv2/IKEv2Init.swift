@@ -53,7 +53,9 @@ extension IKEv2Engine {
             let dh = try sa.dh.flatMap { $0.group == sa.group ? $0 : nil } ?? newDiffieHellman(sa.group)
             sa.dh = dh
             var payloads: [IKEv2Payload] = []
-            if let cookie = sa.cookie { payloads.append(.notify(protocolID: 0, type: IKEv2Notify.cookie.rawValue, spi: [], data: cookie)) }
+            if let cookie = sa.cookie {
+                payloads.append(.notify(protocolID: 0, type: IKEv2Notify.cookie.rawValue, spi: [], data: cookie))
+            }
             payloads += [.sa([sa.peer.ikeProposal()]), .keyExchange(group: UInt16(sa.group.rawValue), data: dh.publicValue),
                          .nonce(sa.initiatorNonce)]
             payloads += capabilityNotifies(sa, responderSPI: 0)
@@ -137,8 +139,8 @@ extension IKEv2Engine {
     func initiatorGotInit(_ sa: IKEv2SA, _ m: IKEv2Codec.Message, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
         let payloads = m.payloads
         for p in payloads {
-            guard case .notify(_, let type, _, let data) = p.payload, type < IKEv2Notify.firstStatus || type == IKEv2Notify.cookie.rawValue
-            else { continue }
+            guard case .notify(_, let type, _, let data) = p.payload,
+                  type < IKEv2Notify.firstStatus || type == IKEv2Notify.cookie.rawValue else { continue }
             switch IKEv2Notify(rawValue: type) {
             case .cookie?:
                 guard sa.cookieRetries < 3, !data.isEmpty, data.count <= 64 else {
@@ -186,7 +188,8 @@ extension IKEv2Engine {
                 throw NegotiationError.malformed("IKE_SA_INIT response without SA, KE and nonce")
             }
             guard let suite = sa.peer.acceptIKE(proposals), suite.group == sa.group, ke.0 == UInt16(sa.group.rawValue) else {
-                throw NegotiationError.noProposal("the responder chose \(proposals.map(IKEv2Transforms.describe).joined(separator: "; ")), which we did not offer")
+                let chose = proposals.map(IKEv2Transforms.describe).joined(separator: "; ")
+                throw NegotiationError.noProposal("the responder chose \(chose), which we did not offer")
             }
             guard (16...256).contains(nonce.count) else { throw NegotiationError.malformed("nonce of \(nonce.count) bytes") }
             guard m.header.responderSPI != 0, let dh = sa.dh else { throw NegotiationError.malformed("no responder SPI") }
@@ -248,7 +251,8 @@ extension IKEv2Engine {
             return
         }
         guard let peer = configuration.peer(for: from.address) else {
-            audit(.warning, "ike-no-peer", "IKE_SA_INIT from an address no /ip ipsec peer matches", [("peer", from.description)])
+            audit(.warning, "ike-no-peer", "IKE_SA_INIT from an address no /ip ipsec peer matches",
+                  [("peer", from.description)])
             return
         }
         guard peer.exchangeMode == .ike2 else {
@@ -273,7 +277,9 @@ extension IKEv2Engine {
             return
         }
         admission.rotate(now: now, random: random)
-        let returnedCookie = cookie.map { admission.valid($0, nonce: nonce, address: from.address, initiatorSPI: spiI) } ?? false
+        let returnedCookie = cookie.map {
+            admission.valid($0, nonce: nonce, address: from.address, initiatorSPI: spiI)
+        } ?? false
         if admission.needsCookie && !returnedCookie {
             admission.cookiesSent += 1
             answerInit(spiI: spiI, to: from, localPort: localPort, .cookie,
@@ -295,7 +301,8 @@ extension IKEv2Engine {
         guard ke.0 == UInt16(suite.group.rawValue) else {
             var data: [UInt8] = []
             data.put16(UInt16(suite.group.rawValue))
-            audit(.informational, "ike-invalid-ke", "the initiator's KE is for another group: INVALID_KE_PAYLOAD asks for \(suite.group.name)",
+            audit(.informational, "ike-invalid-ke",
+                  "the initiator's KE is for another group: INVALID_KE_PAYLOAD asks for \(suite.group.name)",
                   [("peer", from.description), ("offered", DHGroup(rawValue: Int(ke.0))?.name ?? "group-\(ke.0)")],
                   limitedBy: "ike-invalid-ke")
             answerInit(spiI: spiI, to: from, localPort: localPort, .invalidKEPayload, data: data)

@@ -59,7 +59,9 @@ final class SKProtection {
             cipher = nil
             mac = nil
         } else {
-            guard let hash = integrity.hash else { throw NegotiationError.noProposal("a CBC cipher needs an integrity algorithm") }
+            guard let hash = integrity.hash else {
+                throw NegotiationError.noProposal("a CBC cipher needs an integrity algorithm")
+            }
             cipher = try MessageCipher(encryption, key: encryptionKey)
             mac = try MACContext(hash, key: integrityKey)
             aead = nil
@@ -126,7 +128,9 @@ final class SKProtection {
             guard IKEEngine.constantTimeEqual(expected, icv) else {
                 throw NegotiationError.authentication("integrity check failed")
             }
-            guard body.count % blockSize == 0 else { throw NegotiationError.malformed("encrypted data is not whole blocks") }
+            guard body.count % blockSize == 0 else {
+                throw NegotiationError.malformed("encrypted data is not whole blocks")
+            }
             try cipher.run(&body, iv: iv, encrypt: false)
         }
         guard let padLength = body.last, Int(padLength) + 1 <= body.count else {

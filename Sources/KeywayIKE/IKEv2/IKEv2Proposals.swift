@@ -156,7 +156,9 @@ extension IKEPeer {
         if encryption.isAEAD {
             guard integrities.isEmpty else { return nil }
         } else {
-            guard integrities.count == 1, integrities.first.flatMap(IKEv2Transforms.integrity) == integrity else { return nil }
+            guard integrities.count == 1, integrities.first.flatMap(IKEv2Transforms.integrity) == integrity else {
+                return nil
+            }
         }
         guard ts.allSatisfy({ [1, 2, 3, 4].contains($0.type) }) else { return nil }
         return IKEv2Suite(encryption: e, prf: h, integrity: encryption.isAEAD ? .null : integrity, group: g)
@@ -229,8 +231,8 @@ extension IKEPolicy {
                     integ = i
                 }
             } else {
-                guard let i = ts.compactMap(IKEv2Transforms.integrity).first(where: { authAlgorithms.contains($0) && $0 != .null })
-                else { continue }
+                guard let i = ts.compactMap(IKEv2Transforms.integrity)
+                    .first(where: { authAlgorithms.contains($0) && $0 != .null }) else { continue }
                 integ = i
             }
             let esns = ts.filter { $0.type == IKEv2TransformType.esn }
