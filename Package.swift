@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "KeywayTrustTests", dependencies: ["KeywayTrust", "KeywayVocabulary", "KeywayWire"]),
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
-        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
+        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto", "KeywayMonitor", "KeywayWire"]),
         .testTarget(name: "KeywayDatapathTests", dependencies: [
             "KeywayDatapath", "KeywayCrypto", "KeywayWire", "KeywayVocabulary",
         ]),

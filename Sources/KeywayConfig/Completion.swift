@@ -143,6 +143,7 @@ public enum Completion {
         case .hexKeyPair: what = "hex key, or incoming/outgoing keys as KEY/KEY (secret)"
         case .spiPair: what = "SPI 0x100 to 0xffffffff, or incoming/outgoing as SPI/SPI"
         case .ipProtocol: what = "protocol name (all, tcp, udp, icmp, ...) or number 0-255"
+        case .identity: what = "auto, address:IP, fqdn:NAME, user-fqdn:USER@NAME or key-id:TEXT"
         }
         return what + "; default " + Schema.format(spec.defaultValue, spec, showSensitive: false)
     }

@@ -18,7 +18,12 @@ public struct IKEPeer: Sendable {
     public var proposalCheck: ProposalCheck
     public var hash: HashAlgorithm
     public var encryption: EncryptionAlgorithm
+    /// IKEv1 proposes this group (the first of the list); IKEv2 offers all of `groups`.
     public var group: DHGroup
+    public var groups: [DHGroup]
+    /// IKEv2: the identity we send (auto: our address) and the one we accept (auto: any).
+    public var myID: IKEIdentity = .auto
+    public var remoteID: IKEIdentity = .auto
     /// Phase 1 lifetime as proposed; the engine never uses more than `Seconds.maximumLifetime`.
     public var lifetime: Seconds
     public var lifebytes: UInt64
@@ -41,7 +46,8 @@ public struct IKEPeer: Sendable {
         self.address = address; self.prefixLength = max(0, min(32, prefixLength)); self.port = port; self.secret = secret
         self.exchangeMode = exchangeMode; self.natTraversal = natTraversal; self.generatePolicy = generatePolicy
         self.sendInitialContact = sendInitialContact; self.proposalCheck = proposalCheck; self.hash = hash
-        self.encryption = encryption; self.group = group; self.lifetime = lifetime; self.lifebytes = lifebytes
+        self.encryption = encryption; self.group = group; self.groups = [group]; self.lifetime = lifetime
+        self.lifebytes = lifebytes
     }
 
     func contains(_ ip: UInt32) -> Bool { IPv4Prefix(address, length: prefixLength).contains(ip) }

@@ -35,6 +35,8 @@ public enum Message: Sendable, Equatable {
     case auditEvent(AuditEvent)
     case auditRecords(AuditRecords)
     case consoleOutput(ConsoleOutput)
+    case ikev2SignRequest(IKEv2SignRequest)
+    case ikev2SignReply(IKEv2SignReply)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -75,6 +77,8 @@ public enum Message: Sendable, Equatable {
         case .auditEvent(let m): return m
         case .auditRecords(let m): return m
         case .consoleOutput(let m): return m
+        case .ikev2SignRequest(let m): return m
+        case .ikev2SignReply(let m): return m
         }
     }
 
@@ -117,6 +121,8 @@ public enum Message: Sendable, Equatable {
         case .auditEvent: return .auditEvent(try AuditEvent(from: &r))
         case .auditRecords: return .auditRecords(try AuditRecords(from: &r))
         case .consoleOutput: return .consoleOutput(try ConsoleOutput(from: &r))
+        case .ikev2SignRequest: return .ikev2SignRequest(try IKEv2SignRequest(from: &r))
+        case .ikev2SignReply: return .ikev2SignReply(try IKEv2SignReply(from: &r))
         }
     }
 }

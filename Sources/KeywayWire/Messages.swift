@@ -41,6 +41,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case auditEvent = 33
     case auditRecords = 34
     case consoleOutput = 35
+    case ikev2SignRequest = 36
+    case ikev2SignReply = 37
 
     public var description: String {
         switch self {
@@ -79,6 +81,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .auditEvent: return "AuditEvent"
         case .auditRecords: return "AuditRecords"
         case .consoleOutput: return "ConsoleOutput"
+        case .ikev2SignRequest: return "IKEv2SignRequest"
+        case .ikev2SignReply: return "IKEv2SignReply"
         }
     }
 }
