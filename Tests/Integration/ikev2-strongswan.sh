@@ -236,7 +236,7 @@ CONF
   check "$label: strongSwan verified Keyway's RFC 7427 signature (RSA-PSS) and certificate" \
     grep -q "authentication of '192.0.2.1' with RSA_EMSA_PSS_SHA2_256_SALT_32 successful" "$TMP/sw/charon.log"
   check "$label: keyway-monitor signed for keyway-ike (which never reads the key)" \
-    grep -q "keyway-monitor .* ike-signed .*certificate=\"kw\".*scheme=\"rsa-pss-sha256\"" "$TMP/kw.log"
+    grep -q "keyway-monitor\[[0-9]*\]: ike-signed .*certificate=\"kw\".*scheme=\"rsa-pss-sha256\"" "$TMP/kw.log"
   [ "$FAILED" -gt "$failed_before" ] && show_logs
   stop_keyway; stop_strongswan
 }
