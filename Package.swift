@@ -101,7 +101,11 @@ let package = Package(
         // that a forbidden syscall kills the process.
         .executableTarget(name: "keyway-sandbox-check", dependencies: ["KeywayPrivsep"]),
 
-        .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath"]),
+        // Replaces malloc for the process that links it: keyway-bench alone.
+        .target(name: "CKeywayAllocationCount"),
+        .executableTarget(name: "keyway-bench", dependencies: [
+            "KeywayCrypto", "KeywayDatapath", "KeywayVocabulary", "CKeywayAllocationCount",
+        ]),
         // Takes a child's place on its real links and plays it compromised (the tests use it).
         .executableTarget(name: "keyway-impostor", dependencies: [
             "KeywayPrivsep", "KeywayWire", "KeywayVocabulary", "KeywaySystem",
@@ -111,7 +115,7 @@ let package = Package(
         .testTarget(name: "KeywayTrustTests", dependencies: ["KeywayTrust", "KeywayVocabulary", "KeywayWire"]),
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
-        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
+        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto", "KeywayMonitor", "KeywayWire"]),
         .testTarget(name: "KeywayDatapathTests", dependencies: [
             "KeywayDatapath", "KeywayCrypto", "KeywayWire", "KeywayVocabulary",
         ]),

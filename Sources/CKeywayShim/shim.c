@@ -108,23 +108,28 @@ int kw_recv_udp_batch(int fd, void *const *slots, const size_t *capacities, size
 #define SOL_UDP 17
 #endif
 
-int kw_send_udp_segmented(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
-                          const uint16_t *ports, int count, int *sent_packets) {
+int kw_send_udp_vector(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
+                       const uint16_t *ports, const uint32_t *sources, int count, int segment, int *sent_packets) {
     if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
     struct mmsghdr msgs[KW_MAX_BATCH];
     struct iovec iov[KW_MAX_BATCH];
     struct sockaddr_in to[KW_MAX_BATCH];
-    union control { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } controls[KW_MAX_BATCH];
+    union control {
+        char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+        struct cmsghdr align;
+    } controls[KW_MAX_BATCH];
     int first_packet[KW_MAX_BATCH + 1];
     memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
     int m = 0;
     for (int i = 0; i < count;) {
-        // One message: consecutive packets to one destination, all of the first one's size but the
-        // last (which may be shorter), at most 64 of them and 60,000 bytes: the kernel cuts them apart.
+        // With segment set, one message holds consecutive packets to one destination from one
+        // source, all of the first one's size but the last (which may be shorter), at most 64 of
+        // them and 60,000 bytes: the kernel cuts them apart (UDP_SEGMENT).
         int j = i + 1;
         size_t total = lengths[i];
-        while (j < count && j - i < 64 && addresses[j] == addresses[i] && ports[j] == ports[i] && lengths[j] <= lengths[i]
-               && lengths[j - 1] == lengths[i] && total + lengths[j] <= 60000) {
+        while (segment && j < count && j - i < 64 && addresses[j] == addresses[i] && ports[j] == ports[i]
+               && sources[j] == sources[i] && lengths[j] <= lengths[i] && lengths[j - 1] == lengths[i]
+               && total + lengths[j] <= 60000) {
             total += lengths[j];
             j++;
         }
@@ -137,16 +142,33 @@ int kw_send_udp_segmented(int fd, const void *const *slots, const size_t *length
         msgs[m].msg_hdr.msg_iovlen = (size_t)(j - i);
         msgs[m].msg_hdr.msg_name = &to[m];
         msgs[m].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
-        if (j - i > 1) {
-            memset(&controls[m], 0, sizeof(controls[m]));
+        memset(&controls[m], 0, sizeof(controls[m]));
+        size_t used = 0;
+        if (j - i > 1 || sources[i] != 0) {
             msgs[m].msg_hdr.msg_control = controls[m].buf;
             msgs[m].msg_hdr.msg_controllen = sizeof(controls[m].buf);
             struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[m].msg_hdr);
-            c->cmsg_level = SOL_UDP;
-            c->cmsg_type = UDP_SEGMENT;
-            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-            uint16_t size = (uint16_t)lengths[i];
-            memcpy(CMSG_DATA(c), &size, sizeof(size));
+            if (j - i > 1) {
+                c->cmsg_level = SOL_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                uint16_t size = (uint16_t)lengths[i];
+                memcpy(CMSG_DATA(c), &size, sizeof(size));
+                used += CMSG_SPACE(sizeof(uint16_t));
+                c = CMSG_NXTHDR(&msgs[m].msg_hdr, c);
+            }
+            if (sources[i] != 0 && c != NULL) {
+                // The datagram leaves from the SA's own address (a multihomed host).
+                c->cmsg_level = IPPROTO_IP;
+                c->cmsg_type = IP_PKTINFO;
+                c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+                struct in_pktinfo info;
+                memset(&info, 0, sizeof(info));
+                info.ipi_spec_dst.s_addr = sources[i];
+                memcpy(CMSG_DATA(c), &info, sizeof(info));
+                used += CMSG_SPACE(sizeof(struct in_pktinfo));
+            }
+            msgs[m].msg_hdr.msg_controllen = used;
         }
         first_packet[m] = i;
         m++;
@@ -154,7 +176,7 @@ int kw_send_udp_segmented(int fd, const void *const *slots, const size_t *length
     }
     first_packet[m] = count;
     int n;
-    do { n = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT); } while (n < 0 && errno == EINTR);
+    do { n = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT | MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
     *sent_packets = n > 0 ? first_packet[n] : 0;
     return n;
 }

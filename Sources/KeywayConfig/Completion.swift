@@ -144,6 +144,7 @@ public enum Completion {
         case .spiPair: what = "SPI 0x100 to 0xffffffff, or incoming/outgoing as SPI/SPI"
         case .ipProtocol: what = "protocol name (all, tcp, udp, icmp, ...) or number 0-255"
         case .tcpMSS: what = "clamp-to-pmtu (SYNs' MSS lowered to fit the path), off, or an MSS 88 to 65495 (at most that)"
+        case .identity: what = "auto, address:IP, fqdn:NAME, user-fqdn:USER@NAME or key-id:TEXT"
         }
         return what + "; default " + Schema.format(spec.defaultValue, spec, showSensitive: false)
     }

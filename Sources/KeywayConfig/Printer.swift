@@ -88,6 +88,10 @@ extension Executor {
                     fields = schema.filter { mode == "detail" || $0.inPrint || item.values[$0.name] != nil }
                         .map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
                     // The manual's legend, with I only where a peer is unusable (a store from before a rule).
+                    if kind == .peer, mode == "detail", item.value("exchange-mode", in: schema).text == "ike2" {
+                        fields.append(("note", Schema.quote("proposal-check does not apply to ike2: IKEv2 does not "
+                                                            + "negotiate lifetimes, each side rekeys on its own")))
+                    }
                     if kind == .peer, let reason = config.peerUnusableReason(item) {
                         flags += "I"
                         if mode == "detail" { fields.append(("inactive-reason", Schema.quote(reason))) }

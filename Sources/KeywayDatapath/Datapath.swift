@@ -32,8 +32,9 @@ public final class Datapath {
         /// socket of `proto` (50 ESP, 51 AH).
         case send(start: Int, length: Int, destination: UInt32, proto: UInt8)
         /// Send `buffer[start..<start+length]`, an ESP packet without its IP header, in UDP to
-        /// `destination`:`port` (RFC 3948); the kernel writes the IP and UDP headers.
-        case sendUDP(start: Int, length: Int, destination: UInt32, port: UInt16)
+        /// `destination`:`port` from our address `source` (RFC 3948); the kernel writes the IP and
+        /// UDP headers.
+        case sendUDP(start: Int, length: Int, destination: UInt32, port: UInt16, source: UInt32)
         case pass
         case drop(counter: String)
         case acquire(policyID: Int)
@@ -93,7 +94,27 @@ public final class Datapath {
 
     public init(policies: [SecurityPolicy]) { spd = SPD(policies) }
 
-    public func replacePolicies(_ policies: [SecurityPolicy]) { spd = SPD(policies) }
+    public func replacePolicies(_ policies: [SecurityPolicy]) {
+        spd = SPD(policies)
+        lastLookup = nil
+    }
+
+    /// The last outbound SPD decision: the segments split from one TSO read share their selector,
+    /// so a run of them costs one lookup.
+    private var lastLookup: (key: LookupKey, policy: SecurityPolicy?)?
+    private struct LookupKey: Equatable {
+        var source: UInt32, destination: UInt32, ports: UInt32, proto: UInt8, hasPorts: Bool
+    }
+
+    private func outboundPolicy(_ ip: IPv4Header, ports: (UInt16, UInt16)?) -> SecurityPolicy? {
+        let key = LookupKey(source: ip.source, destination: ip.destination,
+                            ports: ports.map { UInt32($0.0) << 16 | UInt32($0.1) } ?? 0, proto: ip.proto,
+                            hasPorts: ports != nil)
+        if let last = lastLookup, last.key == key { return last.policy }
+        let policy = spd.lookup(source: ip.source, destination: ip.destination, proto: ip.proto, ports: ports)
+        lastLookup = (key, policy)
+        return policy
+    }
 
     public func installOutbound(_ sa: SecurityAssociation, policyID: Int) {
         var pair = outbound[policyID] ?? (nil, nil)
@@ -162,7 +183,7 @@ public final class Datapath {
         let ports = ip.ports(in: buffer, at: start)
         // IKE's own traffic is never subject to the SPD.
         if ip.proto == 17, let (s, d) = ports, s == 500 || s == 4500 || d == 500 || d == 4500 { return .pass }
-        guard let policy = spd.lookup(source: ip.source, destination: ip.destination, proto: ip.proto, ports: ports) else { return .pass }
+        guard let policy = outboundPolicy(ip, ports: ports) else { return .pass }
         switch policy.action {
         case .none:
             policyCounters[policy.id, default: PolicyCounters()].outAccepted += 1
@@ -220,7 +241,9 @@ public final class Datapath {
                 return .send(start: wrapped.start, length: wrapped.length, destination: destination, proto: 50)
             }
             let headerLength = Int(buffer[span.start] & 0x0f) * 4
-            return .sendUDP(start: span.start + headerLength, length: span.length - headerLength, destination: destination, port: udp.remote)
+            // From the SA's own address (the outer header's source), as IKE answers: multihomed hosts.
+            return .sendUDP(start: span.start + headerLength, length: span.length - headerLength,
+                            destination: destination, port: udp.remote, source: IPv4Header.u32(buffer, span.start + 12))
         }
         return .send(start: span.start, length: span.length, destination: destination, proto: policy.useAH ? 51 : 50)
     }
@@ -262,7 +285,7 @@ public final class Datapath {
         for i in packet.indices { buffer[PacketRoom.headroom + i] = packet[i] }
         switch processOutbound(&buffer, start: PacketRoom.headroom, length: packet.count, now: now) {
         case .send(let s, let n, let destination, _): return .send(Array(buffer[s..<(s + n)]), destination: destination)
-        case .sendUDP(let s, let n, let destination, let port):
+        case .sendUDP(let s, let n, let destination, let port, _):
             // The whole outer packet, its ESP part from `offset` (the IP header is just before it).
             let headerStart = s - 20
             return .sendUDP(Array(buffer[headerStart..<(s + n)]), offset: s - headerStart, destination: destination, port: port)

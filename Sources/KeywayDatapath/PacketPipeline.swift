@@ -14,6 +14,10 @@ public final class PacketPipeline {
     /// The TUN device carries virtio-net headers (offloads on).
     public let offloads: Bool
     private var lengths: [Int]
+    /// Segments split from TSO super-packets read from the TUN device.
+    public private(set) var splitSegments: UInt64 = 0
+    /// UDP datagrams that held several of the sender's (UDP GRO).
+    public private(set) var joinedDatagrams: UInt64 = 0
     private var nextSlot = 0
     /// A read may become this many segments (64 KiB at the smallest MSS a sane path has).
     static let segmentsPerRead = 48
@@ -44,6 +48,7 @@ public final class PacketPipeline {
             visit(.drop(counter: "out-errors"))
             return
         }
+        if slots.count > 1 { splitSegments &+= UInt64(slots.count) }
         for slot in slots {
             visit(engine.processOutbound(&outbound.bytes, start: outbound.start(slot), length: lengths[slot],
                                          capacity: outbound.packetCapacity + PacketRoom.tailroom, now: now))
@@ -79,6 +84,29 @@ public final class PacketPipeline {
         case .deliver(let s, let n):
             guard offloads else { return write(TunWrite(offset: s, count: n), inbound.bytes) }
             coalescer.offer(&inbound, start: s, length: n) { w, pool, output in Self.emit(w, &pool, output, write) }
+        }
+    }
+
+    /// A datagram from UDP 4500 at `inbound.bytes[start..<start+length]`: when the kernel joined
+    /// several of the sender's (UDP GRO, `segmentSize` > 0) they lie back to back, each that long
+    /// but the last. NAT keepalives end here; IKE (behind the non-ESP marker) goes to `ike` as a
+    /// span of `inbound.bytes`; ESP is opened as `processInbound` does.
+    public func processUDP(start: Int, length: Int, segmentSize: Int, source: UInt32, now: UInt64,
+                           ike: (_ start: Int, _ length: Int) -> Void,
+                           write: (TunWrite, [UInt8]) -> Void, dropped: (String) -> Void) {
+        guard start >= 0, length > 0, start + length <= inbound.bytes.count else { return }
+        let size = segmentSize > 0 ? min(segmentSize, length) : length
+        if size < length { joinedDatagrams &+= 1 }
+        var offset = 0
+        for _ in 0...(length / size) where offset < length {
+            let s = start + offset, n = min(size, length - offset)
+            offset += n
+            if n == 1 && inbound.bytes[s] == 0xff { continue }
+            if n >= 4 && IPv4Header.u32(inbound.bytes, s) == 0 {
+                ike(s, n)
+                continue
+            }
+            processInbound(start: s, length: n, udpSource: source, now: now, write: write, dropped: dropped)
         }
     }
 

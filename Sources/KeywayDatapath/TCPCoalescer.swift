@@ -12,8 +12,8 @@ public struct TCPCoalescer: Sendable {
     static let regionSize = VirtioNetHeader.size + 65_535
 
     /// What to write to the TUN device, in order: `length` bytes at `start` of the pool (a packet
-    /// that stays alone, VirtioNetHeader.size bytes before it free for a zero header) or of
-    /// `output` (a super-packet, its header already in the ten bytes before it).
+    /// no run takes, VirtioNetHeader.size bytes before it free for a zero header) or of `output`
+    /// (a run, one packet or a super-packet, its header already in the bytes before it).
     public enum Write: Equatable, Sendable {
         case pool(start: Int, length: Int)
         case coalesced(start: Int, length: Int)
@@ -26,8 +26,6 @@ public struct TCPCoalescer: Sendable {
     struct Run {
         var key: FlowKey
         var region: Int
-        /// While alone, the first packet stays in the pool; it moves to the region when a second joins.
-        var poolStart: Int
         var length: Int
         var segments: Int
         var nextSequence: UInt32
@@ -68,7 +66,11 @@ public struct TCPCoalescer: Sendable {
             finish(runs.removeFirst(), &pool, emit)
         }
         let region = freeRegions.removeLast()
-        runs.append(Run(key: segment.key, region: region, poolStart: start, length: length, segments: 1,
+        // The run's first packet moves to its region at once: nothing pending points into the pool,
+        // whose bytes the next packet may overwrite (segments of one UDP GRO datagram lie back to back).
+        PacketBytes.copy(pool.bytes, from: start, into: &output, at: region * Self.regionSize + VirtioNetHeader.size,
+                         count: length)
+        runs.append(Run(key: segment.key, region: region, length: length, segments: 1,
                         nextSequence: segment.sequence &+ UInt32(segment.payload), segmentSize: segment.payload,
                         headers: segment.headers, closed: segment.push || segment.payload == 0))
     }
@@ -84,14 +86,8 @@ public struct TCPCoalescer: Sendable {
         guard !run.closed, s.coalescible, s.sequence == run.nextSequence, s.headers == run.headers, s.payload > 0,
               s.payload <= run.segmentSize, run.length + s.payload <= 65_535 else { return false }
         let base = run.region * Self.regionSize + VirtioNetHeader.size
-        let first = run.segments == 1 ? run.poolStart : -1
         // Headers (IP fields that matter and TCP options) must equal the first segment's.
-        let reference = run.segments == 1 ? pool.bytes : output
-        let referenceStart = run.segments == 1 ? run.poolStart : base
-        guard Self.sameHeaders(pool.bytes, start, reference, referenceStart, ipHeader: 20, headers: s.headers) else { return false }
-        if first >= 0 {
-            PacketBytes.copy(pool.bytes, from: first, into: &output, at: base, count: run.length)
-        }
+        guard Self.sameHeaders(pool.bytes, start, output, base, ipHeader: 20, headers: s.headers) else { return false }
         PacketBytes.copy(pool.bytes, from: start + s.headers, into: &output, at: base + run.length, count: s.payload)
         runs[i].length += s.payload
         runs[i].segments += 1
@@ -107,11 +103,12 @@ public struct TCPCoalescer: Sendable {
 
     private mutating func finish(_ run: Run, _ pool: inout PacketPool, _ emit: (Write, inout PacketPool, [UInt8]) -> Void) {
         freeRegions.append(run.region)
+        let base = run.region * Self.regionSize + VirtioNetHeader.size
         guard run.segments > 1 else {
-            emit(.pool(start: run.poolStart, length: run.length), &pool, output)
+            VirtioNetHeader().write(into: &output, at: base - VirtioNetHeader.size)
+            emit(.coalesced(start: base, length: run.length), &pool, output)
             return
         }
-        let base = run.region * Self.regionSize + VirtioNetHeader.size
         IPv4Header.put16(&output, base + 2, UInt16(run.length))
         IPv4Header.setChecksum(&output, headerAt: base, length: 20)
         // CHECKSUM_PARTIAL: the field holds the pseudo-header sum; the kernel completes it per segment.

@@ -68,7 +68,8 @@ public struct LiveRuntime: RuntimeView {
 
     public func remotePeers() -> [[(String, String)]] {
         ike.peers.map { p in
-            [("local-address", ip(p.local)), ("remote-address", ip(p.remote)), ("state", p.state), ("side", p.side)]
+            [("local-address", ip(p.local)), ("remote-address", ip(p.remote)), ("state", p.state), ("side", p.side),
+             ("ike-version", String(p.version))]
                 + (p.natTraversal ? [("nat-traversal", "yes"), ("remote-port", String(p.remotePort))] : [])
                 + (p.state == "established" ? [("established", Duration.format(p.establishedSeconds))] : [])
         }

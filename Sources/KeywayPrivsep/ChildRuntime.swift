@@ -40,7 +40,8 @@ public final class ChildRuntime {
     public let audit: AuditLog
     public let startedAt = MonotonicClock.now()
     public private(set) var parent: Link
-    public private(set) var links: [Role: Link] = [:]
+    public private(set) var links: [Role: Link] = [:] { didSet { linksChanged = true } }
+    private var linksChanged = true
     public private(set) var parentHello: Hello?
     public private(set) var peerRestarts: [Role: UInt32] = [:]
     public private(set) var sandboxIdentity: (uid: UInt32, gid: UInt32)?
@@ -152,17 +153,25 @@ public final class ChildRuntime {
 
     private func loop() -> Never {
         try? parent.socket.setNonBlocking()
+        // The poll set is rebuilt only when the links change: a busy datapath turns this loop tens
+        // of thousands of times a second, and must not allocate each time.
+        var linkList: [Link] = []
+        let set = PollSet()
         while true {
-            let linkList = [parent] + links.values.sorted { $0.peer.rawValue < $1.peer.rawValue }
+            if linksChanged {
+                linkList = [parent] + links.values.sorted { $0.peer.rawValue < $1.peer.rawValue }
+                linksChanged = false
+            }
             let own = behavior.pollInterests()
-            let interests = linkList.map { (fd: $0.socket.raw, events: PollEvents.readable) } + own
-            let ready: [PollEvents]
-            do { ready = try Poll.wait(interests, timeoutMilliseconds: 1000) } catch { fail("poll: \(error)") }
-            for (i, link) in linkList.enumerated() where !ready[i].isEmpty {
+            set.removeAll()
+            for link in linkList { set.append(link.socket.raw, .readable) }
+            for interest in own { set.append(interest.fd, interest.events) }
+            do { try set.wait(timeoutMilliseconds: 1000) } catch { fail("poll: \(error)") }
+            for (i, link) in linkList.enumerated() where !set.ready(i).isEmpty {
                 serve(link)
             }
-            for (j, interest) in own.enumerated() where !ready[linkList.count + j].isEmpty {
-                behavior.handleReady(fd: interest.fd, events: ready[linkList.count + j], runtime: self)
+            for (j, interest) in own.enumerated() where !set.ready(linkList.count + j).isEmpty {
+                behavior.handleReady(fd: interest.fd, events: set.ready(linkList.count + j), runtime: self)
             }
             behavior.tick(runtime: self)
             audit.flush()

@@ -174,12 +174,20 @@ public final class Supervisor {
             tunName = name
             let control = try Sockets.unixListener(path: s.controlSocketPath, mode: 0o666, group: nil)
             try control.setNonBlocking()
+            let udpNATT = try Sockets.udpBound(port: s.natTraversalPort, mark: s.bypassMark)
+            // ESP in UDP arrives here in a TCP window's bursts, as on the raw sockets.
+            try Sockets.setBufferSizes(udpNATT, bytes: 8 << 20)
+            // With offloads on, ESP in UDP from one peer arrives joined (UDP GRO); keyway-datapath splits it.
+            if !offloads.isEmpty && !Sockets.enableReceiveCoalescing(udpNATT) {
+                StandardStreams.error("keywayd: the kernel refused UDP GRO on port \(s.natTraversalPort); "
+                                      + "ESP in UDP is read one datagram at a time")
+            }
             resources = Resources(
                 tun: tun, tunOffloads: offloads,
                 rawESP: try Sockets.raw(protocol: 50, mark: s.bypassMark),
                 rawAH: try Sockets.raw(protocol: 51, mark: s.bypassMark),
                 udpIKE: try Sockets.udpBound(port: s.ikePort, mark: s.bypassMark),
-                udpNATT: try Sockets.udpBound(port: s.natTraversalPort, mark: s.bypassMark),
+                udpNATT: udpNATT,
                 control: control, icmp: try? Sockets.rawICMPErrors())
             if resources?.icmp == nil {
                 audit.event(.warning, msgID: "path-mtu", "no raw ICMP socket: paths shrink only to the interfaces' MTU")

@@ -130,41 +130,79 @@ public final class PacketVector {
     public func append(start: Int, length: Int, to destination: UInt32, port: UInt16 = 0) -> Bool {
         guard count < capacity, start >= 0, length >= 0 else { return false }
         starts[count] = start; lengths[count] = length
-        addresses[count] = destination.bigEndian; ports[count] = port.bigEndian
+        addresses[count] = destination.bigEndian; ports[count] = port.bigEndian; locals[count] = 0
         count += 1
         return true
     }
 
-    /// As `send`, on a UDP socket with segmentation offload: consecutive packets to one destination
-    /// of one size go as one message the kernel cuts apart (UDP_SEGMENT).
+    /// Queues a UDP datagram (`buffer[start..<start+length]`) to `destination`:`port` from our
+    /// address `source` (host order; 0: the kernel picks by route).
+    public func append(start: Int, length: Int, to destination: UInt32, port: UInt16, from source: UInt32) -> Bool {
+        guard append(start: start, length: length, to: destination, port: port) else { return false }
+        locals[count - 1] = source.bigEndian
+        return true
+    }
+
+    /// What a UDP send did: packets the kernel refused, and whether it refused segmentation
+    /// itself (the route's device cannot segment UDP; send unsegmented from then on).
+    public struct UDPSendResult: Equatable {
+        public var refused: Int
+        public var segmentationRefused: Bool
+        /// Messages the kernel took (fewer than the packets when it segments them).
+        public var messages: Int
+    }
+
+    /// sendmmsg on a UDP socket, each datagram from the source it was queued with (IP_PKTINFO).
+    /// With `segmenting`, consecutive datagrams to one destination of one size go as one message
+    /// the kernel cuts apart (UDP_SEGMENT). Full buffers drop the rest, as `send` does.
     @discardableResult
-    public func sendSegmented(on fd: Descriptor, from buffer: [UInt8]) -> Int {
+    public func sendUDP(on fd: Descriptor, from buffer: [UInt8], segmenting: Bool) -> UDPSendResult {
         defer { count = 0 }
-        for i in 0..<count where starts[i] + lengths[i] > buffer.count { return count }
-        var sent = 0
+        for i in 0..<count where starts[i] + lengths[i] > buffer.count {
+            return UDPSendResult(refused: count, segmentationRefused: false, messages: 0)
+        }
+        var sent = 0, refused = 0, segmentationRefused = false, messages = 0
         buffer.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return }
             for i in 0..<count { pointers[i] = UnsafeMutableRawPointer(mutating: base + starts[i]) }
-            for _ in 0..<(2 * capacity) where sent < count {
+            var oversized = false
+            for _ in 0..<(2 * capacity) where sent + refused < count {
+                let first = sent + refused
                 var packets: Int32 = 0
-                let n = pointers.withUnsafeBufferPointer { p in
-                    lengths.withUnsafeBufferPointer { l in
-                        addresses.withUnsafeBufferPointer { a in
-                            ports.withUnsafeBufferPointer { o -> Int32 in
-                                guard let pb = p.baseAddress, let lb = l.baseAddress, let ab = a.baseAddress, let ob = o.baseAddress else { return -1 }
-                                return UnsafeRawPointer(pb + sent).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: count - sent) {
-                                    kw_send_udp_segmented(fd.raw, $0, lb + sent, ab + sent, ob + sent, Int32(count - sent), &packets)
-                                }
+                let segment: Int32 = segmenting && !segmentationRefused && !oversized ? 1 : 0
+                let n = sendVector(fd, first: first, segment: segment, packets: &packets)
+                if n > 0 { sent += Int(packets); messages += Int(n); continue }
+                if errno == EAGAIN || errno == ENOBUFS { break }
+                // EIO: the device cannot segment; the same packets go again one by one.
+                if segment == 1 && errno == EIO { segmentationRefused = true; continue }
+                // EINVAL: segments larger than the interface's MTU (a fixed TUN MTU above it), which
+                // the kernel fragments only when they go one by one: this flush's rest does.
+                if segment == 1 && (errno == EINVAL || errno == EMSGSIZE) { oversized = true; continue }
+                refused += 1
+            }
+        }
+        return UDPSendResult(refused: count - sent, segmentationRefused: segmentationRefused, messages: messages)
+    }
+
+    private func sendVector(_ fd: Descriptor, first: Int, segment: Int32, packets: inout Int32) -> Int32 {
+        pointers.withUnsafeBufferPointer { p in
+            lengths.withUnsafeBufferPointer { l in
+                addresses.withUnsafeBufferPointer { a in
+                    ports.withUnsafeBufferPointer { o in
+                        locals.withUnsafeBufferPointer { s -> Int32 in
+                            guard let pb = p.baseAddress, let lb = l.baseAddress, let ab = a.baseAddress,
+                                  let ob = o.baseAddress, let sb = s.baseAddress else { return -1 }
+                            let remaining = count - first
+                            return UnsafeRawPointer(pb + first).withMemoryRebound(to: UnsafeRawPointer?.self,
+                                                                                  capacity: remaining) {
+                                kw_send_udp_vector(fd.raw, $0, lb + first, ab + first, ob + first, sb + first,
+                                                   Int32(remaining), segment, &packets)
                             }
                         }
                     }
                 }
-                if n > 0 { sent += Int(packets); continue }
-                // A full buffer drops the rest; a refused message (EIO: the path cannot segment) also ends the batch.
-                break
             }
         }
-        return count - sent
     }
 
     /// sendmmsg of everything queued from `buffer`; returns how many packets the kernel refused.

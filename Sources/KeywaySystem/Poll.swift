@@ -24,6 +24,37 @@ public enum Poll {
     }
 }
 
+/// A poll set kept across loop turns: its storage is reused, so a busy loop allocates nothing.
+public final class PollSet {
+    private var fds: [pollfd] = []
+
+    public init() {}
+
+    /// Empties the set, keeping its storage.
+    public func removeAll() { fds.removeAll(keepingCapacity: true) }
+
+    public func append(_ fd: Int32, _ events: PollEvents) {
+        fds.append(pollfd(fd: fd, events: events.rawValue, revents: 0))
+    }
+
+    public var count: Int { fds.count }
+
+    /// Waits (nil: for ever); afterwards `ready(i)` says what happened to the i-th descriptor.
+    /// EINTR counts as a timeout (nothing ready).
+    public func wait(timeoutMilliseconds: Int?) throws(SystemError) {
+        for i in fds.indices { fds[i].revents = 0 }
+        let rc = fds.withUnsafeMutableBufferPointer { p in
+            Glibc.poll(p.baseAddress, nfds_t(p.count), Int32(clamping: timeoutMilliseconds ?? -1))
+        }
+        if rc < 0 {
+            if Glibc.errno == EINTR { return }
+            throw SystemError.last("poll")
+        }
+    }
+
+    public func ready(_ i: Int) -> PollEvents { i >= 0 && i < fds.count ? PollEvents(rawValue: fds[i].revents) : [] }
+}
+
 public enum MonotonicClock {
     /// Nanoseconds on CLOCK_MONOTONIC: system-wide, so uptimes compare across processes.
     public static func now() -> UInt64 {

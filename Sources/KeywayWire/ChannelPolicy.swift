@@ -26,10 +26,11 @@ public enum ChannelPolicy {
         case (.ike, .datapath): return betweenChildren.union([.saInstall, .saRemove])
         case (.datapath, .ike): return betweenChildren.union([.acquire, .ikeDatagram])
         // The monitor queries the others and receives their answers; it configures IKE.
-        case (.monitor, .ike): return betweenChildren.union([.counterRequest, .ikeConfig, .signReply])
+        case (.monitor, .ike): return betweenChildren.union([.counterRequest, .ikeConfig, .signReply, .ikev2SignReply])
         // The monitor pushes policies and manual SAs (with their keys) to the datapath.
         case (.monitor, .datapath): return betweenChildren.union([.counterRequest, .datapathConfig, .flushSAs])
-        case (.ike, .monitor): return betweenChildren.union([.counterReply, .ikeState, .signAnnounce, .signRequest])
+        case (.ike, .monitor): return betweenChildren.union([.counterReply, .ikeState, .signAnnounce, .signRequest,
+                                                                    .ikev2SignRequest])
         case (.datapath, .monitor): return betweenChildren.union([.counterReply, .datapathState])
         // The control client asks; the monitor answers.
         case (.client, .monitor): return [.statusRequest, .counterRequest, .ping, .consoleCommand]

@@ -36,6 +36,8 @@ public enum Message: Sendable, Equatable {
     case auditRecords(AuditRecords)
     case consoleOutput(ConsoleOutput)
     case outerPaths(OuterPaths)
+    case ikev2SignRequest(IKEv2SignRequest)
+    case ikev2SignReply(IKEv2SignReply)
 
     public var type: MessageType { payload.typeOfSelf }
 
@@ -77,6 +79,8 @@ public enum Message: Sendable, Equatable {
         case .auditRecords(let m): return m
         case .consoleOutput(let m): return m
         case .outerPaths(let m): return m
+        case .ikev2SignRequest(let m): return m
+        case .ikev2SignReply(let m): return m
         }
     }
 
@@ -120,6 +124,8 @@ public enum Message: Sendable, Equatable {
         case .auditRecords: return .auditRecords(try AuditRecords(from: &r))
         case .consoleOutput: return .consoleOutput(try ConsoleOutput(from: &r))
         case .outerPaths: return .outerPaths(try OuterPaths(from: &r))
+        case .ikev2SignRequest: return .ikev2SignRequest(try IKEv2SignRequest(from: &r))
+        case .ikev2SignReply: return .ikev2SignReply(try IKEv2SignReply(from: &r))
         }
     }
 }

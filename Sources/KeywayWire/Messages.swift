@@ -41,7 +41,9 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case auditEvent = 33
     case auditRecords = 34
     case consoleOutput = 35
-    case outerPaths = 36
+    case ikev2SignRequest = 36
+    case ikev2SignReply = 37
+    case outerPaths = 38
 
     public var description: String {
         switch self {
@@ -80,6 +82,8 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .auditEvent: return "AuditEvent"
         case .auditRecords: return "AuditRecords"
         case .consoleOutput: return "ConsoleOutput"
+        case .ikev2SignRequest: return "IKEv2SignRequest"
+        case .ikev2SignReply: return "IKEv2SignReply"
         case .outerPaths: return "OuterPaths"
         }
     }

@@ -218,4 +218,5 @@ if arguments.first == "datapath" {
             emit("esp \(name) \(size) \(fmt(seal)) \(fmt(open)) \(String(format: "%.2f", seal * Double(size) * 8 / 1e9)) \(String(format: "%.2f", open * Double(size) * 8 / 1e9))")
         }
     }
+    pipelineBenchmarks(runs: runs)
 }

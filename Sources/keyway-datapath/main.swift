@@ -27,6 +27,10 @@ final class DatapathBehavior: ChildBehavior {
     private let ahOut = PacketVector(capacity: 32)
     private let udpOut = PacketVector(capacity: 128)
     private var sendFailures: UInt64 = 0, tunWriteFailures: UInt64 = 0
+    /// ESP in UDP of one size to one peer goes as one message the kernel cuts apart (UDP GSO),
+    /// until the kernel refuses it.
+    private var udpSegmentation = false
+    private var udpMessages: UInt64 = 0, udpPackets: UInt64 = 0
     /// TUN reads (and network batches) per wake-up: the links to the other processes are never starved.
     static let batch = 64
 
@@ -41,13 +45,16 @@ final class DatapathBehavior: ChildBehavior {
         held = runtime.granted[.udp4500]
         icmp = runtime.granted[.rawICMP]
         for fd in [tun, rawESP, rawAH, held, icmp].compactMap({ $0 }) { try? fd.setNonBlocking() }
+        interests = [tun, rawESP, rawAH, held, icmp].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
         pipeline = PacketPipeline(engine: control.engine, offloads: offloads)
-        control.offloads = offloads ? ["csum", "tso4", "gro"] : []
+        // keywayd turns UDP GRO on with the TUN offloads; segmentation (UDP GSO) is ours to try.
+        udpSegmentation = offloads
+        reportOffloads()
     }
 
-    func pollInterests() -> [(fd: Int32, events: PollEvents)] {
-        [tun, rawESP, rawAH, held, icmp].compactMap { $0.map { (fd: $0.raw, events: .readable) } }
-    }
+    /// Made once at start: the loop asks every turn.
+    private var interests: [(fd: Int32, events: PollEvents)] = []
+    func pollInterests() -> [(fd: Int32, events: PollEvents)] { interests }
 
     private var now: UInt64 { MonotonicClock.now() / 1_000_000_000 }
 
@@ -69,8 +76,10 @@ final class DatapathBehavior: ChildBehavior {
                 switch action {
                 case .send(let start, let length, let destination, let proto):
                     if !(proto == 51 ? ahOut : espOut).append(start: start, length: length, to: destination) { sendFailures += 1 }
-                case .sendUDP(let start, let length, let destination, let port):
-                    if !udpOut.append(start: start, length: length, to: destination, port: port) { sendFailures += 1 }
+                case .sendUDP(let start, let length, let destination, let port, let source):
+                    if !udpOut.append(start: start, length: length, to: destination, port: port, from: source) {
+                        sendFailures += 1
+                    }
                 case .sendRun(let run, let destination, let proto):
                     for i in 0..<run.count { queue(proto == 51 ? ahOut : espOut, run.start(i), run.length(i), destination) }
                 case .tooBig(let icmpStart, let icmpLength, let mtu):
@@ -124,8 +133,22 @@ final class DatapathBehavior: ChildBehavior {
         let bytes = pipeline.outbound.bytes
         if espOut.count > 0, let rawESP { sendFailures += UInt64(espOut.send(on: rawESP, from: bytes)) }
         if ahOut.count > 0, let rawAH { sendFailures += UInt64(ahOut.send(on: rawAH, from: bytes)) }
-        if udpOut.count > 0, let held { sendFailures += UInt64(udpOut.send(on: held, from: bytes)) }
+        if udpOut.count > 0, let held {
+            udpPackets &+= UInt64(udpOut.count)
+            let result = udpOut.sendUDP(on: held, from: bytes, segmenting: udpSegmentation)
+            sendFailures += UInt64(result.refused)
+            udpMessages &+= UInt64(result.messages)
+            if result.segmentationRefused {
+                udpSegmentation = false
+                reportOffloads()
+            }
+        }
         pipeline.sendsFlushed()
+    }
+
+    private func reportOffloads() {
+        guard pipeline?.offloads == true else { return control.offloads = [] }
+        control.offloads = ["tun-csum", "tun-tso4", "tun-gro", "udp-gro"] + (udpSegmentation ? ["udp-gso"] : [])
     }
 
     private func writeTun(_ w: PacketPipeline.TunWrite, _ bytes: [UInt8]) {
@@ -133,31 +156,32 @@ final class DatapathBehavior: ChildBehavior {
         if !PacketIO.write(tun, bytes, at: w.offset, count: w.count) { tunWriteFailures += 1 }
     }
 
-    /// UDP 4500: ESP in UDP for us; IKE's messages (behind the non-ESP marker) go to keyway-ike.
+    /// UDP 4500: ESP in UDP for us (several at once when the kernel joined them); IKE's messages
+    /// (behind the non-ESP marker) go to keyway-ike.
     private func udpInbound(_ runtime: ChildRuntime) {
         guard let held, let pipeline else { return }
         let t = now
         for _ in 0..<4 {
             // Read before the buffer is lent out: an overlapping access would trap.
             let starts = pipeline.receiveStarts, room = pipeline.inbound.packetCapacity
-            let n = received.receiveUDP(from: held, into: &pipeline.inbound.bytes, slotStarts: starts, room: room)
+            let n = received.receiveUDPCoalesced(from: held, into: &pipeline.inbound.bytes, slotStarts: starts,
+                                                 room: room)
             guard n > 0 else { return }
             for i in 0..<n {
-                let start = received.start(i), length = received.length(i)
-                let bytes = pipeline.inbound.bytes
-                if length == 1 && bytes[start] == 0xff { continue }  // NAT keepalive
-                if length >= 4 && bytes[start] == 0 && bytes[start + 1] == 0 && bytes[start + 2] == 0 && bytes[start + 3] == 0 {
-                    let datagram = IKEDatagram(source: IPv4Address(received.source(i)), sourcePort: received.sourcePort(i),
-                                               destination: IPv4Address(received.local(i)), payload: Array(bytes[start..<(start + length)]))
+                let source = received.source(i), port = received.sourcePort(i), local = received.local(i)
+                pipeline.processUDP(start: received.start(i), length: received.length(i),
+                                    segmentSize: received.segmentSize(i), source: source, now: t,
+                                    ike: { start, length in
+                    let payload = Array(pipeline.inbound.bytes[start..<(start + length)])
+                    let datagram = IKEDatagram(source: IPv4Address(source), sourcePort: port,
+                                               destination: IPv4Address(local), payload: payload)
                     if let ike = runtime.links[.ike] { try? ike.send(.ikeDatagram(datagram)) }
-                    continue
-                }
-                pipeline.processInbound(start: start, length: length, udpSource: received.source(i), now: t, write: writeTun) { counter in
-                    runtime.audit.rateLimitedEvent(key: "ipsec-drop", .warning, msgID: "ipsec-drop", "inbound ESP-in-UDP dropped",
-                                                   [("reason", counter)])
+                }, write: { self.writeTun($0, $1) }) { counter in
+                    runtime.audit.rateLimitedEvent(key: "ipsec-drop", .warning, msgID: "ipsec-drop",
+                                                   "inbound ESP-in-UDP dropped", [("reason", counter)])
                 }
             }
-            pipeline.finishInbound(write: writeTun)
+            pipeline.finishInbound(write: { self.writeTun($0, $1) })
             if n < received.capacity { return }
         }
     }
@@ -172,7 +196,7 @@ final class DatapathBehavior: ChildBehavior {
             for i in 0..<n {
                 let start = received.start(i), length = received.length(i)
                 let destination = length >= 20 ? IPv4Header.u32(pipeline.inbound.bytes, start + 16) : 0
-                pipeline.processInbound(start: start, length: length, now: t, write: writeTun) { counter in
+                pipeline.processInbound(start: start, length: length, now: t, write: { self.writeTun($0, $1) }) { counter in
                     // Every raw socket sees all ESP/AH for this host: an unknown SPI aimed at an address
                     // we hold no SA for is someone else's traffic, counted but not worth an audit line.
                     if counter != "in-no-states" || isForUs(destination) {
@@ -181,7 +205,7 @@ final class DatapathBehavior: ChildBehavior {
                     }
                 }
             }
-            pipeline.finishInbound(write: writeTun)
+            pipeline.finishInbound(write: { self.writeTun($0, $1) })
             if n < received.capacity { return }
         }
     }
@@ -256,6 +280,10 @@ final class DatapathBehavior: ChildBehavior {
                Counter(name: "installed-sas", value: UInt64(control.installedCount)),
                Counter(name: "send-failures", value: sendFailures), Counter(name: "tun-write-failures", value: tunWriteFailures),
                Counter(name: "coalesced-segments", value: pipeline?.coalescer.coalescedSegments ?? 0),
+               Counter(name: "tso-split-segments", value: pipeline?.splitSegments ?? 0),
+               Counter(name: "udp-joined-datagrams", value: pipeline?.joinedDatagrams ?? 0),
+               Counter(name: "udp-sent-packets", value: udpPackets),
+               Counter(name: "udp-sent-messages", value: udpMessages),
                Counter(name: "refused-from-ike", value: control.refusedFromIKE),
                Counter(name: "tun-mtu", value: UInt64(control.tunMTU))]
             + engine.policyCounters.sorted { $0.key < $1.key }.flatMap { id, c in

@@ -336,7 +336,7 @@ final class Connection {
                          + pad(p.connected ? Duration.format(p.uptimeMilliseconds / 1000) : "-", 12)
                          + pad(String(p.restarts), 10) + String(p.refused))
         }
-        lines.append("TUN offloads: " + (reply.offloads.isEmpty ? "none" : reply.offloads.joined(separator: " ")))
+        lines.append("Offloads: " + (reply.offloads.isEmpty ? "none" : reply.offloads.joined(separator: " ")))
         StandardStreams.output(lines.joined(separator: "\n"))
     }
 

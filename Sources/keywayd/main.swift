@@ -48,10 +48,10 @@ struct Keywayd: ParsableCommand {
             help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
     var onBadStore = BadStorePolicy.refuse
 
-    @Option(name: .customLong("tun-offloads"),
-            help: ArgumentHelp("Open the TUN device with virtio-net headers and TSO/checksum offloads where the "
-                + "kernel allows (on|off)."))
-    var tunOffloads = Switch.on
+    @Option(name: .customLong("offloads"),
+            help: ArgumentHelp("Segmentation and receive offloads (on|off): the TUN device with virtio-net headers, "
+                + "TSO and checksum offloads, and UDP GSO/GRO for ESP in UDP, where the kernel allows them."))
+    var offloads = Switch.on
 
     @Option(name: .customLong("tun-mtu"),
             help: ArgumentHelp("The TUN device's MTU: auto (the outer interfaces' MTU less the largest overhead of the "
@@ -103,7 +103,7 @@ struct Keywayd: ParsableCommand {
         settings.configPath = config
         settings.syslogFormat = syslogFormat
         settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
-        settings.tunOffloads = tunOffloads == .on
+        settings.tunOffloads = offloads == .on
         settings.fixedTunMTU = fixedTunMTU
         let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
         do { try supervisor.prepare() } catch {

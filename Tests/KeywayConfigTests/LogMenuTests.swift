@@ -121,7 +121,7 @@ final class ConsoleHelpTests: XCTestCase {
         let props = Completion.help(for: "add ", path: ["ip", "ipsec", "peer"])
         XCTAssertTrue(props.contains("dh-group") && props.contains("secret") && props.contains("disabled"), props)
         let value = Completion.help(for: "add exchange-mode=", path: ["ip", "ipsec", "peer"])
-        XCTAssertEqual(value, "exchange-mode: one of main, aggressive, base; default main")
+        XCTAssertEqual(value, "exchange-mode: one of main, aggressive, base, ike2; default main")
         let print = Completion.help(for: "print ", path: ["log"])
         XCTAssertTrue(print.contains("follow") && print.contains("topics"), print)
         XCTAssertTrue(Completion.help(for: "set ", path: ["ip", "ipsec", "policy"]).contains("src-address"))

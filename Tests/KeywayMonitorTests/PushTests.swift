@@ -84,6 +84,28 @@ final class PushTests: XCTestCase {
         XCTAssertEqual(ike.peers[1].generatePolicy, true)
     }
 
+    /// An ike2 peer reaches keyway-ike with its mode, group list, IKE SA cipher and identities; the
+    /// monitor's signing gate knows it as an IKEv2 signer.
+    func testIKEv2PeersCarryWhatIKEv2Needs() throws {
+        let config = try configuration("""
+        /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 \\
+            sa-dst-address=192.0.2.2
+        /ip ipsec peer add address=192.0.2.2 secret=abc exchange-mode=ike2 enc-algorithm=aes-256-gcm \\
+            hash-algorithm=sha384 dh-group=curve25519,ecp384 my-id=fqdn:r1.example remote-id=address:192.0.2.2
+        /ip ipsec peer add address=192.0.2.3 auth-method=rsa-signature certificate=c1 remote-certificate=c2 \\
+            exchange-mode=ike2
+        """)
+        let datapath = DatapathPush.build(config, generation: 1)
+        let ike = IKEPush.build(config, datapath: datapath, generation: 1, certificates: { _ in [0x30, 0x00] })
+        let peer = try XCTUnwrap(ike.peers.first)
+        XCTAssertEqual(peer.exchangeMode, .ike2)
+        XCTAssertEqual(peer.encryption, .aes256gcm); XCTAssertEqual(peer.hash, .sha384)
+        XCTAssertEqual(peer.dhGroups, [.curve25519, .ecp384])
+        XCTAssertEqual(peer.myID, "fqdn:r1.example"); XCTAssertEqual(peer.remoteID, "address:192.0.2.2")
+        XCTAssertEqual(ike.peers.last?.myID, "auto")
+        XCTAssertEqual(SignGate.signers(config).map(\.ikeVersion), [2])
+    }
+
     func testARestartedDatapathContinuesBeyondTheSequenceNumbersSent() throws {
         let datapath = DatapathPush.build(try configuration(twoSites), generation: 1)
         var memory = SequenceMemory()

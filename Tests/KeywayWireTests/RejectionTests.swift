@@ -129,6 +129,34 @@ final class RejectionTests: XCTestCase {
         assertRejects(bounds, .invalidEnum(field: "peer.nat-traversal", value: 2))
     }
 
+    /// IKEv2's additions: the auth method, the exchange's version, identities and the group list.
+    func testIKEv2FieldsAreValidated() {
+        var request = IKEv2SignRequest(id: 1, exchange: sampleIKEv2Exchange, certificate: "c", method: 14,
+                                       peerHashes: [], message: [1], nonce: [2], macedID: [3])
+        request.method = 2
+        // The method byte follows id (8), the exchange (4+8, 4, 1, 1, 1, 4+8) and the certificate (4+1).
+        assertRejects(Frame.encode(.ikev2SignRequest(request)), .invalidEnum(field: "sign.method", value: 2))
+        var exchange = sampleIKEv2Exchange
+        exchange.version = 3
+        assertRejects(Frame.encode(.signAnnounce(SignAnnounce(exchange: exchange, certificate: "c"))),
+                      .invalidEnum(field: "exchange.version", value: 3))
+        var peer = IKEPeerRecord(address: IPv4Prefix(0xc0000202, length: 32), port: 500, secret: [1], exchangeMode: .ike2,
+                                 natTraversal: false, generatePolicy: false, sendInitialContact: true,
+                                 proposalCheck: .strict, hash: .sha256, encryption: .aes128, dhGroup: .modp2048,
+                                 lifetime: 3600, lifebytes: 0)
+        let fallback = IKEPolicyRecord(policy: samplePolicy(id: 0, tunnel: true), authAlgorithms: [.sha1],
+                                       encAlgorithms: [.aes128], lifetime: 1800, pfsGroup: nil)
+        peer.myID = "fqdn:bad name"
+        assertRejects(Frame.encode(.ikeConfig(IKEConfig(generation: 1, peers: [peer], policies: [],
+                                                        defaultProposal: fallback))),
+                      .invalidEnum(field: "peer.my-id", value: 0))
+        peer.myID = "auto"
+        peer.dhGroups = []
+        assertRejects(Frame.encode(.ikeConfig(IKEConfig(generation: 1, peers: [peer], policies: [],
+                                                        defaultProposal: fallback))),
+                      .invalidEnum(field: "peer.dh-group.count", value: 0))
+    }
+
     func testTrailingBytesAfterDeclaredBody() {
         assertRejects(Frame.encode(.shutdown(Shutdown())) + [0xAA], .trailingBytes(count: 1))
     }

@@ -44,6 +44,15 @@ let samples: [Message] = [
                       exchangeMode: .aggressive, natTraversal: true, generatePolicy: false, sendInitialContact: true,
                       proposalCheck: .claim, hash: .sha1, encryption: .aes128, dhGroup: .modp2048, lifetime: 86_400,
                       lifebytes: 0),
+        {
+            var p = IKEPeerRecord(address: IPv4Prefix(0xc0000203, length: 32), port: 500, secret: Array("s2".utf8),
+                                  exchangeMode: .ike2, natTraversal: true, generatePolicy: true, sendInitialContact: false,
+                                  proposalCheck: .strict, hash: .sha384, encryption: .aes256gcm, dhGroup: .curve25519,
+                                  lifetime: 3_600, lifebytes: 0)
+            p.dhGroups = [.curve25519, .ecp384, .modp2048]
+            p.myID = "fqdn:router1.example"; p.remoteID = "key-id:0x0102ff"
+            return p
+        }(),
     ], policies: [
         IKEPolicyRecord(policy: samplePolicy(id: 2, tunnel: true), authAlgorithms: [.sha1, .md5],
                         encAlgorithms: [.aes128], lifetime: 1_800, pfsGroup: .modp1024),
@@ -61,7 +70,10 @@ let samples: [Message] = [
     .ikeDatagram(IKEDatagram(source: a(0xc0000202), sourcePort: 4500, destination: a(0xc0000201),
                              payload: [0, 0, 0, 0, 1, 2, 3])),
     .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
-                                             establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3],
+                                             establishedSeconds: 42, natTraversal: true),
+                               IKEState.Peer(local: 1, remote: 3, remotePort: 500, state: "established", side: "initiator",
+                                             establishedSeconds: 7, natTraversal: false, version: 2)],
+                       establishedPolicies: [2, 3],
                        generatedPolicies: [samplePolicy(id: 0x4000_0001, tunnel: false)])),
     .signAnnounce(SignAnnounce(exchange: sampleExchange, certificate: "router1")),
     .signRequest(SignRequest(id: 9, exchange: sampleExchange, certificate: "router1", data: Array(0..<20))),
@@ -75,7 +87,14 @@ let samples: [Message] = [
                                                                                   text: "sandboxed", parameters: []))])),
     .consoleOutput(ConsoleOutput(text: " 0 dec/01/2026 08:48:01 system,info keywayd: started\n", following: true)),
     .outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(0xc0000202)), mtu: 1280)], tunMTU: 1214)),
+    .ikev2SignRequest(IKEv2SignRequest(id: 10, exchange: sampleIKEv2Exchange, certificate: "router1", method: 14,
+                                       peerHashes: [.sha256, .sha512], message: Array(0..<200), nonce: Array(0..<32),
+                                       macedID: Array(0..<32))),
+    .ikev2SignReply(IKEv2SignReply(id: 10, scheme: .rsaPSSSHA256, signature: Array(repeating: 0xcd, count: 256))),
 ]
+
+let sampleIKEv2Exchange = SigningExchange(initiatorSPI: Array(1...8), responderSPI: Array(9...16), peer: a(0xc0000203),
+                                          prf: .sha256, initiator: true)
 
 func a(_ v: UInt32) -> IPv4Address { IPv4Address(v) }
 

@@ -22,11 +22,12 @@ int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *
 // address it was sent to, all in host order.
 int kw_recv_udp_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, uint32_t *sources,
                       uint16_t *ports, uint32_t *locals, int count);
-// sendmmsg on a UDP socket with segmentation offload (UDP_SEGMENT): consecutive packets to one
-// destination, all of one size but the last, go as one message the kernel cuts apart. Returns the
-// messages sent (or -1 with errno); *sent_packets gets how many packets those carried.
-int kw_send_udp_segmented(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
-                          const uint16_t *ports, int count, int *sent_packets);
+// sendmmsg on a UDP socket, each packet from its source address (network order, 0: by route;
+// IP_PKTINFO). With segment set, consecutive packets to one destination, all of one size but the
+// last, go as one message the kernel cuts apart (UDP_SEGMENT). Returns the messages sent (or -1
+// with errno); *sent_packets gets how many packets those carried.
+int kw_send_udp_vector(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
+                       const uint16_t *ports, const uint32_t *sources, int count, int segment, int *sent_packets);
 // recvmmsg with IP_PKTINFO and UDP_GRO: a datagram may hold several of the sender's, each
 // segment_sizes[i] long but the last (0: one datagram).
 int kw_recv_udp_gro(int fd, void *const *slots, const size_t *capacities, size_t *lengths, uint32_t *sources,
