@@ -34,6 +34,10 @@ let package = Package(
         // keywayd only: rtnetlink messages (libmnl-dev) and nftables transactions (libnftables-dev).
         .systemLibrary(name: "CKeywayMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CKeywayNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        // The `keyway` client's line editor (libedit-dev); nothing else links it.
+        .systemLibrary(name: "CKeywayEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .target(name: "CKeywayConsole", dependencies: ["CKeywayEdit"]),
+        .target(name: "KeywayLineEditor", dependencies: ["CKeywayConsole"]),
         // What Swift cannot import: CMSG_* macros, TUNSETIFF, variadic prctl, GNU-only calls.
         .target(name: "CKeywayShim"),
         // OpenSSL glue: per-SA contexts, DH/ECDH in IKEv1 layouts, EC2N groups, RSA, X.509.
@@ -68,8 +72,9 @@ let package = Package(
         .target(name: "KeywayMonitor", dependencies: ["KeywayConfig", "KeywayWire", "KeywayVocabulary", "KeywayTrust"]),
         // Typed binary messages between processes: pure code.
         .target(name: "KeywayWire", dependencies: ["KeywayVocabulary"]),
-        // RFC 5424 audit lines, rate-limited, written to the syslog socket keywayd passes.
-        .target(name: "KeywayAudit", dependencies: ["KeywaySystem", "KeywayVocabulary"]),
+        // Audit events: children's travel to keywayd on their link; keywayd attributes them, writes them to
+        // syslog (syslog(3) format or RFC 5424) through a bounded queue that outlives a syslog restart.
+        .target(name: "KeywayAudit", dependencies: ["KeywaySystem", "KeywayVocabulary", "KeywayWire"]),
         // Spawning, sandboxing, seccomp profiles, supervision, and the child event loop.
         .target(name: "KeywayPrivsep", dependencies: [
             "KeywaySystem", "KeywayWire", "KeywayAudit", "KeywayTrust", "KeywayVocabulary",
@@ -78,7 +83,7 @@ let package = Package(
         .target(name: "KeywayHostNet", dependencies: ["CKeywayHostNet", "KeywayPrivsep", "KeywaySystem"]),
 
         .executableTarget(name: "keywayd", dependencies: [
-            "KeywayPrivsep", "KeywayHostNet",
+            "KeywayPrivsep", "KeywayHostNet", "KeywayAudit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "keyway-ike", dependencies: [
@@ -89,14 +94,18 @@ let package = Package(
             "KeywayPrivsep", "KeywayConfig", "KeywayCrypto", "KeywayMonitor", "KeywayTrust",
         ]),
         .executableTarget(name: "keyway", dependencies: [
-            "KeywaySystem", "KeywayWire", "KeywayConfig",
+            "KeywaySystem", "KeywayWire", "KeywayConfig", "KeywayLineEditor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Runs a role's real sandbox, then attempts one syscall: used by the tests to show
         // that a forbidden syscall kills the process.
         .executableTarget(name: "keyway-sandbox-check", dependencies: ["KeywayPrivsep"]),
 
-        .executableTarget(name: "keyway-bench", dependencies: ["KeywayCrypto", "KeywayDatapath", "KeywayIKE"]),
+        // Replaces malloc for the process that links it: keyway-bench alone.
+        .target(name: "CKeywayAllocationCount"),
+        .executableTarget(name: "keyway-bench", dependencies: [
+            "KeywayCrypto", "KeywayDatapath", "KeywayIKE", "KeywayVocabulary", "CKeywayAllocationCount",
+        ]),
         // Takes a child's place on its real links and plays it compromised (the tests use it).
         .executableTarget(name: "keyway-impostor", dependencies: [
             "KeywayPrivsep", "KeywayWire", "KeywayVocabulary", "KeywaySystem",
@@ -106,7 +115,7 @@ let package = Package(
         .testTarget(name: "KeywayTrustTests", dependencies: ["KeywayTrust", "KeywayVocabulary", "KeywayWire"]),
         .testTarget(name: "KeywayWireTests", dependencies: ["KeywayWire", "KeywayVocabulary"]),
         .testTarget(name: "KeywayCryptoTests", dependencies: ["KeywayCrypto"]),
-        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto"]),
+        .testTarget(name: "KeywayIKETests", dependencies: ["KeywayIKE", "KeywayCrypto", "KeywayMonitor", "KeywayWire"]),
         .testTarget(name: "KeywayDatapathTests", dependencies: [
             "KeywayDatapath", "KeywayCrypto", "KeywayWire", "KeywayVocabulary",
         ]),

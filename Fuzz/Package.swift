@@ -11,8 +11,15 @@ let package = Package(
         .executableTarget(name: "fuzz-wire", dependencies: [.product(name: "KeywayWire", package: "keyway")]),
         .executableTarget(name: "fuzz-config", dependencies: [.product(name: "KeywayConfig", package: "keyway")]),
         .executableTarget(name: "fuzz-isakmp", dependencies: [.product(name: "KeywayIKE", package: "keyway")]),
+        .executableTarget(name: "fuzz-ikev2", dependencies: [.product(name: "KeywayIKE", package: "keyway")]),
+        .executableTarget(name: "fuzz-ike2", dependencies: [.product(name: "KeywayIKE", package: "keyway"),
+                                                            .product(name: "KeywayCrypto", package: "keyway")]),
         .executableTarget(name: "fuzz-ike", dependencies: [.product(name: "KeywayIKE", package: "keyway"), .product(name: "KeywayCrypto", package: "keyway")]),
         .executableTarget(name: "fuzz-datapath", dependencies: [.product(name: "KeywayDatapath", package: "keyway"),
+                                                                .product(name: "KeywayCrypto", package: "keyway")]),
+        .executableTarget(name: "fuzz-icmp", dependencies: [.product(name: "KeywayDatapath", package: "keyway"),
+                                                            .product(name: "KeywayCrypto", package: "keyway")]),
+        .executableTarget(name: "fuzz-offloads", dependencies: [.product(name: "KeywayDatapath", package: "keyway"),
                                                                 .product(name: "KeywayCrypto", package: "keyway")]),
     ]
 )

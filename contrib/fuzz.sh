@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-targets=(fuzz-wire fuzz-config fuzz-isakmp fuzz-ike fuzz-datapath)
+targets=(fuzz-wire fuzz-config fuzz-isakmp fuzz-ikev2 fuzz-ike fuzz-ike2 fuzz-datapath fuzz-offloads fuzz-icmp)
 scratch=$PWD/.build-fuzz
 # --sanitize=fuzzer instruments only the Fuzz package's own targets; the code under test lives in
 # the main package, so coverage instrumentation is asked of every Swift module explicitly (without

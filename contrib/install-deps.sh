@@ -5,10 +5,13 @@ set -euo pipefail
 packages=(
   libssl-dev libcap-dev libseccomp-dev pkg-config   # libcrypto, libcap, libseccomp (system-library targets)
   libmnl-dev libnftables-dev                         # keywayd: rtnetlink (routes, rule) and the firewall table
-  iproute2 procps psmisc python3                    # namespace tests: ip netns, pgrep, a syslog listener
+  iproute2 procps psmisc python3 strace             # namespace tests: ip netns, pgrep, a syslog listener; syscalls made
   iputils-ping tcpdump python3-scapy                 # datapath tests: ping, captures, an independent ESP reader
   nftables                                           # namespace tests read keywayd's firewall table (nft list)
   openssl                                            # the interop tests make throwaway certificates
+  libedit-dev                                        # the keyway console's line editor
+  rsyslog                                            # audit tests: a real syslog daemon with its stock imuxsock input
+  dpkg-dev lintian man-db groff-base fakeroot        # the Debian package: build, check, man -l
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins  # the independent IKEv1 peer (interop tests)
 )
 missing=()

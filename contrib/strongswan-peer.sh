@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs strongSwan (charon with kernel-libipsec) as an IKEv1 peer inside a network namespace.
+# Runs strongSwan (charon with kernel-libipsec) as an IKEv1 or IKEv2 peer inside a network namespace.
 #   contrib/strongswan-peer.sh start NS DIR    DIR holds swanctl.conf (connections and secrets);
 #                                              charon's config, log (DIR/charon.log) and sockets go there too
 #   contrib/strongswan-peer.sh swanctl DIR ARGS...   runs swanctl against that charon
 #   contrib/strongswan-peer.sh stop DIR
+# CHARON_EXTRA: more charon settings, one per line (e.g. "cookie_threshold = 1", "fragment_size = 600").
 # charon gets a private /run (its pid file path is compiled in) and its own vici socket, so
 # several can run side by side. Needs strongswan-charon, strongswan-swanctl, libcharon-extra-plugins.
 set -euo pipefail
@@ -16,9 +17,11 @@ start)
 charon {
   load_modular = no
   # kernel-libipsec first: the first IPsec backend wins, and these kernels have no XFRM ESP.
-  load = random nonce openssl pem pkcs1 x509 pubkey aes sha1 sha2 md5 hmac gmp gcm kernel-libipsec kernel-netlink socket-default vici updown
+  # kdf: Debian's 5.9.8 derives IKEv2 keys (prf+) only through it.
+  load = random nonce openssl pem pkcs1 x509 pubkey aes sha1 sha2 md5 hmac gmp gcm kdf kernel-libipsec kernel-netlink socket-default vici updown
   i_dont_care_about_security_and_use_aggressive_mode_psk = yes
   retransmit_tries = 3
+  ${CHARON_EXTRA:-}
   filelog {
     log { path = $dir/charon.log
           time_format = %T

@@ -93,47 +93,6 @@ int kw_gcm_open(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t a
     return EVP_CipherFinal_ex(c->ctx, buf + out, &out) == 1;
 }
 
-// ---------------------------------------------------------------- HMAC
-
-struct kw_mac {
-    EVP_MAC *mac;
-    EVP_MAC_CTX *ctx;
-    size_t size;
-};
-
-kw_mac *kw_mac_new(const char *digest, const uint8_t *key, size_t keylen) {
-    kw_mac *m = OPENSSL_zalloc(sizeof(*m));
-    if (!m) return NULL;
-    OSSL_PARAM params[2];
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    m->ctx = m->mac ? EVP_MAC_CTX_new(m->mac) : NULL;
-    if (!m->ctx || !EVP_MAC_init(m->ctx, key, keylen, params)) {
-        kw_mac_free(m);
-        ERR_clear_error();
-        return NULL;
-    }
-    m->size = EVP_MAC_CTX_get_mac_size(m->ctx);
-    return m;
-}
-
-void kw_mac_free(kw_mac *m) {
-    if (!m) return;
-    EVP_MAC_CTX_free(m->ctx);
-    EVP_MAC_free(m->mac);
-    OPENSSL_free(m);
-}
-
-size_t kw_mac_size(const kw_mac *m) { return m->size; }
-// A NULL key re-initialises with the key already set: no per-packet key schedule.
-int kw_mac_begin(kw_mac *m) { return EVP_MAC_init(m->ctx, NULL, 0, NULL); }
-int kw_mac_update(kw_mac *m, const uint8_t *data, size_t len) { return EVP_MAC_update(m->ctx, data, len); }
-int kw_mac_final(kw_mac *m, uint8_t *out) {
-    size_t n = 0;
-    return EVP_MAC_final(m->ctx, out, &n, m->size) && n == m->size;
-}
-
 int kw_memcmp(const void *a, const void *b, size_t len) { return CRYPTO_memcmp(a, b, len); }
 void kw_cleanse(void *p, size_t len) { OPENSSL_cleanse(p, len); }
 int kw_random(uint8_t *out, size_t len) { return len <= INT32_MAX && RAND_bytes(out, (int)len) == 1; }

@@ -11,13 +11,14 @@
 
 // ---------------------------------------------------------------- groups
 
-typedef enum { KIND_NONE, KIND_MODP, KIND_ECP, KIND_EC2N } group_kind;
+typedef enum { KIND_NONE, KIND_MODP, KIND_ECP, KIND_EC2N, KIND_X25519 } group_kind;
 
 static group_kind kind_of(int group) {
     switch (group) {
     case 1: case 2: case 5: case 14: case 15: case 16: case 17: case 18: return KIND_MODP;
     case 19: case 20: case 21: return KIND_ECP;
     case 3: case 4: return KIND_EC2N;
+    case 31: return KIND_X25519;
     default: return KIND_NONE;
     }
 }
@@ -89,7 +90,7 @@ struct kw_dh {
     int group;
     group_kind kind;
     size_t field_bytes;   // MODP: prime bytes; EC: coordinate bytes
-    // MODP
+    // MODP and X25519
     EVP_PKEY *pkey;
     BIGNUM *p;
     // EC
@@ -189,6 +190,21 @@ static kw_dh *ec_new(kw_dh *d, const uint8_t *priv, size_t privlen, int *status)
     return EC_POINT_mul(d->ec, d->pub, d->priv, NULL, NULL, NULL) ? d : NULL;
 }
 
+// RFC 7748 / RFC 8031: the private value is 32 bytes (clamped by the function itself), the
+// public value and the shared secret are 32-byte u-coordinates.
+static kw_dh *x25519_new(kw_dh *d, const uint8_t *priv, size_t privlen, int *status) {
+    d->field_bytes = 32;
+    if (priv) {
+        if (privlen != 32) { *status = KW_DH_BAD_PRIVATE; return NULL; }
+        d->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, privlen);
+        return d->pkey ? d : NULL;
+    }
+    EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, NULL);
+    int ok = kctx && EVP_PKEY_keygen_init(kctx) > 0 && EVP_PKEY_keygen(kctx, &d->pkey) > 0;
+    EVP_PKEY_CTX_free(kctx);
+    return ok ? d : NULL;
+}
+
 kw_dh *kw_dh_new(int group, const uint8_t *priv, size_t privlen, int *status) {
     *status = KW_DH_ERROR;
     kw_crypto_init();
@@ -198,6 +214,7 @@ kw_dh *kw_dh_new(int group, const uint8_t *priv, size_t privlen, int *status) {
     d->kind = kind_of(group);
     kw_dh *r = NULL;
     if (d->kind == KIND_MODP) r = modp_new(d, priv, privlen, status);
+    else if (d->kind == KIND_X25519) r = x25519_new(d, priv, privlen, status);
     else if (d->kind != KIND_NONE) r = ec_new(d, priv, privlen, status);
     if (!r) { kw_dh_free(d); ERR_clear_error(); return NULL; }
     *status = KW_DH_OK;
@@ -218,6 +235,7 @@ size_t kw_dh_seed_size(int group) {
     switch (kind_of(group)) {
     case KIND_MODP: return (size_t)(modp_exponent_bits(group) + 7) / 8;
     case KIND_ECP: case KIND_EC2N: { size_t n = ec_order_bytes(group); return n ? n + 8 : 0; }
+    case KIND_X25519: return 32;   // any 32 bytes are a valid private value (RFC 7748 clamps)
     default: return 0;
     }
 }
@@ -226,6 +244,7 @@ kw_dh *kw_dh_new_from_seed(int group, const uint8_t *seed, size_t seedlen, int *
     *status = KW_DH_BAD_PRIVATE;
     size_t want = kw_dh_seed_size(group);
     if (want == 0 || seedlen != want || !seed) return NULL;
+    if (kind_of(group) == KIND_X25519) return kw_dh_new(group, seed, seedlen, status);
     *status = KW_DH_ERROR;
     BIGNUM *x = BN_secure_new();
     BN_CTX *ctx = BN_CTX_secure_new();
@@ -261,6 +280,7 @@ size_t kw_dh_public_size(const kw_dh *d) {
     case KIND_MODP: return d->field_bytes;
     case KIND_ECP: return 2 * d->field_bytes;
     case KIND_EC2N: return d->field_bytes;
+    case KIND_X25519: return 32;
     default: return 0;
     }
 }
@@ -268,6 +288,10 @@ size_t kw_dh_public_size(const kw_dh *d) {
 size_t kw_dh_secret_size(const kw_dh *d) { return d->field_bytes; }
 
 int kw_dh_public(const kw_dh *d, uint8_t *out) {
+    if (d->kind == KIND_X25519) {
+        size_t n = 32;
+        return EVP_PKEY_get_raw_public_key(d->pkey, out, &n) == 1 && n == 32;
+    }
     if (d->kind == KIND_MODP) {
         BIGNUM *y = NULL;
         int ok = EVP_PKEY_get_bn_param(d->pkey, OSSL_PKEY_PARAM_PUB_KEY, &y) &&
@@ -354,9 +378,25 @@ done:
     return status;
 }
 
+// RFC 8031 section 2: a peer value that yields the all-zero secret (a small-order point) is refused.
+static int x25519_derive(kw_dh *d, const uint8_t *peer, uint8_t *out) {
+    EVP_PKEY *peerkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
+    EVP_PKEY_CTX *dctx = peerkey ? EVP_PKEY_CTX_new_from_pkey(NULL, d->pkey, NULL) : NULL;
+    size_t len = 32;
+    int ok = dctx && EVP_PKEY_derive_init(dctx) > 0 && EVP_PKEY_derive_set_peer_ex(dctx, peerkey, 0) > 0 &&
+             EVP_PKEY_derive(dctx, out, &len) > 0 && len == 32;
+    EVP_PKEY_CTX_free(dctx);
+    EVP_PKEY_free(peerkey);
+    if (!ok) return KW_DH_BAD_PUBLIC;
+    uint8_t any = 0;
+    for (int i = 0; i < 32; i++) any |= out[i];
+    return any ? KW_DH_OK : KW_DH_BAD_PUBLIC;
+}
+
 int kw_dh_derive(kw_dh *d, const uint8_t *peer, size_t peerlen, uint8_t *out) {
     if (peerlen != kw_dh_public_size(d)) return KW_DH_BAD_LENGTH;
-    int r = d->kind == KIND_MODP ? modp_derive(d, peer, out) : ec_derive(d, peer, out);
+    int r = d->kind == KIND_MODP ? modp_derive(d, peer, out)
+          : d->kind == KIND_X25519 ? x25519_derive(d, peer, out) : ec_derive(d, peer, out);
     ERR_clear_error();
     return r;
 }

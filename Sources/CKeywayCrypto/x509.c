@@ -12,7 +12,7 @@ struct kw_cert { X509 *x; };
 
 static int looks_pem(const uint8_t *d, size_t n) { return n > 10 && memcmp(d, "-----BEGIN", 10) == 0; }
 
-kw_pkey *kw_pkey_load_private(const uint8_t *data, size_t len) {
+static kw_pkey *load_private(const uint8_t *data, size_t len, int rsa_only) {
     if (len > INT32_MAX) return NULL;
     EVP_PKEY *k = NULL;
     if (looks_pem(data, len)) {
@@ -25,12 +25,16 @@ kw_pkey *kw_pkey_load_private(const uint8_t *data, size_t len) {
     }
     ERR_clear_error();
     if (!k) return NULL;
-    if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) { EVP_PKEY_free(k); return NULL; }
+    int id = EVP_PKEY_get_base_id(k);
+    if (id != EVP_PKEY_RSA && (rsa_only || id != EVP_PKEY_EC)) { EVP_PKEY_free(k); return NULL; }
     kw_pkey *r = OPENSSL_zalloc(sizeof(*r));
     if (!r) { EVP_PKEY_free(k); return NULL; }
     r->k = k;
     return r;
 }
+
+kw_pkey *kw_pkey_load_private(const uint8_t *data, size_t len) { return load_private(data, len, 1); }
+kw_pkey *kw_pkey_load_private_any(const uint8_t *data, size_t len) { return load_private(data, len, 0); }
 
 void kw_pkey_free(kw_pkey *k) { if (k) { EVP_PKEY_free(k->k); OPENSSL_free(k); } }
 size_t kw_pkey_size(const kw_pkey *k) { return (size_t)EVP_PKEY_get_size(k->k); }
@@ -87,6 +91,72 @@ int kw_rsa_verify_raw(const kw_cert *c, const uint8_t *data, size_t len, const u
     int ok = ctx && EVP_PKEY_verify_init(ctx) > 0 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0 &&
              EVP_PKEY_verify(ctx, sig, siglen, data, len) == 1;
     EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+// ---------------------------------------------------------------- signatures with a digest (IKEv2)
+
+static int key_kind(EVP_PKEY *k) {
+    if (!k) return KW_KEY_NONE;
+    switch (EVP_PKEY_get_base_id(k)) {
+    case EVP_PKEY_RSA: return KW_KEY_RSA;
+    case EVP_PKEY_EC: return KW_KEY_EC;
+    default: return KW_KEY_NONE;
+    }
+}
+
+int kw_pkey_kind(const kw_pkey *k) { return key_kind(k->k); }
+int kw_pkey_bits(const kw_pkey *k) { return EVP_PKEY_get_bits(k->k); }
+int kw_cert_key_kind(const kw_cert *c) { return key_kind(X509_get0_pubkey(c->x)); }
+int kw_cert_key_bits(const kw_cert *c) {
+    EVP_PKEY *k = X509_get0_pubkey(c->x);
+    return k ? EVP_PKEY_get_bits(k) : 0;
+}
+
+// Padding for the scheme on a digest-sign/verify context; salt < 0 means the digest's length.
+static int set_scheme(EVP_PKEY_CTX *pctx, int scheme, const EVP_MD *md, int salt) {
+    switch (scheme) {
+    case KW_SIG_PKCS1: return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0;
+    case KW_SIG_PSS:
+        return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+               EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) > 0 &&
+               EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt < 0 ? EVP_MD_get_size(md) : salt) > 0;
+    case KW_SIG_ECDSA: return 1;
+    default: return 0;
+    }
+}
+
+static int scheme_fits(int scheme, int kind) {
+    return kind == (scheme == KW_SIG_ECDSA ? KW_KEY_EC : KW_KEY_RSA);
+}
+
+size_t kw_sign(const kw_pkey *k, int scheme, const char *digest, const uint8_t *data, size_t len,
+               uint8_t *sig, size_t cap) {
+    if (!scheme_fits(scheme, key_kind(k->k))) return 0;
+    EVP_MD *md = EVP_MD_fetch(NULL, digest, NULL);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    size_t n = cap;
+    int ok = md && ctx && EVP_DigestSignInit_ex(ctx, &pctx, EVP_MD_get0_name(md), NULL, NULL, k->k, NULL) > 0 &&
+             set_scheme(pctx, scheme, md, -1) && EVP_DigestSign(ctx, sig, &n, data, len) > 0;
+    EVP_MD_CTX_free(ctx);
+    EVP_MD_free(md);
+    ERR_clear_error();
+    return ok ? n : 0;
+}
+
+int kw_cert_verify(const kw_cert *c, int scheme, const char *digest, int salt, const uint8_t *data, size_t len,
+                   const uint8_t *sig, size_t siglen) {
+    EVP_PKEY *pub = X509_get0_pubkey(c->x);
+    if (!pub || !scheme_fits(scheme, key_kind(pub))) return 0;
+    EVP_MD *md = EVP_MD_fetch(NULL, digest, NULL);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    int ok = md && ctx && EVP_DigestVerifyInit_ex(ctx, &pctx, EVP_MD_get0_name(md), NULL, NULL, pub, NULL) > 0 &&
+             set_scheme(pctx, scheme, md, salt) && EVP_DigestVerify(ctx, sig, siglen, data, len) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_MD_free(md);
     ERR_clear_error();
     return ok;
 }

@@ -90,13 +90,14 @@ int kw_rt_build(const struct kw_rt_op *op, uint32_t seq, void *buf, size_t cap) 
         nlh->nlmsg_type = RTM_DELRULE;
         kw_put_rule(nlh, op);
         break;
-    case KW_RT_LINK_TXQUEUELEN: {
+    case KW_RT_LINK_TXQUEUELEN:
+    case KW_RT_LINK_MTU: {
         if (op->ifindex <= 0) { errno = EINVAL; return -1; }
         nlh->nlmsg_type = RTM_NEWLINK;
         struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
         ifi->ifi_family = AF_UNSPEC;
         ifi->ifi_index = op->ifindex;
-        mnl_attr_put_u32(nlh, IFLA_TXQLEN, op->value);
+        mnl_attr_put_u32(nlh, op->kind == KW_RT_LINK_MTU ? IFLA_MTU : IFLA_TXQLEN, op->value);
         break;
     }
     default:
@@ -295,4 +296,136 @@ int kw_rt_list(uint32_t table, struct kw_rt_op *out, int cap) {
     free(buf);
     mnl_socket_close(nl);
     return result < 0 ? result : state.count;
+}
+
+// Path MTU look-ups: one RTM_GETROUTE (fibmatch, so that no cached PMTU exception counts: Keyway
+// learns the path from validated ICMP only), then one RTM_GETLINK for the interface's MTU.
+
+struct kw_rt_mtu_state {
+    uint32_t ifindex;
+    uint32_t route_mtu;
+    uint32_t link_mtu;
+    int multipath;
+};
+
+static int kw_rt_metric(const struct nlattr *attr, void *data) {
+    struct kw_rt_mtu_state *state = data;
+    if (mnl_attr_get_type(attr) == RTAX_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) == 0) {
+        state->route_mtu = mnl_attr_get_u32(attr);
+    }
+    return MNL_CB_OK;
+}
+
+static int kw_rt_mtu_attribute(const struct nlattr *attr, void *data) {
+    struct kw_rt_mtu_state *state = data;
+    switch (mnl_attr_get_type(attr)) {
+    case RTA_OIF:
+        if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0) state->ifindex = mnl_attr_get_u32(attr);
+        break;
+    case RTA_METRICS:
+        if (mnl_attr_validate(attr, MNL_TYPE_NESTED) == 0) mnl_attr_parse_nested(attr, kw_rt_metric, state);
+        break;
+    case RTA_MULTIPATH:
+        state->multipath = 1;
+        break;
+    default:
+        break;
+    }
+    return MNL_CB_OK;
+}
+
+static int kw_rt_mtu_route(const struct nlmsghdr *nlh, void *data) {
+    if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtmsg)) return MNL_CB_OK;
+    mnl_attr_parse(nlh, sizeof(struct rtmsg), kw_rt_mtu_attribute, data);
+    return MNL_CB_OK;
+}
+
+static int kw_rt_link_attribute(const struct nlattr *attr, void *data) {
+    struct kw_rt_mtu_state *state = data;
+    if (mnl_attr_get_type(attr) == IFLA_MTU && mnl_attr_validate(attr, MNL_TYPE_U32) == 0) {
+        state->link_mtu = mnl_attr_get_u32(attr);
+    }
+    return MNL_CB_OK;
+}
+
+static int kw_rt_mtu_link(const struct nlmsghdr *nlh, void *data) {
+    if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct ifinfomsg)) return MNL_CB_OK;
+    mnl_attr_parse(nlh, sizeof(struct ifinfomsg), kw_rt_link_attribute, data);
+    return MNL_CB_OK;
+}
+
+// Sends one request and runs the callback over its answer; 0 or a negative errno.
+static int kw_rt_query(struct mnl_socket *nl, struct nlmsghdr *nlh, char *buf, mnl_cb_t callback, void *data) {
+    uint32_t seq = kw_rt_next_sequence(1);
+    nlh->nlmsg_seq = seq;
+    if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return -errno;
+    unsigned int portid = mnl_socket_get_portid(nl);
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(nl, buf, KW_RT_RECV_SIZE);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        int rc = mnl_cb_run(buf, (size_t)n, seq, portid, callback, data);
+        if (rc == MNL_CB_STOP) return 0;
+        if (rc < 0) return -errno;
+        // A single answer without NLM_F_MULTI ends here.
+        return 0;
+    }
+}
+
+static int kw_rt_path_mtu_on(struct mnl_socket *nl, char *buf, uint32_t destination, uint32_t mark) {
+    struct kw_rt_mtu_state state = { 0, 0, 0, 0 };
+    memset(buf, 0, KW_RT_MESSAGE_MAX);
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = RTM_GETROUTE;
+    nlh->nlmsg_flags = NLM_F_REQUEST;
+    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+    rtm->rtm_family = AF_INET;
+    rtm->rtm_dst_len = 32;
+    rtm->rtm_flags = RTM_F_FIB_MATCH;
+    mnl_attr_put_u32(nlh, RTA_DST, htonl(destination));
+    // Our outer packets carry the bypass mark: their look-up skips the table into the TUN device.
+    mnl_attr_put_u32(nlh, RTA_MARK, mark);
+    int result = kw_rt_query(nl, nlh, buf, kw_rt_mtu_route, &state);
+    if (result == 0 && state.multipath) result = -EOPNOTSUPP;
+    if (result == 0 && state.ifindex == 0) result = -ENETUNREACH;
+    if (result == 0) {
+        memset(buf, 0, KW_RT_MESSAGE_MAX);
+        nlh = mnl_nlmsg_put_header(buf);
+        nlh->nlmsg_type = RTM_GETLINK;
+        nlh->nlmsg_flags = NLM_F_REQUEST;
+        struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+        ifi->ifi_family = AF_UNSPEC;
+        ifi->ifi_index = (int)state.ifindex;
+        result = kw_rt_query(nl, nlh, buf, kw_rt_mtu_link, &state);
+        if (result == 0 && state.link_mtu == 0) result = -ENODEV;
+    }
+    if (result < 0) return result;
+    uint32_t mtu = state.link_mtu;
+    if (state.route_mtu != 0 && state.route_mtu < mtu) mtu = state.route_mtu;
+    return mtu > 65535 ? 65535 : (int)mtu;
+}
+
+int kw_rt_path_mtus(const uint32_t *destinations, int count, uint32_t mark, int32_t *mtus) {
+    if (count < 0) return -EINVAL;
+    int error = 0;
+    struct mnl_socket *nl = kw_rt_open(&error);
+    char *buf = nl != NULL ? malloc(KW_RT_RECV_SIZE) : NULL;
+    if (buf == NULL) {
+        int e = nl == NULL ? error : ENOMEM;
+        if (nl != NULL) mnl_socket_close(nl);
+        for (int i = 0; i < count; i++) mtus[i] = -e;
+        return -e;
+    }
+    for (int i = 0; i < count; i++) mtus[i] = kw_rt_path_mtu_on(nl, buf, destinations[i], mark);
+    free(buf);
+    mnl_socket_close(nl);
+    return 0;
+}
+
+int kw_rt_path_mtu(uint32_t destination, uint32_t mark) {
+    int32_t mtu = 0;
+    kw_rt_path_mtus(&destination, 1, mark, &mtu);
+    return mtu;
 }

@@ -85,6 +85,172 @@ int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *
     return n;
 }
 
+int kw_recv_udp_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, uint32_t *sources,
+                      uint16_t *ports, uint32_t *locals, int count) {
+    if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
+    struct mmsghdr msgs[KW_MAX_BATCH];
+    struct iovec iov[KW_MAX_BATCH];
+    struct sockaddr_in from[KW_MAX_BATCH];
+    union control { char buf[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr align; } controls[KW_MAX_BATCH];
+    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        iov[i].iov_base = slots[i];
+        iov[i].iov_len = capacities[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+        msgs[i].msg_hdr.msg_control = controls[i].buf;
+        msgs[i].msg_hdr.msg_controllen = sizeof(controls[i].buf);
+    }
+    int n;
+    do { n = recvmmsg(fd, msgs, (unsigned)count, MSG_DONTWAIT, NULL); } while (n < 0 && errno == EINTR);
+    for (int i = 0; i < n; i++) {
+        lengths[i] = msgs[i].msg_len < capacities[i] ? msgs[i].msg_len : capacities[i];
+        sources[i] = ntohl(from[i].sin_addr.s_addr);
+        ports[i] = ntohs(from[i].sin_port);
+        locals[i] = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+                struct in_pktinfo info;
+                memcpy(&info, CMSG_DATA(c), sizeof(info));
+                locals[i] = ntohl(info.ipi_addr.s_addr);
+            }
+        }
+    }
+    return n;
+}
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+int kw_send_udp_vector(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
+                       const uint16_t *ports, const uint32_t *sources, int count, int segment, int *sent_packets) {
+    if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
+    struct mmsghdr msgs[KW_MAX_BATCH];
+    struct iovec iov[KW_MAX_BATCH];
+    struct sockaddr_in to[KW_MAX_BATCH];
+    union control {
+        char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+        struct cmsghdr align;
+    } controls[KW_MAX_BATCH];
+    int first_packet[KW_MAX_BATCH + 1];
+    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
+    int m = 0;
+    for (int i = 0; i < count;) {
+        // With segment set, one message holds consecutive packets to one destination from one
+        // source, all of the first one's size but the last (which may be shorter), at most 64 of
+        // them and 60,000 bytes: the kernel cuts them apart (UDP_SEGMENT).
+        int j = i + 1;
+        size_t total = lengths[i];
+        while (segment && j < count && j - i < 64 && addresses[j] == addresses[i] && ports[j] == ports[i]
+               && sources[j] == sources[i] && lengths[j] <= lengths[i] && lengths[j - 1] == lengths[i]
+               && total + lengths[j] <= 60000) {
+            total += lengths[j];
+            j++;
+        }
+        for (int k = i; k < j; k++) { iov[k].iov_base = (void *)slots[k]; iov[k].iov_len = lengths[k]; }
+        memset(&to[m], 0, sizeof(to[m]));
+        to[m].sin_family = AF_INET;
+        to[m].sin_addr.s_addr = addresses[i];
+        to[m].sin_port = ports[i];
+        msgs[m].msg_hdr.msg_iov = &iov[i];
+        msgs[m].msg_hdr.msg_iovlen = (size_t)(j - i);
+        msgs[m].msg_hdr.msg_name = &to[m];
+        msgs[m].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+        memset(&controls[m], 0, sizeof(controls[m]));
+        size_t used = 0;
+        if (j - i > 1 || sources[i] != 0) {
+            msgs[m].msg_hdr.msg_control = controls[m].buf;
+            msgs[m].msg_hdr.msg_controllen = sizeof(controls[m].buf);
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[m].msg_hdr);
+            if (j - i > 1) {
+                c->cmsg_level = SOL_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                uint16_t size = (uint16_t)lengths[i];
+                memcpy(CMSG_DATA(c), &size, sizeof(size));
+                used += CMSG_SPACE(sizeof(uint16_t));
+                c = CMSG_NXTHDR(&msgs[m].msg_hdr, c);
+            }
+            if (sources[i] != 0 && c != NULL) {
+                // The datagram leaves from the SA's own address (a multihomed host).
+                c->cmsg_level = IPPROTO_IP;
+                c->cmsg_type = IP_PKTINFO;
+                c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+                struct in_pktinfo info;
+                memset(&info, 0, sizeof(info));
+                info.ipi_spec_dst.s_addr = sources[i];
+                memcpy(CMSG_DATA(c), &info, sizeof(info));
+                used += CMSG_SPACE(sizeof(struct in_pktinfo));
+            }
+            msgs[m].msg_hdr.msg_controllen = used;
+        }
+        first_packet[m] = i;
+        m++;
+        i = j;
+    }
+    first_packet[m] = count;
+    int n;
+    do { n = sendmmsg(fd, msgs, (unsigned)m, MSG_DONTWAIT | MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    *sent_packets = n > 0 ? first_packet[n] : 0;
+    return n;
+}
+
+int kw_recv_udp_gro(int fd, void *const *slots, const size_t *capacities, size_t *lengths, uint32_t *sources,
+                    uint16_t *ports, uint32_t *locals, uint16_t *segment_sizes, int count) {
+    if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
+    struct mmsghdr msgs[KW_MAX_BATCH];
+    struct iovec iov[KW_MAX_BATCH];
+    struct sockaddr_in from[KW_MAX_BATCH];
+    union control { char buf[CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(int))]; struct cmsghdr align; }
+        controls[KW_MAX_BATCH];
+    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        iov[i].iov_base = slots[i];
+        iov[i].iov_len = capacities[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+        msgs[i].msg_hdr.msg_control = controls[i].buf;
+        msgs[i].msg_hdr.msg_controllen = sizeof(controls[i].buf);
+    }
+    int n;
+    do { n = recvmmsg(fd, msgs, (unsigned)count, MSG_DONTWAIT, NULL); } while (n < 0 && errno == EINTR);
+    for (int i = 0; i < n; i++) {
+        lengths[i] = msgs[i].msg_len < capacities[i] ? msgs[i].msg_len : capacities[i];
+        sources[i] = ntohl(from[i].sin_addr.s_addr);
+        ports[i] = ntohs(from[i].sin_port);
+        locals[i] = 0;
+        segment_sizes[i] = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+                struct in_pktinfo info;
+                memcpy(&info, CMSG_DATA(c), sizeof(info));
+                locals[i] = ntohl(info.ipi_addr.s_addr);
+            } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int size = 0;
+                memcpy(&size, CMSG_DATA(c), sizeof(int));
+                segment_sizes[i] = size > 0 && size <= 0xffff ? (uint16_t)size : 0;
+            }
+        }
+    }
+    return n;
+}
+
+int kw_enable_udp_gro(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+}
+
 int kw_send_batch(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
                   const uint16_t *ports, int count) {
     if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
@@ -150,12 +316,16 @@ ssize_t kw_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, 
     return n;
 }
 
-int kw_tun_open(const char *name, char *actual_name_out) {
+int kw_tun_open(const char *name, char *actual_name_out) { return kw_tun_open_vnet(name, actual_name_out, 0); }
+
+int kw_tun_set_offload(int fd, unsigned flags) { return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags); }
+
+int kw_tun_open_vnet(const char *name, char *actual_name_out, int vnet_header) {
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
     if (fd < 0) return -1;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet_header ? IFF_VNET_HDR : 0);
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) { int e = errno; close(fd); errno = e; return -1; }
     if (actual_name_out) { memcpy(actual_name_out, ifr.ifr_name, IFNAMSIZ); actual_name_out[IFNAMSIZ - 1] = 0; }
@@ -236,6 +406,25 @@ int kw_signalfd_open(void) {
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+int kw_interrupt_open(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+void kw_interrupt_close(int fd) {
+    sigset_t set;
+    struct signalfd_siginfo si;
+    /* A Ctrl-C that came while watching is consumed here, not delivered once unblocked. */
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {}
+    close(fd);
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 int kw_signalfd_read(int fd) {
     struct signalfd_siginfo si;
     ssize_t n = read(fd, &si, sizeof(si));
@@ -254,6 +443,16 @@ int kw_peercred(int sock, pid_t *pid, uid_t *uid, gid_t *gid) {
     if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
     *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
     return 0;
+}
+
+int kw_peergroups(int sock, gid_t *groups, int capacity) {
+    socklen_t len = (socklen_t)(capacity * (int)sizeof(gid_t));
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+        /* ERANGE: len now says how much room the list needs. */
+        if (errno == ERANGE) return -(int)(len / sizeof(gid_t)) - 1;
+        return -1;
+    }
+    return (int)(len / sizeof(gid_t));
 }
 
 int kw_set_mark(int sock, uint32_t mark) {

@@ -59,20 +59,9 @@ public enum RFC5424 {
     /// (which a chrooted process cannot read).
     public static func timestamp(_ epochMicroseconds: Int64) -> String {
         let micros = ((epochMicroseconds % 1_000_000) + 1_000_000) % 1_000_000
-        let seconds = (epochMicroseconds - micros) / 1_000_000
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secOfDay = seconds - days * 86400
-        // Civil-from-days (proleptic Gregorian).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let c = Civil((epochMicroseconds - micros) / 1_000_000)
         func pad(_ v: Int64, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secOfDay / 3600, 2)):\(pad(secOfDay % 3600 / 60, 2)):\(pad(secOfDay % 60, 2)).\(pad(micros, 6))Z"
+        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):"
+            + "\(pad(c.second, 2)).\(pad(micros, 6))Z"
     }
 }

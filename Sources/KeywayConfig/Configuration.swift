@@ -173,10 +173,13 @@ public protocol RuntimeView {
     mutating func flush(saType: String) -> Int
     /// Policies IKE generated (peer generate-policy=yes): printed after the configured ones, flag D.
     func generatedPolicies() -> [Item]
+    /// Recent audit events of every process, oldest first (`/log`).
+    func logEntries() -> [LogEntry]
 }
 
 extension RuntimeView {
     public func generatedPolicies() -> [Item] { [] }
+    public func logEntries() -> [LogEntry] { [] }
 }
 
 /// What a freshly started appliance shows before the datapath and IKE report anything.
@@ -198,5 +201,8 @@ public enum Statistics {
                                "in-state-invalid", "in-template-mismatches", "in-no-policies", "in-policy-blocked", "in-policy-errors",
                                "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states", "out-state-protocol-errors",
                                "out-state-mode-errors", "out-state-sequence-errors", "out-state-expired", "out-policy-blocked",
-                               "out-policy-dead", "out-policy-errors"]
+                               "out-policy-dead", "out-policy-errors",
+                               // Keyway's, for paths smaller than the packets (README, Paths with a smaller MTU).
+                               "out-frag-needed", "out-frag-errors", "out-fragmented", "out-prefragmented", "mss-clamped",
+                               "icmp-frag-needed-sent", "icmp-frag-needed-limited", "pmtu-lowered", "pmtu-icmp-refused"]
 }

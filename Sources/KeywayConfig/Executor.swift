@@ -28,6 +28,8 @@ public struct CommandOutput: Sendable {
     public var repairs: [String] = []
     /// One line per change, secrets masked: what the audit log records.
     public var changes: [String] = []
+    /// `/log print follow`: the connection keeps receiving matching events after this answer.
+    public var follow: LogFollow?
     public var changed: Bool { !changes.isEmpty }
 }
 
@@ -133,11 +135,14 @@ public struct Executor {
         }
     }
 
-    private func verbs(for menu: MenuTree) -> [String] {
+    private func verbs(for menu: MenuTree) -> [String] { Self.verbs(for: menu) }
+
+    /// The commands a menu takes.
+    public static func verbs(for menu: MenuTree) -> [String] {
         switch menu.kind {
         case .policy?, .peer?, .manualSA?, .proposal?: return ["add", "set", "remove", "enable", "disable", "print", "export"]
         case .installedSA?: return ["print", "flush"]
-        case .remotePeers?, .statistics?: return ["print"]
+        case .remotePeers?, .statistics?, .log?: return ["print"]
         case .unmanagedFirewall?: return []
         case nil: return menu.name == "ipsec" || menu.name.isEmpty || menu.name == "ip" ? ["export"] : []
         }
@@ -323,18 +328,42 @@ public struct Executor {
                 }
                 out.repairs.append("\(at): peer \(address): \(why); it is left out of IKE until then")
             }
+            if case .boolean(true) = item.value("force-udp-encapsulation", in: s),
+               case .boolean(false) = item.value("nat-traversal", in: s) {
+                throw ConfigError("force-udp-encapsulation=yes needs nat-traversal=yes: ESP goes in UDP only "
+                                  + "with a peer that agreed to NAT traversal", at: at)
+            }
             if case .choice("aggressive") = item.value("exchange-mode", in: s),
                case .choice("pre-shared-key") = item.value("auth-method", in: s) {
                 out.warnings.append("peer \(address): exchange-mode=aggressive with a pre-shared key sends a hash "
                                     + "of the secret that anyone who sees it can crack offline: "
                                     + "use main mode, or a long random secret")
             }
+            let ike2 = item.value("exchange-mode", in: s).text == "ike2"
             if case .choice(let e) = item.value("enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: e) {
                 if let why = unavailability(enc) { throw ConfigError(why, at: at) }
                 if enc.isWeak { out.warnings.append("enc-algorithm=\(e) is weak") }
+                if enc.isAEAD && !ike2 {
+                    throw ConfigError("enc-algorithm=\(e) needs exchange-mode=ike2: AES-GCM protects IKEv2 messages "
+                                      + "(RFC 5282); IKEv1's phase 1 encrypts with CBC ciphers", at: at)
+                }
             }
-            if case .choice(let g) = item.value("dh-group", in: s), DHGroup(name: g)?.isWeak == true {
-                out.warnings.append("dh-group=\(g) is weak: prefer modp2048 or ecp256 where the peer allows")
+            if case .choices(let groups) = item.value("dh-group", in: s) {
+                for g in groups where DHGroup(name: g)?.isWeak == true {
+                    out.warnings.append("dh-group=\(g) is weak: prefer modp2048 or ecp256 where the peer allows")
+                }
+                if !ike2, groups.contains("curve25519") {
+                    throw ConfigError("dh-group=curve25519 needs exchange-mode=ike2 (RFC 8031 defines it for IKEv2)",
+                                      at: at)
+                }
+                for g in groups where ike2 && g.hasPrefix("ec2n") {
+                    out.warnings.append("dh-group=\(g) has no IKEv2 number (IANA reserves 3 and 4): only another Keyway "
+                                        + "will agree to it over ike2")
+                }
+                if !ike2, groups.count > 1 {
+                    out.warnings.append("peer \(address): exchange-mode=\(item.value("exchange-mode", in: s).text ?? "main") "
+                                        + "proposes only the first dh-group (\(groups[0])); ike2 offers them all")
+                }
             }
             if case .choice("md5") = item.value("hash-algorithm", in: s) { out.warnings.append("hash-algorithm=md5 is weak") }
             if case .choice("rsa-signature") = item.value("auth-method", in: s),
@@ -401,6 +430,11 @@ public struct Executor {
     /// either: a count of matches answers "is the secret X?" as surely as a printout would.
     private func resolvingConditions(_ cmd: ParsedCommand, _ kind: MenuKind?,
                                      _ session: Session) throws(ConfigError) -> ParsedCommand {
+        if kind == .log, let c = cmd.condition {
+            var resolved = cmd
+            resolved.condition = try LogView.resolving(c)
+            return resolved
+        }
         guard let kind, !Schema.properties(kind).isEmpty else { return cmd }
         var resolved = cmd
         if let c = cmd.condition { resolved.condition = try resolving(c, kind, session) }
@@ -482,7 +516,10 @@ public struct Executor {
         default:
             guard let spec = schema.first(where: { $0.name == name }) else { return term.negated }
             let actual = item.value(spec.name, in: schema)
-            if case .success(let parsed) = Schema.parse(expected, for: spec) { v = parsed == actual } else {
+            // Only administrators may name a sensitive property at all (resolving refuses others).
+            if term.contains {
+                v = Schema.format(actual, spec, showSensitive: true).lowercased().contains(expected.lowercased())
+            } else if case .success(let parsed) = Schema.parse(expected, for: spec) { v = parsed == actual } else {
                 v = Schema.format(actual, spec, showSensitive: false) == expected
             }
         }
@@ -499,6 +536,7 @@ public struct Executor {
         case .remotePeers: return "remote-peers"
         case .statistics: return "statistics"
         case .unmanagedFirewall: return "firewall"
+        case .log: return "log"
         }
     }
 

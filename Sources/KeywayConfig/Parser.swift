@@ -12,24 +12,28 @@ public struct NamedArgument: Equatable, Sendable {
     public var position: SourcePosition
 }
 
-/// One test of a condition: `name=value`, `name!=value`, or a flag such as `disabled`.
+/// One test of a condition: `name=value`, `name!=value`, `name~text` (contains), or a flag
+/// such as `disabled`.
 public struct ConditionTerm: Equatable, Sendable {
     public var name: String
     /// nil for a flag.
     public var value: String?
     public var negated: Bool
     public var position: SourcePosition
+    /// `~`: the value is contained in the property's printed value (literal text, not a pattern).
+    public var contains: Bool
 
-    public init(name: String, value: String?, negated: Bool, position: SourcePosition) {
+    public init(name: String, value: String?, negated: Bool, position: SourcePosition, contains: Bool = false) {
         self.name = name
         self.value = value
         self.negated = negated
         self.position = position
+        self.contains = contains
     }
 
     /// Where a term was written does not change what it means.
     public static func == (a: ConditionTerm, b: ConditionTerm) -> Bool {
-        a.name == b.name && a.value == b.value && a.negated == b.negated
+        a.name == b.name && a.value == b.value && a.negated == b.negated && a.contains == b.contains
     }
 }
 
@@ -272,6 +276,20 @@ public struct Parser {
             }
         }
         i += 1
+        // `name~text` or `name~"text"`: the lexer keeps `~` inside the word.
+        if let tilde = w.firstIndex(of: "~"), tilde != w.startIndex {
+            let name = String(w[..<tilde])
+            var text = String(w[w.index(after: tilde)...])
+            if text.isEmpty, let v = current {
+                switch v.kind {
+                case .word(let s), .quoted(let s):
+                    text = s
+                    i += 1
+                default: break
+                }
+            }
+            return ConditionTerm(name: name, value: text, negated: negated, position: t.position, contains: true)
+        }
         return ConditionTerm(name: w, value: nil, negated: negated, position: t.position)
     }
 }
@@ -298,6 +316,8 @@ public final class MenuTree: Sendable {
             // Known so that its commands get a precise refusal rather than "no such command".
             MenuTree("firewall", [MenuTree("nat", kind: .unmanagedFirewall), MenuTree("filter", kind: .unmanagedFirewall)]),
         ]),
+        // RouterOS's /log: every process's recent audit events.
+        MenuTree("log", kind: .log),
     ])
 
     /// Exact names first, then an unambiguous prefix (RouterOS accepts both).
@@ -315,5 +335,5 @@ public final class MenuTree: Sendable {
 }
 
 public enum MenuKind: Sendable, Equatable {
-    case policy, peer, proposal, manualSA, installedSA, remotePeers, statistics, unmanagedFirewall
+    case policy, peer, proposal, manualSA, installedSA, remotePeers, statistics, unmanagedFirewall, log
 }

@@ -10,11 +10,18 @@ extension Executor {
                         _ session: inout Session, _ out: inout CommandOutput) throws(ConfigError) {
         var mode = "plain"
         var showSensitive = false
+        var follow: String?
+        let isLog = menu.kind == .log
+        let options = isLog ? ["count-only", "follow", "follow-only", "brief", "without-paging", "terse", "detail"]
+            : ["detail", "stats", "count-only", "show-sensitive", "brief", "without-paging", "terse"]
         for (arg, position) in cmd.positional {
-            guard let word = arg.text, let option = Schema.resolve(word, ["detail", "stats", "count-only", "show-sensitive", "brief", "without-paging", "terse"]) else {
-                throw ConfigError("unknown print option '\(arg.text ?? "[...]")': expected detail, stats, count-only, show-sensitive or where", at: position)
+            guard let word = arg.text, let option = Schema.resolve(word, options) else {
+                let expected = isLog ? "follow, follow-only, count-only or where"
+                    : "detail, stats, count-only, show-sensitive or where"
+                throw ConfigError("unknown print option '\(arg.text ?? "[...]")': expected \(expected)", at: position)
             }
             switch option {
+            case "follow", "follow-only": follow = option
             case "show-sensitive":
                 guard session.mayShowSensitive else { throw ConfigError("permission denied: show-sensitive needs an administrator (root or group keyway)", at: position) }
                 showSensitive = true
@@ -24,9 +31,36 @@ extension Executor {
         }
         if let arg = cmd.named.first { throw ConfigError("unexpected '\(arg.name)=': print takes detail, stats, count-only, show-sensitive or where", at: arg.position) }
         guard let kind = menu.kind else { throw ConfigError("nothing to print here: go into a menu such as /ip ipsec policy", at: cmd.verbPosition) }
-        var flagsLegend = ""
+        // RouterOS prints the legend even when the list is empty.
+        var flagsLegend: String
+        switch kind {
+        case .policy: flagsLegend = "Flags: X - disabled, D - dynamic, I - inactive"
+        case .proposal: flagsLegend = "Flags: X - disabled, * - default"
+        case .peer, .manualSA: flagsLegend = "Flags: X - disabled"
+        default: flagsLegend = ""
+        }
         var rows: [Row] = []
         switch kind {
+        case .log:
+            let all = runtime.logEntries()
+            let shown = all.filter { LogView.matches($0, cmd.condition) }
+            if mode == "count-only" {
+                guard follow == nil else { throw ConfigError("count-only cannot follow", at: cmd.verbPosition) }
+                out.text += "\(shown.count)\n"
+                out.json.append("{\"count\":\(shown.count)}")
+                return
+            }
+            let initial = follow == "follow-only" ? [] : shown
+            out.text += initial.map { LogView.line($0) + "\n" }.joined()
+            if follow != nil {
+                // Following, JSON is one object per line, so that each new event is a line of its own.
+                out.json += initial.map(LogView.json)
+                out.follow = LogFollow(condition: cmd.condition, after: all.last?.sequence ?? 0,
+                                       json: false)
+            } else {
+                out.json.append("[" + initial.map(LogView.json).joined(separator: ",") + "]")
+            }
+            return
         case .policy, .peer, .proposal, .manualSA:
             let schema = Schema.properties(kind)
             let items = (kind == .policy ? config.orderedPolicies + runtime.generatedPolicies() : config.items(kind)).filter { matches($0, cmd.condition, kind, config) }
@@ -48,22 +82,22 @@ extension Executor {
                         fields = schema.filter { mode == "detail" || $0.inPrint }.map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
                         if mode == "detail", let reason { fields.append(("inactive-reason", Schema.quote(reason))) }
                     }
-                    flagsLegend = "Flags: X - disabled, D - dynamic, I - inactive"
                 case .proposal:
                     if item.builtIn { flags += "*" }
-                    flagsLegend = "Flags: X - disabled, * - default"
                     fields = schema.map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
                 default:
                     fields = schema.filter { mode == "detail" || $0.inPrint || item.values[$0.name] != nil }
                         .map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
                     // The manual's legend, with I only where a peer is unusable (a store from before a rule).
+                    if kind == .peer, mode == "detail", item.value("exchange-mode", in: schema).text == "ike2" {
+                        fields.append(("note", Schema.quote("proposal-check does not apply to ike2: IKEv2 does not "
+                                                            + "negotiate lifetimes, each side rekeys on its own")))
+                    }
                     if kind == .peer, let reason = config.peerUnusableReason(item) {
                         flags += "I"
                         if mode == "detail" { fields.append(("inactive-reason", Schema.quote(reason))) }
                     }
-                    if flagsLegend.isEmpty || flags.contains("I") {
-                        flagsLegend = flags.contains("I") ? "Flags: X - disabled, I - inactive" : "Flags: X - disabled"
-                    }
+                    if flags.contains("I") { flagsLegend = "Flags: X - disabled, I - inactive" }
                 }
                 rows.append(Row(flags: flags, id: item.id, fields: fields))
             }

@@ -15,6 +15,10 @@ public enum PropertyType: Sendable {
     case hexKeyPair
     case spiPair
     case ipProtocol
+    /// Keyway's `tcp-mss`: clamp-to-pmtu, off, or an MSS (stored as the text).
+    case tcpMSS
+    /// `my-id`/`remote-id`: `auto`, `address:IP`, `fqdn:NAME`, `user-fqdn:USER@NAME`, `key-id:TEXT`.
+    case identity
 }
 
 public struct PropertySpec: Sendable {
@@ -101,6 +105,8 @@ public enum Schema {
         PropertySpec("manual-sa", .reference(.manualSA, allowsNone: true), .text("none")),
         PropertySpec("priority", .integer(-2_147_483_648...2_147_483_647), .integer(0)),
         PropertySpec("dont-fragment", .choice(["clear", "inherit", "set"]), .choice("clear"), inPrint: false),
+        // Keyway's extension (routeros-semantics.md): RouterOS users add firewall change-mss rules by hand.
+        PropertySpec("tcp-mss", .tcpMSS, .choice("clamp-to-pmtu"), inPrint: false),
     ]
 
     public static let peer: [PropertySpec] = [
@@ -110,18 +116,26 @@ public enum Schema {
         PropertySpec("certificate", .name, .text("none"), inPrint: false),
         PropertySpec("remote-certificate", .name, .text("none"), inPrint: false),
         PropertySpec("generate-policy", .boolean, .boolean(false)),
-        PropertySpec("exchange-mode", .choice(["main", "aggressive", "base"]), .choice("main")),
+        PropertySpec("exchange-mode", .choice(["main", "aggressive", "base", "ike2"]), .choice("main")),
         PropertySpec("send-initial-contact", .boolean, .boolean(true)),
         PropertySpec("nat-traversal", .boolean, .boolean(false)),
+        // Keyway extension (strongSwan's encap=yes): ESP in UDP even where no NAT is detected.
+        PropertySpec("force-udp-encapsulation", .boolean, .boolean(false), inPrint: false),
         PropertySpec("proposal-check", .choice(["claim", "exact", "obey", "strict"]), .choice("strict")),
         PropertySpec("hash-algorithm", .choice(["md5", "sha1", "sha256", "sha384", "sha512"]), .choice("md5")),
-        PropertySpec("enc-algorithm", .choice(["des", "3des", "aes-128", "aes-192", "aes-256"]), .choice("3des")),
-        PropertySpec("dh-group", .choice(ikeGroups), .choice("modp1024")),
+        // aes-128-gcm/aes-256-gcm (RFC 5282) and curve25519 (RFC 8031): exchange-mode=ike2 only.
+        PropertySpec("enc-algorithm", .choice(["des", "3des", "aes-128", "aes-192", "aes-256", "aes-128-gcm", "aes-256-gcm"]),
+                     .choice("3des")),
+        // A multiple choice, as in the manual: ike2 offers every group, IKEv1 proposes the first.
+        PropertySpec("dh-group", .choices(ikeGroups), .choices(["modp1024"])),
         PropertySpec("lifetime", .duration(.lifetime), .duration(86_400)),
         PropertySpec("lifebytes", .integer(0...maximumLifebytes), .integer(0)),
         // RouterOS v6 (beyond the v2 manual): dead peer detection, RFC 3706. 0s turns it off.
         PropertySpec("dpd-interval", .duration(.dpdInterval), .duration(120), inPrint: false),
         PropertySpec("dpd-maximum-failures", .integer(1...100), .integer(5), inPrint: false),
+        // RouterOS v6.43+ (IKEv2): the identity we send, and the one we accept (auto: any).
+        PropertySpec("my-id", .identity, .text("auto"), inPrint: false),
+        PropertySpec("remote-id", .identity, .text("auto"), inPrint: false),
     ]
 
     public static let proposal: [PropertySpec] = [
@@ -245,6 +259,19 @@ public enum Schema {
             }
             guard let incoming = spis.first else { return .failure(ValueError("expected an SPI")) }
             return .success(.pair(incoming, spis.last ?? incoming))
+        case .tcpMSS:
+            let expected = "expected clamp-to-pmtu, off, or an MSS from \(TCPMSSClamp.smallest) to 65495"
+            if let word = resolve(text, ["clamp-to-pmtu", "off"]) { return .success(.choice(word)) }
+            guard let n = Int(text), text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .failure(ValueError(expected)) }
+            guard TCPMSSClamp(String(n)) != nil else {
+                return .failure(ValueError(expected, nearest: .choice(String(min(max(n, Int(TCPMSSClamp.smallest)), 65_495)))))
+            }
+            return .success(.choice(String(n)))
+        case .identity:
+            guard let id = IKEIdentity(text) else {
+                return .failure(ValueError("expected auto, address:IP, fqdn:NAME, user-fqdn:USER@NAME or key-id:TEXT"))
+            }
+            return .success(.text(id.description))
         case .ipProtocol:
             if let n = Int(text), (0...255).contains(n) { return .success(.choice(String(n))) }
             guard let v = resolve(text, Array(protocolNames.keys).sorted()) else { return .failure(ValueError("expected a protocol name (all, tcp, udp, icmp, ...) or number 0-255")) }

@@ -43,3 +43,68 @@ public final class MessageCipher {
         guard ok else { throw .libcrypto("CBC \(encrypt ? "encryption" : "decryption") failed") }
     }
 }
+
+/// AES-GCM over whole messages with a 16-byte tag: IKEv2's SK payload under RFC 5282. The key is
+/// the cipher key without the salt; the caller builds each 12-byte nonce (salt then explicit IV).
+public final class MessageAEAD {
+    public let algorithm: EncryptionAlgorithm
+    public static let tagLength = 16
+    public static let nonceLength = 12
+    private let sealer: CipherContext
+    private let opener: CipherContext
+
+    public init(_ algorithm: EncryptionAlgorithm, key: Secret) throws(CryptoError) {
+        guard algorithm.isAEAD else { throw .libcrypto("\(algorithm.rawValue) is not an AEAD cipher") }
+        self.algorithm = algorithm
+        sealer = try CipherContext(algorithm, key: key, encrypt: true)
+        opener = try CipherContext(algorithm, key: key, encrypt: false)
+    }
+
+    /// Encrypts `data` in place; returns the tag.
+    public func seal(_ data: inout [UInt8], nonce: [UInt8], aad: [UInt8]) throws(CryptoError) -> [UInt8] {
+        guard nonce.count == Self.nonceLength else { throw .badLength("a GCM nonce is 12 bytes") }
+        var tag = [UInt8](repeating: 0, count: Self.tagLength)
+        let ok = Self.withBuffers(&data, nonce, aad) { buf, len, n, a, alen in
+            tag.withUnsafeMutableBufferPointer { t in
+                guard let tb = t.baseAddress else { return false }
+                return sealer.gcmSeal(nonce: n, aad: a, aadLength: alen, buf, len, tag: tb)
+            }
+        }
+        guard ok else { throw .libcrypto("GCM encryption failed") }
+        return tag
+    }
+
+    /// Checks the tag and decrypts `data` in place; `.authenticationFailed` when the tag is wrong.
+    public func open(_ data: inout [UInt8], nonce: [UInt8], aad: [UInt8], tag: [UInt8]) throws(CryptoError) {
+        guard nonce.count == Self.nonceLength, tag.count == Self.tagLength else {
+            throw .badLength("a GCM nonce is 12 bytes and its tag 16")
+        }
+        let ok = Self.withBuffers(&data, nonce, aad) { buf, len, n, a, alen in
+            tag.withUnsafeBufferPointer { t in
+                guard let tb = t.baseAddress else { return false }
+                return opener.gcmOpen(nonce: n, aad: a, aadLength: alen, buf, len, tag: tb)
+            }
+        }
+        guard ok else { throw .authenticationFailed }
+    }
+
+    private static func withBuffers(_ data: inout [UInt8], _ nonce: [UInt8], _ aad: [UInt8],
+                                    _ body: (UnsafeMutablePointer<UInt8>, Int, UnsafePointer<UInt8>,
+                                             UnsafePointer<UInt8>, Int) -> Bool) -> Bool {
+        // An empty buffer still needs a valid pointer for OpenSSL.
+        var scratch: UInt8 = 0
+        let aadBytes = aad.isEmpty ? [0] : aad
+        return nonce.withUnsafeBufferPointer { n in
+            aadBytes.withUnsafeBufferPointer { a in
+                guard let nb = n.baseAddress, let ab = a.baseAddress else { return false }
+                if data.isEmpty {
+                    return withUnsafeMutablePointer(to: &scratch) { body($0, 0, nb, ab, aad.count) }
+                }
+                return data.withUnsafeMutableBufferPointer { d in
+                    guard let db = d.baseAddress else { return false }
+                    return body(db, d.count, nb, ab, aad.count)
+                }
+            }
+        }
+    }
+}

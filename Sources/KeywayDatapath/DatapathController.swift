@@ -19,6 +19,8 @@ public final class DatapathController {
     public private(set) var generation: UInt64 = 0
     /// Requests from keyway-ike refused because the configuration does not allow them.
     public private(set) var refusedFromIKE: UInt64 = 0
+    /// The TUN device's offloads (what `keyway status` shows).
+    public var offloads: [String] = []
     private var bounds = ConfigurationBounds(policies: [], peers: [])
     private var ownAddresses: [IPv4Address] = []
     /// Manual SAs by the record that made them: an unchanged record keeps its SA (and its sequence numbers).
@@ -66,6 +68,20 @@ public final class DatapathController {
               ("sas", String(manual.count))])
         return take()
     }
+
+    /// keywayd's look-up of the interfaces toward each peer (only keywayd reads routes).
+    public func setOuterPaths(_ message: OuterPaths) -> [DatapathEffect] {
+        engine.setLocalPaths(defaultMTU: Int(message.defaultMTU),
+                             paths: message.paths.map { ($0.destination, Int($0.mtu)) })
+        tunMTU = message.tunMTU
+        note(.informational, "outer-paths", "outer path MTUs from keywayd",
+             [("default", String(message.defaultMTU)), ("paths", String(message.paths.count)),
+              ("tun-mtu", String(message.tunMTU))])
+        return take()
+    }
+
+    /// The TUN device's MTU as keywayd set it (0: not told yet).
+    public private(set) var tunMTU: UInt16 = 0
 
     /// keywayd's list of the appliance's own addresses (no generated policy may cover them).
     public func setHostAddresses(_ message: HostAddresses) -> [DatapathEffect] {
@@ -150,6 +166,10 @@ public final class DatapathController {
             status.useSoftSeconds = sa.lifetime.useSoftSeconds ?? 0
             status.useHardSeconds = sa.lifetime.useHardSeconds ?? 0
             status.sequence = record.inbound ? 0 : sa.sequence
+            // What the SA adds at its path's size; the path itself only for outbound SAs.
+            let mtu = engine.paths.mtu(toward: .v4(IPv4Address(sa.destination)), now: t)
+            status.overhead = UInt16(clamping: min(Int(SAStatus.maximumOverhead), sa.ipsecOverhead.overhead(at: mtu)))
+            status.pathMTU = record.inbound ? 0 : UInt16(clamping: mtu)
             return status
         }.sorted { ($0.destination, $0.spi) < ($1.destination, $1.spi) }
         let withSAs = Set(all.map(\.0.policyID))
@@ -162,9 +182,11 @@ public final class DatapathController {
             PolicyStatus(id: $0, inAccepted: 0, inDropped: 0, inTransformed: 0, outAccepted: 0, outDropped: 0,
                          outTransformed: 0, established: true)
         }
-        return DatapathState(sas: sas, policies: policies,
-                             statistics: engine.statistics.map { Counter(name: $0.key, value: $0.value) },
-                             refusedFromIKE: refusedFromIKE)
+        var state = DatapathState(sas: sas, policies: policies,
+                                  statistics: engine.statistics.map { Counter(name: $0.key, value: $0.value) },
+                                  refusedFromIKE: refusedFromIKE)
+        state.offloads = offloads
+        return state
     }
 
     // MARK: helpers
@@ -210,6 +232,8 @@ public final class DatapathController {
         let configured = bounds.policies.map { SecurityPolicy($0.policy, priority: Int($0.policy.priority)) }
         let generated = generatedPolicies.map { SecurityPolicy($0, priority: Int(Int32.min) - 1) }
         engine.replacePolicies(configured + generated)
+        engine.tcpMSS = Dictionary((bounds.policies.map(\.policy) + generatedPolicies).map { (Int($0.id), $0.tcpMSS) },
+                                   uniquingKeysWith: { first, _ in first })
         effects.append(.generatedPolicies(GeneratedPolicySet(policies: generatedPolicies)))
     }
 

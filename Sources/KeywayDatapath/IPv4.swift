@@ -54,17 +54,28 @@ public struct IPv4Header: Equatable, Sendable {
         return (UInt16(packet[o]) << 8 | UInt16(packet[o + 1]), UInt16(packet[o + 2]) << 8 | UInt16(packet[o + 3]))
     }
 
-    /// Writes a 20-byte header (no options) with a correct checksum at `offset`.
+    /// Writes a 20-byte header (no options) with a correct checksum at `offset` (no allocation).
     public static func write(into packet: inout [UInt8], at offset: Int, tos: UInt8, totalLength: Int, identification: UInt16,
                              flagsAndOffset: UInt16, ttl: UInt8, proto: UInt8, source: UInt32, destination: UInt32) {
-        let h: [UInt8] = [0x45, tos, UInt8(totalLength >> 8), UInt8(totalLength & 0xff),
-                          UInt8(identification >> 8), UInt8(identification & 0xff), UInt8(flagsAndOffset >> 8), UInt8(flagsAndOffset & 0xff),
-                          ttl, proto, 0, 0,
-                          UInt8(source >> 24), UInt8(source >> 16 & 0xff), UInt8(source >> 8 & 0xff), UInt8(source & 0xff),
-                          UInt8(destination >> 24), UInt8(destination >> 16 & 0xff), UInt8(destination >> 8 & 0xff), UInt8(destination & 0xff)]
-        for i in 0..<20 { packet[offset + i] = h[i] }
+        packet[offset] = 0x45; packet[offset + 1] = tos
+        put16(&packet, offset + 2, UInt16(truncatingIfNeeded: totalLength))
+        put16(&packet, offset + 4, identification)
+        put16(&packet, offset + 6, flagsAndOffset)
+        packet[offset + 8] = ttl; packet[offset + 9] = proto
+        put32(&packet, offset + 12, source)
+        put32(&packet, offset + 16, destination)
         setChecksum(&packet, headerAt: offset, length: 20)
     }
+
+    public static func put16(_ p: inout [UInt8], _ o: Int, _ v: UInt16) {
+        p[o] = UInt8(v >> 8); p[o + 1] = UInt8(v & 0xff)
+    }
+
+    public static func put32(_ p: inout [UInt8], _ o: Int, _ v: UInt32) {
+        p[o] = UInt8(v >> 24); p[o + 1] = UInt8(v >> 16 & 0xff); p[o + 2] = UInt8(v >> 8 & 0xff); p[o + 3] = UInt8(v & 0xff)
+    }
+
+    public static func u16(_ p: [UInt8], _ o: Int) -> UInt16 { UInt16(p[o]) << 8 | UInt16(p[o + 1]) }
 
     public static func setChecksum(_ packet: inout [UInt8], headerAt offset: Int, length: Int) {
         packet[offset + 10] = 0

@@ -47,6 +47,17 @@ public final class KernelHost: HostKernel {
 
     public func interfaceIndex(_ name: String) throws(SystemError) -> Int32 { try Tun.interfaceIndex(name: name) }
 
+    public func pathMTUs(toward destinations: [UInt32], mark: UInt32) -> [Result<Int, SystemError>] {
+        guard !destinations.isEmpty else { return [] }
+        var mtus = [Int32](repeating: 0, count: destinations.count)
+        _ = kw_rt_path_mtus(destinations, Int32(destinations.count), mark, &mtus)
+        return zip(destinations, mtus).map { d, mtu in
+            mtu >= 0 ? .success(Int(mtu))
+                : .failure(SystemError("RTM_GETROUTE(\(d >> 24).\(d >> 16 & 255).\(d >> 8 & 255).\(d & 255))",
+                                       errno: Errno(rawValue: -mtu)))
+        }
+    }
+
     /// The netlink request one change becomes, with NLM_F_ACK (the tests read it back); nil
     /// when the change cannot be expressed.
     public static func message(for change: RoutingChange, sequence: UInt32) -> [UInt8]? {
@@ -85,6 +96,10 @@ public final class KernelHost: HostKernel {
             op.kind = Int32(KW_RT_LINK_TXQUEUELEN.rawValue)
             op.ifindex = index
             op.value = packets
+        case .setMTU(let index, let bytes):
+            op.kind = Int32(KW_RT_LINK_MTU.rawValue)
+            op.ifindex = index
+            op.value = bytes
         }
         return op
     }

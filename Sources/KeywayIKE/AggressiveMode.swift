@@ -136,7 +136,7 @@ extension IKEEngine {
         if sa.natTraversal, nat.count >= 2 {
             sa.natDetected = sa.natDetected || nat[0] != natHash(sa, sa.localAddress, 500) || !nat.dropFirst().contains(natHash(sa, sa.remote.address, sa.remote.port))
         }
-        if sa.localPort == Self.natTPort { sa.natDetected = true }
+        if sa.localPort == Self.natTPort || (sa.natTraversal && sa.peer.forceUDPEncapsulation) { sa.natDetected = true }
         sa.retransmit.stop()
         established(sa, now: now)
     }

@@ -18,7 +18,12 @@ public struct IKEPeer: Sendable {
     public var proposalCheck: ProposalCheck
     public var hash: HashAlgorithm
     public var encryption: EncryptionAlgorithm
+    /// IKEv1 proposes this group (the first of the list); IKEv2 offers all of `groups`.
     public var group: DHGroup
+    public var groups: [DHGroup]
+    /// IKEv2: the identity we send (auto: our address) and the one we accept (auto: any).
+    public var myID: IKEIdentity = .auto
+    public var remoteID: IKEIdentity = .auto
     /// Phase 1 lifetime as proposed; the engine never uses more than `Seconds.maximumLifetime`.
     public var lifetime: Seconds
     public var lifebytes: UInt64
@@ -30,6 +35,9 @@ public struct IKEPeer: Sendable {
     /// stays in the monitor, which signs by `certificateName`) and the peer's, which its
     /// signature must verify with.
     public var signature: SignatureAuthentication?
+    /// force-udp-encapsulation: our NAT discovery hash claims a NAT in front of us, so both ends
+    /// float to port 4500 and put ESP in UDP (as strongSwan's encap=yes does).
+    public var forceUDPEncapsulation = false
 
     public init(address: UInt32, prefixLength: Int = 32, port: UInt16 = 500, secret: Secret, exchangeMode: ExchangeMode = .main,
                 natTraversal: Bool = false, generatePolicy: Bool = false, sendInitialContact: Bool = true,
@@ -38,7 +46,8 @@ public struct IKEPeer: Sendable {
         self.address = address; self.prefixLength = max(0, min(32, prefixLength)); self.port = port; self.secret = secret
         self.exchangeMode = exchangeMode; self.natTraversal = natTraversal; self.generatePolicy = generatePolicy
         self.sendInitialContact = sendInitialContact; self.proposalCheck = proposalCheck; self.hash = hash
-        self.encryption = encryption; self.group = group; self.lifetime = lifetime; self.lifebytes = lifebytes
+        self.encryption = encryption; self.group = group; self.groups = [group]; self.lifetime = lifetime
+        self.lifebytes = lifebytes
     }
 
     func contains(_ ip: UInt32) -> Bool { IPv4Prefix(address, length: prefixLength).contains(ip) }

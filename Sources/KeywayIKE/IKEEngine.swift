@@ -49,11 +49,15 @@ public final class IKEEngine {
     public static let keepaliveInterval: UInt64 = 20_000
     var lastKeepalive: [IKESAKey: UInt64] = [:]
 
+    /// Policies made by generate-policy (by either IKE version: one id space, one set of bounds).
+    let book: GeneratedPolicyBook
     /// Policies made by generate-policy, by id; they go when their last SA goes.
-    public internal(set) var generatedPolicies: [Int: IKEPolicy] = [:]
-    var nextGeneratedID = IKEEngine.firstGeneratedPolicyID
+    public internal(set) var generatedPolicies: [Int: IKEPolicy] {
+        get { book.policies }
+        set { book.policies = newValue }
+    }
     /// The appliance's own addresses (`setOwnAddresses`), which generated policies may not claim.
-    var ownAddresses: [IPv4Address] = []
+    var ownAddresses: [IPv4Address] { book.ownAddresses }
     /// Generated policy ids never meet configured ones (the monitor numbers those from 1).
     public static let firstGeneratedPolicyID = 0x4000_0000
 
@@ -63,9 +67,11 @@ public final class IKEEngine {
     var pendingSignatures: [UInt64: (IKESAKey, ([UInt8]?, UInt64) -> Void)] = [:]
     var nextSignatureID: UInt64 = 0
 
-    public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes) {
+    public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes,
+                generated: GeneratedPolicyBook = GeneratedPolicyBook()) {
         self.configuration = configuration
         self.random = random
+        self.book = generated
     }
 
     // MARK: inputs

@@ -27,6 +27,9 @@ public enum IKEAction: Sendable {
     /// Ask the monitor to sign `data` (exactly `exchange.prf.outputLength` bytes: HASH_I or HASH_R)
     /// with the private key of `certificate`; the answer goes to `IKEEngine.signed(id:signature:now:)`.
     case sign(id: UInt64, certificate: String, data: [UInt8], exchange: SigningExchange)
+    /// IKEv2: ask the monitor to sign the octets these parts make (RFC 7296 2.15) for an announced
+    /// exchange; the answer goes to `IKEv2Engine.signed(id:scheme:signature:now:)`.
+    case signIKEv2(IKEv2SignRequest)
     case audit(IKEAudit)
 }
 
@@ -42,6 +45,8 @@ public struct RemotePeerState: Sendable, Equatable {
     public var side: String
     public var establishedSeconds: UInt64
     public var natTraversal: Bool
+    /// The IKE version of this SA (1 or 2).
+    public var version: Int = 1
 }
 
 /// The live state of a policy's phase 2.

@@ -11,6 +11,11 @@ public enum ISAKMPError: Error, Equatable, Sendable, CustomStringConvertible {
     case badAttribute(type: UInt16, length: Int)
     case trailingBytes(Int)
     case tooManyPayloads
+    /// IKEv2: a payload type we do not know, with the critical bit set (UNSUPPORTED_CRITICAL_PAYLOAD).
+    case unsupportedCriticalPayload(UInt8)
+    /// IKEv2: an SK or SKF payload that is not the last one, or inside another.
+    case misplacedEncryptedPayload
+    case badIKEv2Version(UInt8)
 
     public var description: String {
         switch self {
@@ -25,6 +30,9 @@ public enum ISAKMPError: Error, Equatable, Sendable, CustomStringConvertible {
         case .badAttribute(let t, let l): return "attribute \(t) with bad length \(l)"
         case .trailingBytes(let n): return "\(n) bytes after the last payload"
         case .tooManyPayloads: return "too many payloads"
+        case .unsupportedCriticalPayload(let t): return "unsupported critical payload \(t)"
+        case .misplacedEncryptedPayload: return "an encrypted payload that is not the last one"
+        case .badIKEv2Version(let v): return "unsupported IKE version 0x\(String(v, radix: 16)) (2.x only)"
         }
     }
 }

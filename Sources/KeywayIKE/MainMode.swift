@@ -191,9 +191,11 @@ extension IKEEngine {
             + [.vendorID(VendorIDs.deadPeerDetection)]
     }
 
-    /// RFC 3947 3.2: the hash of the remote end's address and port first, then ours.
+    /// RFC 3947 3.2: the hash of the remote end's address and port first, then ours. Forced
+    /// encapsulation hashes no address of ours: the peer sees a NAT in front of us.
     func natDiscoveryPayloads(_ sa: IKESA) -> [Payload] {
-        [.natDiscovery(natHash(sa, sa.remote.address, sa.remote.port)), .natDiscovery(natHash(sa, sa.localAddress, sa.localPort))]
+        let ours = sa.peer.forceUDPEncapsulation ? natHash(sa, 0, 0) : natHash(sa, sa.localAddress, sa.localPort)
+        return [.natDiscovery(natHash(sa, sa.remote.address, sa.remote.port)), .natDiscovery(ours)]
     }
 
     /// The responder's pick among the initiator's transforms: ours, with the shorter lifetime.
@@ -251,7 +253,7 @@ extension IKEEngine {
             // Their first hash is of us as they see us; the others are of themselves.
             let us = natHash(sa, sa.localAddress, sa.localPort)
             let them = natHash(sa, sa.remote.address, sa.remote.port)
-            sa.natDetected = nat[0] != us || !nat.dropFirst().contains(them)
+            sa.natDetected = nat[0] != us || !nat.dropFirst().contains(them) || sa.peer.forceUDPEncapsulation
         }
     }
 

@@ -219,11 +219,13 @@ public enum NegotiationError: Error, Equatable, Sendable {
     case authentication(String)
     case badHash(String)
     case malformed(String)
+    /// IKEv2: no policy fits the traffic selectors the peer proposed (TS_UNACCEPTABLE).
+    case tsUnacceptable(String)
 
     var notify: NotifyType {
         switch self {
         case .noProposal: return .noProposalChosen
-        case .invalidID: return .invalidIDInformation
+        case .invalidID, .tsUnacceptable: return .invalidIDInformation
         case .authentication: return .authenticationFailed
         case .badHash: return .invalidHashInformation
         case .malformed: return .payloadMalformed
@@ -232,7 +234,8 @@ public enum NegotiationError: Error, Equatable, Sendable {
 
     public var reason: String {
         switch self {
-        case .noProposal(let s), .invalidID(let s), .authentication(let s), .badHash(let s), .malformed(let s): return s
+        case .noProposal(let s), .invalidID(let s), .authentication(let s), .badHash(let s), .malformed(let s),
+             .tsUnacceptable(let s): return s
         }
     }
 }

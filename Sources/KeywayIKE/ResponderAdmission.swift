@@ -157,4 +157,6 @@ public struct ResponderLoad: Sendable, Equatable {
     public var refusedBusy: UInt64 = 0
     /// Diffie-Hellman computations refused by the token buckets.
     public var diffieHellmanRefused: UInt64 = 0
+    /// IKEv2: IKE_SA_INITs answered with a COOKIE (RFC 7296 2.6).
+    public var cookiesSent: UInt64 = 0
 }

@@ -14,8 +14,16 @@ extension IKEConfiguration {
                                generatePolicy: p.generatePolicy, sendInitialContact: p.sendInitialContact,
                                proposalCheck: p.proposalCheck, hash: p.hash, encryption: p.encryption, group: p.dhGroup,
                                lifetime: Seconds(p.lifetime), lifebytes: p.lifebytes)
+            peer.groups = p.dhGroups.isEmpty ? [p.dhGroup] : p.dhGroups
+            guard let myID = IKEIdentity(p.myID), let remoteID = IKEIdentity(p.remoteID) else {
+                report("peer \(p.address) skipped: its my-id or remote-id does not parse")
+                continue
+            }
+            peer.myID = myID
+            peer.remoteID = remoteID
             peer.dpdInterval = Seconds(p.dpdInterval)
             peer.dpdMaximumFailures = Int(p.dpdMaximumFailures)
+            peer.forceUDPEncapsulation = p.forceUDPEncapsulation
             if !p.certificateName.isEmpty {
                 guard let remote = try? Certificate(pemOrDER: p.remoteCertificate) else {
                     report("peer \(p.address) skipped: its remote-certificate does not parse")

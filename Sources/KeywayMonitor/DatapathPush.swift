@@ -16,8 +16,13 @@ public enum DatapathPush {
         // Policies share a few proposals: each one's algorithms are read once.
         var algorithms: [String: ([EncryptionAlgorithm], [IntegrityAlgorithm])] = [:]
         let policies = active.map { item, record in
-            let manual = (item.value("manual-sa", of: .policy).text ?? "none") != "none"
-            guard !manual else { return AllowedPolicy(policy: record, manual: true, encryption: [], integrity: []) }
+            let manualName = item.value("manual-sa", of: .policy).text ?? "none"
+            if manualName != "none" {
+                // A manual-sa's algorithms (keywayd sizes the TUN MTU by them; IKE never keys these).
+                let m = config.item(named: manualName, in: .manualSA)
+                return AllowedPolicy(policy: record, manual: true, encryption: m.map(manualEncryption) ?? [],
+                                     integrity: m.map(manualIntegrity) ?? [])
+            }
             let name = item.value("proposal", of: .policy).text ?? "default"
             if algorithms[name] == nil {
                 let p = proposal(named: name, config)
@@ -29,7 +34,7 @@ public enum DatapathPush {
         let peers = config.peers.filter { !$0.disabled }.compactMap { item -> AllowedPeer? in
             guard case .address(let a) = item.value("address", in: Schema.peer) else { return nil }
             return AllowedPeer(address: IPv4Prefix(a.address, length: a.prefixLength),
-                               generatePolicy: flag(item, "generate-policy"))
+                               generatePolicy: flag(item, "generate-policy"), natTraversal: flag(item, "nat-traversal"))
         }
         let fallback = proposal(named: "default", config)
         return ConfigurationBounds(policies: policies, peers: peers,
@@ -73,7 +78,8 @@ public enum DatapathPush {
                 level: PolicyLevel(rawValue: item.value("level", of: .policy).text ?? "") ?? .require,
                 esp: protocols.contains("esp"), ah: protocols.contains("ah"), tunnel: tunnel,
                 saSource: saSrc, saDestination: saDst, priority: Int32(clamping: priority),
-                dontFragment: DontFragment(rawValue: item.value("dont-fragment", of: .policy).text ?? "") ?? .clear)
+                dontFragment: DontFragment(rawValue: item.value("dont-fragment", of: .policy).text ?? "") ?? .clear,
+                tcpMSS: TCPMSSClamp(item.value("tcp-mss", of: .policy).text ?? "") ?? .clampToPathMTU)
             return (item, record)
         }
     }
@@ -90,6 +96,16 @@ public enum DatapathPush {
     static func integrity(_ proposal: Item) -> [IntegrityAlgorithm] {
         guard case .choices(let c) = proposal.value("auth-algorithms", in: Schema.proposal) else { return [] }
         return c.compactMap(IntegrityAlgorithm.init(rawValue:))
+    }
+
+    static func manualEncryption(_ m: Item) -> [EncryptionAlgorithm] {
+        [EncryptionAlgorithm(rawValue: m.value("esp-enc-algorithm", in: Schema.manualSA).text ?? "")].compactMap { $0 }
+    }
+
+    static func manualIntegrity(_ m: Item) -> [IntegrityAlgorithm] {
+        ["esp-auth-algorithm", "ah-algorithm"].compactMap {
+            IntegrityAlgorithm(rawValue: m.value($0, in: Schema.manualSA).text ?? "")
+        }
     }
 
     static func flag(_ item: Item, _ name: String) -> Bool {

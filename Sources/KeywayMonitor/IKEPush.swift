@@ -72,10 +72,17 @@ public enum IKEPush {
                 proposalCheck: ProposalCheck(rawValue: text("proposal-check")) ?? .strict,
                 hash: HashAlgorithm(rawValue: text("hash-algorithm")) ?? .md5,
                 encryption: EncryptionAlgorithm(rawValue: text("enc-algorithm")) ?? .tripleDES,
-                dhGroup: DHGroup(name: text("dh-group")) ?? .modp1024,
+                dhGroup: .modp1024,
                 lifetime: seconds("lifetime", 86_400), lifebytes: lifebytes)
+            if case .choices(let names) = item.value("dh-group", in: s) {
+                let groups = names.compactMap(DHGroup.init(name:))
+                if !groups.isEmpty { record.dhGroups = groups }
+            }
+            record.myID = text("my-id").isEmpty ? "auto" : text("my-id")
+            record.remoteID = text("remote-id").isEmpty ? "auto" : text("remote-id")
             record.dpdInterval = seconds("dpd-interval", 120)
             record.dpdMaximumFailures = failures
+            record.forceUDPEncapsulation = DatapathPush.flag(item, "force-udp-encapsulation")
             if let (name, mine, theirs) = signature {
                 record.certificateName = name; record.localCertificate = mine; record.remoteCertificate = theirs
             }

@@ -22,6 +22,10 @@ public struct LiveRuntime: RuntimeView {
     /// `print stats` asks per policy: 100,000 of them must not each search the reports.
     private var policyIndex: [UInt32: Int] = [:]
     private var establishedByIKE: Set<UInt32> = []
+    /// Every process's recent audit events, for /log.
+    public var events = EventLog()
+
+    public func logEntries() -> [LogEntry] { events.entries }
 
     /// An SA as the datapath and the configuration both name it.
     public struct SAKey: Hashable, Sendable {
@@ -51,7 +55,10 @@ public struct LiveRuntime: RuntimeView {
                 ("usetime", sa.used ? clock(now - sa.sinceFirstUse) : "never"),
                 ("use-lifetime", "\(Duration.format(sa.useSoftSeconds))/\(Duration.format(sa.useHardSeconds))"),
                 ("current-bytes", String(sa.bytes)), ("lifebytes", "\(sa.softBytes)/\(sa.hardBytes)"),
+                // Keyway's: what IPsec adds at the path's size, and (outbound) the path MTU now.
+                ("overhead", String(sa.overhead)),
             ]
+            if sa.pathMTU > 0 { fields.append(("path-mtu", String(sa.pathMTU))) }
             return ((sa.proto == 50 ? "E" : "A") + (sa.pfs ? "P" : ""), fields)
         }
     }
@@ -74,7 +81,8 @@ public struct LiveRuntime: RuntimeView {
 
     public func remotePeers() -> [[(String, String)]] {
         ike.peers.map { p in
-            [("local-address", ip(p.local)), ("remote-address", ip(p.remote)), ("state", p.state), ("side", p.side)]
+            [("local-address", ip(p.local)), ("remote-address", ip(p.remote)), ("state", p.state), ("side", p.side),
+             ("ike-version", String(p.version))]
                 + (p.natTraversal ? [("nat-traversal", "yes"), ("remote-port", String(p.remotePort))] : [])
                 + (p.state == "established" ? [("established", Duration.format(p.establishedSeconds))] : [])
         }

@@ -40,7 +40,8 @@ public final class ChildRuntime {
     public let audit: AuditLog
     public let startedAt = MonotonicClock.now()
     public private(set) var parent: Link
-    public private(set) var links: [Role: Link] = [:]
+    public private(set) var links: [Role: Link] = [:] { didSet { linksChanged = true } }
+    private var linksChanged = true
     public private(set) var parentHello: Hello?
     public private(set) var peerRestarts: [Role: UInt32] = [:]
     public private(set) var sandboxIdentity: (uid: UInt32, gid: UInt32)?
@@ -61,7 +62,8 @@ public final class ChildRuntime {
         self.role = role
         self.behavior = behavior
         self.parent = Link(peer: .parent, socket: parentSocket)
-        self.audit = AuditLog(appName: role.description, socket: nil)
+        // Audit events go to keywayd on this same link: it attributes them and writes syslog.
+        self.audit = AuditLog(appName: role.description, output: LinkAuditOutput(socket: parentSocket.raw))
     }
 
     /// Entry point of every child executable. Never returns.
@@ -79,7 +81,6 @@ public final class ChildRuntime {
         if !missing.isEmpty {
             fail("start-up: keywayd did not pass \(missing.map(\.description).sorted().joined(separator: ", "))")
         }
-        if let log = granted.removeValue(forKey: .syslog) { audit.attach(socket: log) }
         behavior.beforeSandbox()
         do {
             try Sandbox.enter(role: role, uid: sandbox.uid, gid: sandbox.gid, root: sandbox.root)
@@ -155,23 +156,31 @@ public final class ChildRuntime {
 
     private func loop() -> Never {
         try? parent.socket.setNonBlocking()
+        // The poll set is rebuilt only when the links change: a busy datapath turns this loop tens
+        // of thousands of times a second, and must not allocate each time.
+        var linkList: [Link] = []
+        let set = PollSet()
         while true {
             dispatchDeferred()
-            let linkList = [parent] + links.values.sorted { $0.peer.rawValue < $1.peer.rawValue }
+            if linksChanged {
+                linkList = [parent] + links.values.sorted { $0.peer.rawValue < $1.peer.rawValue }
+                linksChanged = false
+            }
             let own = behavior.pollInterests()
+            set.removeAll()
             // A link with pages or messages waiting for room is watched for room as well.
-            let interests = linkList.map { (fd: $0.socket.raw, events: $0.hasPending ? [.readable, .writable] : .readable) }
-                + own
-            let ready: [PollEvents]
-            do { ready = try Poll.wait(interests, timeoutMilliseconds: 1000) } catch { fail("poll: \(error)") }
-            for (i, link) in linkList.enumerated() where !ready[i].isEmpty {
-                if link.hasPending, !ready[i].intersection([.writable, .error, .hangup]).isEmpty { drain(link) }
+            for link in linkList { set.append(link.socket.raw, link.hasPending ? [.readable, .writable] : .readable) }
+            for interest in own { set.append(interest.fd, interest.events) }
+            do { try set.wait(timeoutMilliseconds: 1000) } catch { fail("poll: \(error)") }
+            for (i, link) in linkList.enumerated() where !set.ready(i).isEmpty {
+                if link.hasPending, !set.ready(i).intersection([.writable, .error, .hangup]).isEmpty { drain(link) }
                 serve(link)
             }
-            for (j, interest) in own.enumerated() where !ready[linkList.count + j].isEmpty {
-                behavior.handleReady(fd: interest.fd, events: ready[linkList.count + j], runtime: self)
+            for (j, interest) in own.enumerated() where !set.ready(linkList.count + j).isEmpty {
+                behavior.handleReady(fd: interest.fd, events: set.ready(linkList.count + j), runtime: self)
             }
             behavior.tick(runtime: self)
+            audit.flush()
         }
     }
 
@@ -273,7 +282,7 @@ public final class ChildRuntime {
     /// Dropped, counted and audited (at a bounded rate); the process keeps running.
     public func reject(_ error: WireError, from peer: Role) { wire.reject(error, from: peer, audit: audit) }
 
-    func fail(_ message: String) -> Never {
+    public func fail(_ message: String) -> Never {
         StandardStreams.error("\(role): \(message)")
         audit.event(.critical, msgID: "fatal", message)
         exit(1)

@@ -35,6 +35,8 @@ public enum RoutingChange: Equatable, Sendable {
     case deleteRule(notMark: UInt32, table: UInt32, priority: UInt32)
     /// `ip link set dev IFINDEX txqueuelen PACKETS`.
     case setQueueLength(interfaceIndex: Int32, packets: UInt32)
+    /// `ip link set dev IFINDEX mtu BYTES`.
+    case setMTU(interfaceIndex: Int32, bytes: UInt32)
 }
 
 /// What nftables made of a script.
@@ -56,4 +58,7 @@ public protocol HostKernel: AnyObject {
     /// Runs an nftables script as one transaction.
     func runNftables(_ script: String) -> NftablesOutcome
     func interfaceIndex(_ name: String) throws(SystemError) -> Int32
+    /// The MTU an IPv4 packet to each destination carrying `mark` leaves with (its route's, else
+    /// its interface's), from the routing table itself, no cached path MTU; one answer each.
+    func pathMTUs(toward destinations: [UInt32], mark: UInt32) -> [Result<Int, SystemError>]
 }

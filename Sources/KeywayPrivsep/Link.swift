@@ -26,6 +26,9 @@ public final class Link {
     private var nextStream: UInt32 = 1
     /// What may wait at most: a little more than the largest message any link carries.
     public static let outboxLimit = 160 << 20
+    /// The pid keywayd spawned on the other end (0: not known here). Audit events are attributed
+    /// by it, never by what the peer says.
+    public var processID: UInt32 = 0
 
     public init(peer: Role, socket: Descriptor) {
         self.peer = peer

@@ -36,7 +36,6 @@ public enum SeccompProfiles {
         .init(syscall: "ppoll", reason: "glibc may implement poll() with ppoll"),
         .init(syscall: "recvmsg", reason: "messages and passed descriptors on the links"),
         .init(syscall: "sendmsg", reason: "messages on the links"),
-        .init(syscall: "sendto", reason: "syslog datagrams (send())"),
         // The only commands any child uses (Descriptor.setNonBlocking); not F_SETOWN, F_SETSIG,
         // F_DUPFD, locks or leases.
         .init(syscall: "fcntl", when: fcntlCommand(F_GETFL),
@@ -79,10 +78,12 @@ public enum SeccompProfiles {
 
     static let ike: [Entry] = [
         .init(syscall: "recvfrom", reason: "ISAKMP datagrams on UDP 500, with their sender"),
+        .init(syscall: "sendto", reason: "ISAKMP datagrams to peers on UDP 500 and 4500"),
     ]
 
     static let datapath: [Entry] = [
         .init(syscall: "recvfrom", reason: "TUN and raw ESP/AH packets (recv())"),
+        .init(syscall: "sendto", reason: "single ESP/AH packets and ESP in UDP outside a batch"),
         .init(syscall: "recvmmsg", reason: "raw ESP/AH packets, many per call"),
         .init(syscall: "sendmmsg", reason: "sealed ESP/AH packets, many per call"),
     ]

@@ -13,6 +13,8 @@ public struct SupervisorSettings: Sendable {
     public var runDirectory: String
     public var stateDirectory: String
     public var syslogPath: String
+    /// How audit lines are written there: syslog(3)'s format (what /dev/log's parsers expect) or RFC 5424.
+    public var syslogFormat = SyslogFormat.local
     public var tunName: String
     /// The --config script: seeds an empty configuration store.
     public var configPath: String?
@@ -21,7 +23,12 @@ public struct SupervisorSettings: Sendable {
     /// Operators who may change the configuration, and those who may only look.
     public var adminGroup = "keyway"
     public var readOnlyGroup = "keyway-read"
+    /// The TUN device's MTU until keywayd has looked up the outer interfaces (OuterPathWatch).
     public var tunMTU: Int32 = 1400
+    /// `--tun-mtu N`: a TUN MTU the operator fixed; nil: it follows the outer interfaces.
+    public var fixedTunMTU: Int32?
+    /// Open the TUN device with virtio-net headers and TSO/checksum offloads where the kernel has them.
+    public var tunOffloads = true
     /// Outer packets carry this mark so that the routes into the TUN device never catch them.
     public var bypassMark: UInt32 = 0x4b57
     /// The routing table for protected destinations (into the TUN device); packets without
@@ -72,11 +79,15 @@ public final class Supervisor {
 
     struct Resources {
         var tun: Descriptor
+        /// The offloads the TUN device has on (empty: a plain device).
+        var tunOffloads: [String]
         var rawESP: Descriptor
         var rawAH: Descriptor
         var udpIKE: Descriptor
         var udpNATT: Descriptor
         var control: Descriptor
+        /// ICMP "destination unreachable" for the datapath's path MTU discovery (nil: could not open).
+        var icmp: Descriptor?
     }
 
     public let settings: SupervisorSettings
@@ -84,7 +95,16 @@ public final class Supervisor {
     private var resources: Resources?
     private var children: [Role: Child] = [:]
     private var signals: SignalQueue?
-    private var syslogMissingReported = false
+    /// keywayd's own audit events, drained by its loop into the same path as the children's.
+    private let ownEvents = CollectingAuditOutput()
+    /// Every process's events: attributed, rate-limited, kept for a new monitor's /log.
+    private var relay = AuditRelay()
+    private let syslog: SyslogSink
+    /// Records the monitor has not taken yet (its link was full, or it is starting).
+    private var forMonitor: [AuditRecord] = []
+    /// The operator groups' ids as last sent to the monitor (re-read every few seconds).
+    private var lastAccess: AccessPolicy?
+    private var lastGroupCheck: UInt64 = 0
     private var wire = WireCounters()
     private let startedAt = MonotonicClock.now()
     private var stopping = false
@@ -103,12 +123,18 @@ public final class Supervisor {
     /// Requests (and malformed or unexpected messages) refused, by the child that sent them.
     private var refusals: [Role: UInt64] = [:]
     private var lastAddressCheck: UInt64 = 0
+    /// The MTU toward each peer, the TUN MTU that follows, what the datapath was told.
+    private let outerPaths: OuterPathWatch
 
     /// `hostKernel` changes routes and firewall (keywayd passes KeywayHostNet's `KernelHost`).
     public init(settings: SupervisorSettings, hostKernel: HostKernel) {
         self.settings = settings
-        self.audit = AuditLog(appName: "keywayd", socket: nil, alsoStderr: true)
+        self.audit = AuditLog(appName: "keywayd", output: ownEvents)
+        self.syslog = SyslogSink(path: settings.syslogPath, format: settings.syslogFormat)
         self.network = HostNetwork(settings: settings, audit: audit, kernel: hostKernel)
+        self.outerPaths = OuterPathWatch(kernel: hostKernel, audit: audit, mark: settings.bypassMark,
+                                         initialTunMTU: Int(settings.fixedTunMTU ?? settings.tunMTU),
+                                         fixedTunMTU: settings.fixedTunMTU.map(Int.init))
         for role in Role.children { children[role] = Child(role: role) }
     }
 
@@ -117,7 +143,6 @@ public final class Supervisor {
         do {
             signals = try SignalQueue()
         } catch { throw SupervisorError("signal handling", error) }
-        if let log = connectSyslog() { audit.attach(socket: log) }
         // Before anything changes and any child runs: each binary and every directory above it
         // must be root's alone.
         for role in Role.children {
@@ -136,20 +161,37 @@ public final class Supervisor {
         } catch { throw SupervisorError("preparing directories", error) }
         var tunName = ""
         do {
-            let (tun, name) = try Tun.open(name: s.tunName)
+            var (tun, name, offloads): (Descriptor, String, [String])
+            if s.tunOffloads {
+                (tun, name, offloads) = try Tun.openWithOffloads(name: s.tunName)
+            } else {
+                (tun, name) = try Tun.open(name: s.tunName)
+                offloads = []
+            }
             // Router solicitations and link-local chatter would only be dropped by the datapath.
             try? Files.writeSmall("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "1\n")
-            try Tun.setUp(name: name, mtu: s.tunMTU)
+            try Tun.setUp(name: name, mtu: s.fixedTunMTU ?? s.tunMTU)
             tunName = name
             let control = try Sockets.unixListener(path: s.controlSocketPath, mode: 0o666, group: nil)
             try control.setNonBlocking()
+            let udpNATT = try Sockets.udpBound(port: s.natTraversalPort, mark: s.bypassMark)
+            // ESP in UDP arrives here in a TCP window's bursts, as on the raw sockets.
+            try Sockets.setBufferSizes(udpNATT, bytes: 8 << 20)
+            // With offloads on, ESP in UDP from one peer arrives joined (UDP GRO); keyway-datapath splits it.
+            if !offloads.isEmpty && !Sockets.enableReceiveCoalescing(udpNATT) {
+                StandardStreams.error("keywayd: the kernel refused UDP GRO on port \(s.natTraversalPort); "
+                                      + "ESP in UDP is read one datagram at a time")
+            }
             resources = Resources(
-                tun: tun,
+                tun: tun, tunOffloads: offloads,
                 rawESP: try Sockets.raw(protocol: 50, mark: s.bypassMark),
                 rawAH: try Sockets.raw(protocol: 51, mark: s.bypassMark),
                 udpIKE: try Sockets.udpBound(port: s.ikePort, mark: s.bypassMark),
-                udpNATT: try Sockets.udpBound(port: s.natTraversalPort, mark: s.bypassMark),
-                control: control)
+                udpNATT: udpNATT,
+                control: control, icmp: try? Sockets.rawICMPErrors())
+            if resources?.icmp == nil {
+                audit.event(.warning, msgID: "path-mtu", "no raw ICMP socket: paths shrink only to the interfaces' MTU")
+            }
         } catch { throw SupervisorError("opening privileged resources", error) }
         try network.setUp(tunName: tunName)
         // Everything privileged is open: keep only what spawning sandboxed children (entering the
@@ -164,22 +206,12 @@ public final class Supervisor {
 
     func executablePath(_ role: Role) -> String { settings.executableDirectory + "/" + role.description }
 
-    /// A fresh syslog connection per process, so a child cannot speak for another. Reported once if absent.
-    private func connectSyslog() -> Descriptor? {
-        do { return try Sockets.unixDatagramConnected(path: settings.syslogPath) } catch {
-            if !syslogMissingReported {
-                syslogMissingReported = true
-                StandardStreams.error("keywayd: nothing listens at \(settings.syslogPath) (\(error.errno)); running on, audit goes to stderr")
-            }
-            return nil
-        }
-    }
-
     /// Starts the children and supervises them until SIGTERM or SIGINT. Returns the exit status.
     public func run() -> Int32 {
         audit.event(.notice, msgID: "start", "keywayd starting",
                     [("tun", settings.tunName), ("users", settings.users.all.map(\.name).joined(separator: " "))])
         for role in Role.children { spawn(role) }
+        pumpAudit()
         guard let signals else { return 1 }
         while !stopping {
             let active = Role.children.compactMap { children[$0]?.link }
@@ -200,8 +232,11 @@ public final class Supervisor {
             checkLiveness()
             restartDueChildren()
             watchHostAddresses()
+            watchGroups()
+            pumpAudit()
         }
         shutdown()
+        pumpAudit()
         return exitStatus
     }
 
@@ -221,7 +256,7 @@ public final class Supervisor {
                 stopping = true
             case SIGHUP:
                 audit.event(.notice, msgID: "reload", "SIGHUP: asking keyway-monitor to reload the configuration")
-                try? children[.monitor]?.link?.send(.accessPolicy(accessPolicy()))
+                sendAccessPolicy()
                 try? children[.monitor]?.link?.send(.reloadConfig(ReloadConfig()))
             default: break
             }
@@ -285,7 +320,14 @@ public final class Supervisor {
                 switch envelope.message {
                 case .hello(let h):
                     link.hello = h
-                    if link.peer == .monitor { monitorEverStarted = true }
+                    if link.peer == .monitor {
+                        monitorEverStarted = true
+                        // A new monitor's /log starts with what happened before it.
+                        forMonitor = relay.recent
+                    }
+                case .auditEvent(let event):
+                    // A child's last words may be read after it was reaped: the link remembers its pid.
+                    relayEvent(event, from: link.peer, pid: link.processID)
                 case .pong(let pong):
                     children[link.peer]?.liveness?.answered(nonce: pong.nonce, now: MonotonicClock.now())
                 case .policyAuthority(let authority) where link.peer == .monitor: authorize(authority)
@@ -293,6 +335,43 @@ public final class Supervisor {
                 default: break
                 }
             }
+        }
+    }
+
+    /// One event, attributed by the link it came on (role, the pid keywayd spawned), never by a
+    /// field the sender wrote; then to syslog and to the monitor's /log.
+    private func relayEvent(_ event: AuditEvent, from role: Role, pid: UInt32) {
+        let records = relay.accept(event, from: role, pid: pid, parentPID: UInt32(getpid()),
+                                   epochMicroseconds: UInt64(clamping: WallClock.nowMicroseconds()),
+                                   monotonicNanoseconds: MonotonicClock.now())
+        for record in records {
+            syslog.submit(record)
+            if children[.monitor]?.link?.hello != nil {
+                forMonitor.append(record)
+                if forMonitor.count > AuditRelay.recentCapacity { forMonitor.removeFirst() }
+            }
+        }
+    }
+
+    /// keywayd's own events join the others'; syslog gets what waits (reconnecting after a
+    /// restart of the daemon); the monitor gets what it has not.
+    private func pumpAudit() {
+        let me = UInt32(getpid())
+        for event in ownEvents.drain() { relayEvent(event, from: .parent, pid: me) }
+        audit.flush()
+        if let lost = syslog.pump(now: MonotonicClock.now()), lost > 0 {
+            audit.event(.warning, msgID: "audit-lost",
+                        "\(lost) audit lines were lost while syslog at \(settings.syslogPath) was unreachable "
+                            + "(at most \(syslog.capacity) wait)", [("lost", String(lost))])
+            for event in ownEvents.drain() { relayEvent(event, from: .parent, pid: me) }
+            syslog.pump(now: MonotonicClock.now())
+        }
+        guard let link = children[.monitor]?.link, link.hello != nil else { return }
+        while !forMonitor.isEmpty {
+            let batch = Array(forMonitor.prefix(AuditRecords.maximumRecords))
+            // A full link: the rest waits for the next wake-up.
+            guard (try? link.send(.auditRecords(AuditRecords(records: batch)))) != nil else { return }
+            forMonitor.removeFirst(batch.count)
         }
     }
 
@@ -348,6 +427,14 @@ public final class Supervisor {
     private func applyPlan() {
         network.applyRoutes(plan.routes)
         if let rules = plan.incomingRules { network.applyIncomingCheck(rules) }
+        refreshOuterPaths()
+    }
+
+    /// The interfaces toward the peers, the TUN MTU: the datapath hears of any change.
+    private func refreshOuterPaths() {
+        guard let bounds = plan.bounds,
+              let message = outerPaths.refresh(bounds: bounds, generated: plan.generated, tunIndex: network.tunIndex) else { return }
+        try? children[.datapath]?.link?.send(.outerPaths(message))
     }
 
     private func count(refusalFrom role: Role) {
@@ -364,6 +451,8 @@ public final class Supervisor {
         let now = MonotonicClock.now()
         guard now >= lastAddressCheck + 5_000_000_000 else { return }
         lastAddressCheck = now
+        // An interface's MTU may have changed too.
+        refreshOuterPaths()
         let current = hostAddresses()
         let addresses = current.ipv4
         guard addresses != plan.ownAddresses else { return }
@@ -386,6 +475,7 @@ public final class Supervisor {
             theirs.close()
             try mine.setNonBlocking()
             let link = Link(peer: role, socket: mine)
+            link.processID = UInt32(clamping: pid)
             child.pid = pid
             child.link = link
             child.startedAt = MonotonicClock.now()
@@ -401,9 +491,10 @@ public final class Supervisor {
                 if let path = settings.configPath, Files.exists(path), let script = try? Files.openReadOnly(path) {
                     try link.send(.fdGrant(FdGrant(kind: .configScript)), descriptors: [script.raw])
                 }
-                try link.send(.accessPolicy(accessPolicy()))
+                let access = accessPolicy()
+                lastAccess = access
+                try link.send(.accessPolicy(access))
             }
-            if let log = connectSyslog() { try link.send(.fdGrant(FdGrant(kind: .syslog)), descriptors: [log.raw]) }
             for peerRole in role.peers {
                 guard let peer = children[peerRole], let peerLink = peer.link, let toPeer = DescriptorKind.link(to: peerRole),
                       let toNew = DescriptorKind.link(to: role) else { continue }
@@ -428,6 +519,7 @@ public final class Supervisor {
             // Handed over once the child runs: what it checks generated policies against, and (to
             // a new monitor) what keywayd has refused so far.
             if role == .ike || role == .datapath { try link.send(.hostAddresses(hostAddresses())) }
+            if role == .datapath, let paths = outerPaths.lastMessage { try link.send(.outerPaths(paths)) }
             if role == .monitor, !refusals.isEmpty { try link.send(.refusalReport(RefusalReport(refused: refusals))) }
             audit.event(.informational, msgID: "child-start", "started \(role)", [("role", role.description), ("pid", String(pid))])
         } catch {
@@ -440,12 +532,24 @@ public final class Supervisor {
         }
     }
 
-    /// Group memberships resolved here, where /etc/group is readable.
+    /// The operator groups' ids, resolved here, where /etc/group is readable. Membership is the
+    /// monitor's to read from each connection (SO_PEERGROUPS), so it never goes stale.
     func accessPolicy() -> AccessPolicy {
-        let admin = Users.group(settings.adminGroup)
-        let reader = Users.group(settings.readOnlyGroup)
-        return AccessPolicy(adminGIDs: admin.map { [UInt32($0.gid)] } ?? [], adminUIDs: admin?.members.map { UInt32($0) } ?? [],
-                            readGIDs: reader.map { [UInt32($0.gid)] } ?? [], readUIDs: reader?.members.map { UInt32($0) } ?? [])
+        AccessPolicy(adminGIDs: Users.groupID(settings.adminGroup).map { [UInt32($0)] } ?? [],
+                     readGIDs: Users.groupID(settings.readOnlyGroup).map { [UInt32($0)] } ?? [])
+    }
+
+    private func sendAccessPolicy() {
+        let access = accessPolicy()
+        if (try? children[.monitor]?.link?.send(.accessPolicy(access))) != nil { lastAccess = access }
+    }
+
+    /// Every few seconds: a group created (or re-created) since start reaches the monitor without a signal.
+    private func watchGroups() {
+        let now = MonotonicClock.now()
+        guard now >= lastGroupCheck + 5_000_000_000 else { return }
+        lastGroupCheck = now
+        if accessPolicy() != lastAccess { sendAccessPolicy() }
     }
 
     /// Each role gets only what it needs (SECURITY.md's table).
@@ -454,7 +558,9 @@ public final class Supervisor {
         case .monitor: return [(.control, r.control)]
         // keyway-ike only sends on 4500; the datapath reads it and hands IKE its share.
         case .ike: return [(.udp500, r.udpIKE), (.udp4500, r.udpNATT)]
-        case .datapath: return [(.tun, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH), (.udp4500, r.udpNATT)]
+        case .datapath:
+            return [(r.tunOffloads.isEmpty ? .tun : .tunWithOffloads, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH), (.udp4500, r.udpNATT)]
+                + (r.icmp.map { [(.rawICMP, $0)] } ?? [])
         case .parent, .client: return []
         }
     }

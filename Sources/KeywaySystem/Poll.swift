@@ -24,11 +24,60 @@ public enum Poll {
     }
 }
 
+/// A poll set kept across loop turns: its storage is reused, so a busy loop allocates nothing.
+public final class PollSet {
+    private var fds: [pollfd] = []
+
+    public init() {}
+
+    /// Empties the set, keeping its storage.
+    public func removeAll() { fds.removeAll(keepingCapacity: true) }
+
+    public func append(_ fd: Int32, _ events: PollEvents) {
+        fds.append(pollfd(fd: fd, events: events.rawValue, revents: 0))
+    }
+
+    public var count: Int { fds.count }
+
+    /// Waits (nil: for ever); afterwards `ready(i)` says what happened to the i-th descriptor.
+    /// EINTR counts as a timeout (nothing ready).
+    public func wait(timeoutMilliseconds: Int?) throws(SystemError) {
+        for i in fds.indices { fds[i].revents = 0 }
+        let rc = fds.withUnsafeMutableBufferPointer { p in
+            Glibc.poll(p.baseAddress, nfds_t(p.count), Int32(clamping: timeoutMilliseconds ?? -1))
+        }
+        if rc < 0 {
+            if Glibc.errno == EINTR { return }
+            throw SystemError.last("poll")
+        }
+    }
+
+    public func ready(_ i: Int) -> PollEvents { i >= 0 && i < fds.count ? PollEvents(rawValue: fds[i].revents) : [] }
+}
+
 public enum MonotonicClock {
     /// Nanoseconds on CLOCK_MONOTONIC: system-wide, so uptimes compare across processes.
     public static func now() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+public enum WallClock {
+    /// Microseconds since the epoch (CLOCK_REALTIME).
+    public static func nowMicroseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
+    }
+
+    /// The local time zone's offset from UTC at `epochSeconds`, in seconds (0 where no time zone
+    /// file can be read, as in a chroot).
+    public static func utcOffset(atEpochSeconds epochSeconds: Int64) -> Int64 {
+        var t = time_t(epochSeconds)
+        var tm = Glibc.tm()
+        guard localtime_r(&t, &tm) != nil else { return 0 }
+        return Int64(tm.tm_gmtoff)
     }
 }

@@ -80,6 +80,19 @@ public final class SignalQueue {
     }
 }
 
+/// Ctrl-C as a descriptor to poll, while one exists (the console's `/log print follow`).
+public final class InterruptWatch {
+    public let raw: Int32
+
+    public init() throws(SystemError) {
+        let fd = kw_interrupt_open()
+        if fd < 0 { throw SystemError.last("signalfd(SIGINT)") }
+        raw = fd
+    }
+
+    deinit { kw_interrupt_close(raw) }
+}
+
 public enum StandardStreams {
     /// Pipes are fully buffered by default; a child killed by SIGSYS would lose its last words.
     public static func lineBuffered() { kw_stdout_line_buffered() }
@@ -90,8 +103,14 @@ public enum StandardStreams {
 
     public static func output(_ line: String) { write(line, to: 1) }
 
+    /// Text to standard output exactly as given (no newline added).
+    public static func write(_ text: String) { writeAll(text, to: 1) }
+
     private static func write(_ line: String, to fd: Int32) {
-        let text = line.hasSuffix("\n") ? line : line + "\n"
+        writeAll(line.hasSuffix("\n") ? line : line + "\n", to: fd)
+    }
+
+    private static func writeAll(_ text: String, to fd: Int32) {
         let bytes = Array(text.utf8)
         var off = 0
         while off < bytes.count {

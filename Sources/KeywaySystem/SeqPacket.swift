@@ -29,10 +29,15 @@ public enum SeqPacket {
     }
 
     public static func send(_ socket: Descriptor, _ bytes: [UInt8], descriptors: [Int32] = []) throws(SystemError) {
+        try send(raw: socket.raw, bytes, descriptors: descriptors)
+    }
+
+    /// The same, on a descriptor someone else owns (a child's link to keywayd, shared with its audit log).
+    public static func send(raw socket: Int32, _ bytes: [UInt8], descriptors: [Int32] = []) throws(SystemError) {
         let n = try retryingEINTR("sendmsg") {
             bytes.withUnsafeBytes { p in
                 descriptors.withUnsafeBufferPointer { f in
-                    kw_send_with_fds(socket.raw, p.baseAddress, p.count, f.baseAddress, Int32(f.count))
+                    kw_send_with_fds(socket, p.baseAddress, p.count, f.baseAddress, Int32(f.count))
                 }
             }
         }

@@ -13,6 +13,7 @@ public enum Sockets {
             socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         })
         try setMark(fd, mark)
+        try setNeverDontFragment(fd)
         // IKE needs to know which of our addresses a datagram came to.
         _ = try retryingEINTR("setsockopt(IP_PKTINFO)") { kw_enable_pktinfo(fd.raw) }
         var addr = sockaddr_in()
@@ -27,6 +28,10 @@ public enum Sockets {
         return fd
     }
 
+    /// Asks the kernel to join consecutive datagrams of one flow into one read (UDP_GRO); false
+    /// when it cannot (each datagram is then read on its own).
+    public static func enableReceiveCoalescing(_ fd: Descriptor) -> Bool { kw_enable_udp_gro(fd.raw) == 0 }
+
     /// A raw IPv4 socket for one IP protocol (50 ESP, 51 AH), carrying `mark`.
     public static func raw(protocol proto: Int32, mark: UInt32) throws(SystemError) -> Descriptor {
         let fd = Descriptor(adopting: try retryingEINTR("socket(raw \(proto))") {
@@ -34,9 +39,39 @@ public enum Sockets {
         })
         try setMark(fd, mark)
         try setHeaderIncluded(fd)
+        try setNeverDontFragment(fd)
         // Bursts of a TCP window arrive faster than one loop turn drains them: without room the
         // kernel drops them and TCP backs off. FORCE ignores rmem_max (needs CAP_NET_ADMIN).
         try setBufferSizes(fd, bytes: 8 << 20)
+        return fd
+    }
+
+    /// IP_PMTUDISC_OMIT (linux/in.h; not in Glibc's module): the kernel never sets DF on what this
+    /// socket sends, fragments at the interface MTU what exceeds it, and takes no path MTU from
+    /// ICMP for it — a forged "fragmentation needed" cannot shrink Keyway's paths in the kernel
+    /// either. On raw sockets with IP_HDRINCL our own header (its DF bit) is sent as it is.
+    public static func setNeverDontFragment(_ fd: Descriptor) throws(SystemError) {
+        var omit: Int32 = 5
+        _ = try retryingEINTR("setsockopt(IP_MTU_DISCOVER)") {
+            setsockopt(fd.raw, Int32(IPPROTO_IP), IP_MTU_DISCOVER, &omit, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    /// A raw ICMP socket that receives only "destination unreachable" (ICMP_FILTER drops every
+    /// other type in the kernel): the datapath reads fragmentation-needed from it. Receive only.
+    public static func rawICMPErrors() throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(raw icmp)") {
+            socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_ICMP))
+        })
+        // SOL_RAW, ICMP_FILTER (linux/icmp.h): a bit set drops that type; only type 3 passes.
+        var filter: UInt32 = ~(UInt32(1) << 3)
+        _ = try retryingEINTR("setsockopt(ICMP_FILTER)") {
+            setsockopt(fd.raw, 255, 1, &filter, socklen_t(MemoryLayout<UInt32>.size))
+        }
+        var size: Int32 = 1 << 20
+        _ = try retryingEINTR("setsockopt(SO_RCVBUF)") {
+            setsockopt(fd.raw, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         return fd
     }
 
@@ -124,6 +159,39 @@ public enum Sockets {
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
         _ = try retryingEINTR("getsockopt(SO_PEERCRED)") { kw_peercred(fd.raw, &pid, &uid, &gid) }
         return PeerCredentials(pid: pid, uid: uid, gid: gid)
+    }
+
+    /// The supplementary groups of the process that connected (SO_PEERGROUPS), as they were
+    /// when it called connect(): what /etc/group says of it now, not when keywayd started.
+    public static func peerGroups(_ fd: Descriptor) throws(SystemError) -> [UInt32] {
+        var capacity = 64
+        for _ in 0..<3 {
+            var groups = [gid_t](repeating: 0, count: capacity)
+            let n = groups.withUnsafeMutableBufferPointer { kw_peergroups(fd.raw, $0.baseAddress, Int32(capacity)) }
+            if n >= 0 { return groups.prefix(Int(n)).map { UInt32($0) } }
+            guard n < -1, Glibc.errno == ERANGE else { throw SystemError.last("getsockopt(SO_PEERGROUPS)") }
+            // NGROUPS_MAX is 65536.
+            capacity = min(65_536, Int(-n - 1))
+        }
+        throw SystemError("getsockopt(SO_PEERGROUPS)", errno: .outOfRange)
+    }
+
+    /// What one datagram write did.
+    public enum DatagramOutcome: Sendable, Equatable {
+        case sent
+        /// The receiver's queue is full: try the same socket again later.
+        case wouldBlock
+        /// The receiver is gone (restarted, or never there): connect again.
+        case failed(Int32)
+    }
+
+    public static func sendDatagramOutcome(fd: Int32, _ bytes: [UInt8]) -> DatagramOutcome {
+        let n = bytes.withUnsafeBytes { p in
+            Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+        }
+        if n == bytes.count { return .sent }
+        let e = n < 0 ? Glibc.errno : EMSGSIZE
+        return e == EAGAIN || e == ENOBUFS || e == EINTR ? .wouldBlock : .failed(e)
     }
 
     /// Writes one datagram; a full or absent receiver is reported, never fatal.

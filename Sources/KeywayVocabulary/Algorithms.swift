@@ -148,6 +148,8 @@ public enum DHGroup: Int, Sendable, CaseIterable {
     case ecp256 = 19
     case ecp384 = 20
     case ecp521 = 21
+    /// RFC 8031 (IKEv2): X25519.
+    case curve25519 = 31
 
     public var name: String {
         switch self {
@@ -164,6 +166,7 @@ public enum DHGroup: Int, Sendable, CaseIterable {
         case .ecp256: return "ecp256"
         case .ecp384: return "ecp384"
         case .ecp521: return "ecp521"
+        case .curve25519: return "curve25519"
         }
     }
 
@@ -172,12 +175,13 @@ public enum DHGroup: Int, Sendable, CaseIterable {
         self = g
     }
 
-    public enum Kind: Sendable { case modp, ecp, ec2n }
+    public enum Kind: Sendable { case modp, ecp, ec2n, montgomery }
 
     public var kind: Kind {
         switch self {
         case .ec2n155, .ec2n185: return .ec2n
         case .ecp256, .ecp384, .ecp521: return .ecp
+        case .curve25519: return .montgomery
         default: return .modp
         }
     }
@@ -206,6 +210,59 @@ public enum DHGroup: Int, Sendable, CaseIterable {
         case .ecp256: return 256
         case .ecp384: return 384
         case .ecp521: return 521
+        case .curve25519: return 255
+        }
+    }
+}
+
+/// How a signature is made over a whole octet string: RFC 7296's auth method 1 (RSASSA-PKCS1-v1_5
+/// with SHA-1) or one RFC 7427 names. The hash is applied to the data by the signer.
+public enum SignatureScheme: String, Sendable, CaseIterable {
+    case rsaPKCS1SHA1 = "rsa-pkcs1-sha1"
+    case rsaPKCS1SHA256 = "rsa-pkcs1-sha256"
+    case rsaPKCS1SHA384 = "rsa-pkcs1-sha384"
+    case rsaPKCS1SHA512 = "rsa-pkcs1-sha512"
+    case rsaPSSSHA256 = "rsa-pss-sha256"
+    case rsaPSSSHA384 = "rsa-pss-sha384"
+    case rsaPSSSHA512 = "rsa-pss-sha512"
+    case ecdsaSHA256 = "ecdsa-sha256"
+    case ecdsaSHA384 = "ecdsa-sha384"
+    case ecdsaSHA512 = "ecdsa-sha512"
+
+    public enum Family: Sendable { case rsaPKCS1, rsaPSS, ecdsa }
+
+    public var family: Family {
+        switch self {
+        case .rsaPKCS1SHA1, .rsaPKCS1SHA256, .rsaPKCS1SHA384, .rsaPKCS1SHA512: return .rsaPKCS1
+        case .rsaPSSSHA256, .rsaPSSSHA384, .rsaPSSSHA512: return .rsaPSS
+        case .ecdsaSHA256, .ecdsaSHA384, .ecdsaSHA512: return .ecdsa
+        }
+    }
+
+    public var hash: HashAlgorithm {
+        switch self {
+        case .rsaPKCS1SHA1: return .sha1
+        case .rsaPKCS1SHA256, .rsaPSSSHA256, .ecdsaSHA256: return .sha256
+        case .rsaPKCS1SHA384, .rsaPSSSHA384, .ecdsaSHA384: return .sha384
+        case .rsaPKCS1SHA512, .rsaPSSSHA512, .ecdsaSHA512: return .sha512
+        }
+    }
+
+    public init?(family: Family, hash: HashAlgorithm) {
+        guard let s = Self.allCases.first(where: { $0.family == family && $0.hash == hash }) else { return nil }
+        self = s
+    }
+}
+
+/// What a certificate's or private key's public key is.
+public enum KeyKind: Equatable, Sendable, CustomStringConvertible {
+    case rsa(bits: Int)
+    case ec(bits: Int)
+
+    public var description: String {
+        switch self {
+        case .rsa(let b): return "RSA \(b)"
+        case .ec(let b): return "EC P-\(b)"
         }
     }
 }

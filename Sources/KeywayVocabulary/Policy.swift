@@ -32,9 +32,11 @@ public enum IPProtocolNames {
                                                  "ipsec-esp": 50, "ipsec-ah": 51, "icmpv6": 58, "ospf": 89, "sctp": 132]
 }
 
-/// `/ip ipsec peer exchange-mode`: the IKEv1 phase 1 exchanges.
+/// `/ip ipsec peer exchange-mode`: the IKEv1 phase 1 exchanges, or IKEv2 (RouterOS v6+: `ike2`).
 public enum ExchangeMode: String, Sendable, CaseIterable {
-    case main, aggressive, base
+    case main, aggressive, base, ike2
+
+    public var isIKEv2: Bool { self == .ike2 }
 }
 
 /// `/ip ipsec peer proposal-check`: what a phase 2 lifetime mismatch means.

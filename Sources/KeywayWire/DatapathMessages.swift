@@ -121,21 +121,30 @@ public struct SAStatus: Sendable, Equatable {
     public var pfs = false
     /// Outbound SAs: the last sequence number sent.
     public var sequence: UInt32 = 0
+    /// Bytes IPsec adds to the largest packet that fits the path (SAStatus.maximumOverhead at most).
+    public var overhead: UInt16 = 0
+    /// Outbound SAs: the path MTU toward the destination now (0: not known, inbound SAs).
+    public var pathMTU: UInt16 = 0
+
+    /// Larger than any transform adds (ESP tunnel with the largest IV, padding and ICV, UDP, AH).
+    public static let maximumOverhead: UInt16 = 512
 
     public init(spi: UInt32, proto: UInt8, source: UInt32, destination: UInt32, encryption: String, integrity: String, state: String,
                 ageSeconds: UInt64, sinceFirstUse: UInt64, used: Bool, bytes: UInt64, replayWindow: UInt32,
-                softSeconds: UInt64, hardSeconds: UInt64, softBytes: UInt64, hardBytes: UInt64) {
+                softSeconds: UInt64, hardSeconds: UInt64, softBytes: UInt64, hardBytes: UInt64, overhead: UInt16 = 0,
+                pathMTU: UInt16 = 0) {
         self.spi = spi; self.proto = proto; self.source = source; self.destination = destination
         self.encryption = encryption; self.integrity = integrity; self.state = state; self.ageSeconds = ageSeconds
         self.sinceFirstUse = sinceFirstUse; self.used = used; self.bytes = bytes; self.replayWindow = replayWindow
         self.softSeconds = softSeconds; self.hardSeconds = hardSeconds; self.softBytes = softBytes; self.hardBytes = hardBytes
+        self.overhead = overhead; self.pathMTU = pathMTU
     }
 
     func encode(to w: inout WireWriter) {
         w.u32(spi); w.u8(proto); w.u32(source); w.u32(destination); w.string(encryption); w.string(integrity); w.string(state)
         w.u64(ageSeconds); w.u64(sinceFirstUse); w.bool(used); w.u64(bytes); w.u32(replayWindow)
         w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes); w.u64(useSoftSeconds); w.u64(useHardSeconds)
-        w.bool(pfs); w.u32(sequence)
+        w.bool(pfs); w.u32(sequence); w.u16(overhead); w.u16(pathMTU)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -146,6 +155,9 @@ public struct SAStatus: Sendable, Equatable {
         softSeconds = try r.u64(); hardSeconds = try r.u64(); softBytes = try r.u64(); hardBytes = try r.u64()
         useSoftSeconds = try r.u64(); useHardSeconds = try r.u64()
         pfs = try r.bool("sa.pfs"); sequence = try r.u32()
+        overhead = try r.u16(); pathMTU = try r.u16()
+        guard overhead <= Self.maximumOverhead else { throw .invalidEnum(field: "sa.overhead", value: UInt32(overhead)) }
+        guard pathMTU == 0 || pathMTU >= 68 else { throw .invalidEnum(field: "sa.path-mtu", value: UInt32(pathMTU)) }
     }
 }
 
@@ -170,6 +182,8 @@ public struct DatapathState: WireMessage {
     public var statistics: [Counter]
     /// Requests from keyway-ike the datapath refused (checked against the configuration).
     public var refusedFromIKE: UInt64 = 0
+    /// The TUN device's offloads in use ("csum", "tso4", "gro"); empty: none.
+    public var offloads: [String] = []
 
     public init(sas: [SAStatus], policies: [PolicyStatus], statistics: [Counter], refusedFromIKE: UInt64 = 0) {
         self.sas = sas; self.policies = policies; self.statistics = statistics; self.refusedFromIKE = refusedFromIKE
@@ -184,6 +198,7 @@ public struct DatapathState: WireMessage {
         }
         w.count(statistics.count); for c in statistics { w.string(c.name); w.u64(c.value) }
         w.u64(refusedFromIKE)
+        w.count(offloads.count); for o in offloads { w.string(o) }
     }
     public init(from r: inout WireReader) throws(WireError) {
         var ss: [SAStatus] = []
@@ -199,6 +214,9 @@ public struct DatapathState: WireMessage {
         for _ in 0..<(try r.count(limit: 256)) { cs.append(Counter(name: try r.string("statistic", limit: 64), value: try r.u64())) }
         sas = ss; policies = ps; statistics = cs
         refusedFromIKE = try r.u64()
+        var list: [String] = []
+        for _ in 0..<(try r.count(limit: 16)) { list.append(try r.string("datapath.offload", limit: 16)) }
+        offloads = list
     }
 }
 

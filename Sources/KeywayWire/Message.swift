@@ -32,6 +32,12 @@ public enum Message: Sendable, Equatable {
     case hostAddresses(HostAddresses)
     case refusalReport(RefusalReport)
     case signAnnounce(SignAnnounce)
+    case auditEvent(AuditEvent)
+    case auditRecords(AuditRecords)
+    case consoleOutput(ConsoleOutput)
+    case outerPaths(OuterPaths)
+    case ikev2SignRequest(IKEv2SignRequest)
+    case ikev2SignReply(IKEv2SignReply)
     /// One page of a message too large for one datagram (Paging.swift); Link reassembles them.
     case page(Page)
 
@@ -71,6 +77,12 @@ public enum Message: Sendable, Equatable {
         case .hostAddresses(let m): return m
         case .refusalReport(let m): return m
         case .signAnnounce(let m): return m
+        case .auditEvent(let m): return m
+        case .auditRecords(let m): return m
+        case .consoleOutput(let m): return m
+        case .outerPaths(let m): return m
+        case .ikev2SignRequest(let m): return m
+        case .ikev2SignReply(let m): return m
         case .page(let m): return m
         }
     }
@@ -111,6 +123,12 @@ public enum Message: Sendable, Equatable {
         case .hostAddresses: return .hostAddresses(try HostAddresses(from: &r))
         case .refusalReport: return .refusalReport(try RefusalReport(from: &r))
         case .signAnnounce: return .signAnnounce(try SignAnnounce(from: &r))
+        case .auditEvent: return .auditEvent(try AuditEvent(from: &r))
+        case .auditRecords: return .auditRecords(try AuditRecords(from: &r))
+        case .consoleOutput: return .consoleOutput(try ConsoleOutput(from: &r))
+        case .outerPaths: return .outerPaths(try OuterPaths(from: &r))
+        case .ikev2SignRequest: return .ikev2SignRequest(try IKEv2SignRequest(from: &r))
+        case .ikev2SignReply: return .ikev2SignReply(try IKEv2SignReply(from: &r))
         case .page: return .page(try Page(from: &r))
         }
     }

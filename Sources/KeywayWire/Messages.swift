@@ -40,7 +40,13 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
     case hostAddresses = 30
     case refusalReport = 31
     case signAnnounce = 32
-    case page = 33
+    case auditEvent = 33
+    case auditRecords = 34
+    case consoleOutput = 35
+    case ikev2SignRequest = 36
+    case ikev2SignReply = 37
+    case outerPaths = 38
+    case page = 39
 
     public var description: String {
         switch self {
@@ -76,6 +82,12 @@ public enum MessageType: UInt16, Sendable, CaseIterable, CustomStringConvertible
         case .hostAddresses: return "HostAddresses"
         case .refusalReport: return "RefusalReport"
         case .signAnnounce: return "SignAnnounce"
+        case .auditEvent: return "AuditEvent"
+        case .auditRecords: return "AuditRecords"
+        case .consoleOutput: return "ConsoleOutput"
+        case .ikev2SignRequest: return "IKEv2SignRequest"
+        case .ikev2SignReply: return "IKEv2SignReply"
+        case .outerPaths: return "OuterPaths"
         case .page: return "Page"
         }
     }
@@ -197,13 +209,18 @@ public struct StatusReply: WireMessage {
     public static let type = MessageType.statusReply
     public static let maximumProcesses = 16
     public var processes: [ProcessStatus]
-    public init(processes: [ProcessStatus]) { self.processes = processes }
+    /// The TUN device's offloads in use, as the datapath reported them.
+    public var offloads: [String] = []
+    public init(processes: [ProcessStatus], offloads: [String] = []) {
+        self.processes = processes; self.offloads = offloads
+    }
     public func encode(to w: inout WireWriter) {
         w.count(processes.count)
         for p in processes {
             w.u8(p.role.rawValue); w.u32(p.pid); w.u64(p.uptimeMilliseconds); w.u32(p.restarts)
             w.bool(p.sandboxed); w.bool(p.connected); w.u64(p.refused)
         }
+        w.count(offloads.count); for o in offloads { w.string(o) }
     }
     public init(from r: inout WireReader) throws(WireError) {
         let n = try r.count(limit: Self.maximumProcesses)
@@ -215,6 +232,9 @@ public struct StatusReply: WireMessage {
                                      connected: try r.bool("status.connected"), refused: try r.u64()))
         }
         processes = out
+        var list: [String] = []
+        for _ in 0..<(try r.count(limit: 16)) { list.append(try r.string("status.offload", limit: 16)) }
+        offloads = list
     }
 }
 
@@ -305,38 +325,39 @@ public struct ConsoleReply: WireMessage {
     }
 }
 
-/// Who may change the configuration (root, group keyway) and who may only look (group keyway-read),
-/// resolved by keywayd from /etc/group, which the monitor's chroot cannot read.
+/// Which groups may change the configuration (group keyway) and which may only look (group
+/// keyway-read), resolved by keywayd from /etc/group, which the monitor's chroot cannot read.
+/// Membership is not in it: the monitor reads each caller's groups from the connection itself
+/// (SO_PEERGROUPS), so adding or removing a member takes effect on their next connection.
 public struct AccessPolicy: WireMessage {
     public static let type = MessageType.accessPolicy
-    public static let maximumEntries = 4096
+    public static let maximumEntries = 64
     public var adminGIDs: [UInt32]
-    public var adminUIDs: [UInt32]
     public var readGIDs: [UInt32]
-    public var readUIDs: [UInt32]
 
-    public init(adminGIDs: [UInt32], adminUIDs: [UInt32], readGIDs: [UInt32], readUIDs: [UInt32]) {
-        self.adminGIDs = adminGIDs; self.adminUIDs = adminUIDs; self.readGIDs = readGIDs; self.readUIDs = readUIDs
+    public init(adminGIDs: [UInt32], readGIDs: [UInt32]) {
+        self.adminGIDs = adminGIDs; self.readGIDs = readGIDs
     }
     public func encode(to w: inout WireWriter) {
-        for list in [adminGIDs, adminUIDs, readGIDs, readUIDs] { w.count(list.count); for v in list { w.u32(v) } }
+        for list in [adminGIDs, readGIDs] { w.count(list.count); for v in list { w.u32(v) } }
     }
     public init(from r: inout WireReader) throws(WireError) {
         var lists: [[UInt32]] = []
-        for _ in 0..<4 {
+        for _ in 0..<2 {
             let n = try r.count(limit: Self.maximumEntries)
             var l: [UInt32] = []
             for _ in 0..<n { l.append(try r.u32()) }
             lists.append(l)
         }
-        adminGIDs = lists[0]; adminUIDs = lists[1]; readGIDs = lists[2]; readUIDs = lists[3]
+        adminGIDs = lists[0]; readGIDs = lists[1]
     }
 
     public enum Level: Sendable { case admin, readOnly, none }
 
-    public func level(uid: UInt32, gid: UInt32) -> Level {
-        if uid == 0 || adminUIDs.contains(uid) || adminGIDs.contains(gid) { return .admin }
-        if readUIDs.contains(uid) || readGIDs.contains(gid) { return .readOnly }
+    /// `gids`: the caller's primary group (SO_PEERCRED) and supplementary groups (SO_PEERGROUPS).
+    public func level(uid: UInt32, gids: [UInt32]) -> Level {
+        if uid == 0 || gids.contains(where: adminGIDs.contains) { return .admin }
+        if gids.contains(where: readGIDs.contains) { return .readOnly }
         return .none
     }
 }

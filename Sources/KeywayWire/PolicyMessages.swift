@@ -11,18 +11,21 @@ public struct PolicyRecord: Sendable, Equatable {
     public var saSource: IPv4Address, saDestination: IPv4Address
     public var priority: Int32
     public var dontFragment: DontFragment
+    /// Keyway's extension: what happens to the MSS of TCP SYNs through this policy.
+    public var tcpMSS: TCPMSSClamp
 
     public init(id: UInt32, selector: TrafficSelector, action: PolicyAction = .encrypt, level: PolicyLevel = .require,
                 esp: Bool = true, ah: Bool = false, tunnel: Bool, saSource: IPv4Address, saDestination: IPv4Address,
-                priority: Int32 = 0, dontFragment: DontFragment = .clear) {
+                priority: Int32 = 0, dontFragment: DontFragment = .clear, tcpMSS: TCPMSSClamp = .clampToPathMTU) {
         self.id = id; self.selector = selector; self.action = action; self.level = level; self.esp = esp; self.ah = ah
         self.tunnel = tunnel; self.saSource = saSource; self.saDestination = saDestination; self.priority = priority
-        self.dontFragment = dontFragment
+        self.dontFragment = dontFragment; self.tcpMSS = tcpMSS
     }
 
     func encode(to w: inout WireWriter) {
         w.u32(id); w.selector(selector); w.choice(action); w.choice(level); w.bool(esp); w.bool(ah); w.bool(tunnel)
         w.address(saSource); w.address(saDestination); w.u32(UInt32(bitPattern: priority)); w.choice(dontFragment)
+        w.tcpMSS(tcpMSS)
     }
 
     init(from r: inout WireReader) throws(WireError) {
@@ -33,6 +36,7 @@ public struct PolicyRecord: Sendable, Equatable {
         saSource = try r.address(); saDestination = try r.address()
         priority = Int32(bitPattern: try r.u32())
         dontFragment = try r.choice("policy.dont-fragment", DontFragment.self)
+        tcpMSS = try r.tcpMSS("policy.tcp-mss")
     }
 }
 
@@ -64,14 +68,17 @@ public struct AllowedPolicy: Sendable, Equatable {
 public struct AllowedPeer: Sendable, Equatable {
     public var address: IPv4Prefix
     public var generatePolicy: Bool
+    /// ESP may travel in UDP (8 bytes more per packet: keywayd's TUN MTU counts them).
+    public var natTraversal: Bool
 
-    public init(address: IPv4Prefix, generatePolicy: Bool) {
-        self.address = address; self.generatePolicy = generatePolicy
+    public init(address: IPv4Prefix, generatePolicy: Bool, natTraversal: Bool = false) {
+        self.address = address; self.generatePolicy = generatePolicy; self.natTraversal = natTraversal
     }
 
-    func encode(to w: inout WireWriter) { w.prefix(address); w.bool(generatePolicy) }
+    func encode(to w: inout WireWriter) { w.prefix(address); w.bool(generatePolicy); w.bool(natTraversal) }
     init(from r: inout WireReader) throws(WireError) {
         address = try r.prefix("peer.address"); generatePolicy = try r.bool("peer.generate")
+        natTraversal = try r.bool("peer.nat-traversal")
     }
 }
 

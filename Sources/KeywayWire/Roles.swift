@@ -36,6 +36,10 @@ public enum DescriptorKind: UInt8, Sendable, CaseIterable, CustomStringConvertib
     case syslog, udp500, udp4500, tun, rawESP, rawAH, control
     /// The --config script, opened read-only by keywayd: seeds an empty configuration store.
     case configScript
+    /// The TUN device opened with virtio-net headers, checksum and TCP segmentation offloads on.
+    case tunWithOffloads
+    /// A raw ICMP socket that passes only "destination unreachable": path MTU discovery.
+    case rawICMP
 
     public static func link(to role: Role) -> DescriptorKind? {
         switch role {
@@ -64,10 +68,12 @@ public enum DescriptorKind: UInt8, Sendable, CaseIterable, CustomStringConvertib
         case .udp500: return "UDP 500"
         case .udp4500: return "UDP 4500"
         case .tun: return "TUN device"
+        case .tunWithOffloads: return "TUN device (offloads)"
         case .rawESP: return "raw ESP socket"
         case .rawAH: return "raw AH socket"
         case .control: return "control socket"
         case .configScript: return "configuration script"
+        case .rawICMP: return "raw ICMP socket"
         }
     }
 }

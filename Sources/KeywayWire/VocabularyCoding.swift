@@ -21,6 +21,15 @@ extension WireWriter {
         count(values.count); for v in values { choice(v) }
     }
 
+    /// 0 clamp to the path, 1 off, 2 at most the u16 that follows (always written).
+    public mutating func tcpMSS(_ m: TCPMSSClamp) {
+        switch m {
+        case .clampToPathMTU: u8(0); u16(0)
+        case .off: u8(1); u16(0)
+        case .atMost(let n): u8(2); u16(n)
+        }
+    }
+
     public mutating func ipAddress(_ a: IPAddress) {
         switch a {
         case .v4(let v4): u8(AddressFamily.ipv4.rawValue); address(v4)
@@ -59,6 +68,16 @@ extension WireReader {
         var out: [E] = []
         for _ in 0..<(try count(limit: E.allCases.count)) { out.append(try choice(field, type)) }
         return out
+    }
+
+    public mutating func tcpMSS(_ field: String) throws(WireError) -> TCPMSSClamp {
+        let kind = try u8(), value = try u16()
+        switch kind {
+        case 0 where value == 0: return .clampToPathMTU
+        case 1 where value == 0: return .off
+        case 2 where value >= TCPMSSClamp.smallest && value <= 65_495: return .atMost(value)
+        default: throw .invalidEnum(field: field, value: UInt32(kind) << 16 | UInt32(value))
+        }
     }
 
     public mutating func ipAddress(_ field: String) throws(WireError) -> IPAddress {

@@ -265,6 +265,7 @@ if arguments.first == "datapath" {
             emit("esp \(name) \(size) \(fmt(seal)) \(fmt(open)) \(String(format: "%.2f", seal * Double(size) * 8 / 1e9)) \(String(format: "%.2f", open * Double(size) * 8 / 1e9))")
         }
     }
+    pipelineBenchmarks(runs: runs)
 }
 
 if arguments.first == "ike" {

@@ -5,13 +5,13 @@ import KeywayPrivsep
 import KeywaySystem
 import KeywayWire
 
-/// keyway-ike: ISAKMP on UDP 500 (and on 4500 through the datapath, which reads that port),
-/// a thin loop around the sans-IO `IKEEngine`.
+/// keyway-ike: IKEv1 and IKEv2 on UDP 500 (and on 4500 through the datapath, which reads that
+/// port), a thin loop around the sans-IO engines (`IKEService` routes to each).
 final class IKEBehavior: ChildBehavior {
     var requiredDescriptors: Set<DescriptorKind> { [.udp500, .udp4500] }
     private var udp500: Descriptor?
     private var udp4500: Descriptor?
-    private let engine = IKEEngine()
+    private let engine = IKEService()
     private var buffer = [UInt8](repeating: 0, count: 65_536)
     private var generation: UInt64 = 0
     private var received: UInt64 = 0, sentCount: UInt64 = 0, installedPairs: UInt64 = 0
@@ -49,6 +49,8 @@ final class IKEBehavior: ChildBehavior {
             perform(engine.acquire(policyID: Int(a.policyID), now: now), runtime)
         case .signReply(let reply) where peer == .monitor:
             perform(engine.signed(id: reply.id, signature: reply.signature.isEmpty ? nil : reply.signature, now: now), runtime)
+        case .ikev2SignReply(let reply) where peer == .monitor:
+            perform(engine.signedIKEv2(id: reply.id, scheme: reply.scheme, signature: reply.signature, now: now), runtime)
         case .ikeDatagram(let d) where peer == .datapath:
             received += 1
             perform(engine.receive(d.payload, from: Endpoint(address: d.source.value, port: d.sourcePort),
@@ -72,7 +74,8 @@ final class IKEBehavior: ChildBehavior {
         lastReport = t / 1000
         let peers = engine.remotePeers(now: t).map {
             IKEState.Peer(local: $0.local, remote: $0.remote.address, remotePort: $0.remote.port, state: $0.state, side: $0.side,
-                          establishedSeconds: $0.establishedSeconds, natTraversal: $0.natTraversal)
+                          establishedSeconds: $0.establishedSeconds, natTraversal: $0.natTraversal,
+                          version: UInt8(clamping: $0.version))
         }
         let established = engine.establishedPolicyIDs.map { UInt32($0) }
         let generated = engine.generatedPolicies.values.sorted { $0.id < $1.id }.map(\.record)
@@ -99,6 +102,10 @@ final class IKEBehavior: ChildBehavior {
                 if (try? runtime.links[.monitor]?.send(.signRequest(request))) == nil {
                     perform(engine.signed(id: id, signature: nil, now: now), runtime)
                 }
+            case .signIKEv2(let request):
+                if (try? runtime.links[.monitor]?.send(.ikev2SignRequest(request))) == nil {
+                    perform(engine.signedIKEv2(id: request.id, scheme: nil, signature: [], now: now), runtime)
+                }
             case .remove(let entries):
                 try? runtime.links[.datapath]?.send(.saRemove(SARemove(entries)))
             case .audit(let note):
@@ -115,7 +122,8 @@ final class IKEBehavior: ChildBehavior {
                 Counter(name: "responder-verified-half-open", value: UInt64(load.verifiedHalfOpen)),
                 Counter(name: "responder-evicted", value: load.evicted),
                 Counter(name: "responder-refused-busy", value: load.refusedBusy),
-                Counter(name: "responder-dh-refused", value: load.diffieHellmanRefused)]
+                Counter(name: "responder-dh-refused", value: load.diffieHellmanRefused),
+                Counter(name: "responder-cookies-sent", value: load.cookiesSent)]
     }
 
     func counters() -> [Counter] {

@@ -1,4 +1,5 @@
 import KeywayCrypto
+import KeywayMonitor
 import KeywaySystem
 
 /// Certificates and their private keys, as files the operator puts in the state directory:
@@ -21,6 +22,18 @@ struct CertificateStore {
               let bytes = try? Files.readAll(Self.directory + name + ".key", limit: 65_536),
               let key = try? RSAPrivateKey(pemOrDER: bytes), cert.isCertificate(for: key) else { return nil }
         return try? key.sign(data)
+    }
+
+    /// IKEv2: signs `octets` with the key that belongs to the certificate, in the scheme SignGate
+    /// chooses for the key, the method and the peer's hashes; nil when there is no key or scheme.
+    func signIKEv2(_ octets: [UInt8], certificate name: String, method: UInt8,
+                   peerHashes: [HashAlgorithm]) -> (SignatureScheme, [UInt8])? {
+        guard Self.isName(name), let cert = try? certificate(name),
+              let bytes = try? Files.readAll(Self.directory + name + ".key", limit: 65_536),
+              let key = try? PrivateKey(pemOrDER: bytes), cert.isCertificate(for: key),
+              let scheme = SignGate.scheme(method: method, key: key.kind, peerHashes: peerHashes),
+              let signature = try? key.sign(octets, scheme: scheme) else { return nil }
+        return (scheme, signature)
     }
 
     static func isName(_ name: String) -> Bool {

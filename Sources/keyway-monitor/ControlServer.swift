@@ -12,6 +12,10 @@ final class ControlServer {
         var socket: Descriptor { link.socket }
         let credentials: Sockets.PeerCredentials
         var session: Session
+        /// `/log print follow`: what this connection still wants to see, and how many events it
+        /// missed because it read too slowly.
+        var follow: LogFollow?
+        var missed: UInt64 = 0
         init(socket: Descriptor, credentials: Sockets.PeerCredentials, session: Session) {
             self.link = Link(peer: .client, socket: socket)
             self.credentials = credentials
@@ -32,8 +36,8 @@ final class ControlServer {
     var pendingCounters: [UInt32: (fd: Int32, clientRequest: UInt32)] = [:]
     private var nextForwardID: UInt32 = 1
 
-    /// Until keywayd sends the group lists, only root is trusted.
-    var access = AccessPolicy(adminGIDs: [], adminUIDs: [], readGIDs: [], readUIDs: [])
+    /// Until keywayd sends the groups' ids, only root is trusted.
+    var access = AccessPolicy(adminGIDs: [], readGIDs: [])
     var store: ConfigStore?
 
     private var admission = ControlAdmission()
@@ -68,6 +72,8 @@ final class ControlServer {
             if case .idle = input { return }
             if case .closed = input { drop(fd); return }
             admission.activity(fd, now: now)
+            // Anything the client sends ends a /log follow.
+            client.follow = nil
             switch input {
             case .rejected(let error):
                 runtime.reject(error, from: .client)
@@ -108,7 +114,20 @@ final class ControlServer {
             }
             reply = .counterReply(CounterReply(role: .monitor, counters: runtime.allCounters()))
         case .ping(let p): reply = .pong(Pong(nonce: p.nonce))
-        case .consoleCommand(let c): reply = .consoleReply(console(c, client: client, runtime: runtime))
+        case .consoleCommand(let c):
+            var answer = console(c, client: client, runtime: runtime)
+            // A long printout goes in pieces before the reply, which carries the last one.
+            let pieces = ConsoleOutput.pieces(answer.output)
+            for piece in pieces.dropLast() {
+                guard send(.consoleOutput(ConsoleOutput(text: piece, following: client.follow != nil)),
+                           to: client, requestID: envelope.requestID) else { return }
+            }
+            answer.output = pieces.last ?? ""
+            if client.follow != nil && pieces.count == 1 {
+                guard send(.consoleOutput(ConsoleOutput(text: "", following: true)), to: client,
+                           requestID: envelope.requestID) else { return }
+            }
+            reply = .consoleReply(answer)
         default: reply = .errorReply(ErrorReply(reason: "\(envelope.message.type) is not a request"))
         }
         send(reply, requestID: envelope.requestID, to: client)
@@ -127,9 +146,46 @@ final class ControlServer {
         do { try client.link.send(message, requestID: requestID) } catch { drop(client.socket.raw) }
     }
 
+    /// A piece of a long answer: through the link too, so that it waits its turn when the client
+    /// reads slower than the printout is made, and stays in order with the reply.
+    private func send(_ message: Message, to client: Client, requestID: UInt32) -> Bool {
+        do { try client.link.send(message, requestID: requestID) } catch {
+            drop(client.socket.raw)
+            return false
+        }
+        return true
+    }
+
+    /// New events: to every connection following /log whose condition they match. A reader too
+    /// slow to take them misses them, and is told how many.
+    func publish(_ entries: [LogEntry]) {
+        guard !entries.isEmpty else { return }
+        for client in clients.values {
+            guard let follow = client.follow else { continue }
+            let shown = entries.filter { $0.sequence > follow.after && LogView.matches($0, follow.condition) }
+            guard let last = shown.last else { continue }
+            var lines = shown.map { (follow.json ? LogView.json($0) : LogView.line($0)) + "\n" }
+            if client.missed > 0 {
+                lines.insert("(\(client.missed) events not shown: they came faster than this console read them)\n", at: 0)
+            }
+            let text = AuditEvent.cut(lines.joined(), ConsoleOutput.maximumText)
+            do {
+                try SeqPacket.send(client.socket, Frame.encode(.consoleOutput(ConsoleOutput(text: text, following: true))))
+                client.missed = 0
+            } catch let error where error.errno == .resourceTemporarilyUnavailable {
+                client.missed += UInt64(shown.count)
+            } catch {
+                drop(client.socket.raw)
+                continue
+            }
+            client.follow?.after = last.sequence
+        }
+    }
+
     /// Closes connections that have been silent for the idle timeout.
     func closeIdle(now: UInt64, runtime: ChildRuntime) {
-        for fd in admission.idle(now: now) {
+        // A connection following /log is waiting by design, not idle.
+        for fd in admission.idle(now: now) where clients[fd]?.follow == nil {
             let uid = clients[fd].map { String($0.credentials.uid) } ?? "?"
             drop(fd)
             idleClosed += 1
@@ -167,6 +223,10 @@ final class ControlServer {
                                     [("uid", uid), ("warning", warning)])
             }
             let body = command.json ? out.json.joined(separator: "\n") + (out.json.isEmpty ? "" : "\n") : out.text
+            if var follow = out.follow {
+                follow.json = command.json
+                client.follow = follow
+            }
             return ConsoleReply(ok: true, output: body, warnings: out.warnings, promptPath: client.session.promptPath)
         case .failure(.command(let error)):
             if error.message.hasPrefix("permission denied") {
@@ -190,8 +250,11 @@ final class ControlServer {
                 refusedConnections += 1
                 continue
             }
+            // The caller's groups as they are now (SO_PEERGROUPS), not as /etc/group was when
+            // keywayd started: a member added or removed is judged so on their next connection.
+            let groups = (try? Sockets.peerGroups(socket)) ?? []
             let access: ControlAdmission.Access
-            switch self.access.level(uid: cred.uid, gid: cred.gid) {
+            switch self.access.level(uid: cred.uid, gids: [cred.gid] + groups) {
             case .admin: access = .administrator
             case .readOnly: access = .reader
             case .none: access = .noAccess

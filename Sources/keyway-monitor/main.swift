@@ -144,8 +144,14 @@ final class MonitorBehavior: ChildBehavior {
             }
         case .signRequest(let request) where peer == .ike:
             sign(request, runtime)
+        case .ikev2SignRequest(let request) where peer == .ike:
+            sign(request, runtime)
         case .refusalReport(let report) where peer == .parent:
             refusedByParent = report.refused
+        case .auditRecords(let batch) where peer == .parent:
+            guard let store = control?.store ?? loaded else { return }
+            let added = store.live.events.append(batch.records, secrets: EventLog.secrets(of: store.config))
+            control?.publish(added)
         case .counterReply(let reply) where peer == .datapath:
             control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:
@@ -178,6 +184,29 @@ final class MonitorBehavior: ChildBehavior {
             refuseIKE("signing request", error, runtime)
         }
         try? runtime.links[.ike]?.send(.signReply(SignReply(id: request.id, signature: signature ?? [])))
+    }
+
+    /// IKEv2: the gate joins the checked parts into the octets; the key's scheme is chosen here,
+    /// never by keyway-ike. No scheme and no signature in the reply say no.
+    private func sign(_ request: IKEv2SignRequest, _ runtime: ChildRuntime) {
+        var reply = IKEv2SignReply(id: request.id, scheme: nil, signature: [])
+        do {
+            let octets = try signing.authorize(request, now: MonotonicClock.now() / 1_000_000)
+            if let (scheme, signature) = certificates.signIKEv2(octets, certificate: request.certificate,
+                                                                method: request.method, peerHashes: request.peerHashes) {
+                reply = IKEv2SignReply(id: request.id, scheme: scheme, signature: signature)
+                runtime.audit.event(.informational, msgID: "ike-signed", "signed IKE_AUTH octets for keyway-ike",
+                                    [("certificate", request.certificate), ("peer", request.exchange.peer.description),
+                                     ("scheme", scheme.rawValue)])
+            } else {
+                runtime.audit.event(.error, msgID: "ike-sign",
+                                    "could not sign for keyway-ike: no usable key, or none fits the auth method",
+                                    [("certificate", request.certificate), ("method", String(request.method))])
+            }
+        } catch {
+            refuseIKE("IKEv2 signing request", error, runtime)
+        }
+        try? runtime.links[.ike]?.send(.ikev2SignReply(reply))
     }
 
     private func refuseIKE(_ what: String, _ refusal: Refusal, _ runtime: ChildRuntime) {
@@ -225,7 +254,7 @@ final class MonitorBehavior: ChildBehavior {
                                       restarts: runtime.peerRestarts[role] ?? 0, sandboxed: hello?.sandboxed ?? false,
                                       connected: link != nil && hello != nil, refused: refused(role, runtime)))
         }
-        return StatusReply(processes: list)
+        return StatusReply(processes: list, offloads: control?.store?.live.state.offloads ?? [])
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import KeywayConfig
+import KeywayLineEditor
 import KeywaySystem
 import KeywayWire
 
@@ -8,12 +9,23 @@ struct KeywayClient: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keyway",
         abstract: "Keyway's console: RouterOS /ip ipsec commands, run by keyway-monitor over the control socket.",
+        usage: """
+        keyway [--socket PATH] [--json] COMMAND...
+        keyway [--socket PATH] [--json] 'COMMAND LINE'
+        keyway [--socket PATH] [--json] -c 'COMMAND LINE'
+        keyway [--socket PATH] [--json] -f SCRIPT
+        keyway [--socket PATH]
+        """,
         discussion: """
-        keyway /ip ipsec policy print          one command
+        keyway /ip ipsec policy print          one command, its words as arguments
+        keyway '/ip ipsec policy print'        the same, as one argument (as it arrives over ssh)
+        keyway -c '/ip ipsec policy print'     the same (keyway as an operator's login shell)
         keyway -f site.rsc                     a script, as one transaction (all or nothing)
         keyway < site.rsc                      the same, from standard input
-        keyway                                 on a terminal: the interactive console
+        keyway                                 on a terminal: the interactive console (Tab, ?, history)
+        keyway /log print follow               recent audit events, then new ones until Ctrl-C
         keyway status | ping | counters        the process tree, liveness, message counters
+        See keyway(8).
         """)
 
     @Option(name: .long, help: "Control socket of keywayd.")
@@ -28,55 +40,108 @@ struct KeywayClient: ParsableCommand {
     @Option(name: .long, help: "Seconds to wait for keywayd's answer (and for each further page of it).")
     var timeout = 60
 
+    @Option(name: .customShort("c"), help: "Run one console line (as a login shell is asked to).")
+    var line: String?
+
     @Argument(parsing: .captureForPassthrough, help: "A RouterOS command, e.g. /ip ipsec policy print")
     var command: [String] = []
 
-    func run() throws {
-        // Options may also follow the command (`keyway status --json`): RouterOS words never start with "--".
-        var socket = self.socket, json = self.json, file = self.file, timeout = self.timeout
-        var command: [String] = []
-        var words = self.command.makeIterator()
+    /// What the command line asks for, read by hand: RouterOS words pass through untouched, and
+    /// options may follow the command (`keyway status --json`).
+    struct Request: Equatable {
+        var socket = "/run/keyway/control.sock"
+        var json = false
+        var file: String?
+        /// A whole console line (-c, or a single argument holding one).
+        var line: String?
+        var words: [String] = []
+        var help = false
+        /// `--complete LINE`: bash completion asks the console's own completion.
+        var complete: String?
+        /// Seconds to wait for keywayd's answer, and for each further page or piece of it.
+        var timeout = 60
+    }
+
+    static func parse(_ arguments: [String], socket: String, json: Bool, file: String?, line: String?,
+                      timeout: Int = 60) throws -> Request {
+        var r = Request(socket: socket, json: json, file: file, line: line, timeout: timeout)
+        var words = arguments.makeIterator()
         while let w = words.next() {
             switch w {
-            case "--socket": guard let v = words.next() else { throw ClientError("--socket needs a path") }; socket = v
-            case "--json": json = true
-            case "-f": guard let v = words.next() else { throw ClientError("-f needs a file") }; file = v
+            case "--socket": guard let v = words.next() else { throw ClientError("--socket needs a path") }; r.socket = v
+            case "--json": r.json = true
+            case "-f": guard let v = words.next() else { throw ClientError("-f needs a file") }; r.file = v
+            case "-c": guard let v = words.next() else { throw ClientError("-c needs a command line") }; r.line = v
+            case "-h", "--help": r.help = true
+            case "--complete": r.complete = words.next() ?? ""
             case "--timeout":
                 guard let v = words.next().flatMap({ Int($0) }), v > 0 else { throw ClientError("--timeout needs seconds") }
-                timeout = v
-            default: command.append(w)
+                r.timeout = v
+            default: r.words.append(w)
             }
         }
-        let connection = try Connection(path: socket)
-        connection.timeoutMilliseconds = timeout * 1000
-        if let file {
+        // One argument holding a whole line (`ssh router '/ip ipsec policy print'`) is a console line.
+        if r.line == nil, r.words.count == 1, let only = r.words.first, only.contains(where: { $0 == " " || $0 == "\t" }) {
+            r.line = only
+            r.words = []
+        }
+        if let text = r.line {
+            // keyway's own words work there too: `keyway -c status`.
+            let split = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            if let first = split.first, ["status", "ping", "counters"].contains(first),
+               split.dropFirst().allSatisfy({ $0 == "--json" }) {
+                r.words = [first]
+                if split.count > 1 { r.json = true }
+                r.line = nil
+            }
+        }
+        return r
+    }
+
+    func run() throws {
+        let r = try Self.parse(command, socket: socket, json: json, file: file, line: line, timeout: timeout)
+        if r.help {
+            StandardStreams.output(Self.helpMessage())
+            return
+        }
+        if let partial = r.complete {
+            // Schema-driven: needs no keywayd.
+            for c in Completion.candidates(for: partial, path: []) { StandardStreams.output(c) }
+            return
+        }
+        let connection = try Connection(path: r.socket)
+        connection.timeoutMilliseconds = r.timeout * 1000
+        if let file = r.file {
             guard let text = try? Files.readAll(file, limit: ConsoleCommand.maximumText) else {
                 throw ClientError("cannot read \(file) (at most \(ConsoleCommand.maximumText >> 20) MiB)")
             }
-            try connection.runScript(String(decoding: text, as: UTF8.self), json: json)
-        } else if command == ["status"] {
-            try connection.status(json: json)
-        } else if command == ["ping"] {
+            try connection.runScript(String(decoding: text, as: UTF8.self), json: r.json)
+        } else if let text = r.line, !text.trimmingCharacters(in: " \t").isEmpty {
+            try connection.runScript(text, json: r.json)
+        } else if r.words == ["status"] {
+            try connection.status(json: r.json)
+        } else if r.words == ["ping"] {
             try connection.ping()
-        } else if command == ["counters"] {
-            try connection.counters(json: json)
-        } else if !command.isEmpty {
-            try connection.runScript(command.map(Self.quoteForConsole).joined(separator: " "), json: json)
+        } else if r.words == ["counters"] {
+            try connection.counters(json: r.json)
+        } else if !r.words.isEmpty {
+            try connection.runScript(r.words.map(Self.quoteForConsole).joined(separator: " "), json: r.json)
         } else if isatty(0) == 1 {
+            // No command at all (or an empty -c, as ForceCommand gives an interactive login).
             try connection.interactive()
         } else {
             var text: [UInt8] = []
             while let line = readLine(strippingNewline: false) { text += Array(line.utf8) }
-            try connection.runScript(String(decoding: text, as: UTF8.self), json: json)
+            try connection.runScript(String(decoding: text, as: UTF8.self), json: r.json)
         }
     }
-
     /// The shell removed the user's quotes: put RouterOS quotes back where a value needs them.
     /// A whole `[find ...]` word stays a substitution, as the user meant it.
     static func quoteForConsole(_ arg: String) -> String {
         if arg.hasPrefix("[find") && arg.hasSuffix("]") { return arg }
         let special: Set<Character> = [" ", "\t", ";", "#", "\"", "\\", "[", "]", "$", "?"]
-        if let eq = arg.firstIndex(of: "="), eq != arg.startIndex {
+        // `name=value`, and a condition's `name~text`: only the value is quoted.
+        if let eq = arg.firstIndex(where: { $0 == "=" || $0 == "~" }), eq != arg.startIndex {
             let value = String(arg[arg.index(after: eq)...])
             guard value.isEmpty || value.contains(where: { special.contains($0) }) else { return arg }
             return String(arg[...eq]) + Schema.quote(value)
@@ -130,20 +195,16 @@ final class Connection {
     /// script goes out in pages, and a long answer comes back in pages (Paging.swift).
     func exchange(_ message: Message) throws -> Message {
         var sent = true
+        following = false
         for frame in Paging.frames(message, requestID: 1, stream: 1) {
             do { try SeqPacket.send(fd, frame) } catch { sent = false; break }
         }
+        // A long answer comes in pieces (ConsoleOutput), printed as they come, before its reply;
+        // a long reply itself comes in pages.
         var assembler = PageAssembler()
-        while true {
-            let ready = try Poll.wait([(fd: fd.raw, events: .readable)], timeoutMilliseconds: timeoutMilliseconds)
-            guard let first = ready.first, !first.isEmpty else {
+        for _ in 0..<100_000 {
+            guard let received = try next(timeoutMilliseconds: timeoutMilliseconds) else {
                 throw ClientError("keywayd did not answer within \(timeoutMilliseconds / 1000) s")
-            }
-            var received = try? SeqPacket.receive(fd, dontWait: false)
-            if case .datagram = received {} else {
-                // Linux reports a reset (the monitor closed with our request unread) before the
-                // datagrams still queued: the refusal's reason may be right behind it.
-                received = try? SeqPacket.receive(fd, dontWait: true)
             }
             guard case .datagram(let d) = received, !d.truncated else { throw Closed(requestSent: sent) }
             var envelope = try Frame.decode(d.bytes, from: .monitor, to: .client)
@@ -151,8 +212,49 @@ final class Connection {
                 guard let whole = try assembler.accept(page, requestID: envelope.requestID) else { continue }
                 envelope = whole
             }
-            if case .errorReply(let e) = envelope.message { throw ClientError(e.reason) }
-            return envelope.message
+            switch envelope.message {
+            case .errorReply(let e): throw ClientError(e.reason)
+            case .consoleOutput(let piece):
+                following = following || piece.following
+                if !piece.text.isEmpty { StandardStreams.write(piece.text) }
+            default: return envelope.message
+            }
+        }
+        throw ClientError("keywayd's answer did not end")
+    }
+
+    /// Set by the last exchange when its command follows (`/log print follow`).
+    private(set) var following = false
+
+    /// The next datagram within the timeout (nil: none came).
+    private func next(timeoutMilliseconds: Int) throws -> ReceiveResult? {
+        let ready = try Poll.wait([(fd: fd.raw, events: .readable)], timeoutMilliseconds: timeoutMilliseconds)
+        guard let first = ready.first, !first.isEmpty else { return nil }
+        var received = try? SeqPacket.receive(fd, dontWait: false)
+        if case .datagram = received {} else {
+            // Linux reports a reset (the monitor closed with our request unread) before the
+            // datagrams still queued: the refusal's reason may be right behind it.
+            received = try? SeqPacket.receive(fd, dontWait: true)
+        }
+        return received ?? .closed
+    }
+
+    /// `/log print follow`: new events as keyway-monitor sends them, until Ctrl-C (`interrupt`)
+    /// or the connection ends. Returns true when Ctrl-C ended it.
+    func follow(until interrupt: InterruptWatch?) throws -> Bool {
+        while true {
+            var interests = [(fd: fd.raw, events: PollEvents.readable)]
+            if let interrupt { interests.append((fd: interrupt.raw, events: .readable)) }
+            let ready = try Poll.wait(interests, timeoutMilliseconds: 60_000)
+            if ready.count > 1, !ready[1].isEmpty { return true }
+            guard let first = ready.first, !first.isEmpty else { continue }
+            guard case .datagram(let d) = try? SeqPacket.receive(fd, dontWait: true), !d.truncated else {
+                throw ClientError("keywayd closed the connection")
+            }
+            if case .consoleOutput(let piece) = try Frame.decode(d.bytes, from: .monitor, to: .client).message,
+               !piece.text.isEmpty {
+                StandardStreams.write(piece.text)
+            }
         }
     }
 
@@ -162,32 +264,57 @@ final class Connection {
         }
         for w in reply.warnings { StandardStreams.error("warning: \(w)") }
         if reply.ok {
-            if !reply.output.isEmpty { StandardStreams.output(reply.output.hasSuffix("\n") ? String(reply.output.dropLast()) : reply.output) }
+            if !reply.output.isEmpty { StandardStreams.write(reply.output) }
         } else {
             StandardStreams.error("error: \(reply.output)")
             throw ExitCode(1)
         }
+        // Ctrl-C ends the process, as it ends `/log print follow` on RouterOS.
+        if following { _ = try follow(until: nil) }
     }
 
     func interactive() throws {
-        var editor = LineEditor()
         var pathText = ""
         let user = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "user"
         var pending = ""
+        let path = { pathText.split(separator: " ").map(String.init) }
+        let editor = LineEditor(program: "keyway", complete: { before in
+            switch Completion.tab(before, path: path()) {
+            case .nothing: return .nothing
+            case .insert(let s): return .insert(s)
+            case .show(let list): return .show(list.joined(separator: "  "))
+            }
+        }, help: { before in .show(Completion.help(for: before, path: path())) })
         while true {
             let prompt = pending.isEmpty ? "[\(user)@keyway] /\(pathText)> " : "\\... "
-            guard let line = editor.readLine(prompt: prompt, path: pathText.split(separator: " ").map(String.init)) else { return }
+            let got: String?
+            if let editor { got = editor.readLine(prompt: prompt) } else {
+                StandardStreams.write(prompt)
+                got = Swift.readLine()
+            }
+            guard let line = got else { StandardStreams.write("\n"); return }
+            editor?.remember(line)
             if pending.isEmpty && (line == "quit" || line == "exit" || line == "/quit") { return }
             if line.hasSuffix("\\") { pending += line + "\n"; continue }
             let text = pending + line
             pending = ""
             if text.trimmingCharacters(in: " ").isEmpty { continue }
+            let interrupt = try? InterruptWatch()
             guard case .consoleReply(let reply) = try consoleExchange(text, path: pathText) else { continue }
             for w in reply.warnings { StandardStreams.error("warning: \(w)") }
-            if reply.ok { if !reply.output.isEmpty { StandardStreams.output(String(reply.output.dropLast())) } } else {
+            if reply.ok { if !reply.output.isEmpty { StandardStreams.write(reply.output) } } else {
                 StandardStreams.error("error: \(reply.output)")
             }
             pathText = reply.promptPath
+            if following {
+                // Ctrl-C ends the follow, not the console: a fresh connection leaves the monitor's
+                // follow behind and restores the menu.
+                if try follow(until: interrupt) {
+                    StandardStreams.write("\n")
+                    try reconnect()
+                    if !pathText.isEmpty { _ = try exchange(.consoleCommand(ConsoleCommand(text: "/" + pathText, json: false))) }
+                }
+            }
         }
     }
 
@@ -233,6 +360,7 @@ final class Connection {
                          + pad(p.connected ? Duration.format(p.uptimeMilliseconds / 1000) : "-", 12)
                          + pad(String(p.restarts), 10) + String(p.refused))
         }
+        lines.append("Offloads: " + (reply.offloads.isEmpty ? "none" : reply.offloads.joined(separator: " ")))
         StandardStreams.output(lines.joined(separator: "\n"))
     }
 

@@ -1,10 +1,15 @@
 import ArgumentParser
 import Glibc
+import KeywayAudit
 import KeywayHostNet
 import KeywayPrivsep
 import KeywaySystem
 
 /// What keyway-monitor does when the configuration store exists but cannot be read or parsed.
+enum Switch: String, ExpressibleByArgument, CaseIterable {
+    case on, off
+}
+
 enum BadStorePolicy: String, ExpressibleByArgument, CaseIterable {
     case refuse
     case lastGood = "last-good"
@@ -32,12 +37,30 @@ struct Keywayd: ParsableCommand {
     @Option(name: .long, help: "Name of the TUN device plaintext is routed into.")
     var tun = "ipsec0"
 
-    @Option(name: .long, help: "Syslog socket for audit lines.")
+    @Option(name: .long, help: "Syslog socket for audit lines (every process's, written by keywayd).")
     var syslog = "/dev/log"
+
+    @Option(name: .customLong("syslog-format"),
+            help: "local: syslog(3)'s format, which /dev/log's parsers (rsyslog, journald) read; rfc5424: for a listener that parses RFC 5424.")
+    var syslogFormat = SyslogFormat.local
 
     @Option(name: .customLong("on-bad-store"),
             help: "If STATE/config.rsc cannot be read or parsed: refuse (exit 1), last-good, or empty.")
     var onBadStore = BadStorePolicy.refuse
+
+    @Option(name: .customLong("offloads"),
+            help: ArgumentHelp("Segmentation and receive offloads (on|off): the TUN device with virtio-net headers, "
+                + "TSO and checksum offloads, and UDP GSO/GRO for ESP in UDP, where the kernel allows them."))
+    var offloads = Switch.on
+
+    @Option(name: .customLong("tun-mtu"),
+            help: ArgumentHelp("The TUN device's MTU: auto (the outer interfaces' MTU less the largest overhead of the "
+                + "configured transforms) or a number from 576 to 65535."))
+    var tunMTU = "auto"
+
+    @Option(name: .customLong("children-dir"),
+            help: "Where keyway-ike, keyway-datapath and keyway-monitor are (default: ../libexec/keyway beside keywayd's directory if it holds them, as the package installs them; else keywayd's own directory).")
+    var childrenDir: String?
 
     @Flag(name: .long, help: "Stay in the foreground (keywayd never daemonizes; systemd supervises it).")
     var foreground = false
@@ -46,10 +69,14 @@ struct Keywayd: ParsableCommand {
         guard !tun.isEmpty, tun.utf8.count < 16, tun.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
             throw ValidationError("--tun '\(tun)': an interface name is 1 to 15 letters, digits, '-', '_' or '.'")
         }
-        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog), ("--config", config)] {
+        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog), ("--config", config),
+                             ("--children-dir", childrenDir ?? "/")] {
             guard path.hasPrefix("/") else { throw ValidationError("\(flag) '\(path)': give an absolute path") }
         }
         guard stateDir != "/", runDir != "/" else { throw ValidationError("--state-dir and --run-dir cannot be /") }
+        guard tunMTU == "auto" || fixedTunMTU != nil else {
+            throw ValidationError("--tun-mtu '\(tunMTU)': give auto or a number from 576 to 65535")
+        }
     }
 
     func run() throws {
@@ -63,17 +90,21 @@ struct Keywayd: ParsableCommand {
             StandardStreams.error("keywayd: \(error)")
             throw ExitCode(1)
         }
-        guard let directory = Files.executableDirectory() else {
+        guard let own = Files.executableDirectory() else {
             StandardStreams.error("keywayd: cannot find its own directory (/proc/self/exe)")
             throw ExitCode(1)
         }
+        let directory = childrenDir ?? ChildrenDirectory.choose(keywaydDirectory: own, exists: Files.exists)
         if !Files.exists(config) {
             StandardStreams.error("keywayd: no configuration script at \(config); a stored configuration is used if there is one, else the appliance starts empty")
         }
         var settings = SupervisorSettings(executableDirectory: directory, users: users, runDirectory: runDir,
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
         settings.configPath = config
+        settings.syslogFormat = syslogFormat
         settings.monitorArguments = ["--on-bad-store=\(onBadStore.rawValue)"]
+        settings.tunOffloads = offloads == .on
+        settings.fixedTunMTU = fixedTunMTU
         let supervisor = Supervisor(settings: settings, hostKernel: KernelHost())
         do { try supervisor.prepare() } catch {
             StandardStreams.error("keywayd: \(error)")
@@ -83,6 +114,17 @@ struct Keywayd: ParsableCommand {
         throw ExitCode(status)
     }
 }
+
+extension Keywayd {
+    /// `--tun-mtu N`, nil for auto or anything out of range (validate refuses that).
+    var fixedTunMTU: Int32? {
+        guard tunMTU.count <= 5, tunMTU.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int32(tunMTU),
+              (576...65_535).contains(n) else { return nil }
+        return n
+    }
+}
+
+extension SyslogFormat: ExpressibleByArgument {}
 
 // Bad arguments exit 2 (not ArgumentParser's 64), as scripts and systemd units expect.
 do {

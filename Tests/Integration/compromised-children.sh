@@ -24,6 +24,8 @@ cat >"$TMP/r1.rsc" <<'CONF'
 /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes \
     sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
 /ip ipsec peer add address=192.0.2.2 auth-method=rsa-signature certificate=router1 remote-certificate=router2
+/ip ipsec peer add address=192.0.2.3 exchange-mode=ike2 auth-method=rsa-signature certificate=router1 \
+    remote-certificate=router2
 /ip ipsec peer add address=198.51.100.0/24 secret="road warriors" generate-policy=yes
 CONF
 
@@ -75,6 +77,14 @@ for role in ike datapath monitor; do
     check "ike: the unannounced signing request refused" \
       grep -q "signing request from keyway-ike refused: signature for an exchange that was not announced" \
         "$TMP/r1.log"
+    check "ike: an IKEv2 exchange announced for an IKEv1 peer refused" \
+      grep -q "signing announcement from keyway-ike refused: an IKEv2 exchange announced for an IKEv1 peer" \
+        "$TMP/r1.log"
+    check "ike: a DigestInfo where IKEv2's IKE_SA_INIT message belongs refused" \
+      grep -q "IKEv2 signing request from keyway-ike refused: the message names another initiator SPI" \
+        "$TMP/r1.log"
+    check "ike: a raw IKEv1 hash for an IKEv2 exchange refused" \
+      grep -q "signing request from keyway-ike refused: an IKEv1 signing request for an IKEv2 exchange" "$TMP/r1.log"
     check "ike: the monitor never signed" not grep -q "ike-signed" "$TMP/r1.log"
     check "ike: nothing installed" test "$(kw "$R1" r1 /ip ipsec installed-sa print count-only)" = 0
     check "ike: no dynamic policy appeared" not bash -c \
@@ -82,8 +92,8 @@ for role in ike datapath monitor; do
     check "ike: a flush sent as if by the monitor was dropped by the datapath" \
       grep -q "dropped message from keyway-ike: .*FlushSAs" "$TMP/r1.log"
     check \
-      "ike: keyway status counts 8 refusals from keyway-ike (4 SA installs, 2 signing requests, 2 off the channel)" \
-      test "$(refused_of keyway-ike)" -ge 8
+      "ike: keyway status counts 11 refusals from keyway-ike (4 SA installs, 5 signing requests, 2 off the channel)" \
+      test "$(refused_of keyway-ike)" -ge 11
     check "ike: the datapath and the monitor are the same processes" \
       test "$(pid_of keyway-datapath)/$(pid_of keyway-monitor)" = "$dp_pid/$mon_pid" ;;
   datapath)

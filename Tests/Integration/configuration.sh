@@ -241,7 +241,7 @@ check "its error names STATE/config.rsc and the options" \
 check "the monitor said why (the line and column)" \
   grep -q "keyway-monitor: config.rsc in the state directory cannot be used: line 1, column 22: invalid value 'garbage'" \
   "$TMP/refused.out"
-check "the refusal is audited" grep -qE 'keyway-monitor [0-9]+ config-load .*refusing to start' "$LOG"
+check "the refusal is audited" grep -qE 'keyway-monitor\[[0-9]+\]: config-load .*refusing to start' "$LOG"
 check "the corrupt store is left as it was" grep -q garbage "$STATE/config.rsc"
 cp "$TMP/good.rsc" "$STATE/config.rsc"; chmod 000 "$STATE/config.rsc"
 check "an unreadable store is refused the same way" refused_run
@@ -256,7 +256,7 @@ check "with --on-bad-store=last-good keywayd starts" start_keywayd --on-bad-stor
 check "it runs the last good copy" \
   bash -c "$(declare -f kw); BIN='$BIN' NS='$NS' SOCK='$SOCK'; kw /ip ipsec policy print | grep -q manual-sa=ah-sa1"
 check "and says so loudly (critical)" \
-  grep -qE '^<82>1 .* keyway-monitor [0-9]+ config-load .*running the last good copy' "$LOG"
+  grep -qE '^<82>[A-Z].* keyway-monitor\[[0-9]+\]: config-load .*running the last good copy' "$LOG"
 check "the corrupt store is kept as config.unusable.rsc" grep -q garbage "$STATE/config.unusable.rsc"
 check "and config.rsc is usable again" bash -c "! grep -q garbage '$STATE/config.rsc'"
 stop_keywayd
@@ -267,7 +267,7 @@ check "with --on-bad-store=empty keywayd starts" start_keywayd --on-bad-store=em
 check "with no configuration" \
   bash -c "[ \"\$(ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec policy print count-only)\" = 0 ]"
 check "said loudly (critical, and on keywayd's stderr)" \
-  bash -c "grep -qE '^<82>1 .* keyway-monitor [0-9]+ config-load .*STARTING EMPTY' '$LOG' && \
+  bash -c "grep -qE '^<82>[A-Z].* keyway-monitor\\[[0-9]+\\]: config-load .*STARTING EMPTY' '$LOG' && \
     grep -q 'keyway-monitor: .*STARTING EMPTY' '$TMP/keywayd.out'"
 stop_keywayd
 

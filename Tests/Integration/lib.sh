@@ -25,7 +25,12 @@ install_products() {  # install_products DIR: the build products in DIR (created
     [ -e "$BIN/$f" ] && { install -o root -g root -m 0755 "$BIN/$f" "$1/$f" || return 1; }
   done
 }
-if [ -n "${BIN:-}" ]; then
+if [ -n "${KEYWAY_INSTALLED:-}" ]; then
+  # The installed package instead (package.sh): keywayd in /usr/sbin finds its children in
+  # /usr/libexec/keyway; links keep the suites' $BIN/keywayd and $BIN/keyway working.
+  mkdir -p "$TMP/bin" && ln -s /usr/sbin/keywayd "$TMP/bin/keywayd" && ln -s /usr/bin/keyway "$TMP/bin/keyway"
+  BIN=$TMP/bin
+elif [ -n "${BIN:-}" ]; then
   install_products "$TMP/bin" || { echo "FAIL - could not copy the build products to $TMP/bin"; exit 1; }
   BIN=$TMP/bin
 fi

@@ -7,6 +7,7 @@ set -u
 BIN=${BIN:?set BIN to the build products directory}
 . "$(dirname "$0")/lib.sh"
 PEER=$(cd "$(dirname "$0")/../../contrib" && pwd)/strongswan-peer.sh
+TOOLS=$(cd "$(dirname "$0")" && pwd)/mtu_tools.py
 
 KW=$(new_netns kw) SW=$(new_netns sw)
 ip link add "kwv$$a" netns "$KW" type veth peer name "kwv$$b" netns "$SW"
@@ -167,7 +168,7 @@ CONF
   sleep 1.2
   check "rsa, $initiator initiates: both sides show the same SA pair" wait_until 3 spis_match
   check "rsa, $initiator initiates: strongSwan authenticated Keyway by its certificate" grep -q "authentication of '192.0.2.1'.*successful\|authentication of '192.0.2.1' with RSA" "$TMP/sw/charon.log"
-  check "rsa, $initiator initiates: keyway-monitor signed for keyway-ike (which never reads the key)" grep -q "keyway-monitor .* ike-signed .*certificate=\"kw\"" "$TMP/kw.log"
+  check "rsa, $initiator initiates: keyway-monitor signed for keyway-ike (which never reads the key)" grep -q "keyway-monitor\[[0-9]*\]: ike-signed .*certificate=\"kw\"" "$TMP/kw.log"
   stop_keyway; stop_strongswan
 done
 KW_CERTS=""; SW_AUTH=""
@@ -346,6 +347,39 @@ check "generate-policy for the peer's own LAN: accepted" initiate
 check "generate-policy for the peer's own LAN: traffic flows" wait_until 10 ping_across
 sleep 1.2
 check "generate-policy for the peer's own LAN: a D policy in policy print" test "$(dynamic_policies)" = 1
+stop_strongswan
+stop_keyway
+
+# Issue 14: the link at MTU 1280. Keyway's TUN MTU follows it (ESP in UDP with aes-128/sha1: 1214
+# fit); strongSwan's libipsec keeps its TUN at 1400 and its kernel fragments the outer UDP, which
+# Keyway's kernel reassembles; a SYN from strongSwan's side is clamped on the way in.
+echo "-- outer MTU 1280"
+ip -n "$KW" link set "kwv$$a" mtu 1280; ip -n "$SW" link set "kwv$$b" mtu 1280
+cat >"$TMP/kw.rsc" <<CONF
+/ip ipsec peer add address=192.0.2.2/32 secret="$PSK" nat-traversal=yes hash-algorithm=sha1 enc-algorithm=aes-128
+/ip ipsec proposal set default auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=modp1024
+/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2
+CONF
+mtu_transfer() {  # mtu_transfer CLIENT_NS SERVER_NS SRC DST: 1 MB, SHA-256 on both ends
+  rm -f "$TMP/tcp.out" "$TMP/tcp.in"
+  ip netns exec "$2" /usr/bin/python3 "$TOOLS" serve "$4" 5001 1000000 "$TMP/tcp.out" 30 2>/dev/null &
+  local server=$!
+  sleep 0.3
+  ip netns exec "$1" timeout 30 /usr/bin/python3 "$TOOLS" send "$3" "$4" 5001 1000000 >"$TMP/tcp.in" 2>/dev/null
+  wait "$server"
+  [ -s "$TMP/tcp.out" ] && [ "$(cat "$TMP/tcp.in")" = "$(cat "$TMP/tcp.out")" ]
+}
+kw_tun_is() { ip -n "$KW" -o link show kwtun0 | grep -q "mtu $1 "; }
+check "mtu 1280: strongSwan starts" start_strongswan aes128-sha1-modp1024 aes128-sha1-modp1024
+check "mtu 1280: Keyway starts" start_keyway
+check "mtu 1280: ping across" wait_until 15 ping_across
+check "mtu 1280: Keyway's TUN MTU follows the link (1214)" wait_until 8 kw_tun_is 1214
+check "mtu 1280: 1 MB from Keyway's side to strongSwan's arrives intact" mtu_transfer "$KW" "$SW" 10.1.0.1 10.2.0.1
+check "mtu 1280: 1 MB from strongSwan's side to Keyway's arrives intact" mtu_transfer "$SW" "$KW" 10.2.0.1 10.1.0.1
+check "mtu 1280: Keyway clamped the SYN that came through the tunnel" \
+  bash -c "ip netns exec '$KW' '$BIN/keyway' --socket '$TMP/kw/run/control.sock' counters | grep -qE '^datapath.mss-clamped=[1-9]'"
+check "mtu 1280: pings of every size from 64 to 3000 bytes cross" \
+  ip netns exec "$KW" /usr/bin/python3 "$TOOLS" sweep 10.2.0.1 64 3000 10.1.0.1
 stop_strongswan
 stop_keyway
 

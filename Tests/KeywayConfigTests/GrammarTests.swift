@@ -116,7 +116,7 @@ final class GrammarTests: XCTestCase {
         let cases: [(String, String, Int, Int)] = [
             ("/ip ipsec policy frobnicate", "no such command 'frobnicate' in /ip ipsec policy: expected one of add, set, remove, enable, disable, print, export", 1, 18),
             ("/ip ipsec policy add action=allow", "invalid value 'allow' for action: expected one of none, discard, encrypt", 1, 22),
-            ("/ip ipsec policy add color=red", "unknown property 'color' for /ip ipsec policy: expected one of src-address, dst-address, protocol, action, level, ipsec-protocols, tunnel, sa-src-address, sa-dst-address, proposal, manual-sa, priority, dont-fragment, disabled", 1, 22),
+            ("/ip ipsec policy add color=red", "unknown property 'color' for /ip ipsec policy: expected one of src-address, dst-address, protocol, action, level, ipsec-protocols, tunnel, sa-src-address, sa-dst-address, proposal, manual-sa, priority, dont-fragment, tcp-mss, disabled", 1, 22),
             ("/ip ipsec policy add src-address=10.0.0.0/33", "invalid value '10.0.0.0/33' for src-address: expected an address such as 10.0.0.0/24 or 10.0.0.1/32:500", 1, 22),
             ("\n\n/ip ipsec peer add address=192.0.2.1 nat-traversal=maybe", "invalid value 'maybe' for nat-traversal: expected yes or no", 3, 38),
             ("/ip ipsec policy remove", "expected the items to change: numbers from print, a name, or [find ...]", 1, 18),

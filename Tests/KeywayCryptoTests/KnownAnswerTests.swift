@@ -6,6 +6,7 @@ import XCTest
 final class KnownAnswerTests: XCTestCase {
     // RFC 2202 (HMAC-MD5, HMAC-SHA-1) and RFC 4231 test cases 1 and 2.
     func testHMACVectors() throws {
+        let longKeyText = Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)
         let cases: [(HashAlgorithm, [UInt8], [UInt8], String)] = [
             (.md5, [UInt8](repeating: 0x0b, count: 16), Array("Hi There".utf8), "9294727a3638bb1c13f48ef8158bfc9d"),
             (.md5, Array("Jefe".utf8), Array("what do ya want for nothing?".utf8), "750c783e6ab0b503eaa86e310a5db738"),
@@ -17,6 +18,16 @@ final class KnownAnswerTests: XCTestCase {
             (.sha256, Array("Jefe".utf8), Array("what do ya want for nothing?".utf8), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
             (.sha384, Array("Jefe".utf8), Array("what do ya want for nothing?".utf8), "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649"),
             (.sha512, Array("Jefe".utf8), Array("what do ya want for nothing?".utf8), "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"),
+            // Keys longer than a block are hashed first: RFC 2202 case 6, RFC 4231 case 6.
+            (.md5, [UInt8](repeating: 0xaa, count: 80), longKeyText, "6b1ab7fe4bd7bf8f0b62e6ce61b9d0cd"),
+            (.sha1, [UInt8](repeating: 0xaa, count: 80), longKeyText, "aa4ae5e15272d00e95705637ce8a3b55ed402112"),
+            (.sha256, [UInt8](repeating: 0xaa, count: 131), longKeyText,
+             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+            (.sha384, [UInt8](repeating: 0xaa, count: 131), longKeyText,
+             "4ece084485813e9088d2c63a041bc5b44f9ef1012a2b588f3cd11f05033ac4c60c2ef6ab4030fe8296248df163f44952"),
+            (.sha512, [UInt8](repeating: 0xaa, count: 131), longKeyText,
+             "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
+                + "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598"),
         ]
         for (hash, key, data, expected) in cases {
             XCTAssertEqual(Hex.encode(try hash.hmac(key: Secret(key), data)), expected, "\(hash)")

@@ -61,6 +61,53 @@ final class DatapathControllerTests: XCTestCase {
         XCTAssertEqual(destination, peer.value)
     }
 
+    func testOuterPathsAndTheTcpMSSSettingReachTheEngineAndTheState() throws {
+        let c = DatapathController()
+        var clamped = tunnel
+        clamped.tcpMSS = .atMost(1100)
+        _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(policies: [clamped]), sas: []), now: 0)
+        XCTAssertEqual(c.engine.tcpMSS[1], .atMost(1100))
+        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]), now: 1)
+        let effects = c.setOuterPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(peer), mtu: 1280)],
+                                                 tunMTU: 1214))
+        XCTAssertEqual(effects.count, 1, "audited")
+        XCTAssertEqual(c.tunMTU, 1214)
+        XCTAssertEqual(c.engine.paths.mtu(toward: .v4(peer), now: 2), 1280)
+        let state = c.state(now: 2)
+        let outbound = try XCTUnwrap(state.sas.first { $0.spi == 0x2000 })
+        let inbound = try XCTUnwrap(state.sas.first { $0.spi == 0x1000 })
+        XCTAssertEqual(outbound.pathMTU, 1280)
+        XCTAssertEqual(outbound.overhead, 66, "aes-128/sha1 tunnel: 1280 carries 1214")
+        XCTAssertEqual(inbound.pathMTU, 0, "an inbound SA's path is the peer's to know")
+        XCTAssertGreaterThan(inbound.overhead, 0)
+    }
+
+    func testICMPIsAuditedUnderFixedKeysAndSomeoneElsesIsIgnoredQuietly() throws {
+        let c = DatapathController()
+        var set = tunnel
+        set.dontFragment = .set
+        _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(policies: [set]), sas: []), now: 0)
+        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]), now: 1)
+        var big = Packets.ipv4("10.1.0.5", "10.2.0.7", total: 1400, flags: 0x4000)
+        IPv4Header.setChecksum(&big, headerAt: 0, length: 20)
+        guard case .send(let outer, _) = c.engine.processOutbound(big, now: 2) else { return XCTFail() }
+        func report(_ quote: [UInt8], mtu: UInt16) -> [UInt8] {
+            Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: mtu, quote: Array(quote.prefix(548)))
+        }
+        var forged = outer
+        IPv4Header.put32(&forged, 24, 99_999)
+        let refused = c.icmp(report(forged, mtu: 1280), start: 0, length: 576, now: 3)
+        guard case .audit(let note)? = refused.first else { return XCTFail("audited") }
+        XCTAssertEqual(note.rateLimitKey, "pmtu-refused", "a fixed key, never one the sender shapes")
+        XCTAssertTrue(note.text.hasPrefix("ICMP fragmentation-needed refused: sequence number 99999"))
+        let lowered = c.icmp(report(outer, mtu: 1280), start: 0, length: 576, now: 3)
+        guard case .audit(let ok)? = lowered.first else { return XCTFail("audited") }
+        XCTAssertEqual(ok.rateLimitKey, "pmtu")
+        XCTAssertEqual(c.state(now: 3).sas.first { $0.spi == 0x2000 }?.pathMTU, 1280)
+        let echo = Packets.ipv4("192.0.2.254", "192.0.2.1", proto: 1, total: 64)
+        XCTAssertEqual(c.icmp(echo, start: 0, length: echo.count, now: 4), [], "not ours: no line")
+    }
+
     func testHostileInstallsChangeNothingAndAreCountedAndAudited() {
         let c = DatapathController()
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: []), now: 0)

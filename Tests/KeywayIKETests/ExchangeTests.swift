@@ -42,7 +42,7 @@ final class ExchangeTests: XCTestCase {
                 let from = Endpoint(address: origin, port: port)
                 queue += target.receive(bytes, from: from, localPort: to.port, localAddress: to.address, now: now).map { (to.address, $0) }
             case .install(let sas): pair.installed[origin, default: []] += sas
-            case .announceSigning: break
+            case .announceSigning, .signIKEv2: break
             case .sign(let id, let name, let data, _):
                 // The monitor's part: sign with the key of the named certificate.
                 let engine = origin == a ? left : right
@@ -378,5 +378,22 @@ extension ExchangeTests {
         let rekey = run(left, right, start: left.tick(now: 1_000 + 1_440_000), now: 1_440_000)
         XCTAssertNotNil(rekey.installed[b], "the rekey succeeded")
         XCTAssertNil(rekey.removed[b], "the responder kept the SAs in use (no INITIAL-CONTACT)")
+    }
+}
+
+extension ExchangeTests {
+    func testForcedUDPEncapsulationPutsESPInUDPWithoutANAT() throws {
+        for forcedSide in [a, b] {
+            let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: {
+                $0.natTraversal = true; $0.forceUDPEncapsulation = forcedSide == self.a }))
+            let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: {
+                $0.natTraversal = true; $0.forceUDPEncapsulation = forcedSide == self.b }))
+            let q = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
+            for side in [a, b] {
+                let sas = try XCTUnwrap(q.installed[side], "forced by \(forcedSide): \(side) installed")
+                XCTAssertTrue(sas.allSatisfy { $0.udpLocalPort == 4500 && $0.udpRemotePort == 4500 },
+                              "forced by \(forcedSide): ESP in UDP on \(side)")
+            }
+        }
     }
 }

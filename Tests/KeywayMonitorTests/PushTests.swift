@@ -44,6 +44,32 @@ final class PushTests: XCTestCase {
         XCTAssertEqual(bounds.generatedEncryption, [.aes128, .aes256], "generated policies use the default proposal")
     }
 
+    func testBoundsCarryTcpMSSNATTraversalAndAManualSAsAlgorithms() throws {
+        let config = try configuration(twoSites + "\n/ip ipsec policy set 0 tcp-mss=1200\n/ip ipsec policy set 1 tcp-mss=off\n"
+                                       + "/ip ipsec peer set 0 nat-traversal=yes")
+        let bounds = DatapathPush.bounds(config)
+        XCTAssertEqual(bounds.policies.map(\.policy.tcpMSS), [.atMost(1200), .off])
+        XCTAssertEqual(bounds.peers.map(\.natTraversal), [true, false])
+        XCTAssertEqual(bounds.policies[1].encryption, [.aes128], "manual-sa m1's, for keywayd's TUN MTU")
+        XCTAssertEqual(bounds.policies[1].integrity, [.sha1, .sha1], "its ESP and AH algorithms")
+        XCTAssertEqual(DatapathPush.bounds(try configuration(twoSites)).policies[0].policy.tcpMSS, .clampToPathMTU)
+    }
+
+    func testInstalledSAPrintShowsOverheadAndTheOutboundPathMTU() {
+        var live = LiveRuntime()
+        func status(_ spi: UInt32, pathMTU: UInt16) -> SAStatus {
+            SAStatus(spi: spi, proto: 50, source: 0xc000_0201, destination: 0xc000_0202, encryption: "aes-128",
+                     integrity: "sha1", state: "mature", ageSeconds: 1, sinceFirstUse: 0, used: false, bytes: 0,
+                     replayWindow: 32, softSeconds: 0, hardSeconds: 0, softBytes: 0, hardBytes: 0, overhead: 66,
+                     pathMTU: pathMTU)
+        }
+        live.state = DatapathState(sas: [status(0x100, pathMTU: 1280), status(0x101, pathMTU: 0)], policies: [],
+                                   statistics: [])
+        let rows = live.installedSAs(showSensitive: false).map { Dictionary($0.fields, uniquingKeysWith: { a, _ in a }) }
+        XCTAssertEqual(rows.map { $0["overhead"] }, ["66", "66"])
+        XCTAssertEqual(rows.map { $0["path-mtu"] }, ["1280", nil], "an inbound SA's path is the peer's to know")
+    }
+
     func testDatapathGetsManualSAsBothWaysAndIKEOnlyTheOthers() throws {
         let config = try configuration(twoSites)
         let datapath = DatapathPush.build(config, generation: 7)
@@ -56,6 +82,28 @@ final class PushTests: XCTestCase {
         XCTAssertEqual(ike.policies.map(\.policy.id), [datapath.bounds.policies[0].policy.id])
         XCTAssertEqual(ike.peers.map(\.address.description), ["192.0.2.2/32", "198.51.100.0/24"])
         XCTAssertEqual(ike.peers[1].generatePolicy, true)
+    }
+
+    /// An ike2 peer reaches keyway-ike with its mode, group list, IKE SA cipher and identities; the
+    /// monitor's signing gate knows it as an IKEv2 signer.
+    func testIKEv2PeersCarryWhatIKEv2Needs() throws {
+        let config = try configuration("""
+        /ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 \\
+            sa-dst-address=192.0.2.2
+        /ip ipsec peer add address=192.0.2.2 secret=abc exchange-mode=ike2 enc-algorithm=aes-256-gcm \\
+            hash-algorithm=sha384 dh-group=curve25519,ecp384 my-id=fqdn:r1.example remote-id=address:192.0.2.2
+        /ip ipsec peer add address=192.0.2.3 auth-method=rsa-signature certificate=c1 remote-certificate=c2 \\
+            exchange-mode=ike2
+        """)
+        let datapath = DatapathPush.build(config, generation: 1)
+        let ike = IKEPush.build(config, datapath: datapath, generation: 1, certificates: { _ in [0x30, 0x00] })
+        let peer = try XCTUnwrap(ike.peers.first)
+        XCTAssertEqual(peer.exchangeMode, .ike2)
+        XCTAssertEqual(peer.encryption, .aes256gcm); XCTAssertEqual(peer.hash, .sha384)
+        XCTAssertEqual(peer.dhGroups, [.curve25519, .ecp384])
+        XCTAssertEqual(peer.myID, "fqdn:r1.example"); XCTAssertEqual(peer.remoteID, "address:192.0.2.2")
+        XCTAssertEqual(ike.peers.last?.myID, "auto")
+        XCTAssertEqual(SignGate.signers(config).map(\.ikeVersion), [2])
     }
 
     func testARestartedDatapathContinuesBeyondTheSequenceNumbersSent() throws {

@@ -20,7 +20,8 @@ final class ChildHarness {
 
     let pid: pid_t
     let link: Descriptor
-    let syslog: Descriptor
+    /// Audit events the child sent on its link (keywayd would attribute and write them).
+    private var events: [AuditEvent] = []
     private var nextID: UInt32 = 1
 
     /// Skips unless run as root with the role's user present (CI and contrib/test.sh both are).
@@ -41,17 +42,17 @@ final class ChildHarness {
         return path
     }
 
+    let role: Role
+
     init(role: Role, grants: [(DescriptorKind, Descriptor)]) throws {
+        self.role = role
         let (user, dir) = try Self.requirements(role)
         let (mine, theirs) = try SeqPacket.pair()
-        let (logRead, logChild) = try Sockets.datagramPair()
         pid = try Processes.spawn(path: dir + "/" + role.description, arguments: [], environment: ["SWIFT_BACKTRACE=enable=no"], fd3: theirs)
         theirs.close()
         link = mine
-        syslog = logRead
         try send(.hello(Hello(role: .parent, pid: UInt32(getpid()), startedAt: MonotonicClock.now(), sandboxed: false)))
         for (kind, fd) in grants { try SeqPacket.send(link, Frame.encode(.fdGrant(FdGrant(kind: kind))), descriptors: [fd.raw]) }
-        try SeqPacket.send(link, Frame.encode(.fdGrant(FdGrant(kind: .syslog))), descriptors: [logChild.raw])
         try send(.enterSandbox(EnterSandbox(uid: user.uid, gid: user.gid, root: try Self.emptyRoot())))
     }
 
@@ -67,23 +68,27 @@ final class ChildHarness {
 
     func sendRaw(_ bytes: [UInt8]) throws { try SeqPacket.send(link, bytes) }
 
-    /// The next message from the child, within the timeout.
+    /// The next message from the child other than an audit event, within the timeout (audit
+    /// events are kept for `auditEvents`).
     func receive(timeoutMilliseconds: Int = 5000) throws -> Message? {
-        let ready = try Poll.wait([(fd: link.raw, events: .readable)], timeoutMilliseconds: timeoutMilliseconds)
-        guard let r = ready.first, !r.isEmpty else { return nil }
-        guard case .datagram(let d) = try SeqPacket.receive(link) else { return nil }
-        return try Frame.decode(d.bytes).message
+        let deadline = MonotonicClock.now() + UInt64(timeoutMilliseconds) * 1_000_000
+        while true {
+            let now = MonotonicClock.now()
+            guard now < deadline else { return nil }
+            let ready = try Poll.wait([(fd: link.raw, events: .readable)],
+                                      timeoutMilliseconds: Int((deadline - now) / 1_000_000) + 1)
+            guard let r = ready.first, !r.isEmpty else { return nil }
+            guard case .datagram(let d) = try SeqPacket.receive(link) else { return nil }
+            let message = try Frame.decode(d.bytes).message
+            if case .auditEvent(let event) = message { events.append(event); continue }
+            return message
+        }
     }
 
-    /// Every syslog line the child has written so far.
-    func syslogLines() throws -> [String] {
-        var lines: [String] = []
-        for _ in 0..<1000 {
-            let ready = try Poll.wait([(fd: syslog.raw, events: .readable)], timeoutMilliseconds: 100)
-            guard let r = ready.first, !r.isEmpty else { break }
-            lines.append(String(decoding: try syslog.read(max: 4096), as: UTF8.self))
-        }
-        return lines
+    /// Every audit event the child has sent so far.
+    func auditEvents() throws -> [AuditEvent] {
+        while try receive(timeoutMilliseconds: 100) != nil {}
+        return events
     }
 
     var isAlive: Bool { kill(pid, 0) == 0 && Processes.wait(pid: pid, timeoutMilliseconds: 0) == nil }

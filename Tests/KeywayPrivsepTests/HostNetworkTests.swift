@@ -33,27 +33,32 @@ final class RecordingKernel: HostKernel {
     }
 
     func interfaceIndex(_ name: String) throws(SystemError) -> Int32 { 7 }
+
+    /// The MTU toward each destination (missing: no route); every look-up is recorded.
+    var pathMTUs: [UInt32: Int] = [:]
+    var lookups: [[UInt32]] = []
+
+    func pathMTUs(toward destinations: [UInt32], mark: UInt32) -> [Result<Int, SystemError>] {
+        lookups.append(destinations)
+        return destinations.map { d in
+            pathMTUs[d].map { .success($0) } ?? .failure(SystemError("RTM_GETROUTE", errno: .networkUnreachable))
+        }
+    }
 }
 
-/// The audit lines a HostNetwork writes, read from the other end of a datagram pair.
+/// The audit events a HostNetwork writes, as keywayd's loop would collect them, one line each.
 final class AuditCapture {
     let log: AuditLog
-    private let reader: Descriptor
+    private let output = CollectingAuditOutput()
 
     init() throws {
-        let (reader, writer) = try Sockets.datagramPair()
-        self.reader = reader
-        log = AuditLog(appName: "keywayd", socket: writer)
+        log = AuditLog(appName: "keywayd", output: output)
     }
 
     func lines() throws -> [String] {
-        var lines: [String] = []
-        for _ in 0..<1000 {
-            let ready = try Poll.wait([(fd: reader.raw, events: .readable)], timeoutMilliseconds: 0)
-            guard let r = ready.first, !r.isEmpty else { break }
-            lines.append(String(decoding: try reader.read(max: 8192), as: UTF8.self))
+        output.drain().map { e in
+            ([e.msgID, e.text] + e.parameters.map { "\($0.name)=\"\($0.value)\"" }).joined(separator: " ")
         }
-        return lines
     }
 }
 

@@ -96,6 +96,28 @@ final class NetlinkMessageTests: XCTestCase {
         XCTAssertEqual(m.attributes, [13: le32(4096)], "IFLA_TXQLEN")
     }
 
+    func testTheTunMTUIsALinkChangeByIndex() throws {
+        let m = try parse(.setMTU(interfaceIndex: 7, bytes: 1214), sequence: 3, headerLength: 16)
+        XCTAssertEqual(m.type, 16, "RTM_NEWLINK")
+        XCTAssertEqual(m.flags, request | ack)
+        XCTAssertEqual(u32(m.header, 4), 7, "ifi_index")
+        XCTAssertEqual(m.attributes, [4: le32(1214)], "IFLA_MTU")
+        XCTAssertNil(KernelHost.message(for: .setMTU(interfaceIndex: 0, bytes: 1400), sequence: 1))
+    }
+
+    func testAPathMTULookUpReadsTheRouteAndItsInterface() throws {
+        // The loopback route, as every namespace has it: lo's MTU (65536 here) within a u16.
+        let answers = KernelHost().pathMTUs(toward: [0x7f00_0001, 0xc000_02fe], mark: 0x4b57)
+        XCTAssertEqual(answers.count, 2)
+        let loopback = try answers[0].get()
+        XCTAssertGreaterThanOrEqual(loopback, 1500)
+        XCTAssertLessThanOrEqual(loopback, 65_535)
+        if case .success(let mtu) = answers[1] {
+            // A host with a default route answers with that interface's MTU.
+            XCTAssertGreaterThanOrEqual(mtu, 68)
+        }
+    }
+
     func testChangesThatCannotBeExpressedAreRefused() {
         let overlong = KernelRoute(address: 0, prefixLength: 33), plain = KernelRoute(address: 0, prefixLength: 8)
         XCTAssertNil(KernelHost.message(for: .replaceRoute(overlong, table: 1, interfaceIndex: 7), sequence: 1))

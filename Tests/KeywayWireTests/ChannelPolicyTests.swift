@@ -63,8 +63,34 @@ final class ChannelPolicyTests: XCTestCase {
 
     func testNoChildNamesARouteOrFirewallRulePrefix() {
         // The datapath may only name generated policies (checked by keywayd); IKE reaches keywayd with nothing.
-        XCTAssertEqual(ChannelPolicy.allowed(from: .datapath, to: .parent), [.hello, .pong, .generatedPolicySet])
-        XCTAssertEqual(ChannelPolicy.allowed(from: .ike, to: .parent), [.hello, .pong])
+        XCTAssertEqual(ChannelPolicy.allowed(from: .datapath, to: .parent),
+                       [.hello, .pong, .auditEvent, .generatedPolicySet])
+        XCTAssertEqual(ChannelPolicy.allowed(from: .ike, to: .parent), [.hello, .pong, .auditEvent])
+    }
+
+    func testAuditEventsGoOnlyToKeywaydAndRecordsOnlyFromIt() {
+        // Children never speak for each other: events travel on their own link to keywayd, which
+        // attributes them; only keywayd hands attributed records on, and only to the monitor.
+        for sender in Role.allCases {
+            for receiver in Role.allCases {
+                XCTAssertEqual(ChannelPolicy.accepts(.auditEvent, from: sender, to: receiver),
+                               receiver == .parent && Role.children.contains(sender), "\(sender)->\(receiver)")
+                XCTAssertEqual(ChannelPolicy.accepts(.auditRecords, from: sender, to: receiver),
+                               sender == .parent && receiver == .monitor, "\(sender)->\(receiver)")
+            }
+        }
+        XCTAssertFalse(ChannelPolicy.accepts(.consoleOutput, from: .client, to: .monitor))
+        XCTAssertTrue(ChannelPolicy.accepts(.consoleOutput, from: .monitor, to: .client))
+    }
+
+    func testOnlyKeywaydTellsTheDatapathItsOuterPaths() {
+        // The MTU toward a peer comes from routes only keywayd reads: no child may claim one.
+        for sender in Role.allCases {
+            for receiver in Role.allCases {
+                XCTAssertEqual(ChannelPolicy.accepts(.outerPaths, from: sender, to: receiver),
+                               sender == .parent && receiver == .datapath, "\(sender)->\(receiver)")
+            }
+        }
     }
 
     func testChildrenPeersAreSymmetric() {

@@ -92,6 +92,72 @@ final class RejectionTests: XCTestCase {
         assertRejects(peer, .invalidEnum(field: "host-address.family", value: 6))
     }
 
+    func testPathValuesOutsideTheirBoundsAreRefused() {
+        // An MTU below IPv4's minimum, wherever it sits.
+        var paths = Frame.encode(.outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(2)), mtu: 1280)],
+                                                        tunMTU: 1214)))
+        paths[12] = 0; paths[13] = 67
+        assertRejects(paths, .invalidEnum(field: "outer-paths.default", value: 67))
+        var path = Frame.encode(.outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(2)), mtu: 1280)],
+                                                       tunMTU: 1214)))
+        path[path.count - 2] = 0; path[path.count - 1] = 0
+        assertRejects(path, .invalidEnum(field: "outer-paths.mtu", value: 0))
+        var tooMany = WireWriter()
+        tooMany.u16(1500); tooMany.u16(1400); tooMany.u16(UInt16(OuterPaths.maximumPaths + 1))
+        assertRejects(header(type: MessageType.outerPaths.rawValue, length: UInt32(tooMany.bytes.count)) + tooMany.bytes,
+                      .overlongLength(declared: OuterPaths.maximumPaths + 1, limit: OuterPaths.maximumPaths))
+        // An SA overhead no transform has, a path MTU below the minimum.
+        func state(overhead: UInt16, pathMTU: UInt16) -> [UInt8] {
+            var sa = SAStatus(spi: 1, proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
+                              state: "mature", ageSeconds: 0, sinceFirstUse: 0, used: false, bytes: 0, replayWindow: 32,
+                              softSeconds: 0, hardSeconds: 0, softBytes: 0, hardBytes: 0)
+            sa.overhead = overhead; sa.pathMTU = pathMTU
+            return Frame.encode(.datapathState(DatapathState(sas: [sa], policies: [], statistics: [])))
+        }
+        assertRejects(state(overhead: 513, pathMTU: 1500), .invalidEnum(field: "sa.overhead", value: 513))
+        assertRejects(state(overhead: 62, pathMTU: 67), .invalidEnum(field: "sa.path-mtu", value: 67))
+        // tcp-mss: an unknown kind, a value with "off", a value below what TCP needs.
+        for (kind, value) in [(UInt8(3), UInt16(0)), (1, 1200), (2, 87), (2, 65_496)] {
+            var policy = Frame.encode(.generatedPolicySet(GeneratedPolicySet(policies: [samplePolicy(id: 0x4000_0000,
+                                                                                                    tunnel: true)])))
+            policy[policy.count - 3] = kind
+            policy[policy.count - 2] = UInt8(value >> 8); policy[policy.count - 1] = UInt8(value & 0xff)
+            assertRejects(policy, .invalidEnum(field: "policy.tcp-mss", value: UInt32(kind) << 16 | UInt32(value)))
+        }
+        var bounds = Frame.encode(.policyAuthority(PolicyAuthority(generation: 1, bounds: ConfigurationBounds(
+            policies: [], peers: [AllowedPeer(address: IPv4Prefix(0xc0000200, length: 24), generatePolicy: false)]))))
+        bounds[bounds.count - 5] = 2
+        assertRejects(bounds, .invalidEnum(field: "peer.nat-traversal", value: 2))
+    }
+
+    /// IKEv2's additions: the auth method, the exchange's version, identities and the group list.
+    func testIKEv2FieldsAreValidated() {
+        var request = IKEv2SignRequest(id: 1, exchange: sampleIKEv2Exchange, certificate: "c", method: 14,
+                                       peerHashes: [], message: [1], nonce: [2], macedID: [3])
+        request.method = 2
+        // The method byte follows id (8), the exchange (4+8, 4, 1, 1, 1, 4+8) and the certificate (4+1).
+        assertRejects(Frame.encode(.ikev2SignRequest(request)), .invalidEnum(field: "sign.method", value: 2))
+        var exchange = sampleIKEv2Exchange
+        exchange.version = 3
+        assertRejects(Frame.encode(.signAnnounce(SignAnnounce(exchange: exchange, certificate: "c"))),
+                      .invalidEnum(field: "exchange.version", value: 3))
+        var peer = IKEPeerRecord(address: IPv4Prefix(0xc0000202, length: 32), port: 500, secret: [1], exchangeMode: .ike2,
+                                 natTraversal: false, generatePolicy: false, sendInitialContact: true,
+                                 proposalCheck: .strict, hash: .sha256, encryption: .aes128, dhGroup: .modp2048,
+                                 lifetime: 3600, lifebytes: 0)
+        let fallback = IKEPolicyRecord(policy: samplePolicy(id: 0, tunnel: true), authAlgorithms: [.sha1],
+                                       encAlgorithms: [.aes128], lifetime: 1800, pfsGroup: nil)
+        peer.myID = "fqdn:bad name"
+        assertRejects(Frame.encode(.ikeConfig(IKEConfig(generation: 1, peers: [peer], policies: [],
+                                                        defaultProposal: fallback))),
+                      .invalidEnum(field: "peer.my-id", value: 0))
+        peer.myID = "auto"
+        peer.dhGroups = []
+        assertRejects(Frame.encode(.ikeConfig(IKEConfig(generation: 1, peers: [peer], policies: [],
+                                                        defaultProposal: fallback))),
+                      .invalidEnum(field: "peer.dh-group.count", value: 0))
+    }
+
     func testTrailingBytesAfterDeclaredBody() {
         assertRejects(Frame.encode(.shutdown(Shutdown())) + [0xAA], .trailingBytes(count: 1))
     }
@@ -137,7 +203,8 @@ final class RejectionTests: XCTestCase {
     func testPagesSplitExactlyAsPagingSplits() {
         // Only types that grow with the configuration are paged.
         assertRejects(Frame.encode(.page(page(type: .ping, index: 0))), .invalidEnum(field: "page.type", value: 7))
-        assertRejects(Frame.encode(.page(page(type: .page, index: 0))), .invalidEnum(field: "page.type", value: 33))
+        assertRejects(Frame.encode(.page(page(type: .page, index: 0))),
+                      .invalidEnum(field: "page.type", value: UInt32(MessageType.page.rawValue)))
         // Over the type's limit, declared before anything is kept.
         let limit = Paging.maximumBytes(.generatedPolicySet) ?? 0
         let over = limit + 1
@@ -225,5 +292,51 @@ final class RejectionTests: XCTestCase {
         counts.u32(UInt32(ScaleLimits.installedSAs + 1))
         assertRejects(header(type: MessageType.datapathState.rawValue, length: 4) + counts.bytes,
                       .overlongLength(declared: ScaleLimits.installedSAs + 1, limit: ScaleLimits.installedSAs))
+    }
+}
+
+final class AuditMessageBoundsTests: XCTestCase {
+    func testAnAuditEventBeyondItsBoundsIsRefused() {
+        var w = WireWriter()
+        w.u8(8); w.string("x"); w.string("t"); w.count(0)
+        var reader = WireReader(w.bytes)
+        XCTAssertThrowsError(try AuditEvent(from: &reader)) { error in
+            XCTAssertEqual(error as? WireError, .invalidEnum(field: "audit.severity", value: 8))
+        }
+        let long = AuditEvent(severity: 3, msgID: "m", text: String(repeating: "a", count: AuditEvent.maximumText + 1),
+                              parameters: [])
+        XCTAssertThrowsError(try Frame.decode(Frame.encode(.auditEvent(long)), from: .ike, to: .parent))
+        let many = AuditEvent(severity: 3, msgID: "m", text: "t",
+                              parameters: Array(repeating: AuditParameter("k", "v"), count: AuditEvent.maximumParameters + 1))
+        XCTAssertThrowsError(try Frame.decode(Frame.encode(.auditEvent(many)), from: .ike, to: .parent))
+    }
+
+    func testBoundedCutsLongEventsToWholeCharactersAndThenDecodes() throws {
+        let event = AuditEvent(severity: 9, msgID: String(repeating: "m", count: 40),
+                               text: String(repeating: "é", count: 2000),
+                               parameters: Array(repeating: AuditParameter("k", String(repeating: "v", count: 2000)),
+                                                 count: 20)).bounded()
+        XCTAssertEqual(event.severity, 7)
+        XCTAssertEqual(event.msgID.utf8.count, AuditEvent.maximumMsgID)
+        XCTAssertEqual(event.text.utf8.count, AuditEvent.maximumText)
+        XCTAssertTrue(event.text.allSatisfy { $0 == "é" })
+        XCTAssertEqual(event.parameters.count, AuditEvent.maximumParameters)
+        let decoded = try Frame.decode(Frame.encode(.auditEvent(event)), from: .datapath, to: .parent)
+        XCTAssertEqual(decoded.message, .auditEvent(event))
+    }
+
+    func testConsoleOutputPiecesFitAndJoinBackWhole() {
+        let line = "dec/01/2026 08:48:01 ipsec,error keyway-ike: ünïcode \u{1F512} line\n"
+        let text = String(repeating: line, count: 3000)
+        let pieces = ConsoleOutput.pieces(text, maximumBytes: 4000)
+        XCTAssertGreaterThan(pieces.count, 1)
+        XCTAssertTrue(pieces.allSatisfy { $0.utf8.count <= 4000 })
+        XCTAssertTrue(pieces.dropLast().allSatisfy { $0.hasSuffix("\n") }, "cut after whole lines")
+        XCTAssertEqual(pieces.joined(), text)
+        XCTAssertEqual(ConsoleOutput.pieces(""), [""])
+        let oneLong = String(repeating: "é", count: 5000)
+        let cut = ConsoleOutput.pieces(oneLong, maximumBytes: 1001)
+        XCTAssertTrue(cut.allSatisfy { $0.utf8.count <= 1001 })
+        XCTAssertEqual(cut.joined(), oneLong)
     }
 }

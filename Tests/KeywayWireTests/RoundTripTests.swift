@@ -22,7 +22,7 @@ let samples: [Message] = [
     .errorReply(ErrorReply(reason: "no such item")),
     .consoleCommand(ConsoleCommand(text: "/ip ipsec policy print", json: true)),
     .consoleReply(ConsoleReply(ok: false, output: "line 1, column 3: ...", warnings: ["dh-group=modp768 is weak"], promptPath: "ip ipsec")),
-    .accessPolicy(AccessPolicy(adminGIDs: [995], adminUIDs: [1000, 1001], readGIDs: [996], readUIDs: [])),
+    .accessPolicy(AccessPolicy(adminGIDs: [995], readGIDs: [996])),
     .datapathConfig(DatapathConfig(generation: 3, bounds: sampleBounds, sas: [
         SARecord(policyID: 2, inbound: false, proto: .esp, spi: 0x100, source: a(0xc0000201),
                  destination: a(0xc0000202), tunnel: true, encryption: .aes128, integrity: .sha1,
@@ -31,7 +31,8 @@ let samples: [Message] = [
     .generatedPolicySet(GeneratedPolicySet(policies: [samplePolicy(id: 0x4000_0000, tunnel: false)])),
     .datapathState(DatapathState(sas: [SAStatus(spi: 0x200, proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
                                                 state: "mature", ageSeconds: 12, sinceFirstUse: 3, used: true, bytes: 4096, replayWindow: 32,
-                                                softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0)],
+                                                softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0,
+                                                overhead: 62, pathMTU: 1280)],
                                  policies: [PolicyStatus(id: 3, inAccepted: 0, inDropped: 1, inTransformed: 2,
                                                          outAccepted: 3, outDropped: 4, outTransformed: 5,
                                                          established: true)],
@@ -43,6 +44,15 @@ let samples: [Message] = [
                       exchangeMode: .aggressive, natTraversal: true, generatePolicy: false, sendInitialContact: true,
                       proposalCheck: .claim, hash: .sha1, encryption: .aes128, dhGroup: .modp2048, lifetime: 86_400,
                       lifebytes: 0),
+        {
+            var p = IKEPeerRecord(address: IPv4Prefix(0xc0000203, length: 32), port: 500, secret: Array("s2".utf8),
+                                  exchangeMode: .ike2, natTraversal: true, generatePolicy: true, sendInitialContact: false,
+                                  proposalCheck: .strict, hash: .sha384, encryption: .aes256gcm, dhGroup: .curve25519,
+                                  lifetime: 3_600, lifebytes: 0)
+            p.dhGroups = [.curve25519, .ecp384, .modp2048]
+            p.myID = "fqdn:router1.example"; p.remoteID = "key-id:0x0102ff"
+            return p
+        }(),
     ], policies: [
         IKEPolicyRecord(policy: samplePolicy(id: 2, tunnel: true), authAlgorithms: [.sha1, .md5],
                         encAlgorithms: [.aes128], lifetime: 1_800, pfsGroup: .modp1024),
@@ -60,17 +70,34 @@ let samples: [Message] = [
     .ikeDatagram(IKEDatagram(source: a(0xc0000202), sourcePort: 4500, destination: a(0xc0000201),
                              payload: [0, 0, 0, 0, 1, 2, 3])),
     .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
-                                             establishedSeconds: 42, natTraversal: true)], establishedPolicies: [2, 3],
+                                             establishedSeconds: 42, natTraversal: true),
+                               IKEState.Peer(local: 1, remote: 3, remotePort: 500, state: "established", side: "initiator",
+                                             establishedSeconds: 7, natTraversal: false, version: 2)],
+                       establishedPolicies: [2, 3],
                        generatedPolicies: [samplePolicy(id: 0x4000_0001, tunnel: false)])),
     .signAnnounce(SignAnnounce(exchange: sampleExchange, certificate: "router1")),
     .signRequest(SignRequest(id: 9, exchange: sampleExchange, certificate: "router1", data: Array(0..<20))),
     .signReply(SignReply(id: 9, signature: Array(repeating: 0xab, count: 256))),
     .hostAddresses(HostAddresses(addresses: [.v4(a(0xc0000201)), .v4(a(0x7f000001))])),
     .refusalReport(RefusalReport(refused: [.datapath: 3, .ike: 1])),
+    .auditEvent(AuditEvent(severity: 4, msgID: "refused", text: "phase 1 refused: ü",
+                           parameters: [AuditParameter("peer", "192.0.2.2"), AuditParameter("reason", "a\"b")])),
+    .auditRecords(AuditRecords(records: [AuditRecord(sequence: 7, epochMicroseconds: 1_764_374_400_123_456, role: .ike,
+                                                     pid: 4242, event: AuditEvent(severity: 6, msgID: "start",
+                                                                                  text: "sandboxed", parameters: []))])),
+    .consoleOutput(ConsoleOutput(text: " 0 dec/01/2026 08:48:01 system,info keywayd: started\n", following: true)),
+    .outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(0xc0000202)), mtu: 1280)], tunMTU: 1214)),
+    .ikev2SignRequest(IKEv2SignRequest(id: 10, exchange: sampleIKEv2Exchange, certificate: "router1", method: 14,
+                                       peerHashes: [.sha256, .sha512], message: Array(0..<200), nonce: Array(0..<32),
+                                       macedID: Array(0..<32))),
+    .ikev2SignReply(IKEv2SignReply(id: 10, scheme: .rsaPSSSHA256, signature: Array(repeating: 0xcd, count: 256))),
     // The last page of a two-page DatapathState (Paging.swift): what is left after one full page.
     .page(Page(stream: 7, pagedType: .datapathState, index: 1, count: 2, totalLength: UInt32(Page.chunkCapacity + 100),
                chunk: Array(repeating: 0x5a, count: 100))),
 ]
+
+let sampleIKEv2Exchange = SigningExchange(initiatorSPI: Array(1...8), responderSPI: Array(9...16), peer: a(0xc0000203),
+                                          prf: .sha256, initiator: true)
 
 func a(_ v: UInt32) -> IPv4Address { IPv4Address(v) }
 
@@ -81,14 +108,15 @@ func samplePolicy(id: UInt32, tunnel: Bool) -> PolicyRecord {
                                                    destination: IPv4Prefix(0x0a020000, length: 24),
                                                    destinationPort: 80, proto: 6),
                  action: .encrypt, level: .unique, esp: true, ah: false, tunnel: tunnel,
-                 saSource: a(0xc0000201), saDestination: a(0xc0000202), priority: -5, dontFragment: .inherit)
+                 saSource: a(0xc0000201), saDestination: a(0xc0000202), priority: -5, dontFragment: .inherit,
+                 tcpMSS: id == 2 ? .atMost(1200) : id == 3 ? .off : .clampToPathMTU)
 }
 
 let sampleBounds = ConfigurationBounds(
     policies: [AllowedPolicy(policy: samplePolicy(id: 2, tunnel: true), manual: false,
                              encryption: [.aes128, .aes256gcm], integrity: [.sha256]),
                AllowedPolicy(policy: samplePolicy(id: 3, tunnel: false), manual: true, encryption: [], integrity: [])],
-    peers: [AllowedPeer(address: IPv4Prefix(0xc0000200, length: 24), generatePolicy: true)],
+    peers: [AllowedPeer(address: IPv4Prefix(0xc0000200, length: 24), generatePolicy: true, natTraversal: true)],
     generatedEncryption: [.tripleDES], generatedIntegrity: [.sha1])
 
 final class RoundTripTests: XCTestCase {

@@ -37,6 +37,9 @@ size_t kw_digest(const char *name, const uint8_t *data, size_t len, uint8_t *out
 
 int kw_memcmp(const void *a, const void *b, size_t len);
 void kw_cleanse(void *p, size_t len);
+// The Internet checksum's folded one's complement sum of p[0..<len] plus `initial` (which is
+// added as one more big-endian word sum), in host order; the checksum is its complement.
+uint16_t kw_inet_sum(const uint8_t *p, size_t len, uint32_t initial);
 int kw_random(uint8_t *out, size_t len);
 
 // Diffie-Hellman over MODP, ECP and EC2N groups, public values in IKEv1's KE layout.
@@ -80,5 +83,22 @@ int kw_cert_matches_key(const kw_cert *c, const kw_pkey *k);
 size_t kw_rsa_sign_raw(const kw_pkey *k, const uint8_t *data, size_t len, uint8_t *sig, size_t cap);
 int kw_rsa_verify_raw(const kw_cert *c, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen);
 size_t kw_pkey_size(const kw_pkey *k);
+
+// IKEv2 (RFC 7296 auth method 1, RFC 7427): signatures over whole octet strings with a digest.
+enum { KW_KEY_NONE = 0, KW_KEY_RSA = 1, KW_KEY_EC = 2 };
+enum { KW_SIG_PKCS1 = 1, KW_SIG_PSS = 2, KW_SIG_ECDSA = 3 };
+// An RSA or EC (named curve) private key; NULL for anything else.
+kw_pkey *kw_pkey_load_private_any(const uint8_t *data, size_t len);
+int kw_pkey_kind(const kw_pkey *k);
+int kw_pkey_bits(const kw_pkey *k);
+int kw_cert_key_kind(const kw_cert *c);
+int kw_cert_key_bits(const kw_cert *c);
+// scheme: PKCS#1 v1.5 or PSS (salt = digest length, MGF1 with the same digest) for RSA keys, ECDSA
+// (DER-encoded r and s) for EC keys; digest: "SHA1", "SHA256", ... Returns the length, 0 on error.
+size_t kw_sign(const kw_pkey *k, int scheme, const char *digest, const uint8_t *data, size_t len,
+               uint8_t *sig, size_t cap);
+// salt: PSS salt length (negative: the digest's length). Returns 1 when the signature verifies.
+int kw_cert_verify(const kw_cert *c, int scheme, const char *digest, int salt, const uint8_t *data, size_t len,
+                   const uint8_t *sig, size_t siglen);
 
 #endif

@@ -13,6 +13,7 @@ enum kw_rt_kind {
     KW_RT_RULE_ADD = 3,         // ip rule add not fwmark MARK table TABLE priority PRIORITY
     KW_RT_RULE_DELETE = 4,      // ip rule del not fwmark MARK table TABLE priority PRIORITY
     KW_RT_LINK_TXQUEUELEN = 5,  // ip link set dev IFINDEX txqueuelen VALUE
+    KW_RT_LINK_MTU = 6,         // ip link set dev IFINDEX mtu VALUE
 };
 
 // One change; the fields a kind does not use are ignored. Addresses are IPv4 in host order.
@@ -28,7 +29,7 @@ struct kw_rt_op {
     // Rule: packets WITHOUT this mark consult the table.
     uint32_t mark;
     uint32_t priority;
-    // Queue length in packets.
+    // Queue length in packets, or MTU in bytes.
     uint32_t value;
 };
 
@@ -49,6 +50,15 @@ int kw_rt_apply(const struct kw_rt_op *ops, int count, int *errors);
 // The IPv4 routes of one table (destination, prefix length, preferred source, ifindex), at most
 // cap of them. Returns how many, 0 when the table does not exist, or a negative errno.
 int kw_rt_list(uint32_t table, struct kw_rt_op *out, int cap);
+
+// The MTU an IPv4 packet to `destination` (host order) carrying `mark` leaves with, as
+// `ip route get fibmatch` finds its route: the route's own mtu metric where it has one, else its
+// output interface's MTU (the smaller of the two when both). Returns it, or a negative errno
+// (-ENETUNREACH without a route, -EOPNOTSUPP for a multipath route).
+int kw_rt_path_mtu(uint32_t destination, uint32_t mark);
+// The same for `count` destinations over one netlink socket: mtus[i] gets each answer.
+// Returns 0, or a negative errno when no socket could be had (mtus[] then all hold it).
+int kw_rt_path_mtus(const uint32_t *destinations, int count, uint32_t mark, int32_t *mtus);
 
 // Runs an nftables script as one transaction, with libnftables' output and error messages
 // written to messages (NUL-terminated, cut at cap) instead of the terminal. Returns 0 when
