@@ -61,6 +61,10 @@ final class IKESA {
     /// Policies waiting for this phase 1 to finish.
     var pendingPolicies: [Int] = []
     var quick: [UInt32: QuickExchange] = [:]
+    /// Quick modes we initiated and finished: the peer's message 2 and our message 3, by message
+    /// ID, so that a repeated message 2 (our message 3 was lost) is answered again. Kept while the
+    /// peer may still retransmit, at most `IKEEngine.maximumQuickModesPerPhase1`.
+    var finishedQuick: [UInt32: (received: [UInt8], reply: [UInt8], at: UInt64)] = [:]
 
     init(initiator: Bool, initiatorCookie: [UInt8], responderCookie: [UInt8], remote: Endpoint, localAddress: UInt32, peer: IKEPeer, now: UInt64) {
         self.initiator = initiator

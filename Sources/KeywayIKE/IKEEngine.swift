@@ -31,6 +31,9 @@ public final class IKEEngine {
     /// tunnels after a restart) retransmit together, and each burst gets only what the bucket holds.
     public static let mainModeDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (256, 64)
     public static let aggressiveDiffieHellmanRate: (burst: UInt64, perSecond: UInt64) = (16, 16)
+    /// How long a finished quick mode's message 3 is kept for a peer that did not get it: as long
+    /// as the peer retransmits message 2 (2 + 4 + 8 + 16 s).
+    static let finishedQuickKept: UInt64 = 32_000
     /// Acquisitions for a policy this soon after its SAs were installed crossed them on the way.
     static let installRace: UInt64 = 2_000
     /// Quick modes a peer may leave unfinished on one phase 1 (ours wait at most one per policy);
@@ -165,7 +168,10 @@ public final class IKEEngine {
             for (id, q) in sa.quick where step(&q.retransmit, now: now) {
                 audit(.warning, "ike-timeout", "phase 2 negotiation timed out", [("peer", sa.remote.description), ("policy", String(q.policy.id))])
                 sa.quick[id] = nil
-                failPolicies([q.policy.id], now: now)
+                if q.initiator { failPolicies([q.policy.id], now: now) }
+            }
+            if !sa.finishedQuick.isEmpty {
+                sa.finishedQuick = sa.finishedQuick.filter { now < $0.value.at.saturatingAdd(Self.finishedQuickKept) }
             }
             for (id, q) in sa.quick where !q.initiator && now >= q.createdAt.saturatingAdd(Self.halfOpenTimeout) {
                 audit(.informational, "ike-abandoned", "phase 2 negotiation abandoned by the peer",

@@ -108,6 +108,10 @@ extension IKEEngine {
             actions.append(.send(last, fromPort: q.retransmit.fromPort, to: to, source: q.retransmit.source))
             return
         }
+        if sa.quick[mid] == nil, let done = sa.finishedQuick[mid], datagram == done.received {
+            actions.append(.send(done.reply, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
+            return
+        }
         let existing = sa.quick[mid]
         let iv = existing?.iv ?? keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid)
         let (body, last) = try decrypt(sa, datagram, iv: iv)
@@ -134,7 +138,7 @@ extension IKEEngine {
                 guard let q = existing else { return }
                 guard Self.constantTimeEqual(try keys.hmacA(mid.bytes + q.initiatorNonce + rest), hash) else { throw NegotiationError.badHash("HASH(2) does not match") }
                 q.iv = last
-                try initiatorGotQuick2(sa, q, parsed: Array(parsed.dropFirst()), now: now)
+                try initiatorGotQuick2(sa, q, parsed: Array(parsed.dropFirst()), datagram: datagram, now: now)
             case (false?, .sentSecond?):
                 guard let q = existing else { return }
                 let expected = try keys.hmacA([0] + mid.bytes + q.initiatorNonce + q.responderNonce)
@@ -267,7 +271,8 @@ extension IKEEngine {
         q.lastReceived = datagram
         sa.quick[mid] = q
         send(bytes, sa: sa)
-        q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: false)
+        // Repeated until message 3 comes: without it the peer has SAs and we have none.
+        q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: true)
     }
 
     /// `proposal-check`, as the manual describes it; nil when the proposed lifetime is acceptable.
@@ -285,7 +290,8 @@ extension IKEEngine {
         }
     }
 
-    private func initiatorGotQuick2(_ sa: IKESA, _ q: QuickExchange, parsed: [ISAKMPCodec.Parsed], now: UInt64) throws {
+    private func initiatorGotQuick2(_ sa: IKESA, _ q: QuickExchange, parsed: [ISAKMPCodec.Parsed], datagram: [UInt8],
+                                    now: UInt64) throws {
         guard let keys = sa.keys else { return }
         var proposals: [Proposal] = [], nonce: [UInt8]?, ke: [UInt8]?, responderLifetime: Seconds?
         for p in parsed {
@@ -337,6 +343,11 @@ extension IKEEngine {
         send(bytes, sa: sa)
         q.retransmit.stop()
         sa.quick[q.messageID] = nil
+        if sa.finishedQuick.count >= Self.maximumQuickModesPerPhase1,
+           let oldest = sa.finishedQuick.min(by: { $0.value.at < $1.value.at })?.key {
+            sa.finishedQuick[oldest] = nil
+        }
+        sa.finishedQuick[q.messageID] = (datagram, framed(bytes, sa: sa), now)
         try installChild(sa, q, now: now)
     }
 
