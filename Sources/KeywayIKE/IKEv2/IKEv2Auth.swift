@@ -216,7 +216,7 @@ extension IKEv2Engine {
             if let datagrams = protect(sa, .informational, sa.nextRequestID, response: false,
                                        [.notify(protocolID: 0, type: IKEv2Notify.authenticationFailed.rawValue, spi: [],
                                                 data: [])]) {
-                for d in datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote)) }
+                for d in datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress)) }
             }
             failPolicies(failedPolicies, now: now)
             removeSA(sa)

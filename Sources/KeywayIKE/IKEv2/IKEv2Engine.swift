@@ -151,7 +151,7 @@ public final class IKEv2Engine {
                 giveUp(sa, out, now: now)
                 return
             }
-            for d in out.datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote)) }
+            for d in out.datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress)) }
             var next = out
             next.sent += 1
             if case .liveness = out.kind {} else { next.interval = next.interval.saturatingAdd(next.interval) }
@@ -173,7 +173,7 @@ public final class IKEv2Engine {
         if sa.natDetected, sa.localPort == Self.natTPort,
            now >= max(sa.lastKeepalive, sa.establishedAt ?? now).saturatingAdd(Self.keepaliveInterval) {
             sa.lastKeepalive = now
-            actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote))
+            actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote, source: sa.localAddress))
         }
         let interval = sa.peer.dpdInterval.milliseconds
         if interval > 0, sa.outstanding == nil, sa.queue.isEmpty, sa.rekeyedInto == nil,
@@ -287,7 +287,7 @@ public final class IKEv2Engine {
             if h.messageID &+ 1 == sa.peerNextRequestID, sa.peerNextRequestID > 0 {
                 // A retransmission: our answer went missing (for fragments, answer the first only).
                 if m.encrypted?.fragment.map({ $0.number == 1 }) ?? true {
-                    for d in sa.lastResponse { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote)) }
+                    for d in sa.lastResponse { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress)) }
                 }
                 return
             }
@@ -380,7 +380,7 @@ public final class IKEv2Engine {
         let id = sa.nextRequestID
         sa.nextRequestID &+= 1
         guard let datagrams = protect(sa, exchange, id, response: false, payloads) else { return }
-        for d in datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote)) }
+        for d in datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress)) }
         sa.outstanding = OutstandingRequest(messageID: id, exchange: exchange, kind: kind, datagrams: datagrams,
                                             nextAt: now.saturatingAdd(interval), interval: interval,
                                             maximumTries: tries)
@@ -390,7 +390,7 @@ public final class IKEv2Engine {
     func sendResponse(_ sa: IKEv2SA, _ exchange: IKEv2Exchange, _ id: UInt32, _ payloads: [IKEv2Payload]) {
         guard let datagrams = protect(sa, exchange, id, response: true, payloads) else { return }
         sa.lastResponse = datagrams
-        for d in datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote)) }
+        for d in datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress)) }
     }
 
     /// The datagrams of one protected message: one SK payload, or SKF fragments when the peer

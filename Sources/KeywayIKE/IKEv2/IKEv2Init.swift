@@ -64,7 +64,7 @@ extension IKEv2Engine {
             sa.initRequest = m
             sa.nextRequestID = 1
             let datagram = framed(m, sa)
-            actions.append(.send(datagram, fromPort: sa.localPort, to: sa.remote))
+            actions.append(.send(datagram, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
             sa.outstanding = OutstandingRequest(messageID: 0, exchange: .ikeSAInit, kind: .ikeSAInit, datagrams: [datagram],
                                                 nextAt: now.saturatingAdd(Self.firstRetransmit),
                                                 interval: Self.firstRetransmit, maximumTries: Self.maximumTries)
@@ -235,7 +235,8 @@ extension IKEv2Engine {
     func answerInit(spiI: UInt64, to: Endpoint, localPort: UInt16, _ type: IKEv2Notify, data: [UInt8]) {
         let m = plainMessage(spiI: spiI, spiR: 0, exchange: .ikeSAInit, flags: IKEv2Header.responseFlag, id: 0,
                              [.notify(protocolID: 0, type: type.rawValue, spi: [], data: data)])
-        actions.append(.send(localPort == Self.natTPort ? [0, 0, 0, 0] + m : m, fromPort: localPort, to: to))
+        actions.append(.send(localPort == Self.natTPort ? [0, 0, 0, 0] + m : m, fromPort: localPort, to: to,
+                             source: receivedOn))
     }
 
     func respondToInit(_ m: IKEv2Codec.Message, _ datagram: [UInt8], from: Endpoint, localPort: UInt16,
@@ -249,7 +250,7 @@ extension IKEv2Engine {
         if let spi = answered[AnsweredKey(initiatorSPI: spiI, address: from.address)], let sa = sas[spi] {
             // The peer lost our answer: the same one again (anything else under this SPI is dropped).
             if sa.state == .initAnswered, datagram == sa.initRequest {
-                actions.append(.send(framed(sa.initResponse, sa), fromPort: sa.localPort, to: sa.remote))
+                actions.append(.send(framed(sa.initResponse, sa), fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
             }
             return
         }
@@ -350,7 +351,7 @@ extension IKEv2Engine {
             sa.peerNextRequestID = 1
             sas[sa.localSPI] = sa
             answered[AnsweredKey(initiatorSPI: spiI, address: from.address)] = sa.localSPI
-            actions.append(.send(framed(response, sa), fromPort: sa.localPort, to: sa.remote))
+            actions.append(.send(framed(response, sa), fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
             audit(.informational, "ike-start", "IKE SA negotiation answered (IKEv2)",
                   [("peer", sa.remote.description), ("proposal", suite.description)], limitedBy: "ike-start-responder")
         } catch let error as NegotiationError {
