@@ -10,12 +10,12 @@ public enum OuterPathPlan {
     /// generated) and each peer given as one address, at most OuterPaths.maximumPaths of them.
     public static func destinations(_ bounds: ConfigurationBounds, generated: [PolicyRecord]) -> [IPv4Address] {
         var seen = Set<IPv4Address>(), out: [IPv4Address] = []
-        let policies = bounds.policies.map(\.policy) + generated
-        let candidates = policies.filter { $0.action == .encrypt }.map(\.saDestination)
-            + bounds.peers.filter { $0.address.length == 32 }.map(\.address.address)
-        for d in candidates where d != .any && out.count < OuterPaths.maximumPaths && seen.insert(d).inserted {
-            out.append(d)
+        func add(_ d: IPv4Address) {
+            if d != .any && out.count < OuterPaths.maximumPaths && seen.insert(d).inserted { out.append(d) }
         }
+        for p in bounds.policies where p.policy.action == .encrypt { add(p.policy.saDestination) }
+        for p in generated where p.action == .encrypt { add(p.saDestination) }
+        for p in bounds.peers where p.address.length == 32 { add(p.address.address) }
         return out
     }
 
@@ -25,15 +25,31 @@ public enum OuterPathPlan {
     /// where its peer allows NAT traversal. Nil without encrypting policies.
     public static func tunMTU(_ bounds: ConfigurationBounds, generated: [PolicyRecord], mtu: (IPv4Address) -> Int) -> Int? {
         var smallest: Int?
-        let keyed = bounds.policies.map { ($0.policy, $0.encryption, $0.integrity) }
-            + generated.map { ($0, bounds.generatedEncryption, bounds.generatedIntegrity) }
-        for (policy, encryption, integrity) in keyed where policy.action == .encrypt {
-            let udp = policy.esp && !policy.ah && bounds.peer(for: policy.saDestination)?.natTraversal == true
-            let inner = IPsecOverhead.largestInner(fitting: mtu(policy.saDestination), tunnel: policy.tunnel, esp: policy.esp,
-                                                   ah: policy.ah, encryption: encryption, integrity: integrity, udp: udp)
+        // 100,000 policies share a few destinations and transforms: each combination is worked
+        // out once (the peer search and the overhead arithmetic cost seconds per refresh otherwise).
+        var pathOf: [IPv4Address: (mtu: Int, natTraversal: Bool)] = [:]
+        var seen = Set<Shape>()
+        func consider(_ policy: PolicyRecord, _ encryption: [EncryptionAlgorithm], _ integrity: [IntegrityAlgorithm]) {
+            guard policy.action == .encrypt else { return }
+            let d = policy.saDestination
+            let path = pathOf[d] ?? (mtu(d), bounds.peer(for: d)?.natTraversal == true)
+            pathOf[d] = path
+            let shape = Shape(mtu: path.mtu, tunnel: policy.tunnel, esp: policy.esp, ah: policy.ah,
+                              udp: policy.esp && !policy.ah && path.natTraversal, encryption: encryption, integrity: integrity)
+            guard seen.insert(shape).inserted else { return }
+            let inner = IPsecOverhead.largestInner(fitting: shape.mtu, tunnel: shape.tunnel, esp: shape.esp, ah: shape.ah,
+                                                   encryption: encryption, integrity: integrity, udp: shape.udp)
             smallest = min(smallest ?? inner, inner)
         }
+        for p in bounds.policies { consider(p.policy, p.encryption, p.integrity) }
+        for p in generated { consider(p, bounds.generatedEncryption, bounds.generatedIntegrity) }
         return smallest.map { max(PathMTURule.minimum(.ipv4), $0) }
+    }
+
+    /// What the overhead of a policy's packets depends on.
+    private struct Shape: Hashable {
+        var mtu: Int, tunnel: Bool, esp: Bool, ah: Bool, udp: Bool
+        var encryption: [EncryptionAlgorithm], integrity: [IntegrityAlgorithm]
     }
 
     /// The datapath's message: every looked-up path, the smallest of them for destinations not
