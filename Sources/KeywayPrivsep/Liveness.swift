@@ -53,4 +53,18 @@ public struct Liveness: Sendable, Equatable {
         lastAnswer = max(lastAnswer, now)
         return true
     }
+
+    /// Any message from the child: its loop turned. A busy child's pong may wait behind
+    /// thousands of its own messages (audit lines of a 100,000-policy transaction) on the link.
+    public mutating func heard(now: UInt64) {
+        guard !givenUp else { return }
+        lastAnswer = max(lastAnswer, now)
+    }
+
+    /// keywayd itself was busy for `busy` nanoseconds (work for 100,000 policies): nothing the
+    /// child sent could be read meanwhile, so that time is not the child's silence.
+    public mutating func excuse(_ busy: UInt64, now: UInt64) {
+        guard !givenUp else { return }
+        lastAnswer = min(now, lastAnswer.saturatingAdd(busy))
+    }
 }

@@ -60,4 +60,26 @@ final class LivenessTests: XCTestCase {
         XCTAssertFalse(l.answered(nonce: 7 << 32 + 1, now: t0 + 4 * second), "a nonce not yet sent")
         XCTAssertEqual(l.tick(now: t0 + 9 * second), .unresponsive(silentFor: 9 * second))
     }
+
+    /// A child whose pong waits behind its own messages is alive while they arrive; time keywayd
+    /// itself spent busy is not its silence. A child that sends nothing is still given up on.
+    func testMessagesAndKeywaydsOwnBusyTimeCountForTheChild() {
+        var l = fresh()
+        let t0: UInt64 = 100 * second
+        for s in 1...20 {
+            _ = l.tick(now: t0 + UInt64(s) * second)
+            l.heard(now: t0 + UInt64(s) * second)
+        }
+        XCTAssertFalse(l.givenUp, "messages kept coming")
+        // keywayd was busy 30 s right after the last message: excused.
+        l.excuse(30 * second, now: t0 + 50 * second)
+        XCTAssertNotEqual(l.tick(now: t0 + 50 * second), .unresponsive(silentFor: 30 * second))
+        XCTAssertFalse(l.givenUp)
+        // Then silence for the limit: given up.
+        var gaveUp = false
+        for s in 51...70 where !gaveUp {
+            if case .unresponsive = l.tick(now: t0 + UInt64(s) * second) { gaveUp = true }
+        }
+        XCTAssertTrue(gaveUp)
+    }
 }
