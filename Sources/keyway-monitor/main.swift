@@ -150,13 +150,23 @@ final class MonitorBehavior: ChildBehavior {
             refusedByParent = report.refused
         case .auditRecords(let batch) where peer == .parent:
             guard let store = control?.store ?? loaded else { return }
-            let added = store.live.events.append(batch.records, secrets: EventLog.secrets(of: store.config))
+            let added = store.live.events.append(batch.records, masker: masker(store))
             control?.publish(added)
         case .counterReply(let reply) where peer == .datapath:
             control?.datapathCounters(reply, requestID: envelope.requestID, runtime: runtime)
         default:
             break
         }
+    }
+
+    /// The configuration's secrets prepared for /log's masking, once per generation.
+    private var maskerCache: (generation: UInt64, masker: EventLog.Masker)?
+
+    private func masker(_ store: ConfigStore) -> EventLog.Masker {
+        if let c = maskerCache, c.generation == store.generation { return c.masker }
+        let made = EventLog.Masker(EventLog.secrets(of: store.config))
+        maskerCache = (store.generation, made)
+        return made
     }
 
     private var reloads: UInt64 = 0
