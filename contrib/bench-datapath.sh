@@ -11,7 +11,9 @@
 # than Gbit/s on a shared machine); then the in-process figures (keyway-bench datapath).
 # Run as root; leaves nothing behind, also on Ctrl-C.
 # Usage: contrib/bench-datapath.sh [RUNS] [SECONDS]       (or RUNS=, SECONDS= in the environment)
-#   PATHS="veth wg kw-gcm ..." runs a subset (ids below); SKIP_INPROCESS=1 skips keyway-bench.
+#   PATHS="veth wg kw-gcm ..." runs a subset (ids below); SKIP_INPROCESS=1 skips keyway-bench;
+#   CPUS=LIST (taskset's list, e.g. CPUS=0) pins every appliance and iperf3 end to those cores, to see what
+#   another core gives.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,8 @@ SECS=${2:-${env_seconds:-8}}
 ALL_PATHS="veth wg sw-gcm sw-sha1 kw-gcm kw-sha1 kw-gcm-udp kw-sha1-udp kw-gcm-nooffload"
 PATHS=${PATHS:-$ALL_PATHS}
 PSK=bench-secret-0123456789
+PIN=()
+[ -z "${CPUS:-}" ] || PIN=(taskset -c "$CPUS")
 
 need() {  # need COMMAND PACKAGE...: installs the packages if COMMAND is missing
   local cmd=$1; shift
@@ -105,7 +109,7 @@ start_wireguard() {  # start_wireguard ID: wireguard-go on each side, 10.x/24 ro
     # The UAPI socket (/var/run/wireguard/DEV.sock) is not per namespace: the device name carries our pid.
     ns=$(ns_a "$id") dev=wg$$a peer=b there=192.0.2.2 theirs=10.2.0.0/24 here=10.1.0.1
     [ $s = b ] && ns=$(ns_b "$id") dev=wg$$b peer=a there=192.0.2.1 theirs=10.1.0.0/24 here=10.2.0.1
-    ip netns exec "$ns" env LOG_LEVEL=error wireguard-go -f "$dev" >"$TMP/$id.$s.wg.log" 2>&1 &
+    ip netns exec "$ns" "${PIN[@]}" env LOG_LEVEL=error wireguard-go -f "$dev" >"$TMP/$id.$s.wg.log" 2>&1 &
     WGPID[$id.$s]=$!
     for _ in $(seq 50); do [ -S "/var/run/wireguard/$dev.sock" ] && break; sleep 0.1; done
     ip netns exec "$ns" wg set "$dev" private-key "$TMP/$id.$s.key" listen-port 51820 \
@@ -144,7 +148,7 @@ connections {
 secrets { ike-bench { secret = "$PSK" } }
 CONF
     CHARONDIR[$id.$s]=$dir
-    contrib/strongswan-peer.sh start "$ns" "$dir" || return 1
+    "${PIN[@]}" contrib/strongswan-peer.sh start "$ns" "$dir" || return 1
   done
   # libipsec does not start a tunnel on traffic.
   timeout --foreground 30 contrib/strongswan-peer.sh swanctl "$TMP/$id.a.sw" --initiate --child net --timeout 20 \
@@ -167,7 +171,7 @@ start_keyway() {  # start_keyway ID ENC AUTH esp|udp on|off: keywayd on each sid
         dh-group=modp2048 $extra" \
       "/ip ipsec policy add src-address=$mine dst-address=$theirs tunnel=yes sa-src-address=$here \
         sa-dst-address=$there" >"$TMP/$id.$s.rsc"
-    ip netns exec "$ns" "$TMP/bin/keywayd" --foreground --config "$TMP/$id.$s.rsc" --run-dir "$TMP/$id.$s/run" \
+    ip netns exec "$ns" "${PIN[@]}" "$TMP/bin/keywayd" --foreground --config "$TMP/$id.$s.rsc" --run-dir "$TMP/$id.$s/run" \
       --state-dir "$TMP/$id.$s/state" --syslog "$TMP/nolog" --tun kwtun0 --offloads "$offloads" \
       >"$TMP/$id.$s.log" 2>&1 &
     KEYWAYD[$id.$s]=$!
@@ -227,7 +231,7 @@ cpu_ticks() {  # cpu_ticks ID: utime+stime (clock ticks) of the path's appliance
 
 start_server() {  # start_server ID: an iperf3 server on the B side's host, kept for every round
   local id=$1
-  ip netns exec "$(ns_b "$id")" iperf3 -s -B "${DST[$id]}" -D -I "$TMP/$id.iperf.pid" >/dev/null 2>&1 || return 1
+  ip netns exec "$(ns_b "$id")" "${PIN[@]}" iperf3 -s -B "${DST[$id]}" -D -I "$TMP/$id.iperf.pid" >/dev/null 2>&1 || return 1
   for _ in $(seq 20); do [ -s "$TMP/$id.iperf.pid" ] && return 0; sleep 0.1; done
   return 1
 }
@@ -237,7 +241,7 @@ run_once() {  # run_once ID ROUND: one iperf3 run; appends "ID ROUND Gbit/s retr
   before=$(cpu_ticks "$id")
   # --foreground: timeout stays in our process group, so Ctrl-C stops iperf3 at once.
   timeout --foreground $((SECS + 30)) ip netns exec "$(ns_a "$id")" \
-    iperf3 -c "${DST[$id]}" -B "${SRC[$id]}" -t "$SECS" -J >"$TMP/$id.$round.json" 2>/dev/null
+    "${PIN[@]}" iperf3 -c "${DST[$id]}" -B "${SRC[$id]}" -t "$SECS" -J >"$TMP/$id.$round.json" 2>/dev/null
   after=$(cpu_ticks "$id")
   python3 - "$TMP/$id.$round.json" "$id" "$round" $((after - before)) "$(getconf CLK_TCK)" >>"$TMP/results" <<'PY'
 import json, sys
@@ -254,7 +258,7 @@ PY
   sleep 1
 }
 
-echo "# bench-datapath $(date '+%F %T') runs=$RUNS seconds=$SECS interleaved;" \
+echo "# bench-datapath $(date '+%F %T') runs=$RUNS seconds=$SECS cpus=${CPUS:-all} interleaved;" \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# wireguard-go $(wireguard-go --version | awk 'NR == 1 { print $2 }') (Debian; no TUN offloads);" \
   "strongSwan $(dpkg-query -W -f '${Version}' strongswan-charon) kernel-libipsec (always ESP in UDP)"

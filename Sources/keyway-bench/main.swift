@@ -220,6 +220,7 @@ if arguments.first == "datapath" {
         emit("# spd-lookup ratio 100000/10: \(String(format: "%.2f", large / small))")
     }
     if arguments.contains("--spd-only") { exit(0) }
+    if arguments.contains("--pipeline-only") { pipelineBenchmarks(runs: runs); exit(0) }
     emit("# esp TRANSFORM SIZE SEAL_PPS OPEN_PPS SEAL_Gbit/s OPEN_Gbit/s (engine: SPD lookup + ESP tunnel + inbound policy check)")
     for (name, enc, integ) in [("aes-128-gcm", EncryptionAlgorithm.aes128gcm, IntegrityAlgorithm.null), ("aes-128/sha1", .aes128, .sha1), ("3des/sha1", .tripleDES, .sha1)] {
         for size in [64, 512, 1400] {
