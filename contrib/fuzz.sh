@@ -13,7 +13,13 @@ flags=(--sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,inl
 export SWIFT_BACKTRACE=enable=no
 for t in "${targets[@]}"; do
   echo "== building $t"
-  swift build --package-path Fuzz -c debug --product "$t" "${flags[@]}" --scratch-path "$scratch" 2>&1 | tail -2
+  # A target that no longer compiles fails loudly, with the compiler's errors (not only the last lines).
+  if ! out=$(swift build --package-path Fuzz -c debug --product "$t" "${flags[@]}" --scratch-path "$scratch" 2>&1); then
+    grep -E -A4 'error:' <<<"$out" | head -40
+    echo "FAIL: $t did not build"
+    exit 1
+  fi
+  tail -2 <<<"$out"
 done
 bin=$(swift build --package-path Fuzz -c debug "${flags[@]}" --scratch-path "$scratch" --show-bin-path)
 for t in "${targets[@]}"; do

@@ -135,7 +135,7 @@ final class OffloadTests: XCTestCase {
 
     func testEndToEndTheBytesSentAreTheBytesDelivered() throws {
         // Split on one appliance, sealed, opened on the other, coalesced: iperf3 sees its bytes.
-        let key = try Secret(Array(repeating: 0x42, count: 20))
+        let key = Secret(Array(repeating: 0x42, count: 20))
         let policy = SecurityPolicy(id: 1, selector: .init(source: IPv4Prefix(0x0a01_0000, length: 24), destination: IPv4Prefix(0x0a02_0000, length: 24)),
                                     action: .encrypt, tunnel: true, saSource: 0xc000_0201, saDestination: 0xc000_0202)
         let mirrored = SecurityPolicy(id: 1, selector: policy.selector.mirrored, action: .encrypt, tunnel: true, saSource: 0xc000_0202,

@@ -9,7 +9,7 @@ final class PipelineTests: XCTestCase {
     let peerA: UInt32 = 0xc000_0201, peerB: UInt32 = 0xc000_0202
 
     func pair(transport: Bool = false) throws -> (PacketPipeline, PacketPipeline) {
-        let key = try Secret(Array(repeating: 0x42, count: 20))
+        let key = Secret(Array(repeating: 0x42, count: 20))
         let selector = transport
             ? TrafficSelector(source: IPv4Prefix(peerA, length: 32), destination: IPv4Prefix(peerB, length: 32))
             : TrafficSelector(source: IPv4Prefix(0x0a01_0000, length: 24),

@@ -82,7 +82,7 @@ func schedule(_ input: Bytes) {
     var flight: [(to: UInt32, from: UInt32, port: UInt16, bytes: [UInt8])] = []
     func take(_ origin: UInt32, _ actions: [IKEAction]) {
         check(actions)
-        for case .send(let bytes, let port, let to) in actions where flight.count < 64 {
+        for case .send(let bytes, let port, let to, _) in actions where flight.count < 64 {
             flight.append((to.address, origin, port, bytes))
         }
     }
