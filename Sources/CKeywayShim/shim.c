@@ -85,42 +85,6 @@ int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *
     return n;
 }
 
-int kw_recv_udp_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, uint32_t *sources,
-                      uint16_t *ports, uint32_t *locals, int count) {
-    if (count <= 0 || count > KW_MAX_BATCH) { errno = EINVAL; return -1; }
-    struct mmsghdr msgs[KW_MAX_BATCH];
-    struct iovec iov[KW_MAX_BATCH];
-    struct sockaddr_in from[KW_MAX_BATCH];
-    union control { char buf[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr align; } controls[KW_MAX_BATCH];
-    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
-    for (int i = 0; i < count; i++) {
-        iov[i].iov_base = slots[i];
-        iov[i].iov_len = capacities[i];
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_name = &from[i];
-        msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
-        msgs[i].msg_hdr.msg_control = controls[i].buf;
-        msgs[i].msg_hdr.msg_controllen = sizeof(controls[i].buf);
-    }
-    int n;
-    do { n = recvmmsg(fd, msgs, (unsigned)count, MSG_DONTWAIT, NULL); } while (n < 0 && errno == EINTR);
-    for (int i = 0; i < n; i++) {
-        lengths[i] = msgs[i].msg_len < capacities[i] ? msgs[i].msg_len : capacities[i];
-        sources[i] = ntohl(from[i].sin_addr.s_addr);
-        ports[i] = ntohs(from[i].sin_port);
-        locals[i] = 0;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
-            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
-                struct in_pktinfo info;
-                memcpy(&info, CMSG_DATA(c), sizeof(info));
-                locals[i] = ntohl(info.ipi_addr.s_addr);
-            }
-        }
-    }
-    return n;
-}
-
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif

@@ -54,39 +54,11 @@ public final class PacketVector {
     }
 
     /// recvmmsg on a UDP socket (IP_PKTINFO on): as `receive`, and `source(i)`, `sourcePort(i)`
-    /// and `local(i)` say who sent each datagram and to which of our addresses.
-    public func receiveUDP(from fd: Descriptor, into buffer: inout [UInt8], slotStarts: [Int], room: Int) -> Int {
-        let n = min(capacity, slotStarts.count)
-        for i in 0..<n where slotStarts[i] < 0 || slotStarts[i] + room > buffer.count { count = 0; return 0 }
-        let received = buffer.withUnsafeMutableBytes { raw -> Int32 in
-            guard let base = raw.baseAddress else { return -1 }
-            for i in 0..<n { pointers[i] = base + slotStarts[i]; sizes[i] = room; starts[i] = slotStarts[i] }
-            return pointers.withUnsafeBufferPointer { p in
-                sizes.withUnsafeBufferPointer { s in
-                    lengths.withUnsafeMutableBufferPointer { l in
-                        addresses.withUnsafeMutableBufferPointer { a in
-                            ports.withUnsafeMutableBufferPointer { o in
-                                locals.withUnsafeMutableBufferPointer { loc in
-                                    p.baseAddress.map { pb in
-                                        UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: n) {
-                                            kw_recv_udp_batch(fd.raw, $0, s.baseAddress, l.baseAddress, a.baseAddress, o.baseAddress,
-                                                              loc.baseAddress, Int32(n))
-                                        }
-                                    } ?? -1
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        count = received > 0 ? Int(received) : 0
-        return count
-    }
-
-    /// As `receiveUDP`, on a socket with UDP_GRO: `segmentSize(i)` tells how the kernel joined
-    /// consecutive datagrams into datagram i (each that long but the last; 0: a single one).
-    public func receiveUDPCoalesced(from fd: Descriptor, into buffer: inout [UInt8], slotStarts: [Int], room: Int) -> Int {
+    /// and `local(i)` say who sent each datagram and to which of our addresses. With UDP_GRO on,
+    /// `segmentSize(i)` tells how the kernel joined consecutive datagrams into datagram i (each
+    /// that long but the last; 0: a single one, as always without UDP_GRO).
+    public func receiveUDPCoalesced(from fd: Descriptor, into buffer: inout [UInt8], slotStarts: [Int],
+                                    room: Int) -> Int {
         let n = min(capacity, slotStarts.count)
         for i in 0..<n where slotStarts[i] < 0 || slotStarts[i] + room > buffer.count { count = 0; return 0 }
         let received = buffer.withUnsafeMutableBytes { raw -> Int32 in
@@ -100,9 +72,10 @@ public final class PacketVector {
                                 locals.withUnsafeMutableBufferPointer { loc in
                                     segmentSizes.withUnsafeMutableBufferPointer { g in
                                         p.baseAddress.map { pb in
-                                            UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: n) {
-                                                kw_recv_udp_gro(fd.raw, $0, s.baseAddress, l.baseAddress, a.baseAddress, o.baseAddress,
-                                                                loc.baseAddress, g.baseAddress, Int32(n))
+                                            UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self,
+                                                                                   capacity: n) {
+                                                kw_recv_udp_gro(fd.raw, $0, s.baseAddress, l.baseAddress, a.baseAddress,
+                                                                o.baseAddress, loc.baseAddress, g.baseAddress, Int32(n))
                                             }
                                         } ?? -1
                                     }

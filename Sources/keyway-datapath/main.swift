@@ -59,7 +59,13 @@ final class DatapathBehavior: ChildBehavior {
     private var now: UInt64 { MonotonicClock.now() / 1_000_000_000 }
 
     func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {
-        if fd == tun?.raw { outbound(runtime) } else if fd == rawESP?.raw || fd == rawAH?.raw { inbound(fd, runtime) } else if fd == held?.raw { udpInbound(runtime) }
+        if fd == tun?.raw {
+            outbound(runtime)
+        } else if fd == rawESP?.raw || fd == rawAH?.raw {
+            inbound(fd, runtime)
+        } else if fd == held?.raw {
+            udpInbound(runtime)
+        }
         else if fd == icmp?.raw { icmpInbound(runtime) }
     }
 
@@ -295,7 +301,8 @@ final class DatapathBehavior: ChildBehavior {
                Counter(name: "refused-from-ike", value: control.refusedFromIKE),
                Counter(name: "tun-mtu", value: UInt64(control.tunMTU))]
             + engine.policyCounters.sorted { $0.key < $1.key }.flatMap { id, c in
-                [("in-transformed", c.inTransformed), ("out-transformed", c.outTransformed), ("in-dropped", c.inDropped), ("out-dropped", c.outDropped)]
+                [("in-transformed", c.inTransformed), ("out-transformed", c.outTransformed),
+                 ("in-dropped", c.inDropped), ("out-dropped", c.outDropped)]
                     .map { Counter(name: "policy-\(id)-\($0.0)", value: $0.1) }
             }
     }

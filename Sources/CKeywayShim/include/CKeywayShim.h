@@ -18,18 +18,15 @@ ssize_t kw_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, 
 // datagrams moved, or -1 with errno (EAGAIN when nothing could be moved). count <= KW_MAX_BATCH.
 #define KW_MAX_BATCH 128
 int kw_recv_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, int count);
-// recvmmsg on a UDP socket with IP_PKTINFO: each datagram's sender (address, port) and the local
-// address it was sent to, all in host order.
-int kw_recv_udp_batch(int fd, void *const *slots, const size_t *capacities, size_t *lengths, uint32_t *sources,
-                      uint16_t *ports, uint32_t *locals, int count);
 // sendmmsg on a UDP socket, each packet from its source address (network order, 0: by route;
 // IP_PKTINFO). With segment set, consecutive packets to one destination, all of one size but the
 // last, go as one message the kernel cuts apart (UDP_SEGMENT). Returns the messages sent (or -1
 // with errno); *sent_packets gets how many packets those carried.
 int kw_send_udp_vector(int fd, const void *const *slots, const size_t *lengths, const uint32_t *addresses,
                        const uint16_t *ports, const uint32_t *sources, int count, int segment, int *sent_packets);
-// recvmmsg with IP_PKTINFO and UDP_GRO: a datagram may hold several of the sender's, each
-// segment_sizes[i] long but the last (0: one datagram).
+// recvmmsg on a UDP socket with IP_PKTINFO: each datagram's sender (address, port) and the local
+// address it was sent to, all in host order; with UDP_GRO on, a datagram may hold several of the
+// sender's, each segment_sizes[i] long but the last (0: one datagram, as always without UDP_GRO).
 int kw_recv_udp_gro(int fd, void *const *slots, const size_t *capacities, size_t *lengths, uint32_t *sources,
                     uint16_t *ports, uint32_t *locals, uint16_t *segment_sizes, int count);
 int kw_enable_udp_gro(int fd);
