@@ -241,7 +241,7 @@ check "its error names STATE/config.rsc and the options" \
 check "the monitor said why (the line and column)" \
   grep -q "keyway-monitor: config.rsc in the state directory cannot be used: line 1, column 22: invalid value 'garbage'" \
   "$TMP/refused.out"
-check "the refusal is audited" grep -qE 'keyway-monitor\[[0-9]+\]: config-load .*refusing to start' "$LOG"
+check "the refusal is audited" wait_until 5 grep -qE 'keyway-monitor\[[0-9]+\]: config-load .*refusing to start' "$LOG"
 check "the corrupt store is left as it was" grep -q garbage "$STATE/config.rsc"
 cp "$TMP/good.rsc" "$STATE/config.rsc"; chmod 000 "$STATE/config.rsc"
 check "an unreadable store is refused the same way" refused_run
