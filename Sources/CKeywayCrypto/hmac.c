@@ -12,105 +12,113 @@
 // two heap allocations per MAC in OpenSSL 3.0, on every ESP packet sealed and opened.
 
 enum kind { KIND_MD5, KIND_SHA1, KIND_SHA256, KIND_SHA384, KIND_SHA512 };
-union state { MD5_CTX md5; SHA_CTX sha1; SHA256_CTX sha256; SHA512_CTX sha512; };
 
+// The inner, outer and working digest states follow the header, each as large as its digest's
+// context needs (rounded to 16 bytes): three SHA_CTX for HMAC-SHA1, not three of the largest.
+// One MAC per direction of every SA, so this is most of an SA's HMAC memory.
 struct kw_mac {
     enum kind kind;
-    size_t size, block;
-    union state inner, outer, work;
+    size_t size, block, state_size;
+    _Alignas(16) unsigned char states[];
 };
 
-static void start(enum kind k, union state *s) {
+static void *inner_state(kw_mac *m) { return m->states; }
+static void *outer_state(kw_mac *m) { return m->states + m->state_size; }
+static void *work_state(kw_mac *m) { return m->states + 2 * m->state_size; }
+
+static void start(enum kind k, void *s) {
     switch (k) {
-    case KIND_MD5: MD5_Init(&s->md5); break;
-    case KIND_SHA1: SHA1_Init(&s->sha1); break;
-    case KIND_SHA256: SHA256_Init(&s->sha256); break;
-    case KIND_SHA384: SHA384_Init(&s->sha512); break;
-    case KIND_SHA512: SHA512_Init(&s->sha512); break;
+    case KIND_MD5: MD5_Init((MD5_CTX *)s); break;
+    case KIND_SHA1: SHA1_Init((SHA_CTX *)s); break;
+    case KIND_SHA256: SHA256_Init((SHA256_CTX *)s); break;
+    case KIND_SHA384: SHA384_Init((SHA512_CTX *)s); break;
+    case KIND_SHA512: SHA512_Init((SHA512_CTX *)s); break;
     }
 }
 
-static void add(enum kind k, union state *s, const void *data, size_t len) {
+static void add(enum kind k, void *s, const void *data, size_t len) {
     switch (k) {
-    case KIND_MD5: MD5_Update(&s->md5, data, len); break;
-    case KIND_SHA1: SHA1_Update(&s->sha1, data, len); break;
-    case KIND_SHA256: SHA256_Update(&s->sha256, data, len); break;
-    case KIND_SHA384: SHA384_Update(&s->sha512, data, len); break;
-    case KIND_SHA512: SHA512_Update(&s->sha512, data, len); break;
+    case KIND_MD5: MD5_Update((MD5_CTX *)s, data, len); break;
+    case KIND_SHA1: SHA1_Update((SHA_CTX *)s, data, len); break;
+    case KIND_SHA256: SHA256_Update((SHA256_CTX *)s, data, len); break;
+    case KIND_SHA384: SHA384_Update((SHA512_CTX *)s, data, len); break;
+    case KIND_SHA512: SHA512_Update((SHA512_CTX *)s, data, len); break;
     }
 }
 
-static void finish(enum kind k, union state *s, uint8_t *out) {
+static void finish(enum kind k, void *s, uint8_t *out) {
     switch (k) {
-    case KIND_MD5: MD5_Final(out, &s->md5); break;
-    case KIND_SHA1: SHA1_Final(out, &s->sha1); break;
-    case KIND_SHA256: SHA256_Final(out, &s->sha256); break;
-    case KIND_SHA384: SHA384_Final(out, &s->sha512); break;
-    case KIND_SHA512: SHA512_Final(out, &s->sha512); break;
+    case KIND_MD5: MD5_Final(out, (MD5_CTX *)s); break;
+    case KIND_SHA1: SHA1_Final(out, (SHA_CTX *)s); break;
+    case KIND_SHA256: SHA256_Final(out, (SHA256_CTX *)s); break;
+    case KIND_SHA384: SHA384_Final(out, (SHA512_CTX *)s); break;
+    case KIND_SHA512: SHA512_Final(out, (SHA512_CTX *)s); break;
     }
 }
 
 kw_mac *kw_mac_new(const char *digest, const uint8_t *key, size_t keylen) {
-    static const struct { const char *name; enum kind kind; size_t size, block; } known[] = {
-        {"MD5", KIND_MD5, 16, 64}, {"SHA1", KIND_SHA1, 20, 64}, {"SHA256", KIND_SHA256, 32, 64},
-        {"SHA384", KIND_SHA384, 48, 128}, {"SHA512", KIND_SHA512, 64, 128},
+    static const struct { const char *name; enum kind kind; size_t size, block, state; } known[] = {
+        {"MD5", KIND_MD5, 16, 64, sizeof(MD5_CTX)}, {"SHA1", KIND_SHA1, 20, 64, sizeof(SHA_CTX)},
+        {"SHA256", KIND_SHA256, 32, 64, sizeof(SHA256_CTX)}, {"SHA384", KIND_SHA384, 48, 128, sizeof(SHA512_CTX)},
+        {"SHA512", KIND_SHA512, 64, 128, sizeof(SHA512_CTX)},
     };
     kw_mac *m = NULL;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         if (strcmp(digest, known[i].name) != 0) continue;
-        m = OPENSSL_zalloc(sizeof(*m));
+        size_t state = (known[i].state + 15) & ~(size_t)15;
+        m = OPENSSL_zalloc(sizeof(*m) + 3 * state);
         if (!m) return NULL;
-        m->kind = known[i].kind; m->size = known[i].size; m->block = known[i].block;
+        m->kind = known[i].kind; m->size = known[i].size; m->block = known[i].block; m->state_size = state;
     }
     if (!m || (keylen > 0 && key == NULL)) { OPENSSL_free(m); return NULL; }
     uint8_t padded[128], pad[128];
     memset(padded, 0, sizeof(padded));
     if (keylen > m->block) {
         // A key longer than a block is its digest (RFC 2104 section 2).
-        start(m->kind, &m->work);
-        add(m->kind, &m->work, key, keylen);
-        finish(m->kind, &m->work, padded);
+        start(m->kind, work_state(m));
+        add(m->kind, work_state(m), key, keylen);
+        finish(m->kind, work_state(m), padded);
     } else if (keylen > 0) {
         memcpy(padded, key, keylen);
     }
     for (size_t i = 0; i < m->block; i++) pad[i] = padded[i] ^ 0x36;
-    start(m->kind, &m->inner);
-    add(m->kind, &m->inner, pad, m->block);
+    start(m->kind, inner_state(m));
+    add(m->kind, inner_state(m), pad, m->block);
     for (size_t i = 0; i < m->block; i++) pad[i] = padded[i] ^ 0x5c;
-    start(m->kind, &m->outer);
-    add(m->kind, &m->outer, pad, m->block);
+    start(m->kind, outer_state(m));
+    add(m->kind, outer_state(m), pad, m->block);
     OPENSSL_cleanse(padded, sizeof(padded));
     OPENSSL_cleanse(pad, sizeof(pad));
-    OPENSSL_cleanse(&m->work, sizeof(m->work));
+    OPENSSL_cleanse(work_state(m), m->state_size);
     return m;
 }
 
 void kw_mac_free(kw_mac *m) {
     if (!m) return;
-    OPENSSL_cleanse(m, sizeof(*m));
+    OPENSSL_cleanse(m, sizeof(*m) + 3 * m->state_size);
     OPENSSL_free(m);
 }
 
 size_t kw_mac_size(const kw_mac *m) { return m->size; }
 
 int kw_mac_begin(kw_mac *m) {
-    m->work = m->inner;
+    memcpy(work_state(m), inner_state(m), m->state_size);
     return 1;
 }
 
 int kw_mac_update(kw_mac *m, const uint8_t *data, size_t len) {
     if (len > 0 && data == NULL) return 0;
-    if (len > 0) add(m->kind, &m->work, data, len);
+    if (len > 0) add(m->kind, work_state(m), data, len);
     return 1;
 }
 
 int kw_mac_final(kw_mac *m, uint8_t *out) {
     uint8_t inner[64];
-    finish(m->kind, &m->work, inner);
-    m->work = m->outer;
-    add(m->kind, &m->work, inner, m->size);
-    finish(m->kind, &m->work, out);
+    finish(m->kind, work_state(m), inner);
+    memcpy(work_state(m), outer_state(m), m->state_size);
+    add(m->kind, work_state(m), inner, m->size);
+    finish(m->kind, work_state(m), out);
     OPENSSL_cleanse(inner, sizeof(inner));
-    OPENSSL_cleanse(&m->work, sizeof(m->work));
+    OPENSSL_cleanse(work_state(m), m->state_size);
     return 1;
 }
