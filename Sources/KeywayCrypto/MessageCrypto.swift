@@ -13,16 +13,20 @@ extension HashAlgorithm {
 
 /// CBC over whole messages with an explicit IV: ISAKMP bodies after the key exchange
 /// (RFC 2409 appendix B). The caller pads to the block size and chains the IVs.
+///
+/// The OpenSSL contexts are made per message, not held: an IKE SA exchanges a message a minute
+/// or so, and two keyed contexts held for each (about 1.5 KiB) were most of what an idle tunnel
+/// cost keyway-ike (README, Performance). A key schedule per message is nothing beside its HMACs.
 public final class MessageCipher {
     public let algorithm: EncryptionAlgorithm
-    private let encryptor: CipherContext
-    private let decryptor: CipherContext
+    private let key: Secret
 
     public init(_ algorithm: EncryptionAlgorithm, key: Secret) throws(CryptoError) {
         guard algorithm.mode == .cbc else { throw .libcrypto("\(algorithm.rawValue) is not a CBC cipher for IKE") }
+        // Keyed once here so that a key OpenSSL refuses fails now, not at the first message.
+        _ = try CipherContext(algorithm, key: key, encrypt: true)
         self.algorithm = algorithm
-        encryptor = try CipherContext(algorithm, key: key, encrypt: true)
-        decryptor = try CipherContext(algorithm, key: key, encrypt: false)
+        self.key = key
     }
 
     public var blockSize: Int { algorithm.blockSize }
@@ -33,7 +37,7 @@ public final class MessageCipher {
             throw .libcrypto("IKE message of \(data.count) bytes is not whole \(blockSize)-byte blocks")
         }
         if data.isEmpty { return }
-        let context = encrypt ? encryptor : decryptor
+        let context = try CipherContext(algorithm, key: key, encrypt: encrypt)
         let ok = iv.withUnsafeBufferPointer { v in
             data.withUnsafeMutableBufferPointer { d in
                 guard let ivBase = v.baseAddress, let base = d.baseAddress else { return false }
@@ -50,20 +54,21 @@ public final class MessageAEAD {
     public let algorithm: EncryptionAlgorithm
     public static let tagLength = 16
     public static let nonceLength = 12
-    private let sealer: CipherContext
-    private let opener: CipherContext
+    /// Contexts per message, as for MessageCipher.
+    private let key: Secret
 
     public init(_ algorithm: EncryptionAlgorithm, key: Secret) throws(CryptoError) {
         guard algorithm.isAEAD else { throw .libcrypto("\(algorithm.rawValue) is not an AEAD cipher") }
+        _ = try CipherContext(algorithm, key: key, encrypt: true)
         self.algorithm = algorithm
-        sealer = try CipherContext(algorithm, key: key, encrypt: true)
-        opener = try CipherContext(algorithm, key: key, encrypt: false)
+        self.key = key
     }
 
     /// Encrypts `data` in place; returns the tag.
     public func seal(_ data: inout [UInt8], nonce: [UInt8], aad: [UInt8]) throws(CryptoError) -> [UInt8] {
         guard nonce.count == Self.nonceLength else { throw .badLength("a GCM nonce is 12 bytes") }
         var tag = [UInt8](repeating: 0, count: Self.tagLength)
+        let sealer = try CipherContext(algorithm, key: key, encrypt: true)
         let ok = Self.withBuffers(&data, nonce, aad) { buf, len, n, a, alen in
             tag.withUnsafeMutableBufferPointer { t in
                 guard let tb = t.baseAddress else { return false }
@@ -79,6 +84,7 @@ public final class MessageAEAD {
         guard nonce.count == Self.nonceLength, tag.count == Self.tagLength else {
             throw .badLength("a GCM nonce is 12 bytes and its tag 16")
         }
+        let opener = try CipherContext(algorithm, key: key, encrypt: false)
         let ok = Self.withBuffers(&data, nonce, aad) { buf, len, n, a, alen in
             tag.withUnsafeBufferPointer { t in
                 guard let tb = t.baseAddress else { return false }
