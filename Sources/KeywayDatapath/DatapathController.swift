@@ -39,6 +39,8 @@ public final class DatapathController {
     public init(engine: Datapath = Datapath(policies: [])) { self.engine = engine }
 
     public var installedCount: Int { manual.count + negotiated.count }
+    /// What is kept of each negotiated SA's record (tests: no keys among it).
+    var negotiatedRecords: [SARecord] { negotiated.map(\.record) }
 
     // MARK: from the monitor and keywayd
 
@@ -112,8 +114,15 @@ public final class DatapathController {
             return refuse("SA install", refusal)
         }
         var made: [(SARecord, SecurityAssociation)] = []
-        for record in request.sas {
-            do { made.append((record, try Self.makeSA(record, now: now))) } catch {
+        for var record in request.sas {
+            do {
+                let sa = try Self.makeSA(record, now: now)
+                // The SA's Secrets hold the keys: the record, kept for the trust checks and the
+                // printouts, keeps no copy of its own (and costs an SA two allocations less).
+                record.encryptionKey = []
+                record.integrityKey = []
+                made.append((record, sa))
+            } catch {
                 return refuse("SA install", Refusal("SA \(String(record.spi, radix: 16)) cannot be keyed: \(error)"))
             }
         }
@@ -151,9 +160,13 @@ public final class DatapathController {
     /// Whether an ESP/AH packet for `destination` could be ours (worth an audit line when dropped).
     public func holdsInboundSA(for destination: UInt32) -> Bool { inboundDestinations.contains(destination) }
 
+    /// Built every second for up to 20,000 SAs: one array, filled and sorted in place, so that the
+    /// peak this report adds to the datapath's memory is the report itself.
     public func state(now t: UInt64) -> DatapathState {
-        let all = manual.map { ($0.key, $0.value) } + negotiated.map { ($0.record, $0.sa) }
-        let sas = all.map { record, sa in
+        var sas: [SAStatus] = []
+        sas.reserveCapacity(installedCount)
+        var withSAs = Set<UInt32>()
+        func add(_ record: SARecord, _ sa: SecurityAssociation) {
             var status = SAStatus(spi: sa.spi, proto: sa.proto.rawValue, source: sa.source, destination: sa.destination,
                                   encryption: sa.esp?.encryption.rawValue ?? "none",
                                   integrity: sa.esp?.integrity.rawValue ?? sa.ah?.integrity.rawValue ?? "none",
@@ -170,9 +183,12 @@ public final class DatapathController {
             let mtu = engine.paths.mtu(toward: .v4(IPv4Address(sa.destination)), now: t)
             status.overhead = UInt16(clamping: min(Int(SAStatus.maximumOverhead), sa.ipsecOverhead.overhead(at: mtu)))
             status.pathMTU = record.inbound ? 0 : UInt16(clamping: mtu)
-            return status
-        }.sorted { ($0.destination, $0.spi) < ($1.destination, $1.spi) }
-        let withSAs = Set(all.map(\.0.policyID))
+            sas.append(status)
+            withSAs.insert(record.policyID)
+        }
+        for (record, sa) in manual { add(record, sa) }
+        for (record, sa) in negotiated { add(record, sa) }
+        sas.sort { ($0.destination, $0.spi) < ($1.destination, $1.spi) }
         let policies = engine.policyCounters.map { id, c in
             PolicyStatus(id: UInt32(id),
                          inAccepted: c.inAccepted, inDropped: c.inDropped, inTransformed: c.inTransformed,
@@ -192,9 +208,14 @@ public final class DatapathController {
     // MARK: helpers
 
     private var inboundKeys: Set<NegotiatedSARule.InboundKey> {
-        Set((manual.keys.map { $0 } + negotiated.map(\.record)).filter(\.inbound).map {
-            NegotiatedSARule.InboundKey(destination: $0.destination, proto: $0.proto, spi: $0.spi)
-        })
+        var keys = Set<NegotiatedSARule.InboundKey>()
+        func add(_ r: SARecord) {
+            guard r.inbound else { return }
+            keys.insert(NegotiatedSARule.InboundKey(destination: r.destination, proto: r.proto, spi: r.spi))
+        }
+        for record in manual.keys { add(record) }
+        for n in negotiated { add(n.record) }
+        return keys
     }
 
     /// After the configuration or our addresses changed: what IKE installed and the configuration

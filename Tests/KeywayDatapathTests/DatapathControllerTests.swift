@@ -61,6 +61,30 @@ final class DatapathControllerTests: XCTestCase {
         XCTAssertEqual(destination, peer.value)
     }
 
+    /// Once keyed, a negotiated SA's keys live in its Secrets only: the record the controller keeps
+    /// for the trust checks holds no copy, and the SA still seals with the keys it was given.
+    func testNegotiatedRecordsKeepNoKeyBytes() {
+        let c = DatapathController()
+        _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: []), now: 0)
+        let request = SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)])
+        XCTAssertEqual(refusals(c.install(request, now: 1)), [])
+        XCTAssertEqual(c.negotiatedRecords.map(\.spi), [0x1000, 0x2000])
+        XCTAssertEqual(c.negotiatedRecords.map { $0.encryptionKey.count + $0.integrityKey.count }, [0, 0])
+        let inner = icmp("10.1.0.5", "10.2.0.7")
+        guard case .send(let packet, _) = c.engine.processOutbound(inner, now: 2) else {
+            return XCTFail("the tunnel should carry the packet")
+        }
+        // The far side, keyed from the same request, opens it: the keys the SA took were the real ones.
+        let far = DatapathController()
+        let farTunnel = PolicyRecord(id: 1, selector: tunnel.selector.mirrored, tunnel: true,
+                                     saSource: peer, saDestination: us)
+        var farBounds = bounds(policies: [farTunnel])
+        farBounds.peers = [AllowedPeer(address: .host(us), generatePolicy: false)]
+        _ = far.configure(DatapathConfig(generation: 1, bounds: farBounds, sas: []), now: 0)
+        XCTAssertEqual(refusals(far.install(SAInstall(sas: [sa(farTunnel, inbound: true, spi: 0x2000)]), now: 1)), [])
+        XCTAssertEqual(far.engine.processInbound(packet, now: 2), .deliver(inner))
+    }
+
     func testOuterPathsAndTheTcpMSSSettingReachTheEngineAndTheState() throws {
         let c = DatapathController()
         var clamped = tunnel
