@@ -5,12 +5,18 @@ import KeywayCrypto
 /// Soft and hard limits; soft defaults to 80% of hard (RouterOS shows e.g. add-lifetime=24m/30m).
 /// Add-lifetimes count from installation, use-lifetimes from the first packet.
 public struct Lifetime: Equatable, Sendable {
-    public var hardSeconds: UInt64?
-    public var softSeconds: UInt64?
-    public var hardBytes: UInt64?
-    public var softBytes: UInt64?
-    public var useHardSeconds: UInt64?
-    public var useSoftSeconds: UInt64?
+    public var hardSeconds: UInt64? { get { Self.limit(hs) } set { hs = newValue ?? .max } }
+    public var softSeconds: UInt64? { get { Self.limit(ss) } set { ss = newValue ?? .max } }
+    public var hardBytes: UInt64? { get { Self.limit(hb) } set { hb = newValue ?? .max } }
+    public var softBytes: UInt64? { get { Self.limit(sb) } set { sb = newValue ?? .max } }
+    public var useHardSeconds: UInt64? { get { Self.limit(uhs) } set { uhs = newValue ?? .max } }
+    public var useSoftSeconds: UInt64? { get { Self.limit(uss) } set { uss = newValue ?? .max } }
+
+    // Six plain words, UInt64.max for "no limit" (never reached): an SA held six optionals, 48
+    // bytes more, and there may be 20,000 of them.
+    private var hs: UInt64 = .max, ss: UInt64 = .max, hb: UInt64 = .max, sb: UInt64 = .max
+    private var uhs: UInt64 = .max, uss: UInt64 = .max
+    private static func limit(_ v: UInt64) -> UInt64? { v == .max ? nil : v }
 
     public init(hardSeconds: UInt64? = nil, hardBytes: UInt64? = nil, softSeconds: UInt64? = nil, softBytes: UInt64? = nil,
                 useHardSeconds: UInt64? = nil, useSoftSeconds: UInt64? = nil) {
