@@ -131,19 +131,16 @@ public final class PacketVector {
     @discardableResult
     public func sendUDP(on fd: Descriptor, from buffer: [UInt8], segmenting: Bool) -> UDPSendResult {
         defer { count = 0 }
-        for i in 0..<count where starts[i] + lengths[i] > buffer.count {
-            return UDPSendResult(refused: count, segmentationRefused: false, messages: 0)
-        }
         var sent = 0, refused = 0, segmentationRefused = false, messages = 0
-        buffer.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            for i in 0..<count { pointers[i] = UnsafeMutableRawPointer(mutating: base + starts[i]) }
+        let pointed = pointingInto(buffer) {
             var oversized = false
             for _ in 0..<(2 * capacity) where sent + refused < count {
                 let first = sent + refused
                 var packets: Int32 = 0
                 let segment: Int32 = segmenting && !segmentationRefused && !oversized ? 1 : 0
-                let n = sendVector(fd, first: first, segment: segment, packets: &packets)
+                let n = withVectors(from: first) { slots, lengths, addresses, ports, sources, remaining in
+                    kw_send_udp_vector(fd.raw, slots, lengths, addresses, ports, sources, remaining, segment, &packets)
+                }
                 if n > 0 { sent += Int(packets); messages += Int(n); continue }
                 if errno == EAGAIN || errno == ENOBUFS { break }
                 // EIO: the device cannot segment; the same packets go again one by one.
@@ -154,10 +151,26 @@ public final class PacketVector {
                 refused += 1
             }
         }
+        guard pointed else { return UDPSendResult(refused: count, segmentationRefused: false, messages: 0) }
         return UDPSendResult(refused: count - sent, segmentationRefused: segmentationRefused, messages: messages)
     }
 
-    private func sendVector(_ fd: Descriptor, first: Int, segment: Int32, packets: inout Int32) -> Int32 {
+    /// Points each queued packet into `buffer` and runs `body` while the pointers are valid; false
+    /// (and `body` not run) when a queued packet lies beyond the buffer.
+    private func pointingInto(_ buffer: [UInt8], _ body: () -> Void) -> Bool {
+        for i in 0..<count where starts[i] + lengths[i] > buffer.count { return false }
+        return buffer.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return false }
+            for i in 0..<count { pointers[i] = UnsafeMutableRawPointer(mutating: base + starts[i]) }
+            body()
+            return true
+        }
+    }
+
+    /// The arrays of the queued packets from `first` on, as sendmmsg's shims take them.
+    private func withVectors(from first: Int,
+                             _ body: (UnsafePointer<UnsafeRawPointer?>, UnsafePointer<Int>, UnsafePointer<UInt32>,
+                                      UnsafePointer<UInt16>, UnsafePointer<UInt32>, Int32) -> Int32) -> Int32 {
         pointers.withUnsafeBufferPointer { p in
             lengths.withUnsafeBufferPointer { l in
                 addresses.withUnsafeBufferPointer { a in
@@ -168,8 +181,7 @@ public final class PacketVector {
                             let remaining = count - first
                             return UnsafeRawPointer(pb + first).withMemoryRebound(to: UnsafeRawPointer?.self,
                                                                                   capacity: remaining) {
-                                kw_send_udp_vector(fd.raw, $0, lb + first, ab + first, ob + first, sb + first,
-                                                   Int32(remaining), segment, &packets)
+                                body($0, lb + first, ab + first, ob + first, sb + first, Int32(remaining))
                             }
                         }
                     }
@@ -184,31 +196,18 @@ public final class PacketVector {
     @discardableResult
     public func send(on fd: Descriptor, from buffer: [UInt8]) -> Int {
         defer { count = 0 }
-        for i in 0..<count where starts[i] + lengths[i] > buffer.count { return count }
         var sent = 0, refused = 0
-        buffer.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            for i in 0..<count { pointers[i] = UnsafeMutableRawPointer(mutating: base + starts[i]) }
+        let pointed = pointingInto(buffer) {
             for _ in 0..<(2 * capacity) where sent + refused < count {
-                let first = sent + refused
-                let n = pointers.withUnsafeBufferPointer { p in
-                    lengths.withUnsafeBufferPointer { l in
-                        addresses.withUnsafeBufferPointer { a in
-                            ports.withUnsafeBufferPointer { o -> Int32 in
-                                guard let pb = p.baseAddress, let lb = l.baseAddress, let ab = a.baseAddress, let ob = o.baseAddress else { return -1 }
-                                return UnsafeRawPointer(pb + first).withMemoryRebound(to: UnsafeRawPointer?.self, capacity: count - first) {
-                                    kw_send_batch(fd.raw, $0, lb + first, ab + first, ob + first, Int32(count - first))
-                                }
-                            }
-                        }
-                    }
+                let n = withVectors(from: sent + refused) { slots, lengths, addresses, ports, _, remaining in
+                    kw_send_batch(fd.raw, slots, lengths, addresses, ports, remaining)
                 }
                 if n > 0 { sent += Int(n); continue }
                 if errno == EAGAIN || errno == ENOBUFS { break }
                 refused += 1
             }
         }
-        return count - sent
+        return pointed ? count - sent : count
     }
 }
 
