@@ -28,12 +28,14 @@ public enum RFC5424 {
                               structuredData: [StructuredData], message: String) -> String {
         let pri = facility * 8 + severity.rawValue
         let sd = structuredData.isEmpty ? "-" : structuredData.map(render).joined()
-        return "<\(pri)>1 \(timestamp(epochMicroseconds)) \(field(hostname, 255)) \(field(appName, 48)) \(procID) \(field(msgID, 32)) \(sd) \(message)"
+        return "<\(pri)>1 \(timestamp(epochMicroseconds)) \(field(hostname, 255)) \(field(appName, 48)) \(procID) "
+            + "\(field(msgID, 32)) \(sd) \(message)"
     }
 
     /// Header fields are printable US-ASCII without spaces; an empty one is the NILVALUE "-".
     static func field(_ s: String, _ limit: Int) -> String {
-        let cleaned = String(String.UnicodeScalarView(s.unicodeScalars.filter { $0.value > 32 && $0.value < 127 }.prefix(limit)))
+        let cleaned = String(String.UnicodeScalarView(
+            s.unicodeScalars.filter { $0.value > 32 && $0.value < 127 }.prefix(limit)))
         return cleaned.isEmpty ? "-" : cleaned
     }
 
@@ -60,7 +62,9 @@ public enum RFC5424 {
     public static func timestamp(_ epochMicroseconds: Int64) -> String {
         let micros = ((epochMicroseconds % 1_000_000) + 1_000_000) % 1_000_000
         let c = Civil((epochMicroseconds - micros) / 1_000_000)
-        func pad(_ v: Int64, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        func pad(_ v: Int64, _ w: Int) -> String {
+            let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
         return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):"
             + "\(pad(c.second, 2)).\(pad(micros, 6))Z"
     }

@@ -28,7 +28,8 @@ public enum AuditLine {
                                       parameters: params)
         case .rfc5424:
             line = RFC5424.format(severity: severity, epochMicroseconds: Int64(clamping: record.epochMicroseconds),
-                                  hostname: hostname, appName: record.role.description, procID: Int32(bitPattern: record.pid),
+                                  hostname: hostname, appName: record.role.description,
+                                  procID: Int32(bitPattern: record.pid),
                                   msgID: record.event.msgID,
                                   structuredData: params.isEmpty ? [] : [StructuredData(id: structuredDataID, params)],
                                   message: LocalSyslog.printable(record.event.text))
@@ -47,7 +48,8 @@ public enum LocalSyslog {
         let pri = facility * 8 + severity.rawValue
         var body = RFC5424.field(msgID, 32) + " " + printable(message)
         if !parameters.isEmpty { body += " " + structuredData(parameters) }
-        return "<\(pri)>\(timestamp(epochMicroseconds / 1_000_000 + utcOffsetSeconds)) \(tagField(tag))[\(pid)]: \(body)"
+        return "<\(pri)>\(timestamp(epochMicroseconds / 1_000_000 + utcOffsetSeconds)) "
+            + "\(tagField(tag))[\(pid)]: \(body)"
     }
 
     /// `[name="value" ...]`, values escaped as RFC 5424 escapes PARAM-VALUE (`"`, `\`, `]`).

@@ -22,7 +22,8 @@ public final class SyslogSink {
     public func submit(_ record: AuditRecord) {
         let seconds = Int64(clamping: record.epochMicroseconds / 1_000_000)
         let line = AuditLine.render(record, format: format, hostname: hostname,
-                                    utcOffsetSeconds: format == .local ? WallClock.utcOffset(atEpochSeconds: seconds) : 0)
+                                    utcOffsetSeconds: format == .local
+                                        ? WallClock.utcOffset(atEpochSeconds: seconds) : 0)
         delivery.submit(Array(line.utf8))
         if !delivery.connected { pump(now: MonotonicClock.now()) }
         if !delivery.connected { StandardStreams.error(line) }

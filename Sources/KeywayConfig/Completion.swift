@@ -18,7 +18,11 @@ public enum Completion {
         for w in words.dropLast() where !w.isEmpty {
             let word = w.hasPrefix("/") ? String(w.dropFirst()) : w
             if w.hasPrefix("/") && menuPath == path { menuPath = []; menu = MenuTree.root }
-            if verb == nil, let child = menu?.child(word) { menu = child; menuPath.append(child.name) } else if verb == nil { verb = word }
+            if verb == nil, let child = menu?.child(word) {
+                menu = child; menuPath.append(child.name)
+            } else if verb == nil {
+                verb = word
+            }
         }
         if let v = verb, let m = menu { verb = Schema.resolve(v, Executor.verbs(for: m)) ?? v }
         return Context(menu: menu, menuPath: menuPath, verb: verb, current: current)
@@ -69,7 +73,8 @@ public enum Completion {
     static let verbHelp: [String: String] = [
         "add": "create a new item", "set": "change the properties of items", "remove": "remove items",
         "enable": "enable items", "disable": "disable items (kept, not used)", "print": "show items",
-        "export": "print a script that rebuilds this configuration", "flush": "remove installed SAs (sa-type=ah|esp|all)",
+        "export": "print a script that rebuilds this configuration",
+        "flush": "remove installed SAs (sa-type=ah|esp|all)",
     ]
 
     static let menuHelp: [String: String] = [
@@ -77,7 +82,8 @@ public enum Completion {
         "peer": "IKE peers: addresses, authentication, phase 1", "proposal": "phase 2 algorithms and lifetimes",
         "manual-sa": "manually keyed SAs", "installed-sa": "SAs in use now (read-only, flush)",
         "remote-peers": "IKE peers and their state now", "statistics": "IPsec error counters",
-        "firewall": "not managed by Keyway (nftables)", "nat": "not managed by Keyway", "filter": "not managed by Keyway",
+        "firewall": "not managed by Keyway (nftables)", "nat": "not managed by Keyway",
+        "filter": "not managed by Keyway",
         "log": "recent audit events of every Keyway process",
     ]
 
@@ -104,7 +110,8 @@ public enum Completion {
                 return "\(spec.name): \(describe(spec))"
             }
             let named = schema.filter { $0.name.hasPrefix(c.current) }.map { ($0.name, describe($0)) }
-            return rows(named + (c.current.isEmpty || "disabled".hasPrefix(c.current) ? [("disabled", "yes or no")] : []))
+            return rows(named
+                        + (c.current.isEmpty || "disabled".hasPrefix(c.current) ? [("disabled", "yes or no")] : []))
         }
         if c.verb == "print" {
             var items = printOptions(c.menu).map { ($0, printHelp[$0] ?? "") }
@@ -121,7 +128,8 @@ public enum Completion {
                    ? "; name the items: numbers from print, a name, or [find ...]" : "")
         }
         guard let menu = c.menu else { return "no such menu" }
-        let menus = menu.children.filter { $0.name.hasPrefix(c.current) }.map { ($0.name + "/", menuHelp[$0.name] ?? "") }
+        let menus = menu.children.filter { $0.name.hasPrefix(c.current) }
+            .map { ($0.name + "/", menuHelp[$0.name] ?? "") }
         let commands = Executor.verbs(for: menu).filter { $0.hasPrefix(c.current) }.map { ($0, verbHelp[$0] ?? "") }
         return rows(menus + commands)
     }
@@ -143,7 +151,8 @@ public enum Completion {
         case .hexKeyPair: what = "hex key, or incoming/outgoing keys as KEY/KEY (secret)"
         case .spiPair: what = "SPI 0x100 to 0xffffffff, or incoming/outgoing as SPI/SPI"
         case .ipProtocol: what = "protocol name (all, tcp, udp, icmp, ...) or number 0-255"
-        case .tcpMSS: what = "clamp-to-pmtu (SYNs' MSS lowered to fit the path), off, or an MSS 88 to 65495 (at most that)"
+        case .tcpMSS:
+            what = "clamp-to-pmtu (SYNs' MSS lowered to fit the path), off, or an MSS 88 to 65495 (at most that)"
         case .identity: what = "auto, address:IP, fqdn:NAME, user-fqdn:USER@NAME or key-id:TEXT"
         }
         return what + "; default " + Schema.format(spec.defaultValue, spec, showSensitive: false)

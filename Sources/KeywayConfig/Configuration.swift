@@ -125,12 +125,17 @@ public struct Configuration: Equatable, Sendable {
             let proposal = p.value("proposal", of: .policy).text ?? "default"
             if item(named: proposal, in: .proposal) == nil { return "proposal \(proposal) does not exist" }
         }
-        guard case .ip(let saSrc) = p.value("sa-src-address", of: .policy), case .ip(let saDst) = p.value("sa-dst-address", of: .policy) else { return nil }
+        guard case .ip(let saSrc) = p.value("sa-src-address", of: .policy),
+              case .ip(let saDst) = p.value("sa-dst-address", of: .policy) else {
+            return nil
+        }
         if saDst == .any { return "sa-dst-address is not set" }
         if case .boolean(false) = p.value("tunnel", of: .policy),
-           case .address(let src) = p.value("src-address", of: .policy), case .address(let dst) = p.value("dst-address", of: .policy) {
+           case .address(let src) = p.value("src-address", of: .policy),
+           case .address(let dst) = p.value("dst-address", of: .policy) {
             if src.address != saSrc || src.prefixLength != 32 || dst.address != saDst || dst.prefixLength != 32 {
-                return "transport mode protects only traffic between the SA addresses: src-address must be \(saSrc)/32 and dst-address \(saDst)/32 (use tunnel=yes for networks)"
+                return "transport mode protects only traffic between the SA addresses: src-address must be \(saSrc)/32 "
+                    + "and dst-address \(saDst)/32 (use tunnel=yes for networks)"
             }
         }
         return nil
@@ -188,7 +193,8 @@ public struct EmptyRuntime: RuntimeView {
     public func installedSAs(showSensitive: Bool) -> [(flags: String, fields: [(String, String)])] { [] }
     public func remotePeers() -> [[(String, String)]] { [] }
     public func policyStats(id: Int) -> [(String, String)] {
-        [("ph2-state", "no-phase2")] + ["in-accepted", "in-dropped", "in-transformed", "out-accepted", "out-dropped", "out-transformed"].map { ($0, "0") }
+        [("ph2-state", "no-phase2")] + ["in-accepted", "in-dropped", "in-transformed", "out-accepted", "out-dropped",
+                                        "out-transformed"].map { ($0, "0") }
     }
     public func statistics() -> [(String, UInt64)] { Statistics.names.map { ($0, 0) } }
     public mutating func flush(saType: String) -> Int { 0 }
@@ -196,13 +202,19 @@ public struct EmptyRuntime: RuntimeView {
 
 /// `/ip ipsec statistics` counter names (RouterOS v6/v7, Linux xfrm_stat).
 public enum Statistics {
-    public static let names = ["in-errors", "in-buffer-errors", "in-header-errors", "in-no-states", "in-state-protocol-errors",
-                               "in-state-mode-errors", "in-state-sequence-errors", "in-state-expired", "in-state-mismatches",
-                               "in-state-invalid", "in-template-mismatches", "in-no-policies", "in-policy-blocked", "in-policy-errors",
-                               "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states", "out-state-protocol-errors",
-                               "out-state-mode-errors", "out-state-sequence-errors", "out-state-expired", "out-policy-blocked",
+    public static let names = ["in-errors", "in-buffer-errors", "in-header-errors", "in-no-states",
+                               "in-state-protocol-errors",
+                               "in-state-mode-errors", "in-state-sequence-errors", "in-state-expired",
+                               "in-state-mismatches",
+                               "in-state-invalid", "in-template-mismatches", "in-no-policies", "in-policy-blocked",
+                               "in-policy-errors",
+                               "out-errors", "out-bundle-errors", "out-bundle-check-errors", "out-no-states",
+                               "out-state-protocol-errors",
+                               "out-state-mode-errors", "out-state-sequence-errors", "out-state-expired",
+                               "out-policy-blocked",
                                "out-policy-dead", "out-policy-errors",
                                // Keyway's, for paths smaller than the packets (README, Paths with a smaller MTU).
-                               "out-frag-needed", "out-frag-errors", "out-fragmented", "out-prefragmented", "mss-clamped",
+                               "out-frag-needed", "out-frag-errors", "out-fragmented", "out-prefragmented",
+                               "mss-clamped",
                                "icmp-frag-needed-sent", "icmp-frag-needed-limited", "pmtu-lowered", "pmtu-icmp-refused"]
 }

@@ -58,7 +58,8 @@ public struct Executor {
         self.unavailability = unavailability
     }
 
-    public mutating func run(_ script: String, on config: inout Configuration, session: inout Session) throws(ConfigError) -> CommandOutput {
+    public mutating func run(_ script: String, on config: inout Configuration,
+                             session: inout Session) throws(ConfigError) -> CommandOutput {
         let commands = try Parser.parse(script, path: session.path, progress: progress)
         var working = config
         var workingSession = session
@@ -74,30 +75,48 @@ public struct Executor {
 
     // MARK: - dispatch
 
-    private mutating func execute(_ cmd: ParsedCommand, _ config: inout Configuration, _ session: inout Session, _ out: inout CommandOutput) throws(ConfigError) {
+    private mutating func execute(_ cmd: ParsedCommand, _ config: inout Configuration, _ session: inout Session,
+                                  _ out: inout CommandOutput) throws(ConfigError) {
         var path = cmd.absolute ? [] : (cmd.promptPath ?? session.path)
         for element in cmd.path {
-            if element == ".." { if !path.isEmpty { path.removeLast() } } else if element == "/" { path = [] } else { path.append(element) }
+            if element == ".." {
+                if !path.isEmpty { path.removeLast() }
+            } else if element == "/" {
+                path = []
+            } else {
+                path.append(element)
+            }
         }
         guard let menu = MenuTree.resolve(path) else {
             throw ConfigError("no such menu /\(path.joined(separator: " "))", at: cmd.position)
         }
         if menu.kind == .unmanagedFirewall {
-            throw ConfigError("Keyway does not manage the firewall: /ip firewall \(path.last ?? "") is not a Keyway menu. "
-                              + "Configure NAT on the appliance with nftables, e.g. `nft add rule ip nat postrouting oifname \"public\" masquerade`, "
-                              + "and exempt the protected subnets before it, e.g. `nft insert rule ip nat postrouting ip saddr 10.1.0.0/24 ip daddr 10.2.0.0/24 accept`",
+            throw ConfigError("Keyway does not manage the firewall: "
+                              + "/ip firewall \(path.last ?? "") is not a Keyway menu. "
+                              + "Configure NAT on the appliance with nftables, "
+                              + "e.g. `nft add rule ip nat postrouting oifname \"public\" masquerade`, "
+                              + "and exempt the protected subnets before it, "
+                              + "e.g. `nft insert rule ip nat postrouting "
+                              + "ip saddr 10.1.0.0/24 ip daddr 10.2.0.0/24 accept`",
                               at: cmd.position)
         }
         guard let verb = cmd.verb else {
             if let first = cmd.named.first {
                 if menu.kind == .proposal {
                     let args = cmd.named.map { "\($0.name)=\($0.value.text ?? "...")" }.joined(separator: " ")
-                    throw ConfigError("expected a command before '\(first.name)=': to change the built-in proposal type `/ip ipsec proposal set default \(args)`", at: first.position)
+                    throw ConfigError(
+                        "expected a command before '\(first.name)=': to change the built-in proposal "
+                        + "type `/ip ipsec proposal set default \(args)`", at: first.position)
                 }
-                throw ConfigError("expected a command (\(verbs(for: menu).joined(separator: ", "))) before '\(first.name)='", at: first.position)
+                throw ConfigError(
+                    "expected a command (\(verbs(for: menu).joined(separator: ", "))) before '\(first.name)='",
+                    at: first.position)
             }
             if let first = cmd.positional.first {
-                throw ConfigError("no such menu or command '\(first.value.text ?? "[...]")' in /\(path.joined(separator: " ")): expected one of \((menu.children.map(\.name) + verbs(for: menu)).joined(separator: ", "))", at: first.position)
+                throw ConfigError(
+                    "no such menu or command '\(first.value.text ?? "[...]")' in "
+                    + "/\(path.joined(separator: " ")): expected one of "
+                    + "\((menu.children.map(\.name) + verbs(for: menu)).joined(separator: ", "))", at: first.position)
             }
             session.path = path    // a path alone changes the console's current menu
             return
@@ -105,11 +124,15 @@ public struct Executor {
         let options = verbs(for: menu)
         guard let resolved = Schema.resolve(verb, options) else {
             let what = menu.children.isEmpty ? "command" : "menu or command"
-            throw ConfigError("no such \(what) '\(verb)' in /\(path.joined(separator: " ")): expected one of \((menu.children.map(\.name) + options).joined(separator: ", "))", at: cmd.verbPosition)
+            throw ConfigError(
+                "no such \(what) '\(verb)' in /\(path.joined(separator: " ")): expected one of "
+                + "\((menu.children.map(\.name) + options).joined(separator: ", "))", at: cmd.verbPosition)
         }
         let modifying = ["add", "set", "remove", "enable", "disable", "flush"].contains(resolved)
         if modifying && !session.canModify {
-            throw ConfigError("permission denied: '\(resolved)' changes the configuration, and this user may only look (keyway-read)", at: cmd.verbPosition)
+            throw ConfigError(
+                "permission denied: '\(resolved)' changes the configuration, and this user may only look (keyway-read)",
+                at: cmd.verbPosition)
         }
         let kind = menu.kind
         let cmd = try resolvingConditions(cmd, kind, session)
@@ -140,7 +163,8 @@ public struct Executor {
     /// The commands a menu takes.
     public static func verbs(for menu: MenuTree) -> [String] {
         switch menu.kind {
-        case .policy?, .peer?, .manualSA?, .proposal?: return ["add", "set", "remove", "enable", "disable", "print", "export"]
+        case .policy?, .peer?, .manualSA?, .proposal?:
+            return ["add", "set", "remove", "enable", "disable", "print", "export"]
         case .installedSA?: return ["print", "flush"]
         case .remotePeers?, .statistics?, .log?: return ["print"]
         case .unmanagedFirewall?: return []
@@ -150,9 +174,13 @@ public struct Executor {
 
     // MARK: - add / set / remove / enable
 
-    private func add(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: inout Configuration, _ out: inout CommandOutput) throws(ConfigError) {
+    private func add(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: inout Configuration,
+                     _ out: inout CommandOutput) throws(ConfigError) {
         let schema = Schema.properties(kind)
-        if let p = cmd.positional.first { throw ConfigError("unexpected '\(p.value.text ?? "[...]")': add takes name=value properties", at: p.position) }
+        if let p = cmd.positional.first {
+            throw ConfigError("unexpected '\(p.value.text ?? "[...]")': add takes name=value properties",
+                              at: p.position)
+        }
         var item = Item(id: config.nextID, values: [:])
         var given = Set<String>()
         for arg in cmd.named {
@@ -172,7 +200,9 @@ public struct Executor {
             }
         }
         if kind == .proposal || kind == .manualSA {
-            guard let name = item.name, !name.isEmpty else { throw ConfigError("add needs name=", at: cmd.verbPosition) }
+            guard let name = item.name, !name.isEmpty else {
+                throw ConfigError("add needs name=", at: cmd.verbPosition)
+            }
             if config.item(named: name, in: kind) != nil {
                 throw ConfigError("a \(kindName(kind)) named \(name) already exists: use set", at: cmd.verbPosition)
             }
@@ -188,11 +218,13 @@ public struct Executor {
         out.changes.append(auditText(cmd, kind, verb: "add"))
     }
 
-    private func set(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: inout Configuration, _ session: Session, _ out: inout CommandOutput) throws(ConfigError) {
+    private func set(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: inout Configuration, _ session: Session,
+                     _ out: inout CommandOutput) throws(ConfigError) {
         let schema = Schema.properties(kind)
         let ids = try selectItems(cmd, kind, config, session)
         var list = config.items(kind)
-        let positions = Dictionary(list.enumerated().map { ($0.element.id, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        let positions = Dictionary(list.enumerated().map { ($0.element.id, $0.offset) },
+                                   uniquingKeysWith: { a, _ in a })
         for id in ids {
             guard let index = positions[id] else { continue }
             var item = list[index]
@@ -216,29 +248,36 @@ public struct Executor {
         out.changes.append(auditText(cmd, kind, verb: "set"))
     }
 
-    private func remove(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: inout Configuration, _ session: Session, _ out: inout CommandOutput) throws(ConfigError) {
+    private func remove(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: inout Configuration, _ session: Session,
+                        _ out: inout CommandOutput) throws(ConfigError) {
         let ids = Set(try selectItems(cmd, kind, config, session))
         let list = config.items(kind)
         if list.contains(where: { ids.contains($0.id) && $0.builtIn }) {
-            throw ConfigError("the built-in proposal default cannot be removed (it can be changed with set)", at: cmd.verbPosition)
+            throw ConfigError("the built-in proposal default cannot be removed (it can be changed with set)",
+                              at: cmd.verbPosition)
         }
         if list.contains(where: { ids.contains($0.id) && $0.dynamic }) {
-            throw ConfigError("dynamic policies belong to their SAs and go away with them; they cannot be removed", at: cmd.verbPosition)
+            throw ConfigError("dynamic policies belong to their SAs and go away with them; they cannot be removed",
+                              at: cmd.verbPosition)
         }
         config.setItems(kind, list.filter { !ids.contains($0.id) })
         out.changes.append(auditText(cmd, kind, verb: "remove"))
     }
 
-    private func enable(_ cmd: ParsedCommand, _ kind: MenuKind, _ on: Bool, _ config: inout Configuration, _ session: Session, _ out: inout CommandOutput) throws(ConfigError) {
+    private func enable(_ cmd: ParsedCommand, _ kind: MenuKind, _ on: Bool, _ config: inout Configuration,
+                        _ session: Session, _ out: inout CommandOutput) throws(ConfigError) {
         let ids = Set(try selectItems(cmd, kind, config, session))
-        config.setItems(kind, config.items(kind).map { var i = $0; if ids.contains(i.id) { i.disabled = !on }; return i })
+        config.setItems(kind,
+                        config.items(kind).map { var i = $0; if ids.contains(i.id) { i.disabled = !on }; return i })
         out.changes.append(auditText(cmd, kind, verb: on ? "enable" : "disable"))
     }
 
     private mutating func flush(_ cmd: ParsedCommand, _ out: inout CommandOutput) throws(ConfigError) {
         var type = "all"
         for arg in cmd.named {
-            guard Schema.resolve(arg.name, ["sa-type"]) != nil else { throw ConfigError("unknown argument '\(arg.name)' for flush: expected sa-type", at: arg.position) }
+            guard Schema.resolve(arg.name, ["sa-type"]) != nil else {
+                throw ConfigError("unknown argument '\(arg.name)' for flush: expected sa-type", at: arg.position)
+            }
             guard let t = arg.value.text.flatMap({ Schema.resolve($0, ["ah", "esp", "all"]) }) else {
                 throw ConfigError("invalid value for sa-type: expected one of ah, esp, all", at: arg.position)
             }
@@ -263,19 +302,26 @@ public struct Executor {
         return true
     }
 
-    private func property(_ arg: NamedArgument, _ schema: [PropertySpec], _ kind: MenuKind) throws(ConfigError) -> PropertySpec {
+    private func property(_ arg: NamedArgument, _ schema: [PropertySpec],
+                          _ kind: MenuKind) throws(ConfigError) -> PropertySpec {
         if let exact = schema.first(where: { $0.name == arg.name }) { return exact }
         let matches = schema.filter { $0.name.hasPrefix(arg.name) }
         if matches.count == 1 { return matches[0] }
         if matches.count > 1 {
-            throw ConfigError("ambiguous property '\(arg.name)': could be \(matches.map(\.name).joined(separator: ", "))", at: arg.position)
+            throw ConfigError(
+                "ambiguous property '\(arg.name)': could be \(matches.map(\.name).joined(separator: ", "))",
+                at: arg.position)
         }
-        throw ConfigError("unknown property '\(arg.name)' for /ip ipsec \(kindName(kind)): expected one of \(schema.map(\.name).joined(separator: ", ")), disabled", at: arg.position)
+        throw ConfigError(
+            "unknown property '\(arg.name)' for /ip ipsec \(kindName(kind)): expected one of "
+            + "\(schema.map(\.name).joined(separator: ", ")), disabled", at: arg.position)
     }
 
     private func value(_ arg: NamedArgument, _ spec: PropertySpec, _ kind: MenuKind,
                        _ out: inout CommandOutput) throws(ConfigError) -> Value {
-        guard let text = arg.value.text else { throw ConfigError("[find] cannot be a value of \(spec.name)", at: arg.position) }
+        guard let text = arg.value.text else {
+            throw ConfigError("[find] cannot be a value of \(spec.name)", at: arg.position)
+        }
         switch Schema.parse(text, for: spec) {
         case .success(let v): return v
         case .failure(let why):
@@ -291,7 +337,8 @@ public struct Executor {
     }
 
     /// Item-level checks: key lengths against algorithms, algorithm availability, weak choices.
-    private func validate(_ item: Item, _ kind: MenuKind, _ config: Configuration, _ at: SourcePosition, _ out: inout CommandOutput) throws(ConfigError) {
+    private func validate(_ item: Item, _ kind: MenuKind, _ config: Configuration, _ at: SourcePosition,
+                          _ out: inout CommandOutput) throws(ConfigError) {
         switch kind {
         case .manualSA:
             let s = Schema.manualSA
@@ -300,22 +347,31 @@ public struct Executor {
                 out.repairs.append("\(at): manual-sa \(item.name ?? "?"): \(why); "
                                    + "the policies that use it are inactive until it changes")
             }
-            if case .choice(let encName) = item.value("esp-enc-algorithm", in: s), let enc = EncryptionAlgorithm(rawValue: encName) {
+            if case .choice(let encName) = item.value("esp-enc-algorithm", in: s),
+               let enc = EncryptionAlgorithm(rawValue: encName) {
                 if let why = unavailability(enc) { throw ConfigError(why, at: at) }
                 if case .pair(let a, let b) = item.value("esp-enc-key", in: s) {
                     for key in Set([a, b]) where !key.isEmpty && key.count / 2 != enc.keyMaterialLength {
-                        throw ConfigError("esp-enc-key has \(key.count / 2) bytes; \(enc.rawValue) needs \(enc.keyMaterialLength)\(enc.saltLength > 0 ? " (\(enc.keyLength)-byte key and \(enc.saltLength)-byte salt)" : "")", at: at)
+                        throw ConfigError(
+                            "esp-enc-key has \(key.count / 2) bytes; \(enc.rawValue) needs \(enc.keyMaterialLength)"
+                            + (enc.saltLength > 0 ? " (\(enc.keyLength)-byte key and \(enc.saltLength)-byte salt)"
+                               : ""),
+                            at: at)
                     }
                 }
             }
-            for (algoName, keyName, spiName) in [("ah-algorithm", "ah-key", "ah-spi"), ("esp-auth-algorithm", "esp-auth-key", "esp-spi")] {
+            for (algoName, keyName, spiName) in [("ah-algorithm", "ah-key", "ah-spi"),
+                                                 ("esp-auth-algorithm", "esp-auth-key", "esp-spi")] {
                 guard case .choice(let a) = item.value(algoName, in: s), let integ = IntegrityAlgorithm(rawValue: a),
                       case .pair(let k1, let k2) = item.value(keyName, in: s) else { continue }
-                if case .pair(let s1, _) = item.value(spiName, in: s), s1 != "0", integ != .null, k1.isEmpty, keyName == "ah-key" {
+                if case .pair(let s1, _) = item.value(spiName, in: s), s1 != "0", integ != .null, k1.isEmpty,
+                   keyName == "ah-key" {
                     throw ConfigError("ah-spi is set but ah-key is empty: AH needs a key", at: at)
                 }
                 for key in Set([k1, k2]) where !key.isEmpty && key.count / 2 < integ.keyLength {
-                    out.warnings.append("\(keyName) has \(key.count / 2) bytes, shorter than the \(integ.keyLength) bytes \(integ.rawValue) is designed for")
+                    out.warnings.append(
+                        "\(keyName) has \(key.count / 2) bytes, shorter than the \(integ.keyLength) "
+                        + "bytes \(integ.rawValue) is designed for")
                 }
             }
         case .peer:
@@ -357,17 +413,22 @@ public struct Executor {
                                       at: at)
                 }
                 for g in groups where ike2 && g.hasPrefix("ec2n") {
-                    out.warnings.append("dh-group=\(g) has no IKEv2 number (IANA reserves 3 and 4): only another Keyway "
+                    out.warnings.append("dh-group=\(g) has no IKEv2 number (IANA reserves 3 and 4): "
+                                        + "only another Keyway "
                                         + "will agree to it over ike2")
                 }
                 if !ike2, groups.count > 1 {
-                    out.warnings.append("peer \(address): exchange-mode=\(item.value("exchange-mode", in: s).text ?? "main") "
+                    out.warnings.append("peer \(address): "
+                                        + "exchange-mode=\(item.value("exchange-mode", in: s).text ?? "main") "
                                         + "proposes only the first dh-group (\(groups[0])); ike2 offers them all")
                 }
             }
-            if case .choice("md5") = item.value("hash-algorithm", in: s) { out.warnings.append("hash-algorithm=md5 is weak") }
+            if case .choice("md5") = item.value("hash-algorithm", in: s) {
+                out.warnings.append("hash-algorithm=md5 is weak")
+            }
             if case .choice("rsa-signature") = item.value("auth-method", in: s),
-               item.value("certificate", in: s).text == "none" || item.value("remote-certificate", in: s).text == "none" {
+               item.value("certificate", in: s).text == "none"
+                   || item.value("remote-certificate", in: s).text == "none" {
                 throw ConfigError("auth-method=rsa-signature needs certificate= and remote-certificate=", at: at)
             }
         case .proposal:
@@ -390,10 +451,12 @@ public struct Executor {
     // MARK: - item selection
 
     /// Items named by number (from the last print), name, `*id`, comma lists, or `[find ...]`.
-    private func selectItems(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: Configuration, _ session: Session) throws(ConfigError) -> [Int] {
+    private func selectItems(_ cmd: ParsedCommand, _ kind: MenuKind, _ config: Configuration,
+                             _ session: Session) throws(ConfigError) -> [Int] {
         let list = kind == .policy ? config.orderedPolicies : config.items(kind)
         guard !cmd.positional.isEmpty else {
-            throw ConfigError("expected the items to change: numbers from print, a name, or [find ...]", at: cmd.verbPosition)
+            throw ConfigError("expected the items to change: numbers from print, a name, or [find ...]",
+                              at: cmd.verbPosition)
         }
         let numbering = session.numbering[kindName(kind)] ?? list.map(\.id)
         var ids: [Int] = []
@@ -406,10 +469,14 @@ public struct Executor {
                     let p = String(part)
                     if let n = Int(p) {
                         guard n >= 0, n < numbering.count, list.contains(where: { $0.id == numbering[n] }) else {
-                            throw ConfigError("no such item \(n)\(numbering.isEmpty ? ": the list is empty" : " (the last print listed 0 to \(numbering.count - 1))")", at: position)
+                            throw ConfigError("no such item \(n)"
+                                              + (numbering.isEmpty ? ": the list is empty"
+                                                 : " (the last print listed 0 to \(numbering.count - 1))"),
+                                              at: position)
                         }
                         ids.append(numbering[n])
-                    } else if p.hasPrefix("*"), let id = Int(p.dropFirst(), radix: 16), list.contains(where: { $0.id == id }) {
+                    } else if p.hasPrefix("*"), let id = Int(p.dropFirst(), radix: 16),
+                              list.contains(where: { $0.id == id }) {
                         ids.append(id)
                     } else if let item = list.first(where: { $0.name == p }) {
                         ids.append(item.id)
@@ -504,7 +571,12 @@ public struct Executor {
                     || (kind == .peer && config.peerUnusableReason(item) != nil)
             case "default": v = item.builtIn
             default:
-                if let spec = schema.first(where: { $0.name == name }), case .boolean(let b) = item.value(spec.name, in: schema) { v = b } else { v = false }
+                if let spec = schema.first(where: { $0.name == name }),
+                   case .boolean(let b) = item.value(spec.name, in: schema) {
+                    v = b
+                } else {
+                    v = false
+                }
             }
             return v != term.negated
         }

@@ -71,7 +71,8 @@ public enum LogView {
         let (y, m, d) = civil(days)
         let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(months[Int(m - 1)])/\(two(d))/\(y) \(two(secOfDay / 3600)):\(two(secOfDay % 3600 / 60)):\(two(secOfDay % 60))"
+        return "\(months[Int(m - 1)])/\(two(d))/\(y) "
+            + "\(two(secOfDay / 3600)):\(two(secOfDay % 3600 / 60)):\(two(secOfDay % 60))"
     }
 
     /// `dec/01/2026 08:48:01 ipsec,error       keyway-ike: phase 1 negotiation failed ...`

@@ -75,7 +75,8 @@ public struct ParsedCommand: Equatable, Sendable {
 
     public static func == (a: ParsedCommand, b: ParsedCommand) -> Bool {
         a.path == b.path && a.absolute == b.absolute && a.promptPath == b.promptPath && a.verb == b.verb
-            && a.positional.map(\.value) == b.positional.map(\.value) && a.named == b.named && a.condition == b.condition
+            && a.positional.map(\.value) == b.positional.map(\.value) && a.named == b.named
+            && a.condition == b.condition
     }
 }
 
@@ -120,8 +121,10 @@ public struct Parser {
 
     private mutating func command() throws(ConfigError) -> ParsedCommand {
         let start = current?.position ?? endPosition
-        var cmd = ParsedCommand(path: [], absolute: false, promptPath: prompts.last(where: { $0.line == start.line })?.path,
-                                verb: nil, verbPosition: start, positional: [], named: [], condition: nil, position: start)
+        var cmd = ParsedCommand(path: [], absolute: false,
+                                promptPath: prompts.last(where: { $0.line == start.line })?.path,
+                                verb: nil, verbPosition: start, positional: [], named: [], condition: nil,
+                                position: start)
         if current?.kind == .slash { cmd.absolute = true; i += 1 }
         // Path words: each a child menu of the path so far (or `..`); the first other word is the verb.
         var resolved = cmd.absolute ? [] : (cmd.promptPath ?? context)
@@ -141,7 +144,9 @@ public struct Parser {
             resolved.append(child.name)
             menu = child
             for p in parts.dropFirst() {
-                guard let c = menu?.child(p) else { throw ConfigError("no such menu '\(p)' under \(menu?.name ?? "/")", at: t.position) }
+                guard let c = menu?.child(p) else {
+                    throw ConfigError("no such menu '\(p)' under \(menu?.name ?? "/")", at: t.position)
+                }
                 cmd.path.append(c.name)
                 resolved.append(c.name)
                 menu = c
@@ -164,7 +169,8 @@ public struct Parser {
                 if next(isEquals: true) {
                     i += 2
                     guard !negated else { throw ConfigError("'!=' is only allowed after 'where'", at: t.position) }
-                    cmd.named.append(NamedArgument(name: w, value: try value(for: w, at: t.position), position: t.position))
+                    cmd.named.append(NamedArgument(name: w, value: try value(for: w, at: t.position),
+                                                   position: t.position))
                 } else {
                     cmd.positional.append((.text(w), t.position))
                     i += 1
@@ -209,14 +215,19 @@ public struct Parser {
         guard let open = current else { throw ConfigError("expected '['", at: endPosition) }
         i += 1
         guard let t = current, case .word(let w) = t.kind, "find".hasPrefix(w), !w.isEmpty else {
-            throw ConfigError("expected 'find' after '[' (only [find ...] is supported)", at: current?.position ?? open.position)
+            throw ConfigError("expected 'find' after '[' (only [find ...] is supported)",
+                              at: current?.position ?? open.position)
         }
         i += 1
         if let t = current, case .word("where") = t.kind { i += 1 }
         var cond: Condition?
-        if current == nil || current?.kind == .endOfCommand { throw ConfigError("expected ']' to close '[find'", at: current?.position ?? endPosition) }
+        if current == nil || current?.kind == .endOfCommand {
+            throw ConfigError("expected ']' to close '[find'", at: current?.position ?? endPosition)
+        }
         if current?.kind != .closeBracket { cond = try condition(until: [.closeBracket, .endOfCommand]) }
-        guard current?.kind == .closeBracket else { throw ConfigError("expected ']' to close '[find'", at: current?.position ?? endPosition) }
+        guard current?.kind == .closeBracket else {
+            throw ConfigError("expected ']' to close '[find'", at: current?.position ?? endPosition)
+        }
         i += 1
         return FindExpression(condition: cond, position: open.position)
     }
@@ -257,10 +268,12 @@ public struct Parser {
             i += 1
         }
         guard let t = current, !stops.contains(t.kind) else {
-            throw ConfigError("expected a condition (name=value, name!=value, or a flag such as disabled)", at: current?.position ?? endPosition)
+            throw ConfigError("expected a condition (name=value, name!=value, or a flag such as disabled)",
+                              at: current?.position ?? endPosition)
         }
         guard case .word(var w) = t.kind else {
-            throw ConfigError("expected a condition (name=value, name!=value, or a flag such as disabled)", at: t.position)
+            throw ConfigError("expected a condition (name=value, name!=value, or a flag such as disabled)",
+                              at: t.position)
         }
         var negated = negations % 2 == 1
         if w.hasPrefix("!") { negated.toggle(); w.removeFirst() }
@@ -314,7 +327,8 @@ public final class MenuTree: Sendable {
                 MenuTree("remote-peers", kind: .remotePeers), MenuTree("statistics", kind: .statistics),
             ]),
             // Known so that its commands get a precise refusal rather than "no such command".
-            MenuTree("firewall", [MenuTree("nat", kind: .unmanagedFirewall), MenuTree("filter", kind: .unmanagedFirewall)]),
+            MenuTree("firewall",
+                     [MenuTree("nat", kind: .unmanagedFirewall), MenuTree("filter", kind: .unmanagedFirewall)]),
         ]),
         // RouterOS's /log: every process's recent audit events.
         MenuTree("log", kind: .log),

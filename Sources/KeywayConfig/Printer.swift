@@ -23,14 +23,23 @@ extension Executor {
             switch option {
             case "follow", "follow-only": follow = option
             case "show-sensitive":
-                guard session.mayShowSensitive else { throw ConfigError("permission denied: show-sensitive needs an administrator (root or group keyway)", at: position) }
+                guard session.mayShowSensitive else {
+                    throw ConfigError("permission denied: show-sensitive needs an administrator (root or group keyway)",
+                                      at: position)
+                }
                 showSensitive = true
             case "without-paging", "brief", "terse": break
             default: mode = option
             }
         }
-        if let arg = cmd.named.first { throw ConfigError("unexpected '\(arg.name)=': print takes detail, stats, count-only, show-sensitive or where", at: arg.position) }
-        guard let kind = menu.kind else { throw ConfigError("nothing to print here: go into a menu such as /ip ipsec policy", at: cmd.verbPosition) }
+        if let arg = cmd.named.first {
+            throw ConfigError(
+                "unexpected '\(arg.name)=': print takes detail, stats, count-only, show-sensitive or where",
+                at: arg.position)
+        }
+        guard let kind = menu.kind else {
+            throw ConfigError("nothing to print here: go into a menu such as /ip ipsec policy", at: cmd.verbPosition)
+        }
         // RouterOS prints the legend even when the list is empty.
         var flagsLegend: String
         switch kind {
@@ -63,7 +72,8 @@ extension Executor {
             return
         case .policy, .peer, .proposal, .manualSA:
             let schema = Schema.properties(kind)
-            let items = (kind == .policy ? config.orderedPolicies + runtime.generatedPolicies() : config.items(kind)).filter { matches($0, cmd.condition, kind, config) }
+            let items = (kind == .policy ? config.orderedPolicies + runtime.generatedPolicies() : config.items(kind))
+                .filter { matches($0, cmd.condition, kind, config) }
             for (i, item) in items.enumerated() {
                 if i % 2048 == 2047 { progress() }
                 var flags = item.disabled ? "X" : ""
@@ -75,19 +85,25 @@ extension Executor {
                     if reason != nil { flags += "I" }
                     if mode == "stats" {
                         for n in ["src-address", "dst-address", "protocol"] {
-                            if let spec = schema.first(where: { $0.name == n }) { fields.append((n, Schema.format(item.value(n, in: schema), spec, showSensitive: false))) }
+                            if let spec = schema.first(where: { $0.name == n }) {
+                                fields.append((n, Schema.format(item.value(n, in: schema), spec, showSensitive: false)))
+                            }
                         }
                         fields += runtime.policyStats(id: item.id)
                     } else {
-                        fields = schema.filter { mode == "detail" || $0.inPrint }.map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
+                        fields = schema.filter { mode == "detail" || $0.inPrint }
+                            .map { ($0.name,
+                                    Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
                         if mode == "detail", let reason { fields.append(("inactive-reason", Schema.quote(reason))) }
                     }
                 case .proposal:
                     if item.builtIn { flags += "*" }
-                    fields = schema.map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
+                    fields = schema.map { ($0.name, Schema.format(item.value($0.name, in: schema), $0,
+                                                                  showSensitive: showSensitive)) }
                 default:
                     fields = schema.filter { mode == "detail" || $0.inPrint || item.values[$0.name] != nil }
-                        .map { ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
+                        .map { ($0.name,
+                                Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
                     // The manual's legend, with I only where a peer is unusable (a store from before a rule).
                     if kind == .peer, mode == "detail", item.value("exchange-mode", in: schema).text == "ike2" {
                         fields.append(("note", Schema.quote("proposal-check does not apply to ike2: IKEv2 does not "
@@ -104,12 +120,15 @@ extension Executor {
             session.numbering[kindName(kind)] = rows.map(\.id)
         case .installedSA:
             flagsLegend = "Flags: A - AH, E - ESP, P - pfs"
-            for (i, sa) in runtime.installedSAs(showSensitive: showSensitive).enumerated() { rows.append(Row(flags: sa.flags, id: i, fields: sa.fields)) }
+            for (i, sa) in runtime.installedSAs(showSensitive: showSensitive).enumerated() {
+                rows.append(Row(flags: sa.flags, id: i, fields: sa.fields))
+            }
         case .remotePeers:
             for (i, peer) in runtime.remotePeers().enumerated() { rows.append(Row(flags: "", id: i, fields: peer)) }
         case .statistics:
             let stats = runtime.statistics()
-            out.text += stats.map { "\(String(repeating: " ", count: max(0, 26 - $0.0.count)))\($0.0): \($0.1)" }.joined(separator: "\n") + "\n"
+            out.text += stats.map { "\(String(repeating: " ", count: max(0, 26 - $0.0.count)))\($0.0): \($0.1)" }
+                .joined(separator: "\n") + "\n"
             out.json.append("{" + stats.map { "\(jsonString($0.0)):\($0.1)" }.joined(separator: ",") + "}")
             return
         case .unmanagedFirewall:
@@ -122,8 +141,10 @@ extension Executor {
         }
         out.text += render(rows, legend: flagsLegend)
         out.json.append("[" + rows.map { row in
-            "{" + ([("\".id\"", jsonString("*" + String(row.id, radix: 16, uppercase: true))), ("\"flags\"", jsonString(row.flags))]
-                   + row.fields.map { (jsonString($0.0), jsonString(unquote($0.1))) }).map { "\($0.0):\($0.1)" }.joined(separator: ",") + "}"
+            "{" + ([("\".id\"", jsonString("*" + String(row.id, radix: 16, uppercase: true))),
+                    ("\"flags\"", jsonString(row.flags))]
+                   + row.fields.map { (jsonString($0.0), jsonString(unquote($0.1))) }).map { "\($0.0):\($0.1)" }
+                       .joined(separator: ",") + "}"
         }.joined(separator: ",") + "]")
     }
 
@@ -150,14 +171,20 @@ extension Executor {
         return text
     }
 
-    func export(_ cmd: ParsedCommand, _ path: [String], _ config: Configuration, _ session: Session, _ out: inout CommandOutput) throws(ConfigError) {
+    func export(_ cmd: ParsedCommand, _ path: [String], _ config: Configuration, _ session: Session,
+                _ out: inout CommandOutput) throws(ConfigError) {
         var showSensitive = false
         for (arg, position) in cmd.positional {
-            guard arg.text.flatMap({ Schema.resolve($0, ["show-sensitive", "hide-sensitive", "compact", "verbose"]) }) != nil else {
-                throw ConfigError("unknown export option '\(arg.text ?? "[...]")': expected show-sensitive", at: position)
+            guard arg.text.flatMap({ Schema.resolve($0, ["show-sensitive", "hide-sensitive", "compact",
+                                                         "verbose"]) }) != nil else {
+                throw ConfigError("unknown export option '\(arg.text ?? "[...]")': expected show-sensitive",
+                                  at: position)
             }
             if arg.text.flatMap({ Schema.resolve($0, ["show-sensitive", "hide-sensitive"]) }) == "show-sensitive" {
-                guard session.mayShowSensitive else { throw ConfigError("permission denied: show-sensitive needs an administrator (root or group keyway)", at: position) }
+                guard session.mayShowSensitive else {
+                    throw ConfigError("permission denied: show-sensitive needs an administrator (root or group keyway)",
+                                      at: position)
+                }
                 showSensitive = true
             }
         }
@@ -183,7 +210,11 @@ public func jsonString(_ s: String) -> String {
         case "\r": out += "\\r"
         case "\t": out += "\\t"
         default:
-            if u.value < 0x20 { let h = String(u.value, radix: 16); out += "\\u" + String(repeating: "0", count: 4 - h.count) + h } else { out.unicodeScalars.append(u) }
+            if u.value < 0x20 {
+                let h = String(u.value, radix: 16); out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            } else {
+                out.unicodeScalars.append(u)
+            }
         }
     }
     return out + "\""
@@ -191,7 +222,8 @@ public func jsonString(_ s: String) -> String {
 
 /// A script that, run on an empty appliance, rebuilds the configuration exactly.
 public enum Exporter {
-    public static func export(_ config: Configuration, kinds: [MenuKind] = [.proposal, .manualSA, .peer, .policy], showSensitive: Bool) -> String {
+    public static func export(_ config: Configuration, kinds: [MenuKind] = [.proposal, .manualSA, .peer, .policy],
+                              showSensitive: Bool) -> String {
         var text = "# Keyway configuration (RouterOS /ip ipsec syntax)\n"
         var hidden = false
         for kind in kinds {
@@ -205,7 +237,10 @@ public enum Exporter {
             case .manualSA: menuName = "manual-sa"
             default: continue
             }
-            if items.isEmpty || (kind == .proposal && items.count == 1 && items[0].values.count == 1 && !items[0].disabled) { continue }
+            if items.isEmpty
+               || (kind == .proposal && items.count == 1 && items[0].values.count == 1 && !items[0].disabled) {
+                continue
+            }
             text += "/ip ipsec \(menuName)\n"
             for item in items {
                 var args: [String] = []

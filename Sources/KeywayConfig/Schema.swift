@@ -91,8 +91,10 @@ public enum Schema {
     public static let maximumLifebytes: Int64 = 1 << 50
 
     public static let policy: [PropertySpec] = [
-        PropertySpec("src-address", .address(defaultPort: nil), .address(AddressSpec(address: .any, prefixLength: 32, port: nil))),
-        PropertySpec("dst-address", .address(defaultPort: nil), .address(AddressSpec(address: .any, prefixLength: 32, port: nil))),
+        PropertySpec("src-address", .address(defaultPort: nil),
+                     .address(AddressSpec(address: .any, prefixLength: 32, port: nil))),
+        PropertySpec("dst-address", .address(defaultPort: nil),
+                     .address(AddressSpec(address: .any, prefixLength: 32, port: nil))),
         PropertySpec("protocol", .ipProtocol, .choice("all")),
         // semantics.md: the default is encrypt (the manual's "accept" names no valid value).
         PropertySpec("action", .choice(["none", "discard", "encrypt"]), .choice("encrypt")),
@@ -110,7 +112,8 @@ public enum Schema {
     ]
 
     public static let peer: [PropertySpec] = [
-        PropertySpec("address", .address(defaultPort: 500), .address(AddressSpec(address: .any, prefixLength: 32, port: 500))),
+        PropertySpec("address", .address(defaultPort: 500),
+                     .address(AddressSpec(address: .any, prefixLength: 32, port: 500))),
         PropertySpec("auth-method", .choice(["pre-shared-key", "rsa-signature"]), .choice("pre-shared-key")),
         PropertySpec("secret", .secretText, .text(""), sensitive: true),
         PropertySpec("certificate", .name, .text("none"), inPrint: false),
@@ -124,7 +127,8 @@ public enum Schema {
         PropertySpec("proposal-check", .choice(["claim", "exact", "obey", "strict"]), .choice("strict")),
         PropertySpec("hash-algorithm", .choice(["md5", "sha1", "sha256", "sha384", "sha512"]), .choice("md5")),
         // aes-128-gcm/aes-256-gcm (RFC 5282) and curve25519 (RFC 8031): exchange-mode=ike2 only.
-        PropertySpec("enc-algorithm", .choice(["des", "3des", "aes-128", "aes-192", "aes-256", "aes-128-gcm", "aes-256-gcm"]),
+        PropertySpec("enc-algorithm",
+                     .choice(["des", "3des", "aes-128", "aes-192", "aes-256", "aes-128-gcm", "aes-256-gcm"]),
                      .choice("3des")),
         // A multiple choice, as in the manual: ike2 offers every group, IKEv1 proposes the first.
         PropertySpec("dh-group", .choices(ikeGroups), .choices(["modp1024"])),
@@ -188,14 +192,17 @@ public enum Schema {
         }
     }
 
-    static let protocolNames: [String: Int] = ["all": -1, "icmp": 1, "igmp": 2, "ipencap": 4, "tcp": 6, "udp": 17, "gre": 47,
+    static let protocolNames: [String: Int] = ["all": -1, "icmp": 1, "igmp": 2, "ipencap": 4, "tcp": 6, "udp": 17,
+                                               "gre": 47,
                                                "ipsec-esp": 50, "ipsec-ah": 51, "icmpv6": 58, "ospf": 89, "sctp": 132]
 
     /// Parses a value for a property; the message says what was expected.
     public static func parse(_ text: String, for spec: PropertySpec) -> Result<Value, ValueError> {
         switch spec.type {
         case .address(let port):
-            guard let a = AddressSpec.parse(text, defaultPort: port) else { return .failure(ValueError("expected an address such as 10.0.0.0/24 or 10.0.0.1/32:500")) }
+            guard let a = AddressSpec.parse(text, defaultPort: port) else {
+                return .failure(ValueError("expected an address such as 10.0.0.0/24 or 10.0.0.1/32:500"))
+            }
             return .success(.address(a))
         case .ip:
             guard let ip = IPv4Address(Substring(text)) else {
@@ -203,12 +210,16 @@ public enum Schema {
             }
             return .success(.ip(ip))
         case .choice(let options):
-            guard let v = resolve(text, options) else { return .failure(ValueError("expected one of \(options.joined(separator: ", "))")) }
+            guard let v = resolve(text, options) else {
+                return .failure(ValueError("expected one of \(options.joined(separator: ", "))"))
+            }
             return .success(.choice(v))
         case .choices(let options):
             var out: [String] = []
             for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-                guard let v = resolve(String(part), options) else { return .failure(ValueError("expected a comma-separated list of \(options.joined(separator: ", "))")) }
+                guard let v = resolve(String(part), options) else {
+                    return .failure(ValueError("expected a comma-separated list of \(options.joined(separator: ", "))"))
+                }
                 if !out.contains(v) { out.append(v) }
             }
             return .success(.choices(out))
@@ -227,7 +238,9 @@ public enum Schema {
             }
             return .success(.integer(n))
         case .duration(let bounds):
-            guard let d = Duration.parse(text) else { return .failure(ValueError("expected a time such as 30m, 1d, 28800s or 1d2h3m4s")) }
+            guard let d = Duration.parse(text) else {
+                return .failure(ValueError("expected a time such as 30m, 1d, 28800s or 1d2h3m4s"))
+            }
             guard bounds.contains(d) else {
                 return .failure(ValueError("expected \(bounds.expected)", nearest: .duration(bounds.nearest(d))))
             }
@@ -240,21 +253,31 @@ public enum Schema {
             guard isName(text) else { return .failure(ValueError("expected a name (letters, digits, '-', '_', '.')")) }
             return .success(.text(text))
         case .secretText:
-            if text.hasPrefix("0x") && Hex.decode(text) == nil { return .failure(ValueError("a secret starting with 0x must be hexadecimal")) }
+            if text.hasPrefix("0x") && Hex.decode(text) == nil {
+                return .failure(ValueError("a secret starting with 0x must be hexadecimal"))
+            }
             return .success(.text(text))
         case .hexKeyPair:
             let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count <= 2 else { return .failure(ValueError("expected a hex key, or incoming/outgoing keys separated by '/'")) }
-            for p in parts where Hex.decode(p) == nil { return .failure(ValueError("expected a hex key, or incoming/outgoing keys separated by '/'")) }
+            guard parts.count <= 2 else {
+                return .failure(ValueError("expected a hex key, or incoming/outgoing keys separated by '/'"))
+            }
+            for p in parts where Hex.decode(p) == nil {
+                return .failure(ValueError("expected a hex key, or incoming/outgoing keys separated by '/'"))
+            }
             let norm = parts.map { p -> String in Hex.encode(Hex.decode(p) ?? []) }
             guard let incoming = norm.first else { return .failure(ValueError("expected a hex key")) }
             return .success(.pair(incoming, norm.last ?? incoming))
         case .spiPair:
             let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count <= 2 else { return .failure(ValueError("expected an SPI, or incoming/outgoing SPIs separated by '/'")) }
+            guard parts.count <= 2 else {
+                return .failure(ValueError("expected an SPI, or incoming/outgoing SPIs separated by '/'"))
+            }
             var spis: [String] = []
             for p in parts {
-                guard let v = parseSPI(p) else { return .failure(ValueError("expected an SPI (0x100 to 0xffffffff, or 0 for none)")) }
+                guard let v = parseSPI(p) else {
+                    return .failure(ValueError("expected an SPI (0x100 to 0xffffffff, or 0 for none)"))
+                }
                 spis.append(v == 0 ? "0" : "0x" + String(v, radix: 16))
             }
             guard let incoming = spis.first else { return .failure(ValueError("expected an SPI")) }
@@ -262,9 +285,12 @@ public enum Schema {
         case .tcpMSS:
             let expected = "expected clamp-to-pmtu, off, or an MSS from \(TCPMSSClamp.smallest) to 65495"
             if let word = resolve(text, ["clamp-to-pmtu", "off"]) { return .success(.choice(word)) }
-            guard let n = Int(text), text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .failure(ValueError(expected)) }
+            guard let n = Int(text), text.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                return .failure(ValueError(expected))
+            }
             guard TCPMSSClamp(String(n)) != nil else {
-                return .failure(ValueError(expected, nearest: .choice(String(min(max(n, Int(TCPMSSClamp.smallest)), 65_495)))))
+                return .failure(ValueError(expected,
+                                           nearest: .choice(String(min(max(n, Int(TCPMSSClamp.smallest)), 65_495)))))
             }
             return .success(.choice(String(n)))
         case .identity:
@@ -274,7 +300,9 @@ public enum Schema {
             return .success(.text(id.description))
         case .ipProtocol:
             if let n = Int(text), (0...255).contains(n) { return .success(.choice(String(n))) }
-            guard let v = resolve(text, Array(protocolNames.keys).sorted()) else { return .failure(ValueError("expected a protocol name (all, tcp, udp, icmp, ...) or number 0-255")) }
+            guard let v = resolve(text, Array(protocolNames.keys).sorted()) else {
+                return .failure(ValueError("expected a protocol name (all, tcp, udp, icmp, ...) or number 0-255"))
+            }
             return .success(.choice(v))
         }
     }

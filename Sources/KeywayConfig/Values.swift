@@ -91,5 +91,7 @@ public enum Value: Equatable, Hashable, Sendable {
     /// Incoming/outgoing pair (manual-sa SPIs and keys); one value means both.
     case pair(String, String)
 
-    public var text: String? { if case .text(let s) = self { return s }; if case .choice(let s) = self { return s }; return nil }
+    public var text: String? {
+        if case .text(let s) = self { return s }; if case .choice(let s) = self { return s }; return nil
+    }
 }
