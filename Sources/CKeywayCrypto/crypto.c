@@ -71,7 +71,8 @@ int kw_cipher_run(kw_cipher *c, const uint8_t *iv, uint8_t *buf, size_t len) {
     return (size_t)out == len;
 }
 
-int kw_gcm_seal(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen, uint8_t *buf, size_t len, uint8_t *tag) {
+int kw_gcm_seal(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen, uint8_t *buf, size_t len,
+                uint8_t *tag) {
     int out = 0;
     if (len > INT32_MAX || aadlen > INT32_MAX) return 0;
     if (!EVP_CipherInit_ex2(c->ctx, NULL, NULL, nonce, 1, NULL)) return 0;
@@ -81,7 +82,8 @@ int kw_gcm_seal(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t a
     return EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
 }
 
-int kw_gcm_open(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen, uint8_t *buf, size_t len, const uint8_t *tag) {
+int kw_gcm_open(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen, uint8_t *buf, size_t len,
+                const uint8_t *tag) {
     int out = 0;
     uint8_t t[16];
     if (len > INT32_MAX || aadlen > INT32_MAX) return 0;

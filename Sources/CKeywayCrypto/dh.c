@@ -42,7 +42,8 @@ static BIGNUM *modp_prime(int group) {
 // order is 12q and G has order 4q; for group 4 the curve order is 4q' and G has order 2q'
 // (q, q' prime; computed and checked by kw_ec2n_check). `order` below is G's order, `small`
 // the factor beside the prime in it, `cofactor` the curve order over G's order.
-typedef struct { const char *poly, *a, *b, *gx, *gy, *curve_order, *order, *prime; unsigned cofactor, small; } ec2n_params;
+typedef struct { const char *poly, *a, *b, *gx, *gy, *curve_order, *order, *prime; unsigned cofactor, small; }
+    ec2n_params;
 static const ec2n_params EC2N_155 = {
     "0800000000000000000000004000000000000001", "0", "07338F", "7B", "1C8",
     "0800000000000000000057DB5698537193AEF944", "02AAAAAAAAAAAAAAAAAAC7F3C7881BD0868FA86C",
@@ -152,10 +153,12 @@ static kw_dh *modp_new(kw_dh *d, const uint8_t *priv, size_t privlen, int *statu
     if (ok && params) {
         pctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL);
         if (priv) {
-            ok = pctx && EVP_PKEY_fromdata_init(pctx) > 0 && EVP_PKEY_fromdata(pctx, &d->pkey, EVP_PKEY_KEYPAIR, params) > 0;
+            ok = pctx && EVP_PKEY_fromdata_init(pctx) > 0 &&
+                 EVP_PKEY_fromdata(pctx, &d->pkey, EVP_PKEY_KEYPAIR, params) > 0;
         } else {
             EVP_PKEY *domain = NULL;
-            ok = pctx && EVP_PKEY_fromdata_init(pctx) > 0 && EVP_PKEY_fromdata(pctx, &domain, EVP_PKEY_KEY_PARAMETERS, params) > 0;
+            ok = pctx && EVP_PKEY_fromdata_init(pctx) > 0 &&
+                 EVP_PKEY_fromdata(pctx, &domain, EVP_PKEY_KEY_PARAMETERS, params) > 0;
             EVP_PKEY_CTX *kctx = ok ? EVP_PKEY_CTX_new_from_pkey(NULL, domain, NULL) : NULL;
             ok = ok && kctx && EVP_PKEY_keygen_init(kctx) > 0 && EVP_PKEY_generate(kctx, &d->pkey) > 0;
             EVP_PKEY_CTX_free(kctx);
@@ -302,7 +305,8 @@ int kw_dh_public(const kw_dh *d, uint8_t *out) {
     BIGNUM *x = BN_new(), *y = BN_new();
     int ok = x && y && EC_POINT_get_affine_coordinates(d->ec, d->pub, x, y, NULL) &&
              BN_bn2binpad(x, out, (int)d->field_bytes) == (int)d->field_bytes &&
-             (d->kind == KIND_EC2N || BN_bn2binpad(y, out + d->field_bytes, (int)d->field_bytes) == (int)d->field_bytes);
+             (d->kind == KIND_EC2N ||
+              BN_bn2binpad(y, out + d->field_bytes, (int)d->field_bytes) == (int)d->field_bytes);
     BN_free(x); BN_free(y);
     return ok;
 }
@@ -357,7 +361,8 @@ static int ec_derive(kw_dh *d, const uint8_t *peer, uint8_t *out) {
     // ECP groups have cofactor 1: a point on the curve is in the group. EC2N ones do not.
     if (d->kind == KIND_EC2N) {
         // In the generator's subgroup: order(G) * P = O.
-        if (!EC_POINT_mul(d->ec, t, NULL, p, EC_GROUP_get0_order(d->ec), bctx) || !EC_POINT_is_at_infinity(d->ec, t)) goto done;
+        if (!EC_POINT_mul(d->ec, t, NULL, p, EC_GROUP_get0_order(d->ec), bctx) || !EC_POINT_is_at_infinity(d->ec, t))
+            goto done;
         // Not a point of small order (which would confine the shared secret to a few values).
         BIGNUM *small = BN_new();
         int confined = !small || !BN_set_word(small, d->group == 3 ? EC2N_155.small : EC2N_185.small) ||
@@ -414,15 +419,18 @@ int kw_ec2n_check(int group) {
     int ok = g && t && curve_order && prime && prod && w && ctx &&
              EC_POINT_is_on_curve(g, gen, ctx) == 1 &&
              // order(G) * cofactor is the RFC's group (curve) order
-             BN_set_word(w, p->cofactor) && BN_mul(prod, EC_GROUP_get0_order(g), w, ctx) && BN_cmp(prod, curve_order) == 0 &&
+             BN_set_word(w, p->cofactor) && BN_mul(prod, EC_GROUP_get0_order(g), w, ctx) &&
+             BN_cmp(prod, curve_order) == 0 &&
              // order(G) = small * q with q prime
              BN_set_word(w, p->small) && BN_mul(prod, prime, w, ctx) && BN_cmp(prod, EC_GROUP_get0_order(g)) == 0 &&
              BN_check_prime(prime, ctx, NULL) == 1 &&
              // G really has that order: order(G)*G = O, but (order(G)/2)*G != O and q*G != O
              EC_POINT_mul(g, t, NULL, gen, EC_GROUP_get0_order(g), ctx) && EC_POINT_is_at_infinity(g, t) &&
-             BN_rshift1(w, EC_GROUP_get0_order(g)) && EC_POINT_mul(g, t, NULL, gen, w, ctx) && !EC_POINT_is_at_infinity(g, t) &&
+             BN_rshift1(w, EC_GROUP_get0_order(g)) && EC_POINT_mul(g, t, NULL, gen, w, ctx) &&
+             !EC_POINT_is_at_infinity(g, t) &&
              EC_POINT_mul(g, t, NULL, gen, prime, ctx) && !EC_POINT_is_at_infinity(g, t);
-    EC_POINT_free(t); EC_GROUP_free(g); BN_free(curve_order); BN_free(prime); BN_free(prod); BN_free(w); BN_CTX_free(ctx);
+    EC_POINT_free(t); EC_GROUP_free(g); BN_free(curve_order); BN_free(prime); BN_free(prod); BN_free(w);
+    BN_CTX_free(ctx);
     ERR_clear_error();
     return ok;
 }

@@ -36,7 +36,8 @@ ssize_t kw_recv_udp(int fd, void *buf, size_t cap, uint32_t *src, uint16_t *spor
     *sport = ntohs(from.sin_port);
     *dst = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
             struct in_pktinfo info;
             memcpy(&info, CMSG_DATA(c), sizeof(info));
             *dst = ntohl(info.ipi_addr.s_addr);
@@ -196,7 +197,8 @@ int kw_recv_udp_gro(int fd, void *const *slots, const size_t *capacities, size_t
         locals[i] = 0;
         segment_sizes[i] = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
-            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+                c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
                 struct in_pktinfo info;
                 memcpy(&info, CMSG_DATA(c), sizeof(info));
                 locals[i] = ntohl(info.ipi_addr.s_addr);

@@ -22,7 +22,8 @@ extension EncryptionAlgorithm {
     /// Configuration-time check: DES needs OpenSSL's legacy provider; say so before any packet flows.
     public func checkAvailable() throws(CryptoError) {
         if self == .des && kw_crypto_init() != 1 {
-            throw .unavailable(algorithm: rawValue, reason: "OpenSSL's legacy provider (ossl-modules/legacy.so) could not be loaded")
+            throw .unavailable(algorithm: rawValue,
+                               reason: "OpenSSL's legacy provider (ossl-modules/legacy.so) could not be loaded")
         }
     }
 }

@@ -11,7 +11,9 @@ final class CipherContext {
         guard key.count == algorithm.keyLength else {
             throw .wrongKeyLength(algorithm: algorithm.rawValue, expected: algorithm.keyLength, got: key.count)
         }
-        let h = key.withUnsafeBytes { k in kw_cipher_new(name, k.baseAddress?.assumingMemoryBound(to: UInt8.self), k.count, encrypt ? 1 : 0) }
+        let h = key.withUnsafeBytes { k in
+            kw_cipher_new(name, k.baseAddress?.assumingMemoryBound(to: UInt8.self), k.count, encrypt ? 1 : 0)
+        }
         guard let h else { throw .libcrypto("cannot set up \(name)") }
         handle = h
         self.algorithm = algorithm
@@ -23,11 +25,13 @@ final class CipherContext {
         kw_cipher_run(handle, iv, buffer, length) == 1
     }
 
-    func gcmSeal(nonce: UnsafePointer<UInt8>, aad: UnsafePointer<UInt8>, aadLength: Int, _ buffer: UnsafeMutablePointer<UInt8>, _ length: Int, tag: UnsafeMutablePointer<UInt8>) -> Bool {
+    func gcmSeal(nonce: UnsafePointer<UInt8>, aad: UnsafePointer<UInt8>, aadLength: Int,
+                 _ buffer: UnsafeMutablePointer<UInt8>, _ length: Int, tag: UnsafeMutablePointer<UInt8>) -> Bool {
         kw_gcm_seal(handle, nonce, aad, aadLength, buffer, length, tag) == 1
     }
 
-    func gcmOpen(nonce: UnsafePointer<UInt8>, aad: UnsafePointer<UInt8>, aadLength: Int, _ buffer: UnsafeMutablePointer<UInt8>, _ length: Int, tag: UnsafePointer<UInt8>) -> Bool {
+    func gcmOpen(nonce: UnsafePointer<UInt8>, aad: UnsafePointer<UInt8>, aadLength: Int,
+                 _ buffer: UnsafeMutablePointer<UInt8>, _ length: Int, tag: UnsafePointer<UInt8>) -> Bool {
         kw_gcm_open(handle, nonce, aad, aadLength, buffer, length, tag) == 1
     }
 }
@@ -62,7 +66,10 @@ public final class MACContext {
     /// HMAC over a byte range of a raw buffer, into the context's scratch; returns its first `length` bytes' location.
     func compute(_ data: UnsafeRawBufferPointer) -> Bool {
         guard kw_mac_begin(handle) == 1 else { return false }
-        if let base = data.baseAddress, kw_mac_update(handle, base.assumingMemoryBound(to: UInt8.self), data.count) != 1 { return false }
+        if let base = data.baseAddress,
+           kw_mac_update(handle, base.assumingMemoryBound(to: UInt8.self), data.count) != 1 {
+            return false
+        }
         return scratch.withUnsafeMutableBufferPointer { o in kw_mac_final(handle, o.baseAddress) == 1 }
     }
 

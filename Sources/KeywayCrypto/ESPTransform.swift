@@ -29,9 +29,11 @@ public final class ESPTransform {
     static let ivPoolSize = 256
 
     /// `encryptionKey` is the keying material: cipher key, then salt for CTR and GCM.
-    public init(encryption: EncryptionAlgorithm, encryptionKey: Secret, integrity: IntegrityAlgorithm, integrityKey: Secret?, encrypt: Bool) throws(CryptoError) {
+    public init(encryption: EncryptionAlgorithm, encryptionKey: Secret, integrity: IntegrityAlgorithm,
+                integrityKey: Secret?, encrypt: Bool) throws(CryptoError) {
         guard encryptionKey.count == encryption.keyMaterialLength else {
-            throw .wrongKeyLength(algorithm: encryption.rawValue, expected: encryption.keyMaterialLength, got: encryptionKey.count)
+            throw .wrongKeyLength(algorithm: encryption.rawValue, expected: encryption.keyMaterialLength,
+                                  got: encryptionKey.count)
         }
         let effectiveIntegrity = encryption.isAEAD ? IntegrityAlgorithm.null : integrity
         if encryption == .null && effectiveIntegrity == .null {
@@ -53,7 +55,8 @@ public final class ESPTransform {
         }
         if let hash = effectiveIntegrity.hash {
             guard let key = integrityKey, key.count > 0 else {
-                throw .wrongKeyLength(algorithm: effectiveIntegrity.rawValue, expected: effectiveIntegrity.keyLength, got: integrityKey?.count ?? 0)
+                throw .wrongKeyLength(algorithm: effectiveIntegrity.rawValue, expected: effectiveIntegrity.keyLength,
+                                      got: integrityKey?.count ?? 0)
             }
             mac = try MACContext(hash, key: key)
         } else {
@@ -70,7 +73,8 @@ public final class ESPTransform {
     /// `sequence` (the ESP sequence number, or any counter unique per SA) seeds CTR/GCM IVs.
     /// `explicitIV` replaces the random CBC IV or the sequence-derived CTR/GCM IV; only
     /// known-answer tests use it.
-    public func seal(_ packet: inout [UInt8], offset: Int, length: Int, sequence: UInt64, explicitIV: [UInt8]? = nil) throws(CryptoError) {
+    public func seal(_ packet: inout [UInt8], offset: Int, length: Int, sequence: UInt64,
+                     explicitIV: [UInt8]? = nil) throws(CryptoError) {
         let payloadLength = length - overhead
         guard offset >= 0, payloadLength >= 0, offset + length <= packet.count, payloadLength % alignment == 0 else {
             throw .badLength("ESP payload of \(payloadLength) bytes is not a multiple of \(alignment) or does not fit")
@@ -94,9 +98,11 @@ public final class ESPTransform {
                     guard let nb = n.baseAddress else { return false }
                     fillNonce(nb, iv: iv)
                     if encryption.mode == .gcm {
-                        return cipher.gcmSeal(nonce: nb, aad: header, aadLength: Self.headerLength, payload, payloadLength, tag: icv)
+                        return cipher.gcmSeal(nonce: nb, aad: header, aadLength: Self.headerLength, payload,
+                                              payloadLength, tag: icv)
                     }
-                    return cipher.run(iv: nb, payload, payloadLength) && authenticate(header, length - icvLength, icv: icv)
+                    return cipher.run(iv: nb, payload, payloadLength)
+                        && authenticate(header, length - icvLength, icv: icv)
                 }
             }
             return authenticate(header, length - icvLength, icv: icv)
@@ -108,8 +114,12 @@ public final class ESPTransform {
     /// trailer included: the caller checks those).
     public func open(_ packet: inout [UInt8], offset: Int, length: Int) throws(CryptoError) -> Range<Int> {
         let payloadLength = length - overhead
-        guard offset >= 0, payloadLength >= 0, offset + length <= packet.count else { throw .badLength("ESP packet too short") }
-        guard payloadLength % encryption.blockSize == 0 else { throw .badLength("ESP payload not a multiple of the cipher block") }
+        guard offset >= 0, payloadLength >= 0, offset + length <= packet.count else {
+            throw .badLength("ESP packet too short")
+        }
+        guard payloadLength % encryption.blockSize == 0 else {
+            throw .badLength("ESP payload not a multiple of the cipher block")
+        }
         var authentic = true
         let ok = packet.withUnsafeMutableBytes { raw -> Bool in
             guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
@@ -119,12 +129,15 @@ public final class ESPTransform {
                 return nonce.withUnsafeMutableBufferPointer { n in
                     guard let nb = n.baseAddress else { return false }
                     fillNonce(nb, iv: iv)
-                    authentic = cipher.gcmOpen(nonce: nb, aad: header, aadLength: Self.headerLength, payload, payloadLength, tag: icv)
+                    authentic = cipher.gcmOpen(nonce: nb, aad: header, aadLength: Self.headerLength, payload,
+                                               payloadLength, tag: icv)
                     return true
                 }
             }
             if let mac {
-                guard mac.compute(UnsafeRawBufferPointer(start: header, count: length - icvLength)) else { return false }
+                guard mac.compute(UnsafeRawBufferPointer(start: header, count: length - icvLength)) else {
+                    return false
+                }
                 authentic = mac.matchesTruncated(UnsafeRawBufferPointer(start: icv, count: icvLength))
                 guard authentic else { return true }
             }
@@ -148,7 +161,8 @@ public final class ESPTransform {
 
     /// Where the parts of an ESP packet starting at `header` lie.
     private func layout(_ header: UnsafeMutablePointer<UInt8>, payloadLength: Int)
-        -> (header: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, payload: UnsafeMutablePointer<UInt8>, icv: UnsafeMutablePointer<UInt8>) {
+        -> (header: UnsafeMutablePointer<UInt8>, iv: UnsafeMutablePointer<UInt8>, payload: UnsafeMutablePointer<UInt8>,
+            icv: UnsafeMutablePointer<UInt8>) {
         let iv = header + Self.headerLength
         let payload = iv + ivLength
         return (header, iv, payload, payload + payloadLength)
@@ -179,7 +193,8 @@ public final class ESPTransform {
         return true
     }
 
-    private func authenticate(_ start: UnsafeMutablePointer<UInt8>, _ count: Int, icv: UnsafeMutablePointer<UInt8>) -> Bool {
+    private func authenticate(_ start: UnsafeMutablePointer<UInt8>, _ count: Int,
+                              icv: UnsafeMutablePointer<UInt8>) -> Bool {
         guard let mac else { return true }
         guard mac.compute(UnsafeRawBufferPointer(start: start, count: count)) else { return false }
         mac.copyTruncated(to: UnsafeMutableRawBufferPointer(start: icv, count: icvLength))
@@ -218,7 +233,8 @@ public final class AHTransform {
 
     /// Computes the ICV over `packet[range]` and writes it at `icvOffset`.
     public func sign(_ packet: inout [UInt8], range: Range<Int>, icvOffset: Int) throws(CryptoError) {
-        guard range.lowerBound >= 0, range.upperBound <= packet.count, icvOffset >= 0, icvOffset + icvLength <= packet.count else {
+        guard range.lowerBound >= 0, range.upperBound <= packet.count, icvOffset >= 0,
+              icvOffset + icvLength <= packet.count else {
             throw .badLength("AH range outside the packet")
         }
         let ok = packet.withUnsafeMutableBytes { raw -> Bool in

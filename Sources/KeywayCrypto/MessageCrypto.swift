@@ -5,7 +5,9 @@ extension HashAlgorithm {
     public func digest(_ data: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 64)
         let n = data.withUnsafeBufferPointer { d in
-            out.withUnsafeMutableBufferPointer { o in kw_digest(openSSLName, d.baseAddress, d.count, o.baseAddress, o.count) }
+            out.withUnsafeMutableBufferPointer { o in
+                kw_digest(openSSLName, d.baseAddress, d.count, o.baseAddress, o.count)
+            }
         }
         return Array(out.prefix(n))
     }

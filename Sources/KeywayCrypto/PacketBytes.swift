@@ -9,7 +9,9 @@ public enum InternetChecksum {
     public static func sum(_ buffer: [UInt8], start: Int, count: Int, initial: UInt32 = 0) -> UInt16 {
         guard start >= 0, count >= 0, start + count <= buffer.count else { return UInt16(truncatingIfNeeded: initial) }
         return buffer.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return UInt16(truncatingIfNeeded: initial) }
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+                return UInt16(truncatingIfNeeded: initial)
+            }
             return kw_inet_sum(base + start, count, initial)
         }
     }
@@ -30,7 +32,8 @@ public enum PacketBytes {
     /// overlap). False, and nothing moved, when either range lies outside the buffer.
     @discardableResult
     public static func move(_ buffer: inout [UInt8], from source: Int, to destination: Int, count: Int) -> Bool {
-        guard count >= 0, source >= 0, destination >= 0, source + count <= buffer.count, destination + count <= buffer.count else {
+        guard count >= 0, source >= 0, destination >= 0, source + count <= buffer.count,
+              destination + count <= buffer.count else {
             return false
         }
         guard count > 0 else { return true }
@@ -43,8 +46,11 @@ public enum PacketBytes {
 
     /// Copies `count` bytes from `source[from...]` into `destination[to...]` (two buffers).
     @discardableResult
-    public static func copy(_ source: [UInt8], from: Int, into destination: inout [UInt8], at to: Int, count: Int) -> Bool {
-        guard count >= 0, from >= 0, to >= 0, from + count <= source.count, to + count <= destination.count else { return false }
+    public static func copy(_ source: [UInt8], from: Int, into destination: inout [UInt8], at to: Int,
+                            count: Int) -> Bool {
+        guard count >= 0, from >= 0, to >= 0, from + count <= source.count, to + count <= destination.count else {
+            return false
+        }
         guard count > 0 else { return true }
         source.withUnsafeBytes { s in
             destination.withUnsafeMutableBytes { d in

@@ -17,7 +17,9 @@ public final class RSAPrivateKey: CustomStringConvertible {
     public func sign(_ data: [UInt8]) throws(CryptoError) -> [UInt8] {
         var sig = [UInt8](repeating: 0, count: kw_pkey_size(handle))
         let n = data.withUnsafeBufferPointer { d in
-            sig.withUnsafeMutableBufferPointer { s in kw_rsa_sign_raw(handle, d.baseAddress, d.count, s.baseAddress, s.count) }
+            sig.withUnsafeMutableBufferPointer { s in
+                kw_rsa_sign_raw(handle, d.baseAddress, d.count, s.baseAddress, s.count)
+            }
         }
         guard n > 0 else { throw .libcrypto("RSA signature failed") }
         return Array(sig.prefix(n))
@@ -52,7 +54,9 @@ public final class Certificate {
 
     public func verify(signature: [UInt8], over data: [UInt8]) -> Bool {
         data.withUnsafeBufferPointer { d in
-            signature.withUnsafeBufferPointer { s in kw_rsa_verify_raw(handle, d.baseAddress, d.count, s.baseAddress, s.count) == 1 }
+            signature.withUnsafeBufferPointer { s in
+                kw_rsa_verify_raw(handle, d.baseAddress, d.count, s.baseAddress, s.count) == 1
+            }
         }
     }
 

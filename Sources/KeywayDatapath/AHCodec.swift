@@ -29,10 +29,13 @@ public enum AHCodec {
         // The kernel fills a zero IP ID in on raw sends (IP_HDRINCL) after the ICV was computed,
         // and AH protects the ID: never send 0 (a DF packet's ID means nothing else).
         let identification = chosen.flatMap { $0 == 0 ? nil : $0 }
-            ?? (ip.identification != 0 ? ip.identification : UInt16(truncatingIfNeeded: seq) | (seq & 0xffff == 0 ? 1 : 0))
+            ?? (ip.identification != 0
+                    ? ip.identification : UInt16(truncatingIfNeeded: seq) | (seq & 0xffff == 0 ? 1 : 0))
         if sa.tunnel {
-            IPv4Header.write(into: &buffer, at: outerStart, tos: ip.tos, totalLength: total, identification: identification,
-                             flagsAndOffset: dontFragment ? 0x4000 : 0, ttl: ttl, proto: 51, source: sa.source, destination: sa.destination)
+            IPv4Header.write(into: &buffer, at: outerStart, tos: ip.tos, totalLength: total,
+                             identification: identification,
+                             flagsAndOffset: dontFragment ? 0x4000 : 0, ttl: ttl, proto: 51, source: sa.source,
+                             destination: sa.destination)
         } else {
             for i in 0..<ip.headerLength { buffer[outerStart + i] = buffer[start + i] }
             IPv4Header.put16(&buffer, outerStart + 2, UInt16(truncatingIfNeeded: total))
@@ -48,7 +51,11 @@ public enum AHCodec {
         // The ICV covers the header with its mutable fields zeroed: zeroed here, restored after.
         let saved = MutableFields(buffer, at: outerStart)
         zeroMutable(&buffer, at: outerStart)
-        do { try ah.sign(&buffer, range: outerStart..<(outerStart + total), icvOffset: a + fixedLength) } catch { throw .integrity }
+        do {
+            try ah.sign(&buffer, range: outerStart..<(outerStart + total), icvOffset: a + fixedLength)
+        } catch {
+            throw .integrity
+        }
         saved.restore(&buffer, at: outerStart)
         IPv4Header.setChecksum(&buffer, headerAt: outerStart, length: headerLength)
         return (outerStart, total)
@@ -97,7 +104,8 @@ public enum AHCodec {
                                    dontFragment: Bool = false) throws(DatapathDrop) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: PacketRoom.headroom + inner.count + PacketRoom.tailroom)
         for i in inner.indices { buffer[PacketRoom.headroom + i] = inner[i] }
-        let (s, n) = try seal(&buffer, start: PacketRoom.headroom, length: inner.count, sa: sa, ttl: ttl, dontFragment: dontFragment)
+        let (s, n) = try seal(&buffer, start: PacketRoom.headroom, length: inner.count, sa: sa, ttl: ttl,
+                              dontFragment: dontFragment)
         return Array(buffer[s..<(s + n)])
     }
 
@@ -111,10 +119,12 @@ public enum AHCodec {
     struct MutableFields {
         let tos: UInt8, flags0: UInt8, flags1: UInt8, ttl: UInt8, checksum0: UInt8, checksum1: UInt8
         init(_ p: [UInt8], at o: Int) {
-            tos = p[o + 1]; flags0 = p[o + 6]; flags1 = p[o + 7]; ttl = p[o + 8]; checksum0 = p[o + 10]; checksum1 = p[o + 11]
+            tos = p[o + 1]; flags0 = p[o + 6]; flags1 = p[o + 7]; ttl = p[o + 8]; checksum0 = p[o + 10]
+            checksum1 = p[o + 11]
         }
         func restore(_ p: inout [UInt8], at o: Int) {
-            p[o + 1] = tos; p[o + 6] = flags0; p[o + 7] = flags1; p[o + 8] = ttl; p[o + 10] = checksum0; p[o + 11] = checksum1
+            p[o + 1] = tos; p[o + 6] = flags0; p[o + 7] = flags1; p[o + 8] = ttl; p[o + 10] = checksum0
+            p[o + 11] = checksum1
         }
     }
 

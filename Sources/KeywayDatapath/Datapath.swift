@@ -179,7 +179,9 @@ public final class Datapath {
     /// the rest of the buffer.
     public func processOutbound(_ buffer: inout [UInt8], start: Int, length: Int, capacity: Int? = nil,
                                 now: UInt64) -> OutboundAction {
-        guard let ip = try? IPv4Header(buffer, at: start, length: length) else { count("out-errors"); return .drop(counter: "out-errors") }
+        guard let ip = try? IPv4Header(buffer, at: start, length: length) else {
+            count("out-errors"); return .drop(counter: "out-errors")
+        }
         let ports = ip.ports(in: buffer, at: start)
         // IKE's own traffic is never subject to the SPD.
         if ip.proto == 17, let (s, d) = ports, s == 500 || s == 4500 || d == 500 || d == 4500 { return .pass }
@@ -221,8 +223,10 @@ public final class Datapath {
         let path = pathFit(policy: policy, esp: esp, ah: ah, now: now)
         if ip.proto == 6 { clampMSS(&buffer, start: start, header: ip, policyID: policy.id, path: path) }
         let udp = policy.useESP && !policy.useAH ? esp?.udpEncapsulation : nil
-        if path.overhead.outerLength(inner: ip.totalLength, innerHeaderLength: ip.headerLength) > path.mtu, udp == nil || df {
-            return oversize(&buffer, start: start, header: ip, policy: policy, esp: esp, ah: ah, outerDF: df, path: path,
+        if path.overhead.outerLength(inner: ip.totalLength, innerHeaderLength: ip.headerLength) > path.mtu,
+           udp == nil || df {
+            return oversize(&buffer, start: start, header: ip, policy: policy, esp: esp, ah: ah, outerDF: df,
+                            path: path,
                             capacity: capacity ?? buffer.count - start, now: now)
         }
         let span: (start: Int, length: Int)
@@ -250,7 +254,8 @@ public final class Datapath {
 
     /// ESP, then AH (over ESP in transport mode), in place; each SA accounts the inner bytes.
     /// The first header Keyway writes takes `identification` when given.
-    func seal(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SecurityPolicy, esp: SecurityAssociation?,
+    func seal(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SecurityPolicy,
+              esp: SecurityAssociation?,
               ah: SecurityAssociation?, outerDF: Bool, identification: UInt16?,
               now: UInt64) throws(DatapathDrop) -> (start: Int, length: Int) {
         var span = (start: start, length: ip.totalLength)
@@ -288,7 +293,8 @@ public final class Datapath {
         case .sendUDP(let s, let n, let destination, let port, _):
             // The whole outer packet, its ESP part from `offset` (the IP header is just before it).
             let headerStart = s - 20
-            return .sendUDP(Array(buffer[headerStart..<(s + n)]), offset: s - headerStart, destination: destination, port: port)
+            return .sendUDP(Array(buffer[headerStart..<(s + n)]), offset: s - headerStart, destination: destination,
+                            port: port)
         case .pass: return .pass
         case .drop(let counter): return .drop(counter: counter)
         case .acquire(let id): return .acquire(policyID: id)
@@ -308,12 +314,16 @@ public final class Datapath {
         var policyID: Int?
         // At most AH then ESP: a bundle is never deeper than two.
         for _ in 0..<2 {
-            guard let ip = try? IPv4Header(buffer, at: span.start, length: span.length) else { return dropIn("in-header-errors") }
+            guard let ip = try? IPv4Header(buffer, at: span.start, length: span.length) else {
+                return dropIn("in-header-errors")
+            }
             guard ip.proto == 50 || ip.proto == 51 else { break }
             guard ip.totalLength >= ip.headerLength + 12 else { return dropIn("in-header-errors") }
             let spiOffset = span.start + ip.headerLength + (ip.proto == 50 ? 0 : 4)
             let spi = IPv4Header.u32(buffer, spiOffset)
-            guard let entry = inbound[SAKey(destination: ip.destination, proto: ip.proto, spi: spi)] else { return dropIn("in-no-states") }
+            guard let entry = inbound[SAKey(destination: ip.destination, proto: ip.proto, spi: spi)] else {
+                return dropIn("in-no-states")
+            }
             guard entry.sa.state != .dead else { return dropIn("in-state-expired") }
             do {
                 if ip.proto == 50 {
@@ -322,7 +332,9 @@ public final class Datapath {
                     span = try AHCodec.open(&buffer, start: span.start, length: span.length, sa: entry.sa)
                 }
             } catch {
-                if let p = policyID ?? Optional(entry.policyID) { policyCounters[p, default: PolicyCounters()].inDropped += 1 }
+                if let p = policyID ?? Optional(entry.policyID) {
+                    policyCounters[p, default: PolicyCounters()].inDropped += 1
+                }
                 return dropIn(error.counter)
             }
             note(entry.sa.account(bytes: span.length, now: now), entry.sa)
@@ -330,7 +342,9 @@ public final class Datapath {
         }
         guard let policyID else { return dropIn("in-no-states") }
         // The decrypted packet must match the policy its SA belongs to (mirrored), or it is dropped.
-        guard let inner = try? IPv4Header(buffer, at: span.start, length: span.length) else { return dropIn("in-header-errors") }
+        guard let inner = try? IPv4Header(buffer, at: span.start, length: span.length) else {
+            return dropIn("in-header-errors")
+        }
         let matched = spd.lookupInbound(source: inner.source, destination: inner.destination, proto: inner.proto,
                                         ports: inner.ports(in: buffer, at: span.start))
         guard matched?.id == policyID else {
@@ -346,13 +360,15 @@ public final class Datapath {
     /// ESP that arrived in UDP at `buffer[start..<start+length]` (after the non-ESP marker check):
     /// found by SPI, then handled as if it had come in an IP packet from `source` to the SA's own
     /// address. The 20 bytes before `start` take that header.
-    public func processInboundUDP(_ buffer: inout [UInt8], start: Int, length: Int, source: UInt32, now: UInt64) -> InboundAction {
+    public func processInboundUDP(_ buffer: inout [UInt8], start: Int, length: Int, source: UInt32,
+                                  now: UInt64) -> InboundAction {
         guard length >= 8, start >= 20 else { return dropIn("in-header-errors") }
         let spi = IPv4Header.u32(buffer, start)
         guard let key = udpInbound[spi], let entry = inbound[key] else { return dropIn("in-no-states") }
         let total = 20 + length
         guard total <= 65_535 else { return dropIn("in-header-errors") }
-        IPv4Header.write(into: &buffer, at: start - 20, tos: 0, totalLength: total, identification: 0, flagsAndOffset: 0, ttl: 64,
+        IPv4Header.write(into: &buffer, at: start - 20, tos: 0, totalLength: total, identification: 0,
+                         flagsAndOffset: 0, ttl: 64,
                          proto: 50, source: source, destination: entry.sa.destination)
         return processInbound(&buffer, start: start - 20, length: total, now: now)
     }

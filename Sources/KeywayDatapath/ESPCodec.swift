@@ -42,7 +42,8 @@ public enum ESPCodec {
     /// header from the SA's addresses there. Returns where the outer packet now lies. An outer
     /// header Keyway writes takes `identification` when given (one that may be fragmented must
     /// not reuse an inner packet's), else the inner packet's.
-    public static func seal(_ buffer: inout [UInt8], start: Int, length: Int, sa: SecurityAssociation, explicitIV: [UInt8]? = nil,
+    public static func seal(_ buffer: inout [UInt8], start: Int, length: Int, sa: SecurityAssociation,
+                            explicitIV: [UInt8]? = nil,
                             ttl: UInt8 = 64, dontFragment: Bool = false,
                             identification: UInt16? = nil) throws(DatapathDrop) -> (start: Int, length: Int) {
         guard let esp = sa.esp else { throw .noState }
@@ -61,7 +62,8 @@ public enum ESPCodec {
         guard let seq = sa.nextSequence() else { throw .sequenceExhausted }
         if sa.tunnel {
             IPv4Header.write(into: &buffer, at: outerStart, tos: ip.tos, totalLength: outerHeader + espLength,
-                             identification: identification ?? ip.identification, flagsAndOffset: dontFragment ? 0x4000 : 0,
+                             identification: identification ?? ip.identification,
+                             flagsAndOffset: dontFragment ? 0x4000 : 0,
                              ttl: ttl, proto: 50,
                              source: sa.source, destination: sa.destination)
         } else {
@@ -78,7 +80,9 @@ public enum ESPCodec {
         for i in 0..<padLength { buffer[trailer + i] = UInt8(truncatingIfNeeded: i + 1) }
         buffer[trailer + padLength] = UInt8(padLength)
         buffer[trailer + padLength + 1] = nextHeader
-        do { try esp.seal(&buffer, offset: espStart, length: espLength, sequence: UInt64(seq), explicitIV: explicitIV) } catch {
+        do {
+            try esp.seal(&buffer, offset: espStart, length: espLength, sequence: UInt64(seq), explicitIV: explicitIV)
+        } catch {
             throw .integrity
         }
         return (outerStart, outerHeader + espLength)

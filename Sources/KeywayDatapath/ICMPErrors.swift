@@ -87,7 +87,8 @@ public struct FragmentationNeeded: Equatable, Sendable {
 
     /// The quoted header is cut short by design (a router quotes at least eight bytes past it,
     /// RFC 1812 routers up to 576 in all), so its total length may exceed what follows.
-    static func quote(_ b: [UInt8], from q: Int, to end: Int, natTraversalPort: UInt16) throws(Refusal) -> QuotedPacket {
+    static func quote(_ b: [UInt8], from q: Int, to end: Int,
+                      natTraversalPort: UInt16) throws(Refusal) -> QuotedPacket {
         guard end - q >= 20 else { throw .quoteTooShort }
         guard b[q] >> 4 == 4 else { throw .notIPsec }
         let ihl = Int(b[q] & 0x0f) * 4
@@ -106,13 +107,15 @@ public struct FragmentationNeeded: Equatable, Sendable {
             guard fragmentOffset == 0 else { throw .fragmentQuoted }
             guard available >= 8 else { throw .quoteTooShort }
             return QuotedPacket(source: source, destination: destination, totalLength: total, proto: 50,
-                                spi: IPv4Header.u32(b, p), sequence: IPv4Header.u32(b, p + 4), dontFragment: dontFragment)
+                                spi: IPv4Header.u32(b, p), sequence: IPv4Header.u32(b, p + 4),
+                                dontFragment: dontFragment)
         case 51:
             guard fragmentOffset == 0 else { throw .fragmentQuoted }
             // Next header, length and reserved, then SPI and sequence number.
             guard available >= 12 else { throw .quoteTooShort }
             return QuotedPacket(source: source, destination: destination, totalLength: total, proto: 51,
-                                spi: IPv4Header.u32(b, p + 4), sequence: IPv4Header.u32(b, p + 8), dontFragment: dontFragment)
+                                spi: IPv4Header.u32(b, p + 4), sequence: IPv4Header.u32(b, p + 8),
+                                dontFragment: dontFragment)
         default:
             guard available >= 4 else { throw .notIPsec }
             let sourcePort = IPv4Header.u16(b, p), destinationPort = IPv4Header.u16(b, p + 2)
@@ -139,7 +142,9 @@ public enum FragmentationNeededReply {
     /// later fragment, or a packet from no one, a multicast or broadcast or loopback address.
     public static func allowed(_ buffer: [UInt8], start: Int, header: IPv4Header) -> Bool {
         let s = header.source
-        guard s != 0, s != 0xffff_ffff, s >> 28 != 0xe, s >> 24 != 127, header.flagsAndOffset & 0x1fff == 0 else { return false }
+        guard s != 0, s != 0xffff_ffff, s >> 28 != 0xe, s >> 24 != 127, header.flagsAndOffset & 0x1fff == 0 else {
+            return false
+        }
         if header.proto == 1, header.totalLength >= header.headerLength + 1 {
             // Errors (destination unreachable, source quench, redirect, time exceeded, parameter problem).
             return ![3, 4, 5, 11, 12].contains(buffer[start + header.headerLength])
@@ -156,7 +161,8 @@ public enum FragmentationNeededReply {
         let at = start - headers
         guard at >= 0 else { return nil }
         let quote = min(header.totalLength, maximumLength - headers)
-        IPv4Header.write(into: &buffer, at: at, tos: 0xc0, totalLength: headers + quote, identification: 0, flagsAndOffset: 0,
+        IPv4Header.write(into: &buffer, at: at, tos: 0xc0, totalLength: headers + quote, identification: 0,
+                         flagsAndOffset: 0,
                          ttl: 64, proto: 1, source: header.destination, destination: header.source)
         let icmp = at + 20
         buffer[icmp] = 3; buffer[icmp + 1] = 4

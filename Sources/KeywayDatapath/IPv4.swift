@@ -55,7 +55,8 @@ public struct IPv4Header: Equatable, Sendable {
     }
 
     /// Writes a 20-byte header (no options) with a correct checksum at `offset` (no allocation).
-    public static func write(into packet: inout [UInt8], at offset: Int, tos: UInt8, totalLength: Int, identification: UInt16,
+    public static func write(into packet: inout [UInt8], at offset: Int, tos: UInt8, totalLength: Int,
+                             identification: UInt16,
                              flagsAndOffset: UInt16, ttl: UInt8, proto: UInt8, source: UInt32, destination: UInt32) {
         packet[offset] = 0x45; packet[offset + 1] = tos
         put16(&packet, offset + 2, UInt16(truncatingIfNeeded: totalLength))
@@ -72,7 +73,8 @@ public struct IPv4Header: Equatable, Sendable {
     }
 
     public static func put32(_ p: inout [UInt8], _ o: Int, _ v: UInt32) {
-        p[o] = UInt8(v >> 24); p[o + 1] = UInt8(v >> 16 & 0xff); p[o + 2] = UInt8(v >> 8 & 0xff); p[o + 3] = UInt8(v & 0xff)
+        p[o] = UInt8(v >> 24); p[o + 1] = UInt8(v >> 16 & 0xff); p[o + 2] = UInt8(v >> 8 & 0xff)
+        p[o + 3] = UInt8(v & 0xff)
     }
 
     public static func u16(_ p: [UInt8], _ o: Int) -> UInt16 { UInt16(p[o]) << 8 | UInt16(p[o + 1]) }

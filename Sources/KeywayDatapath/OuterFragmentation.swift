@@ -28,7 +28,8 @@ public enum IPv4Fragmenter {
     /// all but the last (which keeps the packet's own MF), the offsets, a fresh checksum. Nil
     /// when the packet is not one this can split, the MTU leaves no room for eight bytes, or
     /// the room is short; nothing is then written before `destination`.
-    public static func fragment(_ buffer: inout [UInt8], packetAt start: Int, length: Int, mtu: Int, into destination: Int,
+    public static func fragment(_ buffer: inout [UInt8], packetAt start: Int, length: Int, mtu: Int,
+                                into destination: Int,
                                 spacing: Int = 0, limit: Int, identification: UInt16? = nil) -> PacketRun? {
         guard let ip = try? IPv4Header(buffer, at: start, length: length), destination >= start + ip.totalLength else {
             return nil

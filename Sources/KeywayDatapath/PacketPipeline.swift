@@ -44,7 +44,8 @@ public final class PacketPipeline {
     /// The read of `length` bytes landed where `nextRead` said: each packet it holds goes
     /// through the SPD and is sealed in place; `visit` gets each decision (spans in `outbound`).
     public func processRead(length: Int, now: UInt64, visit: (Datapath.OutboundAction) -> Void) {
-        guard let slots = TunRead.prepare(&outbound, slot: nextSlot, readLength: length, vnet: offloads, lengths: &lengths) else {
+        guard let slots = TunRead.prepare(&outbound, slot: nextSlot, readLength: length, vnet: offloads,
+                                          lengths: &lengths) else {
             visit(.drop(counter: "out-errors"))
             return
         }
@@ -77,7 +78,8 @@ public final class PacketPipeline {
     /// `finishInbound` once the batch is done (coalesced packets go out then).
     public func processInbound(start: Int, length: Int, udpSource: UInt32? = nil, now: UInt64,
                                write: (TunWrite, [UInt8]) -> Void, dropped: (String) -> Void) {
-        let action = udpSource.map { engine.processInboundUDP(&inbound.bytes, start: start, length: length, source: $0, now: now) }
+        let action = udpSource.map { engine.processInboundUDP(&inbound.bytes, start: start, length: length,
+                                                              source: $0, now: now) }
             ?? engine.processInbound(&inbound.bytes, start: start, length: length, now: now)
         switch action {
         case .drop(let counter): dropped(counter)
@@ -116,7 +118,8 @@ public final class PacketPipeline {
         coalescer.flush(&inbound) { w, pool, output in Self.emit(w, &pool, output, write) }
     }
 
-    private static func emit(_ w: TCPCoalescer.Write, _ pool: inout PacketPool, _ output: [UInt8], _ write: (TunWrite, [UInt8]) -> Void) {
+    private static func emit(_ w: TCPCoalescer.Write, _ pool: inout PacketPool, _ output: [UInt8],
+                             _ write: (TunWrite, [UInt8]) -> Void) {
         switch w {
         case .pool(let s, let n):
             // A packet alone: a zero header in the room before it (its outer headers were there).

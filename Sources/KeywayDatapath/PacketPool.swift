@@ -11,7 +11,8 @@ public struct PacketPool: Sendable {
     public init(slotCount: Int, packetCapacity: Int) {
         self.slotCount = max(1, slotCount)
         self.packetCapacity = max(0, packetCapacity)
-        bytes = [UInt8](repeating: 0, count: self.slotCount * (PacketRoom.headroom + self.packetCapacity + PacketRoom.tailroom))
+        bytes = [UInt8](repeating: 0,
+                        count: self.slotCount * (PacketRoom.headroom + self.packetCapacity + PacketRoom.tailroom))
     }
 
     public var slotSize: Int { PacketRoom.headroom + packetCapacity + PacketRoom.tailroom }

@@ -36,7 +36,9 @@ public struct PathMTUTable: Sendable {
 
     /// What ICMP taught and has not aged out yet.
     public func learnedMTU(toward destination: IPAddress, now: UInt64) -> Int? {
-        guard let entry = learned[destination], now < entry.at.saturatingAdd(PathMTURule.ageingSeconds) else { return nil }
+        guard let entry = learned[destination], now < entry.at.saturatingAdd(PathMTURule.ageingSeconds) else {
+            return nil
+        }
         return entry.mtu
     }
 

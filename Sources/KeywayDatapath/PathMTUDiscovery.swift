@@ -35,7 +35,9 @@ extension Datapath {
         var overhead: IPsecOverhead
         var mtu: Int
 
-        func largestInner(headerLength: Int = 20) -> Int { overhead.largestInner(fitting: mtu, innerHeaderLength: headerLength) }
+        func largestInner(headerLength: Int = 20) -> Int {
+            overhead.largestInner(fitting: mtu, innerHeaderLength: headerLength)
+        }
     }
 
     /// `esp` and `ah` as the policy applies them (AH over an ESP tunnel in transport mode).
@@ -44,10 +46,12 @@ extension Datapath {
                 fallback: policy.saDestination, now: now)
     }
 
-    func pathFit(tunnel: Bool, esp: SecurityAssociation?, ah: SecurityAssociation?, fallback: UInt32, now: UInt64) -> PathFit {
+    func pathFit(tunnel: Bool, esp: SecurityAssociation?, ah: SecurityAssociation?, fallback: UInt32,
+                 now: UInt64) -> PathFit {
         let destination = IPAddress.v4(IPv4Address((esp ?? ah)?.destination ?? fallback))
         let overhead = IPsecOverhead(family: .ipv4, tunnel: tunnel,
-                                     esp: esp?.esp.map { (iv: $0.ivLength, icv: $0.icvLength, alignment: $0.alignment) },
+                                     esp: esp?.esp.map { (iv: $0.ivLength, icv: $0.icvLength,
+                                                          alignment: $0.alignment) },
                                      ahLength: ah?.ah.map(AHCodec.headerSize) ?? 0,
                                      udp: esp?.udpEncapsulation != nil && ah == nil)
         return PathFit(destination: destination, overhead: overhead, mtu: paths.mtu(toward: destination, now: now))
@@ -59,7 +63,8 @@ extension Datapath {
     /// comes over the peer's path; ours toward it is the best guess (and a Keyway peer clamps
     /// the same SYN again on its side with its own path).
     func clampMSS(_ buffer: inout [UInt8], start: Int, header: IPv4Header, policyID: Int, path: PathFit) {
-        guard let limit = (tcpMSS[policyID] ?? .clampToPathMTU).limit(largestInner: path.largestInner(headerLength: header.headerLength))
+        guard let limit = (tcpMSS[policyID] ?? .clampToPathMTU)
+            .limit(largestInner: path.largestInner(headerLength: header.headerLength))
         else { return }
         if MSSClamp.clamp(&buffer, start: start, header: header, limit: limit) != nil { count("mss-clamped") }
     }
@@ -79,8 +84,10 @@ extension Datapath {
     /// (RFC 791) after sealing; with DF, an inner packet that carries DF is refused with a
     /// "fragmentation needed" to its sender (RFC 1191), and one that does not is split before
     /// sealing, so that every outer packet keeps DF and fits.
-    func oversize(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SecurityPolicy, esp: SecurityAssociation?,
-                  ah: SecurityAssociation?, outerDF: Bool, path: PathFit, capacity: Int, now: UInt64) -> OutboundAction {
+    func oversize(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SecurityPolicy,
+                  esp: SecurityAssociation?,
+                  ah: SecurityAssociation?, outerDF: Bool, path: PathFit, capacity: Int,
+                  now: UInt64) -> OutboundAction {
         let limit = start + max(0, min(capacity, buffer.count - start))
         let udp = policy.useESP && !policy.useAH ? esp?.udpEncapsulation : nil
         if !outerDF {
@@ -199,7 +206,8 @@ extension Datapath {
         guard let sa = outboundByKey[key] else {
             // ESP and AH for other hosts on this machine is not ours to judge.
             guard outboundSources.contains(source.value) else { return .ignored }
-            return refuseICMP("no outbound SA with SPI \(String(q.spi, radix: 16)) toward \(destination)", report.reporter)
+            return refuseICMP("no outbound SA with SPI \(String(q.spi, radix: 16)) toward \(destination)",
+                              report.reporter)
         }
         guard sa.source == source.value else { return refuseICMP("quoted source is not the SA's", report.reporter) }
         if q.proto == 17 {

@@ -17,11 +17,14 @@ public struct SecurityPolicy: Equatable, Sendable {
     /// The outer header's don't-fragment bit in tunnel mode.
     public var dontFragment: DontFragment
 
-    public init(id: Int, selector: TrafficSelector, action: Action, level: Level = .require, useESP: Bool = true, useAH: Bool = false,
-                tunnel: Bool = false, saSource: UInt32 = 0, saDestination: UInt32 = 0, priority: Int = 0, dontFragment: DontFragment = .clear) {
+    public init(id: Int, selector: TrafficSelector, action: Action, level: Level = .require, useESP: Bool = true,
+                useAH: Bool = false,
+                tunnel: Bool = false, saSource: UInt32 = 0, saDestination: UInt32 = 0, priority: Int = 0,
+                dontFragment: DontFragment = .clear) {
         self.id = id; self.selector = selector; self.action = action; self.level = level
         self.useESP = useESP; self.useAH = useAH; self.tunnel = tunnel
-        self.saSource = saSource; self.saDestination = saDestination; self.priority = priority; self.dontFragment = dontFragment
+        self.saSource = saSource; self.saDestination = saDestination; self.priority = priority
+        self.dontFragment = dontFragment
     }
 }
 
@@ -213,7 +216,8 @@ public struct SPD: Sendable {
 
     /// Inbound check: a packet from the network is matched with source and destination swapped,
     /// the way the peer's outbound policy mirrors ours.
-    public func lookupInbound(source: UInt32, destination: UInt32, proto: UInt8, ports: (UInt16, UInt16)?) -> SecurityPolicy? {
+    public func lookupInbound(source: UInt32, destination: UInt32, proto: UInt8,
+                              ports: (UInt16, UInt16)?) -> SecurityPolicy? {
         lookup(source: destination, destination: source, proto: proto, ports: ports.map { ($0.1, $0.0) })
     }
 }

@@ -18,7 +18,8 @@ public struct Lifetime: Equatable, Sendable {
     private var uhs: UInt64 = .max, uss: UInt64 = .max
     private static func limit(_ v: UInt64) -> UInt64? { v == .max ? nil : v }
 
-    public init(hardSeconds: UInt64? = nil, hardBytes: UInt64? = nil, softSeconds: UInt64? = nil, softBytes: UInt64? = nil,
+    public init(hardSeconds: UInt64? = nil, hardBytes: UInt64? = nil, softSeconds: UInt64? = nil,
+                softBytes: UInt64? = nil,
                 useHardSeconds: UInt64? = nil, useSoftSeconds: UInt64? = nil) {
         self.hardSeconds = hardSeconds
         self.hardBytes = hardBytes
@@ -53,7 +54,8 @@ public final class SecurityAssociation {
     public private(set) var sequence: UInt32 = 0
 
     public init(spi: UInt32, proto: IPsecProtocol, source: UInt32, destination: UInt32, tunnel: Bool,
-                esp: ESPTransform? = nil, ah: AHTransform? = nil, lifetime: Lifetime = Lifetime(), replayWindow: UInt32 = 32,
+                esp: ESPTransform? = nil, ah: AHTransform? = nil, lifetime: Lifetime = Lifetime(),
+                replayWindow: UInt32 = 32,
                 initialSequence: UInt32 = 0, udpEncapsulation: (local: UInt16, remote: UInt16)? = nil, now: UInt64) {
         self.udpEncapsulation = udpEncapsulation
         self.spi = spi; self.proto = proto; self.source = source; self.destination = destination; self.tunnel = tunnel
@@ -90,11 +92,13 @@ public final class SecurityAssociation {
             guard let limit, let value else { return false }
             return value >= limit
         }
-        if state != .dead, reached(lifetime.hardSeconds, age) || reached(lifetime.hardBytes, bytes) || reached(lifetime.useHardSeconds, useAge) {
+        if state != .dead, reached(lifetime.hardSeconds, age) || reached(lifetime.hardBytes, bytes)
+                           || reached(lifetime.useHardSeconds, useAge) {
             state = .dead
             return .hard
         }
-        if state == .mature, reached(lifetime.softSeconds, age) || reached(lifetime.softBytes, bytes) || reached(lifetime.useSoftSeconds, useAge) {
+        if state == .mature, reached(lifetime.softSeconds, age) || reached(lifetime.softBytes, bytes)
+                             || reached(lifetime.useSoftSeconds, useAge) {
             state = .dying
             return .soft
         }

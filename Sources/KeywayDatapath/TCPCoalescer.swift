@@ -48,7 +48,8 @@ public struct TCPCoalescer: Sendable {
 
     /// Offers the decrypted packet at `pool.bytes[start..<start+length]`; `emit` receives what must
     /// be written before it can go on (a run it closes, or the packet itself when it joins none).
-    public mutating func offer(_ pool: inout PacketPool, start: Int, length: Int, emit: (Write, inout PacketPool, [UInt8]) -> Void) {
+    public mutating func offer(_ pool: inout PacketPool, start: Int, length: Int,
+                               emit: (Write, inout PacketPool, [UInt8]) -> Void) {
         guard let segment = Segment(pool.bytes, start: start, length: length) else {
             emit(.pool(start: start, length: length), &pool, output)
             return
@@ -101,7 +102,8 @@ public struct TCPCoalescer: Sendable {
         return true
     }
 
-    private mutating func finish(_ run: Run, _ pool: inout PacketPool, _ emit: (Write, inout PacketPool, [UInt8]) -> Void) {
+    private mutating func finish(_ run: Run, _ pool: inout PacketPool,
+                                 _ emit: (Write, inout PacketPool, [UInt8]) -> Void) {
         freeRegions.append(run.region)
         let base = run.region * Self.regionSize + VirtioNetHeader.size
         guard run.segments > 1 else {
@@ -113,7 +115,8 @@ public struct TCPCoalescer: Sendable {
         IPv4Header.setChecksum(&output, headerAt: base, length: 20)
         // CHECKSUM_PARTIAL: the field holds the pseudo-header sum; the kernel completes it per segment.
         let source = IPv4Header.u32(output, base + 12), destination = IPv4Header.u32(output, base + 16)
-        let pseudo = InternetChecksum.pseudoHeader(source: source, destination: destination, proto: 6, length: run.length - 20)
+        let pseudo = InternetChecksum.pseudoHeader(source: source, destination: destination, proto: 6,
+                                                   length: run.length - 20)
         IPv4Header.put16(&output, base + 20 + 16, UInt16(pseudo))
         VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: VirtioNetHeader.Segmentation.tcpv4.rawValue,
                         headerLength: UInt16(run.headers), gsoSize: UInt16(run.segmentSize), checksumStart: 20,
@@ -123,8 +126,12 @@ public struct TCPCoalescer: Sendable {
 
     /// IP TOS, TTL and flags, and the TCP header from the data offset on (flags aside), as in the
     /// first segment; sequence, acknowledgement (part of the key), checksum and window may differ.
-    static func sameHeaders(_ a: [UInt8], _ aStart: Int, _ b: [UInt8], _ bStart: Int, ipHeader: Int, headers: Int) -> Bool {
-        guard a[aStart + 1] == b[bStart + 1], a[aStart + 8] == b[bStart + 8], a[aStart + 6] & 0xe0 == b[bStart + 6] & 0xe0 else { return false }
+    static func sameHeaders(_ a: [UInt8], _ aStart: Int, _ b: [UInt8], _ bStart: Int, ipHeader: Int,
+                            headers: Int) -> Bool {
+        guard a[aStart + 1] == b[bStart + 1], a[aStart + 8] == b[bStart + 8],
+              a[aStart + 6] & 0xe0 == b[bStart + 6] & 0xe0 else {
+            return false
+        }
         let t = ipHeader
         guard a[aStart + t + 12] == b[bStart + t + 12] else { return false }
         for k in (t + 20)..<headers where a[aStart + k] != b[bStart + k] { return false }

@@ -24,7 +24,8 @@ public struct VirtioNetHeader: Equatable, Sendable {
     public var checksumStart: UInt16 = 0
     public var checksumOffset: UInt16 = 0
 
-    public init(flags: UInt8 = 0, gsoType: UInt8 = 0, headerLength: UInt16 = 0, gsoSize: UInt16 = 0, checksumStart: UInt16 = 0,
+    public init(flags: UInt8 = 0, gsoType: UInt8 = 0, headerLength: UInt16 = 0, gsoSize: UInt16 = 0,
+                checksumStart: UInt16 = 0,
                 checksumOffset: UInt16 = 0) {
         self.flags = flags; self.gsoType = gsoType; self.headerLength = headerLength; self.gsoSize = gsoSize
         self.checksumStart = checksumStart; self.checksumOffset = checksumOffset

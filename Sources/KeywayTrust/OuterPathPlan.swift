@@ -23,7 +23,8 @@ public enum OuterPathPlan {
     /// toward each destination: each policy counts with the worst transform it may be keyed with
     /// (its proposal's, a manual-sa's, the default proposal for generated ones) and 8 bytes of UDP
     /// where its peer allows NAT traversal. Nil without encrypting policies.
-    public static func tunMTU(_ bounds: ConfigurationBounds, generated: [PolicyRecord], mtu: (IPv4Address) -> Int) -> Int? {
+    public static func tunMTU(_ bounds: ConfigurationBounds, generated: [PolicyRecord],
+                              mtu: (IPv4Address) -> Int) -> Int? {
         var smallest: Int?
         // 100,000 policies share a few destinations and transforms: each combination is worked
         // out once (the peer search and the overhead arithmetic cost seconds per refresh otherwise).
@@ -35,9 +36,11 @@ public enum OuterPathPlan {
             let path = pathOf[d] ?? (mtu(d), bounds.peer(for: d)?.natTraversal == true)
             pathOf[d] = path
             let shape = Shape(mtu: path.mtu, tunnel: policy.tunnel, esp: policy.esp, ah: policy.ah,
-                              udp: policy.esp && !policy.ah && path.natTraversal, encryption: encryption, integrity: integrity)
+                              udp: policy.esp && !policy.ah && path.natTraversal, encryption: encryption,
+                              integrity: integrity)
             guard seen.insert(shape).inserted else { return }
-            let inner = IPsecOverhead.largestInner(fitting: shape.mtu, tunnel: shape.tunnel, esp: shape.esp, ah: shape.ah,
+            let inner = IPsecOverhead.largestInner(fitting: shape.mtu, tunnel: shape.tunnel, esp: shape.esp,
+                                                   ah: shape.ah,
                                                    encryption: encryption, integrity: integrity, udp: shape.udp)
             smallest = min(smallest ?? inner, inner)
         }

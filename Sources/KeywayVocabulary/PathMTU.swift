@@ -15,7 +15,8 @@ public struct IPsecOverhead: Equatable, Sendable {
     /// ESP in UDP: the UDP header.
     public var udp: Bool
 
-    public init(family: AddressFamily = .ipv4, tunnel: Bool, esp: (iv: Int, icv: Int, alignment: Int)?, ahLength: Int = 0,
+    public init(family: AddressFamily = .ipv4, tunnel: Bool, esp: (iv: Int, icv: Int, alignment: Int)?,
+                ahLength: Int = 0,
                 udp: Bool = false) {
         self.family = family; self.tunnel = tunnel; self.esp = esp; self.ahLength = ahLength; self.udp = udp
     }
@@ -26,7 +27,8 @@ public struct IPsecOverhead: Equatable, Sendable {
         let esp = encryption.map { e in
             (iv: e.ivLength, icv: e.isAEAD ? e.aeadICVLength : espIntegrity.icvLength, alignment: max(4, e.blockSize))
         }
-        self.init(family: family, tunnel: tunnel, esp: esp, ahLength: ahIntegrity.map(Self.ahHeaderLength) ?? 0, udp: udp)
+        self.init(family: family, tunnel: tunnel, esp: esp, ahLength: ahIntegrity.map(Self.ahHeaderLength) ?? 0,
+                  udp: udp)
     }
 
     /// RFC 4302: 12 fixed bytes and the ICV, a multiple of 4 bytes long over IPv4.
@@ -81,10 +83,12 @@ public struct IPsecOverhead: Equatable, Sendable {
     /// The smallest largest-inner over every combination a policy may be keyed with: what the
     /// TUN device's MTU must respect for it. An empty list stands for "anything": the worst the
     /// vocabulary offers.
-    public static func largestInner(fitting mtu: Int, tunnel: Bool, esp: Bool, ah: Bool, encryption: [EncryptionAlgorithm],
+    public static func largestInner(fitting mtu: Int, tunnel: Bool, esp: Bool, ah: Bool,
+                                    encryption: [EncryptionAlgorithm],
                                      integrity: [IntegrityAlgorithm], udp: Bool,
                                      family: AddressFamily = .ipv4) -> Int {
-        let ciphers: [EncryptionAlgorithm?] = esp ? (encryption.isEmpty ? EncryptionAlgorithm.allCases : encryption) : [nil]
+        let ciphers: [EncryptionAlgorithm?] = esp
+            ? (encryption.isEmpty ? EncryptionAlgorithm.allCases : encryption) : [nil]
         let macs = integrity.isEmpty ? IntegrityAlgorithm.allCases : integrity
         var smallest = Int.max
         for cipher in ciphers {

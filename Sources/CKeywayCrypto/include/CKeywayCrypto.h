@@ -19,8 +19,10 @@ void kw_cipher_free(kw_cipher *c);
 // In-place CBC/CTR over len bytes with a fresh IV (len a multiple of the block for CBC).
 int kw_cipher_run(kw_cipher *c, const uint8_t *iv, uint8_t *buf, size_t len);
 // AES-GCM with a 12-byte nonce; 16-byte tag.
-int kw_gcm_seal(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen, uint8_t *buf, size_t len, uint8_t *tag);
-int kw_gcm_open(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen, uint8_t *buf, size_t len, const uint8_t *tag);
+int kw_gcm_seal(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen, uint8_t *buf, size_t len,
+                uint8_t *tag);
+int kw_gcm_open(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen, uint8_t *buf, size_t len,
+                const uint8_t *tag);
 
 // HMAC with a digest name ("MD5", "SHA1", "SHA256", "SHA384", "SHA512"), keyed once.
 kw_mac *kw_mac_new(const char *digest, const uint8_t *key, size_t keylen);
