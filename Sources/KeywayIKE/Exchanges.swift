@@ -66,7 +66,8 @@ final class IKESA {
     /// peer may still retransmit, at most `IKEEngine.maximumQuickModesPerPhase1`.
     var finishedQuick: [UInt32: (received: [UInt8], reply: [UInt8], at: UInt64)] = [:]
 
-    init(initiator: Bool, initiatorCookie: [UInt8], responderCookie: [UInt8], remote: Endpoint, localAddress: UInt32, peer: IKEPeer, now: UInt64) {
+    init(initiator: Bool, initiatorCookie: [UInt8], responderCookie: [UInt8], remote: Endpoint, localAddress: UInt32,
+         peer: IKEPeer, now: UInt64) {
         self.initiator = initiator
         self.initiatorCookie = initiatorCookie
         self.responderCookie = responderCookie
@@ -74,7 +75,8 @@ final class IKESA {
         self.localAddress = localAddress
         self.peer = peer
         // Proposed as configured; the negotiated lifetime (what is used) is capped.
-        self.choice = Phase1Choice(encryption: peer.encryption, hash: peer.hash, group: peer.group, lifetime: peer.lifetime)
+        self.choice = Phase1Choice(encryption: peer.encryption, hash: peer.hash, group: peer.group,
+                                   lifetime: peer.lifetime)
         self.choice.authentication = peer.signature == nil ? 1 : 3
         self.state = initiator ? .sentSA : .answeredSA
         self.createdAt = now

@@ -65,7 +65,8 @@ public final class GeneratedPolicyBook {
         let t = configuration.defaultProposal
         var p = IKEPolicy(id: takeID(),
                           source: ours.address.value, sourceLength: ours.length, sourcePort: ourPort,
-                          destination: theirs.address.value, destinationLength: theirs.length, destinationPort: theirPort,
+                          destination: theirs.address.value, destinationLength: theirs.length,
+                          destinationPort: theirPort,
                           proto: proto, saSource: local, saDestination: remote, tunnel: tunnel,
                           authAlgorithms: t.authAlgorithms, encAlgorithms: t.encAlgorithms, lifetime: t.lifetime,
                           pfsGroup: t.pfsGroup)

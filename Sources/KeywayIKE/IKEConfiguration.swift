@@ -39,11 +39,14 @@ public struct IKEPeer: Sendable {
     /// float to port 4500 and put ESP in UDP (as strongSwan's encap=yes does).
     public var forceUDPEncapsulation = false
 
-    public init(address: UInt32, prefixLength: Int = 32, port: UInt16 = 500, secret: Secret, exchangeMode: ExchangeMode = .main,
+    public init(address: UInt32, prefixLength: Int = 32, port: UInt16 = 500, secret: Secret,
+                exchangeMode: ExchangeMode = .main,
                 natTraversal: Bool = false, generatePolicy: Bool = false, sendInitialContact: Bool = true,
-                proposalCheck: ProposalCheck = .strict, hash: HashAlgorithm = .md5, encryption: EncryptionAlgorithm = .tripleDES,
+                proposalCheck: ProposalCheck = .strict, hash: HashAlgorithm = .md5,
+                encryption: EncryptionAlgorithm = .tripleDES,
                 group: DHGroup = .modp1024, lifetime: Seconds = Seconds(86_400), lifebytes: UInt64 = 0) {
-        self.address = address; self.prefixLength = max(0, min(32, prefixLength)); self.port = port; self.secret = secret
+        self.address = address; self.prefixLength = max(0, min(32, prefixLength)); self.port = port
+        self.secret = secret
         self.exchangeMode = exchangeMode; self.natTraversal = natTraversal; self.generatePolicy = generatePolicy
         self.sendInitialContact = sendInitialContact; self.proposalCheck = proposalCheck; self.hash = hash
         self.encryption = encryption; self.group = group; self.groups = [group]; self.lifetime = lifetime
@@ -58,7 +61,8 @@ public struct SignatureAuthentication: @unchecked Sendable {
     public var localCertificate: [UInt8]
     public var remoteCertificate: Certificate
     public init(certificateName: String, localCertificate: [UInt8], remoteCertificate: Certificate) {
-        self.certificateName = certificateName; self.localCertificate = localCertificate; self.remoteCertificate = remoteCertificate
+        self.certificateName = certificateName; self.localCertificate = localCertificate
+        self.remoteCertificate = remoteCertificate
     }
 }
 
@@ -80,12 +84,15 @@ public struct IKEPolicy: Sendable, Equatable {
     /// Added by generate-policy: removed with its SAs.
     public var dynamic: Bool = false
 
-    public init(id: Int, source: UInt32, sourceLength: Int, sourcePort: UInt16 = 0, destination: UInt32, destinationLength: Int,
+    public init(id: Int, source: UInt32, sourceLength: Int, sourcePort: UInt16 = 0, destination: UInt32,
+                destinationLength: Int,
                 destinationPort: UInt16 = 0, proto: UInt8? = nil, saSource: UInt32, saDestination: UInt32, tunnel: Bool,
-                esp: Bool = true, ah: Bool = false, authAlgorithms: [IntegrityAlgorithm] = [.sha1], encAlgorithms: [EncryptionAlgorithm] = [.tripleDES],
+                esp: Bool = true, ah: Bool = false, authAlgorithms: [IntegrityAlgorithm] = [.sha1],
+                encAlgorithms: [EncryptionAlgorithm] = [.tripleDES],
                 lifetime: Seconds = Seconds(1_800), pfsGroup: DHGroup? = .modp1024) {
         self.id = id; self.source = source; self.sourceLength = sourceLength; self.sourcePort = sourcePort
-        self.destination = destination; self.destinationLength = destinationLength; self.destinationPort = destinationPort
+        self.destination = destination; self.destinationLength = destinationLength
+        self.destinationPort = destinationPort
         self.proto = proto; self.saSource = saSource; self.saDestination = saDestination; self.tunnel = tunnel
         self.esp = esp; self.ah = ah; self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms
         self.lifetime = lifetime; self.pfsGroup = pfsGroup
@@ -100,7 +107,8 @@ public struct ProposalTemplate: Sendable, Equatable {
     public var pfsGroup: DHGroup?
     public init(authAlgorithms: [IntegrityAlgorithm] = [.sha1], encAlgorithms: [EncryptionAlgorithm] = [.tripleDES],
                 lifetime: Seconds = Seconds(1_800), pfsGroup: DHGroup? = .modp1024) {
-        self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms; self.lifetime = lifetime; self.pfsGroup = pfsGroup
+        self.authAlgorithms = authAlgorithms; self.encAlgorithms = encAlgorithms; self.lifetime = lifetime
+        self.pfsGroup = pfsGroup
     }
 }
 
@@ -112,7 +120,8 @@ public struct IKEConfiguration: Sendable {
     /// search through 100,000 of them each time would not do.
     private var index: [Int: Int] = [:]
 
-    public init(peers: [IKEPeer] = [], policies: [IKEPolicy] = [], defaultProposal: ProposalTemplate = ProposalTemplate()) {
+    public init(peers: [IKEPeer] = [], policies: [IKEPolicy] = [],
+                defaultProposal: ProposalTemplate = ProposalTemplate()) {
         self.peers = peers; self.policies = policies; self.defaultProposal = defaultProposal
         index = Self.index(policies)
     }

@@ -70,7 +70,8 @@ public final class IKEEngine {
     var pendingSignatures: [UInt64: (IKESAKey, ([UInt8]?, UInt64) -> Void)] = [:]
     var nextSignatureID: UInt64 = 0
 
-    public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes,
+    public init(configuration: IKEConfiguration = IKEConfiguration(),
+                random: @escaping (Int) -> [UInt8] = SecureRandom.bytes,
                 generated: GeneratedPolicyBook = GeneratedPolicyBook()) {
         self.configuration = configuration
         self.random = random
@@ -112,7 +113,8 @@ public final class IKEEngine {
         guard let policy = configuration.policy(id: policyID) else { return [] }
         if let retry = retryAt[policyID], retry.at > now { return [] }
         // The datapath asked before the SAs just negotiated reached it: no second pair.
-        if children.contains(where: { $0.policyID == policyID && now < $0.installedAt.saturatingAdd(Self.installRace) }) {
+        if children.contains(
+               where: { $0.policyID == policyID && now < $0.installedAt.saturatingAdd(Self.installRace) }) {
             return []
         }
         startNegotiation(policy, now: now)
@@ -120,7 +122,8 @@ public final class IKEEngine {
     }
 
     /// `localAddress`: the address the datagram came to (0 when unknown: then the policies tell).
-    public func receive(_ payload: [UInt8], from: Endpoint, localPort: UInt16, localAddress: UInt32 = 0, now: UInt64) -> [IKEAction] {
+    public func receive(_ payload: [UInt8], from: Endpoint, localPort: UInt16, localAddress: UInt32 = 0,
+                        now: UInt64) -> [IKEAction] {
         receivedOn = localAddress
         defer { receivedOn = 0 }
         var data = payload
@@ -132,13 +135,16 @@ public final class IKEEngine {
         do {
             let header = try ISAKMPHeader.parse(data)
             switch ExchangeType(rawValue: header.exchangeType) {
-            case .identityProtection?, .aggressive?: try mainMode(header, data, from: from, localPort: localPort, now: now)
+            case .identityProtection?, .aggressive?:
+                try mainMode(header, data, from: from, localPort: localPort, now: now)
             case .quick?: try quickMode(header, data, from: from, now: now)
             case .informational?: try informational(header, data, from: from, now: now)
             case .base?:
-                audit(.warning, "ike-refused", "the base exchange is not supported (exchange-mode=base cannot be used)", [("peer", from.description)])
+                audit(.warning, "ike-refused", "the base exchange is not supported (exchange-mode=base cannot be used)",
+                      [("peer", from.description)])
             case nil:
-                audit(.warning, "ike-malformed", "unknown exchange type \(header.exchangeType)", [("peer", from.description)])
+                audit(.warning, "ike-malformed", "unknown exchange type \(header.exchangeType)",
+                      [("peer", from.description)])
             }
         } catch let error as ISAKMPError {
             audit(.warning, "ike-malformed", "ISAKMP message dropped: \(error)", [("peer", from.description)])
@@ -160,13 +166,15 @@ public final class IKEEngine {
         }
         for (key, sa) in sas {
             if step(&sa.retransmit, now: now) {
-                audit(.warning, "ike-timeout", "phase 1 negotiation timed out: no answer from the peer", [("peer", sa.remote.description), ("state", sa.state.rawValue)])
+                audit(.warning, "ike-timeout", "phase 1 negotiation timed out: no answer from the peer",
+                      [("peer", sa.remote.description), ("state", sa.state.rawValue)])
                 failPolicies(sa.pendingPolicies, now: now)
                 removeSA(key)
                 continue
             }
             for (id, q) in sa.quick where step(&q.retransmit, now: now) {
-                audit(.warning, "ike-timeout", "phase 2 negotiation timed out", [("peer", sa.remote.description), ("policy", String(q.policy.id))])
+                audit(.warning, "ike-timeout", "phase 2 negotiation timed out",
+                      [("peer", sa.remote.description), ("policy", String(q.policy.id))])
                 sa.quick[id] = nil
                 if q.initiator { failPolicies([q.policy.id], now: now) }
             }
@@ -190,7 +198,9 @@ public final class IKEEngine {
                 actions.append(.send([0xff], fromPort: Self.natTPort, to: sa.remote, source: sa.localAddress))
             }
             if sa.state == .established, deadPeer(sa, now: now) {
-                audit(.warning, "ike-dpd", "peer did not answer \(sa.peer.dpdMaximumFailures) dead peer detection requests: its SAs are removed",
+                audit(.warning, "ike-dpd",
+                      "peer did not answer \(sa.peer.dpdMaximumFailures) dead peer detection "
+                      + "requests: its SAs are removed",
                       [("peer", sa.remote.description)])
                 for c in children where c.ikeKey == key { removeChild(c, sendDelete: false, now: now) }
                 removeSA(key)
@@ -208,7 +218,8 @@ public final class IKEEngine {
             if now >= c.installedAt.saturatingAdd(c.lifetime.eightyPercent.milliseconds),
                let policy = policy(c.policyID), !policy.dynamic {
                 children[i].rekeyStarted = true
-                audit(.informational, "ike-rekey", "rekeying phase 2 before its lifetime ends", [("policy", String(c.policyID))])
+                audit(.informational, "ike-rekey", "rekeying phase 2 before its lifetime ends",
+                      [("policy", String(c.policyID))])
                 startNegotiation(policy, now: now)
             }
         }
@@ -230,7 +241,8 @@ public final class IKEEngine {
         sa.unansweredProbes += 1
         sa.lastProbe = now
         let mid = newMessageID()
-        let n = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.rUThere.rawValue, spi: sa.cookies,
+        let n = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.rUThere.rawValue,
+                                     spi: sa.cookies,
                                      data: sa.probeSequence.bytes)
         if let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([n]).body),
            let m = try? message(sa, exchange: .informational, messageID: mid, payloads: [.hash(hash), n],
@@ -263,7 +275,8 @@ public final class IKEEngine {
 
     public func remotePeers(now: UInt64) -> [RemotePeerState] {
         sas.values.sorted { $0.createdAt < $1.createdAt }.map { sa in
-            RemotePeerState(local: sa.localAddress, remote: sa.remote, state: sa.state.rawValue, side: sa.initiator ? "initiator" : "responder",
+            RemotePeerState(local: sa.localAddress, remote: sa.remote, state: sa.state.rawValue,
+                            side: sa.initiator ? "initiator" : "responder",
                             establishedSeconds: sa.establishedAt.map { now >= $0 ? (now - $0) / 1000 : 0 } ?? 0,
                             natTraversal: sa.natDetected)
         }
@@ -344,7 +357,8 @@ public final class IKEEngine {
     }
 
     static func sameAddresses(_ child: ChildSA, _ sa: IKESA) -> Bool {
-        child.remote == sa.remote.address && (child.local == sa.localAddress || child.local == 0 || sa.localAddress == 0)
+        child.remote == sa.remote.address
+            && (child.local == sa.localAddress || child.local == 0 || sa.localAddress == 0)
     }
 
     func send(_ message: [UInt8], sa: IKESA) {
@@ -359,7 +373,10 @@ public final class IKEEngine {
     /// Our address towards a remote: the sa-src-address of a policy that goes there.
     func localAddress(toward remote: UInt32) -> UInt32 {
         if let p = configuration.policies.first(where: { $0.saDestination == remote }) { return p.saSource }
-        if let peer = configuration.peer(for: remote), let p = configuration.policies.first(where: { peer.contains($0.saDestination) }) { return p.saSource }
+        if let peer = configuration.peer(for: remote),
+           let p = configuration.policies.first(where: { peer.contains($0.saDestination) }) {
+            return p.saSource
+        }
         return 0
     }
 
@@ -368,7 +385,8 @@ public final class IKEEngine {
     }
 
     /// Builds a whole message; encrypts it (padding with zeros, as strongSwan does) when `iv` is given.
-    func message(_ sa: IKESA, exchange: ExchangeType, messageID: UInt32, payloads: [Payload], iv: [UInt8]?) throws -> (bytes: [UInt8], lastBlock: [UInt8]) {
+    func message(_ sa: IKESA, exchange: ExchangeType, messageID: UInt32, payloads: [Payload],
+                 iv: [UInt8]?) throws -> (bytes: [UInt8], lastBlock: [UInt8]) {
         var (first, body) = ISAKMPCodec.encode(payloads)
         var flags: UInt8 = 0
         var lastBlock: [UInt8] = []
@@ -379,7 +397,8 @@ public final class IKEEngine {
             lastBlock = Array(body.suffix(block))
             flags = ISAKMPHeader.encryptedFlag
         }
-        let header = ISAKMPHeader(initiatorCookie: sa.initiatorCookie, responderCookie: sa.responderCookie, nextPayload: first,
+        let header = ISAKMPHeader(initiatorCookie: sa.initiatorCookie, responderCookie: sa.responderCookie,
+                                  nextPayload: first,
                                   exchangeType: exchange.rawValue, flags: flags, messageID: messageID)
         return (header.encoded(bodyLength: body.count) + body, lastBlock)
     }
@@ -389,7 +408,9 @@ public final class IKEEngine {
         guard let keys = sa.keys else { throw NegotiationError.malformed("encrypted message before the key exchange") }
         var body = Array(datagram[ISAKMPHeader.size...])
         let block = keys.cipher.blockSize
-        guard !body.isEmpty, body.count % block == 0 else { throw NegotiationError.malformed("encrypted body of \(body.count) bytes is not whole blocks") }
+        guard !body.isEmpty, body.count % block == 0 else {
+            throw NegotiationError.malformed("encrypted body of \(body.count) bytes is not whole blocks")
+        }
         let last = Array(body.suffix(block))
         try keys.cipher.run(&body, iv: iv, encrypt: false)
         return (body, last)
@@ -411,7 +432,9 @@ public final class IKEEngine {
                 && ($0.localAddress == policy.saSource || $0.localAddress == 0 || policy.saSource == 0)
         }) {
             if sa.state == .established {
-                if !sa.quick.values.contains(where: { $0.policy.id == policy.id }) { startQuickMode(sa, policy: policy, now: now) }
+                if !sa.quick.values.contains(where: { $0.policy.id == policy.id }) {
+                    startQuickMode(sa, policy: policy, now: now)
+                }
             } else if !sa.pendingPolicies.contains(policy.id) {
                 sa.pendingPolicies.append(policy.id)
             }
@@ -428,19 +451,23 @@ public final class IKEEngine {
             startAggressive(policy, peer: peer, remote: remote, now: now)
             return
         }
-        let sa = IKESA(initiator: true, initiatorCookie: random(8), responderCookie: [UInt8](repeating: 0, count: 8), remote: remote,
+        let sa = IKESA(initiator: true, initiatorCookie: random(8), responderCookie: [UInt8](repeating: 0, count: 8),
+                       remote: remote,
                        localAddress: policy.saSource, peer: peer, now: now)
         sa.pendingPolicies = [policy.id]
-        let saPayload = Payload.sa(doi: 1, situation: 1, proposals: [Proposal(number: 1, protocolID: ProtocolID.isakmp.rawValue, spi: [],
-                                                                             transforms: [sa.choice.transform(number: 1)])])
+        let saPayload = Payload.sa(doi: 1, situation: 1,
+                                   proposals: [Proposal(number: 1, protocolID: ProtocolID.isakmp.rawValue, spi: [],
+                                                        transforms: [sa.choice.transform(number: 1)])])
         sa.initiatorSABody = ISAKMPCodec.encodeData(saPayload)
         let payloads = [saPayload] + initiatorVendorIDs(peer)
         do {
             let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: payloads, iv: nil)
             sas[IKESAKey(initiatorCookie: sa.initiatorCookie, remote: remote.address)] = sa
             send(bytes, sa: sa)
-            sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: remote, now: now, waiting: true)
-            audit(.informational, "ike-start", "phase 1 negotiation started (main mode)", [("peer", remote.description), ("proposal", sa.choice.description)])
+            sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: remote,
+                              now: now, waiting: true)
+            audit(.informational, "ike-start", "phase 1 negotiation started (main mode)",
+                  [("peer", remote.description), ("proposal", sa.choice.description)])
         } catch {
             audit(.error, "ike-failed", "cannot build main mode message 1: \(error)")
         }

@@ -11,7 +11,8 @@ public struct ISAKMPHeader: Equatable, Sendable {
 
     public static let encryptedFlag: UInt8 = 1, commitFlag: UInt8 = 2, authOnlyFlag: UInt8 = 4
 
-    public init(initiatorCookie: [UInt8], responderCookie: [UInt8], nextPayload: UInt8, exchangeType: UInt8, flags: UInt8,
+    public init(initiatorCookie: [UInt8], responderCookie: [UInt8], nextPayload: UInt8, exchangeType: UInt8,
+                flags: UInt8,
                 messageID: UInt32, length: UInt32 = 0) {
         self.initiatorCookie = initiatorCookie; self.responderCookie = responderCookie; self.nextPayload = nextPayload
         self.exchangeType = exchangeType; self.flags = flags; self.messageID = messageID; self.length = length
@@ -25,8 +26,11 @@ public struct ISAKMPHeader: Equatable, Sendable {
         guard version == 0x10 else { throw .badVersion(version) }
         let exchange = try r.u8("header"), flags = try r.u8("header")
         let id = try r.u32("header"), length = try r.u32("header")
-        guard Int(length) == datagram.count else { throw .lengthMismatch(declared: Int(length), actual: datagram.count) }
-        return ISAKMPHeader(initiatorCookie: ic, responderCookie: rc, nextPayload: next, exchangeType: exchange, flags: flags,
+        guard Int(length) == datagram.count else {
+            throw .lengthMismatch(declared: Int(length), actual: datagram.count)
+        }
+        return ISAKMPHeader(initiatorCookie: ic, responderCookie: rc, nextPayload: next, exchangeType: exchange,
+                            flags: flags,
                             messageID: id, length: length)
     }
 
@@ -45,7 +49,9 @@ public struct Attribute: Equatable, Sendable {
     public var value: [UInt8]
     public var basic: Bool
 
-    public init(basic type: UInt16, _ value: UInt16) { self.type = type; self.value = [UInt8(value >> 8), UInt8(value & 0xff)]; basic = true }
+    public init(basic type: UInt16, _ value: UInt16) {
+        self.type = type; self.value = [UInt8(value >> 8), UInt8(value & 0xff)]; basic = true
+    }
     public init(variable type: UInt16, _ value: [UInt8]) { self.type = type; self.value = value; basic = false }
 
     public var integer: UInt64? {
@@ -61,7 +67,9 @@ public struct Transform: Equatable, Sendable {
     public var number: UInt8
     public var id: UInt8
     public var attributes: [Attribute]
-    public init(number: UInt8, id: UInt8, attributes: [Attribute]) { self.number = number; self.id = id; self.attributes = attributes }
+    public init(number: UInt8, id: UInt8, attributes: [Attribute]) {
+        self.number = number; self.id = id; self.attributes = attributes
+    }
 }
 
 public struct Proposal: Equatable, Sendable {
@@ -142,7 +150,8 @@ public enum ISAKMPCodec {
             let length = Int(try r.u16("payload header"))
             guard length >= 4, length - 4 <= r.remaining else { throw .badPayloadLength(type: type, length: length) }
             let data = try r.take(length - 4, "payload \(type)")
-            out.append(Parsed(payload: try payload(type, data), body: data, start: start, end: body.count - r.remaining))
+            out.append(Parsed(payload: try payload(type, data), body: data, start: start,
+                              end: body.count - r.remaining))
         }
         if r.remaining > 0 && !allowPadding { throw .trailingBytes(r.remaining) }
         return out
@@ -163,12 +172,15 @@ public enum ISAKMPCodec {
                 let length = Int(try r.u16("proposal"))
                 guard length >= 8, length - 4 <= r.remaining else { throw .badPayloadLength(type: 2, length: length) }
                 var p = ByteReader(try r.take(length - 4, "proposal"))
-                let number = try p.u8("proposal"), proto = try p.u8("proposal"), spiSize = try p.u8("proposal"), count = try p.u8("proposal")
+                let number = try p.u8("proposal"), proto = try p.u8("proposal"), spiSize = try p.u8("proposal"),
+                    count = try p.u8("proposal")
                 let spi = try p.take(Int(spiSize), "proposal SPI")
                 var transforms: [Transform] = []
                 var tnext: UInt8 = count > 0 ? 3 : 0
                 while tnext != 0 {
-                    guard transforms.count < Int(count) else { throw .countMismatch(what: "transforms", declared: Int(count), found: transforms.count + 1) }
+                    guard transforms.count < Int(count) else {
+                        throw .countMismatch(what: "transforms", declared: Int(count), found: transforms.count + 1)
+                    }
                     guard tnext == 3 else { throw .unexpectedPayload(tnext, inside: "proposal") }
                     tnext = try p.u8("transform")
                     guard try p.u8("transform") == 0 else { throw .reservedNotZero(what: "transform") }
@@ -179,7 +191,9 @@ public enum ISAKMPCodec {
                     guard try t.u16("transform") == 0 else { throw .reservedNotZero(what: "transform") }
                     transforms.append(Transform(number: tnum, id: tid, attributes: try attributes(&t)))
                 }
-                guard transforms.count == Int(count) else { throw .countMismatch(what: "transforms", declared: Int(count), found: transforms.count) }
+                guard transforms.count == Int(count) else {
+                    throw .countMismatch(what: "transforms", declared: Int(count), found: transforms.count)
+                }
                 guard p.remaining == 0 else { throw .trailingBytes(p.remaining) }
                 proposals.append(Proposal(number: number, protocolID: proto, spi: spi, transforms: transforms))
             }
@@ -200,7 +214,10 @@ public enum ISAKMPCodec {
             return .notification(doi: doi, protocolID: proto, type: type, spi: spi, data: try r.take(r.remaining, "N"))
         case 12:
             let doi = try r.u32("D"), proto = try r.u8("D"), spiSize = try r.u8("D"), count = Int(try r.u16("D"))
-            guard Int(spiSize) * count == r.remaining else { throw .countMismatch(what: "delete SPIs", declared: count, found: spiSize == 0 ? 0 : r.remaining / Int(spiSize)) }
+            guard Int(spiSize) * count == r.remaining else {
+                throw .countMismatch(what: "delete SPIs", declared: count,
+                                     found: spiSize == 0 ? 0 : r.remaining / Int(spiSize))
+            }
             var spis: [[UInt8]] = []
             for _ in 0..<count { spis.append(try r.take(Int(spiSize), "D SPI")) }
             return .delete(doi: doi, protocolID: proto, spiSize: spiSize, spis: spis)
@@ -225,7 +242,9 @@ public enum ISAKMPCodec {
                 out.append(Attribute(basic: type, try r.u16("attribute")))
             } else {
                 let length = Int(try r.u16("attribute"))
-                guard length <= Attribute.maximumLength, length <= r.remaining else { throw .badAttribute(type: type, length: length) }
+                guard length <= Attribute.maximumLength, length <= r.remaining else {
+                    throw .badAttribute(type: type, length: length)
+                }
                 out.append(Attribute(variable: type, try r.take(length, "attribute")))
             }
         }
@@ -235,7 +254,11 @@ public enum ISAKMPCodec {
     public static func encodeAttributes(_ attributes: [Attribute]) -> [UInt8] {
         var d: [UInt8] = []
         for a in attributes {
-            if a.basic { d.put16(a.type | 0x8000); d += a.value } else { d.put16(a.type); d.put16(UInt16(a.value.count)); d += a.value }
+            if a.basic {
+                d.put16(a.type | 0x8000); d += a.value
+            } else {
+                d.put16(a.type); d.put16(UInt16(a.value.count)); d += a.value
+            }
         }
         return d
     }
@@ -259,17 +282,24 @@ public enum ISAKMPCodec {
         case .sa(let doi, let situation, let proposals):
             d.put32(doi); d.put32(situation)
             for (i, prop) in proposals.enumerated() {
-                var pd: [UInt8] = [prop.number, prop.protocolID, UInt8(prop.spi.count), UInt8(prop.transforms.count)] + prop.spi
+                var pd: [UInt8] = [prop.number, prop.protocolID, UInt8(prop.spi.count), UInt8(prop.transforms.count)]
+                    + prop.spi
                 for (j, t) in prop.transforms.enumerated() {
                     var td: [UInt8] = [t.number, t.id, 0, 0]
                     for a in t.attributes {
-                        if a.basic { td.put16(a.type | 0x8000); td += a.value } else { td.put16(a.type); td.put16(UInt16(a.value.count)); td += a.value }
+                        if a.basic {
+                            td.put16(a.type | 0x8000); td += a.value
+                        } else {
+                            td.put16(a.type); td.put16(UInt16(a.value.count)); td += a.value
+                        }
                     }
-                    pd.append(j + 1 < prop.transforms.count ? 3 : 0); pd.append(0); pd.put16(UInt16(td.count + 4)); pd += td
+                    pd.append(j + 1 < prop.transforms.count ? 3 : 0); pd.append(0); pd.put16(UInt16(td.count + 4))
+                    pd += td
                 }
                 d.append(i + 1 < proposals.count ? 2 : 0); d.append(0); d.put16(UInt16(pd.count + 4)); d += pd
             }
-        case .keyExchange(let x), .hash(let x), .signature(let x), .nonce(let x), .vendorID(let x), .natDiscovery(let x):
+        case .keyExchange(let x), .hash(let x), .signature(let x), .nonce(let x), .vendorID(let x),
+             .natDiscovery(let x):
             d = x
         case .identification(let type, let proto, let port, let data):
             d = [type, proto]; d.put16(port); d += data

@@ -58,8 +58,12 @@ struct ByteReader {
     }
 
     mutating func u8(_ what: String) throws(ISAKMPError) -> UInt8 { try take(1, what)[0] }
-    mutating func u16(_ what: String) throws(ISAKMPError) -> UInt16 { try take(2, what).reduce(0) { $0 << 8 | UInt16($1) } }
-    mutating func u32(_ what: String) throws(ISAKMPError) -> UInt32 { try take(4, what).reduce(0) { $0 << 8 | UInt32($1) } }
+    mutating func u16(_ what: String) throws(ISAKMPError) -> UInt16 {
+        try take(2, what).reduce(0) { $0 << 8 | UInt16($1) }
+    }
+    mutating func u32(_ what: String) throws(ISAKMPError) -> UInt32 {
+        try take(4, what).reduce(0) { $0 << 8 | UInt32($1) }
+    }
 }
 
 extension Array where Element == UInt8 {

@@ -33,7 +33,9 @@ extension IKEEngine {
             return
         }
         if sa.initiator {
-            guard sa.responderCookie.allSatisfy({ $0 == 0 }) || sa.responderCookie == header.responderCookie else { return }
+            guard sa.responderCookie.allSatisfy({ $0 == 0 }) || sa.responderCookie == header.responderCookie else {
+                return
+            }
         } else {
             guard header.responderCookie == sa.responderCookie else { return }
             // Our cookie came back: the peer receives at its address. From here on no first
@@ -104,8 +106,10 @@ extension IKEEngine {
     }
 
     /// An informational exchange with one notification; unencrypted before keys exist.
-    func sendNotify(_ type: NotifyType, sa: IKESA, encrypted: Bool, protocolID: ProtocolID = .isakmp, spi: [UInt8]? = nil, data: [UInt8] = []) {
-        let n = Payload.notification(doi: 1, protocolID: protocolID.rawValue, type: type.rawValue, spi: spi ?? sa.cookies, data: data)
+    func sendNotify(_ type: NotifyType, sa: IKESA, encrypted: Bool, protocolID: ProtocolID = .isakmp,
+                    spi: [UInt8]? = nil, data: [UInt8] = []) {
+        let n = Payload.notification(doi: 1, protocolID: protocolID.rawValue, type: type.rawValue,
+                                     spi: spi ?? sa.cookies, data: data)
         if encrypted, let keys = sa.keys {
             let id = newMessageID()
             guard let hash = try? keys.hmacA(id.bytes + ISAKMPCodec.encode([n]).body),
@@ -136,15 +140,20 @@ extension IKEEngine {
     func newResponder(_ header: ISAKMPHeader, mode: IKEPeer.ExchangeMode, from: Endpoint, now: UInt64) -> IKESA? {
         let name = mode == .main ? "main mode" : "aggressive mode"
         guard let peer = configuration.peer(for: from.address) else {
-            audit(.warning, "ike-no-peer", "\(name) from an address no /ip ipsec peer matches", [("peer", from.description)])
+            audit(.warning, "ike-no-peer", "\(name) from an address no /ip ipsec peer matches",
+                  [("peer", from.description)])
             return nil
         }
         guard peer.exchangeMode == mode else {
-            audit(.warning, "ike-refused", "\(name) refused: the peer is configured with exchange-mode=\(peer.exchangeMode)", [("peer", from.description)])
+            audit(.warning, "ike-refused",
+                  "\(name) refused: the peer is configured with exchange-mode=\(peer.exchangeMode)",
+                  [("peer", from.description)])
             return nil
         }
-        return IKESA(initiator: false, initiatorCookie: header.initiatorCookie, responderCookie: random(8), remote: from,
-                     localAddress: receivedOn != 0 ? receivedOn : localAddress(toward: from.address), peer: peer, now: now)
+        return IKESA(initiator: false, initiatorCookie: header.initiatorCookie, responderCookie: random(8),
+                     remote: from,
+                     localAddress: receivedOn != 0 ? receivedOn : localAddress(toward: from.address), peer: peer,
+                     now: now)
     }
 
     private func respondToFirst(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
@@ -157,17 +166,21 @@ extension IKEEngine {
         sa.initiatorSABody = saPayload.body
         vendorFlags(parsed, sa)
         guard let (proposal, transform) = choosePhase1(sa, proposals, now: now) else { return }
-        let reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID, spi: [], transforms: [transform])])]
+        let reply: [Payload] = [.sa(doi: 1, situation: 1,
+                                    proposals: [Proposal(number: proposal.number, protocolID: proposal.protocolID,
+                                                         spi: [], transforms: [transform])])]
         try answerFirst(sa, reply + responderVendorIDs(sa), exchange: .identityProtection, datagram: datagram, now: now)
     }
 
     /// The responder's first answer: the SA is kept from here on, and the answer repeated if the
     /// peer repeats itself.
-    func answerFirst(_ sa: IKESA, _ payloads: [Payload], exchange: ExchangeType, datagram: [UInt8], now: UInt64) throws {
+    func answerFirst(_ sa: IKESA, _ payloads: [Payload], exchange: ExchangeType, datagram: [UInt8],
+                     now: UInt64) throws {
         let (bytes, _) = try message(sa, exchange: exchange, messageID: 0, payloads: payloads, iv: nil)
         sa.lastReceived = datagram
         send(bytes, sa: sa)
-        sa.retransmit.arm(bytes, fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: false)
+        sa.retransmit.arm(bytes, fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now,
+                          waiting: false)
         // Kept as unverified until the peer echoes our cookie; the oldest such give way.
         let evicted = unverified.admit(sa,
                                        key: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address))
@@ -176,7 +189,8 @@ extension IKEEngine {
             audit(.warning, "ike-busy", "unverified phase 1 negotiations gave way to newer first messages",
                   [("evicted", String(evicted.count))])
         }
-        audit(.informational, "ike-start", "phase 1 negotiation answered (\(exchange == .aggressive ? "aggressive" : "main") mode)",
+        audit(.informational, "ike-start",
+              "phase 1 negotiation answered (\(exchange == .aggressive ? "aggressive" : "main") mode)",
               [("peer", sa.remote.description), ("proposal", sa.choice.description)], limitedBy: "ike-start-responder")
     }
 
@@ -187,7 +201,8 @@ extension IKEEngine {
     }
 
     func responderVendorIDs(_ sa: IKESA) -> [Payload] {
-        (sa.natTraversal ? [.vendorID(sa.rfc3947 ? VendorIDs.natTraversalRFC3947 : VendorIDs.natTraversalDraft02n)] : [])
+        (sa.natTraversal
+             ? [.vendorID(sa.rfc3947 ? VendorIDs.natTraversalRFC3947 : VendorIDs.natTraversalDraft02n)] : [])
             + [.vendorID(VendorIDs.deadPeerDetection)]
     }
 
@@ -209,7 +224,8 @@ extension IKEEngine {
             for t in p.transforms {
                 guard case .success(let c) = Phase1Choice.parse(t) else { continue }
                 offered.append(c.description)
-                if c.authentication == ours.authentication, c.encryption == ours.encryption, c.hash == ours.hash, c.group == ours.group, chosen == nil {
+                if c.authentication == ours.authentication, c.encryption == ours.encryption, c.hash == ours.hash,
+                   c.group == ours.group, chosen == nil {
                     chosen = (p, t, c)
                 }
             }
@@ -248,7 +264,11 @@ extension IKEEngine {
         }
         guard let ke, let nonce else { throw NegotiationError.malformed("main mode key exchange without KE and nonce") }
         guard (8...256).contains(nonce.count) else { throw NegotiationError.malformed("nonce of \(nonce.count) bytes") }
-        if sa.initiator { sa.responderKE = ke; sa.responderNonce = nonce } else { sa.initiatorKE = ke; sa.initiatorNonce = nonce }
+        if sa.initiator {
+            sa.responderKE = ke; sa.responderNonce = nonce
+        } else {
+            sa.initiatorKE = ke; sa.initiatorNonce = nonce
+        }
         if sa.natTraversal, nat.count >= 2 {
             // Their first hash is of us as they see us; the others are of themselves.
             let us = natHash(sa, sa.localAddress, sa.localPort)
@@ -266,13 +286,16 @@ extension IKEEngine {
         }
         // The private value has done its work: gone now (forward secrecy, and some 2 KiB a peer).
         sa.dh = nil
-        sa.keys = try Phase1Keys(preSharedKey: sa.peer.signature == nil ? sa.peer.secret : nil, choice: sa.choice, initiatorNonce: sa.initiatorNonce,
+        sa.keys = try Phase1Keys(preSharedKey: sa.peer.signature == nil ? sa.peer.secret : nil, choice: sa.choice,
+                                 initiatorNonce: sa.initiatorNonce,
                                  responderNonce: sa.responderNonce, sharedSecret: shared,
                                  initiatorCookie: sa.initiatorCookie, responderCookie: sa.responderCookie)
         sa.iv = sa.keys?.phase1IV(gxi: sa.initiatorKE, gxr: sa.responderKE) ?? []
     }
 
-    func identity(_ sa: IKESA) -> Payload { .identification(type: IDType.ipv4Address, protocolID: 0, port: 0, data: sa.localAddress.bytes) }
+    func identity(_ sa: IKESA) -> Payload {
+        .identification(type: IDType.ipv4Address, protocolID: 0, port: 0, data: sa.localAddress.bytes)
+    }
 
     private func responderGotKE(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
@@ -282,17 +305,21 @@ extension IKEEngine {
         sa.responderKE = dh.publicValue
         sa.responderNonce = random(32)
         try deriveKeys(sa)
-        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: keyExchangePayloads(sa), iv: nil)
+        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: keyExchangePayloads(sa),
+                                     iv: nil)
         sa.state = .answeredKE
         // Announced only now that message 3 carried our cookie: spoofed first messages cannot
         // flood the monitor's table of announced exchanges.
         announceSigning(sa)
         send(bytes, sa: sa)
-        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: false)
+        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote,
+                          now: now, waiting: false)
     }
 
     private func responderGotID(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
-        guard header.flags & ISAKMPHeader.encryptedFlag != 0, let keys = sa.keys else { throw NegotiationError.malformed("message 5 not encrypted") }
+        guard header.flags & ISAKMPHeader.encryptedFlag != 0, let keys = sa.keys else {
+            throw NegotiationError.malformed("message 5 not encrypted")
+        }
         let (body, last) = try decrypt(sa, datagram, iv: sa.iv)
         sa.iv = last
         let parsed: [ISAKMPCodec.Parsed]
@@ -300,24 +327,32 @@ extension IKEEngine {
             // Garbage after decryption is what a wrong pre-shared key looks like.
             throw NegotiationError.authentication("message 5 does not decrypt (\(error)): the pre-shared keys differ")
         }
-        guard let id = parsed.first(where: { if case .identification = $0.payload { return true } else { return false } }) else {
+        guard let id = parsed.first(
+                  where: { if case .identification = $0.payload { return true } else { return false } }) else {
             throw NegotiationError.malformed("message 5 without ID")
         }
-        let expected = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
-                                                   ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: id.body)
+        let expected = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE,
+                                                   ckyI: sa.initiatorCookie,
+                                                   ckyR: sa.responderCookie, saBody: sa.initiatorSABody,
+                                                   idBody: id.body)
         try verifyAuthentication(sa, parsed, expected: expected, what: "HASH_I")
         for p in parsed {
-            if case .notification(_, _, let type, _, _) = p.payload, type == NotifyType.initialContact.rawValue { sa.peerSentInitialContact = true }
+            if case .notification(_, _, let type, _, _) = p.payload, type == NotifyType.initialContact.rawValue {
+                sa.peerSentInitialContact = true
+            }
         }
         let ourID = identity(sa)
         let idBody = ISAKMPCodec.encodeData(ourID)
-        let hashR = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
+        let hashR = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE,
+                                                ckyI: sa.initiatorCookie,
                                                 ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: idBody)
         authenticate(sa, hash: hashR, now: now) { [unowned self] proof, now in
-            let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID] + proof, iv: sa.iv)
+            let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0,
+                                                      payloads: [ourID] + proof, iv: sa.iv)
             sa.iv = lastBlock
             self.send(bytes, sa: sa)
-            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: false)
+            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress,
+                              to: sa.remote, now: now, waiting: false)
             self.established(sa, now: now)
         }
     }
@@ -335,7 +370,11 @@ extension IKEEngine {
     /// holds the private key), and the message goes out when the signature comes back.
     func authenticate(_ sa: IKESA, hash: [UInt8], now: UInt64, then: @escaping ([Payload], UInt64) throws -> Void) {
         guard let signature = sa.peer.signature else {
-            do { try then([.hash(hash)], now) } catch { audit(.error, "ike-failed", "cannot build the authenticated message: \(error)") }
+            do {
+                try then([.hash(hash)], now)
+            } catch {
+                audit(.error, "ike-failed", "cannot build the authenticated message: \(error)")
+            }
             return
         }
         // Only what was announced, and only a value of the PRF's length, is ever asked for.
@@ -346,9 +385,12 @@ extension IKEEngine {
         nextSignatureID += 1
         let id = nextSignatureID
         let certificate = Payload.certificate(encoding: 4, data: signature.localCertificate)
-        pendingSignatures[id] = (IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address), { [unowned self] sig, now in
+        pendingSignatures[id] = (IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address),
+                                 { [unowned self] sig, now in
             guard let sig else {
-                self.fail(sa, .authentication("the monitor could not sign with certificate \(signature.certificateName)"), now: now)
+                self.fail(sa,
+                          .authentication("the monitor could not sign with certificate \(signature.certificateName)"),
+                          now: now)
                 return
             }
             do { try then([certificate, .signature(sig)], now) } catch {
@@ -362,21 +404,27 @@ extension IKEEngine {
     /// remote-certificate (a CERT the peer sends must be that very certificate).
     func verifyAuthentication(_ sa: IKESA, _ parsed: [ISAKMPCodec.Parsed], expected: [UInt8], what: String) throws {
         guard let signature = sa.peer.signature else {
-            guard case .hash(let received)? = parsed.first(where: { if case .hash = $0.payload { return true } else { return false } })?.payload else {
+            guard case .hash(let received)? = parsed.first(
+                      where: { if case .hash = $0.payload { return true } else { return false } })?.payload else {
                 throw NegotiationError.malformed("\(what) missing")
             }
-            guard Self.constantTimeEqual(expected, received) else { throw NegotiationError.authentication("\(what) does not match: the pre-shared keys differ") }
+            guard Self.constantTimeEqual(expected, received) else {
+                throw NegotiationError.authentication("\(what) does not match: the pre-shared keys differ")
+            }
             return
         }
-        guard case .signature(let sig)? = parsed.first(where: { if case .signature = $0.payload { return true } else { return false } })?.payload else {
+        guard case .signature(let sig)? = parsed.first(
+                  where: { if case .signature = $0.payload { return true } else { return false } })?.payload else {
             throw NegotiationError.authentication("no signature from the peer (rsa-signature expected)")
         }
-        if case .certificate(_, let der)? = parsed.first(where: { if case .certificate = $0.payload { return true } else { return false } })?.payload,
+        if case .certificate(_, let der)? = parsed.first(
+               where: { if case .certificate = $0.payload { return true } else { return false } })?.payload,
            der != signature.remoteCertificate.der {
             throw NegotiationError.authentication("the peer's certificate is not the configured remote-certificate")
         }
         guard signature.remoteCertificate.verify(signature: sig, over: expected) else {
-            throw NegotiationError.authentication("the peer's signature over \(what) does not verify with the remote-certificate")
+            throw NegotiationError.authentication(
+                "the peer's signature over \(what) does not verify with the remote-certificate")
         }
     }
 
@@ -384,11 +432,14 @@ extension IKEEngine {
 
     private func initiatorGotSA(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
         let parsed = try payloads(header, body: Array(datagram[ISAKMPHeader.size...]), decrypted: false)
-        guard case .sa(_, _, let proposals)? = parsed.first(where: { if case .sa = $0.payload { return true } else { return false } })?.payload,
-              proposals.count == 1, let t = proposals.first?.transforms.first, proposals.first?.transforms.count == 1 else {
+        guard case .sa(_, _, let proposals)? = parsed.first(
+                  where: { if case .sa = $0.payload { return true } else { return false } })?.payload,
+              proposals.count == 1, let t = proposals.first?.transforms.first,
+              proposals.first?.transforms.count == 1 else {
             throw NegotiationError.malformed("message 2 must choose exactly one transform")
         }
-        guard case .success(let choice) = Phase1Choice.parse(t), choice.authentication == sa.choice.authentication, choice.encryption == sa.choice.encryption,
+        guard case .success(let choice) = Phase1Choice.parse(t), choice.authentication == sa.choice.authentication,
+              choice.encryption == sa.choice.encryption,
               choice.hash == sa.choice.hash, choice.group == sa.choice.group else {
             throw NegotiationError.noProposal("peer chose a transform we did not offer")
         }
@@ -400,10 +451,12 @@ extension IKEEngine {
         sa.dh = dh
         sa.initiatorKE = dh.publicValue
         sa.initiatorNonce = random(32)
-        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: keyExchangePayloads(sa), iv: nil)
+        let (bytes, _) = try message(sa, exchange: .identityProtection, messageID: 0, payloads: keyExchangePayloads(sa),
+                                     iv: nil)
         sa.state = .sentKE
         send(bytes, sa: sa)
-        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: true)
+        sa.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote,
+                          now: now, waiting: true)
     }
 
     private func initiatorGotKE(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
@@ -417,8 +470,10 @@ extension IKEEngine {
             sa.remote.port = Self.natTPort
         }
         let ourID = identity(sa)
-        let hashI = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
-                                                ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: ISAKMPCodec.encodeData(ourID))
+        let hashI = try keys.authenticationHash(initiator: true, gxi: sa.initiatorKE, gxr: sa.responderKE,
+                                                ckyI: sa.initiatorCookie,
+                                                ckyR: sa.responderCookie, saBody: sa.initiatorSABody,
+                                                idBody: ISAKMPCodec.encodeData(ourID))
         var contact: [Payload] = []
         // INITIAL-CONTACT tells the peer to drop everything it holds from us between these two
         // addresses: only when we hold nothing there either (a new phase 1 after the old one
@@ -426,29 +481,37 @@ extension IKEEngine {
         if sa.peer.sendInitialContact
             && !sas.values.contains(where: { $0 !== sa && Self.sameAddresses($0, sa) && $0.state == .established })
             && !children.contains(where: { Self.sameAddresses($0, sa) }) {
-            contact.append(.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.initialContact.rawValue, spi: sa.cookies, data: []))
+            contact.append(.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue,
+                                         type: NotifyType.initialContact.rawValue, spi: sa.cookies, data: []))
         }
         sa.state = .sentID
         authenticate(sa, hash: hashI, now: now) { [unowned self] proof, now in
-            let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0, payloads: [ourID] + proof + contact, iv: sa.iv)
+            let (bytes, lastBlock) = try self.message(sa, exchange: .identityProtection, messageID: 0,
+                                                      payloads: [ourID] + proof + contact, iv: sa.iv)
             sa.iv = lastBlock
             self.send(bytes, sa: sa)
-            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: true)
+            sa.retransmit.arm(self.framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress,
+                              to: sa.remote, now: now, waiting: true)
         }
     }
 
     private func initiatorGotID(_ sa: IKESA, _ header: ISAKMPHeader, _ datagram: [UInt8], now: UInt64) throws {
-        guard header.flags & ISAKMPHeader.encryptedFlag != 0, let keys = sa.keys else { throw NegotiationError.malformed("message 6 not encrypted") }
+        guard header.flags & ISAKMPHeader.encryptedFlag != 0, let keys = sa.keys else {
+            throw NegotiationError.malformed("message 6 not encrypted")
+        }
         let (body, last) = try decrypt(sa, datagram, iv: sa.iv)
         let parsed: [ISAKMPCodec.Parsed]
         do { parsed = try payloads(header, body: body, decrypted: true) } catch {
             throw NegotiationError.authentication("message 6 does not decrypt (\(error)): the pre-shared keys differ")
         }
-        guard let id = parsed.first(where: { if case .identification = $0.payload { return true } else { return false } }) else {
+        guard let id = parsed.first(
+                  where: { if case .identification = $0.payload { return true } else { return false } }) else {
             throw NegotiationError.malformed("message 6 without ID")
         }
-        let expected = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE, ckyI: sa.initiatorCookie,
-                                                   ckyR: sa.responderCookie, saBody: sa.initiatorSABody, idBody: id.body)
+        let expected = try keys.authenticationHash(initiator: false, gxi: sa.initiatorKE, gxr: sa.responderKE,
+                                                   ckyI: sa.initiatorCookie,
+                                                   ckyR: sa.responderCookie, saBody: sa.initiatorSABody,
+                                                   idBody: id.body)
         try verifyAuthentication(sa, parsed, expected: expected, what: "HASH_R")
         sa.iv = last
         sa.retransmit.stop()
@@ -464,15 +527,19 @@ extension IKEEngine {
         sa.initiatorKE = []; sa.responderKE = []; sa.initiatorNonce = []; sa.responderNonce = []
         sa.initiatorSABody = []; sa.initiatorIDBody = []
         sa.lastHeard = now
-        audit(.notice, "ike-established", "phase 1 established", [("peer", sa.remote.description), ("side", sa.initiator ? "initiator" : "responder"),
-                                                                   ("proposal", sa.choice.description), ("nat-t", sa.natDetected ? "yes" : "no")])
+        audit(.notice, "ike-established", "phase 1 established",
+              [("peer", sa.remote.description), ("side", sa.initiator ? "initiator" : "responder"),
+               ("proposal", sa.choice.description), ("nat-t", sa.natDetected ? "yes" : "no")])
         if sa.peerSentInitialContact {
             // The peer starts afresh: what we hold from its previous life is stale. A multihomed
             // appliance of ours is as many peers to it as it has addresses: only this pair's go.
             let stale = sas.filter { $0.value !== sa && Self.sameAddresses($0.value, sa) }
             for (k, _) in stale { removeSA(k) }
             for c in children where Self.sameAddresses(c, sa) { removeChild(c, sendDelete: false, now: now) }
-            if !stale.isEmpty { audit(.notice, "ike-initial-contact", "peer restarted: its old SAs were dropped", [("peer", sa.remote.description)]) }
+            if !stale.isEmpty {
+                audit(.notice, "ike-initial-contact", "peer restarted: its old SAs were dropped",
+                      [("peer", sa.remote.description)])
+            }
         }
         let pending = sa.pendingPolicies
         sa.pendingPolicies = []

@@ -57,7 +57,8 @@ struct Phase1Keys {
         return out.slice(0..<length)
     }
 
-    func authenticationHash(initiator: Bool, gxi: [UInt8], gxr: [UInt8], ckyI: [UInt8], ckyR: [UInt8], saBody: [UInt8], idBody: [UInt8]) throws(CryptoError) -> [UInt8] {
+    func authenticationHash(initiator: Bool, gxi: [UInt8], gxr: [UInt8], ckyI: [UInt8], ckyR: [UInt8], saBody: [UInt8],
+                            idBody: [UInt8]) throws(CryptoError) -> [UInt8] {
         let input = initiator ? gxi + gxr + ckyI + ckyR + saBody + idBody : gxr + gxi + ckyR + ckyI + saBody + idBody
         return try hash.hmac(key: skeyid, input)
     }
@@ -75,7 +76,8 @@ struct Phase1Keys {
     func hmacA(_ data: [UInt8]) throws(CryptoError) -> [UInt8] { try hash.hmac(key: skeyidA, data) }
 
     /// KEYMAT for one direction (RFC 2409 5.5), long enough for `length` bytes.
-    func keymat(length: Int, pfsSecret: Secret?, proto: UInt8, spi: UInt32, ni: [UInt8], nr: [UInt8]) throws(CryptoError) -> Secret {
+    func keymat(length: Int, pfsSecret: Secret?, proto: UInt8, spi: UInt32, ni: [UInt8],
+                nr: [UInt8]) throws(CryptoError) -> Secret {
         var tail: [Part] = []
         if let pfsSecret { tail.append(.secret(pfsSecret)) }
         tail += [.bytes([proto]), .bytes(spi.bytes), .bytes(ni), .bytes(nr)]

@@ -11,7 +11,9 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
     /// RFC 2409 authentication method: 1 pre-shared key, 3 RSA signature.
     public var authentication: UInt16 = 1
 
-    public var description: String { "\(encryption.rawValue)/\(hash.rawValue)/\(group.name)" + (authentication == 3 ? "/rsa" : "") }
+    public var description: String {
+        "\(encryption.rawValue)/\(hash.rawValue)/\(group.name)" + (authentication == 3 ? "/rsa" : "")
+    }
 
     static func encryptionID(_ e: EncryptionAlgorithm) -> (id: UInt16, keyBits: UInt16?)? {
         switch e {
@@ -86,8 +88,12 @@ public struct Phase1Choice: Equatable, Sendable, CustomStringConvertible {
         }
         let hashes: [UInt64: HashAlgorithm] = [1: .md5, 2: .sha1, 4: .sha256, 5: .sha384, 6: .sha512]
         guard let encryption else { return .failure(.noProposal("cipher \(enc ?? 0) not supported")) }
-        guard let h = hash.flatMap({ hashes[$0] }) else { return .failure(.noProposal("hash \(hash ?? 0) not supported")) }
-        guard let g = group.flatMap({ DHGroup(rawValue: Int($0)) }) else { return .failure(.noProposal("group \(group ?? 0) not supported")) }
+        guard let h = hash.flatMap({ hashes[$0] }) else {
+            return .failure(.noProposal("hash \(hash ?? 0) not supported"))
+        }
+        guard let g = group.flatMap({ DHGroup(rawValue: Int($0)) }) else {
+            return .failure(.noProposal("group \(group ?? 0) not supported"))
+        }
         var choice = Phase1Choice(encryption: encryption, hash: h, group: g, lifetime: lifetime)
         choice.authentication = UInt16(truncatingIfNeeded: auth ?? 0)
         return .success(choice)
@@ -104,7 +110,8 @@ public struct Phase2Choice: Equatable, Sendable, CustomStringConvertible {
     public var group: DHGroup?
 
     public var description: String {
-        (proto == .esp ? "esp \(encryption.rawValue)/" : "ah ") + integrity.rawValue + (group.map { "/\($0.name)" } ?? "")
+        (proto == .esp ? "esp \(encryption.rawValue)/" : "ah ") + integrity.rawValue
+            + (group.map { "/\($0.name)" } ?? "")
     }
 
     static func espID(_ e: EncryptionAlgorithm) -> (UInt8, UInt16?)? {
@@ -157,7 +164,9 @@ public struct Phase2Choice: Equatable, Sendable, CustomStringConvertible {
             return Transform(number: number, id: id, attributes: attributes)
         }
         guard let (id, bits) = Self.espID(encryption) else { return nil }
-        if let auth = Self.authID(integrity) { attributes.append(Attribute(basic: Phase2Attribute.authentication, auth)) }
+        if let auth = Self.authID(integrity) {
+            attributes.append(Attribute(basic: Phase2Attribute.authentication, auth))
+        }
         if let bits { attributes.append(Attribute(basic: Phase2Attribute.keyLength, bits)) }
         return Transform(number: number, id: id, attributes: attributes)
     }
@@ -179,17 +188,24 @@ public struct Phase2Choice: Equatable, Sendable, CustomStringConvertible {
         }
         let auths: [UInt64: IntegrityAlgorithm] = [1: .md5, 2: .sha1, 5: .sha256, 6: .sha384, 7: .sha512]
         let integrity: IntegrityAlgorithm = auth.flatMap { auths[$0] } ?? .null
-        guard auth == nil || integrity != .null else { return .failure(.noProposal("authentication \(auth ?? 0) not supported")) }
-        guard let m = EncapsulationMode(rawValue: UInt16(truncatingIfNeeded: mode)) else { return .failure(.noProposal("encapsulation \(mode) not supported")) }
+        guard auth == nil || integrity != .null else {
+            return .failure(.noProposal("authentication \(auth ?? 0) not supported"))
+        }
+        guard let m = EncapsulationMode(rawValue: UInt16(truncatingIfNeeded: mode)) else {
+            return .failure(.noProposal("encapsulation \(mode) not supported"))
+        }
         var g: DHGroup?
         if let group {
-            guard let parsed = DHGroup(rawValue: Int(group)) else { return .failure(.noProposal("group \(group) not supported")) }
+            guard let parsed = DHGroup(rawValue: Int(group)) else {
+                return .failure(.noProposal("group \(group) not supported"))
+            }
             g = parsed
         }
         if proto == .ah {
             let ids: [UInt8: IntegrityAlgorithm] = [2: .md5, 3: .sha1, 5: .sha256, 6: .sha384, 7: .sha512]
             guard let i = ids[t.id] else { return .failure(.noProposal("AH transform \(t.id) not supported")) }
-            return .success(Phase2Choice(proto: .ah, encryption: .null, integrity: i, mode: m, lifetime: lifetime, group: g))
+            return .success(Phase2Choice(proto: .ah, encryption: .null, integrity: i, mode: m, lifetime: lifetime,
+                                         group: g))
         }
         let enc: EncryptionAlgorithm?
         switch (t.id, bits) {
@@ -207,8 +223,11 @@ public struct Phase2Choice: Equatable, Sendable, CustomStringConvertible {
         default: enc = nil
         }
         guard let enc else { return .failure(.noProposal("ESP transform \(t.id) not supported")) }
-        guard enc.isAEAD == (integrity == .null) || enc == .null else { return .failure(.noProposal("ESP \(enc.rawValue) with \(integrity.rawValue)")) }
-        return .success(Phase2Choice(proto: .esp, encryption: enc, integrity: integrity, mode: m, lifetime: lifetime, group: g))
+        guard enc.isAEAD == (integrity == .null) || enc == .null else {
+            return .failure(.noProposal("ESP \(enc.rawValue) with \(integrity.rawValue)"))
+        }
+        return .success(Phase2Choice(proto: .esp, encryption: enc, integrity: integrity, mode: m, lifetime: lifetime,
+                                     group: g))
     }
 }
 

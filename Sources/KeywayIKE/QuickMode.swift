@@ -8,7 +8,8 @@ extension IKEEngine {
     func startQuickMode(_ sa: IKESA, policy: IKEPolicy, now: UInt64) {
         guard let keys = sa.keys else { return }
         let mid = newMessageID()
-        let q = QuickExchange(messageID: mid, initiator: true, iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid),
+        let q = QuickExchange(messageID: mid, initiator: true,
+                              iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid),
                               policy: policy, inboundSPI: newSPI(), state: .sentFirst)
         q.initiatorNonce = random(32)
         do {
@@ -33,7 +34,8 @@ extension IKEEngine {
             }
             q.offered = choices
             let transforms = choices.enumerated().compactMap { $0.element.transform(number: UInt8($0.offset + 1)) }
-            var proposals = [Proposal(number: 1, protocolID: proto.rawValue, spi: q.inboundSPI.bytes, transforms: transforms)]
+            var proposals = [Proposal(number: 1, protocolID: proto.rawValue, spi: q.inboundSPI.bytes,
+                                      transforms: transforms)]
             if policy.esp && policy.ah {
                 // A bundle: AH with the same proposal number as ESP means both (RFC 2408 4.2).
                 var bundle = QuickExchange.Bundle(inboundSPI: newSPI())
@@ -42,7 +44,8 @@ extension IKEEngine {
                                  group: policy.pfsGroup)
                 }
                 proposals.append(Proposal(number: 1, protocolID: ProtocolID.ah.rawValue, spi: bundle.inboundSPI.bytes,
-                                          transforms: bundle.offered.enumerated().compactMap { $0.element.transform(number: UInt8($0.offset + 1)) }))
+                                          transforms: bundle.offered.enumerated()
+                                              .compactMap { $0.element.transform(number: UInt8($0.offset + 1)) }))
                 q.bundle = bundle
             }
             var rest: [Payload] = [.sa(doi: 1, situation: 1, proposals: proposals), .nonce(q.initiatorNonce)]
@@ -50,13 +53,16 @@ extension IKEEngine {
             rest += [Self.id(policy.source, policy.sourceLength, policy.proto, policy.sourcePort),
                      Self.id(policy.destination, policy.destinationLength, policy.proto, policy.destinationPort)]
             let hash = try keys.hmacA(mid.bytes + ISAKMPCodec.encode(rest).body)
-            let (bytes, last) = try message(sa, exchange: .quick, messageID: mid, payloads: [.hash(hash)] + rest, iv: q.iv)
+            let (bytes, last) = try message(sa, exchange: .quick, messageID: mid, payloads: [.hash(hash)] + rest,
+                                            iv: q.iv)
             q.iv = last
             sa.quick[mid] = q
             send(bytes, sa: sa)
-            q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: true)
-            audit(.informational, "ike-phase2-start", "phase 2 negotiation started", [("policy", String(policy.id)), ("peer", sa.remote.description),
-                                                                                     ("proposal", choices.map(\.description).joined(separator: ","))])
+            q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote,
+                             now: now, waiting: true)
+            audit(.informational, "ike-phase2-start", "phase 2 negotiation started",
+                  [("policy", String(policy.id)), ("peer", sa.remote.description),
+                   ("proposal", choices.map(\.description).joined(separator: ","))])
         } catch {
             audit(.error, "ike-failed", "cannot start quick mode: \(error)", [("policy", String(policy.id))])
         }
@@ -76,9 +82,12 @@ extension IKEEngine {
     }
 
     static func id(_ address: UInt32, _ length: Int, _ proto: UInt8?, _ port: UInt16) -> Payload {
-        if length == 32 { return .identification(type: IDType.ipv4Address, protocolID: proto ?? 0, port: port, data: address.bytes) }
+        if length == 32 {
+            return .identification(type: IDType.ipv4Address, protocolID: proto ?? 0, port: port, data: address.bytes)
+        }
         let mask: UInt32 = length == 0 ? 0 : ~UInt32(0) << UInt32(32 - length)
-        return .identification(type: IDType.ipv4Subnet, protocolID: proto ?? 0, port: port, data: (address & mask).bytes + mask.bytes)
+        return .identification(type: IDType.ipv4Subnet, protocolID: proto ?? 0, port: port,
+                               data: (address & mask).bytes + mask.bytes)
     }
 
     /// An ID payload as (address, prefix length, protocol, port).
@@ -96,15 +105,19 @@ extension IKEEngine {
     }
 
     func quickMode(_ header: ISAKMPHeader, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
-        guard let sa = sas[IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)], sa.state == .established,
+        guard let sa = sas[IKESAKey(initiatorCookie: header.initiatorCookie, remote: from.address)],
+              sa.state == .established,
               sa.responderCookie == header.responderCookie, let keys = sa.keys else {
             audit(.informational, "ike-unknown", "quick mode without an established phase 1 dropped",
                   [("peer", from.description)], limitedBy: "ike-unknown")
             return
         }
-        guard header.flags & ISAKMPHeader.encryptedFlag != 0, header.messageID != 0 else { throw NegotiationError.malformed("quick mode not encrypted") }
+        guard header.flags & ISAKMPHeader.encryptedFlag != 0, header.messageID != 0 else {
+            throw NegotiationError.malformed("quick mode not encrypted")
+        }
         let mid = header.messageID
-        if let q = sa.quick[mid], datagram == q.lastReceived, let last = q.retransmit.message, let to = q.retransmit.to {
+        if let q = sa.quick[mid], datagram == q.lastReceived, let last = q.retransmit.message,
+           let to = q.retransmit.to {
             actions.append(.send(last, fromPort: q.retransmit.fromPort, to: to, source: q.retransmit.source))
             return
         }
@@ -117,14 +130,17 @@ extension IKEEngine {
         let (body, last) = try decrypt(sa, datagram, iv: iv)
         sa.lastHeard = now
         let parsed = try ISAKMPCodec.decodeChain(first: header.nextPayload, body: body, allowPadding: true)
-        guard case .hash(let hash)? = parsed.first?.payload, let hashEnd = parsed.first?.end, let end = parsed.last?.end else {
+        guard case .hash(let hash)? = parsed.first?.payload, let hashEnd = parsed.first?.end,
+              let end = parsed.last?.end else {
             throw NegotiationError.malformed("quick mode message does not start with HASH")
         }
         let rest = Array(body[hashEnd..<end])
         do {
             switch (existing?.initiator, existing?.state) {
             case (nil, _):
-                guard Self.constantTimeEqual(try keys.hmacA(mid.bytes + rest), hash) else { throw NegotiationError.badHash("HASH(1) does not match") }
+                guard Self.constantTimeEqual(try keys.hmacA(mid.bytes + rest), hash) else {
+                    throw NegotiationError.badHash("HASH(1) does not match")
+                }
                 // Even an authenticated peer gets only so many unfinished quick modes at once.
                 guard sa.quick.count < Self.maximumQuickModesPerPhase1 else {
                     load.refusedBusy += 1
@@ -133,16 +149,21 @@ extension IKEEngine {
                           [("peer", sa.remote.description)])
                     return
                 }
-                try respondQuick(sa, mid: mid, parsed: Array(parsed.dropFirst()), iv: last, datagram: datagram, now: now)
+                try respondQuick(sa, mid: mid, parsed: Array(parsed.dropFirst()), iv: last, datagram: datagram,
+                                 now: now)
             case (true?, .sentFirst?):
                 guard let q = existing else { return }
-                guard Self.constantTimeEqual(try keys.hmacA(mid.bytes + q.initiatorNonce + rest), hash) else { throw NegotiationError.badHash("HASH(2) does not match") }
+                guard Self.constantTimeEqual(try keys.hmacA(mid.bytes + q.initiatorNonce + rest), hash) else {
+                    throw NegotiationError.badHash("HASH(2) does not match")
+                }
                 q.iv = last
                 try initiatorGotQuick2(sa, q, parsed: Array(parsed.dropFirst()), datagram: datagram, now: now)
             case (false?, .sentSecond?):
                 guard let q = existing else { return }
                 let expected = try keys.hmacA([0] + mid.bytes + q.initiatorNonce + q.responderNonce)
-                guard Self.constantTimeEqual(expected, hash) else { throw NegotiationError.badHash("HASH(3) does not match") }
+                guard Self.constantTimeEqual(expected, hash) else {
+                    throw NegotiationError.badHash("HASH(3) does not match")
+                }
                 q.retransmit.stop()
                 sa.quick[mid] = nil
                 try installChild(sa, q, now: now)
@@ -150,14 +171,17 @@ extension IKEEngine {
                 return
             }
         } catch let error as NegotiationError {
-            audit(.warning, "ike-failed", "phase 2 negotiation failed: \(error.reason)", [("peer", sa.remote.description), ("notify", error.notify.name)])
-            sendNotify(error.notify, sa: sa, encrypted: true, protocolID: .esp, spi: existing.map { $0.inboundSPI.bytes } ?? [0, 0, 0, 0])
+            audit(.warning, "ike-failed", "phase 2 negotiation failed: \(error.reason)",
+                  [("peer", sa.remote.description), ("notify", error.notify.name)])
+            sendNotify(error.notify, sa: sa, encrypted: true, protocolID: .esp,
+                       spi: existing.map { $0.inboundSPI.bytes } ?? [0, 0, 0, 0])
             if let q = existing ?? sa.quick[mid] { failPolicies([q.policy.id], now: now) }
             sa.quick[mid] = nil
         }
     }
 
-    private func respondQuick(_ sa: IKESA, mid: UInt32, parsed: [ISAKMPCodec.Parsed], iv: [UInt8], datagram: [UInt8], now: UInt64) throws {
+    private func respondQuick(_ sa: IKESA, mid: UInt32, parsed: [ISAKMPCodec.Parsed], iv: [UInt8], datagram: [UInt8],
+                              now: UInt64) throws {
         guard let keys = sa.keys else { return }
         var proposals: [Proposal] = [], nonce: [UInt8]?, ke: [UInt8]?, ids: [Payload] = []
         for p in parsed {
@@ -169,11 +193,15 @@ extension IKEEngine {
             default: break
             }
         }
-        guard let nonce, !proposals.isEmpty else { throw NegotiationError.malformed("quick mode message 1 without SA and nonce") }
+        guard let nonce, !proposals.isEmpty else {
+            throw NegotiationError.malformed("quick mode message 1 without SA and nonce")
+        }
         // Without IDs the selectors are the two hosts (transport mode between the peers).
         let initiatorID = ids.count == 2 ? Self.selector(ids[0]) : (sa.remote.address, 32, 0, 0)
         let responderID = ids.count == 2 ? Self.selector(ids[1]) : (sa.localAddress, 32, 0, 0)
-        guard let ci = initiatorID, let cr = responderID else { throw NegotiationError.invalidID("unsupported identity payloads") }
+        guard let ci = initiatorID, let cr = responderID else {
+            throw NegotiationError.invalidID("unsupported identity payloads")
+        }
         // Our policy mirrors the peer's: its destination is their source.
         let configured = configuration.policies.first(where: { p in
             p.destination == ci.0 && p.destinationLength == ci.1 && p.source == cr.0 && p.sourceLength == cr.1
@@ -191,7 +219,9 @@ extension IKEEngine {
         var chosen: (Proposal, Transform, Phase2Choice)?
         var lifetimeRefusal: String?
         for prop in proposals {
-            guard let proto = ProtocolID(rawValue: prop.protocolID), proto != .isakmp, prop.spi.count == 4 else { continue }
+            guard let proto = ProtocolID(rawValue: prop.protocolID), proto != .isakmp, prop.spi.count == 4 else {
+                continue
+            }
             for t in prop.transforms {
                 guard case .success(let c) = Phase2Choice.parse(t, proto: proto) else { continue }
                 offered.append(c.description)
@@ -208,22 +238,27 @@ extension IKEEngine {
             }
         }
         guard let (prop, transform, proposedChoice) = chosen else {
-            let ours = policy.encAlgorithms.map(\.rawValue).joined(separator: ",") + "/" + policy.authAlgorithms.map(\.rawValue).joined(separator: ",")
+            let ours = policy.encAlgorithms.map(\.rawValue).joined(separator: ",") + "/"
+                + policy.authAlgorithms.map(\.rawValue).joined(separator: ",")
                 + "/" + (policy.pfsGroup?.name ?? "no pfs") + " lifetime \(ourLifetime)"
-            throw NegotiationError.noProposal(lifetimeRefusal ?? "peer offered \(offered.joined(separator: ", ")); policy \(policy.id) has \(ours)")
+            throw NegotiationError.noProposal(
+                lifetimeRefusal ?? "peer offered \(offered.joined(separator: ", ")); policy \(policy.id) has \(ours)")
         }
         // A bundle: the AH proposal with the same number, one acceptable transform of it.
         var ahPart: (Proposal, Transform, Phase2Choice)?
         if policy.esp && policy.ah {
-            for p in proposals where p.number == prop.number && p.protocolID == ProtocolID.ah.rawValue && p.spi.count == 4 {
+            for p in proposals where p.number == prop.number && p.protocolID == ProtocolID.ah.rawValue
+                && p.spi.count == 4 {
                 for t in p.transforms {
-                    guard ahPart == nil, case .success(let c) = Phase2Choice.parse(t, proto: .ah), policy.authAlgorithms.contains(c.integrity),
+                    guard ahPart == nil, case .success(let c) = Phase2Choice.parse(t, proto: .ah),
+                          policy.authAlgorithms.contains(c.integrity),
                           c.group == policy.pfsGroup else { continue }
                     ahPart = (p, t, c)
                 }
             }
             guard ahPart != nil else {
-                throw NegotiationError.noProposal("policy \(policy.id) has ipsec-protocols=ah,esp; the peer offered no acceptable AH beside its ESP")
+                throw NegotiationError.noProposal(
+                    "policy \(policy.id) has ipsec-protocols=ah,esp; the peer offered no acceptable AH beside its ESP")
             }
         }
         var choice = proposedChoice
@@ -235,20 +270,23 @@ extension IKEEngine {
         // lifetime only up to it). When we use less than proposed, RESPONDER-LIFETIME says so.
         choice.lifetime = choice.lifetime.capped(at: .maximumLifetime)
         let responderLifetime: Seconds? = choice.lifetime < proposedChoice.lifetime ? choice.lifetime : nil
-        let q = QuickExchange(messageID: mid, initiator: false, iv: iv, policy: policy, inboundSPI: newSPI(), state: .sentSecond)
+        let q = QuickExchange(messageID: mid, initiator: false, iv: iv, policy: policy, inboundSPI: newSPI(),
+                              state: .sentSecond)
         q.createdAt = now
         q.initiatorNonce = nonce
         q.responderNonce = random(32)
         q.outboundSPI = prop.spi.reduce(0) { $0 << 8 | UInt32($1) }
         q.choice = choice
         q.lifetime = choice.lifetime
-        var answer = [Proposal(number: prop.number, protocolID: prop.protocolID, spi: q.inboundSPI.bytes, transforms: [transform])]
+        var answer = [Proposal(number: prop.number, protocolID: prop.protocolID, spi: q.inboundSPI.bytes,
+                               transforms: [transform])]
         if let (ahProp, ahTransform, ahChoice) = ahPart {
             var bundle = QuickExchange.Bundle(inboundSPI: newSPI())
             bundle.outboundSPI = ahProp.spi.reduce(0) { $0 << 8 | UInt32($1) }
             bundle.choice = ahChoice
             q.bundle = bundle
-            answer.append(Proposal(number: ahProp.number, protocolID: ahProp.protocolID, spi: bundle.inboundSPI.bytes, transforms: [ahTransform]))
+            answer.append(Proposal(number: ahProp.number, protocolID: ahProp.protocolID, spi: bundle.inboundSPI.bytes,
+                                   transforms: [ahTransform]))
         }
         var reply: [Payload] = [.sa(doi: 1, situation: 1, proposals: answer), .nonce(q.responderNonce)]
         if let group = choice.group {
@@ -260,7 +298,8 @@ extension IKEEngine {
         }
         reply += ids
         if let life = responderLifetime {
-            reply.append(.notification(doi: 1, protocolID: prop.protocolID, type: NotifyType.responderLifetime.rawValue, spi: q.inboundSPI.bytes,
+            reply.append(.notification(doi: 1, protocolID: prop.protocolID, type: NotifyType.responderLifetime.rawValue,
+                                       spi: q.inboundSPI.bytes,
                                        data: ISAKMPCodec.encodeAttributes(
                                            [Attribute(basic: Phase2Attribute.lifeType, UInt16(LifeType.seconds)),
                                             Phase1Choice.duration(Phase2Attribute.lifeDuration, life.value)])))
@@ -272,7 +311,8 @@ extension IKEEngine {
         sa.quick[mid] = q
         send(bytes, sa: sa)
         // Repeated until message 3 comes: without it the peer has SAs and we have none.
-        q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote, now: now, waiting: true)
+        q.retransmit.arm(framed(bytes, sa: sa), fromPort: sa.localPort, source: sa.localAddress, to: sa.remote,
+                         now: now, waiting: true)
     }
 
     /// `proposal-check`, as the manual describes it; nil when the proposed lifetime is acceptable.
@@ -301,7 +341,8 @@ extension IKEEngine {
             case .keyExchange(let k): ke = k
             case .notification(_, _, let type, _, let data) where type == NotifyType.responderLifetime.rawValue:
                 var r = ByteReader(data)
-                if let attributes = try? ISAKMPCodec.attributes(&r), let d = attributes.first(where: { $0.type == Phase2Attribute.lifeDuration })?.integer {
+                if let attributes = try? ISAKMPCodec.attributes(&r),
+                   let d = attributes.first(where: { $0.type == Phase2Attribute.lifeDuration })?.integer {
                     responderLifetime = Seconds(d)
                 }
             default: break
@@ -309,8 +350,10 @@ extension IKEEngine {
         }
         // A bundle's answer has the AH proposal after the ESP one.
         if var bundle = q.bundle {
-            guard proposals.count == 2, let ah = proposals.last, ah.protocolID == ProtocolID.ah.rawValue, ah.spi.count == 4,
-                  ah.transforms.count == 1, let t = ah.transforms.first, case .success(let c) = Phase2Choice.parse(t, proto: .ah),
+            guard proposals.count == 2, let ah = proposals.last, ah.protocolID == ProtocolID.ah.rawValue,
+                  ah.spi.count == 4,
+                  ah.transforms.count == 1, let t = ah.transforms.first,
+                  case .success(let c) = Phase2Choice.parse(t, proto: .ah),
                   let match = bundle.offered.first(where: { $0.integrity == c.integrity && $0.group == c.group }) else {
                 throw NegotiationError.noProposal("the peer's answer does not keep the AH half of the bundle")
             }
@@ -319,12 +362,16 @@ extension IKEEngine {
             q.bundle = bundle
             proposals.removeLast()
         }
-        guard let nonce, proposals.count == 1, let prop = proposals.first, prop.spi.count == 4, prop.transforms.count == 1,
+        guard let nonce, proposals.count == 1, let prop = proposals.first, prop.spi.count == 4,
+              prop.transforms.count == 1,
               let t = prop.transforms.first, let proto = ProtocolID(rawValue: prop.protocolID),
               case .success(let c) = Phase2Choice.parse(t, proto: proto) else {
             throw NegotiationError.noProposal("the peer's answer does not choose exactly one transform")
         }
-        guard let match = q.offered.first(where: { $0.encryption == c.encryption && $0.integrity == c.integrity && $0.mode == c.mode && $0.group == c.group && $0.proto == c.proto }) else {
+        guard let match = q.offered.first(where: {
+            $0.encryption == c.encryption && $0.integrity == c.integrity && $0.mode == c.mode && $0.group == c.group
+                && $0.proto == c.proto
+        }) else {
             throw NegotiationError.noProposal("peer chose \(c), which we did not offer")
         }
         q.responderNonce = nonce
@@ -355,7 +402,11 @@ extension IKEEngine {
         guard let keys = sa.keys, let choice = q.choice else { return }
         var pfsSecret: Secret?
         if let dh = q.dh {
-            do { pfsSecret = try dh.sharedSecret(with: q.peerKE) } catch { throw NegotiationError.malformed("PFS public value refused: \(error)") }
+            do {
+                pfsSecret = try dh.sharedSecret(with: q.peerKE)
+            } catch {
+                throw NegotiationError.malformed("PFS public value refused: \(error)")
+            }
         }
         let proto: UInt8 = choice.proto == .esp ? 50 : 51
         let encLength = choice.proto == .esp ? choice.encryption.keyMaterialLength : 0
@@ -366,11 +417,15 @@ extension IKEEngine {
             let km = try keys.keymat(length: length, pfsSecret: pfsSecret, proto: choice.proto.rawValue, spi: spi,
                                      ni: q.initiatorNonce, nr: q.responderNonce)
             out.append(NegotiatedSA(policyID: q.policy.id, inbound: inbound, proto: proto, spi: spi,
-                                    source: inbound ? sa.remote.address : sa.localAddress, destination: inbound ? sa.localAddress : sa.remote.address,
-                                    tunnel: choice.mode.isTunnel, encryption: choice.proto == .esp ? choice.encryption : .null, integrity: choice.integrity,
+                                    source: inbound ? sa.remote.address : sa.localAddress,
+                                    destination: inbound ? sa.localAddress : sa.remote.address,
+                                    tunnel: choice.mode.isTunnel,
+                                    encryption: choice.proto == .esp ? choice.encryption : .null,
+                                    integrity: choice.integrity,
                                     encryptionKey: km.slice(0..<encLength), integrityKey: km.slice(encLength..<length),
                                     lifetime: q.lifetime, lifetimeBytes: 0,
-                                    udpLocalPort: udp ? sa.localPort : nil, udpRemotePort: udp ? sa.remote.port : nil, pfs: q.dh != nil))
+                                    udpLocalPort: udp ? sa.localPort : nil, udpRemotePort: udp ? sa.remote.port : nil,
+                                    pfs: q.dh != nil))
         }
         if q.policy.dynamic {
             let isNew = generatedPolicies[q.policy.id] == nil
@@ -387,10 +442,12 @@ extension IKEEngine {
             // AH over ESP: with ESP in tunnel mode AH protects the ESP packet in transport mode.
             let ahLength = ahChoice.integrity.keyLength
             for (inbound, spi) in [(true, bundle.inboundSPI), (false, bundle.outboundSPI)] {
-                let km = try keys.keymat(length: ahLength, pfsSecret: pfsSecret, proto: ProtocolID.ah.rawValue, spi: spi,
+                let km = try keys.keymat(length: ahLength, pfsSecret: pfsSecret, proto: ProtocolID.ah.rawValue,
+                                         spi: spi,
                                          ni: q.initiatorNonce, nr: q.responderNonce)
                 out.append(NegotiatedSA(policyID: q.policy.id, inbound: inbound, proto: 51, spi: spi,
-                                        source: inbound ? sa.remote.address : sa.localAddress, destination: inbound ? sa.localAddress : sa.remote.address,
+                                        source: inbound ? sa.remote.address : sa.localAddress,
+                                        destination: inbound ? sa.localAddress : sa.remote.address,
                                         tunnel: false, encryption: .null, integrity: ahChoice.integrity,
                                         encryptionKey: Secret([]), integrityKey: km, lifetime: q.lifetime,
                                         lifetimeBytes: 0, udpLocalPort: nil, udpRemotePort: nil, pfs: q.dh != nil))
@@ -398,8 +455,10 @@ extension IKEEngine {
             ahSPIs = (bundle.inboundSPI, bundle.outboundSPI)
         }
         actions.append(.install(out))
-        children.append(ChildSA(policyID: q.policy.id, ikeKey: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address),
-                                inboundSPI: q.inboundSPI, outboundSPI: q.outboundSPI, proto: proto, local: sa.localAddress, remote: sa.remote.address,
+        children.append(ChildSA(policyID: q.policy.id,
+                                ikeKey: IKESAKey(initiatorCookie: sa.initiatorCookie, remote: sa.remote.address),
+                                inboundSPI: q.inboundSPI, outboundSPI: q.outboundSPI, proto: proto,
+                                local: sa.localAddress, remote: sa.remote.address,
                                 installedAt: now, lifetime: q.lifetime, initiator: q.initiator, ahSPIs: ahSPIs))
         retryAt[q.policy.id] = nil
         audit(.notice, "ike-phase2-established", "phase 2 established: SAs installed",
@@ -414,12 +473,17 @@ extension IKEEngine {
         if generatedPolicies[c.policyID] != nil, !children.contains(where: { $0.policyID == c.policyID }) {
             generatedPolicies[c.policyID] = nil
         }
-        var gone = [(spi: c.inboundSPI, proto: c.proto, destination: c.local), (spi: c.outboundSPI, proto: c.proto, destination: c.remote)]
-        if let ah = c.ahSPIs { gone += [(spi: ah.inbound, proto: UInt8(51), destination: c.local), (spi: ah.outbound, proto: UInt8(51), destination: c.remote)] }
+        var gone = [(spi: c.inboundSPI, proto: c.proto, destination: c.local),
+                    (spi: c.outboundSPI, proto: c.proto, destination: c.remote)]
+        if let ah = c.ahSPIs {
+            gone += [(spi: ah.inbound, proto: UInt8(51), destination: c.local),
+                     (spi: ah.outbound, proto: UInt8(51), destination: c.remote)]
+        }
         actions.append(.remove(gone))
         guard sendDelete, let sa = sas[c.ikeKey], sa.state == .established, let keys = sa.keys else { return }
         let mid = newMessageID()
-        let d = Payload.delete(doi: 1, protocolID: c.proto == 50 ? ProtocolID.esp.rawValue : ProtocolID.ah.rawValue, spiSize: 4, spis: [c.inboundSPI.bytes])
+        let d = Payload.delete(doi: 1, protocolID: c.proto == 50 ? ProtocolID.esp.rawValue : ProtocolID.ah.rawValue,
+                               spiSize: 4, spis: [c.inboundSPI.bytes])
         guard let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([d]).body),
               let m = try? message(sa, exchange: .informational, messageID: mid, payloads: [.hash(hash), d],
                                    iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid)) else { return }
@@ -431,11 +495,15 @@ extension IKEEngine {
         var parsed: [ISAKMPCodec.Parsed]
         if header.flags & ISAKMPHeader.encryptedFlag != 0 {
             guard let keys = sa.keys else { return }
-            let (body, _) = try decrypt(sa, datagram, iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: header.messageID))
+            let (body, _) = try decrypt(sa, datagram,
+                                        iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: header.messageID))
             parsed = try ISAKMPCodec.decodeChain(first: header.nextPayload, body: body, allowPadding: true)
-            guard case .hash(let hash)? = parsed.first?.payload, let hashEnd = parsed.first?.end, let end = parsed.last?.end,
-                  Self.constantTimeEqual(try keys.hmacA(header.messageID.bytes + Array(body[hashEnd..<end])), hash) else {
-                audit(.warning, "ike-malformed", "informational message with a bad HASH dropped", [("peer", from.description)])
+            guard case .hash(let hash)? = parsed.first?.payload, let hashEnd = parsed.first?.end,
+                  let end = parsed.last?.end,
+                  Self.constantTimeEqual(try keys.hmacA(header.messageID.bytes + Array(body[hashEnd..<end])),
+                                         hash) else {
+                audit(.warning, "ike-malformed", "informational message with a bad HASH dropped",
+                      [("peer", from.description)])
                 return
             }
             parsed.removeFirst()
@@ -445,15 +513,18 @@ extension IKEEngine {
         } else {
             // Before the keys exist a peer can only tell us why it refused; after, plaintext is not believed.
             guard sa.state != .established else { return }
-            parsed = try ISAKMPCodec.decodeChain(first: header.nextPayload, body: Array(datagram[ISAKMPHeader.size...]), allowPadding: false)
+            parsed = try ISAKMPCodec.decodeChain(first: header.nextPayload, body: Array(datagram[ISAKMPHeader.size...]),
+                                                 allowPadding: false)
         }
         for p in parsed {
             switch p.payload {
-            case .delete(_, let proto, _, let spis) where proto == ProtocolID.esp.rawValue || proto == ProtocolID.ah.rawValue:
+            case .delete(_, let proto, _, let spis) where proto == ProtocolID.esp.rawValue
+                 || proto == ProtocolID.ah.rawValue:
                 for spi in spis {
                     let value = spi.reduce(0) { $0 << 8 | UInt32($1) }
                     for c in children where c.outboundSPI == value && c.remote == from.address {
-                        audit(.notice, "ike-delete", "peer deleted a phase 2 SA", [("peer", from.description), ("spi", String(value, radix: 16))])
+                        audit(.notice, "ike-delete", "peer deleted a phase 2 SA",
+                              [("peer", from.description), ("spi", String(value, radix: 16))])
                         removeChild(c, sendDelete: false, now: now)
                     }
                 }
@@ -463,7 +534,8 @@ extension IKEEngine {
             case .notification(_, _, let type, _, let data):
                 if type == NotifyType.rUThere.rawValue, sa.state == .established, let keys = sa.keys {
                     let mid = newMessageID()
-                    let ack = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue, type: NotifyType.rUThereAck.rawValue, spi: sa.cookies, data: data)
+                    let ack = Payload.notification(doi: 1, protocolID: ProtocolID.isakmp.rawValue,
+                                                   type: NotifyType.rUThereAck.rawValue, spi: sa.cookies, data: data)
                     if let hash = try? keys.hmacA(mid.bytes + ISAKMPCodec.encode([ack]).body),
                        let m = try? message(sa, exchange: .informational, messageID: mid, payloads: [.hash(hash), ack],
                                             iv: keys.exchangeIV(lastPhase1Block: sa.iv, messageID: mid)) {
@@ -475,7 +547,8 @@ extension IKEEngine {
                 let name = NotifyType(rawValue: type)?.name ?? "notify-\(type)"
                 if type < 8192 {
                     // An error notification: the negotiation under way with this peer has failed.
-                    audit(.warning, "ike-peer-refused", "peer refused the negotiation: \(name)", [("peer", from.description)])
+                    audit(.warning, "ike-peer-refused", "peer refused the negotiation: \(name)",
+                          [("peer", from.description)])
                     let failed = sa.pendingPolicies + sa.quick.values.map(\.policy.id)
                     failPolicies(failed, now: now)
                     sa.quick.removeAll()

@@ -64,7 +64,8 @@ struct IKEv2Admission {
     mutating func admit(_ sa: IKEv2SA, verified isVerified: Bool) -> Bool {
         let address = sa.remote.address
         if isVerified {
-            guard verified < Self.maximumVerified, verifiedByAddress[address, default: 0] < Self.maximumVerifiedPerAddress
+            guard verified < Self.maximumVerified,
+                  verifiedByAddress[address, default: 0] < Self.maximumVerifiedPerAddress
             else {
                 refusedBusy += 1
                 return false

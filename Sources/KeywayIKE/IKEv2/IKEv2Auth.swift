@@ -59,7 +59,8 @@ extension IKEv2Engine {
         guard let suite = sa.suite else { return }
         guard let signature = sa.peer.signature else {
             do {
-                let auth = try IKEv2Keys.sharedKeyAuth(suite.prf, secret: sa.peer.secret, octets: message + nonce + macedID)
+                let auth = try IKEv2Keys.sharedKeyAuth(suite.prf, secret: sa.peer.secret,
+                                                       octets: message + nonce + macedID)
                 then([.authentication(method: IKEv2AuthMethod.sharedKey.rawValue, data: auth)], now)
             } catch {
                 failed(.malformed("cannot compute AUTH: \(error)"), now)
@@ -67,7 +68,8 @@ extension IKEv2Engine {
             return
         }
         let exchange = SigningExchange(initiatorSPI: sa.spiI.bytes, responderSPI: sa.spiR.bytes,
-                                       peer: IPv4Address(sa.remote.address), prf: suite.prf, initiator: sa.originalInitiator)
+                                       peer: IPv4Address(sa.remote.address), prf: suite.prf,
+                                       initiator: sa.originalInitiator)
         if sa.signingExchange == nil {
             sa.signingExchange = exchange
             actions.append(.announceSigning(exchange, certificate: signature.certificateName))
@@ -145,7 +147,9 @@ extension IKEv2Engine {
         var child: ChildNegotiation?
         while child == nil, !sa.pendingPolicies.isEmpty {
             let policyID = sa.pendingPolicies.removeFirst()
-            if let p = policy(policyID) { child = ChildNegotiation(policy: p, inboundSPI: newChildSPI(), rekeying: nil) }
+            if let p = policy(policyID) {
+                child = ChildNegotiation(policy: p, inboundSPI: newChildSPI(), rekeying: nil)
+            }
         }
         var childPayloads: [IKEv2Payload] = []
         if let child {
@@ -154,7 +158,8 @@ extension IKEv2Engine {
                              .trafficSelectors(initiator: true, [p.sourceRange.payload]),
                              .trafficSelectors(initiator: false, [p.destinationRange.payload])]
             if !p.tunnel {
-                childPayloads.append(.notify(protocolID: 0, type: IKEv2Notify.useTransportMode.rawValue, spi: [], data: []))
+                childPayloads.append(.notify(protocolID: 0, type: IKEv2Notify.useTransportMode.rawValue, spi: [],
+                                             data: []))
             }
         }
         var contact: [IKEv2Payload] = []
@@ -216,7 +221,9 @@ extension IKEv2Engine {
             if let datagrams = protect(sa, .informational, sa.nextRequestID, response: false,
                                        [.notify(protocolID: 0, type: IKEv2Notify.authenticationFailed.rawValue, spi: [],
                                                 data: [])]) {
-                for d in datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress)) }
+                for d in datagrams {
+                    actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
+                }
             }
             failPolicies(failedPolicies, now: now)
             removeSA(sa)
@@ -258,10 +265,12 @@ extension IKEv2Engine {
             self.audit(.warning, "ike-failed", "IKE SA negotiation failed: \(error.reason)",
                        [("peer", sa.remote.description), ("notify", "AUTHENTICATION_FAILED"), ("ike", "v2")])
             self.sendResponse(sa, .ikeAuth, id,
-                              [.notify(protocolID: 0, type: IKEv2Notify.authenticationFailed.rawValue, spi: [], data: [])])
+                              [.notify(protocolID: 0, type: IKEv2Notify.authenticationFailed.rawValue, spi: [],
+                                       data: [])])
             self.removeSA(sa)
         }
-        guard let idi, let auth, case .identification(_, let idType, let idData) = idi.payload, let keys = sa.keys else {
+        guard let idi, let auth, case .identification(_, let idType, let idData) = idi.payload,
+              let keys = sa.keys else {
             refuse(.authentication(eap ? "EAP is not supported: the initiator sent no AUTH"
                                        : "IKE_AUTH without IDi and AUTH"))
             return
@@ -288,7 +297,8 @@ extension IKEv2Engine {
         if let proposals, let tsi, let tsr {
             do {
                 let answer = try respondChild(sa, proposals: proposals, tsi: tsi, tsr: tsr, transport: transport,
-                                              nonces: (sa.initiatorNonce, sa.responderNonce), peerKE: nil, inIKEAuth: true,
+                                              nonces: (sa.initiatorNonce, sa.responderNonce), peerKE: nil,
+                                              inIKEAuth: true,
                                               rekeying: nil, now: now)
                 childPayloads = answer.payloads
                 install = answer.install

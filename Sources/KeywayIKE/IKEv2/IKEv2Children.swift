@@ -51,7 +51,8 @@ extension IKEv2Engine {
         }
         var payloads: [IKEv2Payload] = []
         if let rekeying, let old = children.first(where: { $0.inboundSPI == rekeying }) {
-            payloads.append(.notify(protocolID: old.proto == 51 ? IKEv2Protocol.ah.rawValue : IKEv2Protocol.esp.rawValue,
+            payloads.append(.notify(protocolID: old.proto == 51
+                                        ? IKEv2Protocol.ah.rawValue : IKEv2Protocol.esp.rawValue,
                                     type: IKEv2Notify.rekeySA.rawValue, spi: rekeying.bytes, data: []))
         }
         payloads += [.sa(policy.childProposals(spi: neg.inboundSPI, withGroup: neg.group)), .nonce(neg.nonce)]
@@ -64,8 +65,10 @@ extension IKEv2Engine {
             payloads.append(.notify(protocolID: 0, type: IKEv2Notify.useTransportMode.rawValue, spi: [], data: []))
         }
         sendRequest(sa, .createChildSA, payloads, kind: .createChild(neg), now: now)
-        audit(.informational, "ike-child-start", rekeying == nil ? "child SA negotiation started" : "child SA rekey started",
-              [("policy", String(policyID)), ("peer", sa.remote.description), ("proposal", policy.childProposalDescription),
+        audit(.informational, "ike-child-start",
+              rekeying == nil ? "child SA negotiation started" : "child SA rekey started",
+              [("policy", String(policyID)), ("peer", sa.remote.description),
+               ("proposal", policy.childProposalDescription),
                ("ike", "v2")])
     }
 
@@ -89,7 +92,8 @@ extension IKEv2Engine {
         let policy = neg.policy
         let fail = { [unowned self] (reason: String, notify: String) in
             self.audit(.warning, "ike-failed", "child SA negotiation failed: \(reason)",
-                       [("peer", sa.remote.description), ("policy", String(policy.id)), ("notify", notify), ("ike", "v2")])
+                       [("peer", sa.remote.description), ("policy", String(policy.id)), ("notify", notify),
+                        ("ike", "v2")])
             self.failPolicies([policy.id], now: now)
             if let old = neg.rekeying { self.markChild(old, remote: sa.remote.address) { $0.rekeying = false } }
         }
@@ -108,14 +112,16 @@ extension IKEv2Engine {
             return
         }
         guard let (choice, outbound) = policy.acceptChild(proposals, group: neg.group), outbound >= 256 else {
-            fail("the peer chose \(proposals.map(IKEv2Transforms.describe).joined(separator: "; ")), which we did not offer",
+            fail("the peer chose \(proposals.map(IKEv2Transforms.describe).joined(separator: "; ")), "
+                 + "which we did not offer",
                  "NO_PROPOSAL_CHOSEN")
             return
         }
         let ours = [policy.sourceRange], theirs = [policy.destinationRange]
         let gotI = tsi.compactMap(SelectorRange.init), gotR = tsr.compactMap(SelectorRange.init)
         guard gotI == ours, gotR == theirs else {
-            fail("the peer narrowed the traffic selectors to \(describe(gotI)) <=> \(describe(gotR)); policy \(policy.id) "
+            fail("the peer narrowed the traffic selectors to \(describe(gotI)) <=> \(describe(gotR)); "
+                 + "policy \(policy.id) "
                  + "needs \(describe(ours)) <=> \(describe(theirs))", "TS_UNACCEPTABLE")
             return
         }
@@ -132,7 +138,8 @@ extension IKEv2Engine {
             }
             pfs = secret
         }
-        guard let installed = installChild(sa, policy: policy, choice: choice, inbound: neg.inboundSPI, outbound: outbound,
+        guard let installed = installChild(sa, policy: policy, choice: choice, inbound: neg.inboundSPI,
+                                           outbound: outbound,
                                            nonces: nonces, pfs: pfs, weInitiated: true, now: now) else { return }
         guard let old = neg.rekeying, let previous = children.first(where: { $0.inboundSPI == old }) else { return }
         // RFC 7296 2.8.1: if the peer rekeyed the same SA meanwhile, the SA made by the exchange with
@@ -140,12 +147,14 @@ extension IKEv2Engine {
         if let collision = previous.collision {
             let mine = [nonces.0, nonces.1]
             if lowest(mine + collision.nonces).isMine(count: 2) {
-                audit(.notice, "ike-rekey-collision", "simultaneous child rekey: ours holds the lowest nonce, so its SA goes",
+                audit(.notice, "ike-rekey-collision",
+                      "simultaneous child rekey: ours holds the lowest nonce, so its SA goes",
                       [("policy", String(policy.id)), ("spi-in", String(installed.inboundSPI, radix: 16))])
                 markChild(old, remote: sa.remote.address) { $0.replaced = true; $0.rekeying = false }
                 deleteChild(installed, now: now)
             } else {
-                audit(.notice, "ike-rekey-collision", "simultaneous child rekey: the peer's SA is redundant and ours survives",
+                audit(.notice, "ike-rekey-collision",
+                      "simultaneous child rekey: the peer's SA is redundant and ours survives",
                       [("policy", String(policy.id)), ("spi-in", String(installed.inboundSPI, radix: 16))])
                 deleteChild(previous, now: now)
             }
@@ -166,9 +175,11 @@ extension IKEv2Engine {
     /// The responder's child SA: a policy for the traffic selectors (narrowed to it), a proposal
     /// from its proposal, PFS when it says so. Returns the payloads to answer with and what to
     /// install once the answer is sent.
-    func respondChild(_ sa: IKEv2SA, proposals: [IKEv2Proposal], tsi: [IKEv2TrafficSelector], tsr: [IKEv2TrafficSelector],
+    func respondChild(_ sa: IKEv2SA, proposals: [IKEv2Proposal], tsi: [IKEv2TrafficSelector],
+                      tsr: [IKEv2TrafficSelector],
                       transport: Bool, nonces: ([UInt8], [UInt8]), peerKE: (UInt16, [UInt8])?, inIKEAuth: Bool,
-                      rekeying: IKEv2Child?, now: UInt64) throws -> (payloads: [IKEv2Payload], install: (UInt64) -> Void) {
+                      rekeying: IKEv2Child?,
+                      now: UInt64) throws -> (payloads: [IKEv2Payload], install: (UInt64) -> Void) {
         guard children.count < Self.maximumChildren,
               children.filter({ $0.ikeSPI == sa.localSPI }).count < Self.maximumChildrenPerSA else {
             throw NegotiationError.noProposal("too many child SAs with this peer")
@@ -286,7 +297,8 @@ extension IKEv2Engine {
         let first = km.slice(0..<one), second = km.slice(one..<(2 * one))
         let (outKeys, inKeys) = weInitiated ? (first, second) : (second, first)
         let proto: UInt8 = choice.proto == .esp ? 50 : 51
-        let lifetime = policy.lifetime.value == 0 ? Seconds.maximumLifetime : policy.lifetime.capped(at: .maximumLifetime)
+        let lifetime = policy.lifetime.value == 0
+            ? Seconds.maximumLifetime : policy.lifetime.capped(at: .maximumLifetime)
         let udp = sa.natDetected && choice.proto == .esp
         var out: [NegotiatedSA] = []
         for (isInbound, spi, material) in [(true, inbound, inKeys), (false, outbound, outKeys)] {
@@ -380,7 +392,8 @@ extension IKEv2Engine {
                    shared: Secret, ni: [UInt8], nr: [UInt8], now: UInt64) throws -> IKEv2SA {
         guard let oldKeys = old.keys else { throw NegotiationError.malformed("no keys") }
         let sa = IKEv2SA(localSPI: localSPI, originalInitiator: weInitiated, remote: old.remote,
-                         localAddress: old.localAddress, peer: old.peer, group: suite.group, state: .initAnswered, now: now)
+                         localAddress: old.localAddress, peer: old.peer, group: suite.group, state: .initAnswered,
+                         now: now)
         sa.remoteSPI = remoteSPI
         sa.localPort = old.localPort
         sa.suite = suite
@@ -390,7 +403,8 @@ extension IKEv2Engine {
         sa.peerSignatureHashes = old.peerSignatureHashes
         sa.initiatorNonce = ni
         sa.responderNonce = nr
-        let seed = try IKEv2Keys.rekeySKEYSEED(oldKeys.suite.prf, oldSKd: oldKeys.skD, sharedSecret: shared, ni: ni, nr: nr)
+        let seed = try IKEv2Keys.rekeySKEYSEED(oldKeys.suite.prf, oldSKd: oldKeys.skD, sharedSecret: shared, ni: ni,
+                                               nr: nr)
         sa.keys = try IKEv2Keys(suite: suite, skeyseed: seed, ni: ni, nr: nr, spiI: sa.spiI, spiR: sa.spiR)
         sas[localSPI] = sa
         established(sa, now: now)
@@ -437,14 +451,16 @@ extension IKEv2Engine {
         if let collision = sa.collidingRekey, let theirs = sas[collision.newSPI] {
             // RFC 7296 2.8.2: the new SA from the exchange with the lowest nonce is redundant.
             if lowest([r.nonce, nonce] + collision.nonces).isMine(count: 2) {
-                audit(.notice, "ike-rekey-collision", "simultaneous IKE SA rekey: ours holds the lowest nonce, so it goes",
+                audit(.notice, "ike-rekey-collision",
+                      "simultaneous IKE SA rekey: ours holds the lowest nonce, so it goes",
                       [("peer", sa.remote.description)])
                 sa.rekeyedInto = theirs.localSPI
                 sa.expiresAt = now.saturatingAdd(IKEv2Admission.halfOpenTimeout)
                 deleteIKESA(new, now: now)
                 return
             }
-            audit(.notice, "ike-rekey-collision", "simultaneous IKE SA rekey: the peer's SA is redundant, ours survives",
+            audit(.notice, "ike-rekey-collision",
+                  "simultaneous IKE SA rekey: the peer's SA is redundant, ours survives",
                   [("peer", sa.remote.description)])
             moveChildren(from: theirs, to: new)
             theirs.rekeyedInto = new.localSPI
@@ -477,7 +493,8 @@ extension IKEv2Engine {
             }
         }
         let answerError = { [unowned self] (notify: IKEv2Notify, data: [UInt8]) in
-            self.sendResponse(sa, .createChildSA, id, [.notify(protocolID: 0, type: notify.rawValue, spi: [], data: data)])
+            self.sendResponse(sa, .createChildSA, id,
+                              [.notify(protocolID: 0, type: notify.rawValue, spi: [], data: data)])
         }
         guard let proposals, let nonce, (16...256).contains(nonce.count) else {
             answerError(.invalidSyntax, [])
@@ -511,7 +528,8 @@ extension IKEv2Engine {
         let ours = random(32)
         do {
             let answer = try respondChild(sa, proposals: proposals, tsi: tsi, tsr: tsr, transport: transport,
-                                          nonces: (nonce, ours), peerKE: ke, inIKEAuth: false, rekeying: rekeying, now: now)
+                                          nonces: (nonce, ours), peerKE: ke, inIKEAuth: false, rekeying: rekeying,
+                                          now: now)
             sendResponse(sa, .createChildSA, id, answer.payloads)
             answer.install(now)
         } catch let wanted as InvalidKE {
@@ -535,7 +553,8 @@ extension IKEv2Engine {
         let error = { [unowned self] (notify: IKEv2Notify, data: [UInt8], reason: String) in
             self.audit(.warning, "ike-failed", "IKE SA rekey refused: \(reason)",
                        [("peer", sa.remote.description), ("notify", IKEv2Notify.name(notify.rawValue)), ("ike", "v2")])
-            self.sendResponse(sa, .createChildSA, id, [.notify(protocolID: 0, type: notify.rawValue, spi: [], data: data)])
+            self.sendResponse(sa, .createChildSA, id,
+                              [.notify(protocolID: 0, type: notify.rawValue, spi: [], data: data)])
         }
         guard sa.state == .established, sa.rekeyedInto == nil else {
             error(.temporaryFailure, [], "the SA is being deleted")
@@ -566,7 +585,8 @@ extension IKEv2Engine {
             var answer = chosen
             answer.spi = localSPI.bytes
             sendResponse(sa, .createChildSA, id, [.sa([answer]), .nonce(nr),
-                                                  .keyExchange(group: UInt16(suite.group.rawValue), data: dh.publicValue)])
+                                                  .keyExchange(group: UInt16(suite.group.rawValue),
+                                                               data: dh.publicValue)])
             let new = try rekeyedSA(sa, localSPI: localSPI, remoteSPI: UInt64(bytes: chosen.spi), weInitiated: false,
                                     suite: suite, shared: shared, ni: nonce, nr: nr, now: now)
             if case .rekeyIKE? = sa.outstanding?.kind {

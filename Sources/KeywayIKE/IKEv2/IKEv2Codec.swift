@@ -36,7 +36,9 @@ public struct IKEv2Header: Equatable, Sendable {
         guard version >> 4 == 2 else { throw .badIKEv2Version(version) }
         let exchange = try r.u8("header"), flags = try r.u8("header")
         let id = try r.u32("header"), length = try r.u32("header")
-        guard Int(length) == datagram.count else { throw .lengthMismatch(declared: Int(length), actual: datagram.count) }
+        guard Int(length) == datagram.count else {
+            throw .lengthMismatch(declared: Int(length), actual: datagram.count)
+        }
         return IKEv2Header(initiatorSPI: spiI, responderSPI: spiR, nextPayload: next, exchange: exchange, flags: flags,
                            messageID: id, length: length)
     }
@@ -183,7 +185,8 @@ public enum IKEv2Codec {
     }
 
     static func decodeChain(first: UInt8, _ bytes: [UInt8], from: Int,
-                            allowEncrypted: Bool) throws(ISAKMPError) -> (payloads: [Parsed], encrypted: IKEv2Encrypted?) {
+                            allowEncrypted: Bool) throws(ISAKMPError)
+        -> (payloads: [Parsed], encrypted: IKEv2Encrypted?) {
         var r = ByteReader(bytes, from: from)
         var next = first
         var out: [Parsed] = []
@@ -225,7 +228,8 @@ public enum IKEv2Codec {
         case IKEv2PayloadType.idInitiator, IKEv2PayloadType.idResponder:
             let idType = try r.u8("ID")
             _ = try r.take(3, "ID")
-            return .identification(initiator: type == IKEv2PayloadType.idInitiator, type: idType, data: try r.rest("ID"))
+            return .identification(initiator: type == IKEv2PayloadType.idInitiator, type: idType,
+                                   data: try r.rest("ID"))
         case IKEv2PayloadType.certificate: return .certificate(encoding: try r.u8("CERT"), data: try r.rest("CERT"))
         case IKEv2PayloadType.certificateRequest:
             return .certificateRequest(encoding: try r.u8("CERTREQ"), data: try r.rest("CERTREQ"))

@@ -43,7 +43,8 @@ public final class IKEv2Engine {
     /// RFC 3948 keepalives from behind a NAT.
     static let keepaliveInterval: UInt64 = 20_000
 
-    public init(configuration: IKEConfiguration = IKEConfiguration(), random: @escaping (Int) -> [UInt8] = SecureRandom.bytes,
+    public init(configuration: IKEConfiguration = IKEConfiguration(),
+                random: @escaping (Int) -> [UInt8] = SecureRandom.bytes,
                 generated: GeneratedPolicyBook = GeneratedPolicyBook()) {
         self.configuration = configuration
         self.random = random
@@ -151,7 +152,9 @@ public final class IKEv2Engine {
                 giveUp(sa, out, now: now)
                 return
             }
-            for d in out.datagrams { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress)) }
+            for d in out.datagrams {
+                actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
+            }
             var next = out
             next.sent += 1
             if case .liveness = out.kind {} else { next.interval = next.interval.saturatingAdd(next.interval) }
@@ -287,7 +290,9 @@ public final class IKEv2Engine {
             if h.messageID &+ 1 == sa.peerNextRequestID, sa.peerNextRequestID > 0 {
                 // A retransmission: our answer went missing (for fragments, answer the first only).
                 if m.encrypted?.fragment.map({ $0.number == 1 }) ?? true {
-                    for d in sa.lastResponse { actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress)) }
+                    for d in sa.lastResponse {
+                        actions.append(.send(d, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
+                    }
                 }
                 return
             }
@@ -328,7 +333,8 @@ public final class IKEv2Engine {
         var buffer = sa.fragments
         if buffer == nil || buffer?.messageID != m.header.messageID || buffer?.isResponse != m.header.isResponse
             || buffer?.total != fragment.total {
-            buffer = FragmentBuffer(messageID: m.header.messageID, isResponse: m.header.isResponse, total: fragment.total)
+            buffer = FragmentBuffer(messageID: m.header.messageID, isResponse: m.header.isResponse,
+                                    total: fragment.total)
         }
         guard var b = buffer else { return nil }
         if b.parts[fragment.number] == nil {
@@ -376,7 +382,8 @@ public final class IKEv2Engine {
 
     /// Encrypts and sends a request; it is retransmitted until its response arrives.
     func sendRequest(_ sa: IKEv2SA, _ exchange: IKEv2Exchange, _ payloads: [IKEv2Payload], kind: RequestKind,
-                     now: UInt64, tries: Int = IKEv2Engine.maximumTries, interval: UInt64 = IKEv2Engine.firstRetransmit) {
+                     now: UInt64, tries: Int = IKEv2Engine.maximumTries,
+                     interval: UInt64 = IKEv2Engine.firstRetransmit) {
         let id = sa.nextRequestID
         sa.nextRequestID &+= 1
         guard let datagrams = protect(sa, exchange, id, response: false, payloads) else { return }
@@ -400,20 +407,23 @@ public final class IKEv2Engine {
         guard let out = sa.outgoing else { return nil }
         var flags: UInt8 = sa.originalInitiator ? IKEv2Header.initiatorFlag : 0
         if response { flags |= IKEv2Header.responseFlag }
-        let header = IKEv2Header(initiatorSPI: sa.spiI, responderSPI: sa.spiR, nextPayload: 0, exchange: exchange.rawValue,
+        let header = IKEv2Header(initiatorSPI: sa.spiI, responderSPI: sa.spiR, nextPayload: 0,
+                                 exchange: exchange.rawValue,
                                  flags: flags, messageID: id)
         let (first, inner) = IKEv2Codec.encode(payloads)
         let marker = sa.localPort == Self.natTPort ? 4 : 0
         let whole = IKEv2Header.size + 4 + inner.count + out.overhead() + marker
         do {
             if !sa.peerFragmentation || whole <= fragmentLimit {
-                let m = try out.seal(header: header, plaintextPayloads: [], firstInner: first, fragment: nil, inner: inner,
+                let m = try out.seal(header: header, plaintextPayloads: [], firstInner: first, fragment: nil,
+                                     inner: inner,
                                      iv: iv(out))
                 return [framed(m, sa)]
             }
             let room = fragmentLimit - IKEv2Header.size - 8 - out.overhead() - marker
             let chunk = max(64, room - room % max(1, out.blockSize))
-            let pieces = stride(from: 0, to: inner.count, by: chunk).map { Array(inner[$0..<min($0 + chunk, inner.count)]) }
+            let pieces = stride(from: 0, to: inner.count, by: chunk)
+                .map { Array(inner[$0..<min($0 + chunk, inner.count)]) }
             guard pieces.count <= Int(IKEv2Codec.maximumFragments) else { return nil }
             return try pieces.enumerated().map { i, piece in
                 try framed(out.seal(header: header, plaintextPayloads: [], firstInner: i == 0 ? first : 0,
@@ -435,7 +445,8 @@ public final class IKEv2Engine {
     func plainMessage(spiI: UInt64, spiR: UInt64, exchange: IKEv2Exchange, flags: UInt8, id: UInt32,
                       _ payloads: [IKEv2Payload]) -> [UInt8] {
         let (first, body) = IKEv2Codec.encode(payloads)
-        let header = IKEv2Header(initiatorSPI: spiI, responderSPI: spiR, nextPayload: first, exchange: exchange.rawValue,
+        let header = IKEv2Header(initiatorSPI: spiI, responderSPI: spiR, nextPayload: first,
+                                 exchange: exchange.rawValue,
                                  flags: flags, messageID: id)
         return header.encoded(totalLength: IKEv2Header.size + body.count) + body
     }

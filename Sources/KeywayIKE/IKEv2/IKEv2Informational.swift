@@ -3,7 +3,8 @@ import KeywayVocabulary
 /// INFORMATIONAL (RFC 7296 1.4, 1.5, 2.4): deletes both ways, liveness checks, error
 /// notifications; and where each request and response goes.
 extension IKEv2Engine {
-    func handleRequest(_ sa: IKEv2SA, _ exchange: IKEv2Exchange, _ id: UInt32, _ inner: [IKEv2Codec.Parsed], now: UInt64) {
+    func handleRequest(_ sa: IKEv2SA, _ exchange: IKEv2Exchange, _ id: UInt32, _ inner: [IKEv2Codec.Parsed],
+                       now: UInt64) {
         switch exchange {
         case .ikeAuth:
             guard sa.state == .initAnswered else { return }

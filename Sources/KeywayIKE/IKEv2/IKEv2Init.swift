@@ -24,7 +24,9 @@ extension IKEv2Engine {
         if let sa = sas.values.first(where: { $0.remote.address == policy.saDestination && $0.rekeyedInto == nil
                                               && $0.state != .deleting }) {
             if sa.isEstablished {
-                let negotiating = sa.queue.contains { if case .createChild(policy.id, nil) = $0 { return true }; return false }
+                let negotiating = sa.queue.contains {
+                    if case .createChild(policy.id, nil) = $0 { return true }; return false
+                }
                     || pendingPolicy(sa.outstanding?.kind ?? .liveness).contains(policy.id)
                 if !negotiating, !children.contains(where: { $0.policyID == policy.id && !$0.replaced }) {
                     enqueue(sa, .createChild(policyID: policy.id, rekeying: nil), now: now)
@@ -56,16 +58,19 @@ extension IKEv2Engine {
             if let cookie = sa.cookie {
                 payloads.append(.notify(protocolID: 0, type: IKEv2Notify.cookie.rawValue, spi: [], data: cookie))
             }
-            payloads += [.sa([sa.peer.ikeProposal()]), .keyExchange(group: UInt16(sa.group.rawValue), data: dh.publicValue),
+            payloads += [.sa([sa.peer.ikeProposal()]),
+                         .keyExchange(group: UInt16(sa.group.rawValue), data: dh.publicValue),
                          .nonce(sa.initiatorNonce)]
             payloads += capabilityNotifies(sa, responderSPI: 0)
-            let m = plainMessage(spiI: sa.localSPI, spiR: 0, exchange: .ikeSAInit, flags: IKEv2Header.initiatorFlag, id: 0,
+            let m = plainMessage(spiI: sa.localSPI, spiR: 0, exchange: .ikeSAInit, flags: IKEv2Header.initiatorFlag,
+                                 id: 0,
                                  payloads)
             sa.initRequest = m
             sa.nextRequestID = 1
             let datagram = framed(m, sa)
             actions.append(.send(datagram, fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
-            sa.outstanding = OutstandingRequest(messageID: 0, exchange: .ikeSAInit, kind: .ikeSAInit, datagrams: [datagram],
+            sa.outstanding = OutstandingRequest(messageID: 0, exchange: .ikeSAInit, kind: .ikeSAInit,
+                                                datagrams: [datagram],
                                                 nextAt: now.saturatingAdd(Self.firstRetransmit),
                                                 interval: Self.firstRetransmit, maximumTries: Self.maximumTries)
         } catch {
@@ -93,7 +98,8 @@ extension IKEv2Engine {
         if sa.peer.signature != nil {
             var hashes: [UInt8] = []
             for h in [IKEv2SignatureHash.sha256, .sha384, .sha512] { hashes.put16(h.rawValue) }
-            out.append(.notify(protocolID: 0, type: IKEv2Notify.signatureHashAlgorithms.rawValue, spi: [], data: hashes))
+            out.append(.notify(protocolID: 0, type: IKEv2Notify.signatureHashAlgorithms.rawValue, spi: [],
+                               data: hashes))
         }
         return out
     }
@@ -139,7 +145,8 @@ extension IKEv2Engine {
         sa.natDetected = !sources.contains(them) || destination != us || sa.peer.forceUDPEncapsulation
     }
 
-    func initiatorGotInit(_ sa: IKEv2SA, _ m: IKEv2Codec.Message, _ datagram: [UInt8], from: Endpoint, now: UInt64) throws {
+    func initiatorGotInit(_ sa: IKEv2SA, _ m: IKEv2Codec.Message, _ datagram: [UInt8], from: Endpoint,
+                          now: UInt64) throws {
         let payloads = m.payloads
         for p in payloads {
             guard case .notify(_, let type, _, let data) = p.payload,
@@ -190,12 +197,17 @@ extension IKEv2Engine {
             guard let proposals, let ke, let nonce else {
                 throw NegotiationError.malformed("IKE_SA_INIT response without SA, KE and nonce")
             }
-            guard let suite = sa.peer.acceptIKE(proposals), suite.group == sa.group, ke.0 == UInt16(sa.group.rawValue) else {
+            guard let suite = sa.peer.acceptIKE(proposals), suite.group == sa.group,
+                  ke.0 == UInt16(sa.group.rawValue) else {
                 let chose = proposals.map(IKEv2Transforms.describe).joined(separator: "; ")
                 throw NegotiationError.noProposal("the responder chose \(chose), which we did not offer")
             }
-            guard (16...256).contains(nonce.count) else { throw NegotiationError.malformed("nonce of \(nonce.count) bytes") }
-            guard m.header.responderSPI != 0, let dh = sa.dh else { throw NegotiationError.malformed("no responder SPI") }
+            guard (16...256).contains(nonce.count) else {
+                throw NegotiationError.malformed("nonce of \(nonce.count) bytes")
+            }
+            guard m.header.responderSPI != 0, let dh = sa.dh else {
+                throw NegotiationError.malformed("no responder SPI")
+            }
             sa.remoteSPI = m.header.responderSPI
             sa.responderNonce = nonce
             sa.initResponse = datagram
@@ -243,14 +255,16 @@ extension IKEv2Engine {
                        now: UInt64) throws {
         let spiI = m.header.initiatorSPI
         guard datagram.count <= IKEv2Admission.maximumInitMessage else {
-            audit(.warning, "ike-malformed", "IKE_SA_INIT longer than \(IKEv2Admission.maximumInitMessage) bytes dropped",
+            audit(.warning, "ike-malformed",
+                  "IKE_SA_INIT longer than \(IKEv2Admission.maximumInitMessage) bytes dropped",
                   [("peer", from.description)])
             return
         }
         if let spi = answered[AnsweredKey(initiatorSPI: spiI, address: from.address)], let sa = sas[spi] {
             // The peer lost our answer: the same one again (anything else under this SPI is dropped).
             if sa.state == .initAnswered, datagram == sa.initRequest {
-                actions.append(.send(framed(sa.initResponse, sa), fromPort: sa.localPort, to: sa.remote, source: sa.localAddress))
+                actions.append(.send(framed(sa.initResponse, sa), fromPort: sa.localPort, to: sa.remote,
+                                     source: sa.localAddress))
             }
             return
         }
@@ -260,7 +274,8 @@ extension IKEv2Engine {
             return
         }
         guard peer.exchangeMode == .ike2 else {
-            audit(.warning, "ike-refused", "IKEv2 refused: the peer is configured with exchange-mode=\(peer.exchangeMode)",
+            audit(.warning, "ike-refused",
+                  "IKEv2 refused: the peer is configured with exchange-mode=\(peer.exchangeMode)",
                   [("peer", from.description)])
             return
         }

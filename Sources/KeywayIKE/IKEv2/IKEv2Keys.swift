@@ -50,7 +50,8 @@ final class SKProtection {
     private let salt: [UInt8]
     private let mac: MACContext?
 
-    init(encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm, encryptionKey: Secret, integrityKey: Secret) throws {
+    init(encryption: EncryptionAlgorithm, integrity: IntegrityAlgorithm, encryptionKey: Secret,
+         integrityKey: Secret) throws {
         self.encryption = encryption
         self.integrity = integrity
         if encryption.isAEAD {

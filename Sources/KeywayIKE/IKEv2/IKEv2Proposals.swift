@@ -54,7 +54,9 @@ enum IKEv2Transforms {
         return DHGroup(rawValue: Int(t.id))
     }
 
-    static func dh(_ g: DHGroup) -> IKEv2Transform { IKEv2Transform(type: IKEv2TransformType.dh, id: UInt16(g.rawValue)) }
+    static func dh(_ g: DHGroup) -> IKEv2Transform {
+        IKEv2Transform(type: IKEv2TransformType.dh, id: UInt16(g.rawValue))
+    }
 
     static let noESN = IKEv2Transform(type: IKEv2TransformType.esn, id: 0)
 
@@ -123,7 +125,9 @@ extension IKEPeer {
             }
             let offered = ts.compactMap(IKEv2Transforms.group)
             let common = groups.filter { offered.contains($0) }
-            guard let group = preferredGroup.flatMap({ common.contains($0) ? $0 : nil }) ?? common.first else { continue }
+            guard let group = preferredGroup.flatMap({ common.contains($0) ? $0 : nil }) ?? common.first else {
+                continue
+            }
             var chosen = [IKEv2Transforms.encryption(encryption), IKEv2Transform(type: IKEv2TransformType.prf,
                                                                                 id: IKEv2Transforms.prfID(hash))]
                 .compactMap { $0 }
@@ -143,7 +147,9 @@ extension IKEPeer {
 
     /// The initiator's check of the responder's choice: one transform of each type, all ours.
     func acceptIKE(_ proposals: [IKEv2Proposal]) -> IKEv2Suite? {
-        guard proposals.count == 1, let p = proposals.first, p.protocolID == IKEv2Protocol.ike.rawValue else { return nil }
+        guard proposals.count == 1, let p = proposals.first, p.protocolID == IKEv2Protocol.ike.rawValue else {
+            return nil
+        }
         let ts = p.transforms
         func one(_ type: UInt8) -> IKEv2Transform? {
             let list = ts.filter { $0.type == type }
@@ -173,7 +179,8 @@ struct IKEv2ChildChoice: Equatable, CustomStringConvertible {
     var group: DHGroup?
 
     var description: String {
-        (proto == .esp ? "esp \(encryption.rawValue)/" : "ah ") + integrity.rawValue + (group.map { "/\($0.name)" } ?? "")
+        (proto == .esp ? "esp \(encryption.rawValue)/" : "ah ") + integrity.rawValue
+            + (group.map { "/\($0.name)" } ?? "")
     }
 }
 
@@ -256,7 +263,8 @@ extension IKEPolicy {
             if !esns.isEmpty { chosen.append(IKEv2Transforms.noESN) }
             let spi = p.spi.reduce(0) { $0 << 8 | UInt32($1) }
             return .success((IKEv2Proposal(number: p.number, protocolID: p.protocolID, spi: [], transforms: chosen),
-                             IKEv2ChildChoice(proto: ikev2Protocol, encryption: enc, integrity: integ, group: chosenGroup),
+                             IKEv2ChildChoice(proto: ikev2Protocol, encryption: enc, integrity: integ,
+                                              group: chosenGroup),
                              spi))
         }
         let offered = proposals.map(IKEv2Transforms.describe).joined(separator: "; ")

@@ -76,7 +76,8 @@ final class IKEv2SA {
     /// Half-open responder state lives in a bounded table until IKE_AUTH authenticates the peer.
     var admittedUnverified = false
 
-    init(localSPI: UInt64, originalInitiator: Bool, remote: Endpoint, localAddress: UInt32, peer: IKEPeer, group: DHGroup,
+    init(localSPI: UInt64, originalInitiator: Bool, remote: Endpoint, localAddress: UInt32, peer: IKEPeer,
+         group: DHGroup,
          state: State, now: UInt64) {
         self.localSPI = localSPI
         self.originalInitiator = originalInitiator

@@ -21,7 +21,8 @@ struct SelectorRange: Equatable, CustomStringConvertible {
 
     /// An IPv4 range TS; nil for IPv6 and inverted ranges.
     init?(_ ts: IKEv2TrafficSelector) {
-        guard ts.type == IKEv2TSType.ipv4Range, ts.start.count == 4, ts.end.count == 4, ts.startPort <= ts.endPort else {
+        guard ts.type == IKEv2TSType.ipv4Range, ts.start.count == 4, ts.end.count == 4,
+              ts.startPort <= ts.endPort else {
             return nil
         }
         let start = ts.start.reduce(0) { $0 << 8 | UInt32($1) }, end = ts.end.reduce(0) { $0 << 8 | UInt32($1) }
@@ -63,7 +64,9 @@ struct SelectorRange: Equatable, CustomStringConvertible {
             text = "\(IPv4Address.text(addresses.lowerBound))-\(IPv4Address.text(addresses.upperBound))"
         }
         if proto != 0 { text += " proto \(proto)" }
-        if ports != 0...65535 { text += ports.lowerBound == ports.upperBound ? " port \(ports.lowerBound)" : " ports \(ports)" }
+        if ports != 0...65535 {
+            text += ports.lowerBound == ports.upperBound ? " port \(ports.lowerBound)" : " ports \(ports)"
+        }
         return text
     }
 }

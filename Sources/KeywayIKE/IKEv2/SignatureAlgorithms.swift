@@ -56,7 +56,8 @@ enum SignatureAlgorithms {
            let scheme = SignatureScheme(family: .rsaPKCS1, hash: h) {
             return (scheme, nil, signature)
         }
-        if let (h, _) = ecdsa.first(where: { $0.value == oidBytes }), let scheme = SignatureScheme(family: .ecdsa, hash: h) {
+        if let (h, _) = ecdsa.first(where: { $0.value == oidBytes }),
+           let scheme = SignatureScheme(family: .ecdsa, hash: h) {
             return (scheme, nil, signature)
         }
         guard oidBytes == rsaPSS, var params = outer.element(tag: 0x30) else { return nil }
@@ -64,13 +65,15 @@ enum SignatureAlgorithms {
         var hash = HashAlgorithm.sha1, mgfHash = HashAlgorithm.sha1, salt = 20
         if var h = params.element(tag: 0xa0) {
             guard var seq = h.element(tag: 0x30), let d = seq.element(tag: 0x06),
-                  let found = digests.first(where: { $0.value == Array(d.bytes[d.at..<d.end]) })?.key else { return nil }
+                  let found = digests.first(
+                      where: { $0.value == Array(d.bytes[d.at..<d.end]) })?.key else { return nil }
             hash = found
         }
         if var m = params.element(tag: 0xa1) {
             guard var seq = m.element(tag: 0x30), let o = seq.element(tag: 0x06), Array(o.bytes[o.at..<o.end]) == mgf1,
                   var inner = seq.element(tag: 0x30), let d = inner.element(tag: 0x06),
-                  let found = digests.first(where: { $0.value == Array(d.bytes[d.at..<d.end]) })?.key else { return nil }
+                  let found = digests.first(
+                      where: { $0.value == Array(d.bytes[d.at..<d.end]) })?.key else { return nil }
             mgfHash = found
         }
         if var s = params.element(tag: 0xa2) {
