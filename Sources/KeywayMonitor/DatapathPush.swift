@@ -71,7 +71,8 @@ public enum DatapathPush {
             let selector = TrafficSelector(source: IPv4Prefix(src.address, length: src.prefixLength),
                                            destination: IPv4Prefix(dst.address, length: dst.prefixLength),
                                            sourcePort: src.port, destinationPort: dst.port,
-                                           proto: Schema.protocolNumber(item.value("protocol", of: .policy).text ?? "all"))
+                                           proto: Schema.protocolNumber(item.value("protocol", of: .policy).text
+                                                                        ?? "all"))
             let record = PolicyRecord(
                 id: UInt32(item.id), selector: selector,
                 action: PolicyAction(rawValue: item.value("action", of: .policy).text ?? "") ?? .encrypt,

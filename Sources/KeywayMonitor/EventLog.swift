@@ -28,7 +28,8 @@ public struct EventLog: Sendable {
         var added: [LogEntry] = []
         for r in records where r.sequence > lastSequence {
             lastSequence = r.sequence
-            let entry = LogEntry(sequence: r.sequence, epochMicroseconds: r.epochMicroseconds, process: r.role.description,
+            let entry = LogEntry(sequence: r.sequence, epochMicroseconds: r.epochMicroseconds,
+                                 process: r.role.description,
                                  pid: r.pid, severity: r.event.severity, msgID: masker.mask(r.event.msgID),
                                  text: masker.mask(r.event.text),
                                  parameters: r.event.parameters.map {
@@ -89,7 +90,8 @@ public struct EventLog: Sendable {
                 var end = i
                 while end < chars.count, chars[end].isHexDigit { end += 1 }
                 for length in hexLengths where length <= end - i {
-                    for start in i...(end - length) where hex.contains(String(chars[start..<start + length]).lowercased()) {
+                    for start in i...(end - length)
+                        where hex.contains(String(chars[start..<start + length]).lowercased()) {
                         for k in start..<start + length { covered[k] = true }
                     }
                 }

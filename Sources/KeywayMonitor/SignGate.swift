@@ -54,7 +54,8 @@ public struct SignGate: Sendable {
             guard case .address(let a) = item.value("address", in: Schema.peer),
                   let name = item.value("certificate", in: Schema.peer).text, name != "none" else { return nil }
             let version: UInt8 = item.value("exchange-mode", in: Schema.peer).text == "ike2" ? 2 : 1
-            return Signer(address: IPv4Prefix(a.address, length: a.prefixLength), certificate: name, ikeVersion: version)
+            return Signer(address: IPv4Prefix(a.address, length: a.prefixLength), certificate: name,
+                          ikeVersion: version)
         }
     }
 
@@ -110,7 +111,8 @@ public struct SignGate: Sendable {
         guard r.method == 1 || r.method == 14 else { throw Refusal("auth method \(r.method) is not a signature") }
         guard (16...256).contains(r.nonce.count) else { throw Refusal("a nonce of \(r.nonce.count) bytes") }
         guard r.macedID.count == r.exchange.prf.outputLength else {
-            throw Refusal("a MACed ID of \(r.macedID.count) bytes; \(r.exchange.prf) gives \(r.exchange.prf.outputLength)")
+            throw Refusal(
+                "a MACed ID of \(r.macedID.count) bytes; \(r.exchange.prf) gives \(r.exchange.prf.outputLength)")
         }
         if let why = IKEv2InitMessageRule.refusal(r.message, exchange: r.exchange) { throw Refusal(why) }
         guard !entry.signed else { throw Refusal("this exchange was signed already") }
@@ -133,7 +135,9 @@ public struct SignGate: Sendable {
             return SignatureScheme(family: .rsaPSS, hash: h)
         case (14, .ec(let bits)):
             let natural: HashAlgorithm = bits > 384 ? .sha512 : bits > 256 ? .sha384 : .sha256
-            guard let h = ([natural] + [.sha256, .sha384, .sha512]).first(where: peerHashes.contains) else { return nil }
+            guard let h = ([natural] + [.sha256, .sha384, .sha512]).first(where: peerHashes.contains) else {
+                return nil
+            }
             return SignatureScheme(family: .ecdsa, hash: h)
         default:
             return nil

@@ -88,7 +88,8 @@ public final class ChildRuntime {
             fail("\(error)")
         }
         sandboxIdentity = (sandbox.uid, sandbox.gid)
-        audit.event(.informational, msgID: "start", "\(role) sandboxed", [("uid", String(sandbox.uid)), ("root", sandbox.root)])
+        audit.event(.informational, msgID: "start", "\(role) sandboxed",
+                    [("uid", String(sandbox.uid)), ("root", sandbox.root)])
         behavior.prepare(runtime: self)
         sayHello(on: parent)
         for link in links.values { sayHello(on: link) }
@@ -127,7 +128,8 @@ public final class ChildRuntime {
     private func take(_ grant: FdGrant, descriptors: [Descriptor]) {
         guard descriptors.count == 1, let fd = descriptors.first else {
             wire.bump("fdgrant-without-one-descriptor")
-            audit.rateLimitedEvent(key: "fdgrant", .warning, msgID: "wire-reject", "FdGrant for \(grant.kind) carried \(descriptors.count) descriptors")
+            audit.rateLimitedEvent(key: "fdgrant", .warning, msgID: "wire-reject",
+                                   "FdGrant for \(grant.kind) carried \(descriptors.count) descriptors")
             return
         }
         if let peer = grant.kind.linkedRole {
@@ -261,12 +263,16 @@ public final class ChildRuntime {
         case .ping(let p):
             try? link.send(.pong(Pong(nonce: p.nonce)), requestID: envelope.requestID)
         case .counterRequest:
-            try? link.send(.counterReply(CounterReply(role: role, counters: allCounters())), requestID: envelope.requestID)
+            try? link.send(.counterReply(CounterReply(role: role, counters: allCounters())),
+                           requestID: envelope.requestID)
         case .fdGrant(let g):
             take(g, descriptors: descriptors)
         case .peerRestarted(let r):
             peerRestarts[r.role] = r.restarts
-            if r.role != role { audit.event(.notice, msgID: "peer-restart", "\(r.role) restarted", [("pid", String(r.pid)), ("restarts", String(r.restarts))]) }
+            if r.role != role {
+                audit.event(.notice, msgID: "peer-restart", "\(r.role) restarted",
+                            [("pid", String(r.pid)), ("restarts", String(r.restarts))])
+            }
         case .shutdown:
             audit.event(.informational, msgID: "stop", "\(role) stopping on request")
             exit(0)

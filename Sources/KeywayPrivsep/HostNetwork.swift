@@ -297,14 +297,16 @@ final class HostNetwork {
                 let sets = IncomingCheckSets(members.map(\.selector))
                 if !sets.plain.isEmpty {
                     let name = "g\(group)"
-                    lines.append("  set \(name) { type ipv4_addr . ipv4_addr . inet_proto; flags interval; elements = {")
+                    lines.append(
+                        "  set \(name) { type ipv4_addr . ipv4_addr . inet_proto; flags interval; elements = {")
                     lines += sets.plain.map { "    \($0)," }
                     lines += ["  } }"]
                     chain.append("    ip saddr . ip daddr . meta l4proto @\(name) \(verdict)")
                 }
                 if !sets.ported.isEmpty {
                     let name = "g\(group)p"
-                    lines.append("  set \(name) { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service; "
+                    lines.append("  set \(name) { type ipv4_addr . ipv4_addr . inet_proto . "
+                                 + "inet_service . inet_service; "
                                  + "flags interval; elements = {")
                     lines += sets.ported.map { "    \($0)," }
                     lines += ["  } }"]
@@ -393,7 +395,8 @@ struct IncomingCheckSets {
             let addresses = "\(src) . \(d)"
             if hasPorts {
                 for proto in s.proto.map({ [$0] }) ?? [6, 17] {
-                    ported.append("\(addresses) . \(proto) . \(Self.port(s.sourcePort)) . \(Self.port(s.destinationPort))")
+                    ported.append(
+                        "\(addresses) . \(proto) . \(Self.port(s.sourcePort)) . \(Self.port(s.destinationPort))")
                 }
             } else {
                 plain.append("\(addresses) . \(s.proto.map(String.init) ?? "0-255")")

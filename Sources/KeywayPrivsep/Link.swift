@@ -47,7 +47,9 @@ public final class Link {
     public func send(_ message: Message, requestID: UInt32 = 0, descriptors: [Int32] = []) throws(SystemError) {
         if !descriptors.isEmpty {
             // A descriptor cannot wait: its number may be closed by the time the socket drains.
-            guard outbox.isEmpty else { throw SystemError("sendmsg(descriptors behind queued frames)", errno: .wouldBlock) }
+            guard outbox.isEmpty else {
+                throw SystemError("sendmsg(descriptors behind queued frames)", errno: .wouldBlock)
+            }
             try SeqPacket.send(socket, Frame.encode(message, requestID: requestID), descriptors: descriptors)
             return
         }
@@ -144,8 +146,11 @@ public struct WireCounters: Sendable {
         rejected(error)
         rejectedBySender[peer, default: 0] += 1
         audit.rateLimitedEvent(key: "wire-\(error.kind)", .warning, msgID: "wire-reject",
-                               "dropped message from \(peer): \(error)", [("from", peer.description), ("reason", error.kind)])
+                               "dropped message from \(peer): \(error)",
+                               [("from", peer.description), ("reason", error.kind)])
     }
 
-    public var asCounters: [Counter] { values.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) } }
+    public var asCounters: [Counter] {
+        values.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) }
+    }
 }

@@ -38,16 +38,19 @@ final class OuterPathWatch {
                 failing.remove(destination)
             case .failure(let error):
                 if failing.insert(destination).inserted {
-                    audit.event(.warning, msgID: "path-mtu", "no route toward \(destination) to take its MTU from: \(error)",
+                    audit.event(.warning, msgID: "path-mtu",
+                                "no route toward \(destination) to take its MTU from: \(error)",
                                 [("destination", destination.description)])
                 }
             }
         }
         let fallback = paths.values.min() ?? 1500
-        let wanted = fixedTunMTU ?? OuterPathPlan.tunMTU(bounds, generated: generated, mtu: { paths[$0] ?? fallback }) ?? tunMTU
+        let wanted = fixedTunMTU ?? OuterPathPlan.tunMTU(bounds, generated: generated, mtu: { paths[$0] ?? fallback })
+            ?? tunMTU
         if wanted != tunMTU, tunIndex > 0 {
             if let e = kernel.apply([.setMTU(interfaceIndex: tunIndex, bytes: UInt32(wanted))]).first ?? nil {
-                audit.rateLimitedEvent(key: "tun-mtu", .error, msgID: "tun-mtu", "could not set the TUN MTU to \(wanted): \(e)",
+                audit.rateLimitedEvent(key: "tun-mtu", .error, msgID: "tun-mtu",
+                                       "could not set the TUN MTU to \(wanted): \(e)",
                                        [("mtu", String(wanted)), ("errno", String(e.rawValue))])
             } else {
                 audit.event(.notice, msgID: "tun-mtu", "TUN MTU set to \(wanted)",

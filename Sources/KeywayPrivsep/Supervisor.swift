@@ -202,7 +202,8 @@ public final class Supervisor {
         }
     }
 
-    public static let keptCapabilities: [Privileges.Capability] = [.dacReadSearch, .kill, .setgid, .setuid, .setpcap, .netAdmin, .sysChroot]
+    public static let keptCapabilities: [Privileges.Capability] = [.dacReadSearch, .kill, .setgid, .setuid, .setpcap,
+                                                                   .netAdmin, .sysChroot]
 
     func executablePath(_ role: Role) -> String { settings.executableDirectory + "/" + role.description }
 
@@ -279,7 +280,8 @@ public final class Supervisor {
             }
             let at = child.policy.restartTime(startedAt: child.startedAt, now: now)
             child.restartAt = at
-            audit.event(.error, msgID: "child-exit", "\(child.role) (pid \(pid)) \(status); restarting in \((at - now) / 1_000_000) ms",
+            audit.event(.error, msgID: "child-exit",
+                        "\(child.role) (pid \(pid)) \(status); restarting in \((at - now) / 1_000_000) ms",
                         [("role", child.role.description), ("pid", String(pid)), ("status", status.description)])
         }
     }
@@ -444,7 +446,8 @@ public final class Supervisor {
     /// The interfaces toward the peers, the TUN MTU: the datapath hears of any change.
     private func refreshOuterPaths() {
         guard let bounds = plan.bounds,
-              let message = outerPaths.refresh(bounds: bounds, generated: plan.generated, tunIndex: network.tunIndex) else { return }
+              let message = outerPaths.refresh(bounds: bounds, generated: plan.generated,
+                                               tunIndex: network.tunIndex) else { return }
         try? children[.datapath]?.link?.send(.outerPaths(message))
     }
 
@@ -482,7 +485,8 @@ public final class Supervisor {
             let (mine, theirs) = try SeqPacket.pair()
             let arguments = role == .monitor ? settings.monitorArguments : []
             let pid = try Processes.spawn(path: executablePath(role), arguments: arguments,
-                                          environment: ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fd3: theirs)
+                                          environment: ["SWIFT_BACKTRACE=enable=no",
+                                                        "PATH=/usr/sbin:/usr/bin:/sbin:/bin"], fd3: theirs)
             theirs.close()
             try mine.setNonBlocking()
             let link = Link(peer: role, socket: mine)
@@ -507,7 +511,8 @@ public final class Supervisor {
                 try link.send(.accessPolicy(access))
             }
             for peerRole in role.peers {
-                guard let peer = children[peerRole], let peerLink = peer.link, let toPeer = DescriptorKind.link(to: peerRole),
+                guard let peer = children[peerRole], let peerLink = peer.link,
+                      let toPeer = DescriptorKind.link(to: peerRole),
                       let toNew = DescriptorKind.link(to: role) else { continue }
                 let (a, b) = try SeqPacket.pair()
                 // A peer that is dying right now is not this child's failure: SIGCHLD restarts it,
@@ -515,7 +520,8 @@ public final class Supervisor {
                 do {
                     try peerLink.send(.fdGrant(FdGrant(kind: toNew)), descriptors: [b.raw])
                     if child.policy.restarts > 0 {
-                        try peerLink.send(.peerRestarted(PeerRestarted(role: role, pid: UInt32(pid), restarts: child.policy.restarts)))
+                        try peerLink.send(.peerRestarted(PeerRestarted(role: role, pid: UInt32(pid),
+                                                                       restarts: child.policy.restarts)))
                     }
                 } catch { continue }
                 try link.send(.fdGrant(FdGrant(kind: toPeer)), descriptors: [a.raw])
@@ -523,7 +529,8 @@ public final class Supervisor {
             // The parent is the one that counts restarts: tell the new child the whole table.
             for other in Role.children {
                 guard let c = children[other], c.running, c.policy.restarts > 0 else { continue }
-                try link.send(.peerRestarted(PeerRestarted(role: other, pid: UInt32(c.pid), restarts: c.policy.restarts)))
+                try link.send(.peerRestarted(PeerRestarted(role: other, pid: UInt32(c.pid),
+                                                           restarts: c.policy.restarts)))
             }
             let root = role == .monitor ? settings.stateDirectory : settings.emptyRoot
             try link.send(.enterSandbox(EnterSandbox(uid: user.uid, gid: user.gid, root: root)))
@@ -532,7 +539,8 @@ public final class Supervisor {
             if role == .ike || role == .datapath { try link.send(.hostAddresses(hostAddresses())) }
             if role == .datapath, let paths = outerPaths.lastMessage { try link.send(.outerPaths(paths)) }
             if role == .monitor, !refusals.isEmpty { try link.send(.refusalReport(RefusalReport(refused: refusals))) }
-            audit.event(.informational, msgID: "child-start", "started \(role)", [("role", role.description), ("pid", String(pid))])
+            audit.event(.informational, msgID: "child-start", "started \(role)",
+                        [("role", role.description), ("pid", String(pid))])
         } catch {
             let now = MonotonicClock.now()
             let at = child.policy.restartTime(startedAt: now, now: now)
@@ -570,7 +578,8 @@ public final class Supervisor {
         // keyway-ike only sends on 4500; the datapath reads it and hands IKE its share.
         case .ike: return [(.udp500, r.udpIKE), (.udp4500, r.udpNATT)]
         case .datapath:
-            return [(r.tunOffloads.isEmpty ? .tun : .tunWithOffloads, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH), (.udp4500, r.udpNATT)]
+            return [(r.tunOffloads.isEmpty ? .tun : .tunWithOffloads, r.tun), (.rawESP, r.rawESP), (.rawAH, r.rawAH),
+                    (.udp4500, r.udpNATT)]
                 + (r.icmp.map { [(.rawICMP, $0)] } ?? [])
         case .parent, .client: return []
         }

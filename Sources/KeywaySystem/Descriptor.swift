@@ -42,7 +42,9 @@ public final class Descriptor: CustomStringConvertible {
     /// Reads up to `max` bytes; an empty result means end of file.
     public func read(max: Int) throws(SystemError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: max)
-        let n = try retryingEINTR("read") { buffer.withUnsafeMutableBytes { p in Glibc.read(raw, p.baseAddress, p.count) } }
+        let n = try retryingEINTR("read") {
+            buffer.withUnsafeMutableBytes { p in Glibc.read(raw, p.baseAddress, p.count) }
+        }
         buffer.removeLast(max - n)
         return buffer
     }

@@ -8,7 +8,8 @@ public enum Files {
 
     /// Creates the directory if needed and forces its mode and owner.
     /// Missing parents are created root-owned, mode 0755.
-    public static func ensureDirectory(_ path: String, mode: mode_t, uid: uid_t = 0, gid: gid_t = 0) throws(SystemError) {
+    public static func ensureDirectory(_ path: String, mode: mode_t, uid: uid_t = 0,
+                                       gid: gid_t = 0) throws(SystemError) {
         var prefix = ""
         for part in path.split(separator: "/").dropLast() {
             prefix += "/" + part
@@ -69,7 +70,9 @@ extension Files {
         var written = 0
         while written < bytes.count {
             let n = try retryingEINTR("write(\(temporary))") {
-                bytes.withUnsafeBytes { p in Glibc.write(fd.raw, p.baseAddress.map { $0 + written }, p.count - written) }
+                bytes.withUnsafeBytes { p in
+                    Glibc.write(fd.raw, p.baseAddress.map { $0 + written }, p.count - written)
+                }
             }
             written += n
         }
@@ -77,7 +80,9 @@ extension Files {
         fd.close()
         _ = try retryingEINTR("rename(\(temporary))") { rename(temporary, path) }
         let slash = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let dir = Descriptor(adopting: try retryingEINTR("open(\(slash))") { open(slash.isEmpty ? "/" : slash, O_RDONLY | O_DIRECTORY | O_CLOEXEC) })
+        let dir = Descriptor(adopting: try retryingEINTR("open(\(slash))") {
+            open(slash.isEmpty ? "/" : slash, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        })
         _ = try retryingEINTR("fsync(\(slash))") { fsync(dir.raw) }
     }
 }

@@ -221,7 +221,8 @@ extension Tun {
             // IPv4 only: the datapath carries no IPv6 yet, so TSO6 super-packets would only be dropped.
             let wanted = UInt32(KW_TUN_F_CSUM | KW_TUN_F_TSO4)
             if kw_tun_set_offload(fd, wanted) == 0 {
-                let realName = String(decoding: actual.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let realName = String(decoding: actual.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) },
+                                      as: UTF8.self)
                 return (Descriptor(adopting: fd), realName, ["csum", "tso4", "gro"])
             }
             close(fd)

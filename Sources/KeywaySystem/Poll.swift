@@ -13,7 +13,8 @@ public struct PollEvents: OptionSet, Sendable {
 public enum Poll {
     /// Waits for events on the given descriptors; returns the events seen, in the same order.
     /// A timeout of nil waits for ever. EINTR counts as a timeout (nothing ready).
-    public static func wait(_ interests: [(fd: Int32, events: PollEvents)], timeoutMilliseconds: Int?) throws(SystemError) -> [PollEvents] {
+    public static func wait(_ interests: [(fd: Int32, events: PollEvents)],
+                            timeoutMilliseconds: Int?) throws(SystemError) -> [PollEvents] {
         var pfds = interests.map { pollfd(fd: $0.fd, events: $0.events.rawValue, revents: 0) }
         let rc = Glibc.poll(&pfds, nfds_t(pfds.count), Int32(clamping: timeoutMilliseconds ?? -1))
         if rc < 0 {

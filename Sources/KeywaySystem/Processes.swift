@@ -20,7 +20,8 @@ public enum ExitStatus: Equatable, CustomStringConvertible, Sendable {
 
 public enum Processes {
     /// posix_spawn with `fd3` as the child's descriptor 3 and nothing else above stderr.
-    public static func spawn(path: String, arguments: [String], environment: [String], fd3: Descriptor) throws(SystemError) -> pid_t {
+    public static func spawn(path: String, arguments: [String], environment: [String],
+                             fd3: Descriptor) throws(SystemError) -> pid_t {
         var cArgs = ([path] + arguments).map { strdup($0) } + [nil]
         var cEnv = environment.map { strdup($0) } + [nil]
         defer { (cArgs + cEnv).forEach { free($0) } }

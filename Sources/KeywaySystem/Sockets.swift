@@ -22,7 +22,9 @@ public enum Sockets {
         addr.sin_addr = in_addr(s_addr: INADDR_ANY)
         _ = try retryingEINTR("bind(udp \(port))") {
             withUnsafePointer(to: &addr) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in bind(fd.raw, sa, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                    bind(fd.raw, sa, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
         }
         return fd
@@ -77,8 +79,12 @@ public enum Sockets {
 
     public static func setBufferSizes(_ fd: Descriptor, bytes: Int32) throws(SystemError) {
         var size = bytes
-        _ = try retryingEINTR("setsockopt(SO_RCVBUFFORCE)") { setsockopt(fd.raw, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) }
-        _ = try retryingEINTR("setsockopt(SO_SNDBUFFORCE)") { setsockopt(fd.raw, SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        _ = try retryingEINTR("setsockopt(SO_RCVBUFFORCE)") {
+            setsockopt(fd.raw, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        _ = try retryingEINTR("setsockopt(SO_SNDBUFFORCE)") {
+            setsockopt(fd.raw, SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
     }
 
     public static func setMark(_ fd: Descriptor, _ mark: UInt32) throws(SystemError) {
@@ -198,7 +204,9 @@ public enum Sockets {
     public static func sendDatagram(_ fd: Descriptor, _ bytes: [UInt8]) -> Bool { sendDatagram(fd: fd.raw, bytes) }
 
     public static func sendDatagram(fd: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { p in Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) } == bytes.count
+        bytes.withUnsafeBytes { p in
+            Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+        } == bytes.count
     }
 
     private static func unixAddress(_ path: String) throws(SystemError) -> (sockaddr_un, socklen_t) {
@@ -251,7 +259,8 @@ extension Sockets {
 
     /// Sends one datagram to an IPv4 address (port 0 for raw sockets). False when the kernel refused it.
     /// Sends `bytes` from `offset` on (a packet's payload without copying it out).
-    public static func send(_ fd: Descriptor, _ bytes: [UInt8], from offset: Int = 0, to address: UInt32, port: UInt16 = 0) -> Bool {
+    public static func send(_ fd: Descriptor, _ bytes: [UInt8], from offset: Int = 0, to address: UInt32,
+                            port: UInt16 = 0) -> Bool {
         guard offset >= 0, offset <= bytes.count else { return false }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -281,7 +290,8 @@ extension Sockets {
 
     /// A non-blocking receive on a UDP socket with IP_PKTINFO: byte count, the sender and the
     /// local address the datagram was sent to (0 if the kernel did not say), or nil.
-    public static func receiveUDP(_ fd: Descriptor, into buffer: inout [UInt8]) -> (count: Int, source: UInt32, port: UInt16, destination: UInt32)? {
+    public static func receiveUDP(_ fd: Descriptor, into buffer: inout [UInt8])
+        -> (count: Int, source: UInt32, port: UInt16, destination: UInt32)? {
         var src: UInt32 = 0, dst: UInt32 = 0
         var port: UInt16 = 0
         let n = buffer.withUnsafeMutableBytes { p in kw_recv_udp(fd.raw, p.baseAddress, p.count, &src, &port, &dst) }
@@ -290,12 +300,15 @@ extension Sockets {
     }
 
     /// A non-blocking recvfrom on an IPv4 UDP socket: byte count and the sender, or nil.
-    public static func receiveFrom(_ fd: Descriptor, into buffer: inout [UInt8]) -> (count: Int, address: UInt32, port: UInt16)? {
+    public static func receiveFrom(_ fd: Descriptor, into buffer: inout [UInt8])
+        -> (count: Int, address: UInt32, port: UInt16)? {
         var addr = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let n = buffer.withUnsafeMutableBytes { p in
             withUnsafeMutablePointer(to: &addr) { a in
-                a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in Glibc.recvfrom(fd.raw, p.baseAddress, p.count, Int32(MSG_DONTWAIT), sa, &length) }
+                a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                    Glibc.recvfrom(fd.raw, p.baseAddress, p.count, Int32(MSG_DONTWAIT), sa, &length)
+                }
             }
         }
         guard n >= 0 else { return nil }

@@ -1,7 +1,8 @@
 /// The security boundary between processes: which message types each receiver accepts from
 /// each sender. Anything else is dropped, counted and audited by the receiver.
 public enum ChannelPolicy {
-    private static let fromParentToChild: Set<MessageType> = [.hello, .fdGrant, .enterSandbox, .peerRestarted, .shutdown, .ping, .counterRequest]
+    private static let fromParentToChild: Set<MessageType> = [.hello, .fdGrant, .enterSandbox, .peerRestarted,
+                                                              .shutdown, .ping, .counterRequest]
     private static let betweenChildren: Set<MessageType> = [.hello, .ping, .pong]
 
     public static func allowed(from sender: Role, to receiver: Role) -> Set<MessageType> {
@@ -34,7 +35,8 @@ public enum ChannelPolicy {
         case (.datapath, .monitor): return betweenChildren.union([.counterReply, .datapathState])
         // The control client asks; the monitor answers.
         case (.client, .monitor): return [.statusRequest, .counterRequest, .ping, .consoleCommand]
-        case (.monitor, .client): return [.statusReply, .counterReply, .pong, .errorReply, .consoleReply, .consoleOutput]
+        case (.monitor, .client):
+            return [.statusReply, .counterReply, .pong, .errorReply, .consoleReply, .consoleOutput]
         default: return []
         }
     }

@@ -6,8 +6,12 @@ public struct WireWriter: Sendable {
 
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func u16(_ v: UInt16) { bytes.append(UInt8(v >> 8)); bytes.append(UInt8(v & 0xff)) }
-    public mutating func u32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((v >> UInt32(s)) & 0xff)) } }
-    public mutating func u64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((v >> UInt64(s)) & 0xff)) } }
+    public mutating func u32(_ v: UInt32) {
+        for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((v >> UInt32(s)) & 0xff)) }
+    }
+    public mutating func u64(_ v: UInt64) {
+        for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((v >> UInt64(s)) & 0xff)) }
+    }
     public mutating func bool(_ v: Bool) { u8(v ? 1 : 0) }
     /// A u32 length, then the bytes.
     public mutating func data(_ v: [UInt8]) { u32(UInt32(v.count)); bytes.append(contentsOf: v) }
@@ -92,7 +96,8 @@ public struct WireReader: Sendable {
         return n
     }
 
-    public mutating func enumeration<E: RawRepresentable>(_ field: String, _: E.Type) throws(WireError) -> E where E.RawValue == UInt8 {
+    public mutating func enumeration<E: RawRepresentable>(_ field: String,
+                                                          _: E.Type) throws(WireError) -> E where E.RawValue == UInt8 {
         let v = try u8()
         guard let e = E(rawValue: v) else { throw .invalidEnum(field: field, value: UInt32(v)) }
         return e

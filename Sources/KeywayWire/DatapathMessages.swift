@@ -66,10 +66,14 @@ public struct SARecord: Sendable, Hashable {
         encryption = try r.choice("sa.encryption", EncryptionAlgorithm.self)
         integrity = try r.choice("sa.integrity", IntegrityAlgorithm.self)
         encryptionKey = try r.data(limit: 64); integrityKey = try r.data(limit: 128); lifetimeSeconds = try r.u64()
-        softSeconds = try r.u64(); hardBytes = try r.u64(); softBytes = try r.u64(); useHardSeconds = try r.u64(); replayWindow = try r.u32()
-        udpLocalPort = try r.u16(); udpRemotePort = try r.u16(); negotiated = try r.bool("sa.negotiated"); pfs = try r.bool("sa.pfs")
+        softSeconds = try r.u64(); hardBytes = try r.u64(); softBytes = try r.u64(); useHardSeconds = try r.u64()
+        replayWindow = try r.u32()
+        udpLocalPort = try r.u16(); udpRemotePort = try r.u16(); negotiated = try r.bool("sa.negotiated")
+        pfs = try r.bool("sa.pfs")
         initialSequence = try r.u32()
-        guard replayWindow >= 32, replayWindow <= Self.maximumReplayWindow else { throw .invalidEnum(field: "sa.replay-window", value: replayWindow) }
+        guard replayWindow >= 32, replayWindow <= Self.maximumReplayWindow else {
+            throw .invalidEnum(field: "sa.replay-window", value: replayWindow)
+        }
     }
 }
 
@@ -129,21 +133,25 @@ public struct SAStatus: Sendable, Equatable {
     /// Larger than any transform adds (ESP tunnel with the largest IV, padding and ICV, UDP, AH).
     public static let maximumOverhead: UInt16 = 512
 
-    public init(spi: UInt32, proto: UInt8, source: UInt32, destination: UInt32, encryption: String, integrity: String, state: String,
+    public init(spi: UInt32, proto: UInt8, source: UInt32, destination: UInt32, encryption: String, integrity: String,
+                state: String,
                 ageSeconds: UInt64, sinceFirstUse: UInt64, used: Bool, bytes: UInt64, replayWindow: UInt32,
                 softSeconds: UInt64, hardSeconds: UInt64, softBytes: UInt64, hardBytes: UInt64, overhead: UInt16 = 0,
                 pathMTU: UInt16 = 0) {
         self.spi = spi; self.proto = proto; self.source = source; self.destination = destination
         self.encryption = encryption; self.integrity = integrity; self.state = state; self.ageSeconds = ageSeconds
         self.sinceFirstUse = sinceFirstUse; self.used = used; self.bytes = bytes; self.replayWindow = replayWindow
-        self.softSeconds = softSeconds; self.hardSeconds = hardSeconds; self.softBytes = softBytes; self.hardBytes = hardBytes
+        self.softSeconds = softSeconds; self.hardSeconds = hardSeconds; self.softBytes = softBytes
+        self.hardBytes = hardBytes
         self.overhead = overhead; self.pathMTU = pathMTU
     }
 
     func encode(to w: inout WireWriter) {
-        w.u32(spi); w.u8(proto); w.u32(source); w.u32(destination); w.string(encryption); w.string(integrity); w.string(state)
+        w.u32(spi); w.u8(proto); w.u32(source); w.u32(destination); w.string(encryption); w.string(integrity)
+        w.string(state)
         w.u64(ageSeconds); w.u64(sinceFirstUse); w.bool(used); w.u64(bytes); w.u32(replayWindow)
-        w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes); w.u64(useSoftSeconds); w.u64(useHardSeconds)
+        w.u64(softSeconds); w.u64(hardSeconds); w.u64(softBytes); w.u64(hardBytes); w.u64(useSoftSeconds)
+        w.u64(useHardSeconds)
         w.bool(pfs); w.u32(sequence); w.u16(overhead); w.u16(pathMTU)
     }
 
@@ -156,7 +164,9 @@ public struct SAStatus: Sendable, Equatable {
         useSoftSeconds = try r.u64(); useHardSeconds = try r.u64()
         pfs = try r.bool("sa.pfs"); sequence = try r.u32()
         overhead = try r.u16(); pathMTU = try r.u16()
-        guard overhead <= Self.maximumOverhead else { throw .invalidEnum(field: "sa.overhead", value: UInt32(overhead)) }
+        guard overhead <= Self.maximumOverhead else {
+            throw .invalidEnum(field: "sa.overhead", value: UInt32(overhead))
+        }
         guard pathMTU == 0 || pathMTU >= 68 else { throw .invalidEnum(field: "sa.path-mtu", value: UInt32(pathMTU)) }
     }
 }
@@ -167,10 +177,12 @@ public struct PolicyStatus: Sendable, Equatable {
     public var outAccepted: UInt64, outDropped: UInt64, outTransformed: UInt64
     public var established: Bool
 
-    public init(id: UInt32, inAccepted: UInt64, inDropped: UInt64, inTransformed: UInt64, outAccepted: UInt64, outDropped: UInt64,
+    public init(id: UInt32, inAccepted: UInt64, inDropped: UInt64, inTransformed: UInt64, outAccepted: UInt64,
+                outDropped: UInt64,
                 outTransformed: UInt64, established: Bool) {
         self.id = id; self.inAccepted = inAccepted; self.inDropped = inDropped; self.inTransformed = inTransformed
-        self.outAccepted = outAccepted; self.outDropped = outDropped; self.outTransformed = outTransformed; self.established = established
+        self.outAccepted = outAccepted; self.outDropped = outDropped; self.outTransformed = outTransformed
+        self.established = established
     }
 }
 
@@ -193,7 +205,9 @@ public struct DatapathState: WireMessage {
         w.count32(policies.count)
         for p in policies {
             w.u32(p.id)
-            for v in [p.inAccepted, p.inDropped, p.inTransformed, p.outAccepted, p.outDropped, p.outTransformed] { w.u64(v) }
+            for v in [p.inAccepted, p.inDropped, p.inTransformed, p.outAccepted, p.outDropped, p.outTransformed] {
+                w.u64(v)
+            }
             w.bool(p.established)
         }
         w.count(statistics.count); for c in statistics { w.string(c.name); w.u64(c.value) }
@@ -211,7 +225,9 @@ public struct DatapathState: WireMessage {
                                    established: try r.bool("policy.established")))
         }
         var cs: [Counter] = []
-        for _ in 0..<(try r.count(limit: 256)) { cs.append(Counter(name: try r.string("statistic", limit: 64), value: try r.u64())) }
+        for _ in 0..<(try r.count(limit: 256)) {
+            cs.append(Counter(name: try r.string("statistic", limit: 64), value: try r.u64()))
+        }
         sas = ss; policies = ps; statistics = cs
         refusedFromIKE = try r.u64()
         var list: [String] = []

@@ -44,7 +44,8 @@ public enum Frame {
     public static func decodeHeader(_ bytes: [UInt8]) throws(WireError) -> FrameHeader {
         guard bytes.count >= FrameHeader.size else { throw .truncatedHeader(received: bytes.count) }
         var r = WireReader(Array(bytes.prefix(FrameHeader.size)))
-        let header = FrameHeader(version: try r.u16(), type: try r.u16(), bodyLength: try r.u32(), requestID: try r.u32())
+        let header = FrameHeader(version: try r.u16(), type: try r.u16(), bodyLength: try r.u32(),
+                                 requestID: try r.u32())
         guard header.version == FrameHeader.currentVersion else { throw .wrongVersion(header.version) }
         return header
     }
@@ -75,7 +76,9 @@ public enum Frame {
             }
         }
         let declared = Int(header.bodyLength)
-        guard declared <= FrameHeader.maximumBody else { throw .overlongLength(declared: declared, limit: FrameHeader.maximumBody) }
+        guard declared <= FrameHeader.maximumBody else {
+            throw .overlongLength(declared: declared, limit: FrameHeader.maximumBody)
+        }
         let present = bytes.count - FrameHeader.size
         guard declared <= present else { throw .shortBody(needed: declared, remaining: present) }
         guard declared == present else { throw .trailingBytes(count: present - declared) }

@@ -101,8 +101,10 @@ public struct IKEConfig: WireMessage {
     public var policies: [IKEPolicyRecord]
     public var defaultProposal: IKEPolicyRecord
 
-    public init(generation: UInt64, peers: [IKEPeerRecord], policies: [IKEPolicyRecord], defaultProposal: IKEPolicyRecord) {
-        self.generation = generation; self.peers = peers; self.policies = policies; self.defaultProposal = defaultProposal
+    public init(generation: UInt64, peers: [IKEPeerRecord], policies: [IKEPolicyRecord],
+                defaultProposal: IKEPolicyRecord) {
+        self.generation = generation; self.peers = peers; self.policies = policies
+        self.defaultProposal = defaultProposal
     }
 
     public func encode(to w: inout WireWriter) {
@@ -130,7 +132,9 @@ public struct SAInstall: WireMessage {
     public static let type = MessageType.saInstall
     public var sas: [SARecord]
     public var generatedPolicies: [PolicyRecord]
-    public init(sas: [SARecord], generatedPolicies: [PolicyRecord] = []) { self.sas = sas; self.generatedPolicies = generatedPolicies }
+    public init(sas: [SARecord], generatedPolicies: [PolicyRecord] = []) {
+        self.sas = sas; self.generatedPolicies = generatedPolicies
+    }
     public func encode(to w: inout WireWriter) {
         w.count(sas.count); for s in sas { s.encode(to: &w) }
         w.count(generatedPolicies.count); for p in generatedPolicies { p.encode(to: &w) }
@@ -205,7 +209,8 @@ public struct IKEState: WireMessage {
         public var natTraversal: Bool
         /// The IKE version of this SA (1 or 2).
         public var version: UInt8 = 1
-        public init(local: UInt32, remote: UInt32, remotePort: UInt16, state: String, side: String, establishedSeconds: UInt64,
+        public init(local: UInt32, remote: UInt32, remotePort: UInt16, state: String, side: String,
+                    establishedSeconds: UInt64,
                     natTraversal: Bool, version: UInt8 = 1) {
             self.local = local; self.remote = remote; self.remotePort = remotePort; self.state = state; self.side = side
             self.establishedSeconds = establishedSeconds; self.natTraversal = natTraversal; self.version = version
@@ -293,7 +298,9 @@ public struct SigningExchange: Sendable, Hashable {
         peer = try r.address(); prf = try r.choice("exchange.prf", HashAlgorithm.self)
         initiator = try r.bool("exchange.initiator")
         version = try r.u8()
-        guard version == 1 || version == 2 else { throw .invalidEnum(field: "exchange.version", value: UInt32(version)) }
+        guard version == 1 || version == 2 else {
+            throw .invalidEnum(field: "exchange.version", value: UInt32(version))
+        }
         responderSPI = try r.data(limit: 8)
         guard responderSPI.count == 8 else {
             throw .invalidEnum(field: "exchange.responder-spi-length", value: UInt32(responderSPI.count))
@@ -382,7 +389,8 @@ public struct IKEv2SignRequest: WireMessage {
         method = try r.u8()
         guard method == 1 || method == 14 else { throw .invalidEnum(field: "sign.method", value: UInt32(method)) }
         peerHashes = try r.choices("sign.peer-hashes", HashAlgorithm.self)
-        message = try r.data(limit: Self.maximumMessage); nonce = try r.data(limit: 256); macedID = try r.data(limit: 64)
+        message = try r.data(limit: Self.maximumMessage); nonce = try r.data(limit: 256)
+        macedID = try r.data(limit: 64)
     }
 }
 

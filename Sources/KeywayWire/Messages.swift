@@ -121,7 +121,9 @@ public struct FdGrant: WireMessage {
     public var kind: DescriptorKind
     public init(kind: DescriptorKind) { self.kind = kind }
     public func encode(to w: inout WireWriter) { w.u8(kind.rawValue) }
-    public init(from r: inout WireReader) throws(WireError) { kind = try r.enumeration("fdgrant.kind", DescriptorKind.self) }
+    public init(from r: inout WireReader) throws(WireError) {
+        kind = try r.enumeration("fdgrant.kind", DescriptorKind.self)
+    }
 }
 
 /// Sent once every descriptor has arrived: drop privileges and lock the sandbox.
@@ -143,7 +145,9 @@ public struct PeerRestarted: WireMessage {
     public var role: Role
     public var pid: UInt32
     public var restarts: UInt32
-    public init(role: Role, pid: UInt32, restarts: UInt32) { self.role = role; self.pid = pid; self.restarts = restarts }
+    public init(role: Role, pid: UInt32, restarts: UInt32) {
+        self.role = role; self.pid = pid; self.restarts = restarts
+    }
     public func encode(to w: inout WireWriter) { w.u8(role.rawValue); w.u32(pid); w.u32(restarts) }
     public init(from r: inout WireReader) throws(WireError) {
         role = try r.enumeration("restarted.role", Role.self); pid = try r.u32(); restarts = try r.u32()

@@ -46,11 +46,15 @@ public struct Page: WireMessage {
         guard totalLength > UInt32(FrameHeader.maximumBody) else {
             throw .invalidEnum(field: "page.total", value: totalLength)
         }
-        guard Int(count) == Paging.pageCount(Int(totalLength)) else { throw .invalidEnum(field: "page.count", value: count) }
+        guard Int(count) == Paging.pageCount(Int(totalLength)) else {
+            throw .invalidEnum(field: "page.count", value: count)
+        }
         guard index < count else { throw .invalidEnum(field: "page.index", value: index) }
         let expected = index + 1 < count ? Self.chunkCapacity : Int(totalLength) - Int(count - 1) * Self.chunkCapacity
         chunk = try r.data(limit: Self.chunkCapacity)
-        guard chunk.count == expected else { throw .invalidEnum(field: "page.chunk-length", value: UInt32(chunk.count)) }
+        guard chunk.count == expected else {
+            throw .invalidEnum(field: "page.chunk-length", value: UInt32(chunk.count))
+        }
     }
 }
 

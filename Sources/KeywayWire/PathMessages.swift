@@ -36,7 +36,8 @@ public struct OuterPaths: WireMessage {
         tunMTU = try Self.mtu(&r, "outer-paths.tun")
         var list: [OuterPath] = []
         for _ in 0..<(try r.count(limit: Self.maximumPaths)) {
-            list.append(OuterPath(destination: try r.ipAddress("outer-paths.destination"), mtu: try Self.mtu(&r, "outer-paths.mtu")))
+            list.append(OuterPath(destination: try r.ipAddress("outer-paths.destination"),
+                                  mtu: try Self.mtu(&r, "outer-paths.mtu")))
         }
         paths = list
     }
