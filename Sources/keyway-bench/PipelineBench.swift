@@ -101,7 +101,8 @@ struct PipelineBench {
 }
 
 @MainActor func pipelineBenchmarks(runs: Int) {
-    emit("# pipeline TRANSFORM PATH mss=MSS PACKETS/s INNER_Gbit/s ALLOCATIONS/PACKET (64 KiB TSO reads, the MSS of the TUN "
+    emit("# pipeline TRANSFORM PATH mss=MSS PACKETS/s INNER_Gbit/s ALLOCATIONS/PACKET (64 KiB TSO reads, "
+         + "the MSS of the TUN "
          + "MTU over a 1500-byte link, split, sealed, opened, coalesced; both appliances' halves on one core, "
          + "no system calls)")
     for (name, enc, integ) in [("aes-128-gcm", EncryptionAlgorithm.aes128gcm, IntegrityAlgorithm.null),

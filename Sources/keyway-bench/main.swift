@@ -16,7 +16,9 @@ guard ["crypto", "datapath", "ike"].contains(arguments.first ?? "") else {
     exit(2)
 }
 @MainActor func option(_ name: String, _ fallback: Double) -> Double {
-    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count, let v = Double(arguments[i + 1]) else { return fallback }
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count, let v = Double(arguments[i + 1]) else {
+        return fallback
+    }
     return v
 }
 let window = option("--seconds", 0.25)
@@ -85,8 +87,10 @@ let transforms = [
     Transform(name: "aes-256-gcm", enc: .aes256gcm, integ: .null, opensslCipher: "aes-256-gcm", opensslHMAC: nil),
     Transform(name: "aes-128/sha1", enc: .aes128, integ: .sha1, opensslCipher: "aes-128-cbc", opensslHMAC: "sha1"),
     Transform(name: "aes-256/sha1", enc: .aes256, integ: .sha1, opensslCipher: "aes-256-cbc", opensslHMAC: "sha1"),
-    Transform(name: "aes-128/sha256", enc: .aes128, integ: .sha256, opensslCipher: "aes-128-cbc", opensslHMAC: "sha256"),
-    Transform(name: "aes-128-ctr/sha1", enc: .aes128ctr, integ: .sha1, opensslCipher: "aes-128-ctr", opensslHMAC: "sha1"),
+    Transform(name: "aes-128/sha256", enc: .aes128, integ: .sha256, opensslCipher: "aes-128-cbc",
+              opensslHMAC: "sha256"),
+    Transform(name: "aes-128-ctr/sha1", enc: .aes128ctr, integ: .sha1, opensslCipher: "aes-128-ctr",
+              opensslHMAC: "sha1"),
     Transform(name: "3des/sha1", enc: .tripleDES, integ: .sha1, opensslCipher: "des-ede3-cbc", opensslHMAC: "sha1"),
     Transform(name: "3des/md5", enc: .tripleDES, integ: .md5, opensslCipher: "des-ede3-cbc", opensslHMAC: "md5"),
     Transform(name: "des/md5", enc: .des, integ: .md5, opensslCipher: "des-cbc", opensslHMAC: "md5"),
@@ -100,8 +104,10 @@ for t in transforms {
         do {
             let ek = Secret.random(count: t.enc.keyMaterialLength)
             let ik = t.integ == .null ? nil : Secret.random(count: t.integ.keyLength)
-            let sealer = try ESPTransform(encryption: t.enc, encryptionKey: ek, integrity: t.integ, integrityKey: ik, encrypt: true)
-            let opener = try ESPTransform(encryption: t.enc, encryptionKey: ek, integrity: t.integ, integrityKey: ik, encrypt: false)
+            let sealer = try ESPTransform(encryption: t.enc, encryptionKey: ek, integrity: t.integ, integrityKey: ik,
+                                          encrypt: true)
+            let opener = try ESPTransform(encryption: t.enc, encryptionKey: ek, integrity: t.integ, integrityKey: ik,
+                                          encrypt: false)
             // The payload rounded up to the cipher's alignment, as ESP padding does.
             let payload = (size + sealer.alignment - 1) / sealer.alignment * sealer.alignment
             var packet = [UInt8](repeating: 0x5a, count: payload + sealer.overhead)
@@ -136,15 +142,18 @@ for t in transforms {
 }
 
 emit("# NAME - KEYWAY_OPS/s OPENSSL_OPS/s RATIO derive")
-let dhReference: [DHGroup: String] = [.modp2048: "ffdh2048", .modp3072: "ffdh3072", .modp4096: "ffdh4096", .modp6144: "ffdh6144",
-                                      .modp8192: "ffdh8192", .ecp256: "ecdhp256", .ecp384: "ecdhp384", .ecp521: "ecdhp521"]
+let dhReference: [DHGroup: String] = [.modp2048: "ffdh2048", .modp3072: "ffdh3072", .modp4096: "ffdh4096",
+                                      .modp6144: "ffdh6144",
+                                      .modp8192: "ffdh8192", .ecp256: "ecdhp256", .ecp384: "ecdhp384",
+                                      .ecp521: "ecdhp521"]
 for group in DHGroup.allCases {
     do {
         let a = try DiffieHellman(group: group), b = try DiffieHellman(group: group)
         let peer = b.publicValue
         let ops = median(try (0..<runs).map { _ in try rate { _ = try a.sharedSecret(with: peer) } })
         let reference = dhReference[group].flatMap { opensslSpeed([$0]) }
-        emit("\(group.name)\(group.isWeak ? "(weak)" : "") - \(fmt(ops)) \(fmt(reference)) \(ratio(ops, reference)) derive")
+        emit("\(group.name)\(group.isWeak ? "(weak)" : "") - \(fmt(ops)) \(fmt(reference)) "
+             + "\(ratio(ops, reference)) derive")
     } catch {
         emit("\(group.name) - - - - error: \(error)")
     }
@@ -225,35 +234,49 @@ if arguments.first == "datapath" {
     }
     let ratios = rounds.compactMap { r in r[100_000].flatMap { large in r[10].map { large / $0 } } }
     if !ratios.isEmpty {
-        emit("# spd-lookup ratio 100000/10: \(String(format: "%.2f", median(ratios))) (median of \(ratios.count) rounds: "
+        emit("# spd-lookup ratio 100000/10: \(String(format: "%.2f", median(ratios))) (median of "
+             + "\(ratios.count) rounds: "
              + ratios.sorted().map { String(format: "%.2f", $0) }.joined(separator: " ") + ")")
     }
     if arguments.contains("--spd-only") { exit(0) }
     if arguments.contains("--pipeline-only") { pipelineBenchmarks(runs: runs); exit(0) }
-    emit("# esp TRANSFORM SIZE SEAL_PPS OPEN_PPS SEAL_Gbit/s OPEN_Gbit/s (engine: SPD lookup + ESP tunnel + inbound policy check)")
-    for (name, enc, integ) in [("aes-128-gcm", EncryptionAlgorithm.aes128gcm, IntegrityAlgorithm.null), ("aes-128/sha1", .aes128, .sha1), ("3des/sha1", .tripleDES, .sha1)] {
+    emit("# esp TRANSFORM SIZE SEAL_PPS OPEN_PPS SEAL_Gbit/s OPEN_Gbit/s (engine: SPD lookup + ESP tunnel + "
+         + "inbound policy check)")
+    for (name, enc, integ) in [("aes-128-gcm", EncryptionAlgorithm.aes128gcm, IntegrityAlgorithm.null),
+                               ("aes-128/sha1", .aes128, .sha1), ("3des/sha1", .tripleDES, .sha1)] {
         for size in [64, 512, 1400] {
             let policy = SecurityPolicy(id: 1,
                                         selector: TrafficSelector(source: IPv4Prefix(0x0a01_0000, length: 24),
                                                                   destination: IPv4Prefix(0x0a02_0000, length: 24)),
-                                        action: .encrypt, tunnel: true, saSource: 0xc000_0201, saDestination: 0xc000_0202)
+                                        action: .encrypt, tunnel: true, saSource: 0xc000_0201,
+                                        saDestination: 0xc000_0202)
             let mirror = SecurityPolicy(id: 1,
                                         selector: TrafficSelector(source: IPv4Prefix(0x0a02_0000, length: 24),
                                                                   destination: IPv4Prefix(0x0a01_0000, length: 24)),
-                                        action: .encrypt, tunnel: true, saSource: 0xc000_0202, saDestination: 0xc000_0201)
+                                        action: .encrypt, tunnel: true, saSource: 0xc000_0202,
+                                        saDestination: 0xc000_0201)
             let tx = Datapath(policies: [policy]), rx = Datapath(policies: [mirror])
-            let ek = Secret.random(count: enc.keyMaterialLength), ik = integ == .null ? nil : Secret.random(count: integ.keyLength)
+            let ek = Secret.random(count: enc.keyMaterialLength),
+                ik = integ == .null ? nil : Secret.random(count: integ.keyLength)
             do {
-                tx.installOutbound(SecurityAssociation(spi: 1, proto: .esp, source: 0xc000_0201, destination: 0xc000_0202, tunnel: true,
-                                                       esp: try ESPTransform(encryption: enc, encryptionKey: ek, integrity: integ, integrityKey: ik, encrypt: true),
+                tx.installOutbound(SecurityAssociation(spi: 1, proto: .esp, source: 0xc000_0201,
+                                                       destination: 0xc000_0202, tunnel: true,
+                                                       esp: try ESPTransform(encryption: enc, encryptionKey: ek,
+                                                                             integrity: integ, integrityKey: ik,
+                                                                             encrypt: true),
                                                        replayWindow: 1024, now: 0), policyID: 1)
-                rx.installInbound(SecurityAssociation(spi: 1, proto: .esp, source: 0xc000_0201, destination: 0xc000_0202, tunnel: true,
-                                                      esp: try ESPTransform(encryption: enc, encryptionKey: ek, integrity: integ, integrityKey: ik, encrypt: false),
+                rx.installInbound(SecurityAssociation(spi: 1, proto: .esp, source: 0xc000_0201,
+                                                      destination: 0xc000_0202, tunnel: true,
+                                                      esp: try ESPTransform(encryption: enc, encryptionKey: ek,
+                                                                            integrity: integ, integrityKey: ik,
+                                                                            encrypt: false),
                                                       replayWindow: 1024, now: 0), policyID: 1)
             } catch { emit("esp \(name) \(size) error \(error)"); continue }
             var packet = [UInt8](repeating: 0x5a, count: size)
-            packet[0] = 0x45; packet[2] = UInt8(size >> 8); packet[3] = UInt8(size & 0xff); packet[8] = 64; packet[9] = 17
-            packet[12] = 10; packet[13] = 1; packet[14] = 0; packet[15] = 5; packet[16] = 10; packet[17] = 2; packet[18] = 0; packet[19] = 7
+            packet[0] = 0x45; packet[2] = UInt8(size >> 8); packet[3] = UInt8(size & 0xff); packet[8] = 64
+            packet[9] = 17
+            packet[12] = 10; packet[13] = 1; packet[14] = 0; packet[15] = 5; packet[16] = 10; packet[17] = 2
+            packet[18] = 0; packet[19] = 7
             // Seal a batch, then open exactly that batch: each figure is a whole pass over it.
             let batch = 20_000
             var seals: [Double] = [], opens: [Double] = []
@@ -266,13 +289,17 @@ if arguments.first == "datapath" {
                 var delivered = 0
                 for o in sealed { if case .deliver = rx.processInbound(o, now: 0) { delivered += 1 } }
                 let t2 = now()
-                guard delivered == batch else { emit("esp \(name) \(size) error: \(delivered) of \(batch) delivered"); break }
+                guard delivered == batch else {
+                    emit("esp \(name) \(size) error: \(delivered) of \(batch) delivered"); break
+                }
                 seals.append(Double(batch) / (t1 - t0))
                 opens.append(Double(batch) / (t2 - t1))
             }
             guard !seals.isEmpty, !opens.isEmpty else { continue }
             let seal = median(seals), open = median(opens)
-            emit("esp \(name) \(size) \(fmt(seal)) \(fmt(open)) \(String(format: "%.2f", seal * Double(size) * 8 / 1e9)) \(String(format: "%.2f", open * Double(size) * 8 / 1e9))")
+            emit("esp \(name) \(size) \(fmt(seal)) \(fmt(open)) "
+                 + "\(String(format: "%.2f", seal * Double(size) * 8 / 1e9)) "
+                 + "\(String(format: "%.2f", open * Double(size) * 8 / 1e9))")
         }
     }
     pipelineBenchmarks(runs: runs)

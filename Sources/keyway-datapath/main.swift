@@ -14,7 +14,8 @@ final class DatapathBehavior: ChildBehavior {
     private var rawESP: Descriptor?
     private var rawAH: Descriptor?
     private var held: Descriptor?
-    /// ICMP "destination unreachable" for path MTU discovery (optional: without it, paths only shrink to the interface).
+    /// ICMP "destination unreachable" for path MTU discovery (optional: without it, paths only shrink to the
+    /// interface).
     private var icmp: Descriptor?
     /// The SPD and SAD as the monitor and keyway-ike shape them, every request from IKE checked.
     private let control = DatapathController()
@@ -77,17 +78,22 @@ final class DatapathBehavior: ChildBehavior {
         for _ in 0..<Self.batch {
             if pipeline.nextRead() == nil { flushSends() }
             guard let (offset, maximum) = pipeline.nextRead(),
-                  let n = PacketIO.read(tun, into: &pipeline.outbound.bytes, at: offset, maximum: maximum), n > 0 else { return }
+                  let n = PacketIO.read(tun, into: &pipeline.outbound.bytes, at: offset, maximum: maximum),
+                  n > 0 else { return }
             pipeline.processRead(length: n, now: t) { action in
                 switch action {
                 case .send(let start, let length, let destination, let proto):
-                    if !(proto == 51 ? ahOut : espOut).append(start: start, length: length, to: destination) { sendFailures += 1 }
+                    if !(proto == 51 ? ahOut : espOut).append(start: start, length: length, to: destination) {
+                        sendFailures += 1
+                    }
                 case .sendUDP(let start, let length, let destination, let port, let source):
                     if !udpOut.append(start: start, length: length, to: destination, port: port, from: source) {
                         sendFailures += 1
                     }
                 case .sendRun(let run, let destination, let proto):
-                    for i in 0..<run.count { queue(proto == 51 ? ahOut : espOut, run.start(i), run.length(i), destination) }
+                    for i in 0..<run.count {
+                        queue(proto == 51 ? ahOut : espOut, run.start(i), run.length(i), destination)
+                    }
                 case .tooBig(let icmpStart, let icmpLength, let mtu):
                     tooBig(icmpStart, icmpLength, mtu: mtu, runtime)
                 case .pass, .drop:
@@ -129,7 +135,8 @@ final class DatapathBehavior: ChildBehavior {
         guard lastAcquire[policyID] != t else { return }
         lastAcquire[policyID] = t
         if let ike = runtime.links[.ike] { try? ike.send(.acquire(Acquire(policyID: UInt32(policyID)))) }
-        runtime.audit.rateLimitedEvent(key: "acquire", .informational, msgID: "acquire", "no SA for policy; packet dropped, IKE asked",
+        runtime.audit.rateLimitedEvent(key: "acquire", .informational, msgID: "acquire",
+                                       "no SA for policy; packet dropped, IKE asked",
                                        [("policy", String(policyID))])
     }
 
@@ -202,11 +209,13 @@ final class DatapathBehavior: ChildBehavior {
             for i in 0..<n {
                 let start = received.start(i), length = received.length(i)
                 let destination = length >= 20 ? IPv4Header.u32(pipeline.inbound.bytes, start + 16) : 0
-                pipeline.processInbound(start: start, length: length, now: t, write: { self.writeTun($0, $1) }) { counter in
+                pipeline.processInbound(start: start, length: length, now: t,
+                                        write: { self.writeTun($0, $1) }) { counter in
                     // Every raw socket sees all ESP/AH for this host: an unknown SPI aimed at an address
                     // we hold no SA for is someone else's traffic, counted but not worth an audit line.
                     if counter != "in-no-states" || isForUs(destination) {
-                        runtime.audit.rateLimitedEvent(key: "ipsec-drop", .warning, msgID: "ipsec-drop", "inbound packet dropped",
+                        runtime.audit.rateLimitedEvent(key: "ipsec-drop", .warning, msgID: "ipsec-drop",
+                                                       "inbound packet dropped",
                                                        [("reason", counter)])
                     }
                 }
@@ -292,7 +301,8 @@ final class DatapathBehavior: ChildBehavior {
         engine.statistics.sorted { $0.key < $1.key }.map { Counter(name: $0.key, value: $0.value) }
             + [Counter(name: "config-generation", value: control.generation),
                Counter(name: "installed-sas", value: UInt64(control.installedCount)),
-               Counter(name: "send-failures", value: sendFailures), Counter(name: "tun-write-failures", value: tunWriteFailures),
+               Counter(name: "send-failures", value: sendFailures),
+               Counter(name: "tun-write-failures", value: tunWriteFailures),
                Counter(name: "coalesced-segments", value: pipeline?.coalescer.coalescedSegments ?? 0),
                Counter(name: "tso-split-segments", value: pipeline?.splitSegments ?? 0),
                Counter(name: "udp-joined-datagrams", value: pipeline?.joinedDatagrams ?? 0),

@@ -33,7 +33,8 @@ final class IKEBehavior: ChildBehavior {
         for _ in 0..<64 {
             guard let (n, address, port, local) = Sockets.receiveUDP(udp500, into: &buffer), n > 0 else { return }
             received += 1
-            perform(engine.receive(Array(buffer.prefix(n)), from: Endpoint(address: address, port: port), localPort: 500, localAddress: local, now: now), runtime)
+            perform(engine.receive(Array(buffer.prefix(n)), from: Endpoint(address: address, port: port),
+                                   localPort: 500, localAddress: local, now: now), runtime)
         }
     }
 
@@ -48,9 +49,11 @@ final class IKEBehavior: ChildBehavior {
         case .acquire(let a) where peer == .datapath:
             perform(engine.acquire(policyID: Int(a.policyID), now: now), runtime)
         case .signReply(let reply) where peer == .monitor:
-            perform(engine.signed(id: reply.id, signature: reply.signature.isEmpty ? nil : reply.signature, now: now), runtime)
+            perform(engine.signed(id: reply.id, signature: reply.signature.isEmpty ? nil : reply.signature, now: now),
+                    runtime)
         case .ikev2SignReply(let reply) where peer == .monitor:
-            perform(engine.signedIKEv2(id: reply.id, scheme: reply.scheme, signature: reply.signature, now: now), runtime)
+            perform(engine.signedIKEv2(id: reply.id, scheme: reply.scheme, signature: reply.signature, now: now),
+                    runtime)
         case .ikeDatagram(let d) where peer == .datapath:
             received += 1
             perform(engine.receive(d.payload, from: Endpoint(address: d.source.value, port: d.sourcePort),
@@ -73,13 +76,15 @@ final class IKEBehavior: ChildBehavior {
         guard t / 1000 != lastReport else { return }
         lastReport = t / 1000
         let peers = engine.remotePeers(now: t).map {
-            IKEState.Peer(local: $0.local, remote: $0.remote.address, remotePort: $0.remote.port, state: $0.state, side: $0.side,
+            IKEState.Peer(local: $0.local, remote: $0.remote.address, remotePort: $0.remote.port, state: $0.state,
+                          side: $0.side,
                           establishedSeconds: $0.establishedSeconds, natTraversal: $0.natTraversal,
                           version: UInt8(clamping: $0.version))
         }
         let established = engine.establishedPolicyIDs.map { UInt32($0) }
         let generated = engine.generatedPolicies.values.sorted { $0.id < $1.id }.map(\.record)
-        try? runtime.links[.monitor]?.send(.ikeState(IKEState(peers: peers, establishedPolicies: established, generatedPolicies: generated)))
+        try? runtime.links[.monitor]?.send(.ikeState(IKEState(peers: peers, establishedPolicies: established,
+                                                              generatedPolicies: generated)))
     }
 
     private func perform(_ actions: [IKEAction], _ runtime: ChildRuntime) {

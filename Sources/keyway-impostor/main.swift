@@ -119,12 +119,14 @@ final class Impostor: ChildBehavior {
         let v2Peer = config.peers.first { !$0.certificateName.isEmpty && $0.exchangeMode == .ike2 }
         let v2 = SigningExchange(initiatorSPI: Array(31...38), responderSPI: Array(41...48),
                                  peer: v2Peer?.address.address ?? attacker, prf: .sha256, initiator: true)
-        try? monitor.send(.signAnnounce(SignAnnounce(exchange: v2, certificate: v2Peer?.certificateName ?? certificate)))
+        try? monitor.send(.signAnnounce(SignAnnounce(exchange: v2,
+                                                     certificate: v2Peer?.certificateName ?? certificate)))
         try? monitor.send(.ikev2SignRequest(IKEv2SignRequest(
             id: 3, exchange: v2, certificate: v2Peer?.certificateName ?? certificate, method: 14, peerHashes: [.sha256],
             message: digestInfo + Array(repeating: 0x5a, count: 32), nonce: Array(repeating: 1, count: 32),
             macedID: Array(repeating: 2, count: 32))))
-        try? monitor.send(.signRequest(SignRequest(id: 4, exchange: v2, certificate: v2Peer?.certificateName ?? certificate,
+        try? monitor.send(.signRequest(SignRequest(id: 4, exchange: v2,
+                                                   certificate: v2Peer?.certificateName ?? certificate,
                                                    data: Array(repeating: 0x5a, count: 32))))
         // Not on this channel at all: configuration and a flush, as if IKE were the monitor.
         try? datapath.send(.flushSAs(FlushSAs(proto: 0)))

@@ -9,7 +9,9 @@ struct CertificateStore {
     static let directory = "/certificates/"
 
     func certificate(_ name: String) throws -> Certificate {
-        guard Self.isName(name) else { throw StoreError("certificate name '\(name)' has characters other than letters, digits, '-', '_' and '.'") }
+        guard Self.isName(name) else {
+            throw StoreError("certificate name '\(name)' has characters other than letters, digits, '-', '_' and '.'")
+        }
         for ext in ["pem", "der", "crt"] where Files.exists(Self.directory + name + "." + ext) {
             return try Certificate(pemOrDER: try Files.readAll(Self.directory + name + "." + ext, limit: 65_536))
         }
@@ -37,7 +39,8 @@ struct CertificateStore {
     }
 
     static func isName(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 64 && name != "." && name != ".." && name.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+        !name.isEmpty && name.count <= 64 && name != "." && name != ".."
+            && name.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
     }
 
     struct StoreError: Error, CustomStringConvertible {

@@ -109,7 +109,8 @@ final class ConfigStore {
             return nil
         }
         do {
-            let seeded = try parse(Files.readAll(seed, limit: Self.maximumBytes), source: .operatorInput, name: "the --config script")
+            let seeded = try parse(Files.readAll(seed, limit: Self.maximumBytes), source: .operatorInput,
+                                   name: "the --config script")
             try save(seeded)
             config = seeded
             saveLastGood()
@@ -188,7 +189,9 @@ final class ConfigStore {
     }
 
     private func saveLastGood() {
-        do { try Files.writeAtomically(Self.lastGoodPath, Array(Exporter.export(config, showSensitive: true).utf8)) } catch {
+        do {
+            try Files.writeAtomically(Self.lastGoodPath, Array(Exporter.export(config, showSensitive: true).utf8))
+        } catch {
             audit.event(.error, msgID: "config-save", "could not save the last good copy: \(error)")
         }
     }

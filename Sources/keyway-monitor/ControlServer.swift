@@ -139,7 +139,8 @@ final class ControlServer {
         var message = reply
         let waiting = clients.values.reduce(0) { $0 + $1.link.pendingBytes }
         let readersWaiting = clients.values.filter { !$0.session.canModify }.reduce(0) { $0 + $1.link.pendingBytes }
-        if waiting > Self.pendingReplyLimit || (!client.session.canModify && readersWaiting > Self.readerPendingReplyLimit) {
+        if waiting > Self.pendingReplyLimit
+           || (!client.session.canModify && readersWaiting > Self.readerPendingReplyLimit) {
             message = .errorReply(ErrorReply(reason: "the monitor is busy sending \(waiting >> 20) MiB of replies "
                                               + "to other clients; try again shortly"))
         }
@@ -166,11 +167,13 @@ final class ControlServer {
             guard let last = shown.last else { continue }
             var lines = shown.map { (follow.json ? LogView.json($0) : LogView.line($0)) + "\n" }
             if client.missed > 0 {
-                lines.insert("(\(client.missed) events not shown: they came faster than this console read them)\n", at: 0)
+                lines.insert("(\(client.missed) events not shown: they came faster than this console read them)\n",
+                             at: 0)
             }
             let text = AuditEvent.cut(lines.joined(), ConsoleOutput.maximumText)
             do {
-                try SeqPacket.send(client.socket, Frame.encode(.consoleOutput(ConsoleOutput(text: text, following: true))))
+                try SeqPacket.send(client.socket,
+                                   Frame.encode(.consoleOutput(ConsoleOutput(text: text, following: true))))
                 client.missed = 0
             } catch let error where error.errno == .resourceTemporarilyUnavailable {
                 client.missed += UInt64(shown.count)
@@ -202,20 +205,27 @@ final class ControlServer {
 
     /// The datapath's counters arrived: answer the client that asked, with the monitor's own too.
     func datapathCounters(_ reply: CounterReply, requestID: UInt32, runtime: ChildRuntime) {
-        guard let pending = pendingCounters.removeValue(forKey: requestID), let client = clients[pending.fd] else { return }
-        let merged = runtime.allCounters() + reply.counters.map { Counter(name: "datapath." + $0.name, value: $0.value) }
-        send(.counterReply(CounterReply(role: .monitor, counters: merged)), requestID: pending.clientRequest, to: client)
+        guard let pending = pendingCounters.removeValue(forKey: requestID), let client = clients[pending.fd] else {
+            return
+        }
+        let merged = runtime.allCounters()
+            + reply.counters.map { Counter(name: "datapath." + $0.name, value: $0.value) }
+        send(.counterReply(CounterReply(role: .monitor, counters: merged)), requestID: pending.clientRequest,
+             to: client)
     }
 
     /// One console exchange: run, audit each change (secrets masked), answer.
     private func console(_ command: ConsoleCommand, client: Client, runtime: ChildRuntime) -> ConsoleReply {
-        guard let store else { return ConsoleReply(ok: false, output: "the configuration store is not ready", warnings: [], promptPath: "") }
+        guard let store else {
+            return ConsoleReply(ok: false, output: "the configuration store is not ready", warnings: [], promptPath: "")
+        }
         let uid = String(client.credentials.uid)
         switch store.run(command.text, session: &client.session) {
         case .success(let out):
             for (i, change) in out.changes.enumerated() {
                 if i % 512 == 511 { runtime.keepAlive() }
-                runtime.audit.event(.notice, msgID: "config-change", "configuration changed", [("uid", uid), ("command", change)])
+                runtime.audit.event(.notice, msgID: "config-change", "configuration changed",
+                                    [("uid", uid), ("command", change)])
             }
             // What the operator was warned about (weak choices, aggressive mode with a PSK) is on record too.
             for warning in out.warnings {
@@ -233,7 +243,8 @@ final class ControlServer {
                 runtime.audit.event(.warning, msgID: "config-denied", "console command refused",
                                     [("uid", uid), ("reason", error.message)])
             }
-            return ConsoleReply(ok: false, output: error.description, warnings: [], promptPath: client.session.promptPath)
+            return ConsoleReply(ok: false, output: error.description, warnings: [],
+                                promptPath: client.session.promptPath)
         case .failure(.notSaved(let reason)):
             return ConsoleReply(ok: false, output: reason, warnings: [], promptPath: client.session.promptPath)
         }

@@ -125,7 +125,8 @@ final class MonitorBehavior: ChildBehavior {
         switch envelope.message {
         case .reloadConfig:
             reloads += 1
-            runtime.audit.event(.notice, msgID: "reload", "configuration reload requested", [("reloads", String(reloads))])
+            runtime.audit.event(.notice, msgID: "reload", "configuration reload requested",
+                                [("reloads", String(reloads))])
             control?.store?.reload()
         case .accessPolicy(let policy):
             control?.access = policy
@@ -203,7 +204,8 @@ final class MonitorBehavior: ChildBehavior {
         do {
             let octets = try signing.authorize(request, now: MonotonicClock.now() / 1_000_000)
             if let (scheme, signature) = certificates.signIKEv2(octets, certificate: request.certificate,
-                                                                method: request.method, peerHashes: request.peerHashes) {
+                                                                method: request.method,
+                                                                peerHashes: request.peerHashes) {
                 reply = IKEv2SignReply(id: request.id, scheme: scheme, signature: signature)
                 runtime.audit.event(.informational, msgID: "ike-signed", "signed IKE_AUTH octets for keyway-ike",
                                     [("certificate", request.certificate), ("peer", request.exchange.peer.description),
@@ -247,7 +249,8 @@ final class MonitorBehavior: ChildBehavior {
         func uptime(_ start: UInt64) -> UInt64 { now > start ? (now - start) / 1_000_000 : 0 }
         var list: [ProcessStatus] = []
         if let p = runtime.parentHello {
-            list.append(ProcessStatus(role: .parent, pid: p.pid, uptimeMilliseconds: uptime(p.startedAt), restarts: 0, sandboxed: false, connected: true))
+            list.append(ProcessStatus(role: .parent, pid: p.pid, uptimeMilliseconds: uptime(p.startedAt), restarts: 0,
+                                      sandboxed: false, connected: true))
         }
         for role in Role.children {
             if role == runtime.role {
@@ -260,7 +263,8 @@ final class MonitorBehavior: ChildBehavior {
             }
             let link = runtime.links[role]
             let hello = link?.hello
-            list.append(ProcessStatus(role: role, pid: hello?.pid ?? 0, uptimeMilliseconds: hello.map { uptime($0.startedAt) } ?? 0,
+            list.append(ProcessStatus(role: role, pid: hello?.pid ?? 0,
+                                      uptimeMilliseconds: hello.map { uptime($0.startedAt) } ?? 0,
                                       restarts: runtime.peerRestarts[role] ?? 0, sandboxed: hello?.sandboxed ?? false,
                                       connected: link != nil && hello != nil, refused: refused(role, runtime)))
         }

@@ -68,20 +68,24 @@ struct KeywayClient: ParsableCommand {
         var words = arguments.makeIterator()
         while let w = words.next() {
             switch w {
-            case "--socket": guard let v = words.next() else { throw ClientError("--socket needs a path") }; r.socket = v
+            case "--socket":
+                guard let v = words.next() else { throw ClientError("--socket needs a path") }; r.socket = v
             case "--json": r.json = true
             case "-f": guard let v = words.next() else { throw ClientError("-f needs a file") }; r.file = v
             case "-c": guard let v = words.next() else { throw ClientError("-c needs a command line") }; r.line = v
             case "-h", "--help": r.help = true
             case "--complete": r.complete = words.next() ?? ""
             case "--timeout":
-                guard let v = words.next().flatMap({ Int($0) }), v > 0 else { throw ClientError("--timeout needs seconds") }
+                guard let v = words.next().flatMap({ Int($0) }), v > 0 else {
+                    throw ClientError("--timeout needs seconds")
+                }
                 r.timeout = v
             default: r.words.append(w)
             }
         }
         // One argument holding a whole line (`ssh router '/ip ipsec policy print'`) is a console line.
-        if r.line == nil, r.words.count == 1, let only = r.words.first, only.contains(where: { $0 == " " || $0 == "\t" }) {
+        if r.line == nil, r.words.count == 1, let only = r.words.first,
+           only.contains(where: { $0 == " " || $0 == "\t" }) {
             r.line = only
             r.words = []
         }
@@ -259,7 +263,8 @@ final class Connection {
     }
 
     func runScript(_ text: String, json: Bool) throws {
-        guard case .consoleReply(let reply) = try request(.consoleCommand(ConsoleCommand(text: text, json: json))) else {
+        guard case .consoleReply(let reply) = try request(.consoleCommand(ConsoleCommand(text: text, json: json)))
+        else {
             throw ClientError("unexpected reply")
         }
         for w in reply.warnings { StandardStreams.error("warning: \(w)") }
@@ -312,7 +317,9 @@ final class Connection {
                 if try follow(until: interrupt) {
                     StandardStreams.write("\n")
                     try reconnect()
-                    if !pathText.isEmpty { _ = try exchange(.consoleCommand(ConsoleCommand(text: "/" + pathText, json: false))) }
+                    if !pathText.isEmpty {
+                        _ = try exchange(.consoleCommand(ConsoleCommand(text: "/" + pathText, json: false)))
+                    }
                 }
             }
         }
@@ -339,7 +346,9 @@ final class Connection {
     }
 
     func status(json: Bool) throws {
-        guard case .statusReply(let reply) = try request(.statusRequest(StatusRequest())) else { throw ClientError("unexpected reply") }
+        guard case .statusReply(let reply) = try request(.statusRequest(StatusRequest())) else {
+            throw ClientError("unexpected reply")
+        }
         if json {
             let rows = reply.processes.map { p in
                 "{\"process\":\(jsonString(p.role.description)),\"pid\":\(p.pid),"
@@ -372,9 +381,13 @@ final class Connection {
     }
 
     func counters(json: Bool) throws {
-        guard case .counterReply(let reply) = try request(.counterRequest(CounterRequest())) else { throw ClientError("unexpected reply") }
+        guard case .counterReply(let reply) = try request(.counterRequest(CounterRequest())) else {
+            throw ClientError("unexpected reply")
+        }
         if json {
-            StandardStreams.output("{" + reply.counters.map { "\(jsonString($0.name)):\($0.value)" }.joined(separator: ",") + "}")
+            StandardStreams.output("{"
+                                   + reply.counters.map { "\(jsonString($0.name)):\($0.value)" }.joined(separator: ",")
+                                   + "}")
         } else {
             StandardStreams.output(reply.counters.map { "\($0.name)=\($0.value)" }.joined(separator: "\n"))
         }
@@ -384,7 +397,9 @@ final class Connection {
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
 extension String {
-    func trimmingCharacters(in set: String) -> String { String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed()) }
+    func trimmingCharacters(in set: String) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    }
 }
 
 KeywayClient.main()

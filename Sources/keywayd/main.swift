@@ -41,7 +41,8 @@ struct Keywayd: ParsableCommand {
     var syslog = "/dev/log"
 
     @Option(name: .customLong("syslog-format"),
-            help: "local: syslog(3)'s format, which /dev/log's parsers (rsyslog, journald) read; rfc5424: for a listener that parses RFC 5424.")
+            help: ArgumentHelp("local: syslog(3)'s format, which /dev/log's parsers (rsyslog, journald) read; "
+                + "rfc5424: for a listener that parses RFC 5424."))
     var syslogFormat = SyslogFormat.local
 
     @Option(name: .customLong("on-bad-store"),
@@ -59,17 +60,21 @@ struct Keywayd: ParsableCommand {
     var tunMTU = "auto"
 
     @Option(name: .customLong("children-dir"),
-            help: "Where keyway-ike, keyway-datapath and keyway-monitor are (default: ../libexec/keyway beside keywayd's directory if it holds them, as the package installs them; else keywayd's own directory).")
+            help: ArgumentHelp("Where keyway-ike, keyway-datapath and keyway-monitor are (default: ../libexec/keyway "
+                + "beside keywayd's directory if it holds them, as the package installs them; else keywayd's own "
+                + "directory)."))
     var childrenDir: String?
 
     @Flag(name: .long, help: "Stay in the foreground (keywayd never daemonizes; systemd supervises it).")
     var foreground = false
 
     func validate() throws {
-        guard !tun.isEmpty, tun.utf8.count < 16, tun.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
+        guard !tun.isEmpty, tun.utf8.count < 16,
+              tun.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
             throw ValidationError("--tun '\(tun)': an interface name is 1 to 15 letters, digits, '-', '_' or '.'")
         }
-        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog), ("--config", config),
+        for (flag, path) in [("--state-dir", stateDir), ("--run-dir", runDir), ("--syslog", syslog),
+                             ("--config", config),
                              ("--children-dir", childrenDir ?? "/")] {
             guard path.hasPrefix("/") else { throw ValidationError("\(flag) '\(path)': give an absolute path") }
         }
@@ -82,7 +87,8 @@ struct Keywayd: ParsableCommand {
     func run() throws {
         StandardStreams.lineBuffered()
         guard Users.effectiveUID == 0 else {
-            StandardStreams.error("keywayd: must start as root (it opens the TUN device, raw sockets and port 500, then drops privileges in its children)")
+            StandardStreams.error("keywayd: must start as root (it opens the TUN device, raw sockets and port 500, "
+                                  + "then drops privileges in its children)")
             throw ExitCode(1)
         }
         let users: RoleUsers
@@ -96,7 +102,8 @@ struct Keywayd: ParsableCommand {
         }
         let directory = childrenDir ?? ChildrenDirectory.choose(keywaydDirectory: own, exists: Files.exists)
         if !Files.exists(config) {
-            StandardStreams.error("keywayd: no configuration script at \(config); a stored configuration is used if there is one, else the appliance starts empty")
+            StandardStreams.error("keywayd: no configuration script at \(config); a stored configuration is used if "
+                                  + "there is one, else the appliance starts empty")
         }
         var settings = SupervisorSettings(executableDirectory: directory, users: users, runDirectory: runDir,
                                           stateDirectory: stateDir, syslogPath: syslog, tunName: tun)
