@@ -104,19 +104,18 @@ public struct Executor {
             if let first = cmd.named.first {
                 if menu.kind == .proposal {
                     let args = cmd.named.map { "\($0.name)=\($0.value.text ?? "...")" }.joined(separator: " ")
-                    throw ConfigError(
-                        "expected a command before '\(first.name)=': to change the built-in proposal "
-                        + "type `/ip ipsec proposal set default \(args)`", at: first.position)
+                    throw ConfigError("expected a command before '\(first.name)=': to change the built-in proposal "
+                                      + "type `/ip ipsec proposal set default \(args)`", at: first.position)
                 }
                 throw ConfigError(
                     "expected a command (\(verbs(for: menu).joined(separator: ", "))) before '\(first.name)='",
                     at: first.position)
             }
             if let first = cmd.positional.first {
-                throw ConfigError(
-                    "no such menu or command '\(first.value.text ?? "[...]")' in "
-                    + "/\(path.joined(separator: " ")): expected one of "
-                    + "\((menu.children.map(\.name) + verbs(for: menu)).joined(separator: ", "))", at: first.position)
+                throw ConfigError("no such menu or command '\(first.value.text ?? "[...]")' in "
+                                  + "/\(path.joined(separator: " ")): expected one of "
+                                  + "\((menu.children.map(\.name) + verbs(for: menu)).joined(separator: ", "))",
+                                  at: first.position)
             }
             session.path = path    // a path alone changes the console's current menu
             return
@@ -124,9 +123,9 @@ public struct Executor {
         let options = verbs(for: menu)
         guard let resolved = Schema.resolve(verb, options) else {
             let what = menu.children.isEmpty ? "command" : "menu or command"
-            throw ConfigError(
-                "no such \(what) '\(verb)' in /\(path.joined(separator: " ")): expected one of "
-                + "\((menu.children.map(\.name) + options).joined(separator: ", "))", at: cmd.verbPosition)
+            throw ConfigError("no such \(what) '\(verb)' in /\(path.joined(separator: " ")): expected one of "
+                              + "\((menu.children.map(\.name) + options).joined(separator: ", "))",
+                              at: cmd.verbPosition)
         }
         let modifying = ["add", "set", "remove", "enable", "disable", "flush"].contains(resolved)
         if modifying && !session.canModify {
@@ -312,9 +311,8 @@ public struct Executor {
                 "ambiguous property '\(arg.name)': could be \(matches.map(\.name).joined(separator: ", "))",
                 at: arg.position)
         }
-        throw ConfigError(
-            "unknown property '\(arg.name)' for /ip ipsec \(kindName(kind)): expected one of "
-            + "\(schema.map(\.name).joined(separator: ", ")), disabled", at: arg.position)
+        throw ConfigError("unknown property '\(arg.name)' for /ip ipsec \(kindName(kind)): expected one of "
+                          + "\(schema.map(\.name).joined(separator: ", ")), disabled", at: arg.position)
     }
 
     private func value(_ arg: NamedArgument, _ spec: PropertySpec, _ kind: MenuKind,
@@ -369,9 +367,8 @@ public struct Executor {
                     throw ConfigError("ah-spi is set but ah-key is empty: AH needs a key", at: at)
                 }
                 for key in Set([k1, k2]) where !key.isEmpty && key.count / 2 < integ.keyLength {
-                    out.warnings.append(
-                        "\(keyName) has \(key.count / 2) bytes, shorter than the \(integ.keyLength) "
-                        + "bytes \(integ.rawValue) is designed for")
+                    out.warnings.append("\(keyName) has \(key.count / 2) bytes, shorter than the \(integ.keyLength) "
+                                        + "bytes \(integ.rawValue) is designed for")
                 }
             }
         case .peer:

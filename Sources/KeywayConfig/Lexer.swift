@@ -183,9 +183,8 @@ public struct Lexer {
             case "v": s.append("\u{0B}")
             default:
                 guard let h = e.hexDigitValue, let l = peek()?.hexDigitValue, e.isUppercase || e.isNumber else {
-                    throw ConfigError(
-                        "unknown escape '\\\(e)' in string: expected one of \\\" \\\\ \\n \\r \\t \\$ "
-                        + "\\? \\_ \\a \\b \\f \\v or \\HH", at: escapePosition)
+                    throw ConfigError("unknown escape '\\\(e)' in string: expected one of \\\" \\\\ \\n \\r \\t \\$ "
+                                      + "\\? \\_ \\a \\b \\f \\v or \\HH", at: escapePosition)
                 }
                 advance()
                 s.unicodeScalars.append(Unicode.Scalar(UInt8(h * 16 + l)))

@@ -91,19 +91,21 @@ extension Executor {
                         }
                         fields += runtime.policyStats(id: item.id)
                     } else {
-                        fields = schema.filter { mode == "detail" || $0.inPrint }
-                            .map { ($0.name,
-                                    Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
+                        fields = schema.filter { mode == "detail" || $0.inPrint }.map {
+                            ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive))
+                        }
                         if mode == "detail", let reason { fields.append(("inactive-reason", Schema.quote(reason))) }
                     }
                 case .proposal:
                     if item.builtIn { flags += "*" }
-                    fields = schema.map { ($0.name, Schema.format(item.value($0.name, in: schema), $0,
-                                                                  showSensitive: showSensitive)) }
+                    fields = schema.map {
+                        ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive))
+                    }
                 default:
                     fields = schema.filter { mode == "detail" || $0.inPrint || item.values[$0.name] != nil }
-                        .map { ($0.name,
-                                Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive)) }
+                        .map {
+                            ($0.name, Schema.format(item.value($0.name, in: schema), $0, showSensitive: showSensitive))
+                        }
                     // The manual's legend, with I only where a peer is unusable (a store from before a rule).
                     if kind == .peer, mode == "detail", item.value("exchange-mode", in: schema).text == "ike2" {
                         fields.append(("note", Schema.quote("proposal-check does not apply to ike2: IKEv2 does not "
@@ -175,8 +177,9 @@ extension Executor {
                 _ out: inout CommandOutput) throws(ConfigError) {
         var showSensitive = false
         for (arg, position) in cmd.positional {
-            guard arg.text.flatMap({ Schema.resolve($0, ["show-sensitive", "hide-sensitive", "compact",
-                                                         "verbose"]) }) != nil else {
+            guard arg.text.flatMap({
+                Schema.resolve($0, ["show-sensitive", "hide-sensitive", "compact", "verbose"])
+            }) != nil else {
                 throw ConfigError("unknown export option '\(arg.text ?? "[...]")': expected show-sensitive",
                                   at: position)
             }
