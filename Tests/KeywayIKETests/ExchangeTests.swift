@@ -16,13 +16,17 @@ final class ExchangeTests: XCTestCase {
         var sent = 0
     }
 
-    func configuration(local: UInt32, remote: UInt32, secret: String = "keyway-test", peer: (inout IKEPeer) -> Void = { _ in },
+    func configuration(local: UInt32, remote: UInt32, secret: String = "keyway-test",
+                       peer: (inout IKEPeer) -> Void = { _ in },
                        policy: (inout IKEPolicy) -> Void = { _ in }) -> IKEConfiguration {
-        var p = IKEPeer(address: remote, secret: Secret(Array(secret.utf8)), hash: .sha1, encryption: .aes128, group: .modp1024)
+        var p = IKEPeer(address: remote, secret: Secret(Array(secret.utf8)), hash: .sha1, encryption: .aes128,
+                        group: .modp1024)
         peer(&p)
-        let localNet: UInt32 = local == a ? 0x0a01_0000 : 0x0a02_0000, remoteNet: UInt32 = local == a ? 0x0a02_0000 : 0x0a01_0000
+        let localNet: UInt32 = local == a ? 0x0a01_0000 : 0x0a02_0000,
+            remoteNet: UInt32 = local == a ? 0x0a02_0000 : 0x0a01_0000
         var pol = IKEPolicy(id: 1, source: localNet, sourceLength: 24, destination: remoteNet, destinationLength: 24,
-                            saSource: local, saDestination: remote, tunnel: true, authAlgorithms: [.sha1], encAlgorithms: [.aes128])
+                            saSource: local, saDestination: remote, tunnel: true, authAlgorithms: [.sha1],
+                            encAlgorithms: [.aes128])
         policy(&pol)
         return IKEConfiguration(peers: [p], policies: [pol])
     }
@@ -40,7 +44,8 @@ final class ExchangeTests: XCTestCase {
                 pair.sent += 1
                 let target = to.address == a ? left : right
                 let from = Endpoint(address: origin, port: port)
-                queue += target.receive(bytes, from: from, localPort: to.port, localAddress: to.address, now: now).map { (to.address, $0) }
+                queue += target.receive(bytes, from: from, localPort: to.port, localAddress: to.address, now: now)
+                    .map { (to.address, $0) }
             case .install(let sas): pair.installed[origin, default: []] += sas
             case .announceSigning, .signIKEv2: break
             case .sign(let id, let name, let data, _):
@@ -89,27 +94,34 @@ final class ExchangeTests: XCTestCase {
 
     func testPhase1ProposalMismatchNamesBothSides() {
         let left = IKEEngine(configuration: configuration(local: a, remote: b))
-        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.encryption = .tripleDES; $0.hash = .md5 }))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a,
+                                                           peer: { $0.encryption = .tripleDES; $0.hash = .md5 }))
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
-        XCTAssertEqual(failure?.text, "phase 1 negotiation failed: peer offered aes-128/sha1/modp1024; peer 192.0.2.1/32 has 3des/md5/modp1024")
-        XCTAssertEqual(p.audits[a]?.first { $0.msgID == "ike-peer-refused" }?.text, "peer refused the negotiation: NO-PROPOSAL-CHOSEN")
+        XCTAssertEqual(
+            failure?.text,
+            "phase 1 negotiation failed: peer offered aes-128/sha1/modp1024; peer 192.0.2.1/32 has 3des/md5/modp1024")
+        XCTAssertEqual(p.audits[a]?.first { $0.msgID == "ike-peer-refused" }?.text,
+                       "peer refused the negotiation: NO-PROPOSAL-CHOSEN")
     }
 
     func testPhase2ProposalMismatchIsNoProposalChosen() {
         let left = IKEEngine(configuration: configuration(local: a, remote: b))
-        let right = IKEEngine(configuration: configuration(local: b, remote: a, policy: { $0.encAlgorithms = [.tripleDES] }))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a,
+                                                           policy: { $0.encAlgorithms = [.tripleDES] }))
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         XCTAssertNil(p.installed[a])
         let failure = p.audits[b]?.first { $0.msgID == "ike-failed" }
         XCTAssertEqual(failure?.fields.first { $0.name == "notify" }?.value, "NO-PROPOSAL-CHOSEN")
         XCTAssertTrue(failure?.text.contains("peer offered esp aes-128/sha1/modp1024") ?? false, failure?.text ?? "")
-        XCTAssertEqual(p.audits[a]?.first { $0.msgID == "ike-peer-refused" }?.text, "peer refused the negotiation: NO-PROPOSAL-CHOSEN")
+        XCTAssertEqual(p.audits[a]?.first { $0.msgID == "ike-peer-refused" }?.text,
+                       "peer refused the negotiation: NO-PROPOSAL-CHOSEN")
     }
 
     func testLifetimeMismatchUnderEachProposalCheck() throws {
         // The initiator proposes 3600 s; the responder's policy says 1800 s.
-        for (check, installs, expected) in [(IKEPeer.ProposalCheck.obey, true, UInt64(3_600)), (.claim, true, 1_800), (.strict, false, 0), (.exact, false, 0)] {
+        for (check, installs, expected) in [(IKEPeer.ProposalCheck.obey, true, UInt64(3_600)), (.claim, true, 1_800),
+                                            (.strict, false, 0), (.exact, false, 0)] {
             let left = IKEEngine(configuration: configuration(local: a, remote: b,
                                                               policy: { $0.lifetime = Seconds(3_600) }))
             let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.proposalCheck = check }))
@@ -133,7 +145,11 @@ final class ExchangeTests: XCTestCase {
     func testUnansweredMainModeRetransmitsWithBackoffThenFails() {
         let left = IKEEngine(configuration: configuration(local: a, remote: b))
         let first = left.acquire(policyID: 1, now: 0)
-        guard case .send(let msg, _, _, _)? = first.first(where: { if case .send = $0 { return true } else { return false } }) else { return XCTFail("no message 1") }
+        guard case .send(let msg, _, _, _)? = first.first(where: {
+            if case .send = $0 { return true } else { return false }
+        }) else {
+            return XCTFail("no message 1")
+        }
         var resent: [UInt64] = []
         var failed = false
         for t in stride(from: UInt64(0), through: 120_000, by: 500) {
@@ -150,7 +166,8 @@ final class ExchangeTests: XCTestCase {
 
     func testAggressiveModeKeysBothSidesInSixMessages() throws {
         let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: { $0.exchangeMode = .aggressive }))
-        let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: { $0.exchangeMode = .aggressive }))
+        let right = IKEEngine(configuration: configuration(local: b, remote: a,
+                                                           peer: { $0.exchangeMode = .aggressive }))
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         let l = try XCTUnwrap(p.installed[a]), r = try XCTUnwrap(p.installed[b])
         XCTAssertEqual(p.sent, 6, "three aggressive mode and three quick mode messages")
@@ -164,12 +181,16 @@ final class ExchangeTests: XCTestCase {
         let right = IKEEngine(configuration: configuration(local: b, remote: a))
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         XCTAssertNil(p.installed[a])
-        XCTAssertEqual(p.audits[b]?.first { $0.msgID == "ike-refused" }?.text, "aggressive mode refused: the peer is configured with exchange-mode=main")
-        let l2 = IKEEngine(configuration: configuration(local: a, remote: b, secret: "x", peer: { $0.exchangeMode = .aggressive }))
-        let r2 = IKEEngine(configuration: configuration(local: b, remote: a, secret: "y", peer: { $0.exchangeMode = .aggressive }))
+        XCTAssertEqual(p.audits[b]?.first { $0.msgID == "ike-refused" }?.text,
+                       "aggressive mode refused: the peer is configured with exchange-mode=main")
+        let l2 = IKEEngine(configuration: configuration(local: a, remote: b, secret: "x",
+                                                        peer: { $0.exchangeMode = .aggressive }))
+        let r2 = IKEEngine(configuration: configuration(local: b, remote: a, secret: "y",
+                                                        peer: { $0.exchangeMode = .aggressive }))
         let q = run(l2, r2, start: l2.acquire(policyID: 1, now: 1_000))
         XCTAssertNil(q.installed[a])
-        XCTAssertTrue(q.audits[a]?.contains { $0.text.contains("HASH_R does not match") } ?? false, "\(q.audits[a] ?? [])")
+        XCTAssertTrue(q.audits[a]?.contains { $0.text.contains("HASH_R does not match") } ?? false,
+                      "\(q.audits[a] ?? [])")
     }
 }
 
@@ -188,14 +209,21 @@ extension ExchangeTests {
     /// The manual's second example: router 1 has only a peer with generate-policy=yes for a
     /// whole /24; router 2 has a static transport policy and starts.
     func testGeneratePolicyMakesADynamicPolicyThatGoesWithItsSAs() throws {
-        let router1 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: 0xc000_0200, prefixLength: 24, secret: Secret(Array("g".utf8)), generatePolicy: true)]))
+        let router1 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: 0xc000_0200, prefixLength: 24,
+                                                                                secret: Secret(Array("g".utf8)),
+                                                                                generatePolicy: true)]))
         // Router 2 (the static side) is `a` here, router 1 `b`.
-        let p2 = IKEPolicy(id: 1, source: a, sourceLength: 32, destination: b, destinationLength: 32, saSource: a, saDestination: b, tunnel: false)
-        let router2 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b, secret: Secret(Array("g".utf8)))], policies: [p2]))
+        let p2 = IKEPolicy(id: 1, source: a, sourceLength: 32, destination: b, destinationLength: 32, saSource: a,
+                           saDestination: b, tunnel: false)
+        let router2 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b,
+                                                                                secret: Secret(Array("g".utf8)))],
+                                                                policies: [p2]))
         let p = run(router2, router1, start: router2.acquire(policyID: 1, now: 1_000))
-        let generated = try XCTUnwrap(p.installed[b]?.first?.generatedPolicy, "router 1 installs SAs with the generated policy")
+        let generated = try XCTUnwrap(p.installed[b]?.first?.generatedPolicy,
+                                      "router 1 installs SAs with the generated policy")
         XCTAssertTrue(generated.dynamic)
-        XCTAssertEqual([generated.source, generated.destination, generated.saSource, generated.saDestination], [b, a, b, a])
+        XCTAssertEqual([generated.source, generated.destination, generated.saSource, generated.saDestination],
+                       [b, a, b, a])
         XCTAssertFalse(generated.tunnel, "transport, as the peer proposed")
         XCTAssertGreaterThanOrEqual(generated.id, IKEEngine.firstGeneratedPolicyID)
         XCTAssertEqual(router1.generatedPolicies.count, 1)
@@ -206,12 +234,17 @@ extension ExchangeTests {
     }
 
     func testWithoutGeneratePolicyAnUnknownIdentityIsInvalidIDInformation() {
-        let router1 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: 0xc000_0200, prefixLength: 24, secret: Secret(Array("g".utf8)))]))
-        let p2 = IKEPolicy(id: 1, source: a, sourceLength: 32, destination: b, destinationLength: 32, saSource: a, saDestination: b, tunnel: false)
-        let router2 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b, secret: Secret(Array("g".utf8)))], policies: [p2]))
+        let router1 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: 0xc000_0200, prefixLength: 24,
+                                                                                secret: Secret(Array("g".utf8)))]))
+        let p2 = IKEPolicy(id: 1, source: a, sourceLength: 32, destination: b, destinationLength: 32, saSource: a,
+                           saDestination: b, tunnel: false)
+        let router2 = IKEEngine(configuration: IKEConfiguration(peers: [IKEPeer(address: b,
+                                                                                secret: Secret(Array("g".utf8)))],
+                                                                policies: [p2]))
         let p = run(router2, router1, start: router2.acquire(policyID: 1, now: 1_000))
         XCTAssertNil(p.installed[b])
-        XCTAssertEqual(p.audits[b]?.first { $0.msgID == "ike-failed" }?.fields.first { $0.name == "notify" }?.value, "INVALID-ID-INFORMATION")
+        XCTAssertEqual(p.audits[b]?.first { $0.msgID == "ike-failed" }?.fields.first { $0.name == "notify" }?.value,
+                       "INVALID-ID-INFORMATION")
     }
 }
 
@@ -247,7 +280,10 @@ extension ExchangeTests {
     func rsa(_ mine: String, _ theirs: String) throws -> (inout IKEPeer) -> Void {
         let local = try Certificate(pemOrDER: Array((mine == "a" ? Credentials.certA : Credentials.certB).utf8)).der
         let remote = try Certificate(pemOrDER: Array((theirs == "a" ? Credentials.certA : Credentials.certB).utf8))
-        return { $0.signature = SignatureAuthentication(certificateName: mine, localCertificate: local, remoteCertificate: remote) }
+        return {
+            $0.signature = SignatureAuthentication(certificateName: mine, localCertificate: local,
+                                                   remoteCertificate: remote)
+        }
     }
 
     func testMainModeWithRSASignaturesSignedByTheMonitorKeysBothSides() throws {
@@ -256,7 +292,9 @@ extension ExchangeTests {
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         let l = try XCTUnwrap(p.installed[a]), r = try XCTUnwrap(p.installed[b])
         XCTAssertEqual(l.first { !$0.inbound }?.encryptionKey, r.first { $0.inbound }?.encryptionKey)
-        XCTAssertTrue(p.audits[a]?.contains { $0.msgID == "ike-established" && $0.fields.contains { $0.value.hasSuffix("/rsa") } } ?? false)
+        XCTAssertTrue(p.audits[a]?.contains {
+            $0.msgID == "ike-established" && $0.fields.contains { $0.value.hasSuffix("/rsa") }
+        } ?? false)
     }
 
     func testASignatureThatDoesNotVerifyWithTheRemoteCertificateIsAuthenticationFailed() throws {
@@ -275,7 +313,8 @@ extension ExchangeTests {
         let right = IKEEngine(configuration: configuration(local: b, remote: a))
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         XCTAssertNil(p.installed[a])
-        XCTAssertTrue(p.audits[b]?.first { $0.msgID == "ike-failed" }?.text.contains("aes-128/sha1/modp1024/rsa") ?? false)
+        XCTAssertTrue(p.audits[b]?.first { $0.msgID == "ike-failed" }?.text.contains("aes-128/sha1/modp1024/rsa")
+                      ?? false)
     }
 }
 
@@ -290,8 +329,10 @@ extension ExchangeTests {
         for group in DHGroup.allCases where group != .modp1024 { cases.append((.aes128, .sha1, group)) }
         for (enc, hash, group) in cases {
             let set: (inout IKEPeer) -> Void = { $0.encryption = enc; $0.hash = hash; $0.group = group }
-            let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: set, policy: { $0.pfsGroup = nil }))
-            let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: set, policy: { $0.pfsGroup = nil }))
+            let left = IKEEngine(configuration: configuration(local: a, remote: b, peer: set,
+                                                              policy: { $0.pfsGroup = nil }))
+            let right = IKEEngine(configuration: configuration(local: b, remote: a, peer: set,
+                                                               policy: { $0.pfsGroup = nil }))
             let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
             let out = p.installed[a]?.first { !$0.inbound }, peerIn = p.installed[b]?.first { $0.inbound }
             XCTAssertNotNil(out, "\(enc.rawValue)/\(hash.rawValue)/\(group.name)")
@@ -305,7 +346,8 @@ extension ExchangeTests {
         let left = IKEEngine(configuration: configuration(local: a, remote: b, policy: ah))
         let right = IKEEngine(configuration: configuration(local: b, remote: a, policy: ah))
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
-        let out = try XCTUnwrap(p.installed[a]?.first { !$0.inbound }), peerIn = try XCTUnwrap(p.installed[b]?.first { $0.inbound })
+        let out = try XCTUnwrap(p.installed[a]?.first { !$0.inbound }),
+            peerIn = try XCTUnwrap(p.installed[b]?.first { $0.inbound })
         XCTAssertEqual([out.proto, peerIn.proto], [51, 51])
         XCTAssertEqual(out.integrity, .sha256)
         XCTAssertEqual(out.encryptionKey.count, 0)
@@ -319,14 +361,18 @@ extension ExchangeTests {
     func testTheMostSpecificPeerAddressIsTheOneUsed() throws {
         let broad = IKEPeer(address: 0xc000_0200, prefixLength: 24, secret: Secret(Array("broad".utf8)))
         let exact = IKEPeer(address: a, prefixLength: 32, secret: Secret(Array("exact".utf8)))
-        let pol = IKEPolicy(id: 1, source: 0x0a02_0000, sourceLength: 24, destination: 0x0a01_0000, destinationLength: 24,
+        let pol = IKEPolicy(id: 1, source: 0x0a02_0000, sourceLength: 24, destination: 0x0a01_0000,
+                            destinationLength: 24,
                             saSource: b, saDestination: a, tunnel: true, encAlgorithms: [.aes128])
         let right = IKEEngine(configuration: IKEConfiguration(peers: [broad, exact], policies: [pol]))
-        let left = IKEEngine(configuration: configuration(local: a, remote: b, secret: "exact", peer: { $0.hash = .md5; $0.encryption = .tripleDES }))
+        let left = IKEEngine(configuration: configuration(local: a, remote: b, secret: "exact",
+                                                          peer: { $0.hash = .md5; $0.encryption = .tripleDES }))
         XCTAssertNotNil(run(left, right, start: left.acquire(policyID: 1, now: 1_000)).installed[b])
-        let other = IKEEngine(configuration: configuration(local: a, remote: b, secret: "broad", peer: { $0.hash = .md5; $0.encryption = .tripleDES }))
+        let other = IKEEngine(configuration: configuration(local: a, remote: b, secret: "broad",
+                                                           peer: { $0.hash = .md5; $0.encryption = .tripleDES }))
         let right2 = IKEEngine(configuration: IKEConfiguration(peers: [exact, broad], policies: [pol]))
-        XCTAssertNil(run(other, right2, start: other.acquire(policyID: 1, now: 1_000)).installed[b], "the /24's secret is not used for 192.0.2.1")
+        XCTAssertNil(run(other, right2, start: other.acquire(policyID: 1, now: 1_000)).installed[b],
+                     "the /24's secret is not used for 192.0.2.1")
     }
 }
 
@@ -341,14 +387,18 @@ extension ExchangeTests {
         let l = try XCTUnwrap(p.installed[a]), r = try XCTUnwrap(p.installed[b])
         XCTAssertEqual(l.count, 4); XCTAssertEqual(r.count, 4)
         for proto: UInt8 in [50, 51] {
-            let out = try XCTUnwrap(l.first { !$0.inbound && $0.proto == proto }), peerIn = try XCTUnwrap(r.first { $0.inbound && $0.proto == proto })
+            let out = try XCTUnwrap(l.first { !$0.inbound && $0.proto == proto }),
+                peerIn = try XCTUnwrap(r.first { $0.inbound && $0.proto == proto })
             XCTAssertEqual(out.spi, peerIn.spi)
             XCTAssertEqual(out.integrityKey, peerIn.integrityKey)
             XCTAssertEqual(out.tunnel, proto == 50, "ESP tunnel, AH transport over it")
         }
-        XCTAssertNotEqual(l.first { $0.proto == 50 && !$0.inbound }?.integrityKey, l.first { $0.proto == 51 && !$0.inbound }?.integrityKey)
+        XCTAssertNotEqual(l.first { $0.proto == 50 && !$0.inbound }?.integrityKey,
+                          l.first { $0.proto == 51 && !$0.inbound }?.integrityKey)
         // Its lifetime ends: all four go.
-        let removed = left.tick(now: 1_000 + 1_800_000).compactMap { action -> Int? in if case .remove(let list) = action { return list.count } else { return nil } }
+        let removed = left.tick(now: 1_000 + 1_800_000).compactMap { action -> Int? in
+            if case .remove(let list) = action { return list.count } else { return nil }
+        }
         XCTAssertEqual(removed.reduce(0, +), 4)
     }
 
@@ -357,7 +407,8 @@ extension ExchangeTests {
         let right = IKEEngine(configuration: configuration(local: b, remote: a, policy: { $0.ah = true }))
         let p = run(left, right, start: left.acquire(policyID: 1, now: 1_000))
         XCTAssertNil(p.installed[a])
-        XCTAssertTrue(p.audits[b]?.first { $0.msgID == "ike-failed" }?.text.contains("no acceptable AH beside its ESP") ?? false)
+        XCTAssertTrue(p.audits[b]?.first { $0.msgID == "ike-failed" }?.text.contains("no acceptable AH beside its ESP")
+                      ?? false)
     }
 }
 
