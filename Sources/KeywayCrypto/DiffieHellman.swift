@@ -89,8 +89,8 @@ public final class DiffieHellman {
 
 /// Checks of the group definitions themselves (used by the tests).
 public enum DHGroupCheck {
-    /// EC2N: generator on the curve with order small·q (q prime) exactly, and order·cofactor = RFC 2409's group
-    /// order.
+    /// EC2N: generator on the curve with order small·q (q prime) exactly,
+    /// and order·cofactor = RFC 2409's group order.
     public static func ec2nParametersHold(_ group: DHGroup) -> Bool { kw_ec2n_check(Int32(group.rawValue)) == 1 }
     /// MODP: the prime and (p-1)/2 are prime.
     public static func modpIsSafePrime(_ group: DHGroup) -> Bool { kw_modp_check(Int32(group.rawValue)) == 1 }

@@ -14,8 +14,8 @@ final class DatapathBehavior: ChildBehavior {
     private var rawESP: Descriptor?
     private var rawAH: Descriptor?
     private var held: Descriptor?
-    /// ICMP "destination unreachable" for path MTU discovery (optional: without it, paths only shrink to the
-    /// interface).
+    /// ICMP "destination unreachable" for path MTU discovery
+    /// (optional: without it, paths only shrink to the interface).
     private var icmp: Descriptor?
     /// The SPD and SAD as the monitor and keyway-ike shape them, every request from IKE checked.
     private let control = DatapathController()
