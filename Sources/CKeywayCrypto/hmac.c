@@ -99,8 +99,6 @@ void kw_mac_free(kw_mac *m) {
     OPENSSL_free(m);
 }
 
-size_t kw_mac_size(const kw_mac *m) { return m->size; }
-
 int kw_mac_begin(kw_mac *m) {
     memcpy(work_state(m), inner_state(m), m->state_size);
     return 1;

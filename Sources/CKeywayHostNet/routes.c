@@ -423,9 +423,3 @@ int kw_rt_path_mtus(const uint32_t *destinations, int count, uint32_t mark, int3
     mnl_socket_close(nl);
     return 0;
 }
-
-int kw_rt_path_mtu(uint32_t destination, uint32_t mark) {
-    int32_t mtu = 0;
-    kw_rt_path_mtus(&destination, 1, mark, &mtu);
-    return mtu;
-}

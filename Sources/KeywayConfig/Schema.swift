@@ -192,9 +192,9 @@ public enum Schema {
         }
     }
 
-    static let protocolNames: [String: Int] = ["all": -1, "icmp": 1, "igmp": 2, "ipencap": 4, "tcp": 6, "udp": 17,
-                                               "gre": 47,
-                                               "ipsec-esp": 50, "ipsec-ah": 51, "icmpv6": 58, "ospf": 89, "sctp": 132]
+    /// The vocabulary's protocol names, and `all` (-1: no protocol in the selector).
+    static let protocolNames: [String: Int] =
+        IPProtocolNames.byName.mapValues(Int.init).merging(["all": -1]) { named, _ in named }
 
     /// Parses a value for a property; the message says what was expected.
     public static func parse(_ text: String, for spec: PropertySpec) -> Result<Value, ValueError> {

@@ -86,7 +86,4 @@ public enum SecureRandom {
         precondition(ok, "RAND_bytes failed")
         return out
     }
-
-    public static func uint32() -> UInt32 { bytes(4).reduce(0) { $0 << 8 | UInt32($1) } }
-    public static func uint64() -> UInt64 { bytes(8).reduce(0) { $0 << 8 | UInt64($1) } }
 }

@@ -138,9 +138,6 @@ public final class Datapath {
         udpInbound.removeAll()
     }
 
-    /// Policies that can receive protected traffic now.
-    var inboundPolicyIDsWithLiveSAs: [Int] { inbound.values.filter { $0.sa.state != .dead }.map(\.policyID) }
-
     public var installedSAs: [SecurityAssociation] {
         outbound.values.flatMap { [$0.esp, $0.ah].compactMap { $0 } } + inbound.values.map(\.sa)
     }

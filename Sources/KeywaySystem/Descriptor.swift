@@ -25,10 +25,6 @@ public final class Descriptor: CustomStringConvertible {
         _ = try retryingEINTR("fcntl(F_SETFL)") { fcntl(raw, F_SETFL, flags | O_NONBLOCK) }
     }
 
-    public func duplicate() throws(SystemError) -> Descriptor {
-        Descriptor(adopting: try retryingEINTR("fcntl(F_DUPFD_CLOEXEC)") { fcntl(raw, F_DUPFD_CLOEXEC, 0) })
-    }
-
     public func write(_ bytes: [UInt8]) throws(SystemError) -> Int {
         try retryingEINTR("write") { bytes.withUnsafeBytes { p in Glibc.write(raw, p.baseAddress, p.count) } }
     }

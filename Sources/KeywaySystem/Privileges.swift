@@ -27,19 +27,6 @@ public enum Users {
         return gr.pointee.gr_gid
     }
 
-    /// The supplementary groups of a uid, from /etc/group (for SO_PEERCRED callers).
-    public static func isMember(uid: uid_t, primaryGID: gid_t, ofGroup gid: gid_t) -> Bool {
-        if primaryGID == gid { return true }
-        guard let pw = getpwuid(uid), let gr = getgrgid(gid) else { return false }
-        guard var member = gr.pointee.gr_mem else { return false }
-        let name = String(cString: pw.pointee.pw_name)
-        while let m = member.pointee {
-            if String(cString: m) == name { return true }
-            member += 1
-        }
-        return false
-    }
-
     public static var effectiveUID: uid_t { geteuid() }
 
     /// A group's id and the uids of its listed members (from /etc/group, before any chroot).

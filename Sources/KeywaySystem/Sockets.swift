@@ -125,17 +125,6 @@ public enum Sockets {
         return fd
     }
 
-    /// A bound datagram socket (tests use it as a syslog listener).
-    public static func unixDatagramBound(path: String) throws(SystemError) -> Descriptor {
-        let fd = Descriptor(adopting: try retryingEINTR("socket(unix dgram)") {
-            socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        })
-        unlink(path)
-        let (addr, len) = try unixAddress(path)
-        _ = try retryingEINTR("bind(\(path))") { withSockaddr(addr) { sa in bind(fd.raw, sa, len) } }
-        return fd
-    }
-
     /// An unconnected datagram socketpair end, for tests standing in for syslog.
     public static func datagramPair() throws(SystemError) -> (Descriptor, Descriptor) {
         var fds: [Int32] = [-1, -1]
@@ -198,15 +187,6 @@ public enum Sockets {
         if n == bytes.count { return .sent }
         let e = n < 0 ? Glibc.errno : EMSGSIZE
         return e == EAGAIN || e == ENOBUFS || e == EINTR ? .wouldBlock : .failed(e)
-    }
-
-    /// Writes one datagram; a full or absent receiver is reported, never fatal.
-    public static func sendDatagram(_ fd: Descriptor, _ bytes: [UInt8]) -> Bool { sendDatagram(fd: fd.raw, bytes) }
-
-    public static func sendDatagram(fd: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { p in
-            Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
-        } == bytes.count
     }
 
     private static func unixAddress(_ path: String) throws(SystemError) -> (sockaddr_un, socklen_t) {
@@ -297,22 +277,6 @@ extension Sockets {
         let n = buffer.withUnsafeMutableBytes { p in kw_recv_udp(fd.raw, p.baseAddress, p.count, &src, &port, &dst) }
         guard n >= 0 else { return nil }
         return (n, src, port, dst)
-    }
-
-    /// A non-blocking recvfrom on an IPv4 UDP socket: byte count and the sender, or nil.
-    public static func receiveFrom(_ fd: Descriptor, into buffer: inout [UInt8])
-        -> (count: Int, address: UInt32, port: UInt16)? {
-        var addr = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let n = buffer.withUnsafeMutableBytes { p in
-            withUnsafeMutablePointer(to: &addr) { a in
-                a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                    Glibc.recvfrom(fd.raw, p.baseAddress, p.count, Int32(MSG_DONTWAIT), sa, &length)
-                }
-            }
-        }
-        guard n >= 0 else { return nil }
-        return (n, UInt32(bigEndian: addr.sin_addr.s_addr), UInt16(bigEndian: addr.sin_port))
     }
 
     /// One datagram without blocking, or nil when none is waiting.

@@ -35,8 +35,6 @@ public enum IPProtocolNames {
 /// `/ip ipsec peer exchange-mode`: the IKEv1 phase 1 exchanges, or IKEv2 (RouterOS v6+: `ike2`).
 public enum ExchangeMode: String, Sendable, CaseIterable {
     case main, aggressive, base, ike2
-
-    public var isIKEv2: Bool { self == .ike2 }
 }
 
 /// `/ip ipsec peer proposal-check`: what a phase 2 lifetime mismatch means.

@@ -27,8 +27,7 @@ int kw_gcm_open(kw_cipher *c, const uint8_t *nonce, const uint8_t *aad, size_t a
 // HMAC with a digest name ("MD5", "SHA1", "SHA256", "SHA384", "SHA512"), keyed once.
 kw_mac *kw_mac_new(const char *digest, const uint8_t *key, size_t keylen);
 void kw_mac_free(kw_mac *m);
-size_t kw_mac_size(const kw_mac *m);
-// Restarts with the same key; then any number of updates; final writes kw_mac_size bytes.
+// Restarts with the same key; then any number of updates; final writes the digest.
 int kw_mac_begin(kw_mac *m);
 int kw_mac_update(kw_mac *m, const uint8_t *data, size_t len);
 int kw_mac_final(kw_mac *m, uint8_t *out);

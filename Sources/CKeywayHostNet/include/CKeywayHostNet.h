@@ -51,12 +51,11 @@ int kw_rt_apply(const struct kw_rt_op *ops, int count, int *errors);
 // cap of them. Returns how many, 0 when the table does not exist, or a negative errno.
 int kw_rt_list(uint32_t table, struct kw_rt_op *out, int cap);
 
-// The MTU an IPv4 packet to `destination` (host order) carrying `mark` leaves with, as
-// `ip route get fibmatch` finds its route: the route's own mtu metric where it has one, else its
-// output interface's MTU (the smaller of the two when both). Returns it, or a negative errno
-// (-ENETUNREACH without a route, -EOPNOTSUPP for a multipath route).
-int kw_rt_path_mtu(uint32_t destination, uint32_t mark);
-// The same for `count` destinations over one netlink socket: mtus[i] gets each answer.
+// The MTU IPv4 packets to each of `count` destinations (host order) carrying `mark` leave with,
+// over one netlink socket, as `ip route get fibmatch` finds each route: the route's own mtu
+// metric where it has one, else its output interface's MTU (the smaller of the two when both).
+// mtus[i] gets each answer, or a negative errno (-ENETUNREACH without a route, -EOPNOTSUPP for a
+// multipath route).
 // Returns 0, or a negative errno when no socket could be had (mtus[] then all hold it).
 int kw_rt_path_mtus(const uint32_t *destinations, int count, uint32_t mark, int32_t *mtus);
 

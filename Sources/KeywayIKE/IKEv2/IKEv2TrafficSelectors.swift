@@ -8,10 +8,6 @@ struct SelectorRange: Equatable, CustomStringConvertible {
     /// 0: any protocol.
     var proto: UInt8
 
-    init(addresses: ClosedRange<UInt32>, ports: ClosedRange<UInt16>, proto: UInt8) {
-        self.addresses = addresses; self.ports = ports; self.proto = proto
-    }
-
     init(prefix address: UInt32, length: Int, port: UInt16, proto: UInt8?) {
         let mask: UInt32 = length <= 0 ? 0 : ~UInt32(0) << UInt32(32 - min(length, 32))
         addresses = (address & mask)...((address & mask) | ~mask)
