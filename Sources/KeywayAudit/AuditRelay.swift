@@ -133,6 +133,9 @@ public struct SyslogDelivery {
     /// The daemon's queue is full: the same socket, a little later.
     public mutating func wouldBlock(now: UInt64) { nextAttempt = now + retryInterval / 10 }
 
+    /// The socket has room again (the caller polled it): send without waiting out the pause.
+    public mutating func retryNow() { if connected { nextAttempt = 0 } }
+
     /// The daemon went away (restarted): connect again at once, then every `retryInterval`.
     public mutating func failed(now: UInt64) {
         connected = false

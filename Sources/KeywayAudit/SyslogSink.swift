@@ -67,6 +67,27 @@ public final class SyslogSink {
         return nil
     }
 
+    /// Before keywayd exits: writes what waits until nothing does or `deadline` (monotonic
+    /// nanoseconds) passes. A burst of lines (a refused start, a shutdown) fills a syslog socket's
+    /// queue faster than the daemon reads it, and the lines still waiting would die with the
+    /// process. Nothing is waited for while syslog is unreachable (those lines went to stderr).
+    /// Returns how many lines still wait.
+    @discardableResult
+    public func drain(until deadline: UInt64) -> Int {
+        for _ in 0..<100_000 {
+            pump(now: MonotonicClock.now())
+            let now = MonotonicClock.now()
+            guard delivery.waiting > 0, delivery.connected, let s = socket, now < deadline else { break }
+            // A unix datagram socket polls writable once the daemon's queue has room again.
+            let wait = Int(min(100, (deadline - now) / 1_000_000 + 1))
+            if let ready = try? Poll.wait([(fd: s.raw, events: .writable)], timeoutMilliseconds: wait),
+               ready.first?.contains(.writable) == true {
+                delivery.retryNow()
+            }
+        }
+        return delivery.waiting
+    }
+
     public var waiting: Int { delivery.waiting }
     public var connected: Bool { delivery.connected }
     public var capacity: Int { delivery.lineCapacity }

@@ -240,8 +240,16 @@ public final class Supervisor {
         }
         shutdown()
         pumpAudit()
+        let left = syslog.drain(until: MonotonicClock.now() + Self.syslogDrainTime)
+        if left > 0 {
+            StandardStreams.error("keywayd: \(left) audit lines could not be written to syslog at \(settings.syslogPath) "
+                                  + "before exiting")
+        }
         return exitStatus
     }
+
+    /// How long an exiting keywayd keeps writing audit lines a full syslog socket would not take.
+    static let syslogDrainTime: UInt64 = 2_000_000_000
 
     private func millisecondsToNextRestart() -> Int {
         let now = MonotonicClock.now()
@@ -412,6 +420,25 @@ public final class Supervisor {
         }
     }
 
+
+    /// While the children stop: their audit events (what each says as it goes) are relayed, and
+    /// nothing else they send is acted on.
+    private func readLastWords() {
+        for role in Role.children {
+            guard let link = children[role]?.link else { continue }
+            reading: for _ in 0..<256 {
+                switch link.receive(as: .parent) {
+                case .idle, .closed: break reading
+                case .partial: continue
+                case .rejected(let error): reject(error, from: link.peer)
+                case .message(let envelope, _):
+                    if case .auditEvent(let event) = envelope.message {
+                        relayEvent(event, from: link.peer, pid: link.processID)
+                    }
+                }
+            }
+        }
+    }
 
     private func reject(_ error: WireError, from peer: Role) {
         wire.reject(error, from: peer, audit: audit)
@@ -591,11 +618,13 @@ public final class Supervisor {
         }
         let deadline = MonotonicClock.now() + 3_000_000_000
         while children.values.contains(where: \.running) && MonotonicClock.now() < deadline {
+            readLastWords()
             for (pid, _) in Processes.reap() {
                 children.values.first(where: { $0.pid == pid })?.pid = 0
             }
             usleep(20_000)
         }
+        readLastWords()
         for child in children.values where child.running {
             audit.event(.warning, msgID: "stop", "\(child.role) did not stop in time; killing it")
             Processes.signal(child.pid, SIGKILL)

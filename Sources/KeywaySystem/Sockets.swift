@@ -125,6 +125,17 @@ public enum Sockets {
         return fd
     }
 
+    /// A bound datagram socket (tests use it as a syslog listener).
+    public static func unixDatagramBound(path: String) throws(SystemError) -> Descriptor {
+        let fd = Descriptor(adopting: try retryingEINTR("socket(unix dgram)") {
+            socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
+        unlink(path)
+        let (addr, len) = try unixAddress(path)
+        _ = try retryingEINTR("bind(\(path))") { withSockaddr(addr) { sa in bind(fd.raw, sa, len) } }
+        return fd
+    }
+
     /// An unconnected datagram socketpair end, for tests standing in for syslog.
     public static func datagramPair() throws(SystemError) -> (Descriptor, Descriptor) {
         var fds: [Int32] = [-1, -1]
