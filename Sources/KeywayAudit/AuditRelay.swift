@@ -152,6 +152,12 @@ public struct SyslogDelivery {
         return (true, overflowed)
     }
 
+    /// Everything still waiting, in order, now no longer waiting (an exiting keywayd's last resort).
+    public mutating func takeAll() -> [[UInt8]] {
+        defer { queue.removeAll(); head = 0 }
+        return Array(queue[head...])
+    }
+
     private mutating func compact() {
         if head > 1024 && head * 2 > queue.count {
             queue.removeFirst(head)

@@ -71,9 +71,19 @@ public final class SyslogSink {
     /// nanoseconds) passes. A burst of lines (a refused start, a shutdown) fills a syslog socket's
     /// queue faster than the daemon reads it, and the lines still waiting would die with the
     /// process. Nothing is waited for while syslog is unreachable (those lines went to stderr).
-    /// Returns how many lines still wait.
+    /// What a connected daemon did not take by then goes to stderr, the last resort. Returns how
+    /// many lines went there.
     @discardableResult
     public func drain(until deadline: UInt64) -> Int {
+        writeWaiting(until: deadline)
+        guard delivery.connected, delivery.waiting > 0 else { return 0 }
+        let lines = delivery.takeAll()
+        StandardStreams.error("keywayd: syslog at \(path) took no more lines before exit; the last \(lines.count) follow")
+        for line in lines { StandardStreams.error(String(decoding: line, as: UTF8.self)) }
+        return lines.count
+    }
+
+    private func writeWaiting(until deadline: UInt64) {
         for _ in 0..<100_000 {
             pump(now: MonotonicClock.now())
             let now = MonotonicClock.now()
@@ -85,7 +95,6 @@ public final class SyslogSink {
                 delivery.retryNow()
             }
         }
-        return delivery.waiting
     }
 
     public var waiting: Int { delivery.waiting }

@@ -242,6 +242,11 @@ check "the monitor said why (the line and column)" \
   grep -q "keyway-monitor: config.rsc in the state directory cannot be used: line 1, column 22: invalid value 'garbage'" \
   "$TMP/refused.out"
 check "the refusal is audited" wait_until 5 grep -qE 'keyway-monitor\[[0-9]+\]: config-load .*refusing to start' "$LOG"
+if ! grep -qE 'keyway-monitor\[[0-9]+\]: config-load .*refusing to start' "$LOG"; then
+  # A line that never came: what syslog got from the refused run, and what keywayd said.
+  echo "  | syslog, last lines:"; tail -16 "$LOG" | cut -c1-200 | sed 's/^/  | /'
+  echo "  | keywayd:"; sed 's/^/  | /' "$TMP/refused.out" | tail -12
+fi
 check "the corrupt store is left as it was" grep -q garbage "$STATE/config.rsc"
 cp "$TMP/good.rsc" "$STATE/config.rsc"; chmod 000 "$STATE/config.rsc"
 check "an unreadable store is refused the same way" refused_run

@@ -56,7 +56,30 @@ final class SyslogSinkDrainTests: XCTestCase {
         sink.submit(AuditRecord(sequence: 1, epochMicroseconds: 0, role: .parent, pid: 1,
                                 event: AuditEvent(severity: 5, msgID: "x", text: "y", parameters: [])))
         let start = MonotonicClock.now()
-        XCTAssertEqual(sink.drain(until: start + 2_000_000_000), 1, "the line waits for syslog's return")
-        XCTAssertLessThan(MonotonicClock.now() - start, 500_000_000, "and keywayd does not wait for it")
+        XCTAssertEqual(sink.drain(until: start + 2_000_000_000), 0, "the line went to stderr when it was submitted")
+        XCTAssertEqual(sink.waiting, 1, "and still waits for syslog's return")
+        XCTAssertLessThan(MonotonicClock.now() - start, 500_000_000, "keywayd does not wait for it")
+    }
+
+    func testWhatADaemonThatNeverReadsLeavesGoesToStderrAtTheDeadline() throws {
+        let path = NSTemporaryDirectory() + "kw-syslog-stuck-\(getpid()).sock"
+        let listener = try Sockets.unixDatagramBound(path: path)
+        defer { unlink(path) }
+        let sink = SyslogSink(path: path, format: .local)
+        for i in 0..<100 {
+            sink.submit(AuditRecord(sequence: UInt64(i), epochMicroseconds: 0, role: .ike, pid: 9,
+                                    event: AuditEvent(severity: 5, msgID: "stuck", text: "line \(i)", parameters: [])))
+        }
+        XCTAssertGreaterThan(sink.waiting, 0)
+        let start = MonotonicClock.now()
+        let toStderr = sink.drain(until: start + 200_000_000)
+        XCTAssertGreaterThanOrEqual(MonotonicClock.now() - start, 200_000_000, "it tried until the deadline")
+        XCTAssertGreaterThan(toStderr, 0)
+        XCTAssertEqual(sink.waiting, 0)
+        var queued = 0, buffer = [UInt8](repeating: 0, count: 4096)
+        while buffer.withUnsafeMutableBytes({ recv(listener.raw, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }) > 0 {
+            queued += 1
+        }
+        XCTAssertEqual(queued + toStderr, 100, "every line reached the socket or stderr")
     }
 }
