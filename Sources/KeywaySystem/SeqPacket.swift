@@ -49,20 +49,25 @@ public enum SeqPacket {
         var fds = [Int32](repeating: -1, count: Int(KW_MAX_FDS))
         var count: Int32 = 0
         var flags: Int32 = 0
-        let n: Int
-        do {
-            n = try retryingEINTR("recvmsg") {
-                buffer.withUnsafeMutableBytes { p in
-                    fds.withUnsafeMutableBufferPointer { f in
-                        kw_recv_with_fds(socket.raw, p.baseAddress, p.count, f.baseAddress, Int32(f.count),
-                                         &count, &flags, dontWait ? 1 : 0)
+        var n = -1
+        // A unix peer that exits with messages of ours unread leaves ECONNRESET on this end, and
+        // recvmsg reports it once, before what the peer sent while it lived: those messages are
+        // still queued (a child's last audit lines, say) and the next call reads them.
+        for attempt in 0..<2 where n < 0 {
+            do {
+                n = try retryingEINTR("recvmsg") {
+                    buffer.withUnsafeMutableBytes { p in
+                        fds.withUnsafeMutableBufferPointer { f in
+                            kw_recv_with_fds(socket.raw, p.baseAddress, p.count, f.baseAddress, Int32(f.count),
+                                             &count, &flags, dontWait ? 1 : 0)
+                        }
                     }
                 }
+            } catch {
+                if error.errno == .wouldBlock { return attempt == 0 ? .wouldBlock : .closed }
+                if error.errno == .connectionReset { if attempt == 0 { continue } else { return .closed } }
+                throw error
             }
-        } catch {
-            if error.errno == .wouldBlock { return .wouldBlock }
-            if error.errno == .connectionReset { return .closed }
-            throw error
         }
         let received = fds.prefix(Int(count)).map { Descriptor(adopting: $0) }
         if n == 0 && received.isEmpty { return .closed }
