@@ -78,7 +78,8 @@ public final class SyslogSink {
         writeWaiting(until: deadline)
         guard delivery.connected, delivery.waiting > 0 else { return 0 }
         let lines = delivery.takeAll()
-        StandardStreams.error("keywayd: syslog at \(path) took no more lines before exit; the last \(lines.count) follow")
+        StandardStreams.error("keywayd: syslog at \(path) took no more lines before exit; "
+                              + "the last \(lines.count) follow")
         for line in lines { StandardStreams.error(String(decoding: line, as: UTF8.self)) }
         return lines.count
     }

@@ -316,8 +316,10 @@ public final class Supervisor {
         }
     }
 
-    private func serve(_ link: Link) {
-        for _ in 0..<64 {
+    /// What a child sent. `stopping`: it is being shut down, so only its audit events (what it
+    /// says as it goes) are relayed and nothing else it sends is acted on.
+    private func serve(_ link: Link, stopping: Bool = false) {
+        for _ in 0..<(stopping ? 256 : 64) {
             switch link.receive(as: .parent) {
             // A closed link is reaped through SIGCHLD.
             case .idle, .closed: return
@@ -325,6 +327,12 @@ public final class Supervisor {
             case .rejected(let error): reject(error, from: link.peer)
             case .message(let envelope, _):
                 wire.accepted()
+                if stopping {
+                    if case .auditEvent(let event) = envelope.message {
+                        relayEvent(event, from: link.peer, pid: link.processID)
+                    }
+                    continue
+                }
                 children[link.peer]?.liveness?.heard(now: MonotonicClock.now())
                 switch envelope.message {
                 case .hello(let h):
@@ -416,25 +424,6 @@ public final class Supervisor {
         }
     }
 
-
-    /// While the children stop: their audit events (what each says as it goes) are relayed, and
-    /// nothing else they send is acted on.
-    private func readLastWords() {
-        for role in Role.children {
-            guard let link = children[role]?.link else { continue }
-            reading: for _ in 0..<256 {
-                switch link.receive(as: .parent) {
-                case .idle, .closed: break reading
-                case .partial: continue
-                case .rejected(let error): reject(error, from: link.peer)
-                case .message(let envelope, _):
-                    if case .auditEvent(let event) = envelope.message {
-                        relayEvent(event, from: link.peer, pid: link.processID)
-                    }
-                }
-            }
-        }
-    }
 
     private func reject(_ error: WireError, from peer: Role) {
         wire.reject(error, from: peer, audit: audit)
@@ -608,19 +597,26 @@ public final class Supervisor {
         }
     }
 
+    /// What each child says as it goes: read while they stop and once more after.
+    private func hearLastWords() {
+        for role in Role.children {
+            if let link = children[role]?.link { serve(link, stopping: true) }
+        }
+    }
+
     private func shutdown() {
         for child in children.values where child.running {
             try? child.link?.send(.shutdown(Shutdown()))
         }
         let deadline = MonotonicClock.now() + 3_000_000_000
         while children.values.contains(where: \.running) && MonotonicClock.now() < deadline {
-            readLastWords()
+            hearLastWords()
             for (pid, _) in Processes.reap() {
                 children.values.first(where: { $0.pid == pid })?.pid = 0
             }
             usleep(20_000)
         }
-        readLastWords()
+        hearLastWords()
         for child in children.values where child.running {
             audit.event(.warning, msgID: "stop", "\(child.role) did not stop in time; killing it")
             Processes.signal(child.pid, SIGKILL)

@@ -32,25 +32,9 @@ public final class PacketVector {
     /// Non-blocking recvmmsg into `buffer` at `slotStarts[i]`, at most `room` bytes each: how
     /// many arrived (0 when none was waiting). `length(i)` and `start(i)` say where each lies.
     public func receive(from fd: Descriptor, into buffer: inout [UInt8], slotStarts: [Int], room: Int) -> Int {
-        let n = min(capacity, slotStarts.count)
-        for i in 0..<n where slotStarts[i] < 0 || slotStarts[i] + room > buffer.count { count = 0; return 0 }
-        let received = buffer.withUnsafeMutableBytes { raw -> Int32 in
-            guard let base = raw.baseAddress else { return -1 }
-            for i in 0..<n { pointers[i] = base + slotStarts[i]; sizes[i] = room; starts[i] = slotStarts[i] }
-            return pointers.withUnsafeBufferPointer { p in
-                sizes.withUnsafeBufferPointer { s in
-                    lengths.withUnsafeMutableBufferPointer { l in
-                        p.baseAddress.map { pb in
-                            UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: n) {
-                                kw_recv_batch(fd.raw, $0, s.baseAddress, l.baseAddress, Int32(n))
-                            }
-                        } ?? -1
-                    }
-                }
-            }
+        receiving(into: &buffer, slotStarts: slotStarts, room: room) { slots, sizes, lengths, n in
+            kw_recv_batch(fd.raw, slots, sizes, lengths, n)
         }
-        count = received > 0 ? Int(received) : 0
-        return count
     }
 
     /// recvmmsg on a UDP socket (IP_PKTINFO on): as `receive`, and `source(i)`, `sourcePort(i)`
@@ -59,6 +43,25 @@ public final class PacketVector {
     /// that long but the last; 0: a single one, as always without UDP_GRO).
     public func receiveUDPCoalesced(from fd: Descriptor, into buffer: inout [UInt8], slotStarts: [Int],
                                     room: Int) -> Int {
+        receiving(into: &buffer, slotStarts: slotStarts, room: room) { slots, sizes, lengths, n in
+            addresses.withUnsafeMutableBufferPointer { a in
+                ports.withUnsafeMutableBufferPointer { o in
+                    locals.withUnsafeMutableBufferPointer { loc in
+                        segmentSizes.withUnsafeMutableBufferPointer { g in
+                            kw_recv_udp_gro(fd.raw, slots, sizes, lengths, a.baseAddress, o.baseAddress,
+                                            loc.baseAddress, g.baseAddress, n)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Points the slots into `buffer` (none may run past it) and runs one recvmmsg `body` on the
+    /// slot, size and length arrays; `count` becomes how many arrived.
+    private func receiving(into buffer: inout [UInt8], slotStarts: [Int], room: Int,
+                           _ body: (UnsafePointer<UnsafeMutableRawPointer?>, UnsafePointer<Int>,
+                                    UnsafeMutablePointer<Int>, Int32) -> Int32) -> Int {
         let n = min(capacity, slotStarts.count)
         for i in 0..<n where slotStarts[i] < 0 || slotStarts[i] + room > buffer.count { count = 0; return 0 }
         let received = buffer.withUnsafeMutableBytes { raw -> Int32 in
@@ -67,20 +70,9 @@ public final class PacketVector {
             return pointers.withUnsafeBufferPointer { p in
                 sizes.withUnsafeBufferPointer { s in
                     lengths.withUnsafeMutableBufferPointer { l in
-                        addresses.withUnsafeMutableBufferPointer { a in
-                            ports.withUnsafeMutableBufferPointer { o in
-                                locals.withUnsafeMutableBufferPointer { loc in
-                                    segmentSizes.withUnsafeMutableBufferPointer { g in
-                                        p.baseAddress.map { pb in
-                                            UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self,
-                                                                                   capacity: n) {
-                                                kw_recv_udp_gro(fd.raw, $0, s.baseAddress, l.baseAddress, a.baseAddress,
-                                                                o.baseAddress, loc.baseAddress, g.baseAddress, Int32(n))
-                                            }
-                                        } ?? -1
-                                    }
-                                }
-                            }
+                        guard let pb = p.baseAddress, let sb = s.baseAddress, let lb = l.baseAddress else { return -1 }
+                        return UnsafeRawPointer(pb).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: n) {
+                            body($0, sb, lb, Int32(n))
                         }
                     }
                 }
