@@ -101,12 +101,12 @@ public final class Datapath {
 
     /// The last outbound SPD decision: the segments split from one TSO read share their selector,
     /// so a run of them costs one lookup.
-    private var lastLookup: (key: LookupKey, policy: SecurityPolicy?)?
+    private var lastLookup: (key: LookupKey, policy: SPD.Decision?)?
     private struct LookupKey: Equatable {
         var source: UInt32, destination: UInt32, ports: UInt32, proto: UInt8, hasPorts: Bool
     }
 
-    private func outboundPolicy(_ ip: IPv4Header, ports: (UInt16, UInt16)?) -> SecurityPolicy? {
+    private func outboundPolicy(_ ip: IPv4Header, ports: (UInt16, UInt16)?) -> SPD.Decision? {
         let key = LookupKey(source: ip.source, destination: ip.destination,
                             ports: ports.map { UInt32($0.0) << 16 | UInt32($0.1) } ?? 0, proto: ip.proto,
                             hasPorts: ports != nil)
@@ -251,7 +251,7 @@ public final class Datapath {
 
     /// ESP, then AH (over ESP in transport mode), in place; each SA accounts the inner bytes.
     /// The first header Keyway writes takes `identification` when given.
-    func seal(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SecurityPolicy,
+    func seal(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SPD.Decision,
               esp: SecurityAssociation?,
               ah: SecurityAssociation?, outerDF: Bool, identification: UInt16?,
               now: UInt64) throws(DatapathDrop) -> (start: Int, length: Int) {

@@ -41,9 +41,11 @@ extension Datapath {
     }
 
     /// `esp` and `ah` as the policy applies them (AH over an ESP tunnel in transport mode).
-    func pathFit(policy: SecurityPolicy, esp: SecurityAssociation?, ah: SecurityAssociation?, now: UInt64) -> PathFit {
+    /// The SA the decision uses exists (an encrypt decision names ESP or AH, and the caller found
+    /// its SAs), so the fallback destination is never taken.
+    func pathFit(policy: SPD.Decision, esp: SecurityAssociation?, ah: SecurityAssociation?, now: UInt64) -> PathFit {
         pathFit(tunnel: policy.tunnel, esp: policy.useESP ? esp : nil, ah: policy.useAH ? ah : nil,
-                fallback: policy.saDestination, now: now)
+                fallback: 0, now: now)
     }
 
     func pathFit(tunnel: Bool, esp: SecurityAssociation?, ah: SecurityAssociation?, fallback: UInt32,
@@ -84,7 +86,7 @@ extension Datapath {
     /// (RFC 791) after sealing; with DF, an inner packet that carries DF is refused with a
     /// "fragmentation needed" to its sender (RFC 1191), and one that does not is split before
     /// sealing, so that every outer packet keeps DF and fits.
-    func oversize(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SecurityPolicy,
+    func oversize(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SPD.Decision,
                   esp: SecurityAssociation?,
                   ah: SecurityAssociation?, outerDF: Bool, path: PathFit, capacity: Int,
                   now: UInt64) -> OutboundAction {

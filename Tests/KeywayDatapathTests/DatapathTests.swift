@@ -137,6 +137,14 @@ final class DatapathTests: XCTestCase {
         XCTAssertEqual(discard.processOutbound([0x45, 0, 0], now: 0), .drop(counter: "out-errors"))
     }
 
+    func testAnEncryptPolicyNamingNeitherESPNorAHDropsRatherThanSendingPlaintext() {
+        let neither = Datapath(policies: [policy("10.1.0.0/24", "10.2.0.0/24", saSrc: "1.0.0.1", saDst: "1.0.0.2",
+                                                 esp: false, ah: false)])
+        XCTAssertEqual(neither.processOutbound(icmp("10.1.0.5", "10.2.0.7"), now: 0),
+                       .drop(counter: "out-policy-blocked"))
+        XCTAssertEqual(neither.policyCounters[1]?.outDropped, 1)
+    }
+
     func testDontFragmentClearInheritSet() throws {
         for (mode, innerDF, expected) in [(DontFragment.clear, true, false), (.inherit, true, true),
                                           (.inherit, false, false), (.set, false, true)] {
