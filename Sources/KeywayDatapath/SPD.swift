@@ -30,17 +30,15 @@ public struct SecurityPolicy: Equatable, Sendable {
 
 /// The security policy database. Policies are ordered by priority (larger first), then by their
 /// position (their rank). Lookup hashes the packet's destination once per distinct destination
-/// prefix length the policies use, in an open-addressing table of (length, network) slots; each
-/// slot names the best-ranked policy with exactly that destination (and, when several share it,
-/// where the others' ranks are listed, ascending). The first of them whose source, protocol and
-/// ports also match is the slot's answer, and the lowest rank over all lengths wins. Lengths are
-/// tried in the order of their best rank, so the search stops as soon as no length can beat the
-/// match in hand. A lookup reads one 8-byte slot per length (configurations use a handful of
-/// lengths) and the matching policy's record, however many policies there are: the binary trie
-/// it replaced chased two pointers per destination bit, a cache miss per level at 100,000
-/// policies (README, Performance). Slots and records are small so that the tables stay within
-/// the caches and the TLB's reach: a lookup answers with the `Decision` stored in the 32-byte
-/// record it matched, one cache line; the whole policies, four times larger, are never read by it.
+/// prefix length the policies use, in an open-addressing table with one entry per destination
+/// prefix: the prefix, and the best-ranked policy with exactly that destination, its match key and
+/// what it decides (and, when several share the destination, where the others' ranks are listed,
+/// ascending). The first of them whose source, protocol and ports also match is the entry's
+/// answer, and the lowest rank over all lengths wins. Lengths are tried in the order of their best
+/// rank, so the search stops as soon as no length can beat the match in hand. An entry is 32
+/// bytes, so a hit reads one cache line however many policies there are (the binary trie this
+/// replaced chased two pointers per destination bit, a cache miss per level at 100,000 policies;
+/// README, Performance); the whole policies are never read by a lookup.
 public struct SPD: Sendable {
     /// In precedence order (rank order).
     public private(set) var policies: [SecurityPolicy] = []
@@ -63,50 +61,52 @@ public struct SPD: Sendable {
             useESP = policy.useESP; useAH = policy.useAH; tunnel = policy.tunnel
             dontFragment = policy.dontFragment
         }
+
+        init(_ e: Entry) {
+            id = e.id; action = e.action; level = e.level
+            useESP = e.flags & Entry.esp != 0; useAH = e.flags & Entry.ah != 0; tunnel = e.flags & Entry.tunnel != 0
+            dontFragment = e.dontFragment
+        }
     }
 
-    /// What a slot has not already checked (the destination), compact.
+    /// What a slot has not already checked (the destination), in 11 bytes.
     struct MatchKey: Sendable {
-        var sourceNetwork: UInt32
-        var sourceMask: UInt32
-        var sourcePort: UInt16
-        var destinationPort: UInt16
-        var proto: UInt8
-        var anyProto: Bool
-        var checksSourcePort: Bool
-        var checksDestinationPort: Bool
+        var sourceNetwork: UInt32 = 0
+        var sourcePort: UInt16 = 0
+        var destinationPort: UInt16 = 0
+        var proto: UInt8 = 0
+        var sourceLength: UInt8 = 0
+        var checks: UInt8 = 0
+        static let anyProto: UInt8 = 1, sourcePortSet: UInt8 = 2, destinationPortSet: UInt8 = 4
 
+        init() {}
         init(_ s: TrafficSelector) {
-            sourceMask = IPv4Prefix.mask(s.source.length)
-            sourceNetwork = s.source.address.value & sourceMask
+            sourceLength = UInt8(s.source.length)
+            sourceNetwork = s.source.address.value & IPv4Prefix.mask(s.source.length)
             sourcePort = s.sourcePort ?? 0
             destinationPort = s.destinationPort ?? 0
             proto = s.proto ?? 0
-            anyProto = s.proto == nil
-            checksSourcePort = s.sourcePort != nil
-            checksDestinationPort = s.destinationPort != nil
+            checks = (s.proto == nil ? Self.anyProto : 0) | (s.sourcePort != nil ? Self.sourcePortSet : 0)
+                | (s.destinationPort != nil ? Self.destinationPortSet : 0)
         }
 
         /// TrafficSelector.matches without the destination: a port matches only packets whose ports are known.
         @inline(__always)
         func matches(source: UInt32, proto p: UInt8, ports: (UInt16, UInt16)?) -> Bool {
-            guard source & sourceMask == sourceNetwork, anyProto || proto == p else { return false }
-            guard checksSourcePort || checksDestinationPort else { return true }
+            // The mask without a branch: 32 ones shifted by 32 - length, the low 32 bits kept (0 for /0).
+            let mask = UInt32(truncatingIfNeeded: UInt64(UInt32.max) << (32 - UInt64(sourceLength)))
+            guard source & mask == sourceNetwork, checks & Self.anyProto != 0 || proto == p else { return false }
+            let portChecks = checks & (Self.sourcePortSet | Self.destinationPortSet)
+            guard portChecks != 0 else { return true }
             guard let ports else { return false }
-            return (!checksSourcePort || ports.0 == sourcePort)
-                && (!checksDestinationPort || ports.1 == destinationPort)
+            return (checks & Self.sourcePortSet == 0 || ports.0 == sourcePort)
+                && (checks & Self.destinationPortSet == 0 || ports.1 == destinationPort)
         }
     }
 
-    /// A policy by rank, as a lookup reads it: 32 bytes (a test holds it to that), so one line.
-    struct Record: Sendable {
-        var key: MatchKey
-        var decision: Decision
-    }
-
-    /// One destination prefix in 8 bytes, so that the table stays small: the network (bits
-    /// 0-31), its length plus one (bits 32-37; 0: an empty slot), whether other policies share the
-    /// destination (bit 38: their ranks follow `more[first]`), and the best rank (bits 39-63).
+    /// One destination prefix in 8 bytes: the network (bits 0-31), its length plus one (bits
+    /// 32-37; 0: an empty entry), whether other policies share the destination (bit 38: their ranks
+    /// follow `more[first]`), and the best rank (bits 39-63).
     struct Slot: Sendable {
         var bits: UInt64 = 0
         static let rankLimit = 1 << 25
@@ -125,6 +125,27 @@ public struct SPD: Sendable {
         }
     }
 
+    /// A policy as a lookup reads it, 32 bytes (a test holds it to that): in the table with its
+    /// destination in `slot`, in `records` (by rank, `slot` unused) for policies sharing one.
+    struct Entry: Sendable {
+        var slot = Slot()
+        var id = 0
+        var key = MatchKey()
+        var action = PolicyAction.none
+        var level = PolicyLevel.require
+        var flags: UInt8 = 0
+        var dontFragment = DontFragment.clear
+        static let esp: UInt8 = 1, ah: UInt8 = 2, tunnel: UInt8 = 4
+
+        init() {}
+        init(_ policy: SecurityPolicy) {
+            let d = Decision(policy)
+            id = d.id; key = MatchKey(policy.selector); action = d.action; level = d.level
+            flags = (d.useESP ? Self.esp : 0) | (d.useAH ? Self.ah : 0) | (d.tunnel ? Self.tunnel : 0)
+            dontFragment = d.dontFragment
+        }
+    }
+
     /// A destination prefix length in use, with the best (lowest) rank stored under it.
     struct Length: Sendable {
         var length: UInt8
@@ -132,10 +153,8 @@ public struct SPD: Sendable {
         var bestRank: Int32
     }
 
-    private var records: [Record] = []
-    private var slots: [Slot] = [Slot()]
-    /// slots.count - 1 (a power of two minus one).
-    private var slotMask = 0
+    private var records: [Entry] = []
+    private var table: [Entry] = [Entry()]
     /// For a slot's best rank r whose destination others share: `overflow[more[r]]` is how many
     /// follow, `overflow[more[r] + 1 ...]` their ranks, ascending.
     private var more: [Int32] = []
@@ -148,7 +167,7 @@ public struct SPD: Sendable {
         policies = list.enumerated().sorted { a, b in
             a.element.priority != b.element.priority ? a.element.priority > b.element.priority : a.offset < b.offset
         }.map(\.element)
-        records = policies.map { Record(key: MatchKey($0.selector), decision: Decision($0)) }
+        records = policies.map(Entry.init)
         // The configuration bounds policies far below this (ConfigurationBounds.maximumPolicies).
         precondition(records.count < Slot.rankLimit, "more policies than an SPD slot can rank")
         build()
@@ -177,16 +196,18 @@ public struct SPD: Sendable {
         }
         lengths = best.map { Length(length: $0.key, mask: IPv4Prefix.mask(Int($0.key)), bestRank: $0.value) }
             .sorted { $0.bestRank < $1.bestRank }
-        // At most half full, so a miss ends within a probe or two.
-        var size = 1
-        while size < 2 * groups.count { size <<= 1 }
-        slots = Array(repeating: Slot(), count: size)
-        slotMask = size - 1
+        // Two thirds full at most, so that a miss ends within a few entries (a line or two), and
+        // never full: a probe stops at the first empty entry. Any size, not a power of two, so that
+        // the table grows with the policies and not by doubling (measured: half full was slower at
+        // 100,000 policies, its 6.4 MB beyond what the TLB maps).
+        table = Array(repeating: Entry(), count: groups.count + groups.count / 2 + 1)
         more = Array(repeating: -1, count: records.count)
         for (prefix, ranks) in groups {
-            var i = Self.hash(Slot.key(network: prefix.network, length: prefix.length)) & slotMask
-            while !slots[i].isEmpty { i = (i + 1) & slotMask }
-            slots[i] = Slot(network: prefix.network, length: prefix.length, first: ranks[0], shared: ranks.count > 1)
+            var i = probeStart(Slot.key(network: prefix.network, length: prefix.length))
+            while !table[i].slot.isEmpty { i = i + 1 == table.count ? 0 : i + 1 }
+            table[i] = records[Int(ranks[0])]
+            table[i].slot = Slot(network: prefix.network, length: prefix.length, first: ranks[0],
+                                 shared: ranks.count > 1)
             if ranks.count > 1 {
                 more[Int(ranks[0])] = Int32(overflow.count)
                 overflow.append(Int32(ranks.count - 1))
@@ -195,27 +216,31 @@ public struct SPD: Sendable {
         }
     }
 
+    /// Where a prefix's probe starts: a multiplicative hash, its high 32 bits scaled to the table.
     @inline(__always)
-    private static func hash(_ key: UInt64) -> Int {
-        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32)
+    private func probeStart(_ key: UInt64) -> Int {
+        let hash = (key &* 0x9E37_79B9_7F4A_7C15) >> 32
+        return Int(truncatingIfNeeded: (hash &* UInt64(table.count)) >> 32)
     }
 
     /// What the first policy, in precedence order, that matches the packet decides.
     public func lookup(source: UInt32, destination: UInt32, proto: UInt8, ports: (UInt16, UInt16)?) -> Decision? {
         var best = Int32.max
+        var answer = Entry()
         for l in lengths {
             // Every rank under this length, and under the ones after it, is worse than the match in hand.
             if l.bestRank >= best { break }
             let key = Slot.key(network: destination & l.mask, length: l.length)
-            var i = Self.hash(key) & slotMask
+            var i = probeStart(key)
             while true {
-                let slot = slots[i]
-                if slot.isEmpty { break }
-                if slot.prefix == key {
-                    let first = slot.first
-                    if first < best, records[Int(first)].key.matches(source: source, proto: proto, ports: ports) {
+                let entry = table[i]
+                if entry.slot.isEmpty { break }
+                if entry.slot.prefix == key {
+                    let first = entry.slot.first
+                    if first < best, entry.key.matches(source: source, proto: proto, ports: ports) {
                         best = first
-                    } else if slot.shared {
+                        answer = entry
+                    } else if entry.slot.shared {
                         let start = Int(more[Int(first)])
                         // Ascending: the first match is this prefix's best.
                         for c in (start + 1)..<(start + 1 + Int(overflow[start])) {
@@ -223,16 +248,17 @@ public struct SPD: Sendable {
                             if rank >= best { break }
                             if records[Int(rank)].key.matches(source: source, proto: proto, ports: ports) {
                                 best = rank
+                                answer = records[Int(rank)]
                                 break
                             }
                         }
                     }
                     break
                 }
-                i = (i + 1) & slotMask
+                i = i + 1 == table.count ? 0 : i + 1
             }
         }
-        return best == Int32.max ? nil : records[Int(best)].decision
+        return best == Int32.max ? nil : Decision(answer)
     }
 
     /// Inbound check: a packet from the network is matched with source and destination swapped,

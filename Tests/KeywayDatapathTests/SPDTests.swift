@@ -90,10 +90,23 @@ final class SPDTests: XCTestCase {
     }
 
     /// What keeps 100,000 policies within the caches' and the TLB's reach (README, Performance):
-    /// a hit reads one 8-byte slot and one 32-byte record, never a line and a half of policy.
-    func testARecordFitsHalfACacheLine() {
-        XCTAssertEqual(MemoryLayout<SPD.Slot>.stride, 8)
-        XCTAssertEqual(MemoryLayout<SPD.Record>.stride, 32)
+    /// a hit reads one 32-byte entry, half a cache line, never a line and a half of policy.
+    func testAnEntryFitsHalfACacheLine() {
+        XCTAssertEqual(MemoryLayout<SPD.Entry>.stride, 32)
+    }
+
+    /// The table always keeps an empty entry, where a probe for a prefix it does not hold stops.
+    func testAMissEndsWhateverTheTableHolds() {
+        for count in 1...9 {
+            let spd = SPD((0..<count).map { i in
+                SecurityPolicy(id: i, selector: TrafficSelector(source: prefix("0.0.0.0/0"),
+                                                                destination: IPv4Prefix(UInt32(i) << 8, length: 24)),
+                               action: .encrypt)
+            })
+            XCTAssertNil(spd.lookup(source: 1, destination: 0xc000_0201, proto: 6, ports: nil), "\(count) policies")
+            XCTAssertEqual(spd.lookup(source: 1, destination: UInt32(count - 1) << 8 | 9, proto: 6, ports: nil)?.id,
+                           count - 1)
+        }
     }
 
     func testAnEmptySPDMatchesNothing() {
