@@ -101,19 +101,19 @@ public final class Datapath {
 
     /// The last outbound SPD decision: the segments split from one TSO read share their selector,
     /// so a run of them costs one lookup.
-    private var lastLookup: (key: LookupKey, policy: SPD.Decision?)?
+    private var lastLookup: (key: LookupKey, decision: SPD.Decision?)?
     private struct LookupKey: Equatable {
         var source: UInt32, destination: UInt32, ports: UInt32, proto: UInt8, hasPorts: Bool
     }
 
-    private func outboundPolicy(_ ip: IPv4Header, ports: (UInt16, UInt16)?) -> SPD.Decision? {
+    private func outboundDecision(_ ip: IPv4Header, ports: (UInt16, UInt16)?) -> SPD.Decision? {
         let key = LookupKey(source: ip.source, destination: ip.destination,
                             ports: ports.map { UInt32($0.0) << 16 | UInt32($0.1) } ?? 0, proto: ip.proto,
                             hasPorts: ports != nil)
-        if let last = lastLookup, last.key == key { return last.policy }
-        let policy = spd.lookup(source: ip.source, destination: ip.destination, proto: ip.proto, ports: ports)
-        lastLookup = (key, policy)
-        return policy
+        if let last = lastLookup, last.key == key { return last.decision }
+        let decision = spd.lookup(source: ip.source, destination: ip.destination, proto: ip.proto, ports: ports)
+        lastLookup = (key, decision)
+        return decision
     }
 
     public func installOutbound(_ sa: SecurityAssociation, policyID: Int) {
@@ -182,34 +182,34 @@ public final class Datapath {
         let ports = ip.ports(in: buffer, at: start)
         // IKE's own traffic is never subject to the SPD.
         if ip.proto == 17, let (s, d) = ports, s == 500 || s == 4500 || d == 500 || d == 4500 { return .pass }
-        guard let policy = outboundPolicy(ip, ports: ports) else { return .pass }
-        switch policy.action {
+        guard let decision = outboundDecision(ip, ports: ports) else { return .pass }
+        switch decision.action {
         case .none:
-            policyCounters[policy.id, default: PolicyCounters()].outAccepted += 1
+            policyCounters[decision.id, default: PolicyCounters()].outAccepted += 1
             return .pass
         case .discard:
-            policyCounters[policy.id, default: PolicyCounters()].outDropped += 1
+            policyCounters[decision.id, default: PolicyCounters()].outDropped += 1
             count("out-policy-blocked")
             return .drop(counter: "out-policy-blocked")
         case .encrypt:
             break
         }
-        let pair = outbound[policy.id]
+        let pair = outbound[decision.id]
         let esp = pair?.esp.flatMap { $0.state == .dead ? nil : $0 }
         let ah = pair?.ah.flatMap { $0.state == .dead ? nil : $0 }
-        guard (!policy.useESP || esp != nil) && (!policy.useAH || ah != nil) else {
-            if policy.level == .use {
-                policyCounters[policy.id, default: PolicyCounters()].outAccepted += 1
+        guard (!decision.useESP || esp != nil) && (!decision.useAH || ah != nil) else {
+            if decision.level == .use {
+                policyCounters[decision.id, default: PolicyCounters()].outAccepted += 1
                 return .pass
             }
-            policyCounters[policy.id, default: PolicyCounters()].outDropped += 1
+            policyCounters[decision.id, default: PolicyCounters()].outDropped += 1
             count("out-no-states")
-            return .acquire(policyID: policy.id)
+            return .acquire(policyID: decision.id)
         }
         // Tunnel mode writes the outer header as dont-fragment says; transport mode keeps the host's.
         let df: Bool
-        switch policy.dontFragment {
-        case _ where !policy.tunnel: df = ip.dontFragment
+        switch decision.dontFragment {
+        case _ where !decision.tunnel: df = ip.dontFragment
         case .clear: df = false
         case .inherit: df = ip.dontFragment
         case .set: df = true
@@ -217,23 +217,23 @@ public final class Datapath {
         // The path (PathMTUDiscovery.swift): a SYN's MSS is clamped to it; what does not fit is
         // fragmented, split or refused as dont-fragment says. ESP in UDP without DF is the
         // kernel's to fragment (the socket never sets DF).
-        let path = pathFit(policy: policy, esp: esp, ah: ah, now: now)
-        if ip.proto == 6 { clampMSS(&buffer, start: start, header: ip, policyID: policy.id, path: path) }
-        let udp = policy.useESP && !policy.useAH ? esp?.udpEncapsulation : nil
+        let path = pathFit(decision: decision, esp: esp, ah: ah, now: now)
+        if ip.proto == 6 { clampMSS(&buffer, start: start, header: ip, policyID: decision.id, path: path) }
+        let udp = decision.useESP && !decision.useAH ? esp?.udpEncapsulation : nil
         if path.overhead.outerLength(inner: ip.totalLength, innerHeaderLength: ip.headerLength) > path.mtu,
            udp == nil || df {
-            return oversize(&buffer, start: start, header: ip, policy: policy, esp: esp, ah: ah, outerDF: df,
+            return oversize(&buffer, start: start, header: ip, decision: decision, esp: esp, ah: ah, outerDF: df,
                             path: path,
                             capacity: capacity ?? buffer.count - start, now: now)
         }
         let span: (start: Int, length: Int)
         do {
-            span = try seal(&buffer, start: start, header: ip, policy: policy, esp: esp, ah: ah, outerDF: df,
-                            identification: policy.tunnel && !df ? nextIdentification() : nil, now: now)
+            span = try seal(&buffer, start: start, header: ip, decision: decision, esp: esp, ah: ah, outerDF: df,
+                            identification: decision.tunnel && !df ? nextIdentification() : nil, now: now)
         } catch {
-            return sealFailed(error, policyID: policy.id)
+            return sealFailed(error, policyID: decision.id)
         }
-        policyCounters[policy.id, default: PolicyCounters()].outTransformed += 1
+        policyCounters[decision.id, default: PolicyCounters()].outTransformed += 1
         // The outer header says where it goes: the peer in tunnel mode, the host itself in transport mode.
         let destination = IPv4Header.u32(buffer, span.start + 16)
         if let udp {
@@ -246,24 +246,24 @@ public final class Datapath {
             return .sendUDP(start: span.start + headerLength, length: span.length - headerLength,
                             destination: destination, port: udp.remote, source: IPv4Header.u32(buffer, span.start + 12))
         }
-        return .send(start: span.start, length: span.length, destination: destination, proto: policy.useAH ? 51 : 50)
+        return .send(start: span.start, length: span.length, destination: destination, proto: decision.useAH ? 51 : 50)
     }
 
     /// ESP, then AH (over ESP in transport mode), in place; each SA accounts the inner bytes.
     /// The first header Keyway writes takes `identification` when given.
-    func seal(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SPD.Decision,
+    func seal(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, decision: SPD.Decision,
               esp: SecurityAssociation?,
               ah: SecurityAssociation?, outerDF: Bool, identification: UInt16?,
               now: UInt64) throws(DatapathDrop) -> (start: Int, length: Int) {
         var span = (start: start, length: ip.totalLength)
         var chosen = identification
-        if let esp, policy.useESP {
+        if let esp, decision.useESP {
             span = try ESPCodec.seal(&buffer, start: span.start, length: span.length, sa: esp, dontFragment: outerDF,
                                      identification: chosen)
             chosen = nil
             note(esp.account(bytes: ip.totalLength, now: now), esp)
         }
-        if let ah, policy.useAH {
+        if let ah, decision.useAH {
             // AH after ESP; with ESP in tunnel mode the AH is applied in transport mode over it.
             span = try AHCodec.seal(&buffer, start: span.start, length: span.length, sa: ah, dontFragment: outerDF,
                                     identification: chosen)

@@ -250,6 +250,11 @@ public final class DatapathController {
 
     /// The SPD: configured policies in their order, then the generated ones below all of them.
     private func applyPolicies() {
+        // No configuration makes one; the SPD's decision for it is to discard (SPD.Decision).
+        for p in bounds.policies.map(\.policy) where p.action == .encrypt && !p.esp && !p.ah {
+            note(.warning, "policy-invalid", "policy \(p.id) encrypts with neither ESP nor AH: its packets are dropped",
+                 [("policy", String(p.id))])
+        }
         let configured = bounds.policies.map { SecurityPolicy($0.policy, priority: Int($0.policy.priority)) }
         let generated = generatedPolicies.map { SecurityPolicy($0, priority: Int(Int32.min) - 1) }
         engine.replacePolicies(configured + generated)

@@ -43,8 +43,8 @@ extension Datapath {
     /// `esp` and `ah` as the policy applies them (AH over an ESP tunnel in transport mode).
     /// The SA the decision uses exists (an encrypt decision names ESP or AH, and the caller found
     /// its SAs), so the fallback destination is never taken.
-    func pathFit(policy: SPD.Decision, esp: SecurityAssociation?, ah: SecurityAssociation?, now: UInt64) -> PathFit {
-        pathFit(tunnel: policy.tunnel, esp: policy.useESP ? esp : nil, ah: policy.useAH ? ah : nil,
+    func pathFit(decision: SPD.Decision, esp: SecurityAssociation?, ah: SecurityAssociation?, now: UInt64) -> PathFit {
+        pathFit(tunnel: decision.tunnel, esp: decision.useESP ? esp : nil, ah: decision.useAH ? ah : nil,
                 fallback: 0, now: now)
     }
 
@@ -86,31 +86,31 @@ extension Datapath {
     /// (RFC 791) after sealing; with DF, an inner packet that carries DF is refused with a
     /// "fragmentation needed" to its sender (RFC 1191), and one that does not is split before
     /// sealing, so that every outer packet keeps DF and fits.
-    func oversize(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, policy: SPD.Decision,
+    func oversize(_ buffer: inout [UInt8], start: Int, header ip: IPv4Header, decision: SPD.Decision,
                   esp: SecurityAssociation?,
                   ah: SecurityAssociation?, outerDF: Bool, path: PathFit, capacity: Int,
                   now: UInt64) -> OutboundAction {
         let limit = start + max(0, min(capacity, buffer.count - start))
-        let udp = policy.useESP && !policy.useAH ? esp?.udpEncapsulation : nil
+        let udp = decision.useESP && !decision.useAH ? esp?.udpEncapsulation : nil
         if !outerDF {
             let span: (start: Int, length: Int)
             do {
                 // Fragments need one identification of ours; a host's own (transport mode) is kept unless 0.
-                let identification = policy.tunnel || ip.identification == 0 ? nextIdentification() : nil
-                span = try seal(&buffer, start: start, header: ip, policy: policy, esp: esp, ah: ah, outerDF: false,
+                let identification = decision.tunnel || ip.identification == 0 ? nextIdentification() : nil
+                span = try seal(&buffer, start: start, header: ip, decision: decision, esp: esp, ah: ah, outerDF: false,
                                 identification: identification, now: now)
-            } catch { return sealFailed(error, policyID: policy.id) }
+            } catch { return sealFailed(error, policyID: decision.id) }
             guard let run = IPv4Fragmenter.fragment(&buffer, packetAt: span.start, length: span.length, mtu: path.mtu,
                                                     into: span.start + span.length, limit: limit) else {
-                return cannotFragment(policy.id)
+                return cannotFragment(decision.id)
             }
             count("out-fragmented")
-            policyCounters[policy.id, default: PolicyCounters()].outTransformed += 1
-            return .sendRun(run, destination: IPv4Header.u32(buffer, span.start + 16), proto: policy.useAH ? 51 : 50)
+            policyCounters[decision.id, default: PolicyCounters()].outTransformed += 1
+            return .sendRun(run, destination: IPv4Header.u32(buffer, span.start + 16), proto: decision.useAH ? 51 : 50)
         }
         let mtu = path.largestInner(headerLength: ip.headerLength)
-        if ip.dontFragment || !policy.tunnel {
-            policyCounters[policy.id, default: PolicyCounters()].outDropped += 1
+        if ip.dontFragment || !decision.tunnel {
+            policyCounters[decision.id, default: PolicyCounters()].outDropped += 1
             count("out-frag-needed")
             guard FragmentationNeededReply.allowed(buffer, start: start, header: ip) else {
                 return .tooBig(icmpStart: 0, icmpLength: 0, mtu: mtu)
@@ -131,29 +131,29 @@ extension Datapath {
         guard let pieces = IPv4Fragmenter.fragment(&buffer, packetAt: start, length: ip.totalLength, mtu: mtu,
                                                    into: region + PacketRoom.headroom, spacing: spacing,
                                                    limit: limit - PacketRoom.tailroom) else {
-            return cannotFragment(policy.id)
+            return cannotFragment(decision.id)
         }
         var first = (start: 0, length: 0), last = first
         for i in 0..<pieces.count {
             guard let piece = try? IPv4Header(buffer, at: pieces.start(i), length: pieces.length(i)) else {
-                return cannotFragment(policy.id)
+                return cannotFragment(decision.id)
             }
             do {
-                var span = try seal(&buffer, start: pieces.start(i), header: piece, policy: policy, esp: esp, ah: ah,
-                                    outerDF: true, identification: nil, now: now)
+                var span = try seal(&buffer, start: pieces.start(i), header: piece, decision: decision, esp: esp,
+                                    ah: ah, outerDF: true, identification: nil, now: now)
                 if let udp {
-                    guard let wrapped = wrapInUDP(&buffer, span, ports: udp) else { return cannotFragment(policy.id) }
+                    guard let wrapped = wrapInUDP(&buffer, span, ports: udp) else { return cannotFragment(decision.id) }
                     span = wrapped
                 }
                 if i == 0 { first = span }
                 last = span
-            } catch { return sealFailed(error, policyID: policy.id) }
+            } catch { return sealFailed(error, policyID: decision.id) }
         }
         count("out-prefragmented")
-        policyCounters[policy.id, default: PolicyCounters()].outTransformed += 1
+        policyCounters[decision.id, default: PolicyCounters()].outTransformed += 1
         let run = PacketRun(start: first.start, stride: spacing, count: pieces.count, length: first.length,
                             lastLength: last.length)
-        return .sendRun(run, destination: IPv4Header.u32(buffer, first.start + 16), proto: policy.useAH ? 51 : 50)
+        return .sendRun(run, destination: IPv4Header.u32(buffer, first.start + 16), proto: decision.useAH ? 51 : 50)
     }
 
     private func cannotFragment(_ policyID: Int) -> OutboundAction {

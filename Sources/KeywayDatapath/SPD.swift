@@ -36,22 +36,24 @@ public struct SecurityPolicy: Equatable, Sendable {
 /// ascending). The first of them whose source, protocol and ports also match is the entry's
 /// answer, and the lowest rank over all lengths wins. Lengths are tried in the order of their best
 /// rank, so the search stops as soon as no length can beat the match in hand. An entry is 32
-/// bytes, so a hit reads one cache line however many policies there are (the binary trie this
-/// replaced chased two pointers per destination bit, a cache miss per level at 100,000 policies;
-/// README, Performance); the whole policies are never read by a lookup.
+/// bytes, so a hit reads one cache line however many policies there are, or two for the entries
+/// a 16-byte-aligned array start puts across a line boundary (the binary trie this replaced
+/// chased two pointers per destination bit, a cache miss per level at 100,000 policies; README,
+/// Performance). A destination several policies share also reads their overflow list and records.
+/// The whole policies are never read by a lookup.
 public struct SPD: Sendable {
     /// In precedence order (rank order).
     public private(set) var policies: [SecurityPolicy] = []
 
     /// What the datapath acts on once a policy matched: no selector, no SA addresses.
     public struct Decision: Equatable, Sendable {
-        public var id: Int
-        public var action: PolicyAction
-        public var level: PolicyLevel
-        public var useESP: Bool
-        public var useAH: Bool
-        public var tunnel: Bool
-        public var dontFragment: DontFragment
+        public let id: Int
+        public let action: PolicyAction
+        public let level: PolicyLevel
+        public let useESP: Bool
+        public let useAH: Bool
+        public let tunnel: Bool
+        public let dontFragment: DontFragment
 
         /// An encrypt policy that names neither ESP nor AH (no configuration makes one) would send
         /// its packets as they are: it discards them instead.
@@ -93,8 +95,8 @@ public struct SPD: Sendable {
         /// TrafficSelector.matches without the destination: a port matches only packets whose ports are known.
         @inline(__always)
         func matches(source: UInt32, proto p: UInt8, ports: (UInt16, UInt16)?) -> Bool {
-            // The mask without a branch: 32 ones shifted by 32 - length, the low 32 bits kept (0 for /0).
-            let mask = UInt32(truncatingIfNeeded: UInt64(UInt32.max) << (32 - UInt64(sourceLength)))
+            // 32 ones shifted by 32 - length (at most 32, as built), the low 32 bits kept: 0 for /0.
+            let mask = UInt32(truncatingIfNeeded: UInt64(UInt32.max) &<< (32 &- UInt64(sourceLength)))
             guard source & mask == sourceNetwork, checks & Self.anyProto != 0 || proto == p else { return false }
             let portChecks = checks & (Self.sourcePortSet | Self.destinationPortSet)
             guard portChecks != 0 else { return true }
@@ -154,7 +156,7 @@ public struct SPD: Sendable {
     }
 
     private var records: [Entry] = []
-    private var table: [Entry] = [Entry()]
+    private(set) var table: [Entry] = [Entry()]
     /// For a slot's best rank r whose destination others share: `overflow[more[r]]` is how many
     /// follow, `overflow[more[r] + 1 ...]` their ranks, ascending.
     private var more: [Int32] = []
@@ -196,10 +198,10 @@ public struct SPD: Sendable {
         }
         lengths = best.map { Length(length: $0.key, mask: IPv4Prefix.mask(Int($0.key)), bestRank: $0.value) }
             .sorted { $0.bestRank < $1.bestRank }
-        // Two thirds full at most, so that a miss ends within a few entries (a line or two), and
-        // never full: a probe stops at the first empty entry. Any size, not a power of two, so that
-        // the table grows with the policies and not by doubling (measured: half full was slower at
-        // 100,000 policies, its 6.4 MB beyond what the TLB maps).
+        // Two thirds full at most, so that a miss ends after five entries on average (about three
+        // lines, adjacent), and never full: a probe stops at the first empty entry. Any size, not a
+        // power of two, so that the table grows with the policies and not by doubling (measured at
+        // 100,000 policies: half full, 6.4 MB, was no faster than the slots and records apart).
         table = Array(repeating: Entry(), count: groups.count + groups.count / 2 + 1)
         more = Array(repeating: -1, count: records.count)
         for (prefix, ranks) in groups {
@@ -218,7 +220,7 @@ public struct SPD: Sendable {
 
     /// Where a prefix's probe starts: a multiplicative hash, its high 32 bits scaled to the table.
     @inline(__always)
-    private func probeStart(_ key: UInt64) -> Int {
+    func probeStart(_ key: UInt64) -> Int {
         let hash = (key &* 0x9E37_79B9_7F4A_7C15) >> 32
         return Int(truncatingIfNeeded: (hash &* UInt64(table.count)) >> 32)
     }

@@ -47,6 +47,22 @@ final class DatapathControllerTests: XCTestCase {
         effects.compactMap { if case .audit(let n) = $0, n.msgID == "refused" { return n.text } else { return nil } }
     }
 
+    /// A monitor that sends an encrypt policy with neither ESP nor AH (no configuration makes one)
+    /// gets its packets dropped, and the datapath says so, even with both SAs in place.
+    func testAnEncryptPolicyWithNeitherProtocolIsAuditedAndDropsItsPackets() {
+        var neither = tunnel
+        neither.esp = false
+        neither.ah = false
+        let c = DatapathController()
+        let effects = c.configure(DatapathConfig(generation: 1, bounds: bounds(policies: [neither]), sas: []), now: 0)
+        let notes = effects.compactMap { if case .audit(let n) = $0 { return n } else { return nil } }
+        XCTAssertEqual(notes.filter { $0.msgID == "policy-invalid" }.map(\.level), [.warning])
+        _ = c.install(SAInstall(sas: [sa(neither, inbound: true, spi: 0x1000),
+                                      sa(neither, inbound: false, spi: 0x2000)]), now: 1)
+        XCTAssertEqual(c.engine.processOutbound(icmp("10.1.0.5", "10.2.0.7"), now: 2),
+                       .drop(counter: "out-policy-blocked"))
+    }
+
     func testAnHonestNegotiatedPairCarriesTraffic() {
         let c = DatapathController()
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(), sas: []), now: 0)

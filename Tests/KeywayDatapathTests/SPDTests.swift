@@ -55,7 +55,8 @@ final class SPDTests: XCTestCase {
                 let sport: UInt16? = Int.random(in: 0..<6, using: &rng) == 0 ? UInt16.random(in: 1...4, using: &rng) : nil
                 let dport: UInt16? = Int.random(in: 0..<6, using: &rng) == 0 ? UInt16.random(in: 1...4, using: &rng) : nil
                 let sel = TrafficSelector(
-                    source: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng), length: Int.random(in: 0...16, using: &rng)),
+                    source: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng),
+                                       length: Int.random(in: 0...32, using: &rng)),
                     destination: IPv4Prefix(base | UInt32(i & 3), length: len), sourcePort: sport, destinationPort: dport,
                     proto: Bool.random(using: &rng) ? nil : UInt8.random(in: 1...3, using: &rng) * 3 + 3)
                 let wide = Int.random(in: 0..<10, using: &rng) == 0
@@ -72,7 +73,10 @@ final class SPDTests: XCTestCase {
             for _ in 0..<4000 {
                 let pick = list[Int.random(in: 0..<list.count, using: &rng)].selector.destination
                 let d = pick.address.value | (UInt32.random(in: 0...UInt32.max, using: &rng) & ~IPv4Prefix.mask(pick.length))
-                let s = UInt32.random(in: 0...UInt32.max, using: &rng)
+                // Half the packets come from inside some policy's source, however long its prefix.
+                let from = list[Int.random(in: 0..<list.count, using: &rng)].selector.source
+                let anywhere = UInt32.random(in: 0...UInt32.max, using: &rng)
+                let s = Bool.random(using: &rng) ? anywhere : from.address.value | (anywhere & ~from.mask)
                 let p = UInt8.random(in: 1...3, using: &rng) * 3 + 3
                 let ports: (UInt16, UInt16)? = Bool.random(using: &rng)
                     ? (UInt16.random(in: 1...4, using: &rng), UInt16.random(in: 1...4, using: &rng)) : nil
@@ -90,7 +94,7 @@ final class SPDTests: XCTestCase {
     }
 
     /// What keeps 100,000 policies within the caches' and the TLB's reach (README, Performance):
-    /// a hit reads one 32-byte entry, half a cache line, never a line and a half of policy.
+    /// a hit reads one 32-byte entry, not a line and a half of policy.
     func testAnEntryFitsHalfACacheLine() {
         XCTAssertEqual(MemoryLayout<SPD.Entry>.stride, 32)
     }
@@ -103,10 +107,39 @@ final class SPDTests: XCTestCase {
                                                                 destination: IPv4Prefix(UInt32(i) << 8, length: 24)),
                                action: .encrypt)
             })
+            // Checked first: without an empty entry the lookup below would never return.
+            guard spd.table.contains(where: { $0.slot.isEmpty }) else {
+                return XCTFail("a table for \(count) policies has no empty entry")
+            }
             XCTAssertNil(spd.lookup(source: 1, destination: 0xc000_0201, proto: 6, ports: nil), "\(count) policies")
             XCTAssertEqual(spd.lookup(source: 1, destination: UInt32(count - 1) << 8 | 9, proto: 6, ports: nil)?.id,
                            count - 1)
         }
+    }
+
+    /// Prefixes whose probes start at the table's last entry continue at its first.
+    func testProbesWrapAroundTheTableEnd() {
+        func policy(_ id: Int, _ network: UInt32) -> SecurityPolicy {
+            SecurityPolicy(id: id, selector: TrafficSelector(source: prefix("0.0.0.0/0"),
+                                                             destination: IPv4Prefix(network, length: 24)),
+                           action: .encrypt)
+        }
+        // Four /24 destinations make a table of 4 + 2 + 1 entries, whichever they are.
+        let sizing = SPD((0..<4).map { policy($0, UInt32($0) << 8) })
+        let last = sizing.table.count - 1
+        let homedLast = (0..<UInt32(65_536)).lazy.map { 0x0a00_0000 | $0 << 8 }
+            .filter { sizing.probeStart(SPD.Slot.key(network: $0, length: 24)) == last }
+        let chosen = Array(homedLast.prefix(4))
+        guard chosen.count == 4 else { return XCTFail("no four prefixes start at the last entry") }
+        let spd = SPD((0..<3).map { policy($0, chosen[$0]) } + [policy(3, 0xc000_0200)])
+        XCTAssertEqual(spd.table.count, sizing.table.count)
+        for i in 0..<3 {
+            XCTAssertEqual(spd.lookup(source: 1, destination: chosen[i] | 7, proto: 6, ports: nil)?.id, i,
+                           "prefix \(i) of those homed at the last entry")
+        }
+        XCTAssertEqual(spd.lookup(source: 1, destination: 0xc000_0207, proto: 6, ports: nil)?.id, 3)
+        XCTAssertNil(spd.lookup(source: 1, destination: chosen[3] | 7, proto: 6, ports: nil),
+                     "a fourth prefix homed there is not in the table")
     }
 
     func testAnEmptySPDMatchesNothing() {
