@@ -31,7 +31,8 @@ final class ExportTests: XCTestCase {
 
     func testExportOfOneMenu() throws {
         var c = Console()
-        try c.run("/ip ipsec peer add address=192.0.2.1 secret=x; /ip ipsec policy add sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2")
+        try c.run("/ip ipsec peer add address=192.0.2.1 secret=x; "
+                     + "/ip ipsec policy add sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2")
         let policyOnly = try c.run("/ip ipsec policy export").text
         XCTAssertTrue(policyOnly.contains("/ip ipsec policy\nadd "))
         XCTAssertFalse(policyOnly.contains("/ip ipsec peer"))

@@ -57,7 +57,8 @@ final class IKEv2ConfigTests: XCTestCase {
         let gcm = c.error("/ip ipsec peer add address=192.0.2.2 secret=x enc-algorithm=aes-128-gcm")
         XCTAssertTrue(gcm?.message.contains("enc-algorithm=aes-128-gcm needs exchange-mode=ike2") ?? false,
                       gcm?.message ?? "")
-        let x25519 = c.error("/ip ipsec peer add address=192.0.2.2 secret=x exchange-mode=aggressive dh-group=curve25519")
+        let x25519 = c.error("/ip ipsec peer add address=192.0.2.2 secret=x exchange-mode=aggressive "
+                                + "dh-group=curve25519")
         XCTAssertTrue(x25519?.message.contains("dh-group=curve25519 needs exchange-mode=ike2") ?? false)
         try c.run(peer)
         // Leaving ike2 with them configured is refused, and the peer is unchanged.
@@ -68,7 +69,8 @@ final class IKEv2ConfigTests: XCTestCase {
     func testIKEv1ProposesTheFirstGroupOfAListAndSaysSo() throws {
         var c = Console()
         let out = try c.run("/ip ipsec peer add address=192.0.2.2 secret=x dh-group=modp2048,ecp256")
-        XCTAssertTrue(out.warnings.contains { $0.contains("proposes only the first dh-group (modp2048)") }, "\(out.warnings)")
+        XCTAssertTrue(out.warnings.contains { $0.contains("proposes only the first dh-group (modp2048)") },
+                      "\(out.warnings)")
         XCTAssertTrue(try c.run("/ip ipsec peer print").text.contains("dh-group=modp2048,ecp256"))
     }
 

@@ -36,7 +36,8 @@ final class LogMenuTests: XCTestCase {
         let text = try c.run("/log print").text
         XCTAssertEqual(text, """
             dec/01/2025 08:48:01 system,info         keywayd: keywayd starting tun=ipsec0
-            dec/01/2025 08:48:02 ipsec,error         keyway-ike: phase 1 negotiation failed: no proposal chosen peer=192.0.2.2
+            dec/01/2025 08:48:02 ipsec,error         keyway-ike: phase 1 negotiation failed: no proposal chosen \
+            peer=192.0.2.2
             dec/01/2025 08:48:03 system,account,warning keyway-monitor: control connection refused uid=1000
 
             """)
@@ -71,7 +72,8 @@ final class LogMenuTests: XCTestCase {
         XCTAssertEqual(only.text, "")
         XCTAssertEqual(only.follow?.after, 3)
         XCTAssertNotNil(c.error("/log print count-only follow"))
-        XCTAssertEqual(c.error("/ip ipsec policy print follow")?.message.hasPrefix("unknown print option 'follow'"), true)
+        XCTAssertEqual(c.error("/ip ipsec policy print follow")?.message.hasPrefix("unknown print option 'follow'"),
+                       true)
         XCTAssertNil(try c.run("/log print").follow)
     }
 
@@ -106,7 +108,8 @@ final class LogMenuTests: XCTestCase {
 final class ConsoleHelpTests: XCTestCase {
     func testTabCompletesOneCandidateOrTheSharedPartOrLists() {
         XCTAssertEqual(Completion.tab("/ip ipsec pol", path: []), .insert("icy "))
-        XCTAssertEqual(Completion.tab("/ip ipsec p", path: []), .show(["/policy", "/peer", "/proposal"].map { String($0.dropFirst()) }))
+        XCTAssertEqual(Completion.tab("/ip ipsec p", path: []),
+                       .show(["/policy", "/peer", "/proposal"].map { String($0.dropFirst()) }))
         XCTAssertEqual(Completion.tab("/l", path: []), .insert("og "))
         XCTAssertEqual(Completion.tab("add sa-s", path: ["ip", "ipsec", "policy"]), .insert("rc-address="))
         XCTAssertEqual(Completion.tab("print fol", path: ["log"]), .insert("low"))

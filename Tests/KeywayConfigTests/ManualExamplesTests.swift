@@ -58,7 +58,8 @@ final class ManualExamplesTests: XCTestCase {
     func testRemotePeersAndInstalledSACommands() throws {
         var c = Console()
         XCTAssertEqual(try c.run("[admin@MikroTik] ip ipsec> remote-peers print").text, "")
-        XCTAssertEqual(try c.run("[admin@MikroTik] ip ipsec> installed-sa print").text, "Flags: A - AH, E - ESP, P - pfs\n")
+        XCTAssertEqual(try c.run("[admin@MikroTik] ip ipsec> installed-sa print").text,
+                       "Flags: A - AH, E - ESP, P - pfs\n")
         try c.run("[admin@MikroTik] ip ipsec installed-sa> flush")
         try c.run("[admin@MikroTik] ip ipsec installed-sa> print")
         try c.run("/ip ipsec installed-sa flush sa-type=esp")
@@ -76,7 +77,8 @@ final class ManualExamplesTests: XCTestCase {
 
     func testTunnelAHExampleBuildsTheManualSA() throws {
         var c = Console()
-        try c.run(try String(contentsOfFile: Repository.root + "/Configs/tunnel-ah-manual-router1.rsc", encoding: .utf8))
+        try c.run(try String(contentsOfFile: Repository.root + "/Configs/tunnel-ah-manual-router1.rsc",
+                             encoding: .utf8))
         let sa = try c.run("/ip ipsec manual-sa print detail show-sensitive").text
         XCTAssertTrue(sa.contains("ah-spi=0x101/0x100"), sa)
         XCTAssertTrue(sa.contains("ah-key=\"abcfed\""), sa)
@@ -90,7 +92,8 @@ final class ManualExamplesTests: XCTestCase {
 
     func testCiscoExampleSetsTheDefaultProposal() throws {
         var c = Console()
-        let out = try c.run(try String(contentsOfFile: Repository.root + "/Configs/cisco-mikrotik.rsc", encoding: .utf8))
+        let out = try c.run(try String(contentsOfFile: Repository.root + "/Configs/cisco-mikrotik.rsc",
+                                       encoding: .utf8))
         XCTAssertTrue(out.warnings.contains("enc-algorithm=des is weak"), "\(out.warnings)")
         let proposals = try c.run("/ip ipsec proposal print").text
         XCTAssertEqual(proposals, """
@@ -109,18 +112,26 @@ final class ManualExamplesTests: XCTestCase {
         [admin@MikroTik] > /ip ipsec proposal auth-algorithms=md5 \\
         \\... enc-algorithms=3des pfs-group=none
         """)
-        XCTAssertEqual(e?.message, "expected a command before 'auth-algorithms=': to change the built-in proposal type `/ip ipsec proposal set default auth-algorithms=md5 enc-algorithms=3des pfs-group=none`")
+        XCTAssertEqual(e?.message,
+                       "expected a command before 'auth-algorithms=': to change the built-in proposal type "
+                          + "`/ip ipsec proposal set default auth-algorithms=md5 enc-algorithms=3des pfs-group=none`")
         XCTAssertEqual(e?.position, SourcePosition(line: 1, column: 39))
     }
 
     func testFirewallNATLinesAreRefusedWithTheFix() {
-        for line in ["[admin@Router1] > ip firewall nat add chain=srcnat src-address=10.1.0.0/24 \\\n\\... dst-address=10.2.0.0/24 action=accept",
-                     "[admin@Router1] > ip firewall nat add chain=srcnat out-interface=public \\\n\\... action=masquerade",
-                     "[admin@Router2] > ip firewall nat chain=srcnat add src-address=10.2.0.0/24 \\\n\\... dst-address=10.1.0.0/24 action=accept",
-                     "[admin@Router2] > ip firewall nat chain=srcnat add out-interface=public \\\n\\... action=masquerade"] {
+        for line in ["[admin@Router1] > ip firewall nat add chain=srcnat src-address=10.1.0.0/24 \\\n"
+                        + "\\... dst-address=10.2.0.0/24 action=accept",
+                     "[admin@Router1] > ip firewall nat add chain=srcnat out-interface=public \\\n"
+                        + "\\... action=masquerade",
+                     "[admin@Router2] > ip firewall nat chain=srcnat add src-address=10.2.0.0/24 \\\n"
+                        + "\\... dst-address=10.1.0.0/24 action=accept",
+                     "[admin@Router2] > ip firewall nat chain=srcnat add out-interface=public \\\n"
+                        + "\\... action=masquerade"] {
             var c = Console()
             let e = c.error(line)
-            XCTAssertTrue(e?.message.hasPrefix("Keyway does not manage the firewall: /ip firewall nat is not a Keyway menu.") ?? false, "\(String(describing: e))")
+            XCTAssertTrue(e?.message.hasPrefix("Keyway does not manage the firewall: "
+                                                   + "/ip firewall nat is not a Keyway menu.") ?? false,
+                          "\(String(describing: e))")
             XCTAssertTrue(e?.message.contains("nft add rule ip nat postrouting") ?? false)
         }
     }

@@ -22,7 +22,8 @@ final class ScaleLimitTests: XCTestCase {
         var console = Console()
         let lines = (0..<2_000).map { "add name=m\($0) esp-spi=0x\(String(256 + $0, radix: 16))/0x100" }
         try console.run("/ip ipsec manual-sa\n" + lines.joined(separator: "\n"))
-        try console.run("/ip ipsec policy add dst-address=10.2.0.0/24 tunnel=yes sa-dst-address=192.0.2.2 manual-sa=m1999")
+        try console.run("/ip ipsec policy add dst-address=10.2.0.0/24 tunnel=yes sa-dst-address=192.0.2.2 "
+                           + "manual-sa=m1999")
         XCTAssertNil(console.config.inactiveReason(console.config.policies[0]))
         XCTAssertEqual(console.config.item(named: "m1999", in: .manualSA)?.name, "m1999")
         try console.run("/ip ipsec manual-sa set m1999 name=renamed")

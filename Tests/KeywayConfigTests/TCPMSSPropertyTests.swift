@@ -3,14 +3,16 @@ import XCTest
 
 /// `/ip ipsec policy tcp-mss`, Keyway's extension: clamp-to-pmtu (the default), off, or a number.
 final class TCPMSSPropertyTests: XCTestCase {
-    let add = "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes sa-src-address=192.0.2.1 "
-        + "sa-dst-address=192.0.2.2"
+    let add = "/ip ipsec policy add src-address=10.1.0.0/24 dst-address=10.2.0.0/24 tunnel=yes "
+        + "sa-src-address=192.0.2.1 sa-dst-address=192.0.2.2"
 
     func testItTakesClampOffOrANumberAndRefusesTheRest() throws {
         var c = Console()
         try c.run(add)
-        XCTAssertEqual(c.config.policies[0].value("tcp-mss", in: Schema.policy), .choice("clamp-to-pmtu"), "the default")
-        for (text, stored) in [("off", "off"), ("1200", "1200"), ("cl", "clamp-to-pmtu"), ("88", "88"), ("65495", "65495")] {
+        XCTAssertEqual(c.config.policies[0].value("tcp-mss", in: Schema.policy), .choice("clamp-to-pmtu"),
+                       "the default")
+        for (text, stored) in [("off", "off"), ("1200", "1200"), ("cl", "clamp-to-pmtu"), ("88", "88"),
+                               ("65495", "65495")] {
             try c.run("/ip ipsec policy set 0 tcp-mss=\(text)")
             XCTAssertEqual(c.config.policies[0].value("tcp-mss", in: Schema.policy), .choice(stored), text)
         }
@@ -23,7 +25,8 @@ final class TCPMSSPropertyTests: XCTestCase {
     func testExportAndPrintDetailShowIt() throws {
         var c = Console()
         try c.run(add)
-        XCTAssertFalse(Exporter.export(c.config, showSensitive: false).contains("tcp-mss"), "the default is not exported")
+        XCTAssertFalse(Exporter.export(c.config, showSensitive: false).contains("tcp-mss"),
+                       "the default is not exported")
         try c.run("/ip ipsec policy set 0 tcp-mss=1300")
         let script = Exporter.export(c.config, showSensitive: false)
         XCTAssertTrue(script.contains("tcp-mss=1300"))
@@ -31,6 +34,7 @@ final class TCPMSSPropertyTests: XCTestCase {
         try again.run(script)
         XCTAssertEqual(again.config.policies[0].value("tcp-mss", in: Schema.policy), .choice("1300"))
         XCTAssertTrue(try c.run("/ip ipsec policy print detail").text.contains("tcp-mss=1300"))
-        XCTAssertFalse(try c.run("/ip ipsec policy print").text.contains("tcp-mss"), "plain print keeps the manual's columns")
+        XCTAssertFalse(try c.run("/ip ipsec policy print").text.contains("tcp-mss"),
+                       "plain print keeps the manual's columns")
     }
 }
