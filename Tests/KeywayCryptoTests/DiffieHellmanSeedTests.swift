@@ -37,7 +37,8 @@ final class DiffieHellmanSeedTests: XCTestCase {
                 expected = try DiffieHellman(group: group, privateKey: Secret(x)).publicValue
             } else if group.kind == .montgomery {
                 // X25519 takes the seed as its private value (the function clamps it).
-                expected = try DiffieHellman(group: group, privateKey: Secret([UInt8](repeating: 0, count: n))).publicValue
+                expected = try DiffieHellman(group: group,
+                                             privateKey: Secret([UInt8](repeating: 0, count: n))).publicValue
             } else {
                 expected = try DiffieHellman(group: group, privateKey: Secret([1])).publicValue
             }

@@ -6,7 +6,8 @@ final class ESPTransformTests: XCTestCase {
         let ek = Secret.random(count: enc.keyMaterialLength)
         let ik = integ == .null ? nil : Secret.random(count: integ.keyLength)
         return (try ESPTransform(encryption: enc, encryptionKey: ek, integrity: integ, integrityKey: ik, encrypt: true),
-                try ESPTransform(encryption: enc, encryptionKey: ek, integrity: integ, integrityKey: ik, encrypt: false))
+                try ESPTransform(encryption: enc, encryptionKey: ek, integrity: integ, integrityKey: ik,
+                                 encrypt: false))
     }
 
     /// A packet with `headroom` bytes before the ESP header, as the datapath lays it out.
@@ -26,7 +27,8 @@ final class ESPTransformTests: XCTestCase {
                     var p = packet(for: sealer, payload: payload)
                     try sealer.seal(&p, offset: 20, length: p.count - 20, sequence: UInt64(size))
                     if enc != .null {
-                        XCTAssertNotEqual(Array(p[(20 + 8 + sealer.ivLength)...].prefix(size)), payload, "\(enc)/\(integ) left plaintext")
+                        XCTAssertNotEqual(Array(p[(20 + 8 + sealer.ivLength)...].prefix(size)), payload,
+                                          "\(enc)/\(integ) left plaintext")
                     }
                     let range = try opener.open(&p, offset: 20, length: p.count - 20)
                     XCTAssertEqual(Array(p[range]), payload, "\(enc)/\(integ) size \(size)")
@@ -46,7 +48,8 @@ final class ESPTransformTests: XCTestCase {
                 for position in [1, 5, 8, p.count / 2, p.count - 1] {
                     var bad = p
                     bad[position] ^= 0x80
-                    XCTAssertThrowsError(try opener.open(&bad, offset: 0, length: bad.count), "\(enc)/\(integ) byte \(position)") { e in
+                    XCTAssertThrowsError(try opener.open(&bad, offset: 0, length: bad.count),
+                                         "\(enc)/\(integ) byte \(position)") { e in
                         XCTAssertEqual(e as? CryptoError, .authenticationFailed)
                     }
                 }
@@ -65,31 +68,36 @@ final class ESPTransformTests: XCTestCase {
     // RFC 4106: nonce = salt (last 4 bytes of the key material) || the 8-byte IV on the wire;
     // AAD = SPI || sequence. Expected bytes from pyca/cryptography's AESGCM with the same inputs.
     func testGCMLayoutFollowsRFC4106() throws {
-        let t = try ESPTransform(encryption: .aes128gcm, encryptionKey: secret("feffe9928665731c6d6a8f9467308308cafebabe"),
+        let t = try ESPTransform(encryption: .aes128gcm,
+                                 encryptionKey: secret("feffe9928665731c6d6a8f9467308308cafebabe"),
                                  integrity: .null, integrityKey: nil, encrypt: true)
-        let payload = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39")
+        let payload = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+                             + "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39")
         var p = hex("0000a5f800000001") + [UInt8](repeating: 0, count: 8) + payload + [UInt8](repeating: 0, count: 16)
         try t.seal(&p, offset: 0, length: p.count, sequence: 0xfacedbaddecaf888)
         XCTAssertEqual(Hex.encode(Array(p[8..<16])), "facedbaddecaf888")
         XCTAssertEqual(Hex.encode(Array(p[16...])),
-                       "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091"
+                       "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+                       + "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091"
                        + "14611a7e061c3d8328f88bdd4ed87c06")
     }
 
     func testKeyLengthsAreChecked() {
-        XCTAssertThrowsError(try ESPTransform(encryption: .aes128, encryptionKey: Secret.random(count: 15), integrity: .sha1,
+        XCTAssertThrowsError(try ESPTransform(encryption: .aes128,
+                                              encryptionKey: Secret.random(count: 15), integrity: .sha1,
                                               integrityKey: Secret.random(count: 20), encrypt: true)) { e in
             XCTAssertEqual(e as? CryptoError, .wrongKeyLength(algorithm: "aes-128", expected: 16, got: 15))
         }
-        XCTAssertThrowsError(try ESPTransform(encryption: .aes128gcm, encryptionKey: Secret.random(count: 16), integrity: .null,
-                                              integrityKey: nil, encrypt: true)) { e in
+        XCTAssertThrowsError(try ESPTransform(encryption: .aes128gcm, encryptionKey: Secret.random(count: 16),
+                                              integrity: .null, integrityKey: nil, encrypt: true)) { e in
             XCTAssertEqual(e as? CryptoError, .wrongKeyLength(algorithm: "aes-128-gcm", expected: 20, got: 16))
         }
-        XCTAssertThrowsError(try ESPTransform(encryption: .tripleDES, encryptionKey: Secret.random(count: 24), integrity: .sha256,
-                                              integrityKey: Secret([]), encrypt: true)) { e in
+        XCTAssertThrowsError(try ESPTransform(encryption: .tripleDES, encryptionKey: Secret.random(count: 24),
+                                              integrity: .sha256, integrityKey: Secret([]), encrypt: true)) { e in
             XCTAssertEqual(e as? CryptoError, .wrongKeyLength(algorithm: "sha256", expected: 32, got: 0))
         }
-        XCTAssertThrowsError(try ESPTransform(encryption: .null, encryptionKey: Secret([]), integrity: .null, integrityKey: nil, encrypt: true))
+        XCTAssertThrowsError(try ESPTransform(encryption: .null, encryptionKey: Secret([]), integrity: .null,
+                                              integrityKey: nil, encrypt: true))
         XCTAssertThrowsError(try AHTransform(integrity: .sha1, key: Secret([])))
         // HMAC keys of other lengths work (manual keys; the manual's AH example has three bytes).
         XCTAssertNoThrow(try AHTransform(integrity: .sha1, key: Secret([0xab, 0xcf, 0xed])))

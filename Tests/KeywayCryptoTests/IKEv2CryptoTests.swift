@@ -7,10 +7,13 @@ final class IKEv2CryptoTests: XCTestCase {
     // RFC 7748 section 6.1.
     func testX25519MatchesRFC7748() throws {
         let alice = try DiffieHellman(group: .curve25519,
-                                      privateKey: secret("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
+                                      privateKey: secret("77076d0a7318a57d3c16c17251b26645"
+                                                            + "df4c2f87ebc0992ab177fba51db92c2a"))
         let bob = try DiffieHellman(group: .curve25519,
-                                    privateKey: secret("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"))
-        XCTAssertEqual(Hex.encode(alice.publicValue), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+                                    privateKey: secret("5dab087e624a8a4b79e17f8b83800ee6"
+                                                          + "6f3bb1292618b6fd1c2f8b27ff88e0eb"))
+        XCTAssertEqual(Hex.encode(alice.publicValue),
+                       "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
         XCTAssertEqual(Hex.encode(bob.publicValue), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
         let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"
         XCTAssertEqual(try alice.sharedSecret(with: bob.publicValue).sensitiveHex, shared)
