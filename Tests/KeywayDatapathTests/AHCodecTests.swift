@@ -24,7 +24,9 @@ final class AHCodecTests: XCTestCase {
                 let packet = try AHCodec.encapsulate(inner, sa: out)
                 XCTAssertEqual(packet[9], 51)
                 XCTAssertEqual(try AHCodec.decapsulate(packet, sa: inb), inner, "\(integ) tunnel=\(tunnel)")
-                XCTAssertThrowsError(try AHCodec.decapsulate(packet, sa: inb)) { XCTAssertEqual($0 as? DatapathDrop, .replay) }
+                XCTAssertThrowsError(try AHCodec.decapsulate(packet, sa: inb)) {
+                    XCTAssertEqual($0 as? DatapathDrop, .replay)
+                }
             }
         }
     }
@@ -53,9 +55,13 @@ final class AHCodecTests: XCTestCase {
         XCTAssertEqual(try AHCodec.decapsulate(packet, sa: inb), inner)
         var forged = try AHCodec.encapsulate(inner, sa: out)
         forged[forged.count - 3] ^= 1
-        XCTAssertThrowsError(try AHCodec.decapsulate(forged, sa: inb)) { XCTAssertEqual($0 as? DatapathDrop, .integrity) }
+        XCTAssertThrowsError(try AHCodec.decapsulate(forged, sa: inb)) {
+            XCTAssertEqual($0 as? DatapathDrop, .integrity)
+        }
         var spoofed = try AHCodec.encapsulate(inner, sa: out)
         spoofed[12] ^= 1         // the source address is protected
-        XCTAssertThrowsError(try AHCodec.decapsulate(spoofed, sa: inb)) { XCTAssertEqual($0 as? DatapathDrop, .integrity) }
+        XCTAssertThrowsError(try AHCodec.decapsulate(spoofed, sa: inb)) {
+            XCTAssertEqual($0 as? DatapathDrop, .integrity)
+        }
     }
 }

@@ -107,8 +107,10 @@ final class DatapathControllerTests: XCTestCase {
         clamped.tcpMSS = .atMost(1100)
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(policies: [clamped]), sas: []), now: 0)
         XCTAssertEqual(c.engine.tcpMSS[1], .atMost(1100))
-        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]), now: 1)
-        let effects = c.setOuterPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(peer), mtu: 1280)],
+        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]),
+                      now: 1)
+        let effects = c.setOuterPaths(OuterPaths(defaultMTU: 1500,
+                                                 paths: [OuterPath(destination: .v4(peer), mtu: 1280)],
                                                  tunMTU: 1214))
         XCTAssertEqual(effects.count, 1, "audited")
         XCTAssertEqual(c.tunMTU, 1214)
@@ -127,7 +129,8 @@ final class DatapathControllerTests: XCTestCase {
         var set = tunnel
         set.dontFragment = .set
         _ = c.configure(DatapathConfig(generation: 1, bounds: bounds(policies: [set]), sas: []), now: 0)
-        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]), now: 1)
+        _ = c.install(SAInstall(sas: [sa(tunnel, inbound: true, spi: 0x1000), sa(tunnel, inbound: false, spi: 0x2000)]),
+                      now: 1)
         var big = Packets.ipv4("10.1.0.5", "10.2.0.7", total: 1400, flags: 0x4000)
         IPv4Header.setChecksum(&big, headerAt: 0, length: 20)
         guard case .send(let outer, _) = c.engine.processOutbound(big, now: 2) else { return XCTFail() }

@@ -13,25 +13,28 @@ final class OffloadTests: XCTestCase {
              options: [UInt8] = []) -> [UInt8] {
         let tcpLength = 20 + options.count
         var p = [UInt8](repeating: 0, count: 20 + tcpLength + payload.count)
-        IPv4Header.write(into: &p, at: 0, tos: 0, totalLength: min(p.count, 65_535), identification: id, flagsAndOffset: 0x4000, ttl: 64,
-                         proto: 6, source: source, destination: destination)
+        IPv4Header.write(into: &p, at: 0, tos: 0, totalLength: min(p.count, 65_535), identification: id,
+                         flagsAndOffset: 0x4000, ttl: 64, proto: 6, source: source, destination: destination)
         IPv4Header.put16(&p, 20, 40000); IPv4Header.put16(&p, 22, 5001)
         IPv4Header.put32(&p, 24, sequence); IPv4Header.put32(&p, 28, 77)
         p[32] = UInt8(tcpLength / 4) << 4; p[33] = flags; IPv4Header.put16(&p, 34, 512)
         for (i, b) in options.enumerated() { p[40 + i] = b }
         for (i, b) in payload.enumerated() { p[20 + tcpLength + i] = b }
-        let pseudo = InternetChecksum.pseudoHeader(source: source, destination: destination, proto: 6, length: tcpLength + payload.count)
+        let pseudo = InternetChecksum.pseudoHeader(source: source, destination: destination, proto: 6,
+                                                   length: tcpLength + payload.count)
         if partial {
             IPv4Header.put16(&p, 36, UInt16(pseudo))
         } else {
-            IPv4Header.put16(&p, 36, ~InternetChecksum.sum(p, start: 20, count: tcpLength + payload.count, initial: pseudo))
+            IPv4Header.put16(&p, 36,
+                             ~InternetChecksum.sum(p, start: 20, count: tcpLength + payload.count, initial: pseudo))
         }
         return p
     }
 
     func valid(_ p: [UInt8], at s: Int = 0, length: Int) -> Bool {
         InternetChecksum.sum(p, start: s, count: 20) == 0xffff
-            && TCPSegmentation.tcpChecksumValid(p, ipStart: s, ipHeader: 20, total: length, source: source, destination: destination)
+            && TCPSegmentation.tcpChecksumValid(p, ipStart: s, ipHeader: 20, total: length, source: source,
+                                                destination: destination)
     }
 
     /// A pool whose slot 0 holds `packet` behind `header` as a TUN read leaves them.
@@ -44,11 +47,12 @@ final class OffloadTests: XCTestCase {
 
     func testASuperPacketIsSplitIntoWholeSegments() throws {
         let data = (0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
-        let header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: 1, headerLength: 40, gsoSize: 1400, checksumStart: 20,
-                                     checksumOffset: 16)
+        let header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: 1, headerLength: 40, gsoSize: 1400,
+                                     checksumStart: 20, checksumOffset: 16)
         var pool = read(tcp(data, partial: true), header)
         var lengths = [Int](repeating: 0, count: pool.slotCount)
-        let slots = try XCTUnwrap(TunRead.prepare(&pool, slot: 0, readLength: 10 + 40 + data.count, vnet: true, lengths: &lengths))
+        let slots = try XCTUnwrap(TunRead.prepare(&pool, slot: 0, readLength: 10 + 40 + data.count, vnet: true,
+                                                  lengths: &lengths))
         XCTAssertEqual(slots, 1..<16)
         var joined: [UInt8] = []
         for (i, slot) in slots.enumerated() {
@@ -65,20 +69,25 @@ final class OffloadTests: XCTestCase {
 
     func testAPartialChecksumIsCompleted() throws {
         let packet = tcp(Array(repeating: 9, count: 300), partial: true)
-        var pool = read(packet, VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 20, checksumOffset: 16))
+        var pool = read(packet,
+                        VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 20, checksumOffset: 16))
         var lengths = [Int](repeating: 0, count: pool.slotCount)
-        XCTAssertEqual(TunRead.prepare(&pool, slot: 0, readLength: 10 + packet.count, vnet: true, lengths: &lengths), 0..<1)
+        XCTAssertEqual(TunRead.prepare(&pool, slot: 0, readLength: 10 + packet.count, vnet: true, lengths: &lengths),
+                       0..<1)
         XCTAssertTrue(valid(pool.bytes, at: pool.start(0), length: packet.count))
-        XCTAssertEqual(Array(pool.bytes[pool.start(0)..<(pool.start(0) + packet.count)]), tcp(Array(repeating: 9, count: 300)))
+        XCTAssertEqual(Array(pool.bytes[pool.start(0)..<(pool.start(0) + packet.count)]),
+                       tcp(Array(repeating: 9, count: 300)))
     }
 
     func testHeadersPointingOutsideThePacketAreDropped() {
         let packet = tcp([1, 2, 3])
-        var pool = read(packet, VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 2000, checksumOffset: 16))
+        var pool = read(packet,
+                        VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, checksumStart: 2000, checksumOffset: 16))
         var lengths = [Int](repeating: 0, count: pool.slotCount)
         XCTAssertNil(TunRead.prepare(&pool, slot: 0, readLength: 10 + packet.count, vnet: true, lengths: &lengths))
         var udp = read(packet, VirtioNetHeader(gsoType: 5, gsoSize: 100))
-        XCTAssertNil(TunRead.prepare(&udp, slot: 0, readLength: 10 + packet.count, vnet: true, lengths: &lengths), "no USO asked")
+        XCTAssertNil(TunRead.prepare(&udp, slot: 0, readLength: 10 + packet.count, vnet: true, lengths: &lengths),
+                     "no USO asked")
         var tiny = read(packet, VirtioNetHeader(gsoType: 1, gsoSize: 0))
         XCTAssertNil(TunRead.prepare(&tiny, slot: 0, readLength: 10 + packet.count, vnet: true, lengths: &lengths))
     }
@@ -105,20 +114,22 @@ final class OffloadTests: XCTestCase {
     func testSegmentsOfOneFlowCoalesceIntoOneSuperPacket() throws {
         let data = (0..<14_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
         let segments = stride(from: 0, to: data.count, by: 1400).map { off in
-            tcp(Array(data[off..<min(off + 1400, data.count)]), sequence: 1000 + UInt32(off), flags: off + 1400 >= data.count ? 0x18 : 0x10)
+            tcp(Array(data[off..<min(off + 1400, data.count)]), sequence: 1000 + UInt32(off),
+                flags: off + 1400 >= data.count ? 0x18 : 0x10)
         }
         let writes = coalesce(segments)
         XCTAssertEqual(writes.count, 1)
         let (header, packet) = writes[0]
         let h = try XCTUnwrap(header)
-        XCTAssertEqual(h, VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: 1, headerLength: 40, gsoSize: 1400,
-                                          checksumStart: 20, checksumOffset: 16))
+        XCTAssertEqual(h, VirtioNetHeader(flags: VirtioNetHeader.needsChecksum, gsoType: 1, headerLength: 40,
+                                          gsoSize: 1400, checksumStart: 20, checksumOffset: 16))
         XCTAssertEqual(Array(packet[40...]), data)
         XCTAssertEqual(IPv4Header.u16(packet, 2), UInt16(40 + data.count))
         XCTAssertEqual(InternetChecksum.sum(packet, start: 0, count: 20), 0xffff)
         XCTAssertEqual(packet[33] & 0x08, 0x08, "the last segment's PSH is kept")
         XCTAssertEqual(UInt32(IPv4Header.u16(packet, 36)),
-                       InternetChecksum.pseudoHeader(source: source, destination: destination, proto: 6, length: 20 + data.count))
+                       InternetChecksum.pseudoHeader(source: source, destination: destination, proto: 6,
+                                                     length: 20 + data.count))
     }
 
     func testWhatTheKernelWouldNotCoalesceStaysApartAndInOrder() throws {
@@ -136,28 +147,36 @@ final class OffloadTests: XCTestCase {
     func testEndToEndTheBytesSentAreTheBytesDelivered() throws {
         // Split on one appliance, sealed, opened on the other, coalesced: iperf3 sees its bytes.
         let key = Secret(Array(repeating: 0x42, count: 20))
-        let policy = SecurityPolicy(id: 1, selector: .init(source: IPv4Prefix(0x0a01_0000, length: 24), destination: IPv4Prefix(0x0a02_0000, length: 24)),
+        let policy = SecurityPolicy(id: 1,
+                                    selector: .init(source: IPv4Prefix(0x0a01_0000, length: 24),
+                                                    destination: IPv4Prefix(0x0a02_0000, length: 24)),
                                     action: .encrypt, tunnel: true, saSource: 0xc000_0201, saDestination: 0xc000_0202)
-        let mirrored = SecurityPolicy(id: 1, selector: policy.selector.mirrored, action: .encrypt, tunnel: true, saSource: 0xc000_0202,
-                                      saDestination: 0xc000_0201)
+        let mirrored = SecurityPolicy(id: 1, selector: policy.selector.mirrored, action: .encrypt, tunnel: true,
+                                      saSource: 0xc000_0202, saDestination: 0xc000_0201)
         let sender = Datapath(policies: [policy]), receiver = Datapath(policies: [mirrored])
         // Jumbo frames between the two: 1448-byte segments are sealed whole (fragmentation is PathMTUTests').
         sender.setLocalPaths(defaultMTU: 9000, paths: [])
-        sender.installOutbound(SecurityAssociation(spi: 0x300, proto: .esp, source: 0xc000_0201, destination: 0xc000_0202, tunnel: true,
-                                                   esp: try ESPTransform(encryption: .aes128gcm, encryptionKey: key, integrity: .null,
-                                                                         integrityKey: nil, encrypt: true), now: 0), policyID: 1)
-        receiver.installInbound(SecurityAssociation(spi: 0x300, proto: .esp, source: 0xc000_0201, destination: 0xc000_0202, tunnel: true,
-                                                    esp: try ESPTransform(encryption: .aes128gcm, encryptionKey: key, integrity: .null,
-                                                                          integrityKey: nil, encrypt: false), replayWindow: 1024, now: 0),
+        sender.installOutbound(SecurityAssociation(spi: 0x300, proto: .esp, source: 0xc000_0201,
+                                                   destination: 0xc000_0202, tunnel: true,
+                                                   esp: try ESPTransform(encryption: .aes128gcm, encryptionKey: key,
+                                                                         integrity: .null, integrityKey: nil,
+                                                                         encrypt: true), now: 0), policyID: 1)
+        receiver.installInbound(SecurityAssociation(spi: 0x300, proto: .esp, source: 0xc000_0201,
+                                                    destination: 0xc000_0202, tunnel: true,
+                                                    esp: try ESPTransform(encryption: .aes128gcm, encryptionKey: key,
+                                                                          integrity: .null, integrityKey: nil,
+                                                                          encrypt: false), replayWindow: 1024, now: 0),
                                 policyID: 1)
         let data = (0..<60_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
-        var out = read(tcp(data, partial: true), VirtioNetHeader(flags: 1, gsoType: 1, headerLength: 40, gsoSize: 1448, checksumStart: 20,
-                                                                  checksumOffset: 16))
+        var out = read(tcp(data, partial: true), VirtioNetHeader(flags: 1, gsoType: 1, headerLength: 40,
+                                                                 gsoSize: 1448, checksumStart: 20, checksumOffset: 16))
         var lengths = [Int](repeating: 0, count: out.slotCount)
-        let slots = try XCTUnwrap(TunRead.prepare(&out, slot: 0, readLength: 10 + 40 + data.count, vnet: true, lengths: &lengths))
+        let slots = try XCTUnwrap(TunRead.prepare(&out, slot: 0, readLength: 10 + 40 + data.count, vnet: true,
+                                                  lengths: &lengths))
         var wire: [[UInt8]] = []
         for slot in slots {
-            guard case .send(let s, let n, _, _) = sender.processOutbound(&out.bytes, start: out.start(slot), length: lengths[slot], now: 1) else {
+            guard case .send(let s, let n, _, _) = sender.processOutbound(&out.bytes, start: out.start(slot),
+                                                                          length: lengths[slot], now: 1) else {
                 return XCTFail("not sealed")
             }
             wire.append(Array(out.bytes[s..<(s + n)]))
@@ -172,7 +191,8 @@ final class OffloadTests: XCTestCase {
         }
         for (i, packet) in wire.enumerated() {
             for (k, b) in packet.enumerated() { inbound.bytes[inbound.start(i) + k] = b }
-            guard case .deliver(let s, let n) = receiver.processInbound(&inbound.bytes, start: inbound.start(i), length: packet.count, now: 1) else {
+            guard case .deliver(let s, let n) = receiver.processInbound(&inbound.bytes, start: inbound.start(i),
+                                                                        length: packet.count, now: 1) else {
                 return XCTFail("not opened")
             }
             coalescer.offer(&inbound, start: s, length: n, emit: emit)

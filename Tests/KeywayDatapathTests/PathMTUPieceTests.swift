@@ -8,8 +8,8 @@ enum Packets {
     static func v4(_ s: String) -> IPAddress { .v4(IPv4Address(ip(s))) }
 
     /// An IPv4 packet of `total` bytes (payload bytes counting up), with `flags` (DF 0x4000).
-    static func ipv4(_ src: String, _ dst: String, proto: UInt8 = 17, total: Int, id: UInt16 = 0x1234, flags: UInt16 = 0,
-                     options: [UInt8] = []) -> [UInt8] {
+    static func ipv4(_ src: String, _ dst: String, proto: UInt8 = 17, total: Int, id: UInt16 = 0x1234,
+                     flags: UInt16 = 0, options: [UInt8] = []) -> [UInt8] {
         let h = 20 + options.count
         var p = [UInt8](repeating: 0, count: total)
         for i in h..<total { p[i] = UInt8(truncatingIfNeeded: i &* 13 &+ 5) }
@@ -50,7 +50,8 @@ enum Packets {
         IPv4Header.put16(&p, 20, 40000); IPv4Header.put16(&p, 22, 5001); IPv4Header.put32(&p, 24, 99)
         p[32] = UInt8(t / 4) << 4; p[33] = flags; IPv4Header.put16(&p, 34, 64240)
         for (i, b) in options.enumerated() { p[40 + i] = b }
-        let pseudo = InternetChecksum.pseudoHeader(source: ip("10.1.0.5"), destination: ip("10.2.0.7"), proto: 6, length: t + payload)
+        let pseudo = InternetChecksum.pseudoHeader(source: ip("10.1.0.5"), destination: ip("10.2.0.7"), proto: 6,
+                                                   length: t + payload)
         IPv4Header.put16(&p, 36, ~InternetChecksum.sum(p, start: 20, count: t + payload, initial: pseudo))
         return p
     }
@@ -129,14 +130,17 @@ final class ICMPErrorTests: XCTestCase {
     }
 
     func testAFragmentationNeededAboutOurESPParses() throws {
-        let icmp = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280, quote: espQuote(body: 548))
+        let icmp = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280,
+                                               quote: espQuote(body: 548))
         let report = try FragmentationNeeded(icmp, start: 0, length: icmp.count)
         XCTAssertEqual(report.reporter, Packets.v4("192.0.2.254"))
         XCTAssertEqual(report.nextHopMTU, 1280)
-        XCTAssertEqual(report.quoted, QuotedPacket(source: Packets.v4("192.0.2.1"), destination: Packets.v4("198.51.100.2"),
+        XCTAssertEqual(report.quoted, QuotedPacket(source: Packets.v4("192.0.2.1"),
+                                                   destination: Packets.v4("198.51.100.2"),
                                                    totalLength: 1500, proto: 50, spi: 0x1234, sequence: 7,
                                                    dontFragment: true))
-        let minimal = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280, quote: espQuote(body: 8))
+        let minimal = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280,
+                                                  quote: espQuote(body: 8))
         XCTAssertEqual(try FragmentationNeeded(minimal, start: 0, length: minimal.count).quoted.sequence, 7,
                        "RFC 792's eight bytes hold ESP's SPI and sequence number")
     }
@@ -144,22 +148,26 @@ final class ICMPErrorTests: XCTestCase {
     func testAHAndESPInUDPQuotesNeedMoreThanEightBytes() throws {
         var ah = Packets.ipv4("192.0.2.1", "198.51.100.2", proto: 51, total: 1500)
         IPv4Header.put32(&ah, 24, 0xabc); IPv4Header.put32(&ah, 28, 42)
-        let ahICMP = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1400, quote: Array(ah[0..<32]))
+        let ahICMP = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1400,
+                                                 quote: Array(ah[0..<32]))
         let parsed = try FragmentationNeeded(ahICMP, start: 0, length: ahICMP.count).quoted
         XCTAssertEqual([parsed.spi, parsed.sequence], [0xabc, 42])
-        let shortAH = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1400, quote: Array(ah[0..<28]))
+        let shortAH = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1400,
+                                                  quote: Array(ah[0..<28]))
         XCTAssertThrowsError(try FragmentationNeeded(shortAH, start: 0, length: shortAH.count)) {
             XCTAssertEqual($0 as? FragmentationNeeded.Refusal, .quoteTooShort)
         }
         var udp = Packets.ipv4("192.0.2.1", "198.51.100.2", proto: 17, total: 1500)
         IPv4Header.put16(&udp, 20, 4500); IPv4Header.put16(&udp, 22, 4501)
         IPv4Header.put32(&udp, 28, 0xdef); IPv4Header.put32(&udp, 32, 9)
-        let udpICMP = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1400, quote: Array(udp[0..<36]))
+        let udpICMP = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1400,
+                                                  quote: Array(udp[0..<36]))
         let q = try FragmentationNeeded(udpICMP, start: 0, length: udpICMP.count).quoted
         XCTAssertEqual([q.spi, q.sequence, UInt32(q.destinationPort)], [0xdef, 9, 4501])
         XCTAssertEqual(q.ipsecProtocol, .esp)
         IPv4Header.put32(&udp, 28, 0)
-        let ike = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1400, quote: Array(udp[0..<36]))
+        let ike = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1400,
+                                              quote: Array(udp[0..<36]))
         XCTAssertThrowsError(try FragmentationNeeded(ike, start: 0, length: ike.count)) {
             XCTAssertEqual($0 as? FragmentationNeeded.Refusal, .ikeQuoted)
         }
@@ -172,27 +180,32 @@ final class ICMPErrorTests: XCTestCase {
         var bad = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280, quote: espQuote())
         bad[30] ^= 1
         XCTAssertEqual(refusal(bad), .badChecksum)
-        var unreachable = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280, quote: espQuote())
+        var unreachable = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280,
+                                                      quote: espQuote())
         unreachable[21] = 3
         XCTAssertEqual(refusal(unreachable), .notFragmentationNeeded)
         let tcp = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280,
-                                              quote: Array(Packets.ipv4("192.0.2.1", "198.51.100.2", proto: 6, total: 60)[0..<28]))
+                                              quote: Array(Packets.ipv4("192.0.2.1", "198.51.100.2", proto: 6,
+                                                                        total: 60)[0..<28]))
         XCTAssertEqual(refusal(tcp), .notIPsec)
         var later = espQuote()
         IPv4Header.put16(&later, 6, 0x00b9); IPv4Header.setChecksum(&later, headerAt: 0, length: 20)
-        XCTAssertEqual(refusal(Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280, quote: later)),
+        XCTAssertEqual(refusal(Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280,
+                                                           quote: later)),
                        .fragmentQuoted)
         XCTAssertEqual(refusal([0x45, 0, 0]), .badHeader)
         XCTAssertEqual(refusal(Packets.ipv4("192.0.2.254", "192.0.2.1", proto: 1, total: 24)), .truncated)
         XCTAssertTrue(FragmentationNeeded.Refusal.quoteTooShort.isOurs)
         XCTAssertFalse(FragmentationNeeded.Refusal.notIPsec.isOurs)
         // Every prefix of a valid report parses or is refused; none traps.
-        let good = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280, quote: espQuote(body: 40))
+        let good = Packets.fragmentationNeeded(from: "192.0.2.254", to: "192.0.2.1", mtu: 1280,
+                                               quote: espQuote(body: 40))
         for n in 0...good.count { _ = refusal(Array(good[0..<n])) }
     }
 
     func testTheReplyQuotesTheSenderAndFitsFiveHundredSeventySixBytes() throws {
-        var buffer = [UInt8](repeating: 0, count: 96) + Packets.ipv4("10.1.0.5", "10.2.0.7", proto: 17, total: 1400, flags: 0x4000)
+        var buffer = [UInt8](repeating: 0, count: 96)
+            + Packets.ipv4("10.1.0.5", "10.2.0.7", proto: 17, total: 1400, flags: 0x4000)
         let header = try IPv4Header(buffer, at: 96)
         let (s, n) = try XCTUnwrap(FragmentationNeededReply.build(&buffer, packetAt: 96, header: header, mtu: 1214))
         XCTAssertEqual(s, 68)
@@ -206,7 +219,8 @@ final class ICMPErrorTests: XCTestCase {
         XCTAssertEqual([reply[20], reply[21]], [3, 4])
         XCTAssertEqual(IPv4Header.u16(reply, 26), 1214)
         XCTAssertEqual(IPv4Header.u32(reply, 28 + 12), ip("10.1.0.5"), "the quote starts with the packet's header")
-        XCTAssertNil(FragmentationNeededReply.build(&buffer, packetAt: 20, header: header, mtu: 1214), "no room before it")
+        XCTAssertNil(FragmentationNeededReply.build(&buffer, packetAt: 20, header: header, mtu: 1214),
+                     "no room before it")
     }
 
     func testNoErrorAboutErrorsLaterFragmentsOrNobody() throws {
@@ -244,7 +258,8 @@ final class FragmenterTests: XCTestCase {
             let pieces = (0..<run.count).map { Array(buffer[run.start($0)..<(run.start($0) + run.length($0))]) }
             for p in pieces { XCTAssertLessThanOrEqual(p.count, mtu, "\(total) at \(mtu)") }
             XCTAssertEqual(pieces.dropLast().allSatisfy { ($0.count - 20) % 8 == 0 }, true, "offsets in eights")
-            XCTAssertTrue(pieces.allSatisfy { IPv4Header.u16($0, 4) == 0x7777 }, "one identification, never the kernel's")
+            XCTAssertTrue(pieces.allSatisfy { IPv4Header.u16($0, 4) == 0x7777 },
+                          "one identification, never the kernel's")
             var expected = packet
             IPv4Header.put16(&expected, 4, 0x7777); IPv4Header.setChecksum(&expected, headerAt: 0, length: 20)
             XCTAssertEqual(Packets.reassemble(pieces), expected, "\(total) at \(mtu)")
@@ -260,22 +275,26 @@ final class FragmenterTests: XCTestCase {
         let run = try XCTUnwrap(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1000, mtu: 576, into: 1000,
                                                         limit: buffer.count))
         XCTAssertEqual(Array(buffer[(run.start(0) + 20)..<(run.start(0) + 32)]), options)
-        XCTAssertEqual(Array(buffer[(run.start(1) + 20)..<(run.start(1) + 32)]), [1, 1, 1, 1, 1, 1, 1, 0x82, 4, 1, 2, 0])
+        XCTAssertEqual(Array(buffer[(run.start(1) + 20)..<(run.start(1) + 32)]),
+                       [1, 1, 1, 1, 1, 1, 1, 0x82, 4, 1, 2, 0])
         XCTAssertEqual(InternetChecksum.sum(buffer, start: run.start(1), count: 32), 0xffff)
     }
 
     func testSpacingLeavesRoomAroundEachPieceAndTheRoomIsChecked() throws {
         let packet = Packets.ipv4("10.1.0.5", "10.2.0.7", total: 1400)
         var buffer = packet + [UInt8](repeating: 0, count: 4000)
-        let run = try XCTUnwrap(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1400, mtu: 600, into: 1496, spacing: 800,
-                                                        limit: buffer.count))
+        let run = try XCTUnwrap(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1400, mtu: 600, into: 1496,
+                                                        spacing: 800, limit: buffer.count))
         XCTAssertEqual([run.start(0), run.start(1), run.start(2)], [1496, 2296, 3096])
         XCTAssertEqual(run.count, 3)
         var short = packet + [UInt8](repeating: 0, count: 1000)
-        XCTAssertNil(IPv4Fragmenter.fragment(&short, packetAt: 0, length: 1400, mtu: 600, into: 1400, limit: short.count))
-        XCTAssertNil(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1400, mtu: 27, into: 1400, limit: buffer.count),
+        XCTAssertNil(IPv4Fragmenter.fragment(&short, packetAt: 0, length: 1400, mtu: 600, into: 1400,
+                                             limit: short.count))
+        XCTAssertNil(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1400, mtu: 27, into: 1400,
+                                             limit: buffer.count),
                      "an MTU that leaves no room for eight bytes")
-        XCTAssertNil(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1400, mtu: 600, into: 100, limit: buffer.count),
+        XCTAssertNil(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1400, mtu: 600, into: 100,
+                                             limit: buffer.count),
                      "never over the packet itself")
     }
 
@@ -283,7 +302,8 @@ final class FragmenterTests: XCTestCase {
         var middle = Packets.ipv4("192.0.2.1", "198.51.100.2", total: 1020)
         IPv4Header.put16(&middle, 6, 0x2000 | 100); IPv4Header.setChecksum(&middle, headerAt: 0, length: 20)
         var buffer = middle + [UInt8](repeating: 0, count: 2000)
-        let run = try XCTUnwrap(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1020, mtu: 576, into: 1020, limit: buffer.count))
+        let run = try XCTUnwrap(IPv4Fragmenter.fragment(&buffer, packetAt: 0, length: 1020, mtu: 576, into: 1020,
+                                                        limit: buffer.count))
         XCTAssertEqual(IPv4Header.u16(buffer, run.start(0) + 6), 0x2000 | 100)
         XCTAssertEqual(IPv4Header.u16(buffer, run.start(1) + 6), 0x2000 | (100 + 552 / 8), "MF stays: more followed it")
     }
@@ -320,7 +340,8 @@ final class MSSClampTests: XCTestCase {
             XCTAssertEqual(p, before, why)
         }
         var synAck = Packets.syn(options: [2, 4, 0x05, 0xb4], flags: 0x12)
-        XCTAssertEqual(MSSClamp.clamp(&synAck, start: 0, header: try IPv4Header(synAck), limit: 1200), 1460, "SYN-ACK too")
+        XCTAssertEqual(MSSClamp.clamp(&synAck, start: 0, header: try IPv4Header(synAck), limit: 1200), 1460,
+                       "SYN-ACK too")
         XCTAssertTrue(Packets.tcpValid(synAck))
     }
 }

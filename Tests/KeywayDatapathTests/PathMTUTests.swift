@@ -33,8 +33,10 @@ final class PathMTUTests: XCTestCase {
             let ek = Secret.random(count: 16), ik = Secret.random(count: 20)
             for (dp, out) in [(tx, true), (rx, false)] {
                 if esp {
-                    let sa = SecurityAssociation(spi: spi, proto: .esp, source: ip(from), destination: ip(to), tunnel: tunnel,
-                                                 esp: try ESPTransform(encryption: .aes128, encryptionKey: ek, integrity: .sha1,
+                    let sa = SecurityAssociation(spi: spi, proto: .esp, source: ip(from),
+                                                 destination: ip(to), tunnel: tunnel,
+                                                 esp: try ESPTransform(encryption: .aes128,
+                                                                       encryptionKey: ek, integrity: .sha1,
                                                                        integrityKey: ik, encrypt: out),
                                                  replayWindow: 1024, udpEncapsulation: udp ? (4500, 4500) : nil, now: 0)
                     if out { dp.installOutbound(sa, policyID: 1) } else { dp.installInbound(sa, policyID: 1) }
@@ -58,7 +60,9 @@ final class PathMTUTests: XCTestCase {
             : Packets.ipv4(peer1, peer2, total: total, id: id, flags: df ? 0x4000 : 0)
     }
 
-    func local(_ d: Datapath, _ mtu: Int) { d.setLocalPaths(defaultMTU: 1500, paths: [(peer2Address, mtu), (Packets.v4(peer1), mtu)]) }
+    func local(_ d: Datapath, _ mtu: Int) {
+        d.setLocalPaths(defaultMTU: 1500, paths: [(peer2Address, mtu), (Packets.v4(peer1), mtu)])
+    }
 
     // MARK: dont-fragment=clear: Keyway fragments the outer packet
 
@@ -74,7 +78,8 @@ final class PathMTUTests: XCTestCase {
             XCTAssertTrue(pieces.allSatisfy { $0.count <= 1280 }, "every fragment fits the path")
             XCTAssertTrue(pieces.allSatisfy { IPv4Header.u16($0, 6) & 0x4000 == 0 }, "dont-fragment=clear")
             let outer = try XCTUnwrap(Packets.reassemble(pieces), "the fragments reassemble")
-            XCTAssertEqual(p.r2.processInbound(outer, now: 1), .deliver(packet), "ah \(ah) esp \(esp): the peer opens it")
+            XCTAssertEqual(p.r2.processInbound(outer, now: 1), .deliver(packet),
+                           "ah \(ah) esp \(esp): the peer opens it")
             XCTAssertEqual(p.r1.statistics["out-fragmented"], 1)
             XCTAssertEqual(p.r1.policyCounters[1]?.outTransformed, 1)
         }
@@ -101,7 +106,8 @@ final class PathMTUTests: XCTestCase {
         let p = try pair(.inherit)
         local(p.r1, 1280)
         guard case .sendRun = p.r1.processOutbound(inner(1400, df: false), now: 1) else { return XCTFail("fragmented") }
-        guard case .tooBig(_, let mtu) = p.r1.processOutbound(inner(1400, df: true), now: 1) else { return XCTFail("refused") }
+        guard case .tooBig(_, let mtu) = p.r1.processOutbound(inner(1400, df: true), now: 1)
+        else { return XCTFail("refused") }
         XCTAssertEqual(mtu, 1214)
     }
 
@@ -145,7 +151,9 @@ final class PathMTUTests: XCTestCase {
         local(p.r1, 1280)
         var replies = 0
         for _ in 0..<25 {
-            if case .tooBig(let icmp?, _) = p.r1.processOutbound(inner(1400, df: true), now: 7) { _ = icmp; replies += 1 }
+            if case .tooBig(let icmp?, _) = p.r1.processOutbound(inner(1400, df: true), now: 7) {
+                _ = icmp; replies += 1
+            }
         }
         XCTAssertEqual(replies, 10, "ten a second to one sender")
         XCTAssertEqual(p.r1.statistics["out-frag-needed"], 25)
@@ -185,26 +193,31 @@ final class PathMTUTests: XCTestCase {
     func testESPInUDPWithoutDFIsLeftToTheKernelAndWithDFGoesRawWithItsOwnUDPHeader() throws {
         let clear = try pair(.clear, udp: true)
         local(clear.r1, 1280)
-        guard case .sendUDP(let esp, let offset, _, let port) = clear.r1.processOutbound(inner(1400, df: true), now: 1) else {
+        guard case .sendUDP(let esp, let offset, _, let port) = clear.r1.processOutbound(inner(1400, df: true), now: 1)
+        else {
             return XCTFail("the UDP socket fragments it (the kernel never sets DF there)")
         }
         XCTAssertEqual(port, 4500)
-        XCTAssertEqual(clear.r2.processInboundUDP(esp[offset...], source: ip(peer1), now: 1), .deliver(inner(1400, df: true)))
+        XCTAssertEqual(clear.r2.processInboundUDP(esp[offset...], source: ip(peer1), now: 1),
+                       .deliver(inner(1400, df: true)))
         let set = try pair(.set, udp: true)
-        guard case .send(let raw, _) = set.r1.processOutbound(inner(1000, df: false), now: 1) else { return XCTFail("raw") }
+        guard case .send(let raw, _) = set.r1.processOutbound(inner(1000, df: false), now: 1)
+        else { return XCTFail("raw") }
         let h = try IPv4Header(raw)
         XCTAssertEqual(h.proto, 17)
         XCTAssertTrue(h.dontFragment)
         XCTAssertEqual(InternetChecksum.sum(raw, start: 0, count: 20), 0xffff)
         XCTAssertEqual(Int(IPv4Header.u16(raw, 24)), raw.count - 20, "UDP length")
         XCTAssertEqual(IPv4Header.u16(raw, 26), 0, "RFC 3948: UDP checksum zero")
-        XCTAssertEqual(set.r2.processInboundUDP(raw[28...], source: ip(peer1), now: 1), .deliver(inner(1000, df: false)))
+        XCTAssertEqual(set.r2.processInboundUDP(raw[28...], source: ip(peer1), now: 1),
+                       .deliver(inner(1000, df: false)))
     }
 
     func testTransportModeKeepsTheHostsDFAndTellsTheHost() throws {
         let p = try pair(.clear, tunnel: false)
         local(p.r1, 1280)
-        guard case .tooBig(let icmp?, let mtu) = p.r1.processOutbound(inner(1300, df: true, tunnel: false), now: 1) else {
+        guard case .tooBig(let icmp?, let mtu) = p.r1.processOutbound(inner(1300, df: true, tunnel: false), now: 1)
+        else {
             return XCTFail("the host's own DF packet is refused")
         }
         XCTAssertEqual(mtu, 1234, "transport mode keeps the host's 20-byte header: 1214 of payload fit")
@@ -257,19 +270,20 @@ final class PathMTUTests: XCTestCase {
             return p.r1.processICMP(report, start: 0, length: report.count, now: 2)
         }
         var outcomes: [ICMPOutcome] = []
-        outcomes.append(forged { IPv4Header.put32(&$0, 20, 0x999) })                       // an SPI we never used
-        outcomes.append(forged { IPv4Header.put32(&$0, 24, 1_000_000) })                  // a sequence number not sent
+        outcomes.append(forged { IPv4Header.put32(&$0, 20, 0x999) })                  // an SPI we never used
+        outcomes.append(forged { IPv4Header.put32(&$0, 24, 1_000_000) })              // a sequence number not sent
         outcomes.append(forged { IPv4Header.put32(&$0, 24, 0) })
-        outcomes.append(forged { IPv4Header.put16(&$0, 6, 0) })                            // no DF: no router would say this
-        outcomes.append(forged { IPv4Header.put32(&$0, 16, ip("203.0.113.9")) })           // another destination
-        outcomes.append(forged({ _ in }, mtu: 1500))                                         // an MTU the packet fit
+        outcomes.append(forged { IPv4Header.put16(&$0, 6, 0) })                       // no DF: no router would say this
+        outcomes.append(forged { IPv4Header.put32(&$0, 16, ip("203.0.113.9")) })      // another destination
+        outcomes.append(forged({ _ in }, mtu: 1500))                                  // an MTU the packet fit
         for outcome in outcomes {
             guard case .refused = outcome else { return XCTFail("\(outcome) should be refused") }
         }
         XCTAssertEqual(p.r1.statistics["pmtu-icmp-refused"], 6)
         XCTAssertEqual(p.r1.paths.mtu(toward: peer2Address, now: 3), 1500, "the path is untouched")
         XCTAssertEqual(p.r1.paths.learnedCount, 0)
-        guard case .send = p.r1.processOutbound(inner(1400, df: true), now: 3) else { return XCTFail("still sent whole") }
+        guard case .send = p.r1.processOutbound(inner(1400, df: true), now: 3)
+        else { return XCTFail("still sent whole") }
         var someoneElses = outer
         IPv4Header.put32(&someoneElses, 12, ip("192.0.2.77"))
         IPv4Header.put32(&someoneElses, 20, 0x5555)
@@ -301,7 +315,8 @@ final class PathMTUTests: XCTestCase {
         let p = try pair(.set)
         let report = routerReport(about: try sentDF(p), mtu: 1280)
         _ = p.r1.processICMP(report, start: 0, length: report.count, now: 100)
-        guard case .tooBig = p.r1.processOutbound(inner(1400, df: true), now: 699) else { return XCTFail("still small") }
+        guard case .tooBig = p.r1.processOutbound(inner(1400, df: true), now: 699)
+        else { return XCTFail("still small") }
         p.r1.agePaths(now: 700)
         guard case .send = p.r1.processOutbound(inner(1400, df: true), now: 700) else { return XCTFail("grown back") }
     }
@@ -320,7 +335,8 @@ final class PathMTUTests: XCTestCase {
         var otherPort = raw
         IPv4Header.put16(&otherPort, 22, 4501)
         let wrongPort = routerReport(about: otherPort, mtu: 700)
-        guard case .refused = udp.r1.processICMP(wrongPort, start: 0, length: wrongPort.count, now: 2) else { return XCTFail() }
+        guard case .refused = udp.r1.processICMP(wrongPort, start: 0, length: wrongPort.count, now: 2)
+        else { return XCTFail() }
         let right = routerReport(about: raw, mtu: 700)
         guard case .lowered(_, 700, _, _) = udp.r1.processICMP(right, start: 0, length: right.count, now: 2) else {
             return XCTFail()
@@ -334,7 +350,8 @@ final class PathMTUTests: XCTestCase {
         IPv4Header.put32(&p, 12, ip(from)); IPv4Header.put32(&p, 16, ip(to))
         IPv4Header.setChecksum(&p, headerAt: 0, length: 20)
         p[36] = 0; p[37] = 0
-        let pseudo = InternetChecksum.pseudoHeader(source: ip(from), destination: ip(to), proto: 6, length: p.count - 20)
+        let pseudo = InternetChecksum.pseudoHeader(source: ip(from), destination: ip(to), proto: 6,
+                                                   length: p.count - 20)
         IPv4Header.put16(&p, 36, ~InternetChecksum.sum(p, start: 20, count: p.count - 20, initial: pseudo))
         return p
     }
@@ -353,7 +370,8 @@ final class PathMTUTests: XCTestCase {
               case .deliver(let arrived) = p.r2.processInbound(outer, now: 1) else { return XCTFail() }
         XCTAssertEqual(mss(arrived), 1174, "router 1 clamps to its 1500 path (1398), router 2 to its own 1280 one")
         XCTAssertTrue(tcpValid(arrived))
-        guard case .send(let back, _) = p.r2.processOutbound(syn("10.2.0.7", "10.1.0.5", mss: 1460, flags: 0x12), now: 1),
+        guard case .send(let back, _) = p.r2.processOutbound(syn("10.2.0.7", "10.1.0.5", mss: 1460, flags: 0x12),
+                                                             now: 1),
               case .deliver(let synAck) = p.r1.processInbound(back, now: 1) else { return XCTFail() }
         XCTAssertEqual(mss(synAck), 1174, "the SYN-ACK leaving router 2")
         XCTAssertTrue(tcpValid(synAck))

@@ -31,7 +31,8 @@ final class PipelineTests: XCTestCase {
     }
 
     /// A TSO super-packet read from the TUN device: sealed into ESP-in-UDP payloads.
-    func sealSuperPacket(_ sender: PacketPipeline, data: [UInt8], source: UInt32, destination: UInt32) throws -> [[UInt8]] {
+    func sealSuperPacket(_ sender: PacketPipeline, data: [UInt8], source: UInt32,
+                         destination: UInt32) throws -> [[UInt8]] {
         let total = 40 + data.count
         var p = [UInt8](repeating: 0, count: total)
         IPv4Header.write(into: &p, at: 0, tos: 0, totalLength: total, identification: 1, flagsAndOffset: 0x4000,
@@ -40,7 +41,8 @@ final class PipelineTests: XCTestCase {
         IPv4Header.put32(&p, 24, 1000); IPv4Header.put32(&p, 28, 77)
         p[32] = 5 << 4; p[33] = 0x10; IPv4Header.put16(&p, 34, 512)
         for (i, b) in data.enumerated() { p[40 + i] = b }
-        let pseudo = InternetChecksum.pseudoHeader(source: source, destination: destination, proto: 6, length: 20 + data.count)
+        let pseudo = InternetChecksum.pseudoHeader(source: source, destination: destination, proto: 6,
+                                                   length: 20 + data.count)
         IPv4Header.put16(&p, 36, UInt16(pseudo))
         let read = try XCTUnwrap(sender.nextRead())
         // An MSS of 1,402: segments of 1,442 bytes need no ESP padding, so the trailer and ICV are
@@ -50,7 +52,8 @@ final class PipelineTests: XCTestCase {
         for (i, b) in p.enumerated() { sender.outbound.bytes[read.offset + VirtioNetHeader.size + i] = b }
         var wire: [[UInt8]] = []
         sender.processRead(length: VirtioNetHeader.size + total, now: 1) { action in
-            if case .sendUDP(let s, let n, let to, let port, let from) = action, to == peerB, port == 4500, from == peerA {
+            if case .sendUDP(let s, let n, let to, let port, let from) = action,
+               to == peerB, port == 4500, from == peerA {
                 wire.append(Array(sender.outbound.bytes[s..<(s + n)]))
             }
             // Transport mode keeps the host's DF, and ESP in UDP with DF leaves through the raw

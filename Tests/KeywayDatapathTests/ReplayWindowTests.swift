@@ -43,8 +43,10 @@ final class ReplayWindowTests: XCTestCase {
         var highest: UInt32 = 0
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<20_000 {
-            let s = highest > 200 ? highest - 200 + UInt32.random(in: 0..<260, using: &rng) : UInt32.random(in: 1..<260, using: &rng)
-            let expected: ReplayWindow.Verdict = s > highest ? .fresh : (highest - s >= 128 ? .tooOld : (seen.contains(s) ? .replayed : .fresh))
+            let s = highest > 200 ? highest - 200 + UInt32.random(in: 0..<260, using: &rng)
+                                  : UInt32.random(in: 1..<260, using: &rng)
+            let expected: ReplayWindow.Verdict = s > highest
+                ? .fresh : (highest - s >= 128 ? .tooOld : (seen.contains(s) ? .replayed : .fresh))
             XCTAssertEqual(w.check(s), expected, "seq \(s) highest \(highest)")
             if expected == .fresh { w.accept(s); seen.insert(s); highest = max(highest, s) }
         }

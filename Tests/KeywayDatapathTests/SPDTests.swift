@@ -11,9 +11,15 @@ func prefix(_ s: String) -> IPv4Prefix {
 final class SPDTests: XCTestCase {
     func testPriorityThenPositionDecides() {
         let spd = SPD([
-            SecurityPolicy(id: 1, selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("10.2.0.0/16")), action: .encrypt),
-            SecurityPolicy(id: 2, selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("10.2.3.0/24")), action: .discard),
-            SecurityPolicy(id: 3, selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("10.2.3.4/32")), action: .none, priority: 10),
+            SecurityPolicy(id: 1,
+                           selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("10.2.0.0/16")),
+                           action: .encrypt),
+            SecurityPolicy(id: 2,
+                           selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("10.2.3.0/24")),
+                           action: .discard),
+            SecurityPolicy(id: 3,
+                           selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("10.2.3.4/32")),
+                           action: .none, priority: 10),
         ])
         XCTAssertEqual(spd.lookup(source: ip("10.1.0.1"), destination: ip("10.2.9.9"), proto: 1, ports: nil)?.id, 1)
         // Equal priority: the earlier policy wins even though a later one is more specific.
@@ -24,8 +30,12 @@ final class SPDTests: XCTestCase {
 
     func testProtocolsAndPorts() {
         let spd = SPD([
-            SecurityPolicy(id: 1, selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("0.0.0.0/0"), destinationPort: 500, proto: 17), action: .none),
-            SecurityPolicy(id: 2, selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("0.0.0.0/0")), action: .encrypt),
+            SecurityPolicy(id: 1,
+                           selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("0.0.0.0/0"),
+                                                     destinationPort: 500, proto: 17), action: .none),
+            SecurityPolicy(id: 2,
+                           selector: TrafficSelector(source: prefix("0.0.0.0/0"), destination: prefix("0.0.0.0/0")),
+                           action: .encrypt),
         ])
         XCTAssertEqual(spd.lookup(source: 1, destination: 2, proto: 17, ports: (500, 500))?.id, 1)
         XCTAssertEqual(spd.lookup(source: 1, destination: 2, proto: 17, ports: (500, 501))?.id, 2)
@@ -34,9 +44,14 @@ final class SPDTests: XCTestCase {
     }
 
     func testInboundLookupMirrorsTheSelector() {
-        let spd = SPD([SecurityPolicy(id: 7, selector: TrafficSelector(source: prefix("10.1.0.0/24"), destination: prefix("10.2.0.0/24"), sourcePort: 1000), action: .encrypt)])
-        XCTAssertEqual(spd.lookupInbound(source: ip("10.2.0.5"), destination: ip("10.1.0.5"), proto: 6, ports: (80, 1000))?.id, 7)
-        XCTAssertNil(spd.lookupInbound(source: ip("10.1.0.5"), destination: ip("10.2.0.5"), proto: 6, ports: (1000, 80)))
+        let spd = SPD([SecurityPolicy(id: 7,
+                                      selector: TrafficSelector(source: prefix("10.1.0.0/24"),
+                                                                destination: prefix("10.2.0.0/24"), sourcePort: 1000),
+                                      action: .encrypt)])
+        XCTAssertEqual(spd.lookupInbound(source: ip("10.2.0.5"), destination: ip("10.1.0.5"), proto: 6,
+                                         ports: (80, 1000))?.id, 7)
+        XCTAssertNil(spd.lookupInbound(source: ip("10.1.0.5"), destination: ip("10.2.0.5"), proto: 6,
+                                       ports: (1000, 80)))
     }
 
     /// The hashed SPD must agree with a plain linear scan in precedence order on every packet: many
@@ -52,19 +67,24 @@ final class SPDTests: XCTestCase {
                 // Few distinct destinations in the small rounds, so that many policies share one.
                 let len = Int.random(in: 0...32, using: &rng)
                 let base = UInt32.random(in: 0...UInt32.max, using: &rng) & (round < 2 ? 0xFF00_0000 : 0xFFFF_FF00)
-                let sport: UInt16? = Int.random(in: 0..<6, using: &rng) == 0 ? UInt16.random(in: 1...4, using: &rng) : nil
-                let dport: UInt16? = Int.random(in: 0..<6, using: &rng) == 0 ? UInt16.random(in: 1...4, using: &rng) : nil
+                let sport: UInt16? = Int.random(in: 0..<6, using: &rng) == 0
+                    ? UInt16.random(in: 1...4, using: &rng) : nil
+                let dport: UInt16? = Int.random(in: 0..<6, using: &rng) == 0
+                    ? UInt16.random(in: 1...4, using: &rng) : nil
                 let sel = TrafficSelector(
                     source: IPv4Prefix(UInt32.random(in: 0...UInt32.max, using: &rng),
                                        length: Int.random(in: 0...32, using: &rng)),
-                    destination: IPv4Prefix(base | UInt32(i & 3), length: len), sourcePort: sport, destinationPort: dport,
+                    destination: IPv4Prefix(base | UInt32(i & 3), length: len),
+                    sourcePort: sport, destinationPort: dport,
                     proto: Bool.random(using: &rng) ? nil : UInt8.random(in: 1...3, using: &rng) * 3 + 3)
                 let wide = Int.random(in: 0..<10, using: &rng) == 0
                 list.append(SecurityPolicy(id: wide ? Int(Int32.max) + i : i, selector: sel,
                                            action: [.encrypt, .discard, .none][i % 3],
                                            level: [.require, .use, .unique][i % 3], useESP: i % 2 == 0,
-                                           useAH: i % 5 == 0, tunnel: i % 3 == 0, saSource: UInt32(i), saDestination: ~UInt32(i),
-                                           priority: wide ? Int(Int32.min) - 1 - i : Int.random(in: -2...3, using: &rng),
+                                           useAH: i % 5 == 0, tunnel: i % 3 == 0,
+                                           saSource: UInt32(i), saDestination: ~UInt32(i),
+                                           priority: wide ? Int(Int32.min) - 1 - i
+                                                          : Int.random(in: -2...3, using: &rng),
                                            dontFragment: [.clear, .inherit, .set][i % 3]))
             }
             let spd = SPD(list)
@@ -72,7 +92,8 @@ final class SPDTests: XCTestCase {
             XCTAssertEqual(ordered.count, list.count)
             for _ in 0..<4000 {
                 let pick = list[Int.random(in: 0..<list.count, using: &rng)].selector.destination
-                let d = pick.address.value | (UInt32.random(in: 0...UInt32.max, using: &rng) & ~IPv4Prefix.mask(pick.length))
+                let d = pick.address.value
+                    | (UInt32.random(in: 0...UInt32.max, using: &rng) & ~IPv4Prefix.mask(pick.length))
                 // Half the packets come from inside some policy's source, however long its prefix.
                 let from = list[Int.random(in: 0..<list.count, using: &rng)].selector.source
                 let anywhere = UInt32.random(in: 0...UInt32.max, using: &rng)
