@@ -92,12 +92,14 @@ final class IKEv2CodecTests: XCTestCase {
         // An SK payload must be last: here a nonce follows one.
         let (first, body) = IKEv2Codec.encode([.other(type: 46, critical: false, data: Array(0..<40)),
                                                .nonce(Array(0..<16))])
-        let header = IKEv2Header(initiatorSPI: 1, responderSPI: 2, nextPayload: first, exchange: 35, flags: 8, messageID: 1)
+        let header = IKEv2Header(initiatorSPI: 1, responderSPI: 2, nextPayload: first, exchange: 35, flags: 8,
+                                 messageID: 1)
         refuses(header.encoded(totalLength: 28 + body.count) + body, .misplacedEncryptedPayload)
     }
 
     func testEncryptedPayloadsAreLocatedNotDecoded() throws {
-        let header = IKEv2Header(initiatorSPI: 1, responderSPI: 2, nextPayload: 46, exchange: 35, flags: 8, messageID: 1)
+        let header = IKEv2Header(initiatorSPI: 1, responderSPI: 2, nextPayload: 46, exchange: 35, flags: 8,
+                                 messageID: 1)
         let sk: [UInt8] = [35, 0, 0, 44] + Array(0..<40)
         let decoded = try IKEv2Codec.decodeMessage(header.encoded(totalLength: 28 + sk.count) + sk)
         XCTAssertEqual(decoded.encrypted?.firstInner, 35)

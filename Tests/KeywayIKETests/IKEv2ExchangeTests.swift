@@ -41,7 +41,8 @@ final class IKEv2ExchangeTests: XCTestCase {
         XCTAssertEqual(net.left.phase2(policyID: 1), .established)
         XCTAssertEqual(net.right.phase2(policyID: 1), .established)
         let peer = try XCTUnwrap(net.left.remotePeers(now: 5_000).first)
-        XCTAssertEqual(peer.version, 2); XCTAssertEqual(peer.state, "established"); XCTAssertEqual(peer.side, "initiator")
+        XCTAssertEqual(peer.version, 2); XCTAssertEqual(peer.state, "established");
+        XCTAssertEqual(peer.side, "initiator")
         XCTAssertEqual(net.right.remotePeers(now: 5_000).first?.side, "responder")
         XCTAssertEqual(net.audit(b, "ike-established").first?.fields.first { $0.name == "proposal" }?.value,
                        "aes-128/sha256/modp2048")
@@ -70,7 +71,8 @@ final class IKEv2ExchangeTests: XCTestCase {
         XCTAssertEqual(failure?.text, "IKE SA negotiation failed: AUTH does not match: the pre-shared keys differ")
         XCTAssertEqual(failure?.fields.first { $0.name == "notify" }?.value, "AUTHENTICATION_FAILED")
         XCTAssertEqual(net.audit(a, "ike-peer-refused").first?.text, "peer refused the IKE SA: AUTHENTICATION_FAILED")
-        XCTAssertTrue(net.left.remotePeers(now: 2_000).isEmpty); XCTAssertTrue(net.right.remotePeers(now: 2_000).isEmpty)
+        XCTAssertTrue(net.left.remotePeers(now: 2_000).isEmpty);
+        XCTAssertTrue(net.right.remotePeers(now: 2_000).isEmpty)
     }
 
     func testIKEProposalMismatchIsNoProposalChosenNamingBothSides() {
@@ -85,7 +87,8 @@ final class IKEv2ExchangeTests: XCTestCase {
     }
 
     func testChildProposalMismatchKeepsTheIKESAAndRefusesTheChild() {
-        let net = IKEv2Net(left: V2.config(local: a), right: V2.config(local: b, policy: { $0.encAlgorithms = [.aes256] }))
+        let net = IKEv2Net(left: V2.config(local: a),
+                           right: V2.config(local: b, policy: { $0.encAlgorithms = [.aes256] }))
         establish(net)
         XCTAssertNil(net.installed[a])
         XCTAssertEqual(net.left.remotePeers(now: 2_000).first?.state, "established")
@@ -119,7 +122,8 @@ final class IKEv2ExchangeTests: XCTestCase {
         // The initiator's policy is not what the responder narrowed to: it refuses rather than
         // install SAs its peer would not accept traffic on.
         XCTAssertNil(net.installed[a])
-        XCTAssertTrue(net.audit(a, "ike-failed").first?.text.contains("the peer narrowed the traffic selectors") ?? false)
+        XCTAssertTrue(net.audit(a, "ike-failed").first?.text.contains("the peer narrowed the traffic selectors")
+                          ?? false)
     }
 
     func testInvalidKEPayloadThenTheGroupTheResponderWants() throws {
@@ -136,8 +140,10 @@ final class IKEv2ExchangeTests: XCTestCase {
     }
 
     func testIdentitiesAreSentAndCheckedAgainstRemoteID() throws {
-        let left = V2.config(local: a, peer: { $0.myID = .fqdn("left.example"); $0.remoteID = .keyID(Array("right".utf8)) })
-        let right = V2.config(local: b, peer: { $0.myID = .keyID(Array("right".utf8)); $0.remoteID = .fqdn("left.example") })
+        let left = V2.config(local: a,
+                             peer: { $0.myID = .fqdn("left.example"); $0.remoteID = .keyID(Array("right".utf8)) })
+        let right = V2.config(local: b,
+                              peer: { $0.myID = .keyID(Array("right".utf8)); $0.remoteID = .fqdn("left.example") })
         let net = IKEv2Net(left: left, right: right)
         establish(net)
         try assertPairsMatch(net)
@@ -145,7 +151,8 @@ final class IKEv2ExchangeTests: XCTestCase {
         establish(wrong)
         XCTAssertNil(wrong.installed[b])
         XCTAssertEqual(wrong.audit(b, "ike-failed").first?.text,
-                       "IKE SA negotiation failed: the peer identified as fqdn:left.example; remote-id=fqdn:someone.else")
+                       "IKE SA negotiation failed: the peer identified as fqdn:left.example; "
+                          + "remote-id=fqdn:someone.else")
     }
 
     /// Every random byte comes from the injected source: the same seeds replay the same bytes.

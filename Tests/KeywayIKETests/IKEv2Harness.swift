@@ -85,7 +85,8 @@ final class IKEv2Net {
     func signers(_ origin: UInt32) -> [SignGate.Signer] {
         service(origin).configuration.peers.compactMap { p in
             p.signature.map { SignGate.Signer(address: IPv4Prefix(p.address, length: p.prefixLength),
-                                              certificate: $0.certificateName, ikeVersion: p.exchangeMode == .ike2 ? 2 : 1) }
+                                              certificate: $0.certificateName,
+                                              ikeVersion: p.exchangeMode == .ike2 ? 2 : 1) }
         }
     }
 

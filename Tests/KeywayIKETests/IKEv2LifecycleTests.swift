@@ -14,9 +14,9 @@ final class IKEv2LifecycleTests: XCTestCase {
     func second(local: UInt32) -> IKEPolicy {
         let remote = local == a ? b : a
         let (mine, theirs): (UInt32, UInt32) = local == a ? (0x0a01_0100, 0x0a02_0100) : (0x0a02_0100, 0x0a01_0100)
-        return IKEPolicy(id: 2, source: mine, sourceLength: 24, destination: theirs, destinationLength: 24, saSource: local,
-                         saDestination: remote, tunnel: true, authAlgorithms: [.sha1], encAlgorithms: [.aes128],
-                         pfsGroup: .modp2048)
+        return IKEPolicy(id: 2, source: mine, sourceLength: 24, destination: theirs, destinationLength: 24,
+                         saSource: local, saDestination: remote, tunnel: true, authAlgorithms: [.sha1],
+                         encAlgorithms: [.aes128], pfsGroup: .modp2048)
     }
 
     func established(pfs: DHGroup? = nil, peer: @escaping (inout IKEPeer) -> Void = { _ in },
@@ -79,7 +79,8 @@ final class IKEv2LifecycleTests: XCTestCase {
             XCTAssertNotEqual(children(net.left).first?.0, before.first?.0, "a new pair")
             XCTAssertEqual(net.audit(rekeyer, "ike-rekey").count, 1)
             let removedLeft = net.removed[a]?.map(\.spi) ?? []
-            XCTAssertTrue(removedLeft.contains(before[0].0) && removedLeft.contains(before[0].1), "the old pair left the datapath")
+            XCTAssertTrue(removedLeft.contains(before[0].0) && removedLeft.contains(before[0].1),
+                          "the old pair left the datapath")
             XCTAssertTrue(net.installed[a]?.last?.allSatisfy(\.pfs) ?? false)
         }
     }
@@ -107,7 +108,8 @@ final class IKEv2LifecycleTests: XCTestCase {
             let other = rekeyer == a ? net.right : net.left
             for sa in other.v2.sas.values { sa.rekeyAt = .max; sa.expiresAt = .max }
             net.advance(to: 95_000)
-            XCTAssertEqual(net.left.v2.sas.count, 1, "the old IKE SA is gone"); XCTAssertEqual(net.right.v2.sas.count, 1)
+            XCTAssertEqual(net.left.v2.sas.count, 1, "the old IKE SA is gone");
+            XCTAssertEqual(net.right.v2.sas.count, 1)
             let l = try XCTUnwrap(net.left.v2.sas.values.first), r = try XCTUnwrap(net.right.v2.sas.values.first)
             XCTAssertEqual(l.localSPI, r.remoteSPI); XCTAssertTrue(l.isEstablished)
             XCTAssertEqual(l.originalInitiator, rekeyer == a, "whoever rekeys is the new SA's original initiator")
@@ -145,7 +147,8 @@ final class IKEv2LifecycleTests: XCTestCase {
         let net = established()
         // A configuration without the policy: its child is deleted, the peer told.
         let spis = children(net.left)
-        net.add(a, net.left.configure(IKEConfiguration(peers: net.left.configuration.peers, policies: []), now: net.now))
+        net.add(a,
+                net.left.configure(IKEConfiguration(peers: net.left.configuration.peers, policies: []), now: net.now))
         net.run()
         XCTAssertTrue(children(net.left).isEmpty); XCTAssertTrue(children(net.right).isEmpty)
         XCTAssertEqual(net.audit(b, "ike-delete").first?.text, "peer deleted a child SA")
@@ -153,7 +156,8 @@ final class IKEv2LifecycleTests: XCTestCase {
         // The peer goes: its IKE SA is deleted and the other side forgets it.
         net.add(b, net.right.configure(IKEConfiguration(), now: net.now))
         net.run()
-        XCTAssertTrue(net.left.remotePeers(now: net.now).isEmpty); XCTAssertTrue(net.right.remotePeers(now: net.now).isEmpty)
+        XCTAssertTrue(net.left.remotePeers(now: net.now).isEmpty);
+        XCTAssertTrue(net.right.remotePeers(now: net.now).isEmpty)
         XCTAssertEqual(net.audit(a, "ike-delete").last?.text, "peer deleted the IKE SA")
     }
 
@@ -172,7 +176,8 @@ final class IKEv2LifecycleTests: XCTestCase {
     func testUnansweredRequestsRetransmitWithBackoffThenFail() throws {
         let net = IKEv2Net(left: V2.config(local: a), right: V2.config(local: b))
         let first = net.left.acquire(policyID: 1, now: 0)
-        guard case .send(let m, _, _, _)? = first.first(where: { if case .send = $0 { return true }; return false }) else {
+        guard case .send(let m, _, _, _)? = first.first(where: { if case .send = $0 { return true }; return false })
+        else {
             return XCTFail("no IKE_SA_INIT")
         }
         var resent: [UInt64] = []
@@ -195,7 +200,8 @@ final class IKEv2LifecycleTests: XCTestCase {
         // Deliver IKE_SA_INIT, its answer, and IKE_AUTH; drop the IKE_AUTH response once.
         var dropped = false
         net.drop = { origin, bytes in
-            if origin == IKEv2Net.b, !dropped, bytes.count > IKEv2Header.size, bytes[18] == IKEv2Exchange.ikeAuth.rawValue {
+            if origin == IKEv2Net.b, !dropped, bytes.count > IKEv2Header.size,
+               bytes[18] == IKEv2Exchange.ikeAuth.rawValue {
                 dropped = true
                 return true
             }
@@ -218,7 +224,8 @@ final class IKEv2LifecycleTests: XCTestCase {
         net.add(a, net.left.acquire(policyID: 1, now: net.now))
         net.run()
         XCTAssertNotNil(net.installed[a]); XCTAssertNotNil(net.installed[b])
-        XCTAssertTrue(net.sent.dropFirst(2).allSatisfy { $0.bytes.count <= 200 }, "every IKE_AUTH datagram within the limit")
+        XCTAssertTrue(net.sent.dropFirst(2).allSatisfy { $0.bytes.count <= 200 },
+                      "every IKE_AUTH datagram within the limit")
         XCTAssertGreaterThan(net.sent.count, 4, "IKE_AUTH went in pieces")
         XCTAssertFalse(net.audit(a, "ike-fragments").isEmpty); XCTAssertFalse(net.audit(b, "ike-fragments").isEmpty)
     }

@@ -11,7 +11,9 @@ final class IKEv2SignatureTests: XCTestCase {
     let a = V2.a, b = V2.b
 
     func signature(_ mine: String, _ theirs: String) throws -> SignatureAuthentication {
-        func pem(_ n: String) -> String { n == "a" ? Credentials.certA : n == "b" ? Credentials.certB : Credentials.certEC }
+        func pem(_ n: String) -> String {
+            n == "a" ? Credentials.certA : n == "b" ? Credentials.certB : Credentials.certEC
+        }
         return SignatureAuthentication(certificateName: mine,
                                        localCertificate: try Certificate(pemOrDER: Array(pem(mine).utf8)).der,
                                        remoteCertificate: try Certificate(pemOrDER: Array(pem(theirs).utf8)))
@@ -85,7 +87,8 @@ final class IKEv2SignatureTests: XCTestCase {
             XCTAssertEqual(SignatureAlgorithms.parse(data)?.scheme, scheme)
             XCTAssertNoThrow(try engine.verifyPeer(sa, method: 14, data: data, certificates: [], octets: octets),
                              scheme.rawValue)
-            XCTAssertThrowsError(try engine.verifyPeer(sa, method: 14, data: data, certificates: [], octets: octets + [1]))
+            XCTAssertThrowsError(try engine.verifyPeer(sa, method: 14, data: data, certificates: [],
+                                                       octets: octets + [1]))
         }
         // RFC 7427 A.4.3's RSASSA-PSS with SHA-256 identifier, byte for byte.
         XCTAssertEqual(Hex.encode(SignatureAlgorithms.identifier(.rsaPSSSHA256)),

@@ -17,7 +17,8 @@ final class ISAKMPCodecTests: XCTestCase {
 
     func message(_ payloads: [Payload], flags: UInt8 = 0) -> [UInt8] {
         let (first, body) = ISAKMPCodec.encode(payloads)
-        let header = ISAKMPHeader(initiatorCookie: [1, 2, 3, 4, 5, 6, 7, 8], responderCookie: [UInt8](repeating: 0, count: 8),
+        let header = ISAKMPHeader(initiatorCookie: [1, 2, 3, 4, 5, 6, 7, 8],
+                                  responderCookie: [UInt8](repeating: 0, count: 8),
                                   nextPayload: first, exchangeType: 2, flags: flags, messageID: 0)
         return header.encoded(bodyLength: body.count) + body
     }
@@ -36,19 +37,22 @@ final class ISAKMPCodecTests: XCTestCase {
         let header = try ISAKMPHeader.parse(bytes)
         XCTAssertEqual(header.exchangeType, 2)
         XCTAssertEqual(header.nextPayload, 1)
-        let decoded = try ISAKMPCodec.decode(first: header.nextPayload, body: Array(bytes[ISAKMPHeader.size...]), allowPadding: false)
+        let decoded = try ISAKMPCodec.decode(first: header.nextPayload, body: Array(bytes[ISAKMPHeader.size...]),
+                                             allowPadding: false)
         XCTAssertEqual(decoded, all)
         XCTAssertEqual(message(decoded), bytes, "encoding is canonical")
     }
 
     func testDraftNATTPayloadNumbersReadAsTheRFCOnes() throws {
         let body: [UInt8] = [0, 0, 0, 8, 1, 2, 3, 4]
-        XCTAssertEqual(try ISAKMPCodec.decode(first: 130, body: body, allowPadding: false), [.natDiscovery([1, 2, 3, 4])])
+        XCTAssertEqual(try ISAKMPCodec.decode(first: 130, body: body, allowPadding: false),
+                       [.natDiscovery([1, 2, 3, 4])])
     }
 
     func testPaddingAfterTheLastPayloadOnlyWhenDecrypted() throws {
         let (first, body) = ISAKMPCodec.encode([.hash([1, 2, 3])])
-        XCTAssertEqual(try ISAKMPCodec.decode(first: first, body: body + [0, 0, 0, 0], allowPadding: true), [.hash([1, 2, 3])])
+        XCTAssertEqual(try ISAKMPCodec.decode(first: first, body: body + [0, 0, 0, 0], allowPadding: true),
+                       [.hash([1, 2, 3])])
         XCTAssertThrowsError(try ISAKMPCodec.decode(first: first, body: body + [0], allowPadding: false)) {
             XCTAssertEqual($0 as? ISAKMPError, .trailingBytes(1))
         }
@@ -56,10 +60,14 @@ final class ISAKMPCodecTests: XCTestCase {
 
     func testHeaderRejections() {
         let good = message(mainMode1)
-        XCTAssertThrowsError(try ISAKMPHeader.parse(Array(good.prefix(27)))) { XCTAssertEqual($0 as? ISAKMPError, .truncated(what: "header", needed: 4, available: 3)) }
+        XCTAssertThrowsError(try ISAKMPHeader.parse(Array(good.prefix(27)))) {
+            XCTAssertEqual($0 as? ISAKMPError, .truncated(what: "header", needed: 4, available: 3))
+        }
         var v2 = good; v2[17] = 0x20
         XCTAssertThrowsError(try ISAKMPHeader.parse(v2)) { XCTAssertEqual($0 as? ISAKMPError, .badVersion(0x20)) }
-        XCTAssertThrowsError(try ISAKMPHeader.parse(good + [0])) { XCTAssertEqual($0 as? ISAKMPError, .lengthMismatch(declared: good.count, actual: good.count + 1)) }
+        XCTAssertThrowsError(try ISAKMPHeader.parse(good + [0])) {
+            XCTAssertEqual($0 as? ISAKMPError, .lengthMismatch(declared: good.count, actual: good.count + 1))
+        }
     }
 
     func testPayloadRejections() {
@@ -85,7 +93,8 @@ final class ISAKMPCodecTests: XCTestCase {
         let sa2: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 1] + p2
         reject(1, [0, 0, 0, UInt8(4 + sa2.count)] + sa2, .badAttribute(type: 12, length: 60000))
         // A delete whose SPI count does not match its length.
-        reject(12, [0, 0, 0, 16, 0, 0, 0, 1, 3, 4, 0, 3, 0, 0, 0, 1], .countMismatch(what: "delete SPIs", declared: 3, found: 1))
+        reject(12, [0, 0, 0, 16, 0, 0, 0, 1, 3, 4, 0, 3, 0, 0, 0, 1],
+               .countMismatch(what: "delete SPIs", declared: 3, found: 1))
         // A chain of 40 vendor IDs.
         var chain: [UInt8] = []
         for i in 0..<40 { chain += [i == 39 ? 0 : 13, 0, 0, 4] }
@@ -98,7 +107,8 @@ final class ISAKMPCodecTests: XCTestCase {
             let piece = Array(bytes.prefix(cut))
             XCTAssertThrowsError(try ISAKMPHeader.parse(piece), "cut at \(cut)")
             if cut > ISAKMPHeader.size {
-                XCTAssertThrowsError(try ISAKMPCodec.decode(first: 1, body: Array(piece[ISAKMPHeader.size...]), allowPadding: false), "body cut at \(cut)")
+                XCTAssertThrowsError(try ISAKMPCodec.decode(first: 1, body: Array(piece[ISAKMPHeader.size...]),
+                                                            allowPadding: false), "body cut at \(cut)")
             }
         }
     }

@@ -51,7 +51,9 @@ final class MultihomedTests: XCTestCase {
         XCTAssertEqual(Set(sources[secondary] ?? []), [secondary], "every answer from the address the peer used")
         XCTAssertEqual(Set(sources[a] ?? []), [a], "the initiator sends from its policy's sa-src-address")
         // The datapath asked again before the new SAs reached it: that starts nothing. Later it would.
-        let sends = { (actions: [IKEAction]) in actions.filter { if case .send = $0 { return true } else { return false } } }
+        let sends = { (actions: [IKEAction]) in
+            actions.filter { if case .send = $0 { return true } else { return false } }
+        }
         XCTAssertTrue(sends(left.acquire(policyID: 1, now: 1_500)).isEmpty, "an acquisition crossing the installation")
         XCTAssertEqual(sends(left.acquire(policyID: 1, now: 1_000 + IKEEngine.installRace)).count, 1, "a later one")
     }
@@ -64,7 +66,8 @@ final class MultihomedTests: XCTestCase {
         let secret = Secret(Array("keyway-test".utf8))
         let ours = (0..<n).map { secondary + UInt32($0) }
         let left = IKEEngine(configuration: IKEConfiguration(
-            peers: ours.map { IKEPeer(address: $0, secret: secret, hash: .sha1, encryption: .aes128, group: .modp2048) },
+            peers: ours.map { IKEPeer(address: $0, secret: secret, hash: .sha1, encryption: .aes128,
+                                      group: .modp2048) },
             policies: ours.enumerated().map { i, address in
                 IKEPolicy(id: i + 1, source: 0x0a01_0001, sourceLength: 32, destination: 0x0a02_0001 + UInt32(i),
                           destinationLength: 32, saSource: a, saDestination: address, tunnel: true,
