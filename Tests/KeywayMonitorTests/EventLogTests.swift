@@ -26,11 +26,13 @@ final class EventLogTests: XCTestCase {
         var session = Session(canModify: true, mayShowSensitive: true)
         _ = try executor.run("/ip ipsec peer add address=192.0.2.2 secret=\"a long secret\" dh-group=modp2048\n"
                              + "/ip ipsec manual-sa add name=m esp-spi=0x300 esp-enc-algorithm=aes-128 "
-                             + "esp-enc-key=00112233445566778899aabbccddeeff esp-auth-key=0102030405060708090a0b0c0d0e0f1011121314",
+                             + "esp-enc-key=00112233445566778899aabbccddeeff "
+                             + "esp-auth-key=0102030405060708090a0b0c0d0e0f1011121314",
                              on: &c, session: &session)
         let secrets = EventLog.secrets(of: c)
         var log = EventLog()
-        let added = log.append([record(1, "leaked a long secret here", [AuditParameter("key", "00112233445566778899AABBCCDDEEFF")]),
+        let added = log.append([record(1, "leaked a long secret here",
+                                       [AuditParameter("key", "00112233445566778899AABBCCDDEEFF")]),
                                 record(2, "x", [AuditParameter("k", "0102030405060708090a0b0c0d0e0f1011121314")])],
                                secrets: secrets)
         XCTAssertEqual(added[0].text, "leaked *** here")

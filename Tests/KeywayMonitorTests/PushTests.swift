@@ -45,7 +45,8 @@ final class PushTests: XCTestCase {
     }
 
     func testBoundsCarryTcpMSSNATTraversalAndAManualSAsAlgorithms() throws {
-        let config = try configuration(twoSites + "\n/ip ipsec policy set 0 tcp-mss=1200\n/ip ipsec policy set 1 tcp-mss=off\n"
+        let config = try configuration(twoSites + "\n/ip ipsec policy set 0 tcp-mss=1200\n"
+                                       + "/ip ipsec policy set 1 tcp-mss=off\n"
                                        + "/ip ipsec peer set 0 nat-traversal=yes")
         let bounds = DatapathPush.bounds(config)
         XCTAssertEqual(bounds.policies.map(\.policy.tcpMSS), [.atMost(1200), .off])
@@ -65,7 +66,9 @@ final class PushTests: XCTestCase {
         }
         live.state = DatapathState(sas: [status(0x100, pathMTU: 1280), status(0x101, pathMTU: 0)], policies: [],
                                    statistics: [])
-        let rows = live.installedSAs(showSensitive: false).map { Dictionary($0.fields, uniquingKeysWith: { a, _ in a }) }
+        let rows = live.installedSAs(showSensitive: false).map {
+            Dictionary($0.fields, uniquingKeysWith: { a, _ in a })
+        }
         XCTAssertEqual(rows.map { $0["overhead"] }, ["66", "66"])
         XCTAssertEqual(rows.map { $0["path-mtu"] }, ["1280", nil], "an inbound SA's path is the peer's to know")
     }

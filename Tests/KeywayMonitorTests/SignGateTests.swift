@@ -80,7 +80,8 @@ final class IKEv2SignGateTests: XCTestCase {
     let spiI: [UInt8] = Array(1...8), spiR: [UInt8] = Array(9...16)
 
     func exchange(initiator: Bool = true, peer: UInt32 = 0xc000_0202) -> SigningExchange {
-        SigningExchange(initiatorSPI: spiI, responderSPI: spiR, peer: IPv4Address(peer), prf: .sha256, initiator: initiator)
+        SigningExchange(initiatorSPI: spiI, responderSPI: spiR, peer: IPv4Address(peer), prf: .sha256,
+                        initiator: initiator)
     }
 
     /// An IKE_SA_INIT message: header, then SA, KE, Nonce and a notify (generic payload headers).
@@ -134,8 +135,8 @@ final class IKEv2SignGateTests: XCTestCase {
             ("an AUTH payload", initMessage(payloads: [(33, 40), (34, 264), (40, 32), (39, 40)])),
             ("no KE", initMessage(payloads: [(33, 40), (40, 32)])),
             ("trailing bytes", initMessage() + [0, 0]),
-            ("a DigestInfo instead", [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                                      0x01, 0x05, 0x00, 0x04, 0x20] + Array(repeating: 0xab, count: 32)),
+            ("a DigestInfo instead", [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+                                      0x02, 0x01, 0x05, 0x00, 0x04, 0x20] + Array(repeating: 0xab, count: 32)),
         ]
         for (what, message) in hostile {
             XCTAssertThrowsError(try gate.authorize(request(e, message: message), now: 1), what)
@@ -150,10 +151,12 @@ final class IKEv2SignGateTests: XCTestCase {
 
     func testVersionsDoNotMix() throws {
         var gate = SignGate()
-        XCTAssertThrowsError(try gate.announce(SignAnnounce(exchange: exchange(peer: 0xc000_0203), certificate: "router1"),
+        XCTAssertThrowsError(try gate.announce(SignAnnounce(exchange: exchange(peer: 0xc000_0203),
+                                                            certificate: "router1"),
                                                signers: signers, now: 0), "an IKEv2 exchange with an IKEv1 peer")
         let v1 = SigningExchange(initiatorCookie: spiI, peer: IPv4Address(0xc000_0202), prf: .sha256, initiator: true)
-        XCTAssertThrowsError(try gate.announce(SignAnnounce(exchange: v1, certificate: "router1"), signers: signers, now: 0),
+        XCTAssertThrowsError(try gate.announce(SignAnnounce(exchange: v1, certificate: "router1"),
+                                               signers: signers, now: 0),
                              "an IKEv1 exchange with an IKEv2 peer")
         try gate.announce(SignAnnounce(exchange: exchange(), certificate: "router1"), signers: signers, now: 0)
         XCTAssertThrowsError(try gate.authorize(SignRequest(id: 1, exchange: exchange(), certificate: "router1",
@@ -164,7 +167,8 @@ final class IKEv2SignGateTests: XCTestCase {
     func testTheMonitorChoosesTheScheme() {
         XCTAssertEqual(SignGate.scheme(method: 1, key: .rsa(bits: 2048), peerHashes: []), .rsaPKCS1SHA1)
         XCTAssertNil(SignGate.scheme(method: 1, key: .ec(bits: 256), peerHashes: [.sha256]))
-        XCTAssertEqual(SignGate.scheme(method: 14, key: .rsa(bits: 2048), peerHashes: [.sha512, .sha256]), .rsaPSSSHA256)
+        XCTAssertEqual(SignGate.scheme(method: 14, key: .rsa(bits: 2048), peerHashes: [.sha512, .sha256]),
+                       .rsaPSSSHA256)
         XCTAssertEqual(SignGate.scheme(method: 14, key: .rsa(bits: 2048), peerHashes: [.sha512]), .rsaPSSSHA512)
         XCTAssertEqual(SignGate.scheme(method: 14, key: .ec(bits: 384), peerHashes: [.sha256, .sha384]), .ecdsaSHA384)
         XCTAssertEqual(SignGate.scheme(method: 14, key: .ec(bits: 256), peerHashes: [.sha512]), .ecdsaSHA512)
