@@ -3,17 +3,19 @@ import XCTest
 
 final class AuditFormatTests: XCTestCase {
     func testRFC5424Layout() {
-        let line = RFC5424.format(severity: .warning, epochMicroseconds: 1_764_374_400_123_456, hostname: "fw1", appName: "keyway-ike",
-                                  procID: 42, msgID: "wire-reject",
-                                  structuredData: [StructuredData(id: "keyway@32473", [("from", "keyway-monitor"), ("reason", "a\"b]c\\d")])],
+        let line = RFC5424.format(severity: .warning, epochMicroseconds: 1_764_374_400_123_456, hostname: "fw1",
+                                  appName: "keyway-ike", procID: 42, msgID: "wire-reject",
+                                  structuredData: [StructuredData(id: "keyway@32473", [("from", "keyway-monitor"),
+                                                                                       ("reason", "a\"b]c\\d")])],
                                   message: "dropped")
         // authpriv (10) * 8 + warning (4) = 84
-        XCTAssertEqual(line, #"<84>1 2025-11-29T00:00:00.123456Z fw1 keyway-ike 42 wire-reject [keyway@32473 from="keyway-monitor" reason="a\"b\]c\\d"] dropped"#)
+        XCTAssertEqual(line, #"<84>1 2025-11-29T00:00:00.123456Z fw1 keyway-ike 42 wire-reject "#
+                                + #"[keyway@32473 from="keyway-monitor" reason="a\"b\]c\\d"] dropped"#)
     }
 
     func testNilValuesAndNoStructuredData() {
-        let line = RFC5424.format(severity: .informational, epochMicroseconds: 0, hostname: "", appName: "keywayd", procID: 1,
-                                  msgID: "", structuredData: [], message: "hi")
+        let line = RFC5424.format(severity: .informational, epochMicroseconds: 0, hostname: "", appName: "keywayd",
+                                  procID: 1, msgID: "", structuredData: [], message: "hi")
         XCTAssertEqual(line, "<86>1 1970-01-01T00:00:00.000000Z - keywayd 1 - - hi")
     }
 

@@ -37,7 +37,8 @@ final class LocalSyslogFormatTests: XCTestCase {
     func testALineIsCutToWhatRsyslogTakes() {
         var big = record
         big.event.parameters = Array(repeating: AuditParameter("v", String(repeating: "x", count: 1024)), count: 16)
-        XCTAssertLessThanOrEqual(AuditLine.render(big, format: .local, hostname: "h").utf8.count, AuditLine.maximumBytes)
+        XCTAssertLessThanOrEqual(AuditLine.render(big, format: .local, hostname: "h").utf8.count,
+                                 AuditLine.maximumBytes)
     }
 }
 

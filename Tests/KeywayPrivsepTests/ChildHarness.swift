@@ -48,11 +48,14 @@ final class ChildHarness {
         self.role = role
         let (user, dir) = try Self.requirements(role)
         let (mine, theirs) = try SeqPacket.pair()
-        pid = try Processes.spawn(path: dir + "/" + role.description, arguments: [], environment: ["SWIFT_BACKTRACE=enable=no"], fd3: theirs)
+        pid = try Processes.spawn(path: dir + "/" + role.description, arguments: [],
+                                  environment: ["SWIFT_BACKTRACE=enable=no"], fd3: theirs)
         theirs.close()
         link = mine
         try send(.hello(Hello(role: .parent, pid: UInt32(getpid()), startedAt: MonotonicClock.now(), sandboxed: false)))
-        for (kind, fd) in grants { try SeqPacket.send(link, Frame.encode(.fdGrant(FdGrant(kind: kind))), descriptors: [fd.raw]) }
+        for (kind, fd) in grants {
+            try SeqPacket.send(link, Frame.encode(.fdGrant(FdGrant(kind: kind))), descriptors: [fd.raw])
+        }
         try send(.enterSandbox(EnterSandbox(uid: user.uid, gid: user.gid, root: try Self.emptyRoot())))
     }
 

@@ -38,7 +38,8 @@ final class ChildWireRejectionTests: XCTestCase {
         try child.send(.counterRequest(CounterRequest()))
         guard case .counterReply(let reply) = try child.receive() else { return XCTFail("no counters") }
         let counters = Dictionary(uniqueKeysWithValues: reply.counters.map { ($0.name, $0.value) })
-        for kind in ["truncated-header", "unknown-type", "wrong-version", "short-body", "trailing-bytes", "invalid-enum"] {
+        for kind in ["truncated-header", "unknown-type", "wrong-version", "short-body", "trailing-bytes",
+                     "invalid-enum"] {
             XCTAssertEqual(counters["wire-rejected-\(kind)"], 1, kind)
         }
         XCTAssertEqual(counters["wire-rejected-not-allowed"], 2)

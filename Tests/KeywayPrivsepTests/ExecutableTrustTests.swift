@@ -110,7 +110,8 @@ final class ExecutableTrustTests: XCTestCase {
 final class ChildrenDirectoryTests: XCTestCase {
     func testInstalledKeywaydFindsItsChildrenInLibexecElseBesideItself() {
         XCTAssertEqual(ChildrenDirectory.choose(keywaydDirectory: "/usr/sbin",
-                                                exists: { $0 == "/usr/libexec/keyway/keyway-ike" }), "/usr/libexec/keyway")
+                                                exists: { $0 == "/usr/libexec/keyway/keyway-ike" }),
+                       "/usr/libexec/keyway")
         XCTAssertEqual(ChildrenDirectory.choose(keywaydDirectory: "/tmp/kw/bin", exists: { _ in false }), "/tmp/kw/bin")
         XCTAssertEqual(ChildrenDirectory.choose(keywaydDirectory: "/", exists: { $0 == "/libexec/keyway/keyway-ike" }),
                        "/libexec/keyway")

@@ -254,7 +254,8 @@ final class HostNetworkTests: XCTestCase {
         ]
         let lines = HostNetwork.script(table: "keyway_kwtun0", tun: "kwtun0", ikePorts: [500, 4500], rules: rules)
             .split(separator: "\n").map(String.init)
-        XCTAssertEqual(Array(lines.prefix(2)), ["table ip keyway_kwtun0", "delete table ip keyway_kwtun0"], "one transaction replaces the old table")
+        XCTAssertEqual(Array(lines.prefix(2)), ["table ip keyway_kwtun0", "delete table ip keyway_kwtun0"],
+                       "one transaction replaces the old table")
         XCTAssertEqual(lines.filter { $0.contains("hook prerouting") }.count, 1)
         let rulesInOrder = lines.map { $0.split(separator: " ").joined(separator: " ") }
         XCTAssertEqual(Array(rulesInOrder[5...]), [
@@ -281,7 +282,8 @@ final class HostNetworkTests: XCTestCase {
         rules += (0..<3).map { IncomingCheckRule(selector: selector($0, ports: true), drop: true) }
         // Overlapping: the same destination again, and a destination containing earlier ones.
         rules.append(IncomingCheckRule(selector: selector(5), drop: true))
-        rules.append(IncomingCheckRule(selector: TrafficSelector(source: .all, destination: IPv4Prefix(0x0a00_0000, length: 8)),
+        rules.append(IncomingCheckRule(selector: TrafficSelector(source: .all,
+                                                                 destination: IPv4Prefix(0x0a00_0000, length: 8)),
                                        drop: true))
         // Then a small accept group, and more drops (a group of their own, after it).
         rules.append(IncomingCheckRule(selector: selector(500), drop: false))

@@ -15,7 +15,8 @@ final class OuterPathWatchTests: XCTestCase {
                      esp: esp, ah: ah, tunnel: true, saSource: us, saDestination: destination)
     }
 
-    func bounds(nat: Bool = false, encryption: [EncryptionAlgorithm] = [.aes128], integrity: [IntegrityAlgorithm] = [.sha1])
+    func bounds(nat: Bool = false, encryption: [EncryptionAlgorithm] = [.aes128],
+                integrity: [IntegrityAlgorithm] = [.sha1])
         -> ConfigurationBounds {
         ConfigurationBounds(policies: [AllowedPolicy(policy: policy(1, to: peer), manual: false, encryption: encryption,
                                                      integrity: integrity)],
@@ -24,7 +25,8 @@ final class OuterPathWatchTests: XCTestCase {
 
     func watch(_ kernel: RecordingKernel, fixed: Int? = nil) throws -> (OuterPathWatch, AuditCapture) {
         let audit = try AuditCapture()
-        return (OuterPathWatch(kernel: kernel, audit: audit.log, mark: 0x4b57, initialTunMTU: 1400, fixedTunMTU: fixed), audit)
+        return (OuterPathWatch(kernel: kernel, audit: audit.log, mark: 0x4b57, initialTunMTU: 1400, fixedTunMTU: fixed),
+                audit)
     }
 
     func testTheTunMTUFollowsTheInterfaceTowardThePeerLessTheOverhead() throws {
@@ -34,7 +36,9 @@ final class OuterPathWatchTests: XCTestCase {
         let message = try XCTUnwrap(w.refresh(bounds: bounds(), generated: [], tunIndex: 7))
         XCTAssertEqual(kernel.lookups, [[peer.value]])
         XCTAssertEqual(kernel.batches, [[.setMTU(interfaceIndex: 7, bytes: 1214)]])
-        XCTAssertEqual(message, OuterPaths(defaultMTU: 1280, paths: [OuterPath(destination: .v4(peer), mtu: 1280)], tunMTU: 1214))
+        XCTAssertEqual(message,
+                       OuterPaths(defaultMTU: 1280, paths: [OuterPath(destination: .v4(peer), mtu: 1280)],
+                                  tunMTU: 1214))
         XCTAssertTrue(try audit.lines().contains { $0.hasPrefix("tun-mtu TUN MTU set to 1214") })
         XCTAssertNil(w.refresh(bounds: bounds(), generated: [], tunIndex: 7), "nothing changed: nothing to tell")
         XCTAssertEqual(kernel.batches.count, 1)
@@ -47,7 +51,8 @@ final class OuterPathWatchTests: XCTestCase {
         let kernel = RecordingKernel()
         kernel.pathMTUs = [peer.value: 1500]
         let (w, _) = try watch(kernel)
-        XCTAssertEqual(w.refresh(bounds: bounds(nat: true, encryption: [.aes128gcm, .aes256], integrity: [.sha1, .sha512]),
+        XCTAssertEqual(w.refresh(bounds: bounds(nat: true, encryption: [.aes128gcm, .aes256],
+                                                integrity: [.sha1, .sha512]),
                                  generated: [], tunIndex: 7)?.tunMTU,
                        UInt16(IPsecOverhead(tunnel: true, encryption: .aes256, espIntegrity: .sha512, udp: true)
                            .largestInner(fitting: 1500)))
@@ -58,8 +63,8 @@ final class OuterPathWatchTests: XCTestCase {
         kernel.pathMTUs = [peer.value: 1500, other.value: 1400]
         let (w, _) = try watch(kernel)
         var b = bounds()
-        b.policies.append(AllowedPolicy(policy: policy(2, to: other, esp: false, ah: true), manual: true, encryption: [],
-                                        integrity: [.sha256]))
+        b.policies.append(AllowedPolicy(policy: policy(2, to: other, esp: false, ah: true), manual: true,
+                                        encryption: [], integrity: [.sha256]))
         let message = try XCTUnwrap(w.refresh(bounds: b, generated: [], tunIndex: 7))
         XCTAssertEqual(Set(kernel.lookups.flatMap { $0 }), [peer.value, other.value])
         XCTAssertEqual(message.tunMTU, 1400 - 20 - 28, "AH tunnel with sha256 toward the 1400 one")
