@@ -11,7 +11,8 @@ final class OuterPathPlanTests: XCTestCase {
         bounds.policies.append(AllowedPolicy(policy: discard, manual: false, encryption: [], integrity: []))
         let generated = PolicyRecord(id: 0x4000_0000, selector: TrafficSelector(source: .all, destination: .all),
                                      tunnel: true, saSource: Site.us, saDestination: Site.warrior)
-        XCTAssertEqual(OuterPathPlan.destinations(bounds, generated: [generated]), [Site.peer, Site.other, Site.warrior])
+        XCTAssertEqual(OuterPathPlan.destinations(bounds, generated: [generated]),
+                       [Site.peer, Site.other, Site.warrior])
     }
 
     func testTheTunMTUIsTheSmallestOverEveryPolicyAndItsWorstKeying() {
