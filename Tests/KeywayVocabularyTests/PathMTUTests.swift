@@ -19,11 +19,13 @@ final class IPsecOverheadTests: XCTestCase {
                 for i in IntegrityAlgorithm.allCases {
                     for ah in [nil, IntegrityAlgorithm.sha256] where e != nil || ah != nil {
                         for udp in [false, true] where e != nil || !udp {
-                            let o = IPsecOverhead(tunnel: tunnel, encryption: e, espIntegrity: i, ahIntegrity: ah, udp: udp)
+                            let o = IPsecOverhead(tunnel: tunnel, encryption: e, espIntegrity: i, ahIntegrity: ah,
+                                                  udp: udp)
                             for mtu in [576, 1280, 1400, 1492, 1500, 9000] {
                                 let inner = o.largestInner(fitting: mtu)
                                 XCTAssertLessThanOrEqual(o.outerLength(inner: inner), mtu, "\(o) \(mtu)")
-                                XCTAssertGreaterThan(o.outerLength(inner: inner + 1), mtu, "the largest, not merely one that fits")
+                                XCTAssertGreaterThan(o.outerLength(inner: inner + 1), mtu,
+                                                     "the largest, not merely one that fits")
                             }
                         }
                     }
@@ -34,17 +36,20 @@ final class IPsecOverheadTests: XCTestCase {
 
     func testTransportModeKeepsTheInnerHeaderAndUDPAddsEight() {
         let transport = IPsecOverhead(tunnel: false, encryption: .aes128gcm)
-        XCTAssertEqual(transport.outerLength(inner: 100), 20 + 8 + 8 + 84 + 16, "GCM pads payload and trailer to 4 only")
+        XCTAssertEqual(transport.outerLength(inner: 100), 20 + 8 + 8 + 84 + 16,
+                       "GCM pads payload and trailer to 4 only")
         let udp = IPsecOverhead(tunnel: true, encryption: .aes128, espIntegrity: .sha1, udp: true)
         XCTAssertEqual(udp.largestInner(fitting: 1500), 1422)
         let ah = IPsecOverhead(tunnel: true, encryption: nil, ahIntegrity: .sha1)
         XCTAssertEqual(ah.outerLength(inner: 1000), 20 + 24 + 1000)
-        XCTAssertEqual(IPsecOverhead(tunnel: true, encryption: .aes128, espIntegrity: .sha1).largestInner(fitting: 40), 0)
+        XCTAssertEqual(IPsecOverhead(tunnel: true, encryption: .aes128, espIntegrity: .sha1).largestInner(fitting: 40),
+                       0)
     }
 
     func testAPolicysWorstCombinationDecides() {
         let both = IPsecOverhead.largestInner(fitting: 1500, tunnel: true, esp: true, ah: false,
-                                              encryption: [.aes128gcm, .aes256], integrity: [.sha1, .sha512], udp: false)
+                                              encryption: [.aes128gcm, .aes256], integrity: [.sha1, .sha512],
+                                              udp: false)
         let worst = IPsecOverhead(tunnel: true, encryption: .aes256, espIntegrity: .sha512).largestInner(fitting: 1500)
         XCTAssertEqual(both, worst)
         let natT = IPsecOverhead.largestInner(fitting: 1500, tunnel: true, esp: true, ah: false,
