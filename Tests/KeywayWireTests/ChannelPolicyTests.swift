@@ -13,7 +13,8 @@ final class ChannelPolicyTests: XCTestCase {
         for receiver in Role.allCases {
             for sender in Role.allCases where sender != .parent {
                 XCTAssertFalse(ChannelPolicy.accepts(.fdGrant, from: sender, to: receiver), "\(sender)->\(receiver)")
-                XCTAssertFalse(ChannelPolicy.accepts(.enterSandbox, from: sender, to: receiver), "\(sender)->\(receiver)")
+                XCTAssertFalse(ChannelPolicy.accepts(.enterSandbox, from: sender, to: receiver),
+                               "\(sender)->\(receiver)")
                 XCTAssertFalse(ChannelPolicy.accepts(.shutdown, from: sender, to: receiver), "\(sender)->\(receiver)")
             }
         }

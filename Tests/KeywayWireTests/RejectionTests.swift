@@ -41,20 +41,23 @@ final class RejectionTests: XCTestCase {
     }
 
     func testOverlongDeclaredBody() {
-        assertRejects(header(type: 7, length: 0xFFFF_FFF0), .overlongLength(declared: 0xFFFF_FFF0, limit: FrameHeader.maximumBody))
+        assertRejects(header(type: 7, length: 0xFFFF_FFF0),
+                      .overlongLength(declared: 0xFFFF_FFF0, limit: FrameHeader.maximumBody))
     }
 
     func testOverlongStringField() {
         // EnterSandbox whose root claims 1 MiB.
         var w = WireWriter()
         w.u32(1); w.u32(1); w.u32(1 << 20)
-        assertRejects(header(type: 3, length: UInt32(w.bytes.count)) + w.bytes, .overlongLength(declared: 1 << 20, limit: 1024))
+        assertRejects(header(type: 3, length: UInt32(w.bytes.count)) + w.bytes,
+                      .overlongLength(declared: 1 << 20, limit: 1024))
     }
 
     func testOverlongArrayCount() {
         var w = WireWriter()
         w.u16(5000)
-        assertRejects(header(type: 10, length: 2) + w.bytes, .overlongLength(declared: 5000, limit: StatusReply.maximumProcesses))
+        assertRejects(header(type: 10, length: 2) + w.bytes,
+                      .overlongLength(declared: 5000, limit: StatusReply.maximumProcesses))
     }
 
     func testInvalidEnumValues() {
@@ -94,17 +97,20 @@ final class RejectionTests: XCTestCase {
 
     func testPathValuesOutsideTheirBoundsAreRefused() {
         // An MTU below IPv4's minimum, wherever it sits.
-        var paths = Frame.encode(.outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(2)), mtu: 1280)],
+        var paths = Frame.encode(.outerPaths(OuterPaths(defaultMTU: 1500,
+                                                        paths: [OuterPath(destination: .v4(a(2)), mtu: 1280)],
                                                         tunMTU: 1214)))
         paths[12] = 0; paths[13] = 67
         assertRejects(paths, .invalidEnum(field: "outer-paths.default", value: 67))
-        var path = Frame.encode(.outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(2)), mtu: 1280)],
+        var path = Frame.encode(.outerPaths(OuterPaths(defaultMTU: 1500,
+                                                       paths: [OuterPath(destination: .v4(a(2)), mtu: 1280)],
                                                        tunMTU: 1214)))
         path[path.count - 2] = 0; path[path.count - 1] = 0
         assertRejects(path, .invalidEnum(field: "outer-paths.mtu", value: 0))
         var tooMany = WireWriter()
         tooMany.u16(1500); tooMany.u16(1400); tooMany.u16(UInt16(OuterPaths.maximumPaths + 1))
-        assertRejects(header(type: MessageType.outerPaths.rawValue, length: UInt32(tooMany.bytes.count)) + tooMany.bytes,
+        assertRejects(header(type: MessageType.outerPaths.rawValue,
+                             length: UInt32(tooMany.bytes.count)) + tooMany.bytes,
                       .overlongLength(declared: OuterPaths.maximumPaths + 1, limit: OuterPaths.maximumPaths))
         // An SA overhead no transform has, a path MTU below the minimum.
         func state(overhead: UInt16, pathMTU: UInt16) -> [UInt8] {
@@ -141,7 +147,8 @@ final class RejectionTests: XCTestCase {
         exchange.version = 3
         assertRejects(Frame.encode(.signAnnounce(SignAnnounce(exchange: exchange, certificate: "c"))),
                       .invalidEnum(field: "exchange.version", value: 3))
-        var peer = IKEPeerRecord(address: IPv4Prefix(0xc0000202, length: 32), port: 500, secret: [1], exchangeMode: .ike2,
+        var peer = IKEPeerRecord(address: IPv4Prefix(0xc0000202, length: 32), port: 500, secret: [1],
+                                 exchangeMode: .ike2,
                                  natTraversal: false, generatePolicy: false, sendInitialContact: true,
                                  proposalCheck: .strict, hash: .sha256, encryption: .aes128, dhGroup: .modp2048,
                                  lifetime: 3600, lifebytes: 0)
@@ -184,10 +191,11 @@ final class RejectionTests: XCTestCase {
     }
 
     func testEachErrorHasADistinctKind() {
-        let errors: [WireError] = [.truncatedHeader(received: 0), .wrongVersion(0), .unknownType(0), .shortBody(needed: 0, remaining: 0),
-                                   .overlongLength(declared: 0, limit: 0), .invalidEnum(field: "", value: 0), .trailingBytes(count: 0),
-                                   .invalidText(field: ""), .notAllowed(type: .ping, from: .client, to: .ike), .truncatedDatagram,
-                                   .unexpectedPage("")]
+        let errors: [WireError] = [.truncatedHeader(received: 0), .wrongVersion(0), .unknownType(0),
+                                   .shortBody(needed: 0, remaining: 0), .overlongLength(declared: 0, limit: 0),
+                                   .invalidEnum(field: "", value: 0), .trailingBytes(count: 0),
+                                   .invalidText(field: ""), .notAllowed(type: .ping, from: .client, to: .ike),
+                                   .truncatedDatagram, .unexpectedPage("")]
         XCTAssertEqual(Set(errors.map(\.kind)).count, errors.count)
     }
 
@@ -208,23 +216,26 @@ final class RejectionTests: XCTestCase {
         // Over the type's limit, declared before anything is kept.
         let limit = Paging.maximumBytes(.generatedPolicySet) ?? 0
         let over = limit + 1
-        assertRejects(Frame.encode(.page(page(type: .generatedPolicySet, index: 0, count: UInt32(Paging.pageCount(over)),
-                                              total: over))),
+        assertRejects(Frame.encode(.page(page(type: .generatedPolicySet, index: 0,
+                                              count: UInt32(Paging.pageCount(over)), total: over))),
                       .overlongLength(declared: over, limit: limit))
         // A body that fits one frame travels as one frame.
         assertRejects(Frame.encode(.page(page(index: 0, count: 1, total: 100, chunk: 100))),
                       .invalidEnum(field: "page.total", value: 100))
         assertRejects(Frame.encode(.page(page(index: 0, count: 3))), .invalidEnum(field: "page.count", value: 3))
         assertRejects(Frame.encode(.page(page(index: 2))), .invalidEnum(field: "page.index", value: 2))
-        assertRejects(Frame.encode(.page(page(index: 0, chunk: 100))), .invalidEnum(field: "page.chunk-length", value: 100))
-        assertRejects(Frame.encode(.page(page(index: 1, chunk: 101))), .invalidEnum(field: "page.chunk-length", value: 101))
+        assertRejects(Frame.encode(.page(page(index: 0, chunk: 100))),
+                      .invalidEnum(field: "page.chunk-length", value: 100))
+        assertRejects(Frame.encode(.page(page(index: 1, chunk: 101))),
+                      .invalidEnum(field: "page.chunk-length", value: 101))
     }
 
     func testAPageIsAllowedOnlyWhereTheMessageItCarriesIs() {
         // A client may not send state, the datapath no console command, paged or not.
         for (type, from, to) in [(MessageType.datapathState, Role.client, Role.monitor),
                                  (.consoleCommand, .datapath, .monitor), (.datapathConfig, .datapath, .monitor)] {
-            XCTAssertThrowsError(try Frame.decode(Frame.encode(.page(page(type: type, index: 0))), from: from, to: to)) {
+            XCTAssertThrowsError(try Frame.decode(Frame.encode(.page(page(type: type, index: 0))),
+                                                  from: from, to: to)) {
                 XCTAssertEqual($0 as? WireError, .notAllowed(type: type, from: from, to: to))
             }
         }
@@ -307,7 +318,8 @@ final class AuditMessageBoundsTests: XCTestCase {
                               parameters: [])
         XCTAssertThrowsError(try Frame.decode(Frame.encode(.auditEvent(long)), from: .ike, to: .parent))
         let many = AuditEvent(severity: 3, msgID: "m", text: "t",
-                              parameters: Array(repeating: AuditParameter("k", "v"), count: AuditEvent.maximumParameters + 1))
+                              parameters: Array(repeating: AuditParameter("k", "v"),
+                                                count: AuditEvent.maximumParameters + 1))
         XCTAssertThrowsError(try Frame.decode(Frame.encode(.auditEvent(many)), from: .ike, to: .parent))
     }
 

@@ -18,10 +18,13 @@ let samples: [Message] = [
         ProcessStatus(role: .monitor, pid: 2, uptimeMilliseconds: 20, restarts: 5, sandboxed: true, connected: false),
     ])),
     .counterRequest(CounterRequest()),
-    .counterReply(CounterReply(role: .monitor, counters: [Counter(name: "wire-accepted", value: 9), Counter(name: "ü-ünïcode", value: 0)])),
+    .counterReply(CounterReply(role: .monitor,
+                               counters: [Counter(name: "wire-accepted", value: 9),
+                                          Counter(name: "ü-ünïcode", value: 0)])),
     .errorReply(ErrorReply(reason: "no such item")),
     .consoleCommand(ConsoleCommand(text: "/ip ipsec policy print", json: true)),
-    .consoleReply(ConsoleReply(ok: false, output: "line 1, column 3: ...", warnings: ["dh-group=modp768 is weak"], promptPath: "ip ipsec")),
+    .consoleReply(ConsoleReply(ok: false, output: "line 1, column 3: ...", warnings: ["dh-group=modp768 is weak"],
+                               promptPath: "ip ipsec")),
     .accessPolicy(AccessPolicy(adminGIDs: [995], readGIDs: [996])),
     .datapathConfig(DatapathConfig(generation: 3, bounds: sampleBounds, sas: [
         SARecord(policyID: 2, inbound: false, proto: .esp, spi: 0x100, source: a(0xc0000201),
@@ -29,8 +32,9 @@ let samples: [Message] = [
                  encryptionKey: Array(0..<16), integrityKey: Array(0..<20), lifetimeSeconds: 0),
     ])),
     .generatedPolicySet(GeneratedPolicySet(policies: [samplePolicy(id: 0x4000_0000, tunnel: false)])),
-    .datapathState(DatapathState(sas: [SAStatus(spi: 0x200, proto: 50, source: 1, destination: 2, encryption: "aes-128", integrity: "sha1",
-                                                state: "mature", ageSeconds: 12, sinceFirstUse: 3, used: true, bytes: 4096, replayWindow: 32,
+    .datapathState(DatapathState(sas: [SAStatus(spi: 0x200, proto: 50, source: 1, destination: 2, encryption: "aes-128",
+                                                integrity: "sha1", state: "mature", ageSeconds: 12, sinceFirstUse: 3,
+                                                used: true, bytes: 4096, replayWindow: 32,
                                                 softSeconds: 1440, hardSeconds: 1800, softBytes: 0, hardBytes: 0,
                                                 overhead: 62, pathMTU: 1280)],
                                  policies: [PolicyStatus(id: 3, inAccepted: 0, inDropped: 1, inTransformed: 2,
@@ -46,7 +50,8 @@ let samples: [Message] = [
                       lifebytes: 0),
         {
             var p = IKEPeerRecord(address: IPv4Prefix(0xc0000203, length: 32), port: 500, secret: Array("s2".utf8),
-                                  exchangeMode: .ike2, natTraversal: true, generatePolicy: true, sendInitialContact: false,
+                                  exchangeMode: .ike2, natTraversal: true, generatePolicy: true,
+                                  sendInitialContact: false,
                                   proposalCheck: .strict, hash: .sha384, encryption: .aes256gcm, dhGroup: .curve25519,
                                   lifetime: 3_600, lifebytes: 0)
             p.dhGroups = [.curve25519, .ecp384, .modp2048]
@@ -69,10 +74,11 @@ let samples: [Message] = [
     .acquire(Acquire(policyID: 7)),
     .ikeDatagram(IKEDatagram(source: a(0xc0000202), sourcePort: 4500, destination: a(0xc0000201),
                              payload: [0, 0, 0, 0, 1, 2, 3])),
-    .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established", side: "responder",
-                                             establishedSeconds: 42, natTraversal: true),
-                               IKEState.Peer(local: 1, remote: 3, remotePort: 500, state: "established", side: "initiator",
-                                             establishedSeconds: 7, natTraversal: false, version: 2)],
+    .ikeState(IKEState(peers: [IKEState.Peer(local: 1, remote: 2, remotePort: 4500, state: "established",
+                                             side: "responder", establishedSeconds: 42, natTraversal: true),
+                               IKEState.Peer(local: 1, remote: 3, remotePort: 500, state: "established",
+                                             side: "initiator", establishedSeconds: 7, natTraversal: false,
+                                             version: 2)],
                        establishedPolicies: [2, 3],
                        generatedPolicies: [samplePolicy(id: 0x4000_0001, tunnel: false)])),
     .signAnnounce(SignAnnounce(exchange: sampleExchange, certificate: "router1")),
@@ -84,9 +90,11 @@ let samples: [Message] = [
                            parameters: [AuditParameter("peer", "192.0.2.2"), AuditParameter("reason", "a\"b")])),
     .auditRecords(AuditRecords(records: [AuditRecord(sequence: 7, epochMicroseconds: 1_764_374_400_123_456, role: .ike,
                                                      pid: 4242, event: AuditEvent(severity: 6, msgID: "start",
-                                                                                  text: "sandboxed", parameters: []))])),
+                                                                                  text: "sandboxed",
+                                                                                  parameters: []))])),
     .consoleOutput(ConsoleOutput(text: " 0 dec/01/2026 08:48:01 system,info keywayd: started\n", following: true)),
-    .outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(0xc0000202)), mtu: 1280)], tunMTU: 1214)),
+    .outerPaths(OuterPaths(defaultMTU: 1500, paths: [OuterPath(destination: .v4(a(0xc0000202)), mtu: 1280)],
+                           tunMTU: 1214)),
     .ikev2SignRequest(IKEv2SignRequest(id: 10, exchange: sampleIKEv2Exchange, certificate: "router1", method: 14,
                                        peerHashes: [.sha256, .sha512], message: Array(0..<200), nonce: Array(0..<32),
                                        macedID: Array(0..<32))),
@@ -157,7 +165,8 @@ final class RoundTripTests: XCTestCase {
         var assembler = PageAssembler()
         var whole: Envelope?
         for (i, frame) in frames.enumerated() {
-            XCTAssertLessThanOrEqual(frame.count, FrameHeader.size + FrameHeader.maximumBody, "every page fits a datagram")
+            XCTAssertLessThanOrEqual(frame.count, FrameHeader.size + FrameHeader.maximumBody,
+                                     "every page fits a datagram")
             let envelope = try Frame.decode(frame, from: sender, to: receiver)
             guard case .page(let page) = envelope.message else { return (1, envelope) }
             let out = try assembler.accept(page, requestID: envelope.requestID)
@@ -195,8 +204,8 @@ final class RoundTripTests: XCTestCase {
                      state: "mature", ageSeconds: 1, sinceFirstUse: 0, used: false, bytes: 0, replayWindow: 32,
                      softSeconds: 0, hardSeconds: 0, softBytes: 0, hardBytes: 0)
         }, policies: (0..<100_000).map {
-            PolicyStatus(id: UInt32($0 + 1), inAccepted: 0, inDropped: 0, inTransformed: 1, outAccepted: 0, outDropped: 0,
-                         outTransformed: 2, established: true)
+            PolicyStatus(id: UInt32($0 + 1), inAccepted: 0, inDropped: 0, inTransformed: 1, outAccepted: 0,
+                         outDropped: 0, outTransformed: 2, established: true)
         }, statistics: []))
         XCTAssertEqual(try carry(state, from: .datapath, to: .monitor).envelope?.message, state)
         let ikeState = Message.ikeState(IKEState(peers: [], establishedPolicies: (1...100_000).map { UInt32($0) }))
