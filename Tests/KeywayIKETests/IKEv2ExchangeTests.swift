@@ -41,7 +41,8 @@ final class IKEv2ExchangeTests: XCTestCase {
         XCTAssertEqual(net.left.phase2(policyID: 1), .established)
         XCTAssertEqual(net.right.phase2(policyID: 1), .established)
         let peer = try XCTUnwrap(net.left.remotePeers(now: 5_000).first)
-        XCTAssertEqual(peer.version, 2); XCTAssertEqual(peer.state, "established");
+        XCTAssertEqual(peer.version, 2)
+        XCTAssertEqual(peer.state, "established")
         XCTAssertEqual(peer.side, "initiator")
         XCTAssertEqual(net.right.remotePeers(now: 5_000).first?.side, "responder")
         XCTAssertEqual(net.audit(b, "ike-established").first?.fields.first { $0.name == "proposal" }?.value,
@@ -71,7 +72,7 @@ final class IKEv2ExchangeTests: XCTestCase {
         XCTAssertEqual(failure?.text, "IKE SA negotiation failed: AUTH does not match: the pre-shared keys differ")
         XCTAssertEqual(failure?.fields.first { $0.name == "notify" }?.value, "AUTHENTICATION_FAILED")
         XCTAssertEqual(net.audit(a, "ike-peer-refused").first?.text, "peer refused the IKE SA: AUTHENTICATION_FAILED")
-        XCTAssertTrue(net.left.remotePeers(now: 2_000).isEmpty);
+        XCTAssertTrue(net.left.remotePeers(now: 2_000).isEmpty)
         XCTAssertTrue(net.right.remotePeers(now: 2_000).isEmpty)
     }
 

@@ -108,7 +108,7 @@ final class IKEv2LifecycleTests: XCTestCase {
             let other = rekeyer == a ? net.right : net.left
             for sa in other.v2.sas.values { sa.rekeyAt = .max; sa.expiresAt = .max }
             net.advance(to: 95_000)
-            XCTAssertEqual(net.left.v2.sas.count, 1, "the old IKE SA is gone");
+            XCTAssertEqual(net.left.v2.sas.count, 1, "the old IKE SA is gone")
             XCTAssertEqual(net.right.v2.sas.count, 1)
             let l = try XCTUnwrap(net.left.v2.sas.values.first), r = try XCTUnwrap(net.right.v2.sas.values.first)
             XCTAssertEqual(l.localSPI, r.remoteSPI); XCTAssertTrue(l.isEstablished)
@@ -156,7 +156,7 @@ final class IKEv2LifecycleTests: XCTestCase {
         // The peer goes: its IKE SA is deleted and the other side forgets it.
         net.add(b, net.right.configure(IKEConfiguration(), now: net.now))
         net.run()
-        XCTAssertTrue(net.left.remotePeers(now: net.now).isEmpty);
+        XCTAssertTrue(net.left.remotePeers(now: net.now).isEmpty)
         XCTAssertTrue(net.right.remotePeers(now: net.now).isEmpty)
         XCTAssertEqual(net.audit(a, "ike-delete").last?.text, "peer deleted the IKE SA")
     }
