@@ -24,6 +24,8 @@ public protocol ChildBehavior: AnyObject {
     func peerReady(_ peer: Role, runtime: ChildRuntime)
     /// Called after every wake-up (at least once a second): timers.
     func tick(runtime: ChildRuntime)
+    /// keywayd asked the process to stop; it exits when this returns.
+    func stopping(runtime: ChildRuntime)
 }
 
 extension ChildBehavior {
@@ -31,6 +33,7 @@ extension ChildBehavior {
     public func prepare(runtime: ChildRuntime) {}
     public func peerReady(_ peer: Role, runtime: ChildRuntime) {}
     public func tick(runtime: ChildRuntime) {}
+    public func stopping(runtime: ChildRuntime) {}
 }
 
 /// The common life of a sandboxed child: receive descriptors from keywayd, enter the sandbox,
@@ -274,6 +277,7 @@ public final class ChildRuntime {
                             [("pid", String(r.pid)), ("restarts", String(r.restarts))])
             }
         case .shutdown:
+            behavior.stopping(runtime: self)
             audit.event(.informational, msgID: "stop", "\(role) stopping on request")
             exit(0)
         case .enterSandbox:

@@ -30,6 +30,20 @@ final class Impostor: ChildBehavior {
     func handleReady(fd: Int32, events: PollEvents, runtime: ChildRuntime) {}
     func counters() -> [Counter] { [] }
 
+    /// Last words at shutdown, which keywayd still reads: an audit line claiming to be keywayd's,
+    /// and (from the datapath) generated policies for everything, which a stopping keywayd ignores.
+    func stopping(runtime: ChildRuntime) {
+        try? runtime.parent.send(.auditEvent(AuditEvent(severity: 6, msgID: "stop",
+                                                        text: "keywayd: every child stopped cleanly",
+                                                        parameters: [AuditParameter("from", "keywayd")])))
+        if role == .datapath {
+            let everything = PolicyRecord(id: 0x4000_0007, selector: TrafficSelector(source: .all, destination: .all),
+                                          tunnel: true, saSource: .any, saDestination: IPv4Address(0xcb00_71fe))
+            try? runtime.parent.send(.generatedPolicySet(GeneratedPolicySet(policies: [everything])))
+        }
+        say("last words sent")
+    }
+
     func handle(_ envelope: Envelope, from peer: Role, runtime: ChildRuntime) {
         switch envelope.message {
         case .ikeConfig(let c): ikeConfig = c

@@ -118,5 +118,11 @@ for role in ike datapath monitor; do
   esac
   check "$role: keywayd keeps running" kill -0 "${PIDS[-1]}"
   kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null
+  # What a child says while it stops is still relayed (keywayd reads its last words), but as that
+  # child's, whatever it claims.
+  check "$role: its last words at shutdown are relayed as keyway-$role's, not as keywayd's" \
+    grep -qE "keyway-$role\[[0-9]+\]: stop keywayd: every child stopped cleanly" "$TMP/r1.log"
+  check "$role: no other process is named as the source of those words" \
+    not grep -qE "keywayd\[[0-9]+\]: stop keywayd: every child stopped cleanly" "$TMP/r1.log"
 done
 summary
