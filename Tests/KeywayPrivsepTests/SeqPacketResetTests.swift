@@ -19,7 +19,7 @@ final class SeqPacketResetTests: XCTestCase {
         guard case .closed = try SeqPacket.receive(keywayd) else { return XCTFail("then the link is closed") }
     }
 
-    func testAPeerThatExitsWithNothingUnreadJustCloses() throws {
+    func testAPeerThatExitsHavingSentNothingJustCloses() throws {
         let (keywayd, child) = try SeqPacket.pair()
         try SeqPacket.send(keywayd, [1])
         child.close()
