@@ -242,18 +242,11 @@ public struct SPD: Sendable {
                     if first < best, entry.key.matches(source: source, proto: proto, ports: ports) {
                         best = first
                         answer = entry
-                    } else if entry.slot.shared {
-                        let start = Int(more[Int(first)])
-                        // Ascending: the first match is this prefix's best.
-                        for c in (start + 1)..<(start + 1 + Int(overflow[start])) {
-                            let rank = overflow[c]
-                            if rank >= best { break }
-                            if records[Int(rank)].key.matches(source: source, proto: proto, ports: ports) {
-                                best = rank
-                                answer = records[Int(rank)]
-                                break
-                            }
-                        }
+                    } else if entry.slot.shared,
+                              let rank = sharedMatch(after: first, beating: best, source: source, proto: proto,
+                                                     ports: ports) {
+                        best = rank
+                        answer = records[Int(rank)]
                     }
                     break
                 }
@@ -261,6 +254,20 @@ public struct SPD: Sendable {
             }
         }
         return best == Int32.max ? nil : Decision(answer)
+    }
+
+    /// The best of the ranks that share `first`'s destination, if one beats `best` and matches.
+    @inline(__always)
+    private func sharedMatch(after first: Int32, beating best: Int32, source: UInt32, proto: UInt8,
+                             ports: (UInt16, UInt16)?) -> Int32? {
+        let start = Int(more[Int(first)])
+        // Ascending: the first match is this prefix's best.
+        for c in (start + 1)..<(start + 1 + Int(overflow[start])) {
+            let rank = overflow[c]
+            if rank >= best { return nil }
+            if records[Int(rank)].key.matches(source: source, proto: proto, ports: ports) { return rank }
+        }
+        return nil
     }
 
     /// Inbound check: a packet from the network is matched with source and destination swapped,
