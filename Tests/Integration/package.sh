@@ -61,6 +61,11 @@ TRACER=$!; PIDS+=($TRACER)
 check "installed keywayd starts under the unit's capability bounding set ($caps)" \
   wait_until 30 ip netns exec "$NS" /usr/bin/keyway ping
 KPID=$(pgrep -P "$TRACER" -x keywayd)
+# The monitor answers before its peers' hellos have all arrived, and strace slows their start: wait for them.
+sandboxed_children() {
+  [ "$(ip netns exec "$NS" /usr/bin/keyway status | grep -cE '^ *[0-9]+ S +keyway-(ike|datapath|monitor) ')" = 3 ]
+}
+wait_until 30 sandboxed_children || ip netns exec "$NS" /usr/bin/keyway status | sed 's/^/  status: /'
 check "its three children run sandboxed, from /usr/libexec/keyway" bash -c "
   [ \"\$(ip netns exec '$NS' /usr/bin/keyway status | grep -cE '^ *[0-9]+ S +keyway-(ike|datapath|monitor) ')\" = 3 ] &&
   for c in keyway-ike keyway-datapath keyway-monitor; do
