@@ -102,4 +102,6 @@ echo "\$ keyway /ip ipsec policy print stats"; $K1 /ip ipsec policy print stats
 
 echo; echo "== kill -9 keyway-datapath on site 1; keywayd restarts it, IKE renegotiates, the tunnel carries on"
 kill -KILL "$(pgrep -P "$KPID" -x keyway-datapath)"; sleep 1.5
+# Renegotiation with PFS can take a few seconds on a busy machine: wait for it (20 s at most).
+for _ in $(seq 1 40); do ip netns exec $A ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1 && break; sleep 0.5; done
 ip netns exec $A ping -c 4 -i 0.5 -I 10.1.0.1 10.2.0.1 | tail -2

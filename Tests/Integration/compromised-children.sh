@@ -34,6 +34,9 @@ host_state() { ip -n "$R1" route show table all; ip -n "$R1" rule; ip netns exec
 # The pid keyway status shows for a process.
 pid_of() { kw "$R1" r1 status | awk -v p="$1" '$0 ~ p { for (i = 1; i <= NF; i++) if ($i == p) print $(i + 1) }'; }
 refused_of() { kw "$R1" r1 status | awk -v p="$1" '$0 ~ p { print $NF }'; }
+# Status shows a child's pid once its hello reached the monitor, its refusals with the next report.
+pids_known() { local p; for p in "$@"; do [[ "$(pid_of "$p")" =~ ^[0-9]+$ ]] || return 1; done; }
+refusals_at_least() { local n; n=$(refused_of "$1"); [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge "$2" ]; }
 
 # impostor ROLE: keywayd from a directory where keyway-ROLE is the impostor; waits until it acted.
 impostor() {
@@ -60,6 +63,7 @@ for role in ike datapath monitor; do
     wait_until 10 grep -q "keyway-impostor (keyway-$role): started" "$TMP/r1.log"
   before=$(host_state)
   if [ "$role" != monitor ]; then
+    wait_until 10 pids_known keyway-ike keyway-datapath keyway-monitor
     ike_pid=$(pid_of keyway-ike); dp_pid=$(pid_of keyway-datapath); mon_pid=$(pid_of keyway-monitor)
   fi
   check "$role: the impostor sent its hostile requests" \
@@ -93,7 +97,7 @@ for role in ike datapath monitor; do
       grep -q "dropped message from keyway-ike: .*FlushSAs" "$TMP/r1.log"
     check \
       "ike: keyway status counts 11 refusals from keyway-ike (4 SA installs, 5 signing requests, 2 off the channel)" \
-      test "$(refused_of keyway-ike)" -ge 11
+      wait_until 10 refusals_at_least keyway-ike 11
     check "ike: the datapath and the monitor are the same processes" \
       test "$(pid_of keyway-datapath)/$(pid_of keyway-monitor)" = "$dp_pid/$mon_pid" ;;
   datapath)
@@ -104,7 +108,7 @@ for role in ike datapath monitor; do
     check "datapath: a /33 prefix dropped as malformed" \
       grep -q "dropped message from keyway-datapath: .*invalid" "$TMP/r1.log"
     check "datapath: keyway status counts at least 6 refusals from keyway-datapath" \
-      test "$(refused_of keyway-datapath)" -ge 6
+      wait_until 10 refusals_at_least keyway-datapath 6
     check "datapath: no route but the configured one" \
       test "$(ip -n "$R1" route show table 19287 | xargs)" = "10.2.0.0/24 dev kwtun0 scope link"
     check "datapath: keyway-ike and keyway-monitor are the same processes" \

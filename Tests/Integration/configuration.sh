@@ -261,7 +261,7 @@ check "with --on-bad-store=last-good keywayd starts" start_keywayd --on-bad-stor
 check "it runs the last good copy" \
   bash -c "$(declare -f kw); BIN='$BIN' NS='$NS' SOCK='$SOCK'; kw /ip ipsec policy print | grep -q manual-sa=ah-sa1"
 check "and says so loudly (critical)" \
-  grep -qE '^<82>[A-Z].* keyway-monitor\[[0-9]+\]: config-load .*running the last good copy' "$LOG"
+  wait_until 10 grep -qE '^<82>[A-Z].* keyway-monitor\[[0-9]+\]: config-load .*running the last good copy' "$LOG"
 check "the corrupt store is kept as config.unusable.rsc" grep -q garbage "$STATE/config.unusable.rsc"
 check "and config.rsc is usable again" bash -c "! grep -q garbage '$STATE/config.rsc'"
 stop_keywayd
@@ -272,7 +272,7 @@ check "with --on-bad-store=empty keywayd starts" start_keywayd --on-bad-store=em
 check "with no configuration" \
   bash -c "[ \"\$(ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec policy print count-only)\" = 0 ]"
 check "said loudly (critical, and on keywayd's stderr)" \
-  bash -c "grep -qE '^<82>[A-Z].* keyway-monitor\\[[0-9]+\\]: config-load .*STARTING EMPTY' '$LOG' && \
+  wait_until 10 bash -c "grep -qE '^<82>[A-Z].* keyway-monitor\\[[0-9]+\\]: config-load .*STARTING EMPTY' '$LOG' && \
     grep -q 'keyway-monitor: .*STARTING EMPTY' '$TMP/keywayd.out'"
 stop_keywayd
 
@@ -298,7 +298,7 @@ check "its empty-secret peer is flagged I" \
 check "its two-week lifetime is clamped to a week" \
   bash -c "ip netns exec '$NS' '$BIN/keyway' --socket '$SOCK' /ip ipsec proposal print | grep -q 'lifetime=1w'"
 check "each is audited at load" \
-  bash -c "grep -q 'config-load .*lifetime=2w is out of range' '$LOG' && \
+  wait_until 10 bash -c "grep -q 'config-load .*lifetime=2w is out of range' '$LOG' && \
     grep -q 'config-load .*manual-sa old-gcm: esp-enc-algorithm=aes-128-gcm' '$LOG' && \
     grep -q 'config-load .*peer 192.0.2.5/32:500: auth-method=pre-shared-key with an empty secret' '$LOG'"
 stop_keywayd

@@ -73,7 +73,7 @@ incoming_and_flush() {
   local drops; drops=$(filter_drops)
   spoof 10.2.0.7 500
   check "$label: incoming check: plaintext UDP 500 to a protected host behind the appliance is dropped" \
-    wait_until 3 drops_above "$drops"
+    wait_until 10 drops_above "$drops"
   drops=$(filter_drops)
   spoof 10.2.0.1 500
   sleep 1
@@ -177,15 +177,15 @@ run_case() {  # run_case LABEL PROTO(esp|ah) ENC AUTH MODE(tunnel|transport)
     check "$label: scapy decrypts the captured ESP with the configured keys" bash -c "grep -q 'decrypted [1-9]' '$TMP/scapy.out' && grep -q '$src > $dst' '$TMP/scapy.out'"
     local before; before=$(counter "$R2" site2 datapath.in-state-protocol-errors)
     ip netns exec "$R1" /usr/bin/python3 "$CHECK" forge 0x200 192.0.2.1 192.0.2.2 "$enc" "$auth" 100000 10.1.0.1 10.2.0.1 >/dev/null 2>&1
-    [ "$mode" = transport ] || check "$label: a packet under the wrong key is dropped and counted" wait_until 3 bash -c "[ \$(ip netns exec '$R2' '$BIN/keyway' --socket '$TMP/site2/run/control.sock' counters | awk -F= '\$1 == \"datapath.in-state-protocol-errors\" { print \$2 }') -gt ${before:-0} ]"
+    [ "$mode" = transport ] || check "$label: a packet under the wrong key is dropped and counted" wait_until 10 bash -c "[ \$(ip netns exec '$R2' '$BIN/keyway' --socket '$TMP/site2/run/control.sock' counters | awk -F= '\$1 == \"datapath.in-state-protocol-errors\" { print \$2 }') -gt ${before:-0} ]"
   fi
   local spi=0x200; [ "$proto" = ah ] && spi=0x100
   local replayed; replayed=$(counter "$R2" site2 datapath.in-state-sequence-errors)
   if [ "$proto" = esp ]; then
     ip netns exec "$R1" /usr/bin/python3 "$CHECK" replay "$TMP/cap.pcap" "$spi" 192.0.2.2 >/dev/null 2>&1
-    check "$label: replayed packets are dropped and counted" wait_until 3 bash -c "[ \$(ip netns exec '$R2' '$BIN/keyway' --socket '$TMP/site2/run/control.sock' counters | awk -F= '\$1 == \"datapath.in-state-sequence-errors\" { print \$2 }') -gt ${replayed:-0} ]"
+    check "$label: replayed packets are dropped and counted" wait_until 10 bash -c "[ \$(ip netns exec '$R2' '$BIN/keyway' --socket '$TMP/site2/run/control.sock' counters | awk -F= '\$1 == \"datapath.in-state-sequence-errors\" { print \$2 }') -gt ${replayed:-0} ]"
     sleep 1.2
-    check "$label: /ip ipsec statistics print counts them too" bash -c "ip netns exec '$R2' '$BIN/keyway' --socket '$TMP/site2/run/control.sock' /ip ipsec statistics print | grep -qE 'in-state-sequence-errors: [1-9]'"
+    check "$label: /ip ipsec statistics print counts them too" wait_until 10 bash -c "ip netns exec '$R2' '$BIN/keyway' --socket '$TMP/site2/run/control.sock' /ip ipsec statistics print | grep -qE 'in-state-sequence-errors: [1-9]'"
   fi
   # keywayd restarts a killed datapath; the monitor re-installs the SAs, with sequence numbers
   # beyond those the peer has seen, so its replay window keeps accepting.

@@ -33,7 +33,7 @@ ip netns exec "$R1" timeout 60 tcpdump -ni "$V1" -w "$TMP/cap.pcap" -U 2>/dev/nu
 cap=$!
 sleep 1
 check "ping from router 2 to router 1 (router 2 negotiates on the first packet)" wait_until 15 ip netns exec "$R2" ping -c 1 -W 1 192.0.2.1
-check "router 1 generated a dynamic policy (flag D)" wait_until 3 dynamic_policies_are 1
+check "router 1 generated a dynamic policy (flag D)" wait_until 10 dynamic_policies_are 1
 check "the generated policy mirrors router 2's" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' router1 /ip ipsec policy print | grep -q 'src-address=192.0.2.1/32.*dst-address=192.0.2.2/32'"
 check "ten more pings, none lost" ip netns exec "$R2" ping -q -c 10 -i 0.2 -W 1 192.0.2.1
 check "router 1 answers too: a ping from router 1 goes through the generated policy" ip netns exec "$R1" ping -q -c 3 -i 0.2 -W 1 192.0.2.2
@@ -45,5 +45,5 @@ sleep 1.2
 check "router 1: policy print stats shows the generated policy established" bash -c "$(declare -f kw); BIN='$BIN' TMP='$TMP'; kw '$R1' router1 /ip ipsec policy print stats | grep -q 'ph2-state=established'"
 # The SAs go (flushed on router 1, deleted by IKE): the generated policy goes with them.
 kw "$R2" router2 /ip ipsec policy disable 0 >/dev/null 2>&1 || kw "$R2" router2 /ip ipsec policy disable [find] >/dev/null
-check "when router 2's policy goes, its Delete takes the generated policy away" wait_until 5 dynamic_policies_are 0
+check "when router 2's policy goes, its Delete takes the generated policy away" wait_until 10 dynamic_policies_are 0
 summary

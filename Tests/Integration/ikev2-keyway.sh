@@ -72,14 +72,14 @@ check "generate-policy: router 1 has no policy before anyone negotiates" \
   test "$(kw "$R1" g1 /ip ipsec policy print count-only)" = 0
 check "generate-policy: ping from router 2 to router 1 (router 2 negotiates)" \
   wait_until 15 ip netns exec "$R2" ping -c 1 -W 1 192.0.2.1
-check "generate-policy: router 1 generated a dynamic policy (flag D)" wait_until 3 dynamic_policies_are 1
+check "generate-policy: router 1 generated a dynamic policy (flag D)" wait_until 10 dynamic_policies_are 1
 check "generate-policy: the generated policy mirrors router 2's" \
   shows "$R1" g1 "src-address=192.0.2.1/32.*dst-address=192.0.2.2/32" /ip ipsec policy print
 check "generate-policy: router 1 answers through it" ip netns exec "$R1" ping -q -c 3 -i 0.2 -W 1 192.0.2.2
 check "generate-policy: a 300 kB TCP transfer arrives intact" tcp_transfer "$R2" "$R1" 192.0.2.2 192.0.2.1
 kw "$R2" g2 /ip ipsec policy disable [find] >/dev/null
 check "generate-policy: when router 2's policy goes, its Delete takes the generated policy away" \
-  wait_until 5 dynamic_policies_are 0
+  wait_until 10 dynamic_policies_are 0
 stop_all
 
 # --- The manual's two masquerading routers, keyed with exchange-mode=ike2 instead of aggressive.

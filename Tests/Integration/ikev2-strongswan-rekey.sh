@@ -20,7 +20,7 @@ rekey_case() {
   SW_CONN_EXTRA=$conn check "$label: strongSwan starts" start_strongswan aes128-sha256-modp2048 aes128-sha1-modp2048 "$child"
   check "$label: Keyway starts" start_keyway
   check "$label: ping across" wait_until 15 ping_across
-  sleep 1.2
+  wait_until 10 spis_match   # the datapath reports its SAs once a second
   local first ike_first
   first=$(kw_spis)
   ike_first=$(sw_ike_spi)
@@ -31,7 +31,7 @@ rekey_case() {
   check "$label: no more than 5 of 400 pings lost across the rekey" test "${received:-0}" -ge 395
   check "$label: the rekey happened ($pattern)" grep -qE "$pattern" "$file"
   sleep 1.2
-  check "$label: both sides show the same SA pair" wait_until 5 spis_match
+  check "$label: both sides show the same SA pair" wait_until 10 spis_match
   spis_match || echo "  strongSwan: $(sw_spis) Keyway: $(kw_spis)"
   check "$label: one IKEv2 SA with one child, established" \
     bash -c "$(declare -f sw); PEER='$PEER' TMP='$TMP'; [ \"\$(sw --list-sas | grep -c 'IKEv2')\" = 1 ]"
@@ -92,9 +92,10 @@ check "dpd: strongSwan answered Keyway's liveness checks (the SAs are still ther
 check "dpd: traffic still flows" ping_across
 kill -KILL "$(cat "$TMP/sw/charon.pid")"; stop_strongswan
 check "dpd: with strongSwan dead, Keyway declares the peer dead" wait_until 15 grep -q "ike-dpd" "$TMP/kw.log"
-sleep 1.2
-check "dpd: and its SAs are gone from installed-sa print" test "$(kw /ip ipsec installed-sa print | grep -c 'spi=')" = 0
-check "dpd: and from remote-peers print" test "$(kw /ip ipsec remote-peers print | grep -c 'remote-address')" = 0
+no_sa() { [ "$(kw /ip ipsec installed-sa print | grep -c 'spi=')" = 0 ]; }
+no_remote_peer() { [ "$(kw /ip ipsec remote-peers print | grep -c 'remote-address')" = 0 ]; }
+check "dpd: and its SAs are gone from installed-sa print" wait_until 10 no_sa
+check "dpd: and from remote-peers print" wait_until 10 no_remote_peer
 stop_keyway
 
 summary

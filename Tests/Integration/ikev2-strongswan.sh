@@ -49,7 +49,7 @@ for who in keyway strongswan; do
   check "$label: the CREATE_CHILD_SA carried a KE payload" \
     grep -qE "(parsed|generating) CREATE_CHILD_SA request [0-9]+ \[.*KE" "$TMP/sw/charon.log"
   sleep 1.2
-  check "$label: both sides show the same two SA pairs" wait_until 3 spis_match
+  check "$label: both sides show the same two SA pairs" wait_until 10 spis_match
   check "$label: installed-sa print flags the CREATE_CHILD_SA pair P (pfs)" \
     test "$(kw /ip ipsec installed-sa print | grep -c ' EP \| PE ')" -ge 2
   [ "$FAILED" -gt "$failed_before" ] && show_logs
@@ -68,7 +68,7 @@ check "invalid KE, strongSwan initiates: Keyway asked for ecp256" \
   grep -q "peer didn't accept DH group MODP_2048, it requested ECP_256" "$TMP/sw/charon.log"
 check "invalid KE, strongSwan initiates: ping across" wait_until 15 ping_across
 sleep 1.2
-check "invalid KE, strongSwan initiates: the same SA pair on both" wait_until 3 spis_match
+check "invalid KE, strongSwan initiates: the same SA pair on both" wait_until 10 spis_match
 stop_keyway; stop_strongswan
 echo "-- INVALID_KE_PAYLOAD, Keyway initiates"
 write_kw "hash-algorithm=sha256 enc-algorithm=aes-128 dh-group=ecp256,modp2048" "auth-algorithms=sha1 enc-algorithms=aes-128 pfs-group=none"
@@ -79,7 +79,7 @@ check "invalid KE, Keyway initiates: strongSwan asked for modp2048" \
   grep -q "DH group ECP_256 unacceptable, requesting MODP_2048" "$TMP/sw/charon.log"
 check "invalid KE, Keyway initiates: Keyway audited the retry" grep -q "ike-invalid-ke.*wants group modp2048" "$TMP/kw.log"
 sleep 1.2
-check "invalid KE, Keyway initiates: the same SA pair on both" wait_until 3 spis_match
+check "invalid KE, Keyway initiates: the same SA pair on both" wait_until 10 spis_match
 stop_keyway; stop_strongswan
 
 # RSA certificates: a throwaway CA signs both sides' certificates (each with its address as
@@ -124,7 +124,7 @@ CONF
   [ "$initiator" = strongswan ] && check "$label: strongSwan initiates and Keyway answers" initiate
   check "$label: ping across" wait_until 15 ping_across
   sleep 1.2
-  check "$label: both sides show the same SA pair" wait_until 3 spis_match
+  check "$label: both sides show the same SA pair" wait_until 10 spis_match
   check "$label: strongSwan verified Keyway's RFC 7427 signature (RSA-PSS) and certificate" \
     grep -q "authentication of '192.0.2.1' with RSA_EMSA_PSS_SHA2_256_SALT_32 successful" "$TMP/sw/charon.log"
   check "$label: keyway-monitor signed for keyway-ike (which never reads the key)" \
@@ -154,8 +154,8 @@ start_syslog "$TMP/kw.syslog" "$TMP/audit.log"
 sleep 0.3
 check "refusals: Keyway starts" start_keyway
 IKEPID=$(pgrep -P "$KWPID" -x keyway-ike)
-audited() { wait_until 5 grep -q "$1" "$TMP/audit.log"; }
-sw_got() { wait_until 5 grep -q "$1" "$TMP/sw/charon.log"; }
+audited() { wait_until 10 grep -q "$1" "$TMP/audit.log"; }
+sw_got() { wait_until 10 grep -q "$1" "$TMP/sw/charon.log"; }
 
 PSK_SAVED=$PSK; PSK=not-the-same-secret
 start_strongswan aes128-sha256-modp2048 aes128-sha1

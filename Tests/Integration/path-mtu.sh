@@ -161,11 +161,11 @@ for X in ${MTUS:-1500 1400 1280}; do
   check "$X: ICMP allowed: a 1 MB TCP transfer arrives intact (path MTU discovery)" transfer 1000000 30
   if [ "$X" -lt 1500 ]; then
     check "$X: A learned the path from M's ICMP (pmtu-lowered)" test "$(counter a pmtu-lowered)" -ge 1
-    check "$X: installed-sa print detail shows path-mtu=$X for A's outbound SA" wait_until 3 a_path_is "$X"
+    check "$X: installed-sa print detail shows path-mtu=$X for A's outbound SA" wait_until 10 a_path_is "$X"
     check "$X: ... and told H1 (fragmentation-needed sent)" test "$(counter a icmp-frag-needed-sent)" -ge 1
   else
     check "$X: installed-sa print detail shows overhead=62 path-mtu=1500 for A's outbound SA" \
-      wait_until 3 a_path_is 1500 62
+      wait_until 10 a_path_is 1500 62
   fi
   # DF pings at the boundary: what fits crosses; one byte more gets fragmentation-needed naming the size that fits.
   ip netns exec "$H1" ip route flush cache
@@ -190,7 +190,7 @@ if phase midway; then
   wait "$lowerer"
   check "midway: M's link was at 1280 before the transfer ended" \
     bash -c "ip -n '$M' -o link show 'kwmb$$' | grep -q 'mtu 1280 '"
-  check "midway: A learned 1280 from M's ICMP (installed-sa print detail)" wait_until 3 a_path_is 1280
+  check "midway: A learned 1280 from M's ICMP (installed-sa print detail)" wait_until 10 a_path_is 1280
   check "midway: ... and told H1 with fragmentation-needed" test "$(counter a icmp-frag-needed-sent)" -ge 1
   check "midway: the lowering was audited" grep -q 'path MTU lowered by ICMP' "$TMP/a.log"
 fi
@@ -211,9 +211,9 @@ if phase forged; then
   check "forged: one naming an SPI A never used, sent from M" forge 600 spi
   check "forged: one quoting a sequence number A never sent" forge 600 sequence
   check "forged: both refused and counted (pmtu-icmp-refused)" \
-    wait_until 3 bash -c "[ \$(ip netns exec '$A' '$BIN/keyway' --socket '$TMP/a/run/control.sock' counters \
+    wait_until 10 bash -c "[ \$(ip netns exec '$A' '$BIN/keyway' --socket '$TMP/a/run/control.sock' counters \
       | awk -F= '\$1 == \"datapath.pmtu-icmp-refused\" { print \$2 }') -ge $((refused_before + 2)) ]"
-  check "forged: ... and audited" grep -q 'fragmentation-needed refused' "$TMP/a.log"
+  check "forged: ... and audited" wait_until 10 grep -q 'fragmentation-needed refused' "$TMP/a.log"
   sleep 1.2
   check "forged: A's path is still 1500" a_path_is 1500
   check "forged: nothing lowered" test "$(counter a pmtu-lowered)" = 0
@@ -222,7 +222,7 @@ if phase forged; then
   check "forged: a DF ping of 1410 bytes (inner 1438) still crosses" df_ping 1410
   # The control: the real packet quoted, as a router would, naming 300: taken, but never below 576.
   check "forged: a quote of a packet A did send is taken" forge 300 none
-  check "forged: ... the path drops to the floor, 576, not 300" wait_until 3 a_path_is 576
+  check "forged: ... the path drops to the floor, 576, not 300" wait_until 10 a_path_is 576
   ip netns exec "$H1" ip route flush cache
   check "forged: ... and a DF ping of 1000 bytes gets fragmentation-needed with mtu $(fits 576)" \
     bash -c "ip netns exec '$H1' ping -M do -c 3 -i 0.3 -W 1 -s 1000 10.2.0.2 >'$TMP/ping.out' 2>&1; \
@@ -248,7 +248,7 @@ if phase fixed; then
       grep -qE 'icmp_seq=1 Frag needed and DF set \(mtu = 1214\)' '$TMP/ping.out'"
   check "fixed: a DF ping of 1186 bytes crosses" df_ping 1186
   check "fixed: /ip ipsec statistics print counts the drop (out-frag-needed)" \
-    bash -c "$(declare -f kwa); A='$A' BIN='$BIN' TMP='$TMP'; kwa /ip ipsec statistics print | grep -qE 'out-frag-needed: [1-9]'"
+    wait_until 10 bash -c "$(declare -f kwa); A='$A' BIN='$BIN' TMP='$TMP'; kwa /ip ipsec statistics print | grep -qE 'out-frag-needed: [1-9]'"
   check "fixed: ... and it was audited" grep -q 'packet-too-big' "$TMP/a.log"
   ip -n "$A" link set "kwaw$$" mtu 1500; ip -n "$M" link set "kwma$$" mtu 1500
 fi

@@ -169,15 +169,17 @@ s.connect(sys.argv[1])
 for b in bad: s.send(b)
 s.close()
 PY
-counters=$(ip netns exec "$NS" "$BIN/keyway" counters --socket "$RUN/control.sock" --json)
-echo "  counters: $counters"
+# The monitor reads the closed connection's messages in its own time: counters and audit are waited for.
 rejections_counted() { python3 -c '
 import json, sys
 c = json.loads(sys.argv[1])
-sys.exit(0 if all(c.get("wire-rejected-" + k, 0) >= 1 for k in ["truncated-header", "unknown-type", "trailing-bytes", "not-allowed", "short-body"]) else 1)' "$counters"; }
-check "bad control messages are counted per reason" rejections_counted
+sys.exit(0 if all(c.get("wire-rejected-" + k, 0) >= 1
+                  for k in ["truncated-header", "unknown-type", "trailing-bytes", "not-allowed", "short-body"]) else 1)' \
+  "$(ip netns exec "$NS" "$BIN/keyway" counters --socket "$RUN/control.sock" --json)"; }
+check "bad control messages are counted per reason" wait_until 10 rejections_counted
+echo "  counters: $(ip netns exec "$NS" "$BIN/keyway" counters --socket "$RUN/control.sock" --json)"
 check "the monitor still answers after bad input" ip netns exec "$NS" "$BIN/keyway" ping --socket "$RUN/control.sock"
-check "bad control messages are audited" grep -q 'keyway-monitor\[[0-9]*\]: wire-reject .*reason="not-allowed"' "$LOG"
+check "bad control messages are audited" wait_until 10 grep -q 'keyway-monitor\[[0-9]*\]: wire-reject .*reason="not-allowed"' "$LOG"
 
 kill -HUP "$KPID"
 check "SIGHUP reaches keyway-monitor as a reload" wait_until 5 grep -q 'keyway-monitor\[[0-9]*\]: reload ' "$LOG"
