@@ -206,8 +206,12 @@ public struct RefusalReport: WireMessage {
     }
     public init(from r: inout WireReader) throws(WireError) {
         var out: [Role: UInt64] = [:]
+        var previous: Role?
         for _ in 0..<(try r.count(limit: Role.allCases.count)) {
-            out[try r.enumeration("refusal.role", Role.self)] = try r.u64()
+            let role = try r.enumeration("refusal.role", Role.self)
+            if let previous, role.rawValue <= previous.rawValue { throw .unorderedKey(field: "refusal.role") }
+            out[role] = try r.u64()
+            previous = role
         }
         refused = out
     }

@@ -12,6 +12,9 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Bytes left over after the last field, or after the declared body.
     case trailingBytes(count: Int)
     case invalidText(field: String)
+    /// A keyed list (one entry per key, keys ascending) whose key repeats or goes backwards: the
+    /// encoder never writes one, so decoding it would not be canonical.
+    case unorderedKey(field: String)
     /// Well-formed, but this channel does not accept this type from this sender.
     case notAllowed(type: MessageType, from: Role, to: Role)
     /// The socket layer cut the datagram or its descriptors.
@@ -31,6 +34,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidEnum: return "invalid-enum"
         case .trailingBytes: return "trailing-bytes"
         case .invalidText: return "invalid-text"
+        case .unorderedKey: return "unordered-key"
         case .notAllowed: return "not-allowed"
         case .truncatedDatagram: return "truncated-datagram"
         case .unexpectedPage: return "unexpected-page"
@@ -47,6 +51,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidEnum(let f, let v): return "invalid value \(v) for \(f)"
         case .trailingBytes(let n): return "\(n) trailing bytes"
         case .invalidText(let f): return "invalid UTF-8 in \(f)"
+        case .unorderedKey(let f): return "\(f) repeated or out of order"
         case .notAllowed(let t, let from, let to): return "\(t) is not accepted by \(to) from \(from)"
         case .truncatedDatagram: return "datagram or its descriptors were truncated"
         case .unexpectedPage(let why): return "unexpected page: \(why)"

@@ -190,12 +190,40 @@ final class RejectionTests: XCTestCase {
         }
     }
 
+    /// A RefusalReport body: a count, then (role, u64) per entry.
+    func refusalReport(_ entries: [(UInt8, UInt64)]) -> [UInt8] {
+        var w = WireWriter()
+        w.u16(UInt16(entries.count)); for (role, n) in entries { w.u8(role); w.u64(n) }
+        return header(type: MessageType.refusalReport.rawValue, length: UInt32(w.bytes.count)) + w.bytes
+    }
+
+    func testARefusalReportNamingARoleTwiceIsRefused() {
+        // Decoded into a dictionary, the second count would silently replace the first.
+        assertRejects(refusalReport([(1, 5), (1, 7)]), .unorderedKey(field: "refusal.role"))
+    }
+
+    func testARefusalReportWithRolesOutOfOrderIsRefused() {
+        // What libFuzzer found: re-encoded, the roles came out sorted, not as they arrived.
+        assertRejects([0x00, 0x02, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x14, 0x2e, 0x01, 0x25, 0x83, 0x00, 0x02,
+                       0x01, 0x04, 0x2e, 0x52, 0x00, 0x00, 0x65, 0x01, 0x00,
+                       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20], .unorderedKey(field: "refusal.role"))
+        assertRejects(refusalReport([(2, 1), (1, 1)]), .unorderedKey(field: "refusal.role"))
+    }
+
+    func testARefusalReportWithRolesAscendingDecodesToTheSameBytes() throws {
+        let bytes = refusalReport([(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)])
+        let envelope = try Frame.decode(bytes)
+        guard case .refusalReport(let report) = envelope.message else { return XCTFail("decoded \(envelope.message)") }
+        XCTAssertEqual(report.refused, [.parent: 1, .ike: 2, .datapath: 3, .monitor: 4, .client: 5])
+        XCTAssertEqual(Frame.encode(envelope.message, requestID: envelope.requestID), bytes)
+    }
+
     func testEachErrorHasADistinctKind() {
         let errors: [WireError] = [.truncatedHeader(received: 0), .wrongVersion(0), .unknownType(0),
                                    .shortBody(needed: 0, remaining: 0), .overlongLength(declared: 0, limit: 0),
                                    .invalidEnum(field: "", value: 0), .trailingBytes(count: 0),
                                    .invalidText(field: ""), .notAllowed(type: .ping, from: .client, to: .ike),
-                                   .truncatedDatagram, .unexpectedPage("")]
+                                   .truncatedDatagram, .unexpectedPage(""), .unorderedKey(field: "")]
         XCTAssertEqual(Set(errors.map(\.kind)).count, errors.count)
     }
 
