@@ -16,8 +16,12 @@ public struct Token: Equatable, Sendable {
 /// Turns text into tokens: `#` comments, `;` and newlines, `\` continuation (and the console's
 /// `\...` prompt at the start of a continued line), double-quoted strings with RouterOS escapes,
 /// and a pasted console prompt `[user@host] path>` at the start of a line.
+///
+/// It reads Unicode scalars, not Characters: a combining mark after `\`, a hex escape or a quote
+/// would otherwise fuse with it into one grapheme and hide it (fuzz-config found `\00` followed
+/// by U+0356 failing to parse back).
 public struct Lexer {
-    private let chars: [Character]
+    private let chars: [Unicode.Scalar]
     private var index = 0
     private var line = 1
     private var column = 1
@@ -27,19 +31,21 @@ public struct Lexer {
     /// Called now and then on long input (a script of 100,000 commands): see Executor.progress.
     private let progress: () -> Void
 
-    /// CRLF is one Swift Character; scripts written on Windows must lex like any other.
+    /// A CRLF is read as LF: scripts written on Windows must lex like any other.
     public init(_ text: String, progress: @escaping () -> Void = {}) {
         self.progress = progress
-        var n = 0
-        chars = text.map {
-            n += 1
-            if n & 0x7ffff == 0 { progress() }
-            return $0 == "\r\n" ? "\n" : $0
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity(text.unicodeScalars.count)
+        for u in text.unicodeScalars {
+            if u == "\n", scalars.last == "\r" { scalars.removeLast() }
+            scalars.append(u)
+            if scalars.count & 0x7ffff == 0 { progress() }
         }
+        chars = scalars
     }
 
     private var position: SourcePosition { SourcePosition(line: line, column: column) }
-    private func peek(_ offset: Int = 0) -> Character? { index + offset < chars.count ? chars[index + offset] : nil }
+    private func peek(_ offset: Int = 0) -> Unicode.Scalar? { index + offset < chars.count ? chars[index + offset] : nil }
 
     private mutating func advance() {
         if chars[index] == "\n" { line += 1; column = 1 } else { column += 1 }
@@ -127,14 +133,13 @@ public struct Lexer {
         while let c = peek(), c == " " || c == "\t" || c == "\r" { advance() }
     }
 
-    // A Set, not a String: "\r\n" in a string literal is one Character and would hide "\n".
-    private static let wordStops: Set<Character> = [" ", "\t", "\r", "\n", "\r\n", ";", "=", "\"", "[", "]", "#"]
+    private static let wordStops: Set<Unicode.Scalar> = [" ", "\t", "\r", "\n", ";", "=", "\"", "[", "]", "#"]
 
     private mutating func word() -> String {
         var s = ""
         while let c = peek(), !Lexer.wordStops.contains(c) {
             if c == "\\" { break }
-            s.append(c)
+            s.unicodeScalars.append(c)
             advance()
         }
         return s
@@ -148,7 +153,7 @@ public struct Lexer {
         guard sawAt, peek(look) == "]" else { return nil }
         var j = look + 1
         var pathText = ""
-        while let c = peek(j), c != ">", c != "\n" { pathText.append(c); j += 1 }
+        while let c = peek(j), c != ">", c != "\n" { pathText.unicodeScalars.append(c); j += 1 }
         guard peek(j) == ">" else { return nil }
         for _ in 0...j { advance() }
         return pathText.split(whereSeparator: { $0 == " " || $0 == "/" }).map(String.init)
@@ -164,7 +169,7 @@ public struct Lexer {
             advance()
             if c == "\"" { return s }
             if c == "\n" { throw ConfigError("unterminated string: expected a closing '\"'", at: start) }
-            guard c == "\\" else { s.append(c); continue }
+            guard c == "\\" else { s.unicodeScalars.append(c); continue }
             let escapePosition = position
             guard let e = peek() else { throw ConfigError("unterminated string: expected a closing '\"'", at: start) }
             advance()
@@ -182,13 +187,23 @@ public struct Lexer {
             case "f": s.append("\u{0C}")
             case "v": s.append("\u{0B}")
             default:
-                guard let h = e.hexDigitValue, let l = peek()?.hexDigitValue, e.isUppercase || e.isNumber else {
+                guard let h = Self.hexValue(e, lowercase: false), let l = peek().flatMap({ Self.hexValue($0) }) else {
                     throw ConfigError("unknown escape '\\\(e)' in string: expected one of \\\" \\\\ \\n \\r \\t \\$ "
                                       + "\\? \\_ \\a \\b \\f \\v or \\HH", at: escapePosition)
                 }
                 advance()
                 s.unicodeScalars.append(Unicode.Scalar(UInt8(h * 16 + l)))
             }
+        }
+    }
+
+    /// An ASCII hex digit's value; the first digit of `\HH` is upper case, as RouterOS writes it.
+    private static func hexValue(_ u: Unicode.Scalar, lowercase: Bool = true) -> Int? {
+        switch u.value {
+        case 0x30...0x39: return Int(u.value - 0x30)
+        case 0x41...0x46: return Int(u.value - 0x41 + 10)
+        case 0x61...0x66 where lowercase: return Int(u.value - 0x61 + 10)
+        default: return nil
         }
     }
 }

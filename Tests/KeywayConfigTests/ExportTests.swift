@@ -20,6 +20,22 @@ final class ExportTests: XCTestCase {
         }
     }
 
+    // Found by fuzz-config: a combining mark (U+0356) after the exported escape \00 fused with its
+    // last digit into one Character, and the lexer no longer saw a hex escape.
+    func testEscapesFollowedByCombiningMarksParseBack() throws {
+        let secrets = ["\u{0}\u{356}x", "a\n\u{301}", "q\"\u{301}", "\\\u{301}", "\u{1F}\u{301}\u{302}"]
+        for secret in secrets {
+            var c = Console()
+            try c.run("/ip ipsec peer add address=192.0.2.1 secret=" + Schema.quote(secret))
+            XCTAssertEqual(c.config.peers.first?.values["secret"], .text(secret), secret.debugDescription)
+            let script = try c.run("/export show-sensitive").text
+            var fresh = Console()
+            try fresh.run(script)
+            XCTAssertEqual(fresh.config.peers.map(\.values), c.config.peers.map(\.values), secret.debugDescription)
+            XCTAssertEqual(try fresh.run("/export show-sensitive").text, script, secret.debugDescription)
+        }
+    }
+
     func testExportHidesSecretsUnlessAsked() throws {
         var c = Console()
         try c.run(#"/ip ipsec peer add address=192.0.2.1 secret="s3cr3t \"quoted\"""#)
