@@ -1,3 +1,5 @@
+import KeywayVocabulary
+
 /// Tokens of the RouterOS console language.
 public enum TokenKind: Equatable, Sendable {
     case word(String)          // bare word: path element, command, name=value, value
@@ -35,7 +37,7 @@ public struct Lexer {
     public init(_ text: String, progress: @escaping () -> Void = {}) {
         self.progress = progress
         var scalars: [Unicode.Scalar] = []
-        scalars.reserveCapacity(text.unicodeScalars.count)
+        scalars.reserveCapacity(text.utf8.count)
         for u in text.unicodeScalars {
             if u == "\n", scalars.last == "\r" { scalars.removeLast() }
             scalars.append(u)
@@ -45,7 +47,9 @@ public struct Lexer {
     }
 
     private var position: SourcePosition { SourcePosition(line: line, column: column) }
-    private func peek(_ offset: Int = 0) -> Unicode.Scalar? { index + offset < chars.count ? chars[index + offset] : nil }
+    private func peek(_ offset: Int = 0) -> Unicode.Scalar? {
+        index + offset < chars.count ? chars[index + offset] : nil
+    }
 
     private mutating func advance() {
         if chars[index] == "\n" { line += 1; column = 1 } else { column += 1 }
@@ -187,23 +191,15 @@ public struct Lexer {
             case "f": s.append("\u{0C}")
             case "v": s.append("\u{0B}")
             default:
-                guard let h = Self.hexValue(e, lowercase: false), let l = peek().flatMap({ Self.hexValue($0) }) else {
+                // The first digit upper case, as RouterOS writes it.
+                guard !("a"..."f").contains(e), let h = Hex.digitValue(e),
+                      let l = peek().flatMap(Hex.digitValue) else {
                     throw ConfigError("unknown escape '\\\(e)' in string: expected one of \\\" \\\\ \\n \\r \\t \\$ "
                                       + "\\? \\_ \\a \\b \\f \\v or \\HH", at: escapePosition)
                 }
                 advance()
                 s.unicodeScalars.append(Unicode.Scalar(UInt8(h * 16 + l)))
             }
-        }
-    }
-
-    /// An ASCII hex digit's value; the first digit of `\HH` is upper case, as RouterOS writes it.
-    private static func hexValue(_ u: Unicode.Scalar, lowercase: Bool = true) -> Int? {
-        switch u.value {
-        case 0x30...0x39: return Int(u.value - 0x30)
-        case 0x41...0x46: return Int(u.value - 0x41 + 10)
-        case 0x61...0x66 where lowercase: return Int(u.value - 0x61 + 10)
-        default: return nil
         }
     }
 }

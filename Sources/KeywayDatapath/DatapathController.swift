@@ -50,6 +50,13 @@ public final class DatapathController {
     public func configure(_ config: DatapathConfig, now: UInt64, progress: () -> Void = {}) -> [DatapathEffect] {
         generation = config.generation
         bounds = config.bounds
+        // No configuration makes one; the SPD's decision for it is to discard (SPD.Decision).
+        for bounded in bounds.policies where bounded.policy.action == .encrypt && !bounded.policy.esp
+            && !bounded.policy.ah {
+            note(.warning, "policy-invalid",
+                 "policy \(bounded.policy.id) encrypts with neither ESP nor AH: its packets are dropped",
+                 [("policy", String(bounded.policy.id))])
+        }
         revalidate()
         var next: [SARecord: SecurityAssociation] = [:]
         flushed.formIntersection(config.sas)
@@ -250,11 +257,6 @@ public final class DatapathController {
 
     /// The SPD: configured policies in their order, then the generated ones below all of them.
     private func applyPolicies() {
-        // No configuration makes one; the SPD's decision for it is to discard (SPD.Decision).
-        for p in bounds.policies.map(\.policy) where p.action == .encrypt && !p.esp && !p.ah {
-            note(.warning, "policy-invalid", "policy \(p.id) encrypts with neither ESP nor AH: its packets are dropped",
-                 [("policy", String(p.id))])
-        }
         let configured = bounds.policies.map { SecurityPolicy($0.policy, priority: Int($0.policy.priority)) }
         let generated = generatedPolicies.map { SecurityPolicy($0, priority: Int(Int32.min) - 1) }
         engine.replacePolicies(configured + generated)

@@ -16,6 +16,16 @@ public enum Hex {
         return out
     }
 
+    /// The value of an ASCII hex digit (0-9, A-F, a-f); nil for any other scalar.
+    public static func digitValue(_ u: Unicode.Scalar) -> Int? {
+        switch u.value {
+        case 0x30...0x39: return Int(u.value - 0x30)
+        case 0x41...0x46: return Int(u.value - 0x41 + 10)
+        case 0x61...0x66: return Int(u.value - 0x61 + 10)
+        default: return nil
+        }
+    }
+
     public static func encode(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
         var s = ""
